@@ -1,0 +1,288 @@
+"""The normalized values, the two role protocols and the error taxonomy.
+
+Everything the sync engine knows about a remote system passes through the types in this
+module. Adapters translate vendor wire formats and vendor exceptions into these at the
+edge; no vendor type (zenpy, simple_salesforce, requests) crosses into ``sync/``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Literal, Mapping, Protocol, runtime_checkable
+
+MentionKind = Literal["mention", "reply", "dm", "comment"]
+TicketStatus = Literal["new", "open", "pending", "hold", "solved", "closed"]
+
+
+# --------------------------------------------------------------------------- secrets
+
+
+class Secret:
+    """A credential value that never shows itself in a repr, str, log line or error."""
+
+    __slots__ = ("_value", "name")
+
+    def __init__(self, value: str, name: str = "secret") -> None:
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"{name}: a secret must be a non-empty string")
+        self._value = value
+        self.name = name
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret({self.name}=****)"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self._value))
+
+    def __reduce__(self) -> Any:  # pickling would write the value out in clear
+        raise TypeError("secrets are not picklable")
+
+
+# --------------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True)
+class Author:
+    """A person (or brand) on a social network."""
+
+    network: str
+    id: str
+    handle: str
+    name: str | None = None
+    followers: int | None = None
+    verified: bool | None = None
+    profile_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Mention:
+    """One inbound social item: a mention, a reply to the brand, a comment or a DM."""
+
+    network: str
+    id: str
+    kind: MentionKind
+    author: Author
+    text: str
+    created_at: datetime | None
+    url: str | None
+    conversation_id: str
+    in_reply_to: str | None = None
+    is_repost: bool = False
+    is_quote: bool = False
+    lang: str | None = None
+    metrics: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """Source key: unique per network, stable across re-reads."""
+        return f"{self.network}:{self.kind if self.kind == 'dm' else 'post'}:{self.id}"
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a poller resumes. ``value`` is opaque to the engine."""
+
+    value: str | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of items read from a remote system.
+
+    ``next_page`` continues the same read (older items); ``cursor`` is where the next
+    read starts once every page of this read has been recorded.
+    """
+
+    items: tuple[Any, ...]
+    next_page: str | None
+    cursor: Cursor
+
+
+@dataclass(frozen=True)
+class OutboundPost:
+    """What the engine asks a network to post."""
+
+    text: str
+    in_reply_to: str | None = None
+    dm_recipient_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PostedReply:
+    """A post the network accepted."""
+
+    network: str
+    id: str
+    url: str | None
+    text: str
+    in_reply_to: str | None = None
+    dm: bool = False
+    conversation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class NewTicket:
+    """What the engine asks a helpdesk to open."""
+
+    external_id: str
+    subject: str
+    body: str
+    requester_id: str
+    public: bool = True
+    tags: tuple[str, ...] = ()
+    priority: str | None = None
+    group_id: int | str | None = None
+    custom_fields: Mapping[str, Any] = field(default_factory=dict)
+    followup_of: str | None = None
+    brand_id: int | str | None = None
+    ticket_form_id: int | str | None = None
+
+
+@dataclass(frozen=True)
+class TicketRef:
+    """A ticket (Zendesk) or case (Salesforce) as the engine sees it."""
+
+    helpdesk: str
+    id: str
+    status: str
+    external_id: str | None = None
+    url: str | None = None
+    requester_id: str | None = None
+    tags: tuple[str, ...] = ()
+    priority: str | None = None
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status in ("solved", "closed")
+
+
+@dataclass(frozen=True)
+class AgentReply:
+    """A comment written in the helpdesk, candidate for mirroring to the network."""
+
+    helpdesk: str
+    ticket_id: str
+    comment_id: str
+    author_id: str
+    body: str
+    public: bool
+    by_agent: bool
+    created_at: datetime | None = None
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class SocialdeskError(Exception):
+    """Base of every error an adapter raises."""
+
+
+class RetriableError(SocialdeskError):
+    """A passing fault (5xx, timeout, reset): the same call may succeed later."""
+
+
+class RateLimited(RetriableError):
+    """The remote asked us to slow down; ``retry_after`` is in seconds from now."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(f"{message} (retry after {retry_after:g}s)")
+        self.retry_after = float(retry_after)
+
+
+class AuthFailed(SocialdeskError):
+    """Credentials were refused: park the route and alert; nothing is lost."""
+
+
+class SkippableError(SocialdeskError):
+    """This item alone cannot be processed: quarantine it with the reason."""
+
+
+class FatalError(SocialdeskError):
+    """Configuration or contract problem: stop the route and say why."""
+
+
+class DuplicateContent(SkippableError):
+    """The network refused a post because the same text was already posted."""
+
+
+class NotFound(SkippableError):
+    """The object the call named does not exist (any more)."""
+
+
+# --------------------------------------------------------------------------- protocols
+
+
+@runtime_checkable
+class SocialNetwork(Protocol):
+    """A social network account the brand is monitored and answers on."""
+
+    kind: ClassVar[str]
+    max_reply_len: ClassVar[int]
+    max_dm_len: ClassVar[int]
+    supports_dm: ClassVar[bool]
+    min_poll_interval: ClassVar[float]
+    mention_window: ClassVar[int]
+
+    def whoami(self) -> Author:
+        """The brand's own account."""
+
+    def fetch_mentions(self, cursor: Cursor, page: str | None = None) -> Page:
+        """Mentions and replies newer than ``cursor``, newest first; Page of Mention."""
+
+    def fetch_dms(self, cursor: Cursor, page: str | None = None) -> Page:
+        """Direct messages received newer than ``cursor``; Page of Mention (kind 'dm')."""
+
+    def search_recent(self, query: str, cursor: Cursor, page: str | None = None) -> Page:
+        """Backfill: recent public posts matching ``query``; Page of Mention."""
+
+    def post(self, post: OutboundPost) -> PostedReply:
+        """Publish a reply in a thread, or a DM when ``dm_recipient_id`` is set."""
+
+    def find_own_post(self, post: OutboundPost, since_id: str | None = None) -> PostedReply | None:
+        """Look for an earlier identical post by the brand (crash recovery)."""
+
+    def weighted_length(self, text: str) -> int:
+        """Length of ``text`` as the network counts it against ``max_reply_len``."""
+
+
+@runtime_checkable
+class Helpdesk(Protocol):
+    """A helpdesk instance (Zendesk account, Salesforce org) tickets are written to."""
+
+    kind: ClassVar[str]
+
+    def whoami(self) -> str:
+        """The id of the integration's own helpdesk user."""
+
+    def upsert_requester(self, author: Author) -> str:
+        """The helpdesk user id for ``author``: found by identity, else created once."""
+
+    def find_tickets(self, external_id: str) -> list[TicketRef]:
+        """Tickets carrying ``external_id`` (not unique in every helpdesk), oldest first."""
+
+    def create_ticket(self, ticket: NewTicket, idempotency_key: str) -> TicketRef:
+        """Open a ticket; retrying with the same key never opens a second one."""
+
+    def get_ticket(self, ticket_id: str) -> TicketRef:
+        """The ticket as it is now."""
+
+    def add_comment(self, ticket_id: str, body: str, *, public: bool,
+                    author_id: str | None = None) -> None:
+        """Append a comment (``public``) or an internal note to a ticket."""
+
+    def list_comments(self, ticket_id: str) -> list[AgentReply]:
+        """Every comment on a ticket, oldest first."""
+
+    def fetch_agent_replies(self, cursor: Cursor, page: str | None = None) -> Page:
+        """Comments written since ``cursor`` on any ticket; Page of AgentReply."""
+
+
+Role = Literal["social", "helpdesk"]

@@ -1,0 +1,102 @@
+"""Serve the sandbox services over real HTTPS with a throwaway certificate authority.
+
+Each service is a Flask app on its own loopback port. The CA is generated per run
+(trustme) and written to a PEM file that the clients are pointed at; nothing else
+differs between the sandbox and production.
+"""
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import trustme
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from sandbox import x as x_service
+from sandbox import zendesk as zendesk_service
+
+HOST = "127.0.0.1"
+
+# service name -> factory(settings) -> (flask app, public info dict)
+SERVICES: dict[str, Callable[[dict[str, Any]], tuple[Any, dict[str, Any]]]] = {
+    "zendesk": zendesk_service.create_service,
+    "x": x_service.create_service,
+}
+
+
+@dataclass
+class _Running:
+    server: BaseWSGIServer
+    thread: threading.Thread
+    app: Any
+    info: dict[str, Any]
+
+
+@dataclass
+class Sandbox:
+    """The set of stand-in services, started together and stopped together."""
+
+    services: tuple[str, ...] = tuple(SERVICES)
+    ports: dict[str, int] = field(default_factory=dict)
+    workdir: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    _running: dict[str, _Running] = field(default_factory=dict)
+    _tmp: Any = None
+    ca_bundle: str = ""
+
+    def start(self) -> "Sandbox":
+        if self.workdir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="socialdesk-sandbox-")
+            self.workdir = self._tmp.name
+        ca = trustme.CA(organization_name="socialdesk sandbox CA")
+        cert = ca.issue_cert(HOST, "localhost")
+        self.ca_bundle = os.path.join(self.workdir, "sandbox-ca.pem")
+        ca.cert_pem.write_to_path(self.ca_bundle)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        cert.configure_cert(context)
+        for name in self.services:
+            factory = SERVICES[name]
+            server = make_server(HOST, self.ports.get(name, 0), app=None, threaded=True,
+                                 ssl_context=context)
+            url = f"https://{HOST}:{server.server_port}"
+            app, info = factory({"url": url, **self.settings.get(name, {})})
+            server.app = app
+            thread = threading.Thread(target=server.serve_forever, name=f"sandbox-{name}",
+                                      daemon=True)
+            thread.start()
+            self._running[name] = _Running(server, thread, app, {"url": url, **info})
+        return self
+
+    def stop(self) -> None:
+        for running in self._running.values():
+            running.server.shutdown()
+            running.server.server_close()
+        self._running.clear()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> "Sandbox":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def app(self, name: str) -> Any:
+        return self._running[name].app
+
+    def url(self, name: str) -> str:
+        return self._running[name].info["url"]
+
+    def info(self) -> dict[str, Any]:
+        """What a client needs: the CA bundle and, per service, its URL and credentials."""
+        return {"ca_bundle": self.ca_bundle,
+                "services": {n: dict(r.info) for n, r in self._running.items()}}
+
+    def info_json(self) -> str:
+        return json.dumps(self.info(), sort_keys=True)
