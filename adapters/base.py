@@ -87,6 +87,16 @@ class Mention:
 
 
 @dataclass(frozen=True)
+class Unparseable:
+    """An item a remote sent that could not be read; quarantined, never dropped."""
+
+    network: str
+    key: str
+    reason: str
+    raw: Any = None
+
+
+@dataclass(frozen=True)
 class Cursor:
     """Where a poller resumes. ``value`` is opaque to the engine."""
 
@@ -98,12 +108,14 @@ class Page:
     """One page of items read from a remote system.
 
     ``next_page`` continues the same read (older items); ``cursor`` is where the next
-    read starts once every page of this read has been recorded.
+    read starts once every page of this read has been recorded. ``gap`` says the network
+    could not reach back to the previous cursor (a window was exceeded): backfill.
     """
 
     items: tuple[Any, ...]
     next_page: str | None
     cursor: Cursor
+    gap: bool = False
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ differs between the sandbox and production.
 """
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import ssl
@@ -17,16 +18,17 @@ from typing import Any, Callable
 import trustme
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from sandbox import x as x_service
-from sandbox import zendesk as zendesk_service
-
 HOST = "127.0.0.1"
 
-# service name -> factory(settings) -> (flask app, public info dict)
-SERVICES: dict[str, Callable[[dict[str, Any]], tuple[Any, dict[str, Any]]]] = {
-    "zendesk": zendesk_service.create_service,
-    "x": x_service.create_service,
+# service name -> module with create_service(settings) -> (flask app, public info dict)
+SERVICES: dict[str, str] = {
+    "zendesk": "sandbox.zendesk",
+    "x": "sandbox.x",
 }
+
+
+def _factory(name: str) -> Callable[[dict[str, Any]], tuple[Any, dict[str, Any]]]:
+    return importlib.import_module(SERVICES[name]).create_service
 
 
 @dataclass
@@ -60,7 +62,7 @@ class Sandbox:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         cert.configure_cert(context)
         for name in self.services:
-            factory = SERVICES[name]
+            factory = _factory(name)
             server = make_server(HOST, self.ports.get(name, 0), app=None, threaded=True,
                                  ssl_context=context)
             url = f"https://{HOST}:{server.server_port}"

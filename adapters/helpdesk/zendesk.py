@@ -1,0 +1,294 @@
+"""Zendesk Support over zenpy, with our own requests session.
+
+zenpy sleeps on HTTP 429 by itself; the engine must schedule instead. Our session's
+response hook raises on 429 before zenpy sees the response, so the library never sleeps
+and the engine gets ``RateLimited(retry_after)``. Every zenpy, requests and HTTP error is
+translated into the adapter error taxonomy here.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, Iterator, Mapping
+from urllib.parse import urlsplit
+
+import requests
+from zenpy import Zenpy
+from zenpy.lib.api_objects import Comment, Ticket, User
+from zenpy.lib.exception import (
+    APIException, RecordNotFoundException, TooManyValuesException, ZenpyException,
+)
+
+from adapters.base import (
+    AgentReply, AuthFailed, Author, Cursor, FatalError, NewTicket, NotFound, Page,
+    RateLimited, RetriableError, Secret, SkippableError, TicketRef,
+)
+from adapters.http import DEFAULT_TIMEOUT, _TimeoutSession
+
+AGENT_ROLES = frozenset({"agent", "admin"})
+
+
+class _Throttled(requests.RequestException):
+    """Raised from the response hook so zenpy never reaches its sleeping 429 loop."""
+
+    def __init__(self, retry_after: float, text: str) -> None:
+        super().__init__(f"rate limited, retry after {retry_after:g}s")
+        self.retry_after = retry_after
+        self.text = text
+
+
+def _raise_on_429(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    if response.status_code == 429:
+        try:
+            retry_after = float(response.headers.get("Retry-After", "60"))
+        except ValueError:
+            retry_after = 60.0
+        raise _Throttled(max(retry_after, 1.0), response.text[:200])
+
+
+class _ZendeskSession(_TimeoutSession):
+    """A session that adds per-call headers (``Idempotency-Key``) zenpy cannot pass."""
+
+    def __init__(self, timeout: tuple[float, float]) -> None:
+        super().__init__(timeout)
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def extra_headers(self, headers: Mapping[str, str]) -> Iterator[None]:
+        self._local.headers = dict(headers)
+        try:
+            yield
+        finally:
+            self._local.headers = {}
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        extra = getattr(self._local, "headers", None)
+        if extra:
+            kwargs["headers"] = {**(kwargs.get("headers") or {}), **extra}
+        return super().request(method, url, **kwargs)
+
+
+@dataclass(frozen=True)
+class ZendeskSettings:
+    url: str
+    email: str
+    token: Secret
+    ca_bundle: str | None = None
+
+    def __repr__(self) -> str:
+        return f"ZendeskSettings(url={self.url!r}, email={self.email!r}, token={self.token!r})"
+
+
+def _status_of(err: BaseException) -> int | None:
+    response = getattr(err, "response", None)
+    return getattr(response, "status_code", None)
+
+
+@contextlib.contextmanager
+def _translated(what: str) -> Iterator[None]:
+    """Map every zenpy / requests / HTTP failure onto the adapter taxonomy."""
+    try:
+        yield
+    except _Throttled as err:
+        raise RateLimited(f"{what}: Zendesk rate limit", err.retry_after) from err
+    except RecordNotFoundException as err:
+        raise NotFound(f"{what}: not found") from err
+    except TooManyValuesException as err:
+        raise FatalError(f"{what}: more than 100 values in one call") from err
+    except APIException as err:
+        status = _status_of(err)
+        detail = str(err)[:300]
+        if status in (401, 403):
+            raise AuthFailed(f"{what}: HTTP {status} {detail}") from err
+        if status is not None and status >= 500:
+            raise RetriableError(f"{what}: HTTP {status}") from err
+        if status in (400, 409, 422):
+            raise SkippableError(f"{what}: HTTP {status} {detail}") from err
+        raise FatalError(f"{what}: HTTP {status} {detail}") from err
+    except requests.HTTPError as err:
+        status = _status_of(err)
+        if status in (401, 403):
+            raise AuthFailed(f"{what}: HTTP {status}") from err
+        if status is None or status >= 500:
+            raise RetriableError(f"{what}: HTTP {status}") from err
+        raise SkippableError(f"{what}: HTTP {status}") from err
+    except (requests.Timeout, requests.ConnectionError) as err:
+        raise RetriableError(f"{what}: {type(err).__name__}") from err
+    except requests.RequestException as err:
+        raise RetriableError(f"{what}: {type(err).__name__}") from err
+    except ZenpyException as err:
+        raise FatalError(f"{what}: {err}") from err
+
+
+def _iso(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return None
+
+
+class ZendeskHelpdesk:
+    """A Zendesk Support account: ``Helpdesk`` through zenpy."""
+
+    kind: ClassVar[str] = "zendesk"
+    settings_schema: ClassVar[Mapping[str, str]] = {
+        "url": "url", "email": "string", "token": "secret", "ca_bundle": "path"}
+
+    def __init__(self, settings: ZendeskSettings) -> None:
+        self.settings = settings
+        parts = urlsplit(settings.url)
+        if parts.scheme != "https" or not parts.netloc or "." not in parts.netloc:
+            raise FatalError(f"zendesk url {settings.url!r}: expected https://<subdomain>.zendesk.com")
+        self.base_url = f"https://{parts.netloc}"
+        self.session = _ZendeskSession(DEFAULT_TIMEOUT)
+        adapter = requests.adapters.HTTPAdapter(max_retries=0)
+        self.session.mount("https://", adapter)
+        if settings.ca_bundle:
+            self.session.verify = settings.ca_bundle
+        self.session.hooks["response"].append(_raise_on_429)
+        # zenpy joins subdomain and domain with a dot; splitting the host at its first
+        # dot gives back any host, production (acme.zendesk.com) or the sandbox's.
+        subdomain, domain = parts.netloc.split(".", 1)
+        self.client = Zenpy(subdomain=subdomain, domain=domain, email=settings.email,
+                            token=settings.token.reveal(), session=self.session,
+                            timeout=DEFAULT_TIMEOUT[1], disable_cache=True)
+        self._roles: dict[str, str] = {}
+        self._me: str | None = None
+
+    @classmethod
+    def from_config(cls, values: Mapping[str, Any]) -> "ZendeskHelpdesk":
+        token = values["token"]
+        return cls(ZendeskSettings(url=values["url"], email=values["email"],
+                                   token=token if isinstance(token, Secret) else Secret(token, "token"),
+                                   ca_bundle=values.get("ca_bundle")))
+
+    def __repr__(self) -> str:
+        return f"ZendeskHelpdesk({self.base_url!r})"
+
+    # ------------------------------------------------------------------ users
+
+    def whoami(self) -> str:
+        if self._me is None:
+            with _translated("read own user"):
+                me = self.client.users.me()
+            self._me = str(me.id)
+            self._roles[self._me] = me.role
+        return self._me
+
+    def upsert_requester(self, author: Author) -> str:
+        """Create-or-update keyed on ``<network>:<author id>``: safe to repeat after a crash."""
+        identities = [{"type": "twitter", "value": author.handle}] if author.network == "x" else []
+        user = User(name=author.name or f"@{author.handle}", external_id=f"{author.network}:{author.id}",
+                    role="end-user")
+        if identities:
+            user.identities = identities
+        with _translated("create or update requester"):
+            result = self.client.users.create_or_update(user)
+        self._roles[str(result.id)] = result.role or "end-user"
+        return str(result.id)
+
+    def _role(self, user_id: str) -> str:
+        if user_id not in self._roles:
+            with _translated("read user"):
+                self._roles[user_id] = self.client.users(id=int(user_id)).role or "end-user"
+        return self._roles[user_id]
+
+    # ------------------------------------------------------------------ tickets
+
+    def _ref(self, ticket: Any) -> TicketRef:
+        return TicketRef(helpdesk=self.kind, id=str(ticket.id), status=ticket.status,
+                         external_id=ticket.external_id,
+                         url=f"{self.base_url}/agent/tickets/{ticket.id}",
+                         requester_id=str(ticket.requester_id) if ticket.requester_id else None,
+                         tags=tuple(ticket.tags or ()), priority=ticket.priority)
+
+    def find_tickets(self, external_id: str) -> list[TicketRef]:
+        with _translated("find tickets by external id"):
+            found = list(self.client.tickets(external_id=external_id))
+        return sorted((self._ref(t) for t in found), key=lambda ref: int(ref.id))
+
+    def create_ticket(self, ticket: NewTicket, idempotency_key: str) -> TicketRef:
+        fields: dict[str, Any] = dict(
+            subject=ticket.subject, external_id=ticket.external_id,
+            requester_id=int(ticket.requester_id),
+            comment=Comment(body=ticket.body, public=ticket.public, author_id=int(ticket.requester_id)),
+            tags=list(ticket.tags))
+        for name in ("priority", "group_id", "brand_id", "ticket_form_id"):
+            if getattr(ticket, name) is not None:
+                fields[name] = getattr(ticket, name)
+        if ticket.custom_fields:
+            fields["custom_fields"] = [{"id": int(k), "value": v} for k, v in ticket.custom_fields.items()]
+        if ticket.followup_of:
+            fields["via_followup_source_id"] = int(ticket.followup_of)
+        with _translated("create ticket"), self.session.extra_headers({"Idempotency-Key": idempotency_key}):
+            audit = self.client.tickets.create(Ticket(**fields))
+        return self._ref(audit.ticket)
+
+    def get_ticket(self, ticket_id: str) -> TicketRef:
+        with _translated("read ticket"):
+            return self._ref(self.client.tickets(id=int(ticket_id)))
+
+    def add_comment(self, ticket_id: str, body: str, *, public: bool,
+                    author_id: str | None = None) -> None:
+        comment = Comment(body=body, public=public)
+        if author_id is not None:
+            comment.author_id = int(author_id)
+        with _translated("add comment" if public else "add internal note"):
+            self.client.tickets.update(Ticket(id=int(ticket_id), comment=comment))
+
+    def update_ticket(self, ticket_id: str, *, priority: str | None = None,
+                      add_tags: tuple[str, ...] = ()) -> TicketRef:
+        """Raise priority or add tags (rules keyed on them fire in the helpdesk)."""
+        with _translated("update ticket"):
+            current = self.client.tickets(id=int(ticket_id))
+            changes: dict[str, Any] = {"id": int(ticket_id)}
+            if priority is not None:
+                changes["priority"] = priority
+            if add_tags:
+                changes["tags"] = sorted(set(current.tags or ()) | set(add_tags))
+            audit = self.client.tickets.update(Ticket(**changes))
+        return self._ref(audit.ticket)
+
+    def list_comments(self, ticket_id: str) -> list[AgentReply]:
+        with _translated("list comments"):
+            comments = list(self.client.tickets.comments(int(ticket_id)))
+        return [self._reply(ticket_id, c.id, c.author_id, c.body, c.public, c.created_at)
+                for c in comments]
+
+    def _reply(self, ticket_id: Any, comment_id: Any, author_id: Any, body: Any, public: Any,
+               created_at: Any) -> AgentReply:
+        author = str(author_id)
+        return AgentReply(helpdesk=self.kind, ticket_id=str(ticket_id), comment_id=str(comment_id),
+                          author_id=author, body=str(body or ""), public=bool(public),
+                          by_agent=self._role(author) in AGENT_ROLES, created_at=_iso(created_at))
+
+    def fetch_agent_replies(self, cursor: Cursor, page: str | None = None) -> Page:
+        """Comments from the incremental ticket-events export since ``cursor`` (epoch s).
+
+        The export leaves out the most recent minute; the cursor is the export's own
+        ``end_time``, so nothing between two reads is skipped.
+        """
+        start = page or cursor.value or "0"
+        url = f"{self.base_url}/api/v2/incremental/ticket_events.json"
+        with _translated("read ticket events"):
+            response = self.session.get(url, params={"start_time": start, "include": "comment_events"})
+            response.raise_for_status()
+        try:
+            body = response.json()
+            events = body["ticket_events"]
+        except (ValueError, KeyError, TypeError) as err:
+            raise RetriableError("read ticket events: unexpected response shape") from err
+        items = []
+        for event in events:
+            for child in event.get("child_events") or []:
+                if child.get("event_type") == "Comment" or child.get("type") == "Comment":
+                    items.append(self._reply(event.get("ticket_id"), child.get("id"),
+                                             child.get("author_id"), child.get("body"),
+                                             child.get("public"), child.get("created_at")))
+        end_time = body.get("end_time")
+        more = not body.get("end_of_stream", True) and end_time is not None
+        next_cursor = Cursor(str(end_time)) if end_time is not None else cursor
+        return Page(items=tuple(items), next_page=str(end_time) if more else None, cursor=next_cursor)

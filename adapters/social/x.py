@@ -1,0 +1,335 @@
+"""X (formerly Twitter) API v2 over requests, as the brand's account.
+
+Reads: the mentions timeline (mentions and replies), DM events, recent search for
+backfill, the brand's own timeline for crash recovery. Writes: replies in a thread and
+DMs. Every response is translated here; nothing of the wire format leaves this module.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, Mapping
+
+import requests
+from twitter_text import parse_tweet
+
+from adapters.base import (
+    AuthFailed, Author, Cursor, DuplicateContent, FatalError, Mention, NotFound,
+    OutboundPost, Page, PostedReply, RateLimited, RetriableError, Secret, SkippableError,
+    Unparseable,
+)
+from adapters.http import build_session, transport_errors
+
+PRODUCTION_URL = "https://api.x.com"
+TWEET_FIELDS = ("author_id,conversation_id,created_at,in_reply_to_user_id,referenced_tweets,"
+                "public_metrics,lang,entities")
+USER_FIELDS = "name,username,public_metrics,verified,profile_image_url"
+DM_FIELDS = "id,text,event_type,created_at,sender_id,dm_conversation_id,participant_ids"
+# The mentions timeline reaches back this many posts at most (X API v2 docs).
+MENTION_WINDOW = 800
+
+
+@dataclass(frozen=True)
+class XSettings:
+    token: Secret
+    base_url: str = PRODUCTION_URL
+    ca_bundle: str | None = None
+    user_id: str | None = None
+
+    def __repr__(self) -> str:
+        return f"XSettings(base_url={self.base_url!r}, token={self.token!r})"
+
+
+def _error_for(response: requests.Response, what: str, *, write: bool) -> Exception:
+    """Translate an X error response into the taxonomy (status -> action table)."""
+    status = response.status_code
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    detail = ""
+    if isinstance(body, dict):
+        detail = str(body.get("detail") or body.get("title") or "")
+        if not detail and isinstance(body.get("errors"), list) and body["errors"]:
+            first = body["errors"][0]
+            detail = str(first.get("message") or first.get("detail") or "") if isinstance(first, dict) else ""
+    message = f"{what}: HTTP {status}" + (f" {detail}" if detail else "")
+    if status == 429:
+        reset = response.headers.get("x-rate-limit-reset")
+        try:
+            retry_after = max(1.0, float(reset) - time.time()) if reset else 60.0
+        except ValueError:
+            retry_after = 60.0
+        return RateLimited(message, retry_after)
+    if status == 401:
+        return AuthFailed(message)
+    if status == 403:
+        if "duplicate content" in detail.lower():
+            return DuplicateContent(message)
+        # A refused write concerns this post (deleted or protected parent, blocked
+        # user...); a refused read means the token lacks the access the route needs.
+        return SkippableError(message) if write else AuthFailed(message)
+    if status == 404:
+        return NotFound(message)
+    if status in (400, 413, 422):
+        return SkippableError(message) if write else FatalError(message)
+    if status >= 500 or status in (408, 409):
+        return RetriableError(message)
+    return FatalError(message)
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+class XNetwork:
+    """The brand's X account: ``SocialNetwork`` over the X API v2."""
+
+    kind: ClassVar[str] = "x"
+    max_reply_len: ClassVar[int] = 280
+    max_dm_len: ClassVar[int] = 10000
+    supports_dm: ClassVar[bool] = True
+    min_poll_interval: ClassVar[float] = 15.0
+    mention_window: ClassVar[int] = MENTION_WINDOW
+    settings_schema: ClassVar[Mapping[str, str]] = {
+        "token": "secret", "base_url": "url", "ca_bundle": "path", "user_id": "string"}
+
+    def __init__(self, settings: XSettings, session: requests.Session | None = None) -> None:
+        self.settings = settings
+        self.base_url = settings.base_url.rstrip("/")
+        self.session = session or build_session(settings.ca_bundle)
+        self._me: Author | None = None
+        self._user_id = settings.user_id
+
+    @classmethod
+    def from_config(cls, values: Mapping[str, Any]) -> "XNetwork":
+        token = values["token"]
+        return cls(XSettings(token=token if isinstance(token, Secret) else Secret(token, "token"),
+                             base_url=values.get("base_url") or PRODUCTION_URL,
+                             ca_bundle=values.get("ca_bundle"), user_id=values.get("user_id")))
+
+    def __repr__(self) -> str:
+        return f"XNetwork({self.base_url!r})"
+
+    # ------------------------------------------------------------------ wire
+
+    def _call(self, method: str, path: str, what: str, *, params: Mapping[str, Any] | None = None,
+              json_body: Any = None, write: bool = False) -> Any:
+        headers = {"Authorization": f"Bearer {self.settings.token.reveal()}"}
+        response = transport_errors(what, lambda: self.session.request(
+            method, self.base_url + path, params=params, json=json_body, headers=headers))
+        if not 200 <= response.status_code < 300:
+            raise _error_for(response, what, write=write)
+        try:
+            return response.json()
+        except ValueError as err:
+            raise RetriableError(f"{what}: response was not JSON") from err
+
+    # ------------------------------------------------------------------ identity
+
+    def whoami(self) -> Author:
+        if self._me is None:
+            body = self._call("GET", "/2/users/me", "read own account",
+                              params={"user.fields": USER_FIELDS})
+            data = body.get("data") if isinstance(body, dict) else None
+            if not isinstance(data, dict) or "id" not in data:
+                raise FatalError("read own account: response has no data.id")
+            self._me = self._author(data)
+            self._user_id = self._me.id
+        return self._me
+
+    @property
+    def user_id(self) -> str:
+        return self._user_id or self.whoami().id
+
+    def _author(self, user: Mapping[str, Any]) -> Author:
+        metrics = user.get("public_metrics") or {}
+        handle = str(user["username"])
+        return Author(network=self.kind, id=str(user["id"]), handle=handle, name=user.get("name"),
+                      followers=metrics.get("followers_count"), verified=user.get("verified"),
+                      profile_url=f"https://x.com/{handle}")
+
+    # ------------------------------------------------------------------ reads
+
+    def fetch_mentions(self, cursor: Cursor, page: str | None = None) -> Page:
+        params = {"max_results": 100, "tweet.fields": TWEET_FIELDS, "expansions": "author_id",
+                  "user.fields": USER_FIELDS}
+        return self._read_tweets(f"/2/users/{self.user_id}/mentions", "read mentions",
+                                 params, cursor, page, token_param="pagination_token")
+
+    def search_recent(self, query: str, cursor: Cursor, page: str | None = None) -> Page:
+        params = {"query": query, "max_results": 100, "tweet.fields": TWEET_FIELDS,
+                  "expansions": "author_id", "user.fields": USER_FIELDS}
+        return self._read_tweets("/2/tweets/search/recent", "search recent posts", params,
+                                 cursor, page, token_param="next_token")
+
+    def _read_tweets(self, path: str, what: str, params: dict[str, Any], cursor: Cursor,
+                     page: str | None, *, token_param: str) -> Page:
+        # Page tokens carry the read's newest id along, since only the first page knows it.
+        token, newest, seen = _split_token(page)
+        if cursor.value:
+            params["since_id"] = cursor.value
+        if token:
+            params[token_param] = token
+        body = self._call("GET", path, what, params=params)
+        if not isinstance(body, dict):
+            raise RetriableError(f"{what}: response is not an object")
+        meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
+        users = {str(u.get("id")): u for u in (body.get("includes") or {}).get("users", [])
+                 if isinstance(u, dict)}
+        items = tuple(self._tweet_item(t, users) for t in body.get("data") or [])
+        newest = newest or meta.get("newest_id") or cursor.value
+        seen += len(items)
+        next_token = meta.get("next_token")
+        # A complete read that filled the whole window likely skipped older posts.
+        gap = bool(cursor.value) and not next_token and seen >= self.mention_window
+        return Page(items=items, next_page=_join_token(next_token, newest, seen) if next_token else None,
+                    cursor=Cursor(newest), gap=gap)
+
+    def _tweet_item(self, tweet: Any, users: Mapping[str, Any]) -> Mention | Unparseable:
+        key = str(tweet.get("id")) if isinstance(tweet, dict) else "?"
+        try:
+            return self._mention(tweet, users)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            return Unparseable(self.kind, f"x:post:{key}", f"malformed post: {type(err).__name__}: {err}", tweet)
+
+    def _mention(self, tweet: Mapping[str, Any], users: Mapping[str, Any]) -> Mention:
+        tweet_id = str(tweet["id"])
+        text = tweet["text"]
+        if not isinstance(text, str):
+            raise TypeError("text is not a string")
+        author_id = str(tweet["author_id"])
+        user = users.get(author_id)
+        author = self._author(user) if user else Author(self.kind, author_id, author_id)
+        refs = {r.get("type"): str(r.get("id")) for r in tweet.get("referenced_tweets") or []}
+        in_reply_to = refs.get("replied_to")
+        is_reply_to_us = in_reply_to is not None and str(tweet.get("in_reply_to_user_id")) == self._user_id
+        metrics = {k: int(v) for k, v in (tweet.get("public_metrics") or {}).items()
+                   if isinstance(v, (int, float))}
+        return Mention(
+            network=self.kind, id=tweet_id, kind="reply" if is_reply_to_us else "mention",
+            author=author, text=text, created_at=_parse_time(tweet.get("created_at")),
+            url=f"https://x.com/{author.handle}/status/{tweet_id}",
+            conversation_id=str(tweet.get("conversation_id") or tweet_id), in_reply_to=in_reply_to,
+            is_repost="retweeted" in refs, is_quote="quoted" in refs, lang=tweet.get("lang"),
+            metrics=metrics)
+
+    def fetch_dms(self, cursor: Cursor, page: str | None = None) -> Page:
+        """DM events received, newest first, down to the event id in ``cursor``."""
+        token, newest, seen = _split_token(page)
+        params: dict[str, Any] = {"max_results": 100, "dm_event.fields": DM_FIELDS,
+                                  "event_types": "MessageCreate", "expansions": "sender_id",
+                                  "user.fields": USER_FIELDS}
+        if token:
+            params["pagination_token"] = token
+        body = self._call("GET", "/2/dm_events", "read direct messages", params=params)
+        users = {str(u.get("id")): u for u in (body.get("includes") or {}).get("users", [])
+                 if isinstance(u, dict)}
+        me = self.user_id
+        items: list[Mention | Unparseable] = []
+        reached_cursor = False
+        for event in body.get("data") or []:
+            event_id = str(event.get("id")) if isinstance(event, dict) else "?"
+            if cursor.value and _id_le(event_id, cursor.value):
+                reached_cursor = True
+                break
+            newest = newest or event_id
+            if isinstance(event, dict) and str(event.get("sender_id")) == me:
+                continue
+            items.append(self._dm_item(event, users))
+        meta = body.get("meta") or {}
+        next_token = None if reached_cursor else meta.get("next_token")
+        seen += len(items)
+        return Page(items=tuple(items), next_page=_join_token(next_token, newest, seen) if next_token else None,
+                    cursor=Cursor(newest or cursor.value))
+
+    def _dm_item(self, event: Any, users: Mapping[str, Any]) -> Mention | Unparseable:
+        try:
+            event_id = str(event["id"])
+            sender = str(event["sender_id"])
+            text = event["text"]
+            if not isinstance(text, str):
+                raise TypeError("text is not a string")
+            user = users.get(sender)
+            author = self._author(user) if user else Author(self.kind, sender, sender)
+            return Mention(network=self.kind, id=event_id, kind="dm", author=author, text=text,
+                           created_at=_parse_time(event.get("created_at")), url=None,
+                           conversation_id=str(event.get("dm_conversation_id") or sender))
+        except (KeyError, TypeError, ValueError) as err:
+            key = event.get("id") if isinstance(event, dict) else "?"
+            return Unparseable(self.kind, f"x:dm:{key}", f"malformed DM event: {type(err).__name__}: {err}", event)
+
+    # ------------------------------------------------------------------ writes
+
+    def weighted_length(self, text: str) -> int:
+        return parse_tweet(text).weightedLength
+
+    def post(self, post: OutboundPost) -> PostedReply:
+        if post.dm_recipient_id:
+            if self.weighted_length(post.text) > self.max_dm_len:
+                raise SkippableError(f"DM is {len(post.text)} characters; X allows {self.max_dm_len}")
+            body = self._call("POST", f"/2/dm_conversations/with/{post.dm_recipient_id}/messages",
+                              "send direct message", json_body={"text": post.text}, write=True)
+            data = body.get("data") or {}
+            return PostedReply(network=self.kind, id=str(data["dm_event_id"]), url=None,
+                               text=post.text, dm=True,
+                               conversation_id=data.get("dm_conversation_id"))
+        if self.weighted_length(post.text) > self.max_reply_len:
+            raise SkippableError(f"post weighs {self.weighted_length(post.text)} characters; "
+                                 f"X allows {self.max_reply_len}")
+        payload: dict[str, Any] = {"text": post.text}
+        if post.in_reply_to:
+            payload["reply"] = {"in_reply_to_tweet_id": post.in_reply_to}
+        body = self._call("POST", "/2/tweets", "post reply", json_body=payload, write=True)
+        data = body.get("data") or {}
+        post_id = str(data["id"])
+        return PostedReply(network=self.kind, id=post_id, text=data.get("text", post.text),
+                           url=f"https://x.com/{self.whoami().handle}/status/{post_id}",
+                           in_reply_to=post.in_reply_to)
+
+    def find_own_post(self, post: OutboundPost, since_id: str | None = None) -> PostedReply | None:
+        """An earlier post by the brand with this text in this thread (or DM), if any."""
+        if post.dm_recipient_id:
+            body = self._call("GET", f"/2/dm_conversations/with/{post.dm_recipient_id}/dm_events",
+                              "read DM conversation",
+                              params={"dm_event.fields": DM_FIELDS, "max_results": 100})
+            for event in body.get("data") or []:
+                if str(event.get("sender_id")) == self.user_id and event.get("text") == post.text:
+                    return PostedReply(self.kind, str(event["id"]), None, post.text, dm=True,
+                                       conversation_id=event.get("dm_conversation_id"))
+            return None
+        params: dict[str, Any] = {"max_results": 100, "tweet.fields": "referenced_tweets,created_at"}
+        if since_id:
+            params["since_id"] = since_id
+        body = self._call("GET", f"/2/users/{self.user_id}/tweets", "read own posts", params=params)
+        for tweet in body.get("data") or []:
+            refs = {r.get("type"): str(r.get("id")) for r in tweet.get("referenced_tweets") or []}
+            if tweet.get("text") == post.text and refs.get("replied_to") == post.in_reply_to:
+                return PostedReply(self.kind, str(tweet["id"]),
+                                   f"https://x.com/{self.whoami().handle}/status/{tweet['id']}",
+                                   post.text, in_reply_to=post.in_reply_to)
+        return None
+
+
+def _id_le(a: str, b: str) -> bool:
+    """Compare X ids (decimal strings, time-ordered) numerically."""
+    try:
+        return int(a) <= int(b)
+    except ValueError:
+        return a <= b
+
+
+def _split_token(page: str | None) -> tuple[str | None, str | None, int]:
+    if not page:
+        return None, None, 0
+    token, _, rest = page.partition("|")
+    newest, _, seen = rest.partition("|")
+    return token, newest or None, int(seen or 0)
+
+
+def _join_token(token: str, newest: str | None, seen: int) -> str:
+    return f"{token}|{newest or ''}|{seen}"
+

@@ -1,0 +1,1 @@
+"""Local HTTPS stand-ins for the remote APIs (the other side of the wire)."""

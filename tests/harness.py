@@ -1,0 +1,123 @@
+"""Per-adapter test harnesses: build an adapter against the sandbox and act as the
+people on the other side (a customer posting, an agent answering).
+
+Every registered adapter kind must have a harness here; the role contract suites are
+parametrised over the registry, so a new adapter gets them for free.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+from zenpy import Zenpy
+from zenpy.lib.api_objects import Comment, Ticket
+
+from adapters.base import Secret
+
+
+class Control:
+    """The sandbox's ``/_sandbox/`` control API of one service."""
+
+    def __init__(self, url: str, ca_bundle: str) -> None:
+        self.url = url
+        self.http = requests.Session()
+        self.http.verify = ca_bundle
+
+    def post(self, path: str, body: Any = None) -> Any:
+        response = self.http.post(f"{self.url}/_sandbox/{path}", json=body or {})
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def get(self, path: str, **params: Any) -> Any:
+        response = self.http.get(f"{self.url}/_sandbox/{path}", params=params)
+        response.raise_for_status()
+        return response.json()
+
+
+class XHarness:
+    kind = "x"
+    role = "social"
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        self.info = info
+        self.service = info["services"]["x"]
+        self.control = Control(self.service["url"], info["ca_bundle"])
+        self.brand = self.service["brand_handle"]
+
+    def adapter(self, token: str | None = None) -> Any:
+        from adapters.social.x import XNetwork, XSettings
+
+        return XNetwork(XSettings(token=Secret(token or self.service["token"], "token"),
+                                  base_url=self.service["url"], ca_bundle=self.info["ca_bundle"]))
+
+    def customer_posts(self, handle: str, text: str, in_reply_to: str | None = None,
+                       dm: bool = False, **extra: Any) -> str:
+        body = {"author": handle, "text": text, "in_reply_to": in_reply_to, "dm": dm, **extra}
+        return str(self.control.post("posts", body)["id"])
+
+    def posts_by(self, handle: str) -> list[dict[str, Any]]:
+        return self.control.get("posts", author=handle)["posts"]
+
+    def mention_text(self, text: str) -> str:
+        return f"@{self.brand} {text}"
+
+    def fault(self, **spec: Any) -> None:
+        self.control.post("faults", spec)
+
+    def limit(self, family: str, limit: int, seconds: int = 900) -> None:
+        self.control.post("limits", {"family": family, "limit": limit, "seconds": seconds})
+
+    def reset(self) -> None:
+        self.control.post("reset")
+
+
+class ZendeskHarness:
+    kind = "zendesk"
+    role = "helpdesk"
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        self.info = info
+        self.service = info["services"]["zendesk"]
+        self.control = Control(self.service["url"], info["ca_bundle"])
+
+    def adapter(self, token: str | None = None) -> Any:
+        from adapters.helpdesk.zendesk import ZendeskHelpdesk, ZendeskSettings
+
+        return ZendeskHelpdesk(ZendeskSettings(
+            url=self.service["url"], email=self.service["api_email"],
+            token=Secret(token or self.service["api_token"], "token"),
+            ca_bundle=self.info["ca_bundle"]))
+
+    def agent(self) -> Zenpy:
+        """Real zenpy logged in as the sandbox's agent."""
+        session = requests.Session()
+        session.verify = self.info["ca_bundle"]
+        host = self.service["url"].split("://", 1)[1]
+        subdomain, domain = host.split(".", 1)
+        return Zenpy(subdomain=subdomain, domain=domain, email=self.service["agent_email"],
+                     token=self.service["agent_token"], session=session)
+
+    def agent_comment(self, ticket_id: str, body: str, public: bool = True,
+                      status: str | None = None) -> None:
+        ticket = Ticket(id=int(ticket_id), comment=Comment(body=body, public=public))
+        if status:
+            ticket.status = status
+        self.agent().tickets.update(ticket)
+
+    def set_status(self, ticket_id: str, status: str) -> None:
+        self.agent().tickets.update(Ticket(id=int(ticket_id), status=status))
+
+    def advance_clock(self, seconds: float) -> None:
+        self.control.post("clock", {"advance": seconds})
+
+    def fault(self, **spec: Any) -> None:
+        self.control.post("faults", spec)
+
+    def limit(self, family: str, limit: int, seconds: int = 60) -> None:
+        self.control.post("limits", {"family": family, "limit": limit, "seconds": seconds})
+
+    def reset(self) -> None:
+        self.control.post("reset")
+
+
+HARNESSES = {"x": XHarness, "zendesk": ZendeskHarness}

@@ -1,0 +1,154 @@
+"""The Helpdesk contract: every registered helpdesk adapter, against the sandbox."""
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import pytest
+
+import adapters
+from adapters.base import (
+    AuthFailed, Author, Cursor, Helpdesk, NewTicket, NotFound, RateLimited, RetriableError,
+)
+from harness import HARNESSES
+
+KINDS = adapters.kinds("helpdesk")
+
+
+def test_every_helpdesk_adapter_has_a_harness() -> None:
+    assert set(KINDS) <= set(HARNESSES), "add a harness in tests/harness.py for each new adapter"
+
+
+@pytest.fixture(params=KINDS)
+def h(request: pytest.FixtureRequest, sandbox_info: dict) -> Any:
+    return HARNESSES[request.param](sandbox_info)
+
+
+def _author() -> Author:
+    uid = str(uuid.uuid4().int % 10**18)
+    return Author(network="x", id=uid, handle=f"cust_{uid[:8]}", name="Ada Customer", followers=12)
+
+
+def _ticket(desk: Any, requester: str, **extra: Any) -> NewTicket:
+    post_id = str(uuid.uuid4().int % 10**18)
+    return NewTicket(external_id=f"x:post:{post_id}", subject="X mention from @ada",
+                     body="@brand my parcel is late", requester_id=requester,
+                     tags=("social", "x"), priority="normal", **extra)
+
+
+def test_adapter_satisfies_protocol(h: Any) -> None:
+    desk = h.adapter()
+    assert isinstance(desk, Helpdesk)
+    assert desk.whoami()
+
+
+def test_requester_is_created_once(h: Any) -> None:
+    desk = h.adapter()
+    author = _author()
+    first = desk.upsert_requester(author)
+    again = desk.upsert_requester(author)
+    assert first == again
+
+
+def test_create_is_idempotent_by_key_and_findable_by_external_id(h: Any) -> None:
+    desk = h.adapter()
+    requester = desk.upsert_requester(_author())
+    new = _ticket(desk, requester)
+    ref = desk.create_ticket(new, idempotency_key=new.external_id)
+    assert ref.status in ("new", "open") and ref.external_id == new.external_id
+    retry = desk.create_ticket(new, idempotency_key=new.external_id)
+    assert retry.id == ref.id
+    assert [t.id for t in desk.find_tickets(new.external_id)] == [ref.id]
+    assert desk.find_tickets("x:post:does-not-exist") == []
+
+
+def test_ticket_carries_fields_and_first_comment(h: Any) -> None:
+    desk = h.adapter()
+    requester = desk.upsert_requester(_author())
+    new = _ticket(desk, requester)
+    ref = desk.create_ticket(new, idempotency_key=new.external_id)
+    assert set(new.tags) <= set(ref.tags)
+    assert ref.priority == "normal" and ref.requester_id == requester
+    comments = desk.list_comments(ref.id)
+    assert comments[0].body == new.body and comments[0].public and not comments[0].by_agent
+
+
+def test_comments_and_internal_notes(h: Any) -> None:
+    desk = h.adapter()
+    requester = desk.upsert_requester(_author())
+    new = _ticket(desk, requester)
+    ref = desk.create_ticket(new, idempotency_key=new.external_id)
+    desk.add_comment(ref.id, "follow-up from the customer", public=True, author_id=requester)
+    desk.add_comment(ref.id, "posted: https://x.com/brand/status/1", public=False)
+    comments = desk.list_comments(ref.id)
+    assert [c.public for c in comments] == [True, True, False]
+    assert comments[1].author_id == requester
+
+
+def test_agent_replies_are_read_incrementally(h: Any) -> None:
+    desk = h.adapter()
+    requester = desk.upsert_requester(_author())
+    new = _ticket(desk, requester)
+    ref = desk.create_ticket(new, idempotency_key=new.external_id)
+    start = Cursor(str(int(time.time()) - 5))
+    h.agent_comment(ref.id, "Hi Ada, a new parcel is on its way.", public=True)
+    h.agent_comment(ref.id, "internal: refund approved", public=False)
+    h.advance_clock(120)
+    replies: list[Any] = []
+    page = desk.fetch_agent_replies(start)
+    replies.extend(page.items)
+    while page.next_page:
+        page = desk.fetch_agent_replies(start, page.next_page)
+        replies.extend(page.items)
+    mine = [r for r in replies if r.ticket_id == ref.id]
+    agent = [r for r in mine if r.by_agent]
+    assert [(r.body, r.public) for r in agent] == [
+        ("Hi Ada, a new parcel is on its way.", True), ("internal: refund approved", False)]
+    assert any(not r.by_agent for r in mine)
+    assert page.cursor.value is not None and int(page.cursor.value) >= int(start.value)
+
+
+def test_followup_of_a_solved_ticket(h: Any) -> None:
+    desk = h.adapter()
+    requester = desk.upsert_requester(_author())
+    first = _ticket(desk, requester)
+    old = desk.create_ticket(first, idempotency_key=first.external_id)
+    h.set_status(old.id, "closed")
+    assert desk.get_ticket(old.id).is_closed
+    second = _ticket(desk, requester, followup_of=old.id)
+    new = desk.create_ticket(second, idempotency_key=second.external_id)
+    assert new.id != old.id and not new.is_closed
+
+
+def test_unknown_ticket_is_not_found(h: Any) -> None:
+    with pytest.raises(NotFound):
+        h.adapter().get_ticket("99999999999")
+
+
+def test_rate_limit_raises_without_sleeping(h: Any) -> None:
+    desk = h.adapter()
+    desk.whoami()
+    h.limit("account", 1)
+    try:
+        with pytest.raises(RateLimited) as caught:
+            for _ in range(3):
+                desk.find_tickets("x:post:rate")
+        assert caught.value.retry_after >= 1
+    finally:
+        h.limit("account", 100_000)
+
+
+def test_bad_token_is_auth_failed_and_never_shown(h: Any) -> None:
+    desk = h.adapter(token="wrong-token-Qk7")
+    with pytest.raises(AuthFailed) as caught:
+        desk.whoami()
+    assert "Qk7" not in str(caught.value) and "Qk7" not in repr(desk) and "Qk7" not in repr(desk.settings)
+
+
+def test_server_error_is_retriable(h: Any) -> None:
+    desk = h.adapter()
+    h.fault(path_prefix="/api/v2/tickets", method="GET", status=503, count=1)
+    with pytest.raises(RetriableError):
+        desk.find_tickets("x:post:fault")
+    assert desk.find_tickets("x:post:fault") == []

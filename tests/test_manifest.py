@@ -1,0 +1,60 @@
+"""plugin_manifest.json is what an admin or a marketplace sees: hold it to the code."""
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+
+import adapters
+
+ROOT = Path(__file__).resolve().parents[1]
+MANIFEST = json.loads((ROOT / "plugin_manifest.json").read_text())
+SETTINGS = {s["name"]: s for s in MANIFEST["settings"]}
+
+
+def test_version_matches_pyproject() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert MANIFEST["version"] == project["version"]
+
+
+def test_adapters_match_the_registry() -> None:
+    declared = {a["kind"]: a for a in MANIFEST["adapters"]}
+    assert set(declared) == set(adapters.REGISTRY)
+    for kind, entry in declared.items():
+        role, target = adapters.REGISTRY[kind]
+        assert entry["role"] == role and entry["module"] == target
+        assert adapters.resolve(kind, role).kind == kind
+
+
+@pytest.mark.parametrize("entry", MANIFEST["adapters"], ids=lambda e: e["kind"])
+def test_adapter_settings_are_declared_and_cover_the_class(entry: dict) -> None:
+    cls = adapters.resolve(entry["kind"])
+    keys = set()
+    for name in entry["settings"]:
+        setting = SETTINGS[name]
+        assert setting["adapter"] == entry["kind"]
+        keys.add(setting["key"])
+        if cls.settings_schema[setting["key"]] == "secret":
+            assert setting.get("secret") is True, f"{name} must be marked secret"
+    assert keys == set(cls.settings_schema)
+    assert entry["scopes"], "an admin needs to know which scopes to grant"
+
+
+@pytest.mark.parametrize("setting", [s for s in MANIFEST["settings"] if s.get("secret")], ids=lambda s: s["name"])
+def test_secrets_come_from_the_environment_and_have_no_default(setting: dict) -> None:
+    assert setting["env"].startswith("SOCIALDESK_")
+    assert "default" not in setting
+
+
+def test_reply_limits_match_adapter_attributes() -> None:
+    for entry in MANIFEST["adapters"]:
+        if "reply_limits" in entry:
+            cls = adapters.resolve(entry["kind"])
+            assert entry["reply_limits"] == {"public": cls.max_reply_len, "dm": cls.max_dm_len}
+
+
+def test_unknown_kind_gets_a_did_you_mean() -> None:
+    with pytest.raises(adapters.FatalError, match="Did you mean 'zendesk'"):
+        adapters.resolve("zendsk")
