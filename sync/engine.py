@@ -1,0 +1,528 @@
+"""Ingest (mention -> ticket) and mirror (agent reply -> post), one route at a time.
+
+Exactly-once effects come from at-least-once processing plus idempotent effects: every
+remote write carries a key derived from its source (post id, comment id), an attempt is
+counted before the write, and a retried attempt first looks for the effect (ticket by
+external id, comment by post link, own post in the thread) before writing again.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+
+from tenacity import Retrying, retry_if_exception_type, retry_if_not_exception_type, stop_after_attempt, wait_exponential
+
+from adapters.base import (
+    AgentReply, AuthFailed, Author, Cursor, DuplicateContent, FatalError, Helpdesk, Mention,
+    NewTicket, OutboundPost, RateLimited, RetriableError, SkippableError, SocialNetwork,
+    TicketRef, Unparseable,
+)
+from sync.store import InboxItem, InboxRow, OutboxRow, Store
+from sync.text import ReplyTooLong, address, split_reply
+
+log = logging.getLogger("socialdesk.engine")
+
+NETWORK_NAMES = {"x": "X", "facebook": "Facebook", "instagram": "Instagram"}
+
+
+# --------------------------------------------------------------------------- crash points
+
+
+def checkpoint(name: str) -> None:
+    """A step boundary. ``SOCIALDESK_CRASH_AT=name:N`` SIGKILLs the process at its Nth pass.
+
+    The kill-and-restart test uses it to stop the real daemon exactly between two steps.
+    """
+    spec = os.environ.get("SOCIALDESK_CRASH_AT")
+    if not spec:
+        return
+    target, _, nth = spec.partition(":")
+    if target != name:
+        return
+    counter = _crash_counts[name] = _crash_counts.get(name, 0) + 1
+    if counter >= int(nth or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+_crash_counts: dict[str, int] = {}
+
+
+# --------------------------------------------------------------------------- retry policy
+
+
+def quick_retry(call: Callable[[], Any]) -> Any:
+    """The one retry policy: a few quick tries for passing faults, never for rate limits."""
+    for attempt in Retrying(
+            retry=retry_if_exception_type(RetriableError) & retry_if_not_exception_type(RateLimited),
+            stop=stop_after_attempt(3), wait=wait_exponential(multiplier=0.2, max=2), reraise=True):
+        with attempt:
+            return call()
+    raise AssertionError("unreachable")
+
+
+def backoff(attempts: int) -> float:
+    """Delay before the next attempt of an item that failed ``attempts`` times."""
+    return float(min(15 * 2 ** max(attempts - 1, 0), 3600))
+
+
+# --------------------------------------------------------------------------- values <-> rows
+
+
+def mention_to_payload(m: Mention) -> dict[str, Any]:
+    data = asdict(m)
+    data["created_at"] = m.created_at.isoformat() if m.created_at else None
+    data["metrics"] = dict(m.metrics)
+    return data
+
+
+def mention_from_payload(data: dict[str, Any]) -> Mention:
+    data = dict(data)
+    data["author"] = Author(**data["author"])
+    data["created_at"] = datetime.fromisoformat(data["created_at"]) if data.get("created_at") else None
+    return Mention(**data)
+
+
+def conversation_key(m: Mention) -> str:
+    return f"{m.network}:{'dm' if m.kind == 'dm' else 'conv'}:{m.conversation_id}"
+
+
+# --------------------------------------------------------------------------- route settings
+
+
+@dataclass(frozen=True)
+class TicketSettings:
+    subject: str = "{network} {kind} from @{author}"
+    tags: tuple[str, ...] = ("social",)
+    priority: str | None = "normal"
+    group_id: Any = None
+    brand_id: Any = None
+    form_id: Any = None
+    custom_fields: dict[str, Any] = field(default_factory=dict)
+    include_metrics: bool = True
+
+
+@dataclass(frozen=True)
+class MirrorSettings:
+    enabled: bool = True
+    dm_public_note: str = "We've sent you a direct message."
+    dm_tag: str = "social_dm"
+    thread_long_replies: bool = True
+
+
+@dataclass(frozen=True)
+class RouteSettings:
+    name: str
+    helpdesk_name: str
+    streams: tuple[str, ...] = ("mentions", "dms")
+    include_own_posts: bool = False
+    include_reposts: bool = False
+    include_quotes: bool = True
+    blocklist: frozenset[str] = frozenset()
+    search_query: str | None = None
+    ticket: TicketSettings = TicketSettings()
+    mirror: MirrorSettings = MirrorSettings()
+
+
+# --------------------------------------------------------------------------- the route
+
+
+@dataclass
+class Stats:
+    read: int = 0
+    tickets: int = 0
+    comments: int = 0
+    filtered: int = 0
+    quarantined: int = 0
+    replies_posted: int = 0
+    posts: int = 0
+    reply_failures: int = 0
+    helpdesk_calls: int = 0
+
+
+class Route:
+    """One network account feeding one helpdesk instance."""
+
+    def __init__(self, settings: RouteSettings, network: SocialNetwork, helpdesk: Helpdesk,
+                 store: Store, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.name = settings.name
+        self.network = network
+        self.helpdesk = helpdesk
+        self.store = store
+        self.clock = clock
+        self.paused_until: dict[str, float] = {}
+        self.parked: str | None = None
+        self.stats = Stats()
+        self._me: Author | None = None
+        self._desk_me: str | None = None
+
+    # ------------------------------------------------------------------ health
+
+    def _pause(self, side: str, err: RateLimited) -> None:
+        self.paused_until[side] = self.clock() + err.retry_after
+        log.warning("route %s: %s rate limited, pausing %.0fs", self.name, side, err.retry_after)
+
+    def _ready(self, side: str) -> bool:
+        return not self.parked and self.paused_until.get(side, 0) <= self.clock()
+
+    def park(self, reason: str) -> None:
+        """Stop the route and alert; nothing is lost, rows stay queued."""
+        self.parked = reason
+        if self.store.set_health(self.name, "parked", reason):
+            log.error("route %s parked: %s", self.name, reason)
+
+    def healthy(self) -> None:
+        if self.store.set_health(self.name, "active", None) and self.parked is None:
+            log.info("route %s is active", self.name)
+
+    def me(self) -> Author:
+        if self._me is None:
+            self._me = quick_retry(self.network.whoami)
+        return self._me
+
+    def _desk(self, call: Callable[[], Any]) -> Any:
+        self.stats.helpdesk_calls += 1
+        return quick_retry(call)
+
+    # ------------------------------------------------------------------ ingest: read
+
+    def poll(self, stream: str) -> int:
+        """Read one stream to its end; items and the cursor are recorded together."""
+        if not self._ready("network") or stream not in self.settings.streams:
+            return 0
+        read = {"mentions": self.network.fetch_mentions, "dms": self.network.fetch_dms}[stream]
+        cursor = Cursor(self.store.get_cursor(self.name, stream))
+        token: str | None = None
+        new = 0
+        try:
+            while True:
+                page = quick_retry(lambda: read(cursor, token))
+                new += self._record(stream, page.items, page.cursor.value, page.next_page is None)
+                checkpoint("ingest.after_record_page")
+                if page.gap:
+                    new += self._backfill(cursor)
+                if page.next_page is None:
+                    break
+                token = page.next_page
+        except RateLimited as err:
+            self._pause("network", err)
+        except AuthFailed as err:
+            self.park(f"{self.network.kind} refused the credentials: {err}")
+        except FatalError as err:
+            self.park(str(err))
+        except RetriableError as err:
+            log.warning("route %s: reading %s failed, will retry: %s", self.name, stream, err)
+        return new
+
+    def _record(self, stream: str, items: tuple[Any, ...], cursor: str | None, last: bool) -> int:
+        rows = []
+        for item in items:
+            if isinstance(item, Unparseable):
+                self.store.quarantine_item(self.name, stream, item.key, item.reason, item.raw)
+                self.stats.quarantined += 1
+                continue
+            created = item.created_at.isoformat() if item.created_at else ""
+            rows.append(InboxItem(item.key, stream, mention_to_payload(item), f"{created}|{item.id:0>20}"))
+        self.stats.read += len(rows)
+        return self.store.record_page(self.name, stream, rows, cursor, move_cursor=last)
+
+    def _backfill(self, since: Cursor) -> int:
+        """The mentions window was exceeded: recover the gap through recent search."""
+        query = self.settings.search_query or f"@{self.me().handle} -is:retweet"
+        log.warning("route %s: mention window exceeded, backfilling with search %r", self.name, query)
+        token: str | None = None
+        new = 0
+        while True:
+            page = quick_retry(lambda: self.network.search_recent(query, since, token))
+            new += self._record("mentions", page.items, None, False)
+            if page.next_page is None:
+                return new
+            token = page.next_page
+
+    # ------------------------------------------------------------------ ingest: tickets
+
+    def _filtered(self, m: Mention) -> str | None:
+        me = self.me()
+        if m.author.id == me.id and not self.settings.include_own_posts:
+            return "own post"
+        if m.is_repost and not self.settings.include_reposts:
+            return "repost"
+        if m.is_quote and not self.settings.include_quotes:
+            return "quote"
+        if m.author.handle.lower() in self.settings.blocklist:
+            return "blocklisted author"
+        return None
+
+    def process_inbox(self, limit: int = 50) -> int:
+        """Turn pending inbox rows into tickets or comments; returns rows finished."""
+        if not self._ready("helpdesk") or not self._ready("network"):
+            return 0
+        rows = self.store.claim_inbox(self.name, limit)
+        done = 0
+        for index, row in enumerate(rows):
+            try:
+                self._ingest(row)
+                done += 1
+            except RateLimited as err:
+                self._pause("helpdesk", err)
+                self.store.retry_later("inbox", row.id, str(err), err.retry_after)
+                self.store.release("inbox", [r.id for r in rows[index + 1:]])
+                break
+            except AuthFailed as err:
+                self.park(f"{self.helpdesk.kind} refused the credentials: {err}")
+                self.store.release("inbox", [r.id for r in rows[index:]])
+                break
+            except FatalError as err:
+                self.park(str(err))
+                self.store.release("inbox", [r.id for r in rows[index:]])
+                break
+            except RetriableError as err:
+                self.store.retry_later("inbox", row.id, str(err), backoff(row.attempts + 1))
+            except (SkippableError, KeyError, TypeError, ValueError) as err:
+                self.store.quarantine("inbox", row.id, f"{type(err).__name__}: {err}")
+                self.stats.quarantined += 1
+        return done
+
+    def _ingest(self, row: InboxRow) -> None:
+        m = mention_from_payload(row.payload)
+        reason = self._filtered(m)
+        if reason:
+            self.store.finish_inbox(row.id, "filtered", note=reason)
+            self.stats.filtered += 1
+            return
+        self.store.begin_attempt(row.id)
+        retry = row.attempts > 0
+        checkpoint("ingest.after_claim")
+        requester = self._requester(m.author)
+        checkpoint("ingest.after_requester")
+        key = conversation_key(m)
+        link = self.store.latest_link(self.name, key)
+        previous: TicketRef | None = None
+        if link is not None:
+            ticket = self._desk(lambda: self.helpdesk.get_ticket(link.ticket_id))
+            if not ticket.is_closed:
+                body = self._comment_body(m)
+                if not (retry and self._has_comment(ticket.id, m)):
+                    self._desk(lambda: self.helpdesk.add_comment(ticket.id, body, public=True,
+                                                                 author_id=requester))
+                checkpoint("ingest.after_comment")
+                self.store.finish_inbox(row.id, "done", ticket_id=ticket.id, link_post=(link.id, m.id))
+                self.stats.comments += 1
+                return
+            previous = ticket
+        new = self._new_ticket(m, requester, previous)
+        existing = self._desk(lambda: self.helpdesk.find_tickets(m.key)) if retry else []
+        ref = existing[0] if existing else self._desk(
+            lambda: self.helpdesk.create_ticket(new, idempotency_key=m.key))
+        checkpoint("ingest.after_create_ticket")
+        self.store.finish_inbox(row.id, "done", ticket_id=ref.id, link={
+            "route": self.name, "conversation_key": key, "ticket_id": ref.id, "source_key": m.key,
+            "author_id": m.author.id, "author_handle": m.author.handle, "dm": m.kind == "dm",
+            "last_post_id": m.id})
+        self.stats.tickets += 1
+        checkpoint("ingest.after_finish")
+
+    def _requester(self, author: Author) -> str:
+        desk_name = self.settings.helpdesk_name
+        known = self.store.get_requester(desk_name, author.network, author.id)
+        if known:
+            return known
+        user_id = self._desk(lambda: self.helpdesk.upsert_requester(author))
+        self.store.put_requester(desk_name, author.network, author.id, user_id)
+        return user_id
+
+    def _has_comment(self, ticket_id: str, m: Mention) -> bool:
+        marker = self._marker(m)
+        return any(marker in c.body for c in self._desk(lambda: self.helpdesk.list_comments(ticket_id)))
+
+    def _marker(self, m: Mention) -> str:
+        return m.url or f"{NETWORK_NAMES.get(m.network, m.network)} message {m.id}"
+
+    def _comment_body(self, m: Mention) -> str:
+        """The post exactly as written, then what an agent needs to know about it."""
+        network = NETWORK_NAMES.get(m.network, m.network)
+        who = f"@{m.author.handle}" + (f" ({m.author.name})" if m.author.name else "")
+        lines = [m.text, "", "—", f"{who} on {network}" + (
+            f" · {m.author.followers:,} followers" if m.author.followers is not None else "")]
+        lines.append(("Direct message · " if m.kind == "dm" else "") + self._marker(m))
+        if m.created_at:
+            lines.append(f"Posted {m.created_at.strftime('%Y-%m-%d %H:%M UTC')}")
+        if self.settings.ticket.include_metrics and m.metrics:
+            shown = [f"{k.replace('_count', '').replace('_', ' ')} {v:,}" for k, v in sorted(m.metrics.items())]
+            lines.append("Metrics: " + " · ".join(shown))
+        return "\n".join(lines)
+
+    def _new_ticket(self, m: Mention, requester: str, previous: TicketRef | None) -> NewTicket:
+        t = self.settings.ticket
+        network = NETWORK_NAMES.get(m.network, m.network)
+        values = {"network": network, "kind": {"dm": "direct message"}.get(m.kind, m.kind),
+                  "author": m.author.handle, "author_name": m.author.name or m.author.handle,
+                  "text": m.text[:60], "id": m.id, "url": m.url or ""}
+        body = self._comment_body(m)
+        tags = list(t.tags) + [f"social_{m.kind}"]
+        followup_of = None
+        if previous is not None:
+            if previous.status == "closed":
+                followup_of = previous.id
+            else:
+                body += f"\nFollow-up to ticket #{previous.id} (solved)"
+            tags.append("social_followup")
+        fields = {k: (v.format(**values) if isinstance(v, str) else v) for k, v in t.custom_fields.items()}
+        return NewTicket(external_id=m.key, subject=t.subject.format(**values)[:150], body=body,
+                         requester_id=requester, tags=tuple(dict.fromkeys(tags)), priority=t.priority,
+                         group_id=t.group_id, brand_id=t.brand_id, ticket_form_id=t.form_id,
+                         custom_fields=fields, followup_of=followup_of)
+
+    # ------------------------------------------------------------------ mirror: read
+
+    def poll_replies(self) -> int:
+        """Queue public agent comments on linked tickets from the incremental export."""
+        if not self.settings.mirror.enabled or not self._ready("helpdesk"):
+            return 0
+        stored = self.store.get_cursor(self.name, "replies")
+        # A new route mirrors from now on, not the helpdesk's whole history.
+        cursor = Cursor(stored or str(int(self.clock()) - 120))
+        token: str | None = None
+        queued = 0
+        try:
+            while True:
+                page = self._desk(lambda: self.helpdesk.fetch_agent_replies(cursor, token))
+                for reply in page.items:
+                    queued += self._consider(reply)
+                if page.next_page is None:
+                    self.store.record_page(self.name, "replies", [], page.cursor.value, move_cursor=True)
+                    return queued
+                token = page.next_page
+        except RateLimited as err:
+            self._pause("helpdesk", err)
+        except AuthFailed as err:
+            self.park(f"{self.helpdesk.kind} refused the credentials: {err}")
+        except RetriableError as err:
+            log.warning("route %s: reading agent replies failed, will retry: %s", self.name, err)
+        return queued
+
+    def hint(self, ticket_id: str) -> int:
+        """A webhook said this ticket changed: queue its new public agent comments."""
+        if self.store.link_by_ticket(self.name, ticket_id) is None:
+            return 0
+        return sum(self._consider(c) for c in self._desk(lambda: self.helpdesk.list_comments(ticket_id)))
+
+    def _consider(self, reply: AgentReply) -> int:
+        # Internal notes never leave the helpdesk; only agents speak for the brand.
+        if not reply.public or not reply.by_agent:
+            return 0
+        if self.store.link_by_ticket(self.name, reply.ticket_id) is None:
+            return 0
+        return int(self.store.enqueue_reply(self.name, reply.comment_id, reply.ticket_id, reply.body))
+
+    # ------------------------------------------------------------------ mirror: post
+
+    def drain_outbox(self, limit: int = 20) -> int:
+        if not self._ready("network") or not self._ready("helpdesk"):
+            return 0
+        rows = self.store.claim_outbox(self.name, limit)
+        posted = 0
+        for index, row in enumerate(rows):
+            try:
+                self._mirror(row)
+                posted += 1
+            except RateLimited as err:
+                self._pause("network", err)
+                self.store.retry_later("outbox", row.id, str(err), err.retry_after)
+                self.store.release("outbox", [r.id for r in rows[index + 1:]])
+                break
+            except AuthFailed as err:
+                self.park(f"credentials refused while posting: {err}")
+                self.store.release("outbox", [r.id for r in rows[index:]])
+                break
+            except RetriableError as err:
+                self.store.retry_later("outbox", row.id, str(err), backoff(row.attempts + 1))
+            except (SkippableError, ReplyTooLong, FatalError) as err:
+                self._reply_failed(row, err)
+        return posted
+
+    def _mirror(self, row: OutboxRow) -> None:
+        link = self.store.link_by_ticket(self.name, row.ticket_id)
+        if link is None:
+            raise SkippableError(f"ticket {row.ticket_id} is not linked to a conversation")
+        self.store.begin_outbox_attempt(row.id)
+        retry = row.attempts > 0
+        ticket = self._desk(lambda: self.helpdesk.get_ticket(row.ticket_id))
+        to_dm = link.dm or self.settings.mirror.dm_tag in ticket.tags
+        limit = self.network.max_dm_len if to_dm else self.network.max_reply_len
+        text = row.body.strip() if to_dm else address(row.body, link.author_handle)
+        parts = split_reply(text, self.network.weighted_length, limit,
+                            thread=self.settings.mirror.thread_long_replies)
+        done = {p["index"]: p for p in row.posted}
+        previous = link.last_post_id
+        urls: list[str] = []
+        for index, part in enumerate(parts):
+            if index in done:
+                previous = done[index]["id"]
+                urls.append(done[index].get("url") or done[index]["id"])
+                continue
+            post = (OutboundPost(part, dm_recipient_id=link.author_id) if to_dm
+                    else OutboundPost(part, in_reply_to=previous))
+            result = self._post_once(post, retry)
+            checkpoint("mirror.after_post")
+            self.store.record_posted_part(row.id, {"index": index, "id": result.id, "url": result.url})
+            checkpoint("mirror.after_record_part")
+            self.stats.posts += 1
+            previous = result.id
+            urls.append(result.url or result.id)
+        if to_dm and not link.dm and not link.dm_note_posted:
+            note = address(self.settings.mirror.dm_public_note, link.author_handle)
+            self._post_once(OutboundPost(note, in_reply_to=link.last_post_id), retry)
+            self.store.mark_dm_note_posted(link.id)
+        network = NETWORK_NAMES.get(self.network.kind, self.network.kind)
+        where = "as a direct message" if to_dm else "in the thread"
+        note = f"socialdesk posted this reply on {network} {where}: " + ", ".join(urls) + f" [comment {row.comment_id}]"
+        if not (retry and any(f"[comment {row.comment_id}]" in c.body
+                              for c in self._desk(lambda: self.helpdesk.list_comments(row.ticket_id)))):
+            self._desk(lambda: self.helpdesk.add_comment(row.ticket_id, note, public=False))
+        checkpoint("mirror.after_note")
+        self.store.finish_outbox(row.id, "posted")
+        self.stats.replies_posted += 1
+
+    def _post_once(self, post: OutboundPost, retry: bool) -> Any:
+        """Post unless a retried attempt finds the post already made."""
+        if retry:
+            found = quick_retry(lambda: self.network.find_own_post(post))
+            if found is not None:
+                return found
+        try:
+            return quick_retry(lambda: self.network.post(post))
+        except DuplicateContent:
+            found = quick_retry(lambda: self.network.find_own_post(post))
+            if found is None:
+                raise
+            return found
+
+    def _reply_failed(self, row: OutboxRow, err: Exception) -> None:
+        reason = f"{type(err).__name__}: {err}"
+        self.store.quarantine("outbox", row.id, reason)
+        self.stats.reply_failures += 1
+        note = (f"socialdesk could not post this reply on {NETWORK_NAMES.get(self.network.kind, self.network.kind)}: "
+                f"{err}. It is kept; retry it with 'socialdesk failed retry out-{row.id}'. [comment {row.comment_id}]")
+        try:
+            self._desk(lambda: self.helpdesk.add_comment(row.ticket_id, note, public=False))
+        except Exception as note_err:  # the failure is recorded in the store either way
+            log.warning("route %s: could not add the failure note to ticket %s: %s",
+                        self.name, row.ticket_id, note_err)
+
+    # ------------------------------------------------------------------ one cycle
+
+    def run_once(self) -> None:
+        """Every step once: read, ticket, read replies, post."""
+        for stream in self.settings.streams:
+            self.poll(stream)
+        while self.process_inbox():
+            pass
+        self.poll_replies()
+        while self.drain_outbox():
+            pass

@@ -1,0 +1,475 @@
+"""Durable state: cursors, inbox, requesters, conversation links, reply outbox,
+quarantine and route health. SQLAlchemy Core on SQLite (default, WAL) or PostgreSQL.
+
+Every row is keyed by route. A cursor only moves in the transaction that records what
+was read (``record_page``); work rows are claimed with a lease so a crashed worker's
+rows are picked up again once the lease runs out.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+metadata = sa.MetaData()
+
+schema_migrations = sa.Table(
+    "schema_migrations", metadata,
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("applied_at", sa.Float, nullable=False),
+)
+
+cursors = sa.Table(
+    "cursors", metadata,
+    sa.Column("route", sa.String(100), primary_key=True),
+    sa.Column("stream", sa.String(50), primary_key=True),
+    sa.Column("value", sa.String(200)),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+inbox = sa.Table(
+    "inbox", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("route", sa.String(100), nullable=False),
+    sa.Column("source_key", sa.String(200), nullable=False),
+    sa.Column("stream", sa.String(50), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("sort_key", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False, default="pending"),
+    sa.Column("ticket_id", sa.String(64)),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("last_error", sa.Text),
+    sa.Column("next_attempt_at", sa.Float, nullable=False, default=0.0),
+    sa.Column("lease_until", sa.Float, nullable=False, default=0.0),
+    sa.Column("received_at", sa.Float, nullable=False),
+    sa.Column("done_at", sa.Float),
+    sa.UniqueConstraint("route", "source_key", name="uq_inbox_route_source"),
+)
+sa.Index("ix_inbox_work", inbox.c.route, inbox.c.state, inbox.c.sort_key)
+
+requesters = sa.Table(
+    "requesters", metadata,
+    sa.Column("helpdesk", sa.String(100), primary_key=True),
+    sa.Column("network", sa.String(50), primary_key=True),
+    sa.Column("author_id", sa.String(100), primary_key=True),
+    sa.Column("user_id", sa.String(64), nullable=False),
+)
+
+links = sa.Table(
+    "links", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("route", sa.String(100), nullable=False),
+    sa.Column("conversation_key", sa.String(200), nullable=False),
+    sa.Column("ticket_id", sa.String(64), nullable=False),
+    sa.Column("source_key", sa.String(200), nullable=False),
+    sa.Column("author_id", sa.String(100), nullable=False),
+    sa.Column("author_handle", sa.String(100), nullable=False),
+    sa.Column("dm", sa.Boolean, nullable=False, default=False),
+    sa.Column("last_post_id", sa.String(100), nullable=False),
+    sa.Column("dm_note_posted", sa.Boolean, nullable=False, default=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("route", "ticket_id", name="uq_links_route_ticket"),
+)
+sa.Index("ix_links_conversation", links.c.route, links.c.conversation_key)
+
+outbox = sa.Table(
+    "outbox", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("route", sa.String(100), nullable=False),
+    sa.Column("comment_id", sa.String(64), nullable=False),
+    sa.Column("ticket_id", sa.String(64), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("state", sa.String(20), nullable=False, default="pending"),
+    sa.Column("posted", sa.Text, nullable=False, default="[]"),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("last_error", sa.Text),
+    sa.Column("next_attempt_at", sa.Float, nullable=False, default=0.0),
+    sa.Column("lease_until", sa.Float, nullable=False, default=0.0),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("done_at", sa.Float),
+    sa.UniqueConstraint("route", "comment_id", name="uq_outbox_route_comment"),
+)
+sa.Index("ix_outbox_work", outbox.c.route, outbox.c.state, outbox.c.id)
+
+routes_health = sa.Table(
+    "route_health", metadata,
+    sa.Column("route", sa.String(100), primary_key=True),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("since", sa.Float, nullable=False),
+)
+
+# Each migration is a list of table objects to create; later ones may add statements.
+MIGRATIONS: list[tuple[int, Sequence[sa.Table]]] = [
+    (1, (cursors, inbox, requesters, links, outbox, routes_health)),
+]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+INBOX_STATES = ("pending", "done", "filtered", "quarantined")
+OUTBOX_STATES = ("pending", "posted", "failed", "skipped")
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    source_key: str
+    stream: str
+    payload: dict[str, Any]
+    sort_key: str
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    id: int
+    route: str
+    source_key: str
+    stream: str
+    payload: dict[str, Any]
+    attempts: int
+    state: str
+    ticket_id: str | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class LinkRow:
+    id: int
+    route: str
+    conversation_key: str
+    ticket_id: str
+    source_key: str
+    author_id: str
+    author_handle: str
+    dm: bool
+    last_post_id: str
+    dm_note_posted: bool
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    route: str
+    comment_id: str
+    ticket_id: str
+    body: str
+    state: str
+    posted: list[dict[str, Any]]
+    attempts: int
+    last_error: str | None
+
+
+def _engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+class Store:
+    """All durable state of one daemon (or of several replicas sharing PostgreSQL)."""
+
+    def __init__(self, url: str, clock: Any = time.time) -> None:
+        self.url = url
+        self.engine = _engine(url)
+        self.clock = clock
+
+    def __repr__(self) -> str:
+        return f"Store({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------ schema
+
+    def migrate(self) -> int:
+        """Apply pending migrations; returns the schema version now in force."""
+        with self.engine.begin() as conn:
+            schema_migrations.create(conn, checkfirst=True)
+            applied = {row.version for row in conn.execute(sa.select(schema_migrations.c.version))}
+            for version, tables in MIGRATIONS:
+                if version in applied:
+                    continue
+                for table in tables:
+                    table.create(conn, checkfirst=True)
+                    for index in table.indexes:
+                        index.create(conn, checkfirst=True)
+                conn.execute(schema_migrations.insert().values(version=version, applied_at=self.clock()))
+        return self.schema_version()
+
+    def schema_version(self) -> int:
+        with self.engine.connect() as conn:
+            if not sa.inspect(conn).has_table("schema_migrations"):
+                return 0
+            return conn.execute(sa.select(sa.func.max(schema_migrations.c.version))).scalar() or 0
+
+    # ------------------------------------------------------------------ cursors and inbox
+
+    def get_cursor(self, route: str, stream: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(cursors.c.value).where(
+                cursors.c.route == route, cursors.c.stream == stream)).scalar()
+
+    def _set_cursor(self, conn: Connection, route: str, stream: str, value: str | None) -> None:
+        updated = conn.execute(cursors.update().where(
+            cursors.c.route == route, cursors.c.stream == stream).values(value=value, updated_at=self.clock()))
+        if updated.rowcount == 0:
+            conn.execute(cursors.insert().values(route=route, stream=stream, value=value,
+                                                 updated_at=self.clock()))
+
+    def record_page(self, route: str, stream: str, items: Iterable[InboxItem],
+                    cursor: str | None = None, *, move_cursor: bool = False) -> int:
+        """Insert new items (duplicates ignored) and, when asked, move the cursor: one transaction."""
+        new = 0
+        now = self.clock()
+        with self.engine.begin() as conn:
+            for item in items:
+                exists = conn.execute(sa.select(inbox.c.id).where(
+                    inbox.c.route == route, inbox.c.source_key == item.source_key)).first()
+                if exists:
+                    continue
+                conn.execute(inbox.insert().values(
+                    route=route, source_key=item.source_key, stream=item.stream,
+                    payload=json.dumps(item.payload, sort_keys=True), sort_key=item.sort_key,
+                    state="pending", attempts=0, next_attempt_at=0.0, lease_until=0.0, received_at=now))
+                new += 1
+            if move_cursor:
+                self._set_cursor(conn, route, stream, cursor)
+        return new
+
+    def quarantine_item(self, route: str, stream: str, source_key: str, reason: str, raw: Any) -> None:
+        """Record an unreadable item straight into quarantine (never dropped)."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            exists = conn.execute(sa.select(inbox.c.id).where(
+                inbox.c.route == route, inbox.c.source_key == source_key)).first()
+            if exists:
+                return
+            conn.execute(inbox.insert().values(
+                route=route, source_key=source_key, stream=stream,
+                payload=json.dumps({"raw": raw}, default=str), sort_key="0", state="quarantined",
+                attempts=0, last_error=reason, next_attempt_at=0.0, lease_until=0.0, received_at=now))
+
+    def claim_inbox(self, route: str, limit: int = 50, lease: float = 120.0) -> list[InboxRow]:
+        """Pending rows due now, oldest post first, leased to the caller."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            query = (sa.select(inbox).where(
+                inbox.c.route == route, inbox.c.state == "pending",
+                inbox.c.next_attempt_at <= now, inbox.c.lease_until <= now)
+                .order_by(inbox.c.sort_key, inbox.c.id).limit(limit))
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows = conn.execute(query).fetchall()
+            if rows:
+                conn.execute(inbox.update().where(inbox.c.id.in_([r.id for r in rows]))
+                             .values(lease_until=now + lease))
+        return [InboxRow(r.id, r.route, r.source_key, r.stream, json.loads(r.payload), r.attempts,
+                         r.state, r.ticket_id, r.last_error) for r in rows]
+
+    def begin_attempt(self, row_id: int) -> None:
+        """Count an attempt before any remote effect, so a restart knows to look first."""
+        with self.engine.begin() as conn:
+            conn.execute(inbox.update().where(inbox.c.id == row_id).values(attempts=inbox.c.attempts + 1))
+
+    def finish_inbox(self, row_id: int, state: str, *, ticket_id: str | None = None,
+                     note: str | None = None, link: dict[str, Any] | None = None,
+                     link_post: tuple[int, str] | None = None) -> None:
+        """Close an inbox row, together with the link it created or advanced."""
+        assert state in ("done", "filtered")
+        now = self.clock()
+        with self.engine.begin() as conn:
+            conn.execute(inbox.update().where(inbox.c.id == row_id).values(
+                state=state, ticket_id=ticket_id, last_error=note, done_at=now, lease_until=0.0))
+            if link is not None:
+                exists = conn.execute(sa.select(links.c.id).where(
+                    links.c.route == link["route"], links.c.ticket_id == link["ticket_id"])).first()
+                if not exists:
+                    conn.execute(links.insert().values(created_at=now, dm_note_posted=False, **link))
+            if link_post is not None:
+                conn.execute(links.update().where(links.c.id == link_post[0])
+                             .values(last_post_id=link_post[1]))
+
+    def retry_later(self, table: str, row_id: int, error: str, delay: float) -> None:
+        target = inbox if table == "inbox" else outbox
+        with self.engine.begin() as conn:
+            conn.execute(target.update().where(target.c.id == row_id).values(
+                last_error=error[:2000], next_attempt_at=self.clock() + delay, lease_until=0.0))
+
+    def release(self, table: str, row_ids: Sequence[int]) -> None:
+        """Hand leased rows back without counting an attempt (route paused)."""
+        target = inbox if table == "inbox" else outbox
+        if row_ids:
+            with self.engine.begin() as conn:
+                conn.execute(target.update().where(target.c.id.in_(list(row_ids))).values(lease_until=0.0))
+
+    def quarantine(self, table: str, row_id: int, reason: str) -> None:
+        target = inbox if table == "inbox" else outbox
+        state = "quarantined" if table == "inbox" else "failed"
+        with self.engine.begin() as conn:
+            conn.execute(target.update().where(target.c.id == row_id).values(
+                state=state, last_error=reason[:2000], lease_until=0.0))
+
+    # ------------------------------------------------------------------ requesters and links
+
+    def get_requester(self, helpdesk: str, network: str, author_id: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(requesters.c.user_id).where(
+                requesters.c.helpdesk == helpdesk, requesters.c.network == network,
+                requesters.c.author_id == author_id)).scalar()
+
+    def put_requester(self, helpdesk: str, network: str, author_id: str, user_id: str) -> None:
+        with self.engine.begin() as conn:
+            exists = conn.execute(sa.select(requesters.c.user_id).where(
+                requesters.c.helpdesk == helpdesk, requesters.c.network == network,
+                requesters.c.author_id == author_id)).first()
+            if not exists:
+                conn.execute(requesters.insert().values(helpdesk=helpdesk, network=network,
+                                                        author_id=author_id, user_id=user_id))
+
+    def _link(self, row: Any) -> LinkRow:
+        return LinkRow(row.id, row.route, row.conversation_key, row.ticket_id, row.source_key,
+                       row.author_id, row.author_handle, bool(row.dm), row.last_post_id,
+                       bool(row.dm_note_posted))
+
+    def latest_link(self, route: str, conversation_key: str) -> LinkRow | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(links).where(
+                links.c.route == route, links.c.conversation_key == conversation_key)
+                .order_by(links.c.id.desc()).limit(1)).first()
+        return self._link(row) if row else None
+
+    def link_by_ticket(self, route: str, ticket_id: str) -> LinkRow | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(links).where(
+                links.c.route == route, links.c.ticket_id == ticket_id)).first()
+        return self._link(row) if row else None
+
+    def mark_dm_note_posted(self, link_id: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(links.update().where(links.c.id == link_id).values(dm_note_posted=True))
+
+    # ------------------------------------------------------------------ outbox
+
+    def enqueue_reply(self, route: str, comment_id: str, ticket_id: str, body: str) -> bool:
+        """Queue an agent comment for posting; False when it was already queued."""
+        with self.engine.begin() as conn:
+            exists = conn.execute(sa.select(outbox.c.id).where(
+                outbox.c.route == route, outbox.c.comment_id == comment_id)).first()
+            if exists:
+                return False
+            conn.execute(outbox.insert().values(
+                route=route, comment_id=comment_id, ticket_id=ticket_id, body=body, state="pending",
+                posted="[]", attempts=0, next_attempt_at=0.0, lease_until=0.0, created_at=self.clock()))
+        return True
+
+    def claim_outbox(self, route: str, limit: int = 20, lease: float = 120.0) -> list[OutboxRow]:
+        now = self.clock()
+        with self.engine.begin() as conn:
+            query = (sa.select(outbox).where(
+                outbox.c.route == route, outbox.c.state == "pending",
+                outbox.c.next_attempt_at <= now, outbox.c.lease_until <= now)
+                .order_by(outbox.c.id).limit(limit))
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows = conn.execute(query).fetchall()
+            if rows:
+                conn.execute(outbox.update().where(outbox.c.id.in_([r.id for r in rows]))
+                             .values(lease_until=now + lease))
+        return [self._outbox(r) for r in rows]
+
+    def _outbox(self, r: Any) -> OutboxRow:
+        return OutboxRow(r.id, r.route, r.comment_id, r.ticket_id, r.body, r.state,
+                         json.loads(r.posted), r.attempts, r.last_error)
+
+    def begin_outbox_attempt(self, row_id: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(outbox.update().where(outbox.c.id == row_id).values(attempts=outbox.c.attempts + 1))
+
+    def record_posted_part(self, row_id: int, part: dict[str, Any]) -> None:
+        """Remember one posted part at once: a restart continues after it, never reposts it."""
+        with self.engine.begin() as conn:
+            current = json.loads(conn.execute(sa.select(outbox.c.posted).where(outbox.c.id == row_id)).scalar())
+            if not any(p.get("index") == part["index"] for p in current):
+                current.append(part)
+            conn.execute(outbox.update().where(outbox.c.id == row_id).values(posted=json.dumps(current)))
+
+    def finish_outbox(self, row_id: int, state: str = "posted", note: str | None = None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(outbox.update().where(outbox.c.id == row_id).values(
+                state=state, last_error=note, done_at=self.clock(), lease_until=0.0))
+
+    # ------------------------------------------------------------------ failures and health
+
+    def failed(self, route: str | None = None) -> list[dict[str, Any]]:
+        """Quarantined inbox rows and failed replies, for ``socialdesk failed list``."""
+        out: list[dict[str, Any]] = []
+        with self.engine.connect() as conn:
+            q = sa.select(inbox).where(inbox.c.state == "quarantined")
+            if route:
+                q = q.where(inbox.c.route == route)
+            for r in conn.execute(q.order_by(inbox.c.id)):
+                out.append({"id": f"in-{r.id}", "route": r.route, "flow": "ingest", "key": r.source_key,
+                            "reason": r.last_error, "attempts": r.attempts})
+            q = sa.select(outbox).where(outbox.c.state == "failed")
+            if route:
+                q = q.where(outbox.c.route == route)
+            for r in conn.execute(q.order_by(outbox.c.id)):
+                out.append({"id": f"out-{r.id}", "route": r.route, "flow": "mirror",
+                            "key": f"comment:{r.comment_id}", "reason": r.last_error, "attempts": r.attempts})
+        return out
+
+    def retry_failed(self, ident: str) -> bool:
+        """Put a quarantined / failed row back in the queue."""
+        kind, _, number = ident.partition("-")
+        if kind not in ("in", "out") or not number.isdigit():
+            raise ValueError(f"{ident!r}: expected an id like in-12 or out-3 (see 'socialdesk failed list')")
+        target, state = (inbox, "quarantined") if kind == "in" else (outbox, "failed")
+        with self.engine.begin() as conn:
+            done = conn.execute(target.update().where(target.c.id == int(number), target.c.state == state)
+                                .values(state="pending", next_attempt_at=0.0, lease_until=0.0))
+        return done.rowcount == 1
+
+    def set_health(self, route: str, state: str, reason: str | None = None) -> bool:
+        """Record a route's health; True when it changed (log once per transition)."""
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(routes_health).where(routes_health.c.route == route)).first()
+            if row and row.state == state and row.reason == reason:
+                return False
+            if row:
+                conn.execute(routes_health.update().where(routes_health.c.route == route)
+                             .values(state=state, reason=reason, since=self.clock()))
+            else:
+                conn.execute(routes_health.insert().values(route=route, state=state, reason=reason,
+                                                           since=self.clock()))
+        return True
+
+    def health(self) -> dict[str, dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return {r.route: {"state": r.state, "reason": r.reason, "since": r.since}
+                    for r in conn.execute(sa.select(routes_health))}
+
+    def counts(self) -> dict[str, Any]:
+        """Per-route totals for ``socialdesk status`` and the demo summary."""
+        out: dict[str, Any] = {}
+        with self.engine.connect() as conn:
+            for table, name in ((inbox, "inbox"), (outbox, "outbox")):
+                for r in conn.execute(sa.select(table.c.route, table.c.state, sa.func.count())
+                                      .group_by(table.c.route, table.c.state)):
+                    out.setdefault(r[0], {}).setdefault(name, {})[r[1]] = r[2]
+            for r in conn.execute(sa.select(links.c.route, sa.func.count()).group_by(links.c.route)):
+                out.setdefault(r[0], {})["tickets"] = r[1]
+            for r in conn.execute(sa.select(cursors)):
+                out.setdefault(r.route, {}).setdefault("cursors", {})[r.stream] = r.value
+        return out
