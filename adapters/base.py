@@ -296,5 +296,8 @@ class Helpdesk(Protocol):
     def fetch_agent_replies(self, cursor: Cursor, page: str | None = None) -> Page:
         """Comments written since ``cursor`` on any ticket; Page of AgentReply."""
 
+    def lookup(self, kind: str, name: str | int) -> str:
+        """Id of a named group / field / brand / form; FatalError naming what exists."""
+
 
 Role = Literal["social", "helpdesk"]

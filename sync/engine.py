@@ -27,6 +27,8 @@ from sync.text import ReplyTooLong, address, split_reply
 
 log = logging.getLogger("socialdesk.engine")
 
+# Every ticket we open carries it; the helpdesk trigger that calls our webhook keys on it.
+SOCIALDESK_TAG = "socialdesk"
 NETWORK_NAMES = {"x": "X", "facebook": "Facebook", "instagram": "Instagram"}
 
 
@@ -364,7 +366,7 @@ class Route:
                   "author": m.author.handle, "author_name": m.author.name or m.author.handle,
                   "text": m.text[:60], "id": m.id, "url": m.url or ""}
         body = self._comment_body(m)
-        tags = list(t.tags) + [f"social_{m.kind}"]
+        tags = [SOCIALDESK_TAG, *t.tags, f"social_{m.kind}"]
         followup_of = None
         if previous is not None:
             if previous.status == "closed":

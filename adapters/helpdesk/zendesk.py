@@ -292,3 +292,69 @@ class ZendeskHelpdesk:
         more = not body.get("end_of_stream", True) and end_time is not None
         next_cursor = Cursor(str(end_time)) if end_time is not None else cursor
         return Page(items=tuple(items), next_page=str(end_time) if more else None, cursor=next_cursor)
+
+    # ------------------------------------------------------------------ names -> ids
+
+    _LOOKUPS: ClassVar[dict[str, tuple[str, str, str]]] = {
+        # kind: (path, collection key, name attribute)
+        "group": ("groups", "groups", "name"),
+        "field": ("ticket_fields", "ticket_fields", "title"),
+        "brand": ("brands", "brands", "name"),
+        "form": ("ticket_forms", "ticket_forms", "name"),
+    }
+
+    def lookup(self, kind: str, name: str | int) -> str:
+        """The id of the group / ticket field / brand / form called ``name`` (ids pass through)."""
+        if isinstance(name, int) or str(name).isdigit():
+            return str(name)
+        path, key, attr = self._LOOKUPS[kind]
+        found = self._api("GET", path, f"list {path}").get(key, [])
+        for item in found:
+            if str(item.get(attr, "")).casefold() == str(name).casefold():
+                return str(item["id"])
+        known = ", ".join(sorted(str(item.get(attr)) for item in found)) or "none"
+        raise FatalError(f"no Zendesk {kind} named {name!r}; this account has: {known}")
+
+    # ------------------------------------------------------------------ push setup
+
+    def _api(self, method: str, path: str, what: str, body: Any = None) -> Any:
+        with _translated(what):
+            response = self.session.request(method, f"{self.base_url}/api/v2/{path}", json=body)
+            response.raise_for_status()
+        return response.json() if response.content else None
+
+    def setup_push(self, name: str, endpoint: str, tag: str) -> tuple[str, Secret, list[str]]:
+        """Make sure a webhook to ``endpoint`` and the trigger calling it exist (idempotent).
+
+        The trigger fires on public comments by agents on tickets tagged ``tag``. Returns
+        the webhook id, its signing secret and what was created (empty when all existed).
+        """
+        created: list[str] = []
+        hooks = self._api("GET", "webhooks", "list webhooks").get("webhooks", [])
+        hook = next((h for h in hooks if h.get("name") == name), None)
+        if hook is None:
+            hook = self._api("POST", "webhooks", "create webhook", {"webhook": {
+                "name": name, "endpoint": endpoint, "http_method": "POST", "request_format": "json",
+                "status": "active", "subscriptions": ["conditional_ticket_events"]}})["webhook"]
+            created.append(f"webhook {name!r}")
+        elif hook.get("endpoint") != endpoint:
+            self._api("PUT", f"webhooks/{hook['id']}", "update webhook",
+                      {"webhook": {**{k: hook[k] for k in ("name", "http_method", "request_format",
+                                                           "status", "subscriptions") if k in hook},
+                                   "endpoint": endpoint}})
+            created.append(f"webhook {name!r} endpoint")
+        secret = self._api("GET", f"webhooks/{hook['id']}/signing_secret", "read webhook secret")
+        title = f"{name}: agent replied"
+        triggers = self._api("GET", "triggers", "list triggers").get("triggers", [])
+        if not any(t.get("title") == title for t in triggers):
+            payload = '{"ticket_id": "{{ticket.id}}", "comment_id": "{{ticket.latest_comment.id}}"}'
+            self._api("POST", "triggers", "create trigger", {"trigger": {
+                "title": title, "active": True,
+                "conditions": {"all": [
+                    {"field": "update_type", "operator": "is", "value": "Change"},
+                    {"field": "comment_is_public", "operator": "is", "value": "true"},
+                    {"field": "role", "operator": "is", "value": "agent"},
+                    {"field": "current_tags", "operator": "includes", "value": tag}], "any": []},
+                "actions": [{"field": "notification_webhook", "value": [hook["id"], payload]}]}})
+            created.append(f"trigger {title!r}")
+        return str(hook["id"]), Secret(secret["signing_secret"]["secret"], "webhook signing secret"), created

@@ -1,0 +1,118 @@
+"""Inbound HTTP: signed helpdesk webhooks (a hint to mirror now) and health.
+
+A webhook is only a hint: the daemon re-reads the ticket's comments through the API,
+so a forged or replayed body could at worst cause one extra read, and it is rejected
+before even that: the signature, the timestamp's age and replays are all checked.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import threading
+import time
+from collections import OrderedDict
+from datetime import datetime
+from typing import Any, Callable
+
+from flask import Flask, jsonify, request
+from werkzeug.serving import BaseWSGIServer, make_server
+
+log = logging.getLogger("socialdesk.web")
+
+MAX_AGE = 300.0
+
+
+class ReplayGuard:
+    """Remembers recent signatures; a second delivery of the same one is a replay."""
+
+    def __init__(self, ttl: float = 2 * MAX_AGE, size: int = 10_000) -> None:
+        self.ttl, self.size = ttl, size
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def first_time(self, key: str, now: float) -> bool:
+        with self._lock:
+            while self._seen and (len(self._seen) > self.size or next(iter(self._seen.values())) < now - self.ttl):
+                self._seen.popitem(last=False)
+            if key in self._seen:
+                return False
+            self._seen[key] = now
+            return True
+
+
+def zendesk_signature(secret: str, timestamp: str, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), timestamp.encode() + body, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def verify_zendesk(secret: str, signature: str | None, timestamp: str | None, body: bytes,
+                   now: float, guard: ReplayGuard) -> str | None:
+    """None when the delivery is genuine and fresh, else the reason it is refused."""
+    if not signature or not timestamp:
+        return "missing signature headers"
+    expected = zendesk_signature(secret, timestamp, body)
+    if not hmac.compare_digest(expected, signature):
+        return "bad signature"
+    try:
+        sent = datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return "unreadable timestamp"
+    if abs(now - sent) > MAX_AGE:
+        return "stale timestamp"
+    if not guard.first_time(signature, now):
+        return "replayed delivery"
+    return None
+
+
+def create_app(secrets: Callable[[str], str | None], on_hint: Callable[[str, str], None],
+               status: Callable[[], dict[str, Any]], clock: Callable[[], float] = time.time) -> Flask:
+    """``secrets(helpdesk)`` gives the signing secret; ``on_hint(helpdesk, ticket_id)`` queues work."""
+    app = Flask("socialdesk")
+    guard = ReplayGuard()
+
+    @app.post("/hooks/zendesk/<helpdesk>")
+    def zendesk_hook(helpdesk: str) -> Any:
+        secret = secrets(helpdesk)
+        if secret is None:
+            return jsonify(error=f"no webhook is configured for helpdesk {helpdesk!r}"), 404
+        body = request.get_data()
+        refused = verify_zendesk(secret, request.headers.get("X-Zendesk-Webhook-Signature"),
+                                 request.headers.get("X-Zendesk-Webhook-Signature-Timestamp"),
+                                 body, clock(), guard)
+        if refused:
+            log.warning("webhook for %s refused: %s", helpdesk, refused)
+            return jsonify(error=refused), 409 if refused == "replayed delivery" else 401
+        payload = request.get_json(silent=True)
+        ticket_id = str(payload.get("ticket_id", "")) if isinstance(payload, dict) else ""
+        if not ticket_id.isdigit():
+            return jsonify(error="body must be a JSON object with a numeric ticket_id"), 400
+        on_hint(helpdesk, ticket_id)
+        return jsonify(accepted=True), 202
+
+    @app.get("/health")
+    def health() -> Any:
+        return jsonify(status())
+
+    return app
+
+
+class WebServer:
+    """The daemon's HTTP listener in a background thread."""
+
+    def __init__(self, app: Flask, host: str, port: int) -> None:
+        self.server: BaseWSGIServer = make_server(host, port, app, threaded=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, name="socialdesk-web", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.server.server_address[0]}:{self.server.server_port}"
+
+    def start(self) -> "WebServer":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

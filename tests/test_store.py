@@ -1,0 +1,149 @@
+"""The state store on SQLite, and on PostgreSQL when a server is reachable."""
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from sync.store import SCHEMA_VERSION, InboxItem, Store
+
+PG_ADMIN_URL = os.environ.get("SOCIALDESK_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def _pg_available() -> str | None:
+    try:
+        engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
+        engine.dispose()
+        return None
+    except Exception as err:  # any failure to reach the server means: skip, saying why
+        return f"no PostgreSQL server reachable at {PG_ADMIN_URL}: {type(err).__name__}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        s = Store(f"sqlite:///{tmp_path / 'state.sqlite'}")
+        s.migrate()
+        yield s
+        s.close()
+        return
+    reason = _pg_available()
+    if reason:
+        pytest.skip(reason)
+    name = f"socialdesk_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    s = Store(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
+    s.migrate()
+    try:
+        yield s
+    finally:
+        s.close()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _items(*keys: str) -> list[InboxItem]:
+    return [InboxItem(k, "mentions", {"id": k}, f"2026-01-01|{k:0>20}") for k in keys]
+
+
+def test_migrate_is_versioned_and_repeatable(store: Store) -> None:
+    assert store.schema_version() == SCHEMA_VERSION
+    assert store.migrate() == SCHEMA_VERSION
+
+
+def test_cursor_moves_only_with_the_page_that_finishes_the_read(store: Store) -> None:
+    assert store.record_page("r", "mentions", _items("1", "2"), "9", move_cursor=False) == 2
+    assert store.get_cursor("r", "mentions") is None
+    assert store.record_page("r", "mentions", _items("3"), "9", move_cursor=True) == 1
+    assert store.get_cursor("r", "mentions") == "9"
+
+
+def test_inbox_ignores_duplicates_across_reads(store: Store) -> None:
+    store.record_page("r", "mentions", _items("1", "2"), "2", move_cursor=True)
+    assert store.record_page("r", "mentions", _items("2", "3"), "3", move_cursor=True) == 1
+    keys = [row.source_key for row in store.claim_inbox("r")]
+    assert keys == ["1", "2", "3"]
+
+
+def test_rows_are_per_route(store: Store) -> None:
+    store.record_page("a", "mentions", _items("1"), "1", move_cursor=True)
+    store.record_page("b", "mentions", _items("1"), "1", move_cursor=True)
+    assert len(store.claim_inbox("a")) == 1 and len(store.claim_inbox("b")) == 1
+
+
+def test_claim_leases_rows_and_an_expired_lease_hands_them_back(store: Store) -> None:
+    now = [1000.0]
+    store.clock = lambda: now[0]
+    store.record_page("r", "mentions", _items("1"), "1", move_cursor=True)
+    first = store.claim_inbox("r", lease=60)
+    assert len(first) == 1 and store.claim_inbox("r") == []
+    now[0] += 61
+    again = store.claim_inbox("r")
+    assert [r.id for r in again] == [first[0].id]
+
+
+def test_attempts_are_counted_before_effects(store: Store) -> None:
+    store.record_page("r", "mentions", _items("1"), "1", move_cursor=True)
+    row = store.claim_inbox("r", lease=0)[0]
+    assert row.attempts == 0
+    store.begin_attempt(row.id)
+    assert store.claim_inbox("r")[0].attempts == 1
+
+
+def test_finish_writes_the_link_in_the_same_step(store: Store) -> None:
+    store.record_page("r", "mentions", _items("1"), "1", move_cursor=True)
+    row = store.claim_inbox("r")[0]
+    store.finish_inbox(row.id, "done", ticket_id="42", link={
+        "route": "r", "conversation_key": "x:conv:1", "ticket_id": "42", "source_key": "1",
+        "author_id": "7", "author_handle": "ada", "dm": False, "last_post_id": "1"})
+    link = store.latest_link("r", "x:conv:1")
+    assert link is not None and link.ticket_id == "42"
+    assert store.link_by_ticket("r", "42") == link
+    store.finish_inbox(row.id, "done", ticket_id="42", link_post=(link.id, "5"))
+    assert store.latest_link("r", "x:conv:1").last_post_id == "5"
+    assert store.claim_inbox("r") == []
+
+
+def test_outbox_is_unique_per_comment_and_parts_are_remembered(store: Store) -> None:
+    assert store.enqueue_reply("r", "c1", "42", "hello") is True
+    assert store.enqueue_reply("r", "c1", "42", "hello") is False
+    row = store.claim_outbox("r")[0]
+    store.record_posted_part(row.id, {"index": 0, "id": "p0", "url": None})
+    store.record_posted_part(row.id, {"index": 0, "id": "p0", "url": None})
+    store.release("outbox", [row.id])
+    assert store.claim_outbox("r")[0].posted == [{"index": 0, "id": "p0", "url": None}]
+
+
+def test_quarantine_is_listed_and_retryable(store: Store) -> None:
+    store.quarantine_item("r", "mentions", "x:post:bad", "malformed post: no text", {"id": "bad"})
+    store.enqueue_reply("r", "c9", "42", "hi")
+    out = store.claim_outbox("r")[0]
+    store.quarantine("outbox", out.id, "DuplicateContent: refused")
+    failed = store.failed()
+    assert [(f["flow"], f["key"]) for f in failed] == [("ingest", "x:post:bad"), ("mirror", "comment:c9")]
+    assert "malformed" in failed[0]["reason"]
+    assert store.retry_failed(failed[1]["id"]) is True
+    assert store.retry_failed(failed[1]["id"]) is False
+    assert [r.comment_id for r in store.claim_outbox("r")] == ["c9"]
+    with pytest.raises(ValueError, match="expected an id like"):
+        store.retry_failed("nonsense")
+
+
+def test_health_transitions_are_reported_once(store: Store) -> None:
+    assert store.set_health("r", "parked", "token expired") is True
+    assert store.set_health("r", "parked", "token expired") is False
+    assert store.health()["r"]["state"] == "parked"
+    assert store.set_health("r", "active") is True
+
+
+def test_repr_hides_the_database_password(tmp_path) -> None:
+    s = Store("postgresql+psycopg://user:hunter2@127.0.0.1:1/db")
+    assert "hunter2" not in repr(s)
