@@ -1,22 +1,71 @@
-"""socialdesk command line: sandbox | run | demo | check | status | failed."""
+"""socialdesk: social mentions into your helpdesk, agent answers back to the network.
+
+Commands: demo | run | sandbox | check | setup | status | failed.
+"""
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import os
 import signal
 import sys
 import threading
-from typing import Sequence
+from typing import Any, Sequence
+
+EXIT_CONFIG = 2
 
 
-def _cmd_sandbox(args: argparse.Namespace) -> int:
-    from sandbox.server import Sandbox
-
-    sandbox = Sandbox(services=tuple(args.service) if args.service else tuple(
-        __import__("sandbox.server", fromlist=["SERVICES"]).SERVICES))
-    sandbox.start()
+def _stop_event() -> threading.Event:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("werkzeug", "apscheduler", "urllib3", "zenpy"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _config(path: str, allow_missing_env: bool = False) -> Any:
+    from sync.config import ConfigError, load_config
+
+    try:
+        return load_config(path, allow_missing_env=allow_missing_env)
+    except FileNotFoundError:
+        print(f"socialdesk: no such mapping file: {path}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG)
+    except ConfigError as err:
+        print(f"socialdesk: {err}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG)
+
+
+def _state_url(config: Any) -> str:
+    from adapters.base import Secret
+
+    url = config.state_url
+    return url.reveal() if isinstance(url, Secret) else str(url)
+
+
+def _store(config: Any) -> Any:
+    from sync.store import Store
+
+    store = Store(_state_url(config))
+    store.migrate()
+    return store
+
+
+# ---------------------------------------------------------------------------- sandbox
+
+
+def _cmd_sandbox(args: argparse.Namespace) -> int:
+    from sandbox.server import SERVICES, Sandbox
+
+    sandbox = Sandbox(services=tuple(args.service or SERVICES)).start()
+    stop = _stop_event()
     try:
         if args.json:
             print(sandbox.info_json(), flush=True)
@@ -33,15 +82,258 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- run
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from sync.daemon import Daemon
+    from sync.web import WebServer, create_app
+
+    _logging(args.verbose)
+    config = _config(args.config)
+    sandbox = None
+    info = None
+    if args.sandbox:
+        from sandbox.server import Sandbox
+
+        sandbox = Sandbox().start()
+        info = sandbox.info()
+        print(sandbox.info_json(), flush=True)
+    elif config.uses_sandbox:
+        print(f"socialdesk: {args.config} routes to the sandbox; add --sandbox "
+              "(or try 'socialdesk demo')", file=sys.stderr)
+        return EXIT_CONFIG
+    store = _store(config)
+    web = None
+    try:
+        daemon = Daemon(config, store, info)
+        daemon.prepare()
+        listen = config.webhook
+        if listen is not None or sandbox is not None:
+            host, port = (listen.host, listen.port) if listen else ("127.0.0.1", 0)
+            web = WebServer(create_app(daemon.webhook_secrets.get, daemon.hint, daemon.status), host, port).start()
+            public = (listen.public_url if listen and listen.public_url else web.url)
+            try:
+                created = daemon.setup_push(public)
+                logging.getLogger("socialdesk").info("webhooks ready at %s (%s)", web.url, created or "unchanged")
+            except Exception as err:  # polling still mirrors; say why push is off
+                logging.getLogger("socialdesk").warning("webhook setup failed, polling only: %s", err)
+        if args.once:
+            daemon.run_once()
+            print(json.dumps(daemon.status(), default=str), flush=True)
+            return 0
+        stop = _stop_event()
+        daemon.start()
+        logging.getLogger("socialdesk").info("running %d route(s); Ctrl-C to stop", len(daemon.routes))
+        stop.wait()
+        daemon.stop()
+    finally:
+        if web is not None:
+            web.stop()
+        store.close()
+        if sandbox is not None:
+            sandbox.stop()
+    return 0
+
+
+# ---------------------------------------------------------------------------- demo
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from sync.demo import render, run_demo
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    progress = (lambda _: None) if args.json else (lambda line: print(line, flush=True))
+    summary = run_demo(args.config, progress)
+    print(json.dumps(summary) if args.json else render(summary), flush=True)
+    return 0 if summary["lost"] == 0 and summary["duplicates"] == 0 else 1
+
+
+# ---------------------------------------------------------------------------- check
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from adapters.base import SocialdeskError
+    from sync.daemon import build_adapter
+
+    config = _config(args.config, allow_missing_env=True)
+    print(f"{args.config}: valid (version {config.version}, {len(config.routes)} route(s))")
+    if config.missing_env:
+        for ref in config.missing_env:
+            print(f"  missing environment variable {ref.name} (used by {ref.where})")
+        return EXIT_CONFIG
+    sandbox = None
+    info = None
+    if config.uses_sandbox:
+        from sandbox.server import Sandbox
+
+        sandbox = Sandbox().start()
+        info = sandbox.info()
+        print("  sandbox endpoints: checked against a temporary local sandbox")
+    failures = 0
+    try:
+        for role, endpoints in (("helpdesk", config.helpdesks), ("social", config.networks)):
+            for name, endpoint in endpoints.items():
+                try:
+                    adapter = build_adapter(role, endpoint, info)
+                    who = adapter.whoami()
+                    shown = f"@{who.handle} (id {who.id})" if role == "social" else f"user id {who}"
+                    print(f"  {role} {name} ({endpoint.kind}): connected as {shown}")
+                except SocialdeskError as err:
+                    failures += 1
+                    print(f"  {role} {name} ({endpoint.kind}): FAILED: {err}")
+        if not failures:
+            for route in config.routes:
+                desk = build_adapter("helpdesk", config.helpdesks[route.helpdesk], info)
+                for kind, value in (("group", route.ticket.group), ("brand", route.ticket.brand),
+                                    ("form", route.ticket.form)):
+                    if value is not None:
+                        try:
+                            print(f"  route {route.name}: {kind} {value!r} is id {desk.lookup(kind, value)}")
+                        except SocialdeskError as err:
+                            failures += 1
+                            print(f"  route {route.name}: FAILED: {err}")
+                for field in route.ticket.custom_fields:
+                    try:
+                        print(f"  route {route.name}: field {field!r} is id {desk.lookup('field', field)}")
+                    except SocialdeskError as err:
+                        failures += 1
+                        print(f"  route {route.name}: FAILED: {err}")
+    finally:
+        if sandbox is not None:
+            sandbox.stop()
+    print("all checks passed" if not failures else f"{failures} check(s) failed")
+    return 0 if not failures else 1
+
+
+# ---------------------------------------------------------------------------- setup, status, failed
+
+
+def _cmd_setup(args: argparse.Namespace) -> int:
+    from sync.daemon import Daemon
+
+    config = _config(args.config)
+    if config.uses_sandbox:
+        print("socialdesk: setup configures real helpdesks; sandbox routes are set up by 'run --sandbox'",
+              file=sys.stderr)
+        return EXIT_CONFIG
+    public = args.public_url or (config.webhook.public_url if config.webhook else None)
+    if not public:
+        print("socialdesk: give --public-url or webhook.public_url: the address the helpdesk calls",
+              file=sys.stderr)
+        return EXIT_CONFIG
+    store = _store(config)
+    try:
+        daemon = Daemon(config, store)
+        for name, created in daemon.setup_push(public).items():
+            print(f"{name}: " + (", ".join(f"created {c}" for c in created) if created else "already set up"))
+    finally:
+        store.close()
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    config = _config(args.config, allow_missing_env=True)
+    store = _store(config)
+    try:
+        counts, health = store.counts(), store.health()
+        if args.json:
+            print(json.dumps({"routes": counts, "health": health}, default=str))
+            return 0
+        for route in config.routes:
+            c = counts.get(route.name, {})
+            h = health.get(route.name, {"state": "never run"})
+            print(f"route {route.name}: {h['state']}" + (f" ({h['reason']})" if h.get("reason") else ""))
+            print(f"  inbox   {c.get('inbox', {})}")
+            print(f"  outbox  {c.get('outbox', {})}")
+            print(f"  tickets {c.get('tickets', 0)}   cursors {c.get('cursors', {})}")
+    finally:
+        store.close()
+    return 0
+
+
+def _cmd_failed(args: argparse.Namespace) -> int:
+    config = _config(args.config, allow_missing_env=True)
+    store = _store(config)
+    try:
+        if args.action == "list":
+            rows = store.failed(args.route)
+            if args.json:
+                print(json.dumps(rows))
+            elif not rows:
+                print("nothing failed")
+            for row in rows:
+                print(f"{row['id']:>8}  {row['route']}  {row['flow']:6}  {row['key']}  "
+                      f"attempts={row['attempts']}  {row['reason']}")
+            return 0
+        if not args.ids:
+            print("socialdesk: failed retry needs ids (see 'socialdesk failed list')", file=sys.stderr)
+            return EXIT_CONFIG
+        status = 0
+        for ident in args.ids:
+            try:
+                ok = store.retry_failed(ident)
+            except ValueError as err:
+                print(f"socialdesk: {err}", file=sys.stderr)
+                status = EXIT_CONFIG
+                continue
+            print(f"{ident}: " + ("queued again" if ok else "not found among failed items"))
+            status = status or (0 if ok else 1)
+        return status
+    finally:
+        store.close()
+
+
+# ---------------------------------------------------------------------------- parser
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="socialdesk", description=__doc__)
+    parser = argparse.ArgumentParser(prog="socialdesk", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    sb = sub.add_parser("sandbox", help="serve local HTTPS stand-ins for the remote APIs")
-    sb.add_argument("--json", action="store_true",
-                    help="print one JSON line (CA bundle, URLs, credentials) first")
-    sb.add_argument("--service", action="append", choices=["zendesk", "x"],
-                    help="serve only this service (repeatable; default: all)")
-    sb.set_defaults(func=_cmd_sandbox)
+    default_config = os.environ.get("SOCIALDESK_CONFIG", "mapping.yaml")
+
+    p = sub.add_parser("demo", help="play a scripted day on the sandbox and print a summary")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    p.add_argument("--config", help="mapping to use (default: a built-in sandbox mapping)")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("run", help="run the sync daemon")
+    p.add_argument("--config", default=default_config, help="mapping file (default: %(default)s)")
+    p.add_argument("--sandbox", action="store_true",
+                   help="serve an in-process sandbox and print its JSON first")
+    p.add_argument("--once", action="store_true", help="run every step once, print status, exit")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("sandbox", help="serve local HTTPS stand-ins for the remote APIs")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON line (CA bundle, URLs, credentials) first")
+    p.add_argument("--service", action="append", choices=["zendesk", "x"],
+                   help="serve only this service (repeatable; default: all)")
+    p.set_defaults(func=_cmd_sandbox)
+
+    p = sub.add_parser("check", help="validate the mapping, connect, say what was found")
+    p.add_argument("--config", default=default_config)
+    p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser("setup", help="create the helpdesk webhook and trigger (idempotent)")
+    p.add_argument("--config", default=default_config)
+    p.add_argument("--public-url", help="base URL where the helpdesk reaches this daemon")
+    p.set_defaults(func=_cmd_setup)
+
+    p = sub.add_parser("status", help="per-route health, queues and cursors")
+    p.add_argument("--config", default=default_config)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_status)
+
+    p = sub.add_parser("failed", help="list or retry quarantined items and failed replies")
+    p.add_argument("action", choices=["list", "retry"])
+    p.add_argument("ids", nargs="*", help="ids from 'failed list' (retry)")
+    p.add_argument("--route")
+    p.add_argument("--config", default=default_config)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_failed)
     return parser
 
 

@@ -111,9 +111,10 @@ class TicketSettings:
 @dataclass(frozen=True)
 class MirrorSettings:
     enabled: bool = True
-    dm_public_note: str = "We've sent you a direct message."
-    dm_tag: str = "social_dm"
+    dm_public_note: str | None = "We've sent you a direct message."
+    dm_tag: str | None = "social_dm"
     thread_long_replies: bool = True
+    sign_off: str | None = None
 
 
 @dataclass(frozen=True)
@@ -455,11 +456,13 @@ class Route:
         self.store.begin_outbox_attempt(row.id)
         retry = row.attempts > 0
         ticket = self._desk(lambda: self.helpdesk.get_ticket(row.ticket_id))
-        to_dm = link.dm or self.settings.mirror.dm_tag in ticket.tags
+        mirror = self.settings.mirror
+        to_dm = link.dm or (mirror.dm_tag is not None and mirror.dm_tag in ticket.tags)
         limit = self.network.max_dm_len if to_dm else self.network.max_reply_len
-        text = row.body.strip() if to_dm else address(row.body, link.author_handle)
+        body = row.body.strip() + (f" {mirror.sign_off}" if mirror.sign_off else "")
+        text = body if to_dm else address(body, link.author_handle)
         parts = split_reply(text, self.network.weighted_length, limit,
-                            thread=self.settings.mirror.thread_long_replies)
+                            thread=mirror.thread_long_replies)
         done = {p["index"]: p for p in row.posted}
         previous = link.last_post_id
         urls: list[str] = []
@@ -477,8 +480,8 @@ class Route:
             self.stats.posts += 1
             previous = result.id
             urls.append(result.url or result.id)
-        if to_dm and not link.dm and not link.dm_note_posted:
-            note = address(self.settings.mirror.dm_public_note, link.author_handle)
+        if to_dm and not link.dm and not link.dm_note_posted and mirror.dm_public_note:
+            note = address(mirror.dm_public_note, link.author_handle)
             self._post_once(OutboundPost(note, in_reply_to=link.last_post_id), retry)
             self.store.mark_dm_note_posted(link.id)
         network = NETWORK_NAMES.get(self.network.kind, self.network.kind)

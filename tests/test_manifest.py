@@ -39,6 +39,8 @@ def test_adapter_settings_are_declared_and_cover_the_class(entry: dict) -> None:
         if cls.settings_schema[setting["key"]] == "secret":
             assert setting.get("secret") is True, f"{name} must be marked secret"
     assert keys == set(cls.settings_schema)
+    required = {SETTINGS[n]["key"] for n in entry["settings"] if SETTINGS[n].get("required")}
+    assert required == set(cls.required_settings)
     assert entry["scopes"], "an admin needs to know which scopes to grant"
 
 

@@ -136,6 +136,7 @@ class ZendeskHelpdesk:
     kind: ClassVar[str] = "zendesk"
     settings_schema: ClassVar[Mapping[str, str]] = {
         "url": "url", "email": "string", "token": "secret", "ca_bundle": "path"}
+    required_settings: ClassVar[tuple[str, ...]] = ("url", "email", "token")
 
     def __init__(self, settings: ZendeskSettings) -> None:
         self.settings = settings

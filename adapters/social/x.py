@@ -96,6 +96,7 @@ class XNetwork:
     mention_window: ClassVar[int] = MENTION_WINDOW
     settings_schema: ClassVar[Mapping[str, str]] = {
         "token": "secret", "base_url": "url", "ca_bundle": "path", "user_id": "string"}
+    required_settings: ClassVar[tuple[str, ...]] = ("token",)
 
     def __init__(self, settings: XSettings, session: requests.Session | None = None) -> None:
         self.settings = settings

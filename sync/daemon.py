@@ -1,0 +1,221 @@
+"""The daemon: routes built from the config, scheduled with APScheduler, webhooks served.
+
+Adapters are built from the registry with the settings of their config entry; entries
+marked ``sandbox: true`` take their URL and credentials from the sandbox being run.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import Any, Callable, Mapping
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+
+import adapters
+from adapters.base import AuthFailed, FatalError, Secret, SocialdeskError
+from sync.engine import SOCIALDESK_TAG, MirrorSettings, Route, RouteSettings, TicketSettings
+from sync.store import Store
+
+log = logging.getLogger("socialdesk.daemon")
+
+WEBHOOK_NAME = "socialdesk"
+
+
+def sandbox_settings(kind: str, info: Mapping[str, Any]) -> dict[str, Any]:
+    """Adapter settings for a ``sandbox: true`` entry, from ``socialdesk sandbox --json``."""
+    service = info["services"].get(kind)
+    if service is None:
+        raise FatalError(f"the sandbox has no {kind!r} service")
+    if kind == "zendesk":
+        return {"url": service["url"], "email": service["api_email"],
+                "token": Secret(service["api_token"], "token"), "ca_bundle": info["ca_bundle"]}
+    if kind == "x":
+        return {"token": Secret(service["token"], "token"), "base_url": service["url"],
+                "ca_bundle": info["ca_bundle"]}
+    raise FatalError(f"no sandbox settings known for {kind!r}")
+
+
+def build_adapter(role: str, endpoint: Any, sandbox_info: Mapping[str, Any] | None) -> Any:
+    cls = adapters.resolve(endpoint.kind, role)
+    if endpoint.sandbox:
+        if sandbox_info is None:
+            raise FatalError(f"{endpoint.name!r} points at the sandbox: run with --sandbox "
+                             f"(or 'socialdesk demo'), or give it real settings")
+        values = sandbox_settings(endpoint.kind, sandbox_info)
+    else:
+        values = dict(endpoint.settings)
+    return cls.from_config(values)
+
+
+def route_settings(route: Any, helpdesk: Any) -> RouteSettings:
+    """Config route -> engine settings, with helpdesk names resolved to ids."""
+    t = route.ticket
+    fields = {helpdesk.lookup("field", name): value for name, value in dict(t.custom_fields).items()}
+    ticket = TicketSettings(
+        subject=t.subject, tags=tuple(t.tags), priority=t.priority,
+        group_id=int(helpdesk.lookup("group", t.group)) if t.group is not None else None,
+        brand_id=int(helpdesk.lookup("brand", t.brand)) if t.brand is not None else None,
+        form_id=int(helpdesk.lookup("form", t.form)) if t.form is not None else None,
+        custom_fields=fields, include_metrics=t.include_metrics)
+    m = route.mirror
+    mirror = MirrorSettings(enabled=m.enabled, dm_public_note=m.dm_public_note, dm_tag=m.dm_tag,
+                            thread_long_replies=m.thread_long_replies, sign_off=m.sign_off)
+    include = route.include
+    return RouteSettings(
+        name=route.name, helpdesk_name=route.helpdesk, streams=tuple(route.streams),
+        include_own_posts=include.own_posts, include_reposts=include.reposts,
+        include_quotes=include.quotes, blocklist=frozenset(h.lower().lstrip("@") for h in route.blocklist),
+        search_query=route.search_query, ticket=ticket, mirror=mirror)
+
+
+class Daemon:
+    """Every configured route, sharing one store."""
+
+    def __init__(self, config: Any, store: Store, sandbox_info: Mapping[str, Any] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.sandbox_info = sandbox_info
+        self.helpdesks = {name: build_adapter("helpdesk", ep, sandbox_info) for name, ep in config.helpdesks.items()}
+        self.networks = {name: build_adapter("social", ep, sandbox_info) for name, ep in config.networks.items()}
+        self.routes: dict[str, Route] = {}
+        self.hints: "queue.Queue[tuple[str, str]]" = queue.Queue()
+        self.webhook_secrets: dict[str, str] = {}
+        self.scheduler: BackgroundScheduler | None = None
+
+    def prepare(self) -> None:
+        """Resolve names and check credentials; a failing route is parked, the others run."""
+        for route_cfg in self.config.routes:
+            helpdesk = self.helpdesks[route_cfg.helpdesk]
+            network = self.networks[route_cfg.network]
+            try:
+                settings = route_settings(route_cfg, helpdesk)
+            except (AuthFailed, FatalError) as err:
+                settings = RouteSettings(name=route_cfg.name, helpdesk_name=route_cfg.helpdesk)
+                route = Route(settings, network, helpdesk, self.store, self.clock)
+                route.park(str(err))
+                self.routes[route_cfg.name] = route
+                continue
+            except SocialdeskError as err:
+                log.warning("route %s: could not resolve names yet (%s); using none", route_cfg.name, err)
+                settings = RouteSettings(name=route_cfg.name, helpdesk_name=route_cfg.helpdesk)
+            route = Route(settings, network, helpdesk, self.store, self.clock)
+            self.routes[route_cfg.name] = route
+            try:
+                route.me()
+                route.healthy()
+            except AuthFailed as err:
+                route.park(f"{network.kind} refused the credentials: {err}")
+            except SocialdeskError as err:
+                log.warning("route %s: %s", route.name, err)
+
+    def setup_push(self, public_url: str) -> dict[str, list[str]]:
+        """Create the helpdesk webhooks and triggers that call us (idempotent)."""
+        done: dict[str, list[str]] = {}
+        for name, helpdesk in self.helpdesks.items():
+            if not hasattr(helpdesk, "setup_push"):
+                continue
+            endpoint = f"{public_url.rstrip('/')}/hooks/{helpdesk.kind}/{name}"
+            _, secret, created = helpdesk.setup_push(f"{WEBHOOK_NAME}-{name}", endpoint, SOCIALDESK_TAG)
+            self.webhook_secrets[name] = secret.reveal()
+            done[name] = created
+        return done
+
+    # ------------------------------------------------------------------ work
+
+    def hint(self, helpdesk: str, ticket_id: str) -> None:
+        self.hints.put((helpdesk, ticket_id))
+
+    def drain_hints(self) -> int:
+        handled = 0
+        while True:
+            try:
+                helpdesk, ticket_id = self.hints.get_nowait()
+            except queue.Empty:
+                return handled
+            for route in self.routes.values():
+                if route.settings.helpdesk_name == helpdesk and route.parked is None:
+                    try:
+                        route.hint(ticket_id)
+                        route.drain_outbox()
+                    except SocialdeskError as err:
+                        log.warning("route %s: webhook hint for ticket %s failed: %s", route.name, ticket_id, err)
+            handled += 1
+
+    def run_once(self) -> None:
+        for route in self.routes.values():
+            if route.parked is None:
+                route.run_once()
+        self.drain_hints()
+
+    def status(self) -> dict[str, Any]:
+        return {"routes": {name: {"parked": r.parked, "paused_until": r.paused_until}
+                           for name, r in self.routes.items()},
+                "counts": self.store.counts()}
+
+    def start(self) -> BackgroundScheduler:
+        """Schedule every route's jobs; polling is the safety net under the webhooks."""
+        scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(4)},
+                                        job_defaults={"coalesce": True, "max_instances": 1,
+                                                      "misfire_grace_time": 30})
+        for route_cfg in self.config.routes:
+            route = self.routes[route_cfg.name]
+            for stream in route.settings.streams:
+                every = getattr(route_cfg.poll, stream, None) or route.network.min_poll_interval
+                scheduler.add_job(self._guard(route, lambda r=route, s=stream: r.poll(s)), "interval",
+                                  seconds=max(every, route.network.min_poll_interval),
+                                  id=f"{route.name}:poll:{stream}", next_run_time=_now())
+            scheduler.add_job(self._guard(route, self._work(route)), "interval", seconds=1,
+                              id=f"{route.name}:work", next_run_time=_now())
+            scheduler.add_job(self._guard(route, route.poll_replies), "interval",
+                              seconds=getattr(route_cfg.poll, "replies", None) or 30,
+                              id=f"{route.name}:replies", next_run_time=_now())
+        scheduler.add_job(self.drain_hints, "interval", seconds=0.5, id="hints")
+        scheduler.start()
+        self.scheduler = scheduler
+        return scheduler
+
+    @staticmethod
+    def _work(route: Route) -> Callable[[], None]:
+        def work() -> None:
+            while route.process_inbox():
+                pass
+            while route.drain_outbox():
+                pass
+        return work
+
+    @staticmethod
+    def _guard(route: Route, job: Callable[[], Any]) -> Callable[[], None]:
+        def run() -> None:
+            if route.parked is not None:
+                return
+            try:
+                job()
+            except SocialdeskError as err:
+                log.warning("route %s: %s", route.name, err)
+            except Exception:  # a bug must not stop the scheduler; it is logged with its trace
+                log.exception("route %s: unexpected error", route.name)
+        return run
+
+    def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=True)
+            self.scheduler = None
+
+
+def _now() -> Any:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc)
+
+
+def run_forever(daemon: Daemon, stop: threading.Event) -> None:
+    daemon.start()
+    try:
+        stop.wait()
+    finally:
+        daemon.stop()

@@ -1,0 +1,449 @@
+"""mapping.yaml -> Config: the shipped example loads, and every mistake is reported with
+FILE:LINE:COL, the setting's path and what is allowed - all of them at once, no secret shown."""
+from __future__ import annotations
+
+import ast
+import re
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from adapters.base import Secret
+from sync.config import (
+    Config, ConfigError, EnvRef, PollConfig, duration, load_config, parse_config, render_template,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = "zd-token-9f8e7d6c5b4a"
+X_TOKEN = "x-token-0a1b2c3d4e5f"
+ENV = {"SOCIALDESK_ZENDESK_TOKEN": TOKEN, "SOCIALDESK_X_TOKEN": X_TOKEN,
+       "SOCIALDESK_WEBHOOK_SECRET": "whsec-123456789"}
+
+PRODUCTION = """\
+version: 1
+helpdesks:
+  acme:
+    kind: zendesk
+    url: https://acme.zendesk.com
+    email: socialdesk@acme.example
+    token: {env: SOCIALDESK_ZENDESK_TOKEN}
+networks:
+  brand_x:
+    kind: x
+    token: {env: SOCIALDESK_X_TOKEN}
+routes:
+  - name: x-support
+    network: brand_x
+    helpdesk: acme
+webhook:
+  secret: {env: SOCIALDESK_WEBHOOK_SECRET}
+"""
+
+
+def parse(text: str, env: dict[str, str] | None = None, **kwargs: object) -> Config:
+    return parse_config(textwrap.dedent(text), "mapping.yaml", ENV if env is None else env, **kwargs)
+
+
+def problems(text: str, env: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse(text, env)
+    return info.value.problems
+
+
+def only_problem(text: str, env: dict[str, str] | None = None) -> str:
+    found = problems(text, env)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def with_route(route: str, head: str = "") -> str:
+    """A valid sandbox mapping whose only route is ``route`` (lines 10 onwards)."""
+    return ("version: 1\n"                              # 1
+            "helpdesks:\n"                              # 2
+            "  sandbox_zendesk: {kind: zendesk, sandbox: true}\n"  # 3
+            "networks:\n"                               # 4
+            "  brand_x:\n"                              # 5
+            "    kind: x\n"                             # 6
+            "    sandbox: true\n"                       # 7
+            f"{head or '# -'}\n"                        # 8
+            "routes:\n"                                 # 9
+            + textwrap.indent(textwrap.dedent(route), "  "))
+
+
+# --------------------------------------------------------------------------- valid
+
+
+def test_the_shipped_mapping_loads() -> None:
+    config = load_config(ROOT / "mapping.yaml", env={})
+    assert config.version == 1
+    assert config.state_url == "sqlite:///socialdesk.sqlite"
+    assert config.uses_sandbox and config.missing_env == ()
+    assert config.networks["brand_x"].kind == "x" and config.networks["brand_x"].sandbox
+    assert config.helpdesks["sandbox_zendesk"].kind == "zendesk"
+    route = config.route("x-support")
+    assert (route.network, route.helpdesk) == ("brand_x", "sandbox_zendesk")
+    assert route.streams == ("mentions", "dms")
+    assert route.poll == PollConfig(mentions=30.0, dms=60.0, search=300.0, replies=30.0)
+    assert route.ticket.tags == ("social", "x") and route.ticket.priority == "normal"
+    assert route.ticket.group == "Social care"
+    assert dict(route.ticket.custom_fields) == {"Social network": "x", "Social post URL": "{url}"}
+    assert route.mirror.enabled and route.mirror.dm_tag == "social_dm"
+
+
+def test_the_shipped_production_example_loads_once_uncommented() -> None:
+    text = (ROOT / "mapping.yaml").read_text()
+    block = text.split("production example", 1)[1].splitlines()
+    yaml_lines = block[block.index("#") + 1:]  # after the prose, the commented-out YAML
+    body = "\n".join(line[2:] if line.startswith("# ") else line.lstrip("#") for line in yaml_lines)
+    config = parse_config("version: 1\n" + body, "mapping.yaml", ENV)
+    acme = config.helpdesks["acme"]
+    assert acme.settings["token"] == Secret(TOKEN, "SOCIALDESK_ZENDESK_TOKEN")
+    assert not config.uses_sandbox
+
+
+def test_defaults_and_secrets_resolve() -> None:
+    config = parse(PRODUCTION)
+    route = config.routes[0]
+    assert route.streams == ("mentions", "dms") and route.search_query is None
+    assert route.include.quotes and not route.include.own_posts and not route.include.reposts
+    assert route.ticket.subject == "{network} {kind} from @{author}"
+    assert route.mirror.dm_public_note == "We've sent you a direct message."
+    token = config.helpdesks["acme"].settings["token"]
+    assert isinstance(token, Secret) and token.reveal() == TOKEN and token.name == "SOCIALDESK_ZENDESK_TOKEN"
+    assert config.helpdesks["acme"].settings["url"] == "https://acme.zendesk.com"
+    assert config.webhook is not None and config.webhook.listen == "127.0.0.1:8787"
+    assert isinstance(config.webhook.secret, Secret)
+    assert config.state_url == "sqlite:///socialdesk.sqlite"
+
+
+def test_missing_env_is_kept_unresolved_for_check() -> None:
+    config = parse(PRODUCTION, env={}, allow_missing_env=True)
+    names = [ref.name for ref in config.missing_env]
+    assert names == ["SOCIALDESK_ZENDESK_TOKEN", "SOCIALDESK_X_TOKEN", "SOCIALDESK_WEBHOOK_SECRET"]
+    assert config.missing_env[0].where == "mapping.yaml:7:5: helpdesks.acme.token"
+    assert isinstance(config.helpdesks["acme"].settings["token"], EnvRef)
+
+
+def test_anchors_and_merge_keys_work() -> None:
+    # Top-level keys are fixed, so anchors live where they are used.
+    config = parse(with_route("""\
+        - name: a
+          network: brand_x
+          helpdesk: sandbox_zendesk
+          streams: [mentions]
+          ticket: &ticket {tags: [social], priority: low}
+        - name: b
+          network: brand_x
+          helpdesk: sandbox_zendesk
+          streams: [dms]
+          ticket:
+            <<: *ticket
+            priority: high
+        """), env={})
+    assert config.route("b").ticket.tags == ("social",)
+    assert config.route("b").ticket.priority == "high"
+    assert config.route("a").ticket.priority == "low"
+
+
+def test_config_route_lookup() -> None:
+    config = parse(PRODUCTION)
+    assert config.route("x-support").name == "x-support"
+    with pytest.raises(KeyError, match="did you mean 'x-support'"):
+        config.route("x-suport")
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_unknown_key_names_the_allowed_ones() -> None:
+    message = only_problem(with_route("""\
+        - name: x-support
+          network: brand_x
+          helpdesk: sandbox_zendesk
+          strems: [mentions]
+        """))
+    assert message.startswith("mapping.yaml:13:5: routes[0]: unknown key 'strems'; allowed: name, network, ")
+    assert message.endswith("(did you mean 'streams'?)")
+
+
+def test_unknown_top_level_key() -> None:
+    message = only_problem(PRODUCTION + "rotues: []\n")
+    assert message.startswith("mapping.yaml:18:1: unknown key 'rotues'; allowed: version, state, ")
+    assert "(did you mean 'routes'?)" in message
+
+
+def test_unknown_setting_lists_the_adapter_schema() -> None:
+    message = only_problem(PRODUCTION.replace("    email:", "    emial: x\n    email:"))
+    assert message == ("mapping.yaml:6:5: helpdesks.acme: unknown setting 'emial' for kind zendesk; "
+                       "allowed: kind, sandbox, url, email, token, ca_bundle (did you mean 'email'?)")
+
+
+def test_unknown_kind_with_did_you_mean() -> None:
+    message = only_problem(PRODUCTION.replace("kind: zendesk", "kind: zendsk"))
+    assert message == ("mapping.yaml:4:5: helpdesks.acme.kind: unknown helpdesk kind 'zendsk'; "
+                       "known: zendesk (did you mean 'zendesk'?)")
+
+
+def test_kind_of_the_other_role() -> None:
+    message = only_problem(PRODUCTION.replace("kind: zendesk", "kind: x"))
+    assert message.startswith("mapping.yaml:4:5: helpdesks.acme.kind: 'x' is a social adapter, not a helpdesk one;")
+    assert "known helpdesk kinds: zendesk" in message
+
+
+def test_missing_required_settings() -> None:
+    text = PRODUCTION.replace("    email: socialdesk@acme.example\n", "").replace(
+        "    token: {env: SOCIALDESK_ZENDESK_TOKEN}\n", "")
+    message = only_problem(text)
+    assert message.startswith("mapping.yaml:3:3: helpdesks.acme: missing required settings email, token "
+                              "for kind zendesk (required: url, email, token;")
+
+
+def test_sandbox_endpoint_takes_no_settings() -> None:
+    message = only_problem(PRODUCTION.replace("    kind: x\n", "    kind: x\n    sandbox: true\n"))
+    assert message.startswith("mapping.yaml:12:5: networks.brand_x: a sandbox endpoint takes no settings, "
+                              "got 'token'")
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("soon", "mapping.yaml:14:7: routes[0].poll.mentions: 'soon' is not a duration; "
+             "expected one like 15s, 2m, 1h or a number of seconds"),
+    ("-5", "mapping.yaml:14:7: routes[0].poll.mentions: -5: a duration must be a positive, finite time"),
+    ("[1]", "mapping.yaml:14:7: routes[0].poll.mentions: expected a duration like 15s, 2m, 1h "
+            "or a number of seconds; got a list"),
+])
+def test_bad_duration(value: str, expected: str) -> None:
+    assert only_problem(with_route(f"""\
+        - name: x-support
+          network: brand_x
+          helpdesk: sandbox_zendesk
+          poll:
+            mentions: {value}
+        """)) == expected
+
+
+def test_poll_faster_than_the_adapter_minimum_names_it() -> None:
+    assert only_problem(with_route("""\
+        - name: x-support
+          network: brand_x
+          helpdesk: sandbox_zendesk
+          poll: {mentions: 5s, dms: 2m}
+        """)) == "mapping.yaml:13:12: routes[0].poll.mentions: 5s is faster than x allows; minimum: 15s"
+
+
+def test_literal_secret_is_refused_without_echoing_it() -> None:
+    message = only_problem(PRODUCTION.replace("{env: SOCIALDESK_ZENDESK_TOKEN}", TOKEN))
+    assert message == ("mapping.yaml:7:5: helpdesks.acme.token: token is a secret: do not write it in the "
+                       "mapping; put it in an environment variable and write "
+                       "token: {env: SOCIALDESK_ZENDESK_TOKEN}")
+    assert TOKEN not in message
+
+
+def test_literal_webhook_secret_is_refused() -> None:
+    message = only_problem(PRODUCTION.replace("{env: SOCIALDESK_WEBHOOK_SECRET}", "whsec-literal"))
+    assert message.startswith("mapping.yaml:17:3: webhook.secret: secret is a secret: do not write it")
+    assert "whsec-literal" not in message
+
+
+def test_a_value_pasted_as_env_name_is_not_echoed() -> None:
+    message = only_problem(PRODUCTION.replace("{env: SOCIALDESK_X_TOKEN}", "{env: 'abc-123.def/ghi'}"))
+    assert message.startswith("mapping.yaml:11:5: networks.brand_x.token: env: expects the NAME")
+    assert "abc-123" not in message
+
+
+def test_missing_env_var_names_it_and_where() -> None:
+    env = {k: v for k, v in ENV.items() if k != "SOCIALDESK_X_TOKEN"}
+    assert only_problem(PRODUCTION, env=env) == (
+        "mapping.yaml:11:5: networks.brand_x.token: environment variable SOCIALDESK_X_TOKEN is not set")
+
+
+def test_duplicate_route_name() -> None:
+    assert only_problem(with_route("""\
+        - name: x-support
+          network: brand_x
+          helpdesk: sandbox_zendesk
+          streams: [mentions]
+        - name: x-support
+          network: brand_x
+          helpdesk: sandbox_zendesk
+          streams: [dms]
+        """)) == ("mapping.yaml:14:5: routes[1].name: duplicate route name 'x-support' "
+                  "(first at line 10); route names must be unique")
+
+
+def test_one_stream_goes_to_one_route() -> None:
+    message = only_problem(with_route("""\
+        - name: a
+          network: brand_x
+          helpdesk: sandbox_zendesk
+        - name: b
+          network: brand_x
+          helpdesk: sandbox_zendesk
+          streams: [dms, search]
+        """))
+    assert message == ("mapping.yaml:16:5: routes[1].streams: network 'brand_x' stream 'dms' is already "
+                       "routed by route 'a'; each stream of an account goes to one route")
+
+
+def test_unknown_network_and_helpdesk_references() -> None:
+    found = problems(with_route("""\
+        - name: x-support
+          network: brnd_x
+          helpdesk: zendesk
+        """))
+    assert found == [
+        "mapping.yaml:11:5: routes[0].network: unknown network 'brnd_x'; known: brand_x "
+        "(did you mean 'brand_x'?)",
+        "mapping.yaml:12:5: routes[0].helpdesk: unknown helpdesk 'zendesk'; known: sandbox_zendesk "
+        "(did you mean 'sandbox_zendesk'?)",
+    ]
+
+
+def test_bad_priority() -> None:
+    assert only_problem(with_route("""\
+        - name: x-support
+          network: brand_x
+          helpdesk: sandbox_zendesk
+          ticket: {priority: urgnt}
+        """)) == ("mapping.yaml:13:14: routes[0].ticket.priority: unknown priority 'urgnt'; "
+                  "allowed: low, normal, high, urgent (did you mean 'urgent'?)")
+
+
+def test_unknown_template_placeholder() -> None:
+    found = problems(with_route("""\
+        - name: x-support
+          network: brand_x
+          helpdesk: sandbox_zendesk
+          ticket:
+            subject: "{network} from {autor}"
+            custom_fields:
+              Social post URL: "{link}"
+              12345: "{author_name}"
+        """))
+    allowed = "allowed: {network}, {kind}, {author}, {author_name}, {text}, {id}, {url}"
+    assert found == [
+        f"mapping.yaml:14:7: routes[0].ticket.subject: unknown placeholder {{autor}}; {allowed} "
+        "(did you mean 'author'?)",
+        f"mapping.yaml:16:9: routes[0].ticket.custom_fields['Social post URL']: "
+        f"unknown placeholder {{link}}; {allowed}",
+    ]
+
+
+def test_unbalanced_template_braces() -> None:
+    assert "bad template" in only_problem(with_route("""\
+        - name: x-support
+          network: brand_x
+          helpdesk: sandbox_zendesk
+          ticket: {subject: "from {author"}
+        """))
+
+
+@pytest.mark.parametrize("version, expected", [
+    ("2", "mapping.yaml:1:1: version: unsupported version 2; supported: 1"),
+    ("'1'", "mapping.yaml:1:1: version: unsupported version '1'; supported: 1"),
+])
+def test_wrong_version_stops_early(version: str, expected: str) -> None:
+    # The rest of a file in another format would only produce noise.
+    assert problems(f"version: {version}\nroutes: nonsense\nfoo: 1\n") == [expected]
+
+
+def test_missing_version() -> None:
+    assert problems("routes: []\n") == [
+        "mapping.yaml:1:1: missing required key 'version'; this socialdesk reads version: 1"]
+
+
+def test_yaml_syntax_error_has_file_line_col_and_no_secret(tmp_path: Path) -> None:
+    path = tmp_path / "mapping.yaml"
+    path.write_text("version: 1\nhelpdesks:\n  acme:\n    kind: zendesk\n   token: hunter2-literal\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    message = str(info.value)
+    assert message.startswith(f"{path}:5:4: YAML syntax error: ")
+    assert "hunter2" not in message
+
+
+def test_duplicate_yaml_key() -> None:
+    message = only_problem(PRODUCTION.replace("    email:", "    url: https://b.zendesk.com\n    email:"))
+    assert message == "mapping.yaml:6:5: helpdesks.acme: duplicate key 'url' (first at line 5)"
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read the mapping file"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_state_url_with_a_password_is_refused() -> None:
+    message = only_problem("state: postgresql+psycopg://sd:pa55word@db/sd\n" + PRODUCTION)
+    assert message.startswith("mapping.yaml:1:1: state: the URL carries a password")
+    assert "pa55word" not in message
+
+
+def test_several_problems_are_reported_at_once_in_file_order() -> None:
+    text = PRODUCTION.replace("kind: zendesk", "kind: zendsk").replace(
+        "helpdesk: acme", "helpdesk: acme\n    streams: [mentions, dm]\n    ticket: {priority: hgh}")
+    with pytest.raises(ConfigError) as info:
+        parse(text, env={})
+    found = info.value.problems
+    assert [p.split(": ", 2)[1] for p in found] == [
+        "helpdesks.acme.kind", "networks.brand_x.token", "routes[0].streams[1]",
+        "routes[0].ticket.priority", "webhook.secret"]
+    assert str(info.value).startswith("5 problems:\n  mapping.yaml:4:5: helpdesks.acme.kind")
+    lines = [int(p.split(":")[1]) for p in found]
+    assert lines == sorted(lines)
+
+
+# --------------------------------------------------------------------------- secrets
+
+
+def test_secret_values_never_appear_in_repr_or_str() -> None:
+    config = parse(PRODUCTION)
+    for shown in (repr(config), str(config), repr(config.helpdesks["acme"]),
+                  repr(config.networks), repr(config.webhook)):
+        for value in ENV.values():
+            assert value not in shown
+    assert "Secret(SOCIALDESK_ZENDESK_TOKEN=****)" in repr(config.helpdesks["acme"])
+
+
+def test_secret_values_never_appear_in_error_messages() -> None:
+    text = PRODUCTION.replace("https://acme.zendesk.com", "ftp://acme") + "bogus: 1\n"
+    with pytest.raises(ConfigError) as info:
+        parse(text)
+    assert len(info.value.problems) == 2
+    for value in ENV.values():
+        assert value not in str(info.value)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@pytest.mark.parametrize("value, seconds", [
+    (15, 15.0), (2.5, 2.5), ("15s", 15.0), ("2m", 120.0), ("1h", 3600.0), ("1m30s", 90.0),
+    ("500ms", 0.5), ("45", 45.0),
+])
+def test_duration(value: object, seconds: float) -> None:
+    assert duration(value) == seconds
+
+
+@pytest.mark.parametrize("value", ["", "fast", "5 parsecs", "1d", 0, -1, True, None, "m"])
+def test_bad_durations(value: object) -> None:
+    with pytest.raises(ValueError):
+        duration(value)
+
+
+def test_render_template_cuts_text_to_60() -> None:
+    text = "x" * 100
+    assert render_template("{author}: {text}", author="ana", text=text) == "ana: " + "x" * 60
+
+
+def test_config_module_imports_no_vendor_library() -> None:
+    tree = ast.parse((ROOT / "sync" / "config.py").read_text())
+    modules = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+               for alias in node.names}
+    modules |= {node.module.split(".")[0] for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom) and node.module}
+    third_party = {m for m in modules if m not in sys.stdlib_module_names} - {"__future__"}
+    assert third_party == {"yaml", "adapters"}
+    assert not re.search(r"\b(zenpy|requests|simple_salesforce)\b",
+                         "\n".join(ast.unparse(n) for n in ast.walk(tree)
+                                   if isinstance(n, (ast.Import, ast.ImportFrom))))
