@@ -27,6 +27,10 @@ class _TimeoutSession(requests.Session):
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         kwargs.setdefault("timeout", self._default_timeout)
+        if isinstance(self.verify, str):
+            # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's
+            # verify; a CA the admin configured for this endpoint must win.
+            kwargs.setdefault("verify", self.verify)
         return super().request(method, url, **kwargs)
 
 

@@ -26,8 +26,10 @@ class People:
         self.zd = info["services"]["zendesk"]
         self.http = requests.Session()
         self.http.verify = info["ca_bundle"]
+        self.http.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
         self.agent = requests.Session()
         self.agent.verify = info["ca_bundle"]
+        self.agent.trust_env = False
         self.agent.auth = (f"{self.zd['agent_email']}/token", self.zd["agent_token"])
         self.brand = self.x["brand_handle"]
 

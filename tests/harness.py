@@ -22,6 +22,7 @@ class Control:
         self.url = url
         self.http = requests.Session()
         self.http.verify = ca_bundle
+        self.http.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
 
     def post(self, path: str, body: Any = None) -> Any:
         response = self.http.post(f"{self.url}/_sandbox/{path}", json=body or {})
@@ -92,6 +93,7 @@ class ZendeskHarness:
         """Real zenpy logged in as the sandbox's agent."""
         session = requests.Session()
         session.verify = self.info["ca_bundle"]
+        session.trust_env = False
         host = self.service["url"].split("://", 1)[1]
         subdomain, domain = host.split(".", 1)
         return Zenpy(subdomain=subdomain, domain=domain, email=self.service["agent_email"],

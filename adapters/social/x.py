@@ -202,6 +202,7 @@ class XNetwork:
         text = tweet["text"]
         if not isinstance(text, str):
             raise TypeError("text is not a string")
+        text = _expand_links(text, tweet.get("entities"))
         author_id = str(tweet["author_id"])
         user = users.get(author_id)
         author = self._author(user) if user else Author(self.kind, author_id, author_id)
@@ -313,6 +314,17 @@ class XNetwork:
                                    f"https://x.com/{self.whoami().handle}/status/{tweet['id']}",
                                    post.text, in_reply_to=post.in_reply_to)
         return None
+
+
+def _expand_links(text: str, entities: Any) -> str:
+    """Put back the links the customer wrote: X replaces them with t.co short links."""
+    if not isinstance(entities, dict):
+        return text
+    for url in entities.get("urls") or []:
+        short, full = url.get("url"), url.get("expanded_url")
+        if isinstance(short, str) and isinstance(full, str) and short:
+            text = text.replace(short, full)
+    return text
 
 
 def _id_le(a: str, b: str) -> bool:
