@@ -42,6 +42,11 @@ class People:
         response.raise_for_status()
         return str(response.json()["id"])
 
+    def advance(self, service: str, seconds: float) -> None:
+        """Move a service's clock forward (rate windows, ids and export lags follow it)."""
+        url = self.info["services"][service]["url"]
+        self.http.post(f"{url}/_sandbox/clock", json={"advance": seconds}).raise_for_status()
+
     def posts_by(self, handle: str) -> list[dict[str, Any]]:
         response = self.http.get(f"{self.x['url']}/_sandbox/posts", params={"author": handle})
         response.raise_for_status()
@@ -112,14 +117,14 @@ def audit(people: People, customers: list[str], *, expected_filtered: set[str] =
         if count > 1:
             result.duplicates += count - 1
             result.problems.append(f"{count} tickets with external id {ext}")
-    bodies = [c["body"] for comments in all_comments.values() for c in comments]
+    bodies = [c["body"] for comments in all_comments.values() for c in comments if c["public"]]
     for handle in customers:
         for post in people.posts_by(handle):
             if post["id"] in expected_filtered:
                 continue
             result.mentions += 1
             marker = f"/status/{post['id']}" if not post.get("dm") else f"message {post['id']}"
-            first_comments = [b for b in bodies if marker in b and b.startswith(post["text"])]
+            first_comments = [b for b in bodies if marker in b]
             if not first_comments:
                 result.lost += 1
                 result.problems.append(f"post {post['id']} by @{handle} is in no ticket")

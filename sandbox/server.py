@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import ssl
 import tempfile
@@ -52,6 +53,8 @@ class Sandbox:
     ca_bundle: str = ""
 
     def start(self) -> "Sandbox":
+        # One line per request on stderr is noise next to the daemon's own log.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         if self.workdir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="socialdesk-sandbox-")
             self.workdir = self._tmp.name

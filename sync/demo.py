@@ -89,13 +89,22 @@ def run_demo(config_path: str | None = None, progress: Callable[[str], None] = l
 def _play(people: People, daemon: Daemon, progress: Callable[[str], None]) -> dict[str, Any]:
     brand = people.brand
     route = next(iter(daemon.routes.values()))
-    step = daemon.run_once
+    interval = route.network.min_poll_interval
+
+    def step() -> None:
+        # A compressed day: each cycle is one poll interval of network time, so the
+        # network's rate windows see the cadence a real daemon would have.
+        people.advance("x", interval)
+        daemon.run_once()
+
+    def settle(what: str, condition: Callable[[], bool]) -> None:
+        if not wait_until(condition, step):
+            raise RuntimeError(f"the demo stalled waiting for {what}")
 
     def ticket_of(post_id: str) -> dict[str, Any]:
         found: dict[str, Any] = {}
-        wait_until(lambda: bool(found.update(people.ticket_for(post_id) or {}) or found), step)
-        if not found:
-            raise RuntimeError(f"no ticket appeared for post {post_id}")
+        settle(f"a ticket for post {post_id}",
+               lambda: bool(found.update(people.ticket_for(post_id) or {}) or found))
         return found
 
     def answered(count: int) -> bool:
@@ -107,13 +116,13 @@ def _play(people: People, daemon: Daemon, progress: Callable[[str], None]) -> di
     ada_ticket, bob_ticket = ticket_of(ada), ticket_of(bob)
 
     progress("09:10 Ada follows up in her thread; Carol writes a DM; Dave asks; a repost and a brand post")
-    people.post("ada_lovelace", "Any news? I need it by Friday.", in_reply_to=ada)
+    people.post("ada_lovelace", f"@{brand} Any news? I need it by Friday.", in_reply_to=ada)
     carol = people.post("carol_danvers", "Hi! Can you change the delivery address on order #2002?", dm=True)
     dave = people.post("dave_grohl", f"@{brand} how do I reset my password?")
     repost = people.post("erin_reposter", "", repost_of=bob)
     people.post(brand, f"@{brand} Spring sale starts today! 🌷")
     carol_ticket, dave_ticket = ticket_of(carol), ticket_of(dave)
-    wait_until(lambda: len(people.comments(ada_ticket["id"])) >= 2, step)
+    settle("Ada's follow-up comment", lambda: len(people.comments(ada_ticket["id"])) >= 2)
 
     progress("09:30 agents answer every ticket (one long answer, one in DM)")
     people.answer(ada_ticket["id"], "So sorry, Ada! A replacement ships today with express delivery.")
@@ -122,7 +131,7 @@ def _play(people: People, daemon: Daemon, progress: Callable[[str], None]) -> di
     people.answer(carol_ticket["id"], "Done: order #2002 now goes to your new address.")
     people.answer(dave_ticket["id"], "Tap 'Forgot password' on the login screen and follow the email.",
                   status="solved")
-    wait_until(lambda: answered(4), step)
+    settle("the first four answers on X", lambda: answered(4))
 
     progress("10:15 Dave's ticket is closed; he writes again in the same thread")
     people.answer(dave_ticket["id"], "Closing as answered.", public=False, status="closed")
@@ -130,7 +139,7 @@ def _play(people: People, daemon: Daemon, progress: Callable[[str], None]) -> di
     dave2 = people.post("dave_grohl", "That email never came. Can you check?", in_reply_to=answer_to_dave)
     followup = ticket_of(dave2)
     people.answer(followup["id"], "Resent it just now, please check your spam folder too.")
-    wait_until(lambda: answered(5), step)
+    settle("the answer to Dave's follow-up", lambda: answered(5))
     for _ in range(3):
         step()
 

@@ -162,7 +162,7 @@ class Route:
         self.parked: str | None = None
         self.stats = Stats()
         self._me: Author | None = None
-        self._desk_me: str | None = None
+        self._last_export = float("-inf")
 
     # ------------------------------------------------------------------ health
 
@@ -384,9 +384,17 @@ class Route:
     # ------------------------------------------------------------------ mirror: read
 
     def poll_replies(self) -> int:
-        """Queue public agent comments on linked tickets from the incremental export."""
-        if not self.settings.mirror.enabled or not self._ready("helpdesk"):
+        """Queue public agent comments on linked tickets from the incremental export.
+
+        Exports have their own, tighter rate limit (Zendesk: 10 a minute), so this runs
+        at most once per the helpdesk's ``export_min_interval`` and is paused on its own.
+        """
+        if not self.settings.mirror.enabled or not self._ready("export"):
             return 0
+        now = self.clock()
+        if now - self._last_export < getattr(self.helpdesk, "export_min_interval", 0.0):
+            return 0
+        self._last_export = now
         stored = self.store.get_cursor(self.name, "replies")
         # A new route mirrors from now on, not the helpdesk's whole history.
         cursor = Cursor(stored or str(int(self.clock()) - 120))
@@ -402,7 +410,7 @@ class Route:
                     return queued
                 token = page.next_page
         except RateLimited as err:
-            self._pause("helpdesk", err)
+            self._pause("export", err)
         except AuthFailed as err:
             self.park(f"{self.helpdesk.kind} refused the credentials: {err}")
         except RetriableError as err:

@@ -137,6 +137,8 @@ class ZendeskHelpdesk:
     settings_schema: ClassVar[Mapping[str, str]] = {
         "url": "url", "email": "string", "token": "secret", "ca_bundle": "path"}
     required_settings: ClassVar[tuple[str, ...]] = ("url", "email", "token")
+    # Incremental exports allow 10 requests a minute.
+    export_min_interval: ClassVar[float] = 6.0
 
     def __init__(self, settings: ZendeskSettings) -> None:
         self.settings = settings
