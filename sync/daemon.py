@@ -89,6 +89,9 @@ class Daemon:
 
     def prepare(self) -> None:
         """Resolve names and check credentials; a failing route is parked, the others run."""
+        freed = self.store.release_leases()
+        if freed:
+            log.info("resumed %d item(s) left in flight by the previous run", freed)
         for route_cfg in self.config.routes:
             helpdesk = self.helpdesks[route_cfg.helpdesk]
             network = self.networks[route_cfg.network]

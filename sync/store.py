@@ -321,6 +321,21 @@ class Store:
             conn.execute(target.update().where(target.c.id == row_id).values(
                 state=state, last_error=reason[:2000], lease_until=0.0))
 
+    @property
+    def shared(self) -> bool:
+        """True when several daemons may share this database (PostgreSQL)."""
+        return self.engine.dialect.name != "sqlite"
+
+    def release_leases(self) -> int:
+        """Free every lease: only for a store one daemon owns (SQLite), at its start,
+        so work a killed daemon held resumes at once instead of when its lease ends."""
+        if self.shared:
+            return 0
+        with self.engine.begin() as conn:
+            freed = conn.execute(inbox.update().where(inbox.c.lease_until > 0).values(lease_until=0.0)).rowcount
+            freed += conn.execute(outbox.update().where(outbox.c.lease_until > 0).values(lease_until=0.0)).rowcount
+        return freed
+
     # ------------------------------------------------------------------ requesters and links
 
     def get_requester(self, helpdesk: str, network: str, author_id: str) -> str | None:

@@ -147,3 +147,13 @@ def test_health_transitions_are_reported_once(store: Store) -> None:
 def test_repr_hides_the_database_password(tmp_path) -> None:
     s = Store("postgresql+psycopg://user:hunter2@127.0.0.1:1/db")
     assert "hunter2" not in repr(s)
+
+
+def test_an_owned_store_frees_leases_at_start_a_shared_one_does_not(store: Store) -> None:
+    store.record_page("r", "mentions", _items("1"), "1", move_cursor=True)
+    assert len(store.claim_inbox("r", lease=600)) == 1
+    freed = store.release_leases()
+    if store.shared:
+        assert freed == 0 and store.claim_inbox("r") == []
+    else:
+        assert freed == 1 and len(store.claim_inbox("r")) == 1
