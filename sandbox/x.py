@@ -17,6 +17,7 @@ import itertools
 import json
 import re
 import secrets
+import socket
 import string
 import threading
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ RATE_LIMITS: dict[str, tuple[int, int]] = {
 MENTIONS_REACH = 800
 TIMELINE_REACH, TIMELINE_REACH_NO_REPLIES = 3200, 800
 SEARCH_DAYS = 7
+DM_DAYS = 30
 DUPLICATE_SECONDS = 24 * 3600
 MAX_WEIGHTED = 280
 DM_MAX_CHARS = 10_000
@@ -229,6 +231,7 @@ class Post:
     in_reply_to_user_id: str | None = None
     referenced: list[tuple[str, str]] = field(default_factory=list)
     urls: list[dict[str, Any]] = field(default_factory=list)
+    mentions: list[tuple[int, int, str]] = field(default_factory=list)
     metrics: dict[str, int] = field(default_factory=lambda: dict.fromkeys(METRIC_KEYS, 0))
     reply_settings: str = "everyone"
     lang: str = "en"
@@ -292,11 +295,10 @@ def wrap_urls(text: str) -> tuple[str, list[dict[str, Any]]]:
     return "".join(out), urls
 
 
-def mention_spans(text: str, skip: Iterable[tuple[int, int]] = ()) -> Iterator[re.Match[str]]:
-    spans = list(skip)
-    for match in MENTION_RE.finditer(text):
-        if not any(s <= match.start() < e for s, e in spans):
-            yield match
+def mention_spans(text: str, urls: list[dict[str, Any]]) -> list[tuple[int, int, str]]:
+    """(start, end, username) of each @mention outside URLs, code-point indices."""
+    return [(m.start(), m.end(), m.group(1)) for m in MENTION_RE.finditer(text)
+            if not any(u["start"] <= m.start() < u["end"] for u in urls)]
 
 
 class XState:
@@ -312,8 +314,8 @@ class XState:
             k: tuple(v) for k, v in settings.get("rate_limits", {}).items()}})
         self.brand_handle: str = settings.get("brand_handle", "socialdesk_demo")
         self.token: str = settings.get("token") or secrets.token_urlsafe(64)
-        self.app_token: str = settings.get("app_token") or "AAAAAAAAAAAAAAAAAAAAA" + \
-            secrets.token_urlsafe(60)
+        self.app_token: str = (settings.get("app_token")
+                               or "AAAAAAAAAAAAAAAAAAAAA" + secrets.token_urlsafe(60))
         self.brand_id: str = str(settings.get("brand_user_id") or self.ids.next())
         self.reset()
 
@@ -324,6 +326,8 @@ class XState:
             self.users: dict[str, User] = {}
             self.handles: dict[str, str] = {}
             self.posts: dict[str, Post] = {}
+            self.by_author: dict[str, list[Post]] = {}
+            self.by_mention: dict[str, list[Post]] = {}
             self.dms: dict[str, DmEvent] = {}
             self.faults: list[Fault] = []
             self.calls: list[dict[str, Any]] = []
@@ -375,7 +379,8 @@ class XState:
             body, urls = wrap_urls(text) if repost_of is None else (text, [])
             post = Post(id=post_id, author_id=author.id, text=body, submitted_text=text,
                         created_at=created, conversation_id=post_id, urls=urls,
-                        reply_settings=reply_settings, lang=detect_lang(text))
+                        reply_settings=reply_settings, lang=detect_lang(text),
+                        mentions=mention_spans(body, urls))
             if reply_to is not None:
                 post.conversation_id = reply_to.conversation_id
                 post.in_reply_to_tweet_id = reply_to.id
@@ -389,6 +394,9 @@ class XState:
                 post.referenced.append(("retweeted", repost_of.id))
                 repost_of.metrics["retweet_count"] += 1
             self.posts[post.id] = post
+            self.by_author.setdefault(author.id, []).append(post)
+            for handle in {m[2].lower() for m in post.mentions}:
+                self.by_mention.setdefault(handle, []).append(post)
             return post
 
     def create_dm(self, sender: User, recipient: User, text: str,
@@ -405,13 +413,10 @@ class XState:
         return sorted((p for p in posts if not p.deleted), key=lambda p: int(p.id), reverse=True)
 
     def mentions_of(self, user: User) -> list[Post]:
-        handle = user.username.lower()
-        return self.newest_first(p for p in self.posts.values()
-                                 if any(m.group(1).lower() == handle
-                                        for m in self.mentions_in(p)))
+        return self.newest_first(self.by_mention.get(user.username.lower(), []))
 
-    def mentions_in(self, post: Post) -> list[re.Match[str]]:
-        return list(mention_spans(post.text, ((u["start"], u["end"]) for u in post.urls)))
+    def posts_by(self, user: User) -> list[Post]:
+        return self.newest_first(self.by_author.get(user.id, []))
 
     def take_fault(self, method: str, path: str) -> Fault | None:
         with self.lock:
@@ -448,7 +453,7 @@ def _list_param(name: str, enum: list[str]) -> list[str]:
     raw = request.args.get(name)
     if raw is None:
         return []
-    values = [v for v in raw.split(",")]
+    values = raw.split(",")
     for value in values:
         if value not in enum:
             raise invalid(name, value, f"The `{name}` query parameter value [{value}] is not "
@@ -456,7 +461,7 @@ def _list_param(name: str, enum: list[str]) -> list[str]:
     return values
 
 
-def _int_param(name: str, low: int, high: int, default: int | None) -> int | None:
+def _int_param(name: str, low: int, high: int, default: int) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
@@ -516,13 +521,14 @@ def paginate(items: list[Any], size: int,
 SCHEMA_ID = {"type": "string", "pattern": r"^[0-9]{1,19}$"}
 _REPLY_SETTING = {"type": "string",
                   "enum": ["following", "mentionedUsers", "subscribers", "verified"]}
-# TweetCreateRequest (2.159), every object ``additionalProperties: false``.
-TWEET_CREATE_SCHEMA: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": {
+# TweetCreateRequest (2.159); it and every nested object are ``additionalProperties: false``.
+_CREATE_PROPERTIES: dict[str, Any] = {
     "card_uri": {"type": "string"},
     "community_id": SCHEMA_ID,
     "direct_message_deep_link": {"type": "string"},
     "edit_options": {"type": "object", "additionalProperties": False,
-                     "required": ["previous_post_id"], "properties": {"previous_post_id": SCHEMA_ID}},
+                     "required": ["previous_post_id"],
+                     "properties": {"previous_post_id": SCHEMA_ID}},
     "for_super_followers_only": {"type": "boolean"},
     "geo": {"type": "object", "additionalProperties": False,
             "properties": {"place_id": {"type": "string"}}},
@@ -549,7 +555,9 @@ TWEET_CREATE_SCHEMA: dict[str, Any] = {"type": "object", "additionalProperties":
     "reply_settings": _REPLY_SETTING,
     "share_with_followers": {"type": "boolean"},
     "text": {"type": "string"},
-}}
+}
+TWEET_CREATE_SCHEMA = {"type": "object", "additionalProperties": False,
+                       "properties": _CREATE_PROPERTIES}
 _JSON_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "integer": int}
 
 
@@ -770,7 +778,7 @@ def query_matches(node: Node, post: Post, state: XState) -> bool:
     if kind == "phrase":
         return re.search(r"(?<!\w)" + re.escape(value) + r"(?!\w)", haystack) is not None
     if kind == "mention":
-        return value in {m.group(1).lower() for m in state.mentions_in(post)}
+        return value in {m[2].lower() for m in post.mentions}
     if kind == "hashtag":
         return value in {h.casefold() for h in HASHTAG_RE.findall(post.text)}
     if kind == "from":
@@ -787,7 +795,7 @@ def query_matches(node: Node, post: Post, state: XState) -> bool:
         return {"retweet": "retweeted" in types, "quote": "quoted" in types,
                 "reply": post.in_reply_to_tweet_id is not None,
                 "verified": author.verified}[value]
-    return {"mentions": bool(state.mentions_in(post)), "links": bool(post.urls),
+    return {"mentions": bool(post.mentions), "links": bool(post.urls),
             "hashtags": bool(HASHTAG_RE.search(post.text))}[value]
 
 
@@ -819,8 +827,8 @@ class Includes:
         if "in_reply_to_user_id" in wanted:
             self.user(post.in_reply_to_user_id)
         if "entities.mentions.username" in wanted:
-            for match in self.api.state.mentions_in(post):
-                found = self.api.state.user_by_handle(match.group(1))
+            for _, _, handle in post.mentions:
+                found = self.api.state.user_by_handle(handle)
                 self.user(found.id if found else None)
         for _, ref_id in post.referenced:
             if "referenced_tweets.id" in wanted:
@@ -990,9 +998,16 @@ class XApi:
 
     @staticmethod
     def _dropped(status: int) -> Response:
-        """A response whose body raises a connection error before a byte is written:
-        werkzeug then closes the socket silently, so the client sees no response."""
+        """Close the connection without a byte of response: shut the socket down, then
+        raise a connection error, which werkzeug treats as a client that went away."""
+        connection = request.environ.get("werkzeug.socket")
+
         def body() -> Iterator[bytes]:
+            if connection is not None:
+                try:
+                    connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
             raise ConnectionAbortedError("sandbox fault: response dropped")
             yield b""  # pragma: no cover
         return Response(body(), status=status)
@@ -1021,13 +1036,10 @@ class XApi:
 
     # -- representations --------------------------------------------------------------
 
-    def own_posts(self, user: User) -> list[Post]:
-        return self.state.newest_first(p for p in self.state.posts.values()
-                                       if p.author_id == user.id)
-
     def user_obj(self, user: User, fields: set[str]) -> dict[str, Any]:
         out: dict[str, Any] = {"id": user.id, "name": user.name, "username": user.username}
-        own = self.own_posts(user) if fields & {"public_metrics", "most_recent_tweet_id"} else []
+        counted = fields & {"public_metrics", "most_recent_tweet_id"}
+        own = self.state.posts_by(user) if counted else []
         optional: dict[str, Any] = {
             "created_at": lambda: iso(user.created_at),
             "description": lambda: user.description,
@@ -1053,10 +1065,9 @@ class XApi:
     def entities(self, post: Post) -> dict[str, Any]:
         found: dict[str, Any] = {}
         mentions = []
-        for match in self.state.mentions_in(post):
-            entity: dict[str, Any] = {"start": match.start(), "end": match.end(),
-                                      "username": match.group(1)}
-            user = self.state.user_by_handle(match.group(1))
+        for start, end, handle in post.mentions:
+            entity: dict[str, Any] = {"start": start, "end": end, "username": handle}
+            user = self.state.user_by_handle(handle)
             if user is not None:
                 entity["id"] = user.id
             mentions.append(entity)
@@ -1086,7 +1097,7 @@ class XApi:
             "reply_settings": lambda: post.reply_settings,
             "edit_controls": lambda: {
                 "edits_remaining": 5,
-                "is_edit_eligible": post.author_id == self.state.brand_id,
+                "is_edit_eligible": True,
                 "editable_until": iso(post.created_at + 3600)},
         }
         for name, value in optional.items():
@@ -1128,11 +1139,13 @@ class XApi:
         return body
 
     def dm_page(self, events: list[DmEvent], fields: Fields) -> dict[str, Any]:
-        size = _int_param("max_results", 1, 100, 100) or 100
+        """Newest first, events of the last 30 days only (DM lookup docs)."""
+        size = _int_param("max_results", 1, 100, 100)
         token = _token_param("pagination_token", dm=True)
         types = _list_param("event_types", EVENT_TYPES) or EVENT_TYPES
-        events = sorted((e for e in events if e.event_type in types), key=lambda e: int(e.id),
-                        reverse=True)
+        floor = self.state.clock.now() - DM_DAYS * 86400
+        events = sorted((e for e in events if e.event_type in types and e.created_at >= floor),
+                        key=lambda e: int(e.id), reverse=True)
         page, following, before = paginate(events, size, token)
         if not page:
             return {"meta": {"result_count": 0}}
@@ -1172,7 +1185,7 @@ class XApi:
     def user_payload(self, user: User) -> tuple[int, dict[str, Any]]:
         fields = Fields(USER_EXPANSIONS)
         body: dict[str, Any] = {"data": self.user_obj(user, fields.user)}
-        own = self.own_posts(user)
+        own = self.state.posts_by(user)
         if "most_recent_tweet_id" in fields.expansions and own:
             body["includes"] = {"tweets": [self.tweet_obj(own[0], fields.tweet)]}
         return 200, body
@@ -1204,7 +1217,7 @@ class XApi:
         """Newest first; only the 800 most recent mentions are reachable at all."""
         user = self._user_or_error(id)
         fields = Fields(TWEET_EXPANSIONS)
-        size = _int_param("max_results", 5, 100, 10) or 10
+        size = _int_param("max_results", 5, 100, 10)
         token = _token_param("pagination_token")
         if user is None:
             return 200, {"errors": [not_found("user", "id", id)]}
@@ -1215,12 +1228,12 @@ class XApi:
         """The 3200 most recent posts (800 with exclude=replies), as documented."""
         user = self._user_or_error(id)
         fields = Fields(TWEET_EXPANSIONS)
-        size = _int_param("max_results", 5, 100, 10) or 10
+        size = _int_param("max_results", 5, 100, 10)
         token = _token_param("pagination_token")
         exclude = set(_list_param("exclude", ["replies", "retweets"]))
         if user is None:
             return 200, {"errors": [not_found("user", "id", id)]}
-        items = self.own_posts(user)
+        items = self.state.posts_by(user)
         if "replies" in exclude:
             items = [p for p in items if p.in_reply_to_tweet_id is None][:TIMELINE_REACH_NO_REPLIES]
         if "retweets" in exclude:
@@ -1275,7 +1288,7 @@ class XApi:
             raise invalid("query", query, f"The `query` query parameter value [{query}] is not "
                                           "between 1 and 4096 characters")
         fields = Fields(TWEET_EXPANSIONS)
-        size = _int_param("max_results", 10, 100, 10) or 10
+        size = _int_param("max_results", 10, 100, 10)
         sort = request.args.get("sort_order")
         if sort is not None and sort not in ("recency", "relevancy"):
             raise invalid("sort_order", sort, f"The `sort_order` query parameter value [{sort}] "
@@ -1352,9 +1365,20 @@ class XApi:
         excluded = set(reply.get("exclude_reply_user_ids", [])) | {user.id}
         handles: dict[str, str] = {}
         author = self.state.users[parent.author_id]
-        for handle in [author.username] + [m.group(1) for m in self.state.mentions_in(parent)]:
+        for handle in [author.username] + [m[2] for m in parent.mentions]:
             found = self.state.user_by_handle(handle)
             if found is not None and found.id not in excluded:
+                handles.setdefault(found.id, found.username)
+        return "".join(f"@{h} " for h in handles.values())
+
+    def _client_reply_prefix(self, parent: Post, author: User, text: str) -> str:
+        """What X's apps put in front of a reply: the parent's author and everyone the
+        parent mentioned, less the replier and anyone the text already starts with."""
+        leading = {m.lower() for m in re.findall(r"@(\w+)", re.match(r"^(?:@\w+\s+)*", text).group(0))}
+        handles: dict[str, str] = {}
+        for handle in [self.state.users[parent.author_id].username] + [m[2] for m in parent.mentions]:
+            found = self.state.user_by_handle(handle)
+            if found is not None and found.id != author.id and found.username.lower() not in leading:
                 handles.setdefault(found.id, found.username)
         return "".join(f"@{h} " for h in handles.values())
 
@@ -1452,8 +1476,8 @@ class XApi:
     def c_create_post(self) -> Response:
         """A person on the network posts, replies, reposts, quotes or sends a DM.
 
-        Replies get ``@<parent author> `` prepended unless the text already starts with
-        it (as X's own clients do; not for replies to oneself).
+        Replies get the parent's author and the accounts it mentioned prepended, as X's
+        own apps do (see ``_client_reply_prefix``).
         """
         body = request.get_json(force=True, silent=True) or {}
         handle, text = body.get("author"), body.get("text") or ""
@@ -1479,10 +1503,8 @@ class XApi:
                 reply_to, repost_of = targets.get("in_reply_to"), targets.get("repost_of")
                 if not text and repost_of is None:
                     return self._fail("text is required")
-                if reply_to is not None and reply_to.author_id != author.id:
-                    parent = state.users[reply_to.author_id].username
-                    if not re.match(rf"@{re.escape(parent)}(?![A-Za-z0-9_])", text, re.I):
-                        text = f"@{parent} {text}"
+                if reply_to is not None:
+                    text = self._client_reply_prefix(reply_to, author, text) + text
                 post = state.create_post(author, text, reply_to=reply_to,
                                          quote_of=targets.get("quote_of"), repost_of=repost_of,
                                          at=at)
@@ -1503,7 +1525,8 @@ class XApi:
             entries: list[dict[str, Any]] = []
             for post in state.posts.values():
                 if author is None or post.author_id == author.id:
-                    entry = {"id": post.id, "text": post.text, "submitted_text": post.submitted_text,
+                    entry = {"id": post.id, "text": post.text,
+                             "submitted_text": post.submitted_text,
                              "author": state.users[post.author_id].username,
                              "in_reply_to": post.in_reply_to_tweet_id, "dm": False,
                              "conversation_id": post.conversation_id,

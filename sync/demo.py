@@ -116,7 +116,7 @@ def _play(people: People, daemon: Daemon, progress: Callable[[str], None]) -> di
     ada_ticket, bob_ticket = ticket_of(ada), ticket_of(bob)
 
     progress("09:10 Ada follows up in her thread; Carol writes a DM; Dave asks; a repost and a brand post")
-    people.post("ada_lovelace", f"@{brand} Any news? I need it by Friday.", in_reply_to=ada)
+    people.post("ada_lovelace", "Any news? I need it by Friday.", in_reply_to=ada)
     carol = people.post("carol_danvers", "Hi! Can you change the delivery address on order #2002?", dm=True)
     dave = people.post("dave_grohl", f"@{brand} how do I reset my password?")
     repost = people.post("erin_reposter", "", repost_of=bob)

@@ -69,7 +69,10 @@ def _api(name: str) -> tuple[OpenAPI, str]:
         raise KeyError(name)
     spec["servers"] = [{"url": server}]
     # The vendor files are validated as documents elsewhere; here they are contracts.
-    return OpenAPI.from_dict(spec, config=Config(spec_validator_cls=None)), server
+    config = Config(spec_validator_cls=None,
+                    # X's error bodies are RFC 7807 problem documents.
+                    extra_media_type_deserializers={"application/problem+json": json.loads})
+    return OpenAPI.from_dict(spec, config=config), server
 
 
 def _validate(name: str, method: str, url: str, status: int, headers: Mapping[str, str],
