@@ -41,12 +41,16 @@ def _pack(words: list[str], weigh: Weigh, limit: int, total: int) -> list[str]:
     parts: list[str] = []
     current = ""
     for word in words:
-        if weigh(word) > room:
-            if current:
+        while weigh(word) > room:
+            # A word longer than a post (a pasted token, a long number) is cut; what
+            # fits goes after the current text, the rest starts the next part.
+            space = room - weigh(current) - 1 if current else room
+            if current and space < 8:
                 parts.append(current)
-            while weigh(word) > room:
-                head, word = _cut(word, weigh, room)
-                parts.append(head)
+                current = ""
+                continue
+            head, word = _cut(word, weigh, space)
+            parts.append(f"{current} {head}" if current else head)
             current = ""
         candidate = f"{current} {word}" if current else word
         if weigh(candidate) <= room:

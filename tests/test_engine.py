@@ -1,0 +1,375 @@
+"""The engine end to end on the sandbox: real adapters, real HTTPS, a real SQLite store."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import requests
+
+from adapters.base import Secret, Unparseable
+from adapters.social.x import XNetwork
+from sandbox.scenario import People, audit
+from sandbox.server import Sandbox
+from sync.daemon import Daemon
+from sync.config import parse_config
+from sync.engine import MirrorSettings, Route, RouteSettings, TicketSettings
+from sync.store import Store
+from sync.web import WebServer, create_app, zendesk_signature
+from harness import XHarness, ZendeskHarness
+
+
+@pytest.fixture(scope="module")
+def sb() -> Iterator[Sandbox]:
+    sandbox = Sandbox().start()
+    yield sandbox
+    sandbox.stop()
+
+
+@pytest.fixture
+def info(sb: Sandbox) -> dict[str, Any]:
+    info = sb.info()
+    for name in ("x", "zendesk"):
+        requests.post(f"{info['services'][name]['url']}/_sandbox/reset", verify=info["ca_bundle"]).raise_for_status()
+    return info
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store(f"sqlite:///{tmp_path / 'state.sqlite'}")
+    s.migrate()
+    yield s
+    s.close()
+
+
+class Clock:
+    """Daemon time for these tests: wall time plus what the test lets pass."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+def make_route(info: dict[str, Any], store: Store, network: Any = None, helpdesk: Any = None,
+               **settings: Any) -> Route:
+    desk = helpdesk or ZendeskHarness(info).adapter()
+    if "ticket" not in settings:
+        settings["ticket"] = TicketSettings(
+            tags=("social", "x"), priority="normal", group_id=int(desk.lookup("group", "Social care")),
+            custom_fields={desk.lookup("field", "Social post URL"): "{url}"})
+    clock = store.clock if isinstance(store.clock, Clock) else Clock()
+    store.clock = clock
+    return Route(RouteSettings(name="t", helpdesk_name="zd", **settings),
+                 network or XHarness(info).adapter(), desk, store, clock=clock)
+
+
+def cycle(route: Route, people: People, times: int = 3) -> None:
+    """One poll interval of time passes for the daemon and the network, then every step."""
+    for _ in range(times):
+        people.advance("x", 15)
+        route.clock.offset += 15
+        route.run_once()
+
+
+def test_reading_twice_over_the_same_posts_opens_each_ticket_once(info: dict, store: Store) -> None:
+    people = People(info)
+    route = make_route(info, store)
+    posts = [people.post(f"cust{i}", f"@{people.brand} question {i}") for i in range(5)]
+    route.poll("mentions")
+    store.record_page("t", "mentions", [], None, move_cursor=True)  # forget the cursor: re-read all
+    route.poll("mentions")
+    route.poll("mentions")
+    while route.process_inbox():
+        pass
+    tickets = people.tickets()
+    assert sorted(t["external_id"] for t in tickets) == sorted(f"x:post:{p}" for p in posts)
+
+
+def test_ticket_has_the_post_as_written_and_what_the_agent_needs(info: dict, store: Store) -> None:
+    people = People(info)
+    route = make_route(info, store)
+    text = f"@{people.brand} my order #77 is broken 😡 see https://example.com/p/77 — help!"
+    post = people.post("ada", text)
+    requests.post(f"{info['services']['x']['url']}/_sandbox/posts/{post}/metrics",
+                  json={"like_count": 42, "retweet_count": 7}, verify=info["ca_bundle"]).raise_for_status()
+    cycle(route, people, 1)
+    ticket = people.ticket_for(post)
+    assert ticket is not None
+    first = people.comments(ticket["id"])[0]["body"]
+    assert first.startswith(text)
+    assert f"https://x.com/ada/status/{post}" in first
+    assert "like 42" in first and "retweet 7" in first
+    assert {"socialdesk", "social", "x", "social_mention"} <= set(ticket["tags"])
+    assert ticket["priority"] == "normal" and ticket["group_id"] is not None
+    url_field = int(route.helpdesk.lookup("field", "Social post URL"))
+    assert {"id": url_field, "value": f"https://x.com/ada/status/{post}"} in ticket["custom_fields"]
+
+
+def test_requester_is_created_once_and_reused(info: dict, store: Store) -> None:
+    people = People(info)
+    route = make_route(info, store)
+    people.post("bob", f"@{people.brand} first thing")
+    people.post("bob", f"@{people.brand} another thing")
+    cycle(route, people, 1)
+    tickets = people.tickets()
+    assert len(tickets) == 2 and len({t["requester_id"] for t in tickets}) == 1
+    user = people._zd("GET", f"users/{tickets[0]['requester_id']}/identities.json")["identities"]
+    assert {"type": "twitter", "value": "bob"} in [{"type": i["type"], "value": i["value"]} for i in user]
+
+
+def test_thread_follow_up_then_closed_ticket_gets_a_follow_up_ticket(info: dict, store: Store) -> None:
+    people = People(info)
+    route = make_route(info, store)
+    root = people.post("cy", f"@{people.brand} the app logs me out")
+    cycle(route, people, 1)
+    people.post("cy", "it happened again", in_reply_to=root)
+    cycle(route, people, 1)
+    tickets = people.tickets()
+    assert len(tickets) == 1 and len(people.comments(tickets[0]["id"])) == 2
+    people.answer(tickets[0]["id"], "Fixed in 4.2", status="closed")
+    later = people.post("cy", "still broken for me", in_reply_to=root)
+    cycle(route, people, 1)
+    followup = people.ticket_for(later)
+    assert followup is not None and followup["id"] != tickets[0]["id"]
+    assert followup["via"]["source"]["rel"] == "follow_up"
+
+
+def test_own_posts_and_reposts_are_filtered_unless_configured(info: dict, store: Store) -> None:
+    people = People(info)
+    original = people.post("dee", f"@{people.brand} love the new release")
+    people.post("eve", "", repost_of=original)
+    people.post(people.brand, f"@{people.brand} release notes are up")
+    route = make_route(info, store)
+    cycle(route, people, 1)
+    assert [t["external_id"] for t in people.tickets()] == [f"x:post:{original}"]
+    assert store.counts()["t"]["inbox"]["filtered"] == 2
+
+
+def test_agent_reply_goes_to_the_thread_and_notes_stay_inside(info: dict, store: Store) -> None:
+    people = People(info)
+    route = make_route(info, store)
+    root = people.post("fay", f"@{people.brand} refund please")
+    cycle(route, people, 1)
+    latest = people.post("fay", "hello??", in_reply_to=root)
+    cycle(route, people, 1)
+    ticket = people.ticket_for(root)
+    people.answer(ticket["id"], "internal: fraud check first", public=False)
+    people.answer(ticket["id"], "Refund sent, sorry for the wait.")
+    people.advance("zendesk", 120)
+    cycle(route, people, 2)
+    posts = people.posts_by(people.brand)
+    assert [(p["text"], p["in_reply_to"]) for p in posts] == [("@fay Refund sent, sorry for the wait.", latest)]
+    notes = [c["body"] for c in people.comments(ticket["id"]) if not c["public"]]
+    assert any("socialdesk posted this reply on X" in n and posts[0]["id"] in n for n in notes)
+    result = audit(people, ["fay"])
+    assert (result.lost, result.duplicates, result.unanswered) == (0, 0, 0)
+
+
+def test_long_reply_becomes_a_numbered_thread_never_cut(info: dict, store: Store) -> None:
+    people = People(info)
+    route = make_route(info, store)
+    root = people.post("gus", f"@{people.brand} why was I charged twice?")
+    cycle(route, people, 1)
+    answer = " ".join(f"Sentence number {i} explains one more detail of the refund." for i in range(12))
+    people.answer(people.ticket_for(root)["id"], answer)
+    people.advance("zendesk", 120)
+    cycle(route, people, 2)
+    posts = list(reversed(people.posts_by(people.brand)))
+    assert len(posts) >= 3
+    assert all(route.network.weighted_length(p["text"]) <= 280 for p in posts)
+    assert [p["text"].rsplit(" ", 1)[1] for p in posts] == [f"{i}/{len(posts)}" for i in range(1, len(posts) + 1)]
+    assert posts[0]["in_reply_to"] == root
+    assert [p["in_reply_to"] for p in posts[1:]] == [p["id"] for p in posts[:-1]]
+    joined = " ".join(p["text"].rsplit(" ", 1)[0] for p in posts)
+    assert joined == f"@gus {answer}"
+
+
+def test_dm_ticket_is_answered_by_dm_and_dm_tag_moves_a_thread_private(info: dict, store: Store) -> None:
+    people = People(info)
+    route = make_route(info, store)
+    people.post("hal", "my account number is 123456", dm=True)
+    public = people.post("ivy", f"@{people.brand} problem with my account")
+    cycle(route, people, 1)
+    dm_ticket = next(t for t in people.tickets() if "social_dm" in t["tags"])
+    people.answer(dm_ticket["id"], "Thanks Hal, fixed.")
+    thread_ticket = people.ticket_for(public)
+    people.answer(thread_ticket["id"], "Let's continue in DM: what is your account number?",
+                  tags=[*thread_ticket["tags"], "social_dm"])
+    people.advance("zendesk", 120)
+    cycle(route, people, 2)
+    posts = people.posts_by(people.brand)
+    dms = [p for p in posts if p["dm"]]
+    assert sorted(p["text"] for p in dms) == ["Let's continue in DM: what is your account number?", "Thanks Hal, fixed."]
+    public_posts = [p for p in posts if not p["dm"]]
+    assert [p["text"] for p in public_posts] == ["@ivy We've sent you a direct message."]
+    assert "123456" not in " ".join(p["text"] for p in public_posts)
+
+
+def test_failed_reply_is_noted_on_the_ticket_and_retryable(info: dict, store: Store) -> None:
+    people = People(info)
+    route = make_route(info, store)
+    root = people.post("jay", f"@{people.brand} hello")
+    cycle(route, people, 1)
+    ticket = people.ticket_for(root)
+    people.answer(ticket["id"], "x" * 300 + " " + "y" * 5)
+    route = make_route(info, store, mirror=MirrorSettings(thread_long_replies=False))
+    people.advance("zendesk", 120)
+    cycle(route, people, 1)
+    failed = store.failed()
+    assert len(failed) == 1 and failed[0]["flow"] == "mirror" and "limit is 280" in failed[0]["reason"]
+    notes = [c["body"] for c in people.comments(ticket["id"]) if not c["public"]]
+    assert any("could not post this reply" in n and failed[0]["id"] in n for n in notes)
+    assert people.posts_by(people.brand) == []
+    route = make_route(info, store)
+    assert store.retry_failed(failed[0]["id"])
+    cycle(route, people, 1)
+    assert len(people.posts_by(people.brand)) == 2 and store.failed() == []
+
+
+class _OneBadPost(XNetwork):
+    """The real X adapter, except that one post arrives mangled."""
+
+    bad_id: str = ""
+
+    def _tweet_item(self, tweet: Any, users: Any) -> Any:
+        if str(tweet.get("id")) == self.bad_id:
+            return Unparseable(self.kind, f"x:post:{self.bad_id}", "malformed post: text is not a string", tweet)
+        return super()._tweet_item(tweet, users)
+
+
+def test_malformed_item_is_quarantined_and_the_route_goes_on(info: dict, store: Store) -> None:
+    people = People(info)
+    bad = people.post("kai", f"@{people.brand} first")
+    good = people.post("lia", f"@{people.brand} second")
+    network = _OneBadPost(XHarness(info).adapter().settings)
+    network.bad_id = bad
+    route = make_route(info, store, network=network)
+    cycle(route, people, 1)
+    assert [t["external_id"] for t in people.tickets()] == [f"x:post:{good}"]
+    failed = store.failed()
+    assert [(f["flow"], f["key"]) for f in failed] == [("ingest", f"x:post:{bad}")]
+    assert "malformed" in failed[0]["reason"]
+
+
+def test_refused_token_parks_the_route_and_loses_nothing(info: dict, store: Store) -> None:
+    people = People(info)
+    post = people.post("max", f"@{people.brand} anyone there?")
+    wrong = ZendeskHarness(info).adapter(token="expired-token-Rw4")
+    route = make_route(info, store, helpdesk=wrong,
+                       ticket=TicketSettings(tags=("social",)))
+    cycle(route, people, 1)
+    assert route.parked and "refused the credentials" in route.parked
+    assert store.health()["t"]["state"] == "parked" and "Rw4" not in store.health()["t"]["reason"]
+    assert people.tickets() == []
+    assert store.counts()["t"]["inbox"] == {"pending": 1}
+    route = make_route(info, store)
+    cycle(route, people, 1)
+    assert [t["external_id"] for t in people.tickets()] == [f"x:post:{post}"]
+
+
+def test_helpdesk_rate_limit_pauses_and_resumes(info: dict, store: Store) -> None:
+    people = People(info)
+    zd = ZendeskHarness(info)
+    for i in range(3):
+        people.post(f"nia{i}", f"@{people.brand} ping {i}")
+    route = make_route(info, store)
+    route.poll("mentions")
+    zd.limit("account", 2, 60)
+    route.process_inbox()
+    assert route.paused_until.get("helpdesk", 0) > route.clock()
+    assert route.process_inbox() == 0, "a paused route must not call the helpdesk"
+    zd.limit("account", 100_000, 60)
+    route.clock.offset += 61
+    while route.process_inbox():
+        pass
+    assert len(people.tickets()) == 3
+
+
+def test_mention_window_gap_is_backfilled_through_search(info: dict, store: Store) -> None:
+    people = People(info)
+    route = make_route(info, store)
+    people.post("oli", f"@{people.brand} before")
+    route.poll("mentions")
+    posted = {people.post(f"w{i % 50}", f"@{people.brand} wave {i}") for i in range(850)}
+    route.poll("mentions")
+    keys = {row.source_key for row in store.claim_inbox("t", limit=2000)}
+    assert {f"x:post:{p}" for p in posted} <= keys
+
+
+def test_webhook_push_mirrors_without_waiting_for_the_export(info: dict, store: Store, tmp_path: Path) -> None:
+    people = People(info)
+    config = parse_config("""
+version: 1
+helpdesks: {zd: {kind: zendesk, sandbox: true}}
+networks: {brand: {kind: x, sandbox: true}}
+routes:
+  - {name: t, network: brand, helpdesk: zd, ticket: {tags: [social]}}
+""")
+    daemon = Daemon(config, store, info)
+    daemon.prepare()
+    web = WebServer(create_app(daemon.webhook_secrets.get, daemon.hint, daemon.status), "127.0.0.1", 0).start()
+    try:
+        first = daemon.setup_push(web.url)
+        again = daemon.setup_push(web.url)
+        assert first["zd"] and again["zd"] == []
+        root = people.post("pia", f"@{people.brand} is the store open?")
+        daemon.run_once()
+        ticket = people.ticket_for(root)
+        people.answer(ticket["id"], "Yes, until 8pm!")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not people.posts_by(people.brand):
+            daemon.drain_hints()
+            time.sleep(0.05)
+        assert [p["text"] for p in people.posts_by(people.brand)] == ["@pia Yes, until 8pm!"]
+    finally:
+        web.stop()
+
+
+def _signed(secret: str, body: bytes, when: float) -> dict[str, str]:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
+    return {"X-Zendesk-Webhook-Signature": zendesk_signature(secret, stamp, body),
+            "X-Zendesk-Webhook-Signature-Timestamp": stamp, "Content-Type": "application/json"}
+
+
+def test_webhook_rejects_bad_signatures_stale_timestamps_and_replays() -> None:
+    hints: list[tuple[str, str]] = []
+    secret = "c2VjcmV0LXNpZ25pbmcta2V5LWZvci10ZXN0cw=="
+    app = create_app({"zd": secret}.get, lambda h, t: hints.append((h, t)), lambda: {})
+    web = WebServer(app, "127.0.0.1", 0).start()
+    try:
+        url = f"{web.url}/hooks/zendesk/zd"
+        body = json.dumps({"ticket_id": "42"}).encode()
+        now = time.time()
+        ok = requests.post(url, data=body, headers=_signed(secret, body, now))
+        assert ok.status_code == 202 and hints == [("zd", "42")]
+        replay = requests.post(url, data=body, headers=_signed(secret, body, now))
+        assert replay.status_code == 409
+        forged = _signed(secret, body, now + 1)
+        forged["X-Zendesk-Webhook-Signature"] = base64.b64encode(hmac.new(b"other", body, hashlib.sha256).digest()).decode()
+        assert requests.post(url, data=body, headers=forged).status_code == 401
+        assert requests.post(url, data=body, headers=_signed(secret, body, now - 3600)).status_code == 401
+        assert requests.post(f"{web.url}/hooks/zendesk/unknown", data=body,
+                             headers=_signed(secret, body, now + 2)).status_code == 404
+        bad = b'{"ticket_id": "drop table"}'
+        assert requests.post(url, data=bad, headers=_signed(secret, bad, now + 3)).status_code == 400
+        assert hints == [("zd", "42")]
+    finally:
+        web.stop()
+
+
+def test_secrets_never_show_in_reprs() -> None:
+    secret = Secret("s3cr3t-value", "SOCIALDESK_X_TOKEN")
+    assert "s3cr3t" not in repr(secret) and "s3cr3t" not in str(secret)
+    assert "s3cr3t" not in repr(parse_config("""
+version: 1
+helpdesks: {zd: {kind: zendesk, url: "https://a.zendesk.com", email: a@b.c, token: {env: T}}}
+networks: {brand: {kind: x, token: {env: T}}}
+routes: [{name: t, network: brand, helpdesk: zd}]
+""", env={"T": "s3cr3t-value"}))
