@@ -168,9 +168,16 @@ class Daemon:
         for route_cfg in self.config.routes:
             route = self.routes[route_cfg.name]
             for stream in route.settings.streams:
-                every = getattr(route_cfg.poll, stream, None) or route.network.min_poll_interval
-                scheduler.add_job(self._guard(route, lambda r=route, s=stream: r.poll(s)), "interval",
-                                  seconds=max(every, route.network.min_poll_interval),
+                every = max(getattr(route_cfg.poll, stream, None) or 0, route.network.min_poll_interval)
+
+                def poll(r: Route = route, s: str = stream, e: float = every) -> None:
+                    if r.poll_due(s, e):
+                        r.poll(s)
+
+                # Ticks at the network's fastest allowed pace; the route decides whether
+                # the configured interval or the observed arrival rate calls for a read.
+                scheduler.add_job(self._guard(route, poll), "interval",
+                                  seconds=route.network.min_poll_interval,
                                   id=f"{route.name}:poll:{stream}", next_run_time=_now())
             scheduler.add_job(self._guard(route, self._work(route)), "interval", seconds=1,
                               id=f"{route.name}:work", next_run_time=_now())

@@ -163,6 +163,31 @@ class Route:
         self.stats = Stats()
         self._me: Author | None = None
         self._last_export = float("-inf")
+        self._last_poll: dict[str, float] = {}
+        self._rate: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ pacing
+
+    def poll_due(self, stream: str, interval: float) -> bool:
+        """Time to read ``stream``: its interval has passed, or at the rate posts arrive
+        half of the network's reachable window would fill before the next read."""
+        last = self._last_poll.get(stream)
+        if last is None:
+            return True
+        waited = self.clock() - last
+        if waited >= interval:
+            return True
+        window = getattr(self.network, "mention_window", 0) if stream == "mentions" else 0
+        expected = self._rate.get(stream, 0.0) * interval
+        return bool(window) and expected >= window / 2 and waited >= self.network.min_poll_interval
+
+    def _observe(self, stream: str, items: int) -> None:
+        now = self.clock()
+        last = self._last_poll.get(stream)
+        if last is not None and now > last:
+            rate = items / (now - last)
+            self._rate[stream] = 0.5 * self._rate.get(stream, rate) + 0.5 * rate
+        self._last_poll[stream] = now
 
     # ------------------------------------------------------------------ health
 
@@ -202,14 +227,17 @@ class Route:
         cursor = Cursor(self.store.get_cursor(self.name, stream))
         token: str | None = None
         new = 0
+        read_items = 0
         try:
             while True:
                 page = quick_retry(lambda: read(cursor, token))
+                read_items += len(page.items)
                 new += self._record(stream, page.items, page.cursor.value, page.next_page is None)
                 checkpoint("ingest.after_record_page")
                 if page.gap:
                     new += self._backfill(cursor)
                 if page.next_page is None:
+                    self._observe(stream, read_items)
                     break
                 token = page.next_page
         except RateLimited as err:

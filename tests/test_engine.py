@@ -373,3 +373,16 @@ helpdesks: {zd: {kind: zendesk, url: "https://a.zendesk.com", email: a@b.c, toke
 networks: {brand: {kind: x, token: {env: T}}}
 routes: [{name: t, network: brand, helpdesk: zd}]
 """, env={"T": "s3cr3t-value"}))
+
+
+def test_polling_speeds_up_when_posts_arrive_fast(info: dict, store: Store) -> None:
+    people = People(info)
+    route = make_route(info, store)
+    route.poll("mentions")
+    assert not route.poll_due("mentions", 300)
+    route.clock.offset += 20
+    for i in range(300):
+        people.post(f"fast{i % 10}", f"@{people.brand} burst {i}")
+    route.poll("mentions")
+    route.clock.offset += 20
+    assert route.poll_due("mentions", 300), "300 posts in 20s would overflow the 800 window in 300s"
