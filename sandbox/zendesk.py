@@ -83,23 +83,28 @@ FORBIDDEN_BODY = {"error": "Forbidden",
 NOT_FOUND_BODY = {"error": "RecordNotFound", "description": "Not found"}
 
 FIDELITY_NOTES: tuple[str, ...] = (
-    "too-recent incremental start_time answers 422 InvalidValue 'Too recent start_time. Use a "
-    "start_time older than 1 minute' (public clients quote the 5-minute era wording)",
-    "time-based exports: end_time = last timestamp (+1 when end_of_stream is false, as recorded); "
-    "an empty page answers end_time = start_time",
-    "ticket_events child events use the documented comment_events sideload shape; other child "
-    "events carry the changed field as key (zenpy sample), via as a display string",
-    "429 bodies are invented plain-text sentences; only status, Content-Type and Retry-After are sourced",
-    "webhook API errors use the JSON:API errors array; webhook invocation status 'success' is assumed",
-    "webhook signature timestamp header uses wall time, not the sandbox clock",
-    "webhook retry delays are short fixed values; the real schedule is not published",
-    "placeholders are JSON-escaped when the webhook's request_format is json",
-    "first comment author defaults to the requester on create; to the caller on update",
-    "integer/decimal custom field values are returned as strings",
-    "unknown custom field ids and invalid drop-down values are dropped silently (as reported); "
-    "a non-numeric integer field answers 422",
-    "create responses carry generated_timestamp 0, as recorded (2024); reads carry the real value",
-    "no attachments/uploads, no email notifications, no automations, no SLA timers, no search API",
+    "too-recent incremental start_time: 422 InvalidValue 'Too recent start_time. Use a start_time "
+    "older than 1 minute' (public clients show 422 + the 5-minute-era wording; 1-minute text assumed)",
+    "time-based exports: end_time = last timestamp, +1 when end_of_stream is false (as recorded); "
+    "an empty page answers end_time = start_time (assumed)",
+    "ticket_events: comment children in the documented sideload shape; other children carry the "
+    "field name as key (zenpy sample); top-level via is a display string ('Web service', 'Rule')",
+    "cursor export: before_cursor/before_url always null; an empty page after a cursor echoes it",
+    "429 bodies are invented plain text; windows are fixed windows on the sandbox clock",
+    "webhooks API counts against its own 100/min bucket only and also sends ratelimit-* headers",
+    "create responses carry generated_timestamp 0 (as recorded 2024); reads carry the real value",
+    "first comment author defaults to the requester on create, to the caller on update; comments "
+    "authored by end users are always public",
+    "custom fields: unknown ids and invalid drop-down values are dropped (as reported), a "
+    "non-numeric integer answers 422 (text invented); integer/decimal values are strings",
+    "tags are lower-cased and split on whitespace; drop-down fields and their tags stay in sync",
+    "solving without an assignee assigns the acting agent; follow-ups set via.source.rel follow_up",
+    "jobs: working at the 1st poll, completed at the 2nd, or by themselves after 5 s of sandbox time",
+    "webhooks: JSON:API error bodies, invocation statuses success/terminated/pending/retrying, "
+    "short fixed retry delays, no circuit breaker, signature timestamp on the wall clock",
+    "placeholders are JSON-escaped for json webhooks; unknown placeholders render empty",
+    "triggers: a subset of conditions/actions; unknown condition fields never match",
+    "not modelled: search API, attachments/uploads, email, automations, SLA timers, CCs/followers",
 )
 
 
@@ -2938,7 +2943,7 @@ def _install_webhooks(app: Flask, state: ZendeskState) -> None:
             validate(w)
             state.webhooks[w["id"]] = w
             return _json({"webhook": state.webhook_json(w, precise=True)}, 201,
-                         {"Location": state.url(f"webhooks/{w['id']}")}, WEBHOOKS_CT)
+                         content_type=WEBHOOKS_CT)
 
     @app.route("/api/v2/webhooks", methods=["GET"])
     def list_webhooks() -> Response:
