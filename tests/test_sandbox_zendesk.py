@@ -511,8 +511,11 @@ def test_too_recent_start_time(zd: ZD) -> None:
 def test_ticket_events_carry_comments_and_exclude_the_last_minute(zd: ZD) -> None:
     start = int(zd.state.clock.now()) - 300
     ticket = zd.ticket()
-    zd.zenpy("agent").tickets.update(Ticket(id=ticket["id"], comment=Comment(body="Hello Ada", public=True)))
-    zd.zenpy("agent").tickets.update(Ticket(id=ticket["id"], comment=Comment(body="note", public=False)))
+    agent = zd.zenpy("agent")
+    zd.advance(2)
+    agent.tickets.update(Ticket(id=ticket["id"], comment=Comment(body="Hello Ada", public=True)))
+    zd.advance(2)
+    agent.tickets.update(Ticket(id=ticket["id"], comment=Comment(body="note", public=False)))
     params = {"start_time": start, "include": "comment_events"}
     early = zd.call("GET", "/api/v2/incremental/ticket_events.json", params=params).json()
     assert early["ticket_events"] == [] and early["end_time"] == start and early["end_of_stream"] is True
@@ -530,13 +533,27 @@ def test_ticket_events_carry_comments_and_exclude_the_last_minute(zd: ZD) -> Non
     flags = [(c["comment_present"], c["comment_public"]) for e in bare["ticket_events"]
              for c in e["child_events"] if c["event_type"] == "Comment"]
     assert flags == [(True, True), (True, True), (True, False)]
-    paged = zd.call("GET", "/api/v2/incremental/ticket_events.json",
-                    params={"start_time": start, "per_page": 1}).json()
-    assert paged["end_of_stream"] in (True, False) and paged["count"] >= 1
-    if not paged["end_of_stream"]:
-        assert paged["end_time"] == paged["ticket_events"][-1]["timestamp"] + 1
+    pages: list[dict[str, Any]] = []
+    url = f"/api/v2/incremental/ticket_events.json?per_page=1&start_time={start}"
+    while True:
+        pages.append(zd.call("GET", url).json())
+        if pages[-1]["end_of_stream"]:
+            break
+        assert pages[-1]["end_time"] == pages[-1]["ticket_events"][-1]["timestamp"] + 1
+        url = pages[-1]["next_page"].replace(zd.url, "")
+    assert [p["count"] for p in pages] == [1, 1, 1]
     events = list(zd.zenpy().tickets.events(start_time=start, include="comment_events"))
     assert len(events) == 3
+
+
+def test_time_based_pages_keep_a_timestamp_together() -> None:
+    """As recorded (per_page=1 returned 7 tickets): one page never splits a timestamp."""
+    from sandbox.zendesk import _time_page
+
+    entries = [(100, 1, "a"), (100, 2, "b"), (100, 3, "c"), (101, 4, "d")]
+    assert _time_page(entries, 0, 1) == (["a", "b", "c"], 101, False)
+    assert _time_page(entries, 101, 1) == (["d"], 101, True)
+    assert _time_page(entries, 200, 5) == ([], 200, True)
 
 
 def test_incremental_exports_allow_ten_calls_a_minute(zd: ZD) -> None:
