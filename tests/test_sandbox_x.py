@@ -18,7 +18,9 @@ import requests
 
 from sandbox.server import Sandbox
 
-RECORDED = Path(__file__).resolve().parents[2] / "shared" / "contracts" / "x" / "decoded"
+from openapi_check import CONTRACTS as _CONTRACTS  # noqa: E402
+
+RECORDED = _CONTRACTS / "x" / "decoded"
 PROBLEM_INVALID = "https://api.twitter.com/2/problems/invalid-request"
 NOT_FOUND = "https://api.twitter.com/2/problems/resource-not-found"
 UNAUTHORIZED = {"title": "Unauthorized", "type": "about:blank", "status": 401,

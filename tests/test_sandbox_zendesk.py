@@ -33,7 +33,9 @@ from zenpy.lib.exception import (
 
 from sandbox.server import Sandbox
 
-CONTRACTS = Path(__file__).resolve().parents[2] / "shared" / "contracts" / "zendesk"
+from openapi_check import CONTRACTS as _CONTRACTS  # noqa: E402
+
+CONTRACTS = _CONTRACTS / "zendesk"
 TS = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
 NOT_FOUND = {"error": "RecordNotFound", "description": "Not found"}
 UNAUTHENTICATED = {"error": "Couldn't authenticate you"}
