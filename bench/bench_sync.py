@@ -350,10 +350,25 @@ class Bench:
         try:
             counts = self.store.counts().get(route.name, {}) if self.store else {}
             failed = self.store.failed(route.name)[:3] if self.store else []
+            errors = self.last_errors()
         except Exception as err:  # noqa: BLE001 - diagnostics only
-            counts, failed = {"error": repr(err)}, []
+            counts, failed, errors = {"error": repr(err)}, [], []
         return (f"route parked={route.parked!r} paused_until={route.paused_until} "
-                f"stats={dataclasses.asdict(route.stats)} store={counts} failed={failed}")
+                f"stats={dataclasses.asdict(route.stats)} store={counts} failed={failed} "
+                f"last errors of queued rows={errors}")
+
+    def last_errors(self) -> list[str]:
+        import sqlalchemy as sa
+
+        from sync.store import inbox, outbox
+
+        out: list[str] = []
+        with self.store.engine.connect() as conn:
+            for table in (inbox, outbox):
+                query = (sa.select(table.c.last_error).where(table.c.state == "pending",
+                                                             table.c.last_error.isnot(None)).limit(3))
+                out.extend(str(row[0])[:200] for row in conn.execute(query))
+        return out
 
     def fresh_windows(self) -> None:
         """Start a phase with every sandbox rate window empty (sandbox time moves on)."""
@@ -736,22 +751,24 @@ def render(r: dict[str, Any]) -> str:
         "1. mentions -> tickets (ingest, Route.poll + process_inbox)",
         f"   tickets opened              {ing['tickets_opened']} for {ing['mentions']} mentions "
         f"(in Zendesk: {ing['tickets_in_zendesk']}, missing {ing['missing']}, duplicates {ing['duplicates']})",
-        f"   wall time                   {ing['wall_seconds']:.2f} s  ({ing['daemon_cycles']} daemon cycle(s))",
+        f"   wall time                   {ing['wall_seconds']:.2f} s  ({ing['daemon_cycles']} daemon cycle(s), "
+        f"{ing['rate_limit_pauses_skipped']} rate-limit pause(s) skipped)",
         f"   throughput                  {ing['tickets_per_second']:.1f} tickets/s  "
         f"({ing['ms_per_ticket']} ms per ticket)",
         "",
         "2. API calls per mention (ingest; from the sandboxes' request logs)",
         f"   Zendesk (helpdesk)          {ic['helpdesk_per_item']:.2f}  ({ic['helpdesk_requests']} requests, "
-        f"{ic['helpdesk_errors']} errors; daemon's Stats.helpdesk_calls: {ic['daemon_counted_helpdesk_calls']})",
+        f"{ic['helpdesk_errors']} error responses; daemon's Stats.helpdesk_calls: {ic['daemon_counted_helpdesk_calls']})",
         f"                               {breakdown(ic['helpdesk_breakdown'])}",
         f"   X                           {ic['x_per_item']:.3f}  ({ic['x_requests']} requests, "
-        f"{ic['x_errors']} errors): {breakdown(ic['x_breakdown'])}",
+        f"{ic['x_errors']} error responses): {breakdown(ic['x_breakdown'])}",
         "",
         f"3. mention -> ticket latency ({lat['mentions']} mentions posted one at a time; daemon loop in a thread)",
         f"   post returned -> ticket listed by agent API   {lat_line(lat['latency'])}",
         f"   probe (GET tickets.json?external_id) RTT      p50 {lat['probe_rtt'].get('p50_ms', 0):.1f} ms, "
         f"{lat['probes']} probes",
-        f"   daemon loop                 {lat['daemon_cycles']} cycles, {lat['daemon_cycle_mean_ms']:.1f} ms mean; "
+        f"   daemon loop                 {lat['daemon_cycles']} cycles, {lat['daemon_cycle_mean_ms']:.1f} ms mean, "
+        f"{lat['rate_limit_pauses_skipped']} rate-limit pause(s) skipped; "
         f"Zendesk calls/mention {lat['api_calls']['helpdesk_per_item']:.2f}, "
         f"X calls/mention {lat['api_calls']['x_per_item']:.2f} (mention polls)",
         "",
@@ -761,6 +778,8 @@ def render(r: dict[str, Any]) -> str:
         f"{rep['probes']} probes",
         f"   webhooks delivered          {rep['webhook_deliveries']} (status codes {rep['webhook_status_codes']}); "
         f"replies posted {rep['replies_posted']}, duplicates {rep['duplicates']}",
+        f"   daemon loop                 {rep['daemon_cycles']} cycles, {rep['daemon_cycle_mean_ms']:.1f} ms mean, "
+        f"{rep['rate_limit_pauses_skipped']} rate-limit pause(s) skipped",
         f"   daemon calls per reply      Zendesk {rep['api_calls']['helpdesk_per_item']:.2f} "
         f"({breakdown(rep['api_calls']['helpdesk_breakdown'])}); X {rep['api_calls']['x_per_item']:.2f}",
         "",

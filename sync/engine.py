@@ -214,8 +214,13 @@ class Route:
         return self._me
 
     def _desk(self, call: Callable[[], Any]) -> Any:
+        """A helpdesk call; its rate limits and refusals are marked as the helpdesk's."""
         self.stats.helpdesk_calls += 1
-        return quick_retry(call)
+        try:
+            return quick_retry(call)
+        except (RateLimited, AuthFailed) as err:
+            err.side = "helpdesk"  # type: ignore[attr-defined]
+            raise
 
     # ------------------------------------------------------------------ ingest: read
 
@@ -293,30 +298,44 @@ class Route:
         """Turn pending inbox rows into tickets or comments; returns rows finished."""
         if not self._ready("helpdesk") or not self._ready("network"):
             return 0
-        rows = self.store.claim_inbox(self.name, limit)
+        return self._each("inbox", self.store.claim_inbox(self.name, limit), self._ingest,
+                          (SkippableError, KeyError, TypeError, ValueError), self._quarantine_row)
+
+    def _quarantine_row(self, row: InboxRow, err: Exception) -> None:
+        self.store.quarantine("inbox", row.id, f"{type(err).__name__}: {err}")
+        self.stats.quarantined += 1
+
+    def _each(self, table: str, rows: list[Any], handle: Callable[[Any], None],
+              skippable: tuple[type[BaseException], ...], skip: Callable[[Any, Exception], None]) -> int:
+        """Work claimed rows in order; the error taxonomy decides each row's fate.
+
+        Rate limited: pause that side, retry the row when allowed, hand the rest back.
+        Refused credentials or a fatal error: park the route, hand every row back.
+        Passing fault: retry the row later. Skippable: this row alone is set aside.
+        """
         done = 0
         for index, row in enumerate(rows):
             try:
-                self._ingest(row)
+                handle(row)
                 done += 1
             except RateLimited as err:
-                self._pause("helpdesk", err)
-                self.store.retry_later("inbox", row.id, str(err), err.retry_after)
-                self.store.release("inbox", [r.id for r in rows[index + 1:]])
+                self._pause(getattr(err, "side", "network"), err)
+                self.store.retry_later(table, row.id, str(err), err.retry_after)
+                self.store.release(table, [r.id for r in rows[index + 1:]])
                 break
+            except skippable as err:
+                skip(row, err)
             except AuthFailed as err:
-                self.park(f"{self.helpdesk.kind} refused the credentials: {err}")
-                self.store.release("inbox", [r.id for r in rows[index:]])
+                side = self.helpdesk if getattr(err, "side", "network") == "helpdesk" else self.network
+                self.park(f"{side.kind} refused the credentials: {err}")
+                self.store.release(table, [r.id for r in rows[index:]])
                 break
             except FatalError as err:
                 self.park(str(err))
-                self.store.release("inbox", [r.id for r in rows[index:]])
+                self.store.release(table, [r.id for r in rows[index:]])
                 break
             except RetriableError as err:
-                self.store.retry_later("inbox", row.id, str(err), backoff(row.attempts + 1))
-            except (SkippableError, KeyError, TypeError, ValueError) as err:
-                self.store.quarantine("inbox", row.id, f"{type(err).__name__}: {err}")
-                self.stats.quarantined += 1
+                self.store.retry_later(table, row.id, str(err), backoff(row.attempts + 1))
         return done
 
     def _ingest(self, row: InboxRow) -> None:
@@ -464,26 +483,8 @@ class Route:
     def drain_outbox(self, limit: int = 20) -> int:
         if not self._ready("network") or not self._ready("helpdesk"):
             return 0
-        rows = self.store.claim_outbox(self.name, limit)
-        posted = 0
-        for index, row in enumerate(rows):
-            try:
-                self._mirror(row)
-                posted += 1
-            except RateLimited as err:
-                self._pause("network", err)
-                self.store.retry_later("outbox", row.id, str(err), err.retry_after)
-                self.store.release("outbox", [r.id for r in rows[index + 1:]])
-                break
-            except AuthFailed as err:
-                self.park(f"credentials refused while posting: {err}")
-                self.store.release("outbox", [r.id for r in rows[index:]])
-                break
-            except RetriableError as err:
-                self.store.retry_later("outbox", row.id, str(err), backoff(row.attempts + 1))
-            except (SkippableError, ReplyTooLong, FatalError) as err:
-                self._reply_failed(row, err)
-        return posted
+        return self._each("outbox", self.store.claim_outbox(self.name, limit), self._mirror,
+                          (SkippableError, ReplyTooLong, FatalError), self._reply_failed)
 
     def _mirror(self, row: OutboxRow) -> None:
         link = self.store.link_by_ticket(self.name, row.ticket_id)
