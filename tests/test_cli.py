@@ -1,0 +1,144 @@
+"""The socialdesk command line, run as a real process against a sandbox process."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def socialdesk(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+               timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sync.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})}, cwd=cwd or ROOT)
+
+
+@pytest.fixture(scope="module")
+def sandbox_process() -> Iterator[dict[str, Any]]:
+    proc = subprocess.Popen([sys.executable, "-m", "sync.cli", "sandbox", "--json"],
+                            stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        yield json.loads(proc.stdout.readline())
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+
+
+def _production_like(tmp: Path, info: dict[str, Any]) -> tuple[Path, dict[str, str]]:
+    zd, x = info["services"]["zendesk"], info["services"]["x"]
+    path = tmp / "mapping.yaml"
+    path.write_text(f"""\
+version: 1
+state: sqlite:///{tmp / 'state.sqlite'}
+helpdesks:
+  acme:
+    kind: zendesk
+    url: {zd['url']}
+    email: {zd['api_email']}
+    token: {{env: SOCIALDESK_ZENDESK_TOKEN}}
+    ca_bundle: {info['ca_bundle']}
+networks:
+  acme_x:
+    kind: x
+    base_url: {x['url']}
+    token: {{env: SOCIALDESK_X_TOKEN}}
+    ca_bundle: {info['ca_bundle']}
+routes:
+  - name: acme-x
+    network: acme_x
+    helpdesk: acme
+    ticket: {{tags: [social], group: Social care}}
+""")
+    env = {"SOCIALDESK_ZENDESK_TOKEN": zd["api_token"], "SOCIALDESK_X_TOKEN": x["token"]}
+    return path, env
+
+
+def test_sandbox_json_first_line_has_what_a_client_needs(sandbox_process: dict) -> None:
+    assert Path(sandbox_process["ca_bundle"]).is_file()
+    zd, x = sandbox_process["services"]["zendesk"], sandbox_process["services"]["x"]
+    assert {"url", "agent_email", "agent_token"} <= set(zd)
+    assert {"url", "brand_handle"} <= set(x)
+    assert zd["url"].startswith("https://") and x["url"].startswith("https://")
+
+
+def test_check_connects_and_resolves_names(sandbox_process: dict, tmp_path: Path) -> None:
+    config, env = _production_like(tmp_path, sandbox_process)
+    done = socialdesk("check", "--config", str(config), env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "connected as @socialdesk_demo" in done.stdout
+    assert "group 'Social care' is id" in done.stdout
+    assert env["SOCIALDESK_ZENDESK_TOKEN"] not in done.stdout + done.stderr
+
+
+def test_check_names_a_missing_environment_variable(sandbox_process: dict, tmp_path: Path) -> None:
+    config, _ = _production_like(tmp_path, sandbox_process)
+    done = socialdesk("check", "--config", str(config), env={"SOCIALDESK_ZENDESK_TOKEN": "", "SOCIALDESK_X_TOKEN": ""})
+    assert done.returncode == 2
+    assert "SOCIALDESK_ZENDESK_TOKEN" in done.stdout
+
+
+def test_check_with_a_refused_token_says_so(sandbox_process: dict, tmp_path: Path) -> None:
+    config, env = _production_like(tmp_path, sandbox_process)
+    done = socialdesk("check", "--config", str(config), env={**env, "SOCIALDESK_X_TOKEN": "revoked-Tk9"})
+    assert done.returncode == 1
+    assert "FAILED" in done.stdout and "401" in done.stdout
+    assert "Tk9" not in done.stdout + done.stderr
+
+
+def test_bad_mapping_names_file_line_and_what_is_allowed(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((ROOT / "mapping.yaml").read_text().replace("priority: normal", "priority: asap"))
+    done = socialdesk("check", "--config", str(bad))
+    assert done.returncode == 2
+    line = next(i for i, text in enumerate(bad.read_text().splitlines(), 1) if "priority: asap" in text)
+    assert f"bad.yaml:{line}:" in done.stderr and "asap" in done.stderr and "urgent" in done.stderr
+
+
+def test_setup_is_idempotent(sandbox_process: dict, tmp_path: Path) -> None:
+    config, env = _production_like(tmp_path, sandbox_process)
+    first = socialdesk("setup", "--config", str(config), "--public-url", "https://socialdesk.acme.example", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "created webhook" in first.stdout and "created trigger" in first.stdout
+    again = socialdesk("setup", "--config", str(config), "--public-url", "https://socialdesk.acme.example", env=env)
+    assert again.returncode == 0 and "already set up" in again.stdout
+
+
+def test_run_once_then_status_and_failed(sandbox_process: dict, tmp_path: Path) -> None:
+    import requests
+
+    config, env = _production_like(tmp_path, sandbox_process)
+    x = sandbox_process["services"]["x"]
+    requests.post(f"{x['url']}/_sandbox/posts", verify=sandbox_process["ca_bundle"],
+                  json={"author": "cli_user", "text": f"@{x['brand_handle']} hi from the cli test"}).raise_for_status()
+    run = socialdesk("run", "--config", str(config), "--once", env=env)
+    assert run.returncode == 0, run.stderr
+    status = socialdesk("status", "--config", str(config), "--json", env=env)
+    body = json.loads(status.stdout)
+    assert body["health"]["acme-x"]["state"] == "active"
+    assert body["routes"]["acme-x"]["tickets"] >= 1
+    failed = socialdesk("failed", "list", "--config", str(config), env=env)
+    assert failed.returncode == 0 and "nothing failed" in failed.stdout
+    retry = socialdesk("failed", "retry", "bogus", "--config", str(config), env=env)
+    assert retry.returncode == 2 and "expected an id like" in retry.stderr
+
+
+def test_run_refuses_a_sandbox_mapping_without_sandbox() -> None:
+    done = socialdesk("run", "--config", str(ROOT / "mapping.yaml"), "--once")
+    assert done.returncode == 2 and "--sandbox" in done.stderr
+
+
+def test_run_with_sandbox_prints_the_sandbox_json_first(tmp_path: Path) -> None:
+    config = tmp_path / "mapping.yaml"
+    config.write_text((ROOT / "mapping.yaml").read_text().replace(
+        "sqlite:///socialdesk.sqlite", f"sqlite:///{tmp_path / 's.sqlite'}"))
+    done = socialdesk("run", "--config", str(config), "--sandbox", "--once")
+    assert done.returncode == 0, done.stderr
+    first = json.loads(done.stdout.splitlines()[0])
+    assert set(first) == {"ca_bundle", "services"} and {"x", "zendesk"} <= set(first["services"])
