@@ -688,7 +688,8 @@ class Bench:
             "timings are wall clock (time.perf_counter) in one process: the sandbox servers, the daemon, "
             "its webhook listener and the probes share the interpreter (GIL) and the 2 loopback HTTPS hops",
             f"X mentions window ({x_limit}/{x_secs // 60}min) respected, not raised: every daemon poll cycle "
-            f"moves the X sandbox clock on by the adapter's poll interval ({self.interval:g}s), as the demo does; "
+            f"moves the X sandbox clock on by the adapter's poll interval ({self.interval:g}s; one control "
+            "request per cycle), as the demo does; "
             "latency therefore excludes the production wait for the next poll (up to one poll interval)",
             "Zendesk tickets_index and account limits raised to 100000/60s during the two latency phases only, "
             "so the agent's visibility probes (not daemon traffic) cannot throttle the run; ingest ran on the "
