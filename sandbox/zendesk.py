@@ -127,6 +127,14 @@ def not_found() -> ApiError:
     return ApiError(404, dict(NOT_FOUND_BODY))
 
 
+def _found(table: Mapping[Any, Any], key: Any) -> Any:
+    """``table[key]``, or the RecordNotFound 404 when there is no such record."""
+    record = table.get(key)
+    if record is None:
+        raise not_found()
+    return record
+
+
 def record_invalid(field_name: str, description: str, error: str | None = "InvalidValue",
                    **extra: Any) -> ApiError:
     item: dict[str, Any] = {"description": description}
@@ -506,17 +514,9 @@ class ZendeskState:
 
     def ensure_identity(self, uid: int, kind: Any, value: Any, now: float) -> dict[str, Any]:
         """Add an identity unless the user has it; another user holding it is a 422."""
-        if kind not in IDENTITY_TYPES:
-            raise record_invalid("type", f"Type: {kind} is not valid")
-        if not isinstance(value, str) or not value.strip():
-            raise record_invalid("value", "Value: cannot be blank", "BlankValue")
-        key = self._identity_key(kind, value)
-        for ident in self.identities.values():
-            if ident["type"] == kind and self._identity_key(kind, ident["value"]) == key:
-                if ident["user_id"] == uid:
-                    return ident
-                raise record_invalid("value", f"Value: {value} is already being used by another user",
-                                     "DuplicateValue")
+        own = self._check_identity_free(kind, value, uid)
+        if own is not None:
+            return own
         primary = not any(i["type"] == kind for i in self.user_identities(uid))
         if kind == "email" and self.users[uid]["email"] is None:
             self.users[uid]["email"] = value
@@ -554,7 +554,10 @@ class ZendeskState:
                 self.ensure_identity(uid, ident.get("type"), ident.get("value"), now)
         return uid
 
-    def _check_identity_free(self, kind: Any, value: Any) -> None:
+    def _check_identity_free(self, kind: Any, value: Any,
+                             uid: int | None = None) -> dict[str, Any] | None:
+        """422 unless ``kind``/``value`` is a valid identity that no user but ``uid`` holds;
+        returns ``uid``'s own matching identity, if it has one."""
         if kind not in IDENTITY_TYPES:
             raise record_invalid("type", f"Type: {kind} is not valid")
         if not isinstance(value, str) or not value.strip():
@@ -562,8 +565,11 @@ class ZendeskState:
         key = self._identity_key(kind, value)
         for ident in self.identities.values():
             if ident["type"] == kind and self._identity_key(kind, ident["value"]) == key:
+                if ident["user_id"] == uid:
+                    return ident
                 raise record_invalid("value", f"Value: {value} is already being used by another user",
                                      "DuplicateValue")
+        return None
 
     def update_user(self, uid: int, spec: Mapping[str, Any], now: float) -> None:
         with self.atomic(uid=uid):
@@ -1766,6 +1772,10 @@ class _StripJsonSuffix:
 
 ADMIN_ONLY_PREFIXES = ("/api/v2/incremental/", "/api/v2/webhooks", "/api/v2/slas/")
 ADMIN_ONLY_WRITES = ("/api/v2/ticket_fields", "/api/v2/groups")
+# family -> the header that reports its window (the other families report none).
+FAMILY_HEADERS = {"tickets_index": "zendesk-ratelimit-tickets-index",
+                  "per_ticket_updates": "zendesk-ratelimit-per-ticket-updates",
+                  "ticket_create": "zendesk-ratelimit-ticket-request-create-by-user-and-ip"}
 
 
 def create_service(settings: Mapping[str, Any]) -> tuple[Flask, dict[str, Any]]:
@@ -1816,6 +1826,20 @@ def _body() -> Any:
         return json.loads(raw)
     except ValueError as err:
         raise bad_request("InvalidJSON", f"The request body is not valid JSON: {err}") from err
+
+
+def _payload(key: str) -> Mapping[str, Any]:
+    """The body's ``key`` object (``{"user": {...}}``); a 400 ParameterMissing when it is not one."""
+    body = _body()
+    spec = body.get(key) if isinstance(body, Mapping) else None
+    if not isinstance(spec, Mapping):
+        raise bad_request("ParameterMissing", f"param is missing or the value is empty: {key}")
+    return spec
+
+
+def _unpaged(key: str, items: list[Any]) -> dict[str, Any]:
+    """The offset list envelope of a list served whole, in one page."""
+    return {key: items, "next_page": None, "previous_page": None, "count": len(items)}
 
 
 def _original_path() -> str:
@@ -2037,16 +2061,8 @@ def _install_gate(app: Flask, state: ZendeskState) -> None:
                 who = {"account": "account", "user": str(user["id"]),
                        "user-ticket": f"{user['id']}:{path.rsplit('/', 1)[-1]}"}[scope]
                 ok, fam_limit, fam_remaining, fam_reset = _take(state, extra, who)
-                if extra == "tickets_index":
-                    g.headers["zendesk-ratelimit-tickets-index"] = (
-                        f"total={fam_limit}; remaining={fam_remaining}; "
-                        f"resets={max(0, math.ceil(fam_reset - state.clock.now()))}")
-                if extra == "per_ticket_updates":
-                    g.headers["zendesk-ratelimit-per-ticket-updates"] = (
-                        f"total={fam_limit}; remaining={fam_remaining}; "
-                        f"resets={max(0, math.ceil(fam_reset - state.clock.now()))}")
-                if extra == "ticket_create":
-                    g.headers["zendesk-ratelimit-ticket-request-create-by-user-and-ip"] = (
+                if extra in FAMILY_HEADERS:
+                    g.headers[FAMILY_HEADERS[extra]] = (
                         f"total={fam_limit}; remaining={fam_remaining}; "
                         f"resets={max(0, math.ceil(fam_reset - state.clock.now()))}")
                 if not ok:
@@ -2238,8 +2254,7 @@ def _install_tickets(app: Flask, state: ZendeskState) -> None:
                                  "max_count": BULK_MAX})
         with state.lock:
             found = [t for t in state.live_tickets() if t.id in set(ids)]
-            return _json({"tickets": [state.ticket_json(t) for t in found], "next_page": None,
-                          "previous_page": None, "count": len(found)})
+            return _json(_unpaged("tickets", [state.ticket_json(t) for t in found]))
 
     def queue_job(kind: str, items: list[Any]) -> Response:
         if len(items) > BULK_MAX:
@@ -2289,9 +2304,7 @@ def _install_tickets(app: Flask, state: ZendeskState) -> None:
     @app.route("/api/v2/job_statuses/<jid>", methods=["GET"])
     def job_status(jid: str) -> Response:
         with state.lock:
-            job = state.jobs.get(jid)
-            if job is None:
-                raise not_found()
+            job = _found(state.jobs, jid)
             state.advance_job(job)
             return _json({"job_status": state.job_json(job)})
 
@@ -2326,13 +2339,6 @@ def _install_tickets(app: Flask, state: ZendeskState) -> None:
 
 
 def _install_users(app: Flask, state: ZendeskState) -> None:
-    def user_payload() -> Mapping[str, Any]:
-        body = _body()
-        spec = body.get("user") if isinstance(body, Mapping) else None
-        if not isinstance(spec, Mapping):
-            raise bad_request("ParameterMissing", "param is missing or the value is empty: user")
-        return spec
-
     @app.route("/api/v2/users", methods=["GET"])
     def list_users() -> Response:
         with state.lock:
@@ -2347,7 +2353,7 @@ def _install_users(app: Flask, state: ZendeskState) -> None:
 
     @app.route("/api/v2/users", methods=["POST"])
     def create_user() -> Response:
-        spec = user_payload()
+        spec = _payload("user")
         with state.lock:
             uid = state.create_user(spec, state.clock.now())
             return _json({"user": state.user_json(uid)}, 201,
@@ -2355,7 +2361,7 @@ def _install_users(app: Flask, state: ZendeskState) -> None:
 
     @app.route("/api/v2/users/create_or_update", methods=["POST"])
     def create_or_update_user() -> Response:
-        spec = user_payload()
+        spec = _payload("user")
         with state.lock:
             now = state.clock.now()
             match = None
@@ -2382,7 +2388,7 @@ def _install_users(app: Flask, state: ZendeskState) -> None:
 
     @app.route("/api/v2/users/<int:uid>", methods=["PUT"])
     def update_user(uid: int) -> Response:
-        spec = user_payload()
+        spec = _payload("user")
         with state.lock:
             state.get_user(uid)
             ok, limit, remaining, reset_at = _take(state, "user_updates", str(uid))
@@ -2401,8 +2407,7 @@ def _install_users(app: Flask, state: ZendeskState) -> None:
         ids = set(_ids_arg())
         with state.lock:
             users = [uid for uid in sorted(state.users) if uid in ids]
-            return _json({"users": [state.user_json(uid) for uid in users], "next_page": None,
-                          "previous_page": None, "count": len(users)})
+            return _json(_unpaged("users", [state.user_json(uid) for uid in users]))
 
     @app.route("/api/v2/users/search", methods=["GET"])
     def search_users() -> Response:
@@ -2428,10 +2433,7 @@ def _install_users(app: Flask, state: ZendeskState) -> None:
 
     @app.route("/api/v2/users/<int:uid>/identities", methods=["POST"])
     def add_identity(uid: int) -> Response:
-        body = _body()
-        spec = body.get("identity") if isinstance(body, Mapping) else None
-        if not isinstance(spec, Mapping):
-            raise bad_request("ParameterMissing", "param is missing or the value is empty: identity")
+        spec = _payload("identity")
         with state.lock:
             state.get_user(uid)
             before = {i["id"] for i in state.user_identities(uid)}
@@ -2550,6 +2552,25 @@ def _install_exports(app: Flask, state: ZendeskState) -> None:
 # ----------------------------------------------------------------- catalog
 
 
+def _read_routes(app: Flask, state: ZendeskState, path: str, attr: str, one: str,
+                 render: Callable[[Any], dict[str, Any]], listing: str | None = None) -> None:
+    """GET /api/v2/<path>/<id> as ``{one: render(record)}``, the record from ``state.<attr>`` (read
+    per request: reset() replaces the dicts). With ``listing``, also GET /api/v2/<path>: every record
+    in id order, in the unpaged offset envelope ("envelope") or as ``{path: [...]}`` alone ("bare")."""
+    def show(rid: int) -> Response:
+        with state.lock:
+            return _json({one: render(_found(getattr(state, attr), rid))})
+
+    def index() -> Response:
+        with state.lock:
+            items = [render(r) for _, r in sorted(getattr(state, attr).items())]
+            return _json(_unpaged(path, items) if listing == "envelope" else {path: items})
+
+    app.add_url_rule(f"/api/v2/{path}/<int:rid>", f"show_{one}", show, methods=["GET"])
+    if listing is not None:
+        app.add_url_rule(f"/api/v2/{path}", f"list_{path}", index, methods=["GET"])
+
+
 def _install_catalog(app: Flask, state: ZendeskState) -> None:
     @app.route("/api/v2/ticket_fields", methods=["GET"])
     def list_fields() -> Response:
@@ -2558,15 +2579,11 @@ def _install_catalog(app: Flask, state: ZendeskState) -> None:
                 return _json(paginate(state, "ticket_fields", list(state.fields.values()),
                                       lambda f: f["id"], state.field_json))
             ordered = sorted(state.fields.values(), key=lambda f: (f["position"], f["id"]))
-            return _json({"ticket_fields": [state.field_json(f) for f in ordered], "next_page": None,
-                          "previous_page": None, "count": len(ordered)})
+            return _json(_unpaged("ticket_fields", [state.field_json(f) for f in ordered]))
 
     @app.route("/api/v2/ticket_fields", methods=["POST"])
     def create_field() -> Response:
-        body = _body()
-        spec = body.get("ticket_field") if isinstance(body, Mapping) else None
-        if not isinstance(spec, Mapping):
-            raise bad_request("ParameterMissing", "param is missing or the value is empty: ticket_field")
+        spec = _payload("ticket_field")
         if not spec.get("title"):
             raise record_invalid("title", "Title: cannot be blank", "BlankValue")
         kind = spec.get("type") or "text"
@@ -2594,22 +2611,12 @@ def _install_catalog(app: Flask, state: ZendeskState) -> None:
             return _json({"ticket_field": state.field_json(record)}, 201,
                          {"Location": state.url(f"ticket_fields/{fid}.json")})
 
-    @app.route("/api/v2/ticket_fields/<int:fid>", methods=["GET"])
-    def show_field(fid: int) -> Response:
-        with state.lock:
-            f = state.fields.get(fid)
-            if f is None:
-                raise not_found()
-            return _json({"ticket_field": state.field_json(f)})
-
     @app.route("/api/v2/ticket_fields/<int:fid>", methods=["PUT"])
     def update_field(fid: int) -> Response:
         body = _body()
         spec = body.get("ticket_field") if isinstance(body, Mapping) else {}
         with state.lock:
-            f = state.fields.get(fid)
-            if f is None:
-                raise not_found()
+            f = _found(state.fields, fid)
             for key in ("title", "description", "active", "required", "position", "agent_description"):
                 if isinstance(spec, Mapping) and key in spec:
                     f[key] = spec[key]
@@ -2640,59 +2647,14 @@ def _install_catalog(app: Flask, state: ZendeskState) -> None:
                                  "_created": state.clock.now()}
             return _json({"group": state.group_json(state.groups[gid])}, 201)
 
-    @app.route("/api/v2/groups/<int:gid>", methods=["GET"])
-    def show_group(gid: int) -> Response:
-        with state.lock:
-            if gid not in state.groups:
-                raise not_found()
-            return _json({"group": state.group_json(state.groups[gid])})
-
-    @app.route("/api/v2/brands", methods=["GET"])
-    def list_brands() -> Response:
-        with state.lock:
-            brands = [state.brand_json(b) for _, b in sorted(state.brands.items())]
-            return _json({"brands": brands, "next_page": None, "previous_page": None, "count": len(brands)})
-
-    @app.route("/api/v2/brands/<int:bid>", methods=["GET"])
-    def show_brand(bid: int) -> Response:
-        with state.lock:
-            if bid not in state.brands:
-                raise not_found()
-            return _json({"brand": state.brand_json(state.brands[bid])})
-
-    @app.route("/api/v2/ticket_forms", methods=["GET"])
-    def list_forms() -> Response:
-        with state.lock:
-            forms = [state.form_json(f) for _, f in sorted(state.forms.items())]
-            return _json({"ticket_forms": forms, "next_page": None, "previous_page": None,
-                          "count": len(forms)})
-
-    @app.route("/api/v2/ticket_forms/<int:fid>", methods=["GET"])
-    def show_form(fid: int) -> Response:
-        with state.lock:
-            if fid not in state.forms:
-                raise not_found()
-            return _json({"ticket_form": state.form_json(state.forms[fid])})
-
-    @app.route("/api/v2/organizations/<int:oid>", methods=["GET"])
-    def show_organization(oid: int) -> Response:
-        with state.lock:
-            if oid not in state.organizations:
-                raise not_found()
-            return _json({"organization": state.organization_json(state.organizations[oid])})
-
-    @app.route("/api/v2/custom_roles", methods=["GET"])
-    def list_roles() -> Response:
-        with state.lock:
-            roles = [state.custom_role_json(r) for _, r in sorted(state.custom_roles.items())]
-            return _json({"custom_roles": roles})
-
-    @app.route("/api/v2/custom_roles/<int:rid>", methods=["GET"])
-    def show_role(rid: int) -> Response:
-        with state.lock:
-            if rid not in state.custom_roles:
-                raise not_found()
-            return _json({"custom_role": state.custom_role_json(state.custom_roles[rid])})
+    for path, attr, one, render, listing in (
+            ("ticket_fields", "fields", "ticket_field", state.field_json, None),
+            ("groups", "groups", "group", state.group_json, None),
+            ("brands", "brands", "brand", state.brand_json, "envelope"),
+            ("ticket_forms", "forms", "ticket_form", state.form_json, "envelope"),
+            ("organizations", "organizations", "organization", state.organization_json, None),
+            ("custom_roles", "custom_roles", "custom_role", state.custom_role_json, "bare")):
+        _read_routes(app, state, path, attr, one, render, listing)
 
 
 # ----------------------------------------------------------------- triggers, SLAs
@@ -2708,13 +2670,6 @@ def _conditions_from(spec: Mapping[str, Any], current: Mapping[str, Any] | None)
 
 
 def _install_rules(app: Flask, state: ZendeskState) -> None:
-    def trigger_spec() -> Mapping[str, Any]:
-        body = _body()
-        spec = body.get("trigger") if isinstance(body, Mapping) else None
-        if not isinstance(spec, Mapping):
-            raise bad_request("ParameterMissing", "param is missing or the value is empty: trigger")
-        return spec
-
     def check_actions(actions: Any) -> list[dict[str, Any]]:
         if not isinstance(actions, list) or not actions:
             raise record_invalid("actions", "Actions: cannot be blank", "BlankValue")
@@ -2745,7 +2700,7 @@ def _install_rules(app: Flask, state: ZendeskState) -> None:
 
     @app.route("/api/v2/triggers", methods=["POST"])
     def create_trigger() -> Response:
-        spec = trigger_spec()
+        spec = _payload("trigger")
         with state.lock:
             if not spec.get("title"):
                 raise record_invalid("title", "Title: cannot be blank", "BlankValue")
@@ -2764,20 +2719,13 @@ def _install_rules(app: Flask, state: ZendeskState) -> None:
             return _json({"trigger": state.trigger_json(state.triggers[tid])}, 201,
                          {"Location": state.url(f"triggers/{tid}.json")})
 
-    @app.route("/api/v2/triggers/<int:tid>", methods=["GET"])
-    def show_trigger(tid: int) -> Response:
-        with state.lock:
-            if tid not in state.triggers:
-                raise not_found()
-            return _json({"trigger": state.trigger_json(state.triggers[tid])})
+    _read_routes(app, state, "triggers", "triggers", "trigger", state.trigger_json)
 
     @app.route("/api/v2/triggers/<int:tid>", methods=["PUT"])
     def update_trigger(tid: int) -> Response:
-        spec = trigger_spec()
+        spec = _payload("trigger")
         with state.lock:
-            tr = state.triggers.get(tid)
-            if tr is None:
-                raise not_found()
+            tr = _found(state.triggers, tid)
             if "title" in spec:
                 if not spec["title"]:
                     raise record_invalid("title", "Title: cannot be blank", "BlankValue")
@@ -2816,13 +2764,6 @@ def _install_rules(app: Flask, state: ZendeskState) -> None:
                 "filter": copy.deepcopy(p["filter"]), "policy_metrics": metrics,
                 "created_at": iso(p["_created"]), "updated_at": iso(p["_updated"])}
 
-    def sla_spec() -> Mapping[str, Any]:
-        body = _body()
-        spec = body.get("sla_policy") if isinstance(body, Mapping) else None
-        if not isinstance(spec, Mapping):
-            raise bad_request("ParameterMissing", "param is missing or the value is empty: sla_policy")
-        return spec
-
     def apply_sla(p: dict[str, Any], spec: Mapping[str, Any]) -> None:
         if "title" in spec:
             p["title"] = spec["title"]
@@ -2852,12 +2793,11 @@ def _install_rules(app: Flask, state: ZendeskState) -> None:
     def list_slas() -> Response:
         with state.lock:
             policies = sorted(state.sla_policies.values(), key=lambda p: (p["position"], p["id"]))
-            return _json({"sla_policies": [sla_json(p) for p in policies], "next_page": None,
-                          "previous_page": None, "count": len(policies)})
+            return _json(_unpaged("sla_policies", [sla_json(p) for p in policies]))
 
     @app.route("/api/v2/slas/policies", methods=["POST"])
     def create_sla() -> Response:
-        spec = sla_spec()
+        spec = _payload("sla_policy")
         with state.lock:
             now = state.clock.now()
             pid = state.ids.next()
@@ -2871,11 +2811,9 @@ def _install_rules(app: Flask, state: ZendeskState) -> None:
 
     @app.route("/api/v2/slas/policies/<int:pid>", methods=["GET", "PUT", "DELETE"])
     def one_sla(pid: int) -> Response:
-        spec = sla_spec() if request.method == "PUT" else None
+        spec = _payload("sla_policy") if request.method == "PUT" else None
         with state.lock:
-            policy = state.sla_policies.get(pid)
-            if policy is None:
-                raise not_found()
+            policy = _found(state.sla_policies, pid)
             if request.method == "DELETE":
                 del state.sla_policies[pid]
                 return Response(b"", status=204)
