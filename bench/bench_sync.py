@@ -325,7 +325,7 @@ class Bench:
         if self.route.parked:
             raise Stalled(f"route {self.route.name} parked at start: {self.route.parked}")
         self.interval = float(self.route.network.min_poll_interval)
-        self.web = WebServer(create_app(self.daemon.webhook_secrets.get, self.daemon.hint, self.daemon.status),
+        self.web = WebServer(create_app(self.daemon.webhook_secret, self.daemon.hint, self.daemon.status),
                              "127.0.0.1", 0).start()
         self.daemon.setup_push(self.web.url)
         self.pauses = PauseSkipper(self.route, self.clock)

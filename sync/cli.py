@@ -111,7 +111,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         listen = config.webhook
         if listen is not None or sandbox is not None:
             host, port = (listen.host, listen.port) if listen else ("127.0.0.1", 0)
-            web = WebServer(create_app(daemon.webhook_secrets.get, daemon.hint, daemon.status), host, port).start()
+            web = WebServer(create_app(daemon.webhook_secret, daemon.hint, daemon.status), host, port).start()
             public = (listen.public_url if listen and listen.public_url else web.url)
             try:
                 created = daemon.setup_push(public)

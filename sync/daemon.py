@@ -84,11 +84,15 @@ class Daemon:
         self.networks = {name: build_adapter("social", ep, sandbox_info) for name, ep in config.networks.items()}
         self.routes: dict[str, Route] = {}
         self.hints: "queue.Queue[tuple[str, str]]" = queue.Queue()
-        self.webhook_secrets: dict[str, str] = {}
+        self.webhook_secrets: dict[str, Secret] = {}
         self.scheduler: BackgroundScheduler | None = None
 
     def prepare(self) -> None:
         """Resolve names and check credentials; a failing route is parked, the others run."""
+        hook = getattr(self.config, "webhook", None)
+        if hook is not None and isinstance(hook.secret, Secret):
+            # A webhook made by hand in the helpdesk: its secret comes from the config.
+            self.webhook_secrets = {name: hook.secret for name in self.helpdesks}
         freed = self.store.release_leases()
         if freed:
             log.info("resumed %d item(s) left in flight by the previous run", freed)
@@ -124,11 +128,16 @@ class Daemon:
                 continue
             endpoint = f"{public_url.rstrip('/')}/hooks/{helpdesk.kind}/{name}"
             _, secret, created = helpdesk.setup_push(f"{WEBHOOK_NAME}-{name}", endpoint, SOCIALDESK_TAG)
-            self.webhook_secrets[name] = secret.reveal()
+            self.webhook_secrets[name] = secret
             done[name] = created
         return done
 
     # ------------------------------------------------------------------ work
+
+    def webhook_secret(self, helpdesk: str) -> str | None:
+        """The signing secret of ``helpdesk``'s webhook, for the receiver only."""
+        secret = self.webhook_secrets.get(helpdesk)
+        return secret.reveal() if secret is not None else None
 
     def hint(self, helpdesk: str, ticket_id: str) -> None:
         self.hints.put((helpdesk, ticket_id))

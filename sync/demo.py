@@ -67,7 +67,7 @@ def run_demo(config_path: str | None = None, progress: Callable[[str], None] = l
         store.migrate()
         daemon = Daemon(_config(config_path, store.url), store, info)
         daemon.prepare()
-        web = WebServer(create_app(daemon.webhook_secrets.get, daemon.hint, daemon.status),
+        web = WebServer(create_app(daemon.webhook_secret, daemon.hint, daemon.status),
                         "127.0.0.1", 0).start()
         try:
             created = daemon.setup_push(web.url)

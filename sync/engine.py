@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import time
 from dataclasses import asdict, dataclass, field
@@ -19,7 +20,7 @@ from tenacity import Retrying, retry_if_exception_type, retry_if_not_exception_t
 
 from adapters.base import (
     AgentReply, AuthFailed, Author, Cursor, DuplicateContent, FatalError, Helpdesk, Mention,
-    NewTicket, OutboundPost, RateLimited, RetriableError, SkippableError, SocialNetwork,
+    NewTicket, NotFound, OutboundPost, RateLimited, RetriableError, SkippableError, SocialNetwork,
     TicketRef, Unparseable,
 )
 from sync.store import InboxItem, InboxRow, OutboxRow, Store
@@ -72,6 +73,31 @@ def backoff(attempts: int) -> float:
     return float(min(15 * 2 ** max(attempts - 1, 0), 3600))
 
 
+# --------------------------------------------------------------------------- public reply guard
+
+
+class HeldReply(ValueError):
+    """A public reply was held back: it looks like it carries personal data."""
+
+
+_GUARDS = (
+    ("an email address", re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]*[a-z]{2,}", re.I)),
+    ("a card number", re.compile(r"\b(?:\d[ -]?){13,19}\b")),
+    ("a phone number", re.compile(r"\+\d[\d ().-]{7,}\d|\b\d{3}[ .-]\d{3}[ .-]\d{4}\b")),
+    ("a merged ticket's history", re.compile(r"^(?:Request #\d+ .*was closed and merged|"
+                                             r"This request was closed and merged)", re.I | re.M)),
+)
+
+
+def public_reply_guard(body: str) -> str | None:
+    """Why ``body`` must not be posted publicly, or None. A DM is not held."""
+    for what, pattern in _GUARDS:
+        if pattern.search(body):
+            return (f"held: the reply seems to contain {what}; answer again without it, "
+                    f"or move the conversation to a direct message")
+    return None
+
+
 # --------------------------------------------------------------------------- values <-> rows
 
 
@@ -90,7 +116,11 @@ def mention_from_payload(data: dict[str, Any]) -> Mention:
 
 
 def conversation_key(m: Mention) -> str:
-    return f"{m.network}:{'dm' if m.kind == 'dm' else 'conv'}:{m.conversation_id}"
+    """One ticket per customer conversation: two customers answering the same post of
+    the brand share X's conversation id, but not a ticket."""
+    if m.kind == "dm":
+        return f"{m.network}:dm:{m.conversation_id}"
+    return f"{m.network}:conv:{m.conversation_id}:{m.author.id}"
 
 
 # --------------------------------------------------------------------------- route settings
@@ -213,11 +243,15 @@ class Route:
             self._me = quick_retry(self.network.whoami)
         return self._me
 
-    def _desk(self, call: Callable[[], Any]) -> Any:
-        """A helpdesk call; its rate limits and refusals are marked as the helpdesk's."""
+    def _desk(self, call: Callable[[], Any], *, write: bool = False) -> Any:
+        """A helpdesk call; its rate limits and refusals are marked as the helpdesk's.
+
+        Reads and keyed writes get the quick retry; a write without a key (a comment)
+        is tried once: a retried attempt looks for its effect first instead.
+        """
         self.stats.helpdesk_calls += 1
         try:
-            return quick_retry(call)
+            return call() if write else quick_retry(call)
         except (RateLimited, AuthFailed) as err:
             err.side = "helpdesk"  # type: ignore[attr-defined]
             raise
@@ -237,11 +271,16 @@ class Route:
             while True:
                 page = quick_retry(lambda: read(cursor, token))
                 read_items += len(page.items)
-                new += self._record(stream, page.items, page.cursor.value, page.next_page is None)
+                last = page.next_page is None
+                # A gap is filled before the cursor moves past it: if the backfill
+                # fails, the next read starts from the old cursor again.
+                new += self._record(stream, page.items, page.cursor.value, last and not page.gap)
                 checkpoint("ingest.after_record_page")
                 if page.gap:
                     new += self._backfill(cursor)
-                if page.next_page is None:
+                    if last:
+                        self.store.record_page(self.name, stream, [], page.cursor.value, move_cursor=True)
+                if last:
                     self._observe(stream, read_items)
                     break
                 token = page.next_page
@@ -274,7 +313,14 @@ class Route:
         token: str | None = None
         new = 0
         while True:
-            page = quick_retry(lambda: self.network.search_recent(query, since, token))
+            try:
+                page = quick_retry(lambda: self.network.search_recent(query, since, token))
+            except (FatalError, SkippableError) as err:
+                # Search cannot reach that far back (X keeps 7 days): say what is missing.
+                log.error("route %s: mentions after %s could not all be recovered: %s",
+                          self.name, since.value, err)
+                self.store.set_health(self.name, "active", f"gap after {since.value} not fully recovered: {err}")
+                return new
             new += self._record("mentions", page.items, None, False)
             if page.next_page is None:
                 return new
@@ -345,21 +391,23 @@ class Route:
             self.store.finish_inbox(row.id, "filtered", note=reason)
             self.stats.filtered += 1
             return
-        self.store.begin_attempt(row.id)
-        retry = row.attempts > 0
+        attempt = self.store.begin_attempt(row.id, row.owner)
+        if attempt is None:
+            return  # the lease ran out and another worker has the row now
+        retry = attempt > 1
         checkpoint("ingest.after_claim")
         requester = self._requester(m.author)
         checkpoint("ingest.after_requester")
         key = conversation_key(m)
         link = self.store.latest_link(self.name, key)
         previous: TicketRef | None = None
-        if link is not None:
-            ticket = self._desk(lambda: self.helpdesk.get_ticket(link.ticket_id))
+        ticket = self._linked_ticket(link.ticket_id) if link is not None else None
+        if link is not None and ticket is not None:
             if not ticket.is_closed:
                 body = self._comment_body(m)
                 if not (retry and self._has_comment(ticket.id, m)):
                     self._desk(lambda: self.helpdesk.add_comment(ticket.id, body, public=True,
-                                                                 author_id=requester))
+                                                                 author_id=requester), write=True)
                 checkpoint("ingest.after_comment")
                 self.store.finish_inbox(row.id, "done", ticket_id=ticket.id, link_post=(link.id, m.id))
                 self.stats.comments += 1
@@ -376,6 +424,14 @@ class Route:
             "last_post_id": m.id})
         self.stats.tickets += 1
         checkpoint("ingest.after_finish")
+
+    def _linked_ticket(self, ticket_id: str) -> TicketRef | None:
+        """The conversation's ticket, or None when it was deleted in the helpdesk."""
+        try:
+            return self._desk(lambda: self.helpdesk.get_ticket(ticket_id))
+        except NotFound:
+            log.info("route %s: ticket %s is gone; the conversation gets a new one", self.name, ticket_id)
+            return None
 
     def _requester(self, author: Author) -> str:
         desk_name = self.settings.helpdesk_name
@@ -452,14 +508,17 @@ class Route:
                 page = self._desk(lambda: self.helpdesk.fetch_agent_replies(cursor, token))
                 for reply in page.items:
                     queued += self._consider(reply)
+                # What this page held is queued; a long backlog is not read again.
+                self.store.record_page(self.name, "replies", [], page.cursor.value, move_cursor=True)
                 if page.next_page is None:
-                    self.store.record_page(self.name, "replies", [], page.cursor.value, move_cursor=True)
                     return queued
                 token = page.next_page
         except RateLimited as err:
             self._pause("export", err)
         except AuthFailed as err:
             self.park(f"{self.helpdesk.kind} refused the credentials: {err}")
+        except FatalError as err:
+            self.park(f"reading agent replies: {err}")
         except RetriableError as err:
             log.warning("route %s: reading agent replies failed, will retry: %s", self.name, err)
         return queued
@@ -484,20 +543,26 @@ class Route:
         if not self._ready("network") or not self._ready("helpdesk"):
             return 0
         return self._each("outbox", self.store.claim_outbox(self.name, limit), self._mirror,
-                          (SkippableError, ReplyTooLong, FatalError), self._reply_failed)
+                          (SkippableError, ReplyTooLong, HeldReply, FatalError), self._reply_failed)
 
     def _mirror(self, row: OutboxRow) -> None:
         link = self.store.link_by_ticket(self.name, row.ticket_id)
         if link is None:
             raise SkippableError(f"ticket {row.ticket_id} is not linked to a conversation")
-        self.store.begin_outbox_attempt(row.id)
-        retry = row.attempts > 0
+        attempt = self.store.begin_outbox_attempt(row.id, row.owner)
+        if attempt is None:
+            return  # the lease ran out and another worker has the row now
+        retry = attempt > 1
         ticket = self._desk(lambda: self.helpdesk.get_ticket(row.ticket_id))
         mirror = self.settings.mirror
         to_dm = link.dm or (mirror.dm_tag is not None and mirror.dm_tag in ticket.tags)
         limit = self.network.max_dm_len if to_dm else self.network.max_reply_len
         body = row.body.strip() + (f" {mirror.sign_off}" if mirror.sign_off else "")
         text = body if to_dm else address(body, link.author_handle)
+        if not to_dm:
+            held = public_reply_guard(row.body)
+            if held:
+                raise HeldReply(held)
         parts = split_reply(text, self.network.weighted_length, limit,
                             thread=mirror.thread_long_replies)
         done = {p["index"]: p for p in row.posted}
@@ -526,7 +591,7 @@ class Route:
         note = f"socialdesk posted this reply on {network} {where}: " + ", ".join(urls) + f" [comment {row.comment_id}]"
         if not (retry and any(f"[comment {row.comment_id}]" in c.body
                               for c in self._desk(lambda: self.helpdesk.list_comments(row.ticket_id)))):
-            self._desk(lambda: self.helpdesk.add_comment(row.ticket_id, note, public=False))
+            self._desk(lambda: self.helpdesk.add_comment(row.ticket_id, note, public=False), write=True)
         checkpoint("mirror.after_note")
         self.store.finish_outbox(row.id, "posted")
         self.stats.replies_posted += 1
@@ -538,7 +603,7 @@ class Route:
             if found is not None:
                 return found
         try:
-            return quick_retry(lambda: self.network.post(post))
+            return self.network.post(post)
         except DuplicateContent:
             found = quick_retry(lambda: self.network.find_own_post(post))
             if found is None:
@@ -552,7 +617,7 @@ class Route:
         note = (f"socialdesk could not post this reply on {NETWORK_NAMES.get(self.network.kind, self.network.kind)}: "
                 f"{err}. It is kept; retry it with 'socialdesk failed retry out-{row.id}'. [comment {row.comment_id}]")
         try:
-            self._desk(lambda: self.helpdesk.add_comment(row.ticket_id, note, public=False))
+            self._desk(lambda: self.helpdesk.add_comment(row.ticket_id, note, public=False), write=True)
         except Exception as note_err:  # the failure is recorded in the store either way
             log.warning("route %s: could not add the failure note to ticket %s: %s",
                         self.name, row.ticket_id, note_err)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -103,9 +104,29 @@ routes_health = sa.Table(
     sa.Column("since", sa.Float, nullable=False),
 )
 
-# Each migration is a list of table objects to create; later ones may add statements.
-MIGRATIONS: list[tuple[int, Sequence[sa.Table]]] = [
-    (1, (cursors, inbox, requesters, links, outbox, routes_health)),
+inbox.append_column(sa.Column("lease_owner", sa.String(40)))
+outbox.append_column(sa.Column("lease_owner", sa.String(40)))
+
+
+def _create_v1(conn: Connection) -> None:
+    for table in (cursors, inbox, requesters, links, outbox, routes_health):
+        table.create(conn, checkfirst=True)
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
+
+
+def _add_lease_owner(conn: Connection) -> None:
+    """v2: a claim owns its rows, so two workers never act on the same row."""
+    inspector = sa.inspect(conn)
+    for table in ("inbox", "outbox"):
+        if "lease_owner" not in {c["name"] for c in inspector.get_columns(table)}:
+            conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN lease_owner VARCHAR(40)"))
+
+
+# Versioned schema changes, applied in order, each recorded in schema_migrations.
+MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
+    (1, _create_v1),
+    (2, _add_lease_owner),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -132,6 +153,7 @@ class InboxRow:
     state: str
     ticket_id: str | None
     last_error: str | None
+    owner: str = ""
 
 
 @dataclass(frozen=True)
@@ -159,6 +181,22 @@ class OutboxRow:
     posted: list[dict[str, Any]]
     attempts: int
     last_error: str | None
+    owner: str = ""
+
+
+def _insert_ignore(conn: Connection, table: sa.Table, keys: Sequence[str], **values: Any) -> bool:
+    """Insert unless a row with the same unique ``keys`` exists; True when inserted.
+
+    One statement, so two writers racing on the same key cannot both fail or both win.
+    """
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = (insert(table).values(**values).on_conflict_do_nothing(index_elements=list(keys))
+                 .returning(*table.primary_key.columns))
+    # rowcount is not reliable here on every driver; a returned key is.
+    return conn.execute(statement).first() is not None
 
 
 def _engine(url: str) -> Engine:
@@ -198,13 +236,10 @@ class Store:
         with self.engine.begin() as conn:
             schema_migrations.create(conn, checkfirst=True)
             applied = {row.version for row in conn.execute(sa.select(schema_migrations.c.version))}
-            for version, tables in MIGRATIONS:
+            for version, apply in MIGRATIONS:
                 if version in applied:
                     continue
-                for table in tables:
-                    table.create(conn, checkfirst=True)
-                    for index in table.indexes:
-                        index.create(conn, checkfirst=True)
+                apply(conn)
                 conn.execute(schema_migrations.insert().values(version=version, applied_at=self.clock()))
         return self.schema_version()
 
@@ -235,15 +270,11 @@ class Store:
         now = self.clock()
         with self.engine.begin() as conn:
             for item in items:
-                exists = conn.execute(sa.select(inbox.c.id).where(
-                    inbox.c.route == route, inbox.c.source_key == item.source_key)).first()
-                if exists:
-                    continue
-                conn.execute(inbox.insert().values(
-                    route=route, source_key=item.source_key, stream=item.stream,
-                    payload=json.dumps(item.payload, sort_keys=True), sort_key=item.sort_key,
-                    state="pending", attempts=0, next_attempt_at=0.0, lease_until=0.0, received_at=now))
-                new += 1
+                new += _insert_ignore(
+                    conn, inbox, ("route", "source_key"), route=route, source_key=item.source_key,
+                    stream=item.stream, payload=json.dumps(item.payload, sort_keys=True),
+                    sort_key=item.sort_key, state="pending", attempts=0, next_attempt_at=0.0,
+                    lease_until=0.0, received_at=now)
             if move_cursor:
                 self._set_cursor(conn, route, stream, cursor)
         return new
@@ -252,36 +283,55 @@ class Store:
         """Record an unreadable item straight into quarantine (never dropped)."""
         now = self.clock()
         with self.engine.begin() as conn:
-            exists = conn.execute(sa.select(inbox.c.id).where(
-                inbox.c.route == route, inbox.c.source_key == source_key)).first()
-            if exists:
-                return
-            conn.execute(inbox.insert().values(
-                route=route, source_key=source_key, stream=stream,
-                payload=json.dumps({"raw": raw}, default=str), sort_key="0", state="quarantined",
-                attempts=0, last_error=reason, next_attempt_at=0.0, lease_until=0.0, received_at=now))
+            _insert_ignore(conn, inbox, ("route", "source_key"), route=route, source_key=source_key,
+                           stream=stream, payload=json.dumps({"raw": raw}, default=str), sort_key="0",
+                           state="quarantined", attempts=0, last_error=reason, next_attempt_at=0.0,
+                           lease_until=0.0, received_at=now)
+
+    def _claim(self, table: sa.Table, route: str, order: Sequence[Any], limit: int,
+               lease: float) -> tuple[str, list[Any]]:
+        """Lease due pending rows to a new owner token; only rows this claim won come back.
+
+        The UPDATE re-checks the lease, so two workers racing for the same rows (threads
+        on SQLite, replicas on PostgreSQL) never both get one.
+        """
+        now = self.clock()
+        owner = uuid.uuid4().hex
+        with self.engine.begin() as conn:
+            query = (sa.select(table.c.id).where(
+                table.c.route == route, table.c.state == "pending",
+                table.c.next_attempt_at <= now, table.c.lease_until <= now)
+                .order_by(*order).limit(limit))
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            ids = [r.id for r in conn.execute(query)]
+            if not ids:
+                return owner, []
+            conn.execute(table.update().where(
+                table.c.id.in_(ids), table.c.state == "pending", table.c.lease_until <= now)
+                .values(lease_until=now + lease, lease_owner=owner))
+            rows = conn.execute(sa.select(table).where(table.c.id.in_(ids), table.c.lease_owner == owner)
+                                .order_by(*order)).fetchall()
+        return owner, rows
 
     def claim_inbox(self, route: str, limit: int = 50, lease: float = 120.0) -> list[InboxRow]:
         """Pending rows due now, oldest post first, leased to the caller."""
-        now = self.clock()
-        with self.engine.begin() as conn:
-            query = (sa.select(inbox).where(
-                inbox.c.route == route, inbox.c.state == "pending",
-                inbox.c.next_attempt_at <= now, inbox.c.lease_until <= now)
-                .order_by(inbox.c.sort_key, inbox.c.id).limit(limit))
-            if conn.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            rows = conn.execute(query).fetchall()
-            if rows:
-                conn.execute(inbox.update().where(inbox.c.id.in_([r.id for r in rows]))
-                             .values(lease_until=now + lease))
+        owner, rows = self._claim(inbox, route, (inbox.c.sort_key, inbox.c.id), limit, lease)
         return [InboxRow(r.id, r.route, r.source_key, r.stream, json.loads(r.payload), r.attempts,
-                         r.state, r.ticket_id, r.last_error) for r in rows]
+                         r.state, r.ticket_id, r.last_error, owner) for r in rows]
 
-    def begin_attempt(self, row_id: int) -> None:
-        """Count an attempt before any remote effect, so a restart knows to look first."""
+    def _begin(self, table: sa.Table, row_id: int, owner: str, lease: float) -> int | None:
+        """Count an attempt before any remote effect and renew the lease; the attempt
+        number, or None when this worker no longer owns the row."""
         with self.engine.begin() as conn:
-            conn.execute(inbox.update().where(inbox.c.id == row_id).values(attempts=inbox.c.attempts + 1))
+            done = conn.execute(table.update().where(table.c.id == row_id, table.c.lease_owner == owner)
+                                .values(attempts=table.c.attempts + 1, lease_until=self.clock() + 120.0))
+            if done.rowcount != 1:
+                return None
+            return conn.execute(sa.select(table.c.attempts).where(table.c.id == row_id)).scalar()
+
+    def begin_attempt(self, row_id: int, owner: str, lease: float = 120.0) -> int | None:
+        return self._begin(inbox, row_id, owner, lease)
 
     def finish_inbox(self, row_id: int, state: str, *, ticket_id: str | None = None,
                      note: str | None = None, link: dict[str, Any] | None = None,
@@ -293,10 +343,7 @@ class Store:
             conn.execute(inbox.update().where(inbox.c.id == row_id).values(
                 state=state, ticket_id=ticket_id, last_error=note, done_at=now, lease_until=0.0))
             if link is not None:
-                exists = conn.execute(sa.select(links.c.id).where(
-                    links.c.route == link["route"], links.c.ticket_id == link["ticket_id"])).first()
-                if not exists:
-                    conn.execute(links.insert().values(created_at=now, dm_note_posted=False, **link))
+                _insert_ignore(conn, links, ("route", "ticket_id"), created_at=now, dm_note_posted=False, **link)
             if link_post is not None:
                 conn.execute(links.update().where(links.c.id == link_post[0])
                              .values(last_post_id=link_post[1]))
@@ -346,12 +393,8 @@ class Store:
 
     def put_requester(self, helpdesk: str, network: str, author_id: str, user_id: str) -> None:
         with self.engine.begin() as conn:
-            exists = conn.execute(sa.select(requesters.c.user_id).where(
-                requesters.c.helpdesk == helpdesk, requesters.c.network == network,
-                requesters.c.author_id == author_id)).first()
-            if not exists:
-                conn.execute(requesters.insert().values(helpdesk=helpdesk, network=network,
-                                                        author_id=author_id, user_id=user_id))
+            _insert_ignore(conn, requesters, ("helpdesk", "network", "author_id"), helpdesk=helpdesk,
+                           network=network, author_id=author_id, user_id=user_id)
 
     def _link(self, row: Any) -> LinkRow:
         return LinkRow(row.id, row.route, row.conversation_key, row.ticket_id, row.source_key,
@@ -380,37 +423,20 @@ class Store:
     def enqueue_reply(self, route: str, comment_id: str, ticket_id: str, body: str) -> bool:
         """Queue an agent comment for posting; False when it was already queued."""
         with self.engine.begin() as conn:
-            exists = conn.execute(sa.select(outbox.c.id).where(
-                outbox.c.route == route, outbox.c.comment_id == comment_id)).first()
-            if exists:
-                return False
-            conn.execute(outbox.insert().values(
-                route=route, comment_id=comment_id, ticket_id=ticket_id, body=body, state="pending",
-                posted="[]", attempts=0, next_attempt_at=0.0, lease_until=0.0, created_at=self.clock()))
-        return True
+            return _insert_ignore(conn, outbox, ("route", "comment_id"), route=route, comment_id=comment_id,
+                                  ticket_id=ticket_id, body=body, state="pending", posted="[]", attempts=0,
+                                  next_attempt_at=0.0, lease_until=0.0, created_at=self.clock())
 
     def claim_outbox(self, route: str, limit: int = 20, lease: float = 120.0) -> list[OutboxRow]:
-        now = self.clock()
-        with self.engine.begin() as conn:
-            query = (sa.select(outbox).where(
-                outbox.c.route == route, outbox.c.state == "pending",
-                outbox.c.next_attempt_at <= now, outbox.c.lease_until <= now)
-                .order_by(outbox.c.id).limit(limit))
-            if conn.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            rows = conn.execute(query).fetchall()
-            if rows:
-                conn.execute(outbox.update().where(outbox.c.id.in_([r.id for r in rows]))
-                             .values(lease_until=now + lease))
-        return [self._outbox(r) for r in rows]
+        owner, rows = self._claim(outbox, route, (outbox.c.id,), limit, lease)
+        return [self._outbox(r, owner) for r in rows]
 
-    def _outbox(self, r: Any) -> OutboxRow:
+    def _outbox(self, r: Any, owner: str = "") -> OutboxRow:
         return OutboxRow(r.id, r.route, r.comment_id, r.ticket_id, r.body, r.state,
-                         json.loads(r.posted), r.attempts, r.last_error)
+                         json.loads(r.posted), r.attempts, r.last_error, owner)
 
-    def begin_outbox_attempt(self, row_id: int) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(outbox.update().where(outbox.c.id == row_id).values(attempts=outbox.c.attempts + 1))
+    def begin_outbox_attempt(self, row_id: int, owner: str, lease: float = 120.0) -> int | None:
+        return self._begin(outbox, row_id, owner, lease)
 
     def record_posted_part(self, row_id: int, part: dict[str, Any]) -> None:
         """Remember one posted part at once: a restart continues after it, never reposts it."""

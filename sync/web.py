@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 from flask import Flask, jsonify, request
@@ -56,9 +56,12 @@ def verify_zendesk(secret: str, signature: str | None, timestamp: str | None, bo
     if not hmac.compare_digest(expected, signature):
         return "bad signature"
     try:
-        sent = datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+        stamp = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
     except ValueError:
         return "unreadable timestamp"
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=timezone.utc)
+    sent = stamp.timestamp()
     if abs(now - sent) > MAX_AGE:
         return "stale timestamp"
     if not guard.first_time(signature, now):
@@ -70,6 +73,7 @@ def create_app(secrets: Callable[[str], str | None], on_hint: Callable[[str, str
                status: Callable[[], dict[str, Any]], clock: Callable[[], float] = time.time) -> Flask:
     """``secrets(helpdesk)`` gives the signing secret; ``on_hint(helpdesk, ticket_id)`` queues work."""
     app = Flask("socialdesk")
+    app.config["MAX_CONTENT_LENGTH"] = 256 * 1024  # a ticket hint is a few dozen bytes
     guard = ReplayGuard()
 
     @app.post("/hooks/zendesk/<helpdesk>")

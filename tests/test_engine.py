@@ -12,7 +12,7 @@ from typing import Any, Iterator
 import pytest
 import requests
 
-from adapters.base import Secret, Unparseable
+from adapters.base import OutboundPost, Secret, Unparseable
 from adapters.social.x import XNetwork
 from sandbox.scenario import People, audit
 from sandbox.server import Sandbox
@@ -314,7 +314,7 @@ routes:
 """)
     daemon = Daemon(config, store, info)
     daemon.prepare()
-    web = WebServer(create_app(daemon.webhook_secrets.get, daemon.hint, daemon.status), "127.0.0.1", 0).start()
+    web = WebServer(create_app(daemon.webhook_secret, daemon.hint, daemon.status), "127.0.0.1", 0).start()
     try:
         first = daemon.setup_push(web.url)
         again = daemon.setup_push(web.url)
@@ -386,3 +386,49 @@ def test_polling_speeds_up_when_posts_arrive_fast(info: dict, store: Store) -> N
     route.poll("mentions")
     route.clock.offset += 20
     assert route.poll_due("mentions", 300), "300 posts in 20s would overflow the 800 window in 300s"
+
+
+def test_two_customers_in_one_thread_get_their_own_tickets(info: dict, store: Store) -> None:
+    people = People(info)
+    route = make_route(info, store)
+    announcement = route.network.post(OutboundPost(text="Our app update 5.0 is out!"))
+    alice = people.post("alice_t", "it crashes on start", in_reply_to=announcement.id)
+    bob = people.post("bob_t", "my login is gone", in_reply_to=announcement.id)
+    cycle(route, people, 1)
+    a, b = people.ticket_for(alice), people.ticket_for(bob)
+    assert a is not None and b is not None and a["id"] != b["id"]
+    assert a["requester_id"] != b["requester_id"]
+    people.answer(b["id"], "Sorry Bob, please log in again.")
+    people.advance("zendesk", 120)
+    cycle(route, people, 2)
+    replies = [p for p in people.posts_by(people.brand) if p["in_reply_to"] == bob]
+    assert [p["text"] for p in replies] == ["@bob_t Sorry Bob, please log in again."]
+
+
+def test_public_reply_with_personal_data_is_held_and_noted(info: dict, store: Store) -> None:
+    people = People(info)
+    route = make_route(info, store)
+    root = people.post("quinn", f"@{people.brand} can someone call me?")
+    cycle(route, people, 1)
+    ticket = people.ticket_for(root)
+    people.answer(ticket["id"], "Sure, we will call you on +44 20 7946 0958 today.")
+    people.advance("zendesk", 120)
+    cycle(route, people, 2)
+    assert people.posts_by(people.brand) == []
+    failed = store.failed()
+    assert len(failed) == 1 and "phone number" in failed[0]["reason"]
+    notes = [c["body"] for c in people.comments(ticket["id"]) if not c["public"]]
+    assert any("could not post this reply" in n and "phone number" in n for n in notes)
+
+
+def test_a_deleted_ticket_does_not_block_its_conversation(info: dict, store: Store) -> None:
+    people = People(info)
+    route = make_route(info, store)
+    root = people.post("ray", f"@{people.brand} hello")
+    cycle(route, people, 1)
+    gone = people.ticket_for(root)
+    people._zd("DELETE", f"tickets/{gone['id']}.json")
+    later = people.post("ray", "anyone?", in_reply_to=root)
+    cycle(route, people, 1)
+    fresh = people.ticket_for(later)
+    assert fresh is not None and fresh["id"] != gone["id"] and store.failed() == []

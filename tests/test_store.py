@@ -90,12 +90,39 @@ def test_claim_leases_rows_and_an_expired_lease_hands_them_back(store: Store) ->
     assert [r.id for r in again] == [first[0].id]
 
 
-def test_attempts_are_counted_before_effects(store: Store) -> None:
+def test_attempts_are_counted_before_effects_by_the_owner_only(store: Store) -> None:
+    now = [1000.0]
+    store.clock = lambda: now[0]
     store.record_page("r", "mentions", _items("1"), "1", move_cursor=True)
-    row = store.claim_inbox("r", lease=0)[0]
+    row = store.claim_inbox("r", lease=10)[0]
     assert row.attempts == 0
-    store.begin_attempt(row.id)
-    assert store.claim_inbox("r")[0].attempts == 1
+    assert store.begin_attempt(row.id, row.owner) == 1
+    now[0] += 500  # the lease ran out; another worker claims the row
+    other = store.claim_inbox("r")[0]
+    assert other.attempts == 1 and other.owner != row.owner
+    assert store.begin_attempt(row.id, row.owner) is None, "the first worker lost the row"
+    assert store.begin_attempt(other.id, other.owner) == 2
+
+
+def test_concurrent_claims_never_share_a_row(store: Store) -> None:
+    import threading
+
+    for i in range(20):
+        store.enqueue_reply("r", f"c{i}", "42", "hello")
+    won: list[list[int]] = []
+    start = threading.Barrier(4)
+
+    def worker() -> None:
+        start.wait()
+        won.append([row.id for row in store.claim_outbox("r", limit=20)])
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    claimed = [row_id for rows in won for row_id in rows]
+    assert len(claimed) == len(set(claimed)) == 20
 
 
 def test_finish_writes_the_link_in_the_same_step(store: Store) -> None:

@@ -104,15 +104,21 @@ def _translated(what: str) -> Iterator[None]:
             raise AuthFailed(f"{what}: HTTP {status} {detail}") from err
         if status is not None and status >= 500:
             raise RetriableError(f"{what}: HTTP {status}") from err
-        if status in (400, 409, 422):
+        if status == 409:
+            raise RetriableError(f"{what}: HTTP 409 (update conflict)") from err
+        if status == 404:
+            raise NotFound(f"{what}: not found") from err
+        if status in (400, 422):
             raise SkippableError(f"{what}: HTTP {status} {detail}") from err
         raise FatalError(f"{what}: HTTP {status} {detail}") from err
     except requests.HTTPError as err:
         status = _status_of(err)
         if status in (401, 403):
             raise AuthFailed(f"{what}: HTTP {status}") from err
-        if status is None or status >= 500:
+        if status is None or status >= 500 or status in (408, 409):
             raise RetriableError(f"{what}: HTTP {status}") from err
+        if status == 404:
+            raise NotFound(f"{what}: not found") from err
         raise SkippableError(f"{what}: HTTP {status}") from err
     except (requests.Timeout, requests.ConnectionError) as err:
         raise RetriableError(f"{what}: {type(err).__name__}") from err
@@ -194,9 +200,16 @@ class ZendeskHelpdesk:
         return str(result.id)
 
     def _role(self, user_id: str) -> str:
+        """A comment author's role; a deleted or unreadable user counts as an end user,
+        so one odd comment never stops the reading of all the others."""
         if user_id not in self._roles:
-            with _translated("read user"):
-                self._roles[user_id] = self.client.users(id=int(user_id)).role or "end-user"
+            if not user_id.isdigit():
+                return "end-user"
+            try:
+                with _translated("read user"):
+                    self._roles[user_id] = self.client.users(id=int(user_id)).role or "end-user"
+            except (NotFound, SkippableError):
+                self._roles[user_id] = "end-user"
         return self._roles[user_id]
 
     # ------------------------------------------------------------------ tickets

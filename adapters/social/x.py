@@ -6,6 +6,7 @@ DMs. Every response is translated here; nothing of the wire format leaves this m
 """
 from __future__ import annotations
 
+import html
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,7 +26,7 @@ PRODUCTION_URL = "https://api.x.com"
 TWEET_FIELDS = ("author_id,conversation_id,created_at,in_reply_to_user_id,referenced_tweets,"
                 "public_metrics,lang,entities")
 USER_FIELDS = "name,username,public_metrics,verified,profile_image_url"
-DM_FIELDS = "id,text,event_type,created_at,sender_id,dm_conversation_id,participant_ids"
+DM_FIELDS = "id,text,event_type,created_at,sender_id,dm_conversation_id,participant_ids,entities"
 # The mentions timeline reaches back this many posts at most (X API v2 docs).
 MENTION_WINDOW = 800
 
@@ -125,9 +126,12 @@ class XNetwork:
         if not 200 <= response.status_code < 300:
             raise _error_for(response, what, write=write)
         try:
-            return response.json()
+            body = response.json()
         except ValueError as err:
             raise RetriableError(f"{what}: response was not JSON") from err
+        if not isinstance(body, dict):
+            raise RetriableError(f"{what}: response was not a JSON object")
+        return body
 
     # ------------------------------------------------------------------ identity
 
@@ -295,21 +299,23 @@ class XNetwork:
     def find_own_post(self, post: OutboundPost, since_id: str | None = None) -> PostedReply | None:
         """An earlier post by the brand with this text in this thread (or DM), if any."""
         if post.dm_recipient_id:
+            # One customer's conversation: a refusal (blocked, suspended) concerns this
+            # post only, hence write=True for the error mapping.
             body = self._call("GET", f"/2/dm_conversations/with/{post.dm_recipient_id}/dm_events",
-                              "read DM conversation",
+                              "read DM conversation", write=True,
                               params={"dm_event.fields": DM_FIELDS, "max_results": 100})
             for event in body.get("data") or []:
-                if str(event.get("sender_id")) == self.user_id and event.get("text") == post.text:
+                if str(event.get("sender_id")) == self.user_id and _same_text(event, post.text):
                     return PostedReply(self.kind, str(event["id"]), None, post.text, dm=True,
                                        conversation_id=event.get("dm_conversation_id"))
             return None
-        params: dict[str, Any] = {"max_results": 100, "tweet.fields": "referenced_tweets,created_at"}
+        params: dict[str, Any] = {"max_results": 100, "tweet.fields": "referenced_tweets,created_at,entities"}
         if since_id:
             params["since_id"] = since_id
         body = self._call("GET", f"/2/users/{self.user_id}/tweets", "read own posts", params=params)
         for tweet in body.get("data") or []:
             refs = {r.get("type"): str(r.get("id")) for r in tweet.get("referenced_tweets") or []}
-            if tweet.get("text") == post.text and refs.get("replied_to") == post.in_reply_to:
+            if _same_text(tweet, post.text) and refs.get("replied_to") == post.in_reply_to:
                 return PostedReply(self.kind, str(tweet["id"]),
                                    f"https://x.com/{self.whoami().handle}/status/{tweet['id']}",
                                    post.text, in_reply_to=post.in_reply_to)
@@ -325,6 +331,14 @@ def _expand_links(text: str, entities: Any) -> str:
         if isinstance(short, str) and isinstance(full, str) and short:
             text = text.replace(short, full)
     return text
+
+
+def _same_text(item: Mapping[str, Any], text: str) -> bool:
+    """Whether a post X returns is one we sent: X shortens links and escapes &, <, >."""
+    shown = item.get("text")
+    if not isinstance(shown, str):
+        return False
+    return html.unescape(_expand_links(shown, item.get("entities"))) == text or shown == text
 
 
 def _id_le(a: str, b: str) -> bool:
