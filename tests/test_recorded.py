@@ -52,7 +52,7 @@ from requests.adapters import BaseAdapter, HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
 from adapters.base import (
-    AgentReply, Author, Cursor, Mention, NewTicket, NotFound, OutboundPost, Page, PostedReply,
+    AgentReply, Author, FatalError, Cursor, Mention, NewTicket, NotFound, OutboundPost, Page, PostedReply,
     Secret, TicketRef, Unparseable,
 )
 from adapters.helpdesk.zendesk import ZendeskHelpdesk, ZendeskSettings
@@ -665,21 +665,23 @@ def test_x_dm_conversation(rec: Rec, xh: XHarness) -> None:
     """GET /2/dm_conversations/with/{id}/dm_events -> find_own_post for a DM.
 
     tweepy asked without dm_event.fields, so the recorded events carry no sender_id and
-    the adapter cannot tell its own message (sent in the same recording) from the peer's:
-    it reports none. The adapter always asks for sender_id; the sandbox shows both sides.
+    the adapter cannot tell its own message (sent in the same recording) from the peer's.
+    Guessing "not sent" could send a DM twice, so it refuses with FatalError instead. The
+    adapter always asks for sender_id; the sandbox shows both sides.
     """
     events = body_of(rec)["data"]
     assert events and not any("sender_id" in e for e in events)
     net, replay = x_replay(rec, ME)
-    recorded = net.find_own_post(OutboundPost(events[-1]["text"], dm_recipient_id=path_id(rec, 4)))
+    with pytest.raises(FatalError, match="no sender_id"):
+        net.find_own_post(OutboundPost(events[-1]["text"], dm_recipient_id=path_id(rec, 4)))
     replay.verify()
-    assert recorded is None
     assert "sender_id" in replay.sent[0].query["dm_event.fields"][0]
 
     peer = xh.control.post("users", {"handle": _handle()})["id"]
     out = OutboundPost(f"Testing {uuid.uuid4().hex[:8]}", dm_recipient_id=peer)
     sent = xh.adapter().post(out)
-    assert sandbox_as_recorded(xh).find_own_post(out) is None  # as recorded
+    with pytest.raises(FatalError, match="no sender_id"):  # as recorded
+        sandbox_as_recorded(xh).find_own_post(out)
     assert xh.adapter().find_own_post(out) == sent
 
 

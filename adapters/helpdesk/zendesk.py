@@ -327,7 +327,7 @@ class ZendeskHelpdesk:
         if isinstance(name, int) or str(name).isdigit():
             return str(name)
         path, key, attr = self._LOOKUPS[kind]
-        found = self._api("GET", path, f"list {path}").get(key, [])
+        found = self._list_all(path, key, f"list {path}")
         for item in found:
             if str(item.get(attr, "")).casefold() == str(name).casefold():
                 return str(item["id"])
@@ -342,6 +342,21 @@ class ZendeskHelpdesk:
             response.raise_for_status()
         return response.json() if response.content else None
 
+    def _list_all(self, path: str, key: str, what: str) -> list[dict[str, Any]]:
+        """Every item of a list endpoint, following its pages (cursor or offset)."""
+        items: list[dict[str, Any]] = []
+        url: str | None = f"{self.base_url}/api/v2/{path}?page[size]=100"
+        while url:
+            with _translated(what):
+                response = self.session.get(url)
+                response.raise_for_status()
+            body = response.json()
+            items.extend(body.get(key, []))
+            meta, links = body.get("meta") or {}, body.get("links") or {}
+            # A last cursor page still carries links.next; has_more is what says "more".
+            url = links.get("next") if meta.get("has_more") else body.get("next_page")
+        return items
+
     def setup_push(self, name: str, endpoint: str, tag: str) -> tuple[str, Secret, list[str]]:
         """Make sure a webhook to ``endpoint`` and the trigger calling it exist (idempotent).
 
@@ -349,7 +364,7 @@ class ZendeskHelpdesk:
         the webhook id, its signing secret and what was created (empty when all existed).
         """
         created: list[str] = []
-        hooks = self._api("GET", "webhooks", "list webhooks").get("webhooks", [])
+        hooks = self._list_all("webhooks", "webhooks", "list webhooks")
         hook = next((h for h in hooks if h.get("name") == name), None)
         if hook is None:
             hook = self._api("POST", "webhooks", "create webhook", {"webhook": {
@@ -364,7 +379,7 @@ class ZendeskHelpdesk:
             created.append(f"webhook {name!r} endpoint")
         secret = self._api("GET", f"webhooks/{hook['id']}/signing_secret", "read webhook secret")
         title = f"{name}: agent replied"
-        triggers = self._api("GET", "triggers", "list triggers").get("triggers", [])
+        triggers = self._list_all("triggers", "triggers", "list triggers")
         if not any(t.get("title") == title for t in triggers):
             payload = '{"ticket_id": "{{ticket.id}}", "comment_id": "{{ticket.latest_comment.id}}"}'
             self._api("POST", "triggers", "create trigger", {"trigger": {

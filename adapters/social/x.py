@@ -304,8 +304,12 @@ class XNetwork:
             body = self._call("GET", f"/2/dm_conversations/with/{post.dm_recipient_id}/dm_events",
                               "read DM conversation", write=True,
                               params={"dm_event.fields": DM_FIELDS, "max_results": 100})
+            me = self.user_id
             for event in body.get("data") or []:
-                if str(event.get("sender_id")) == self.user_id and _same_text(event, post.text):
+                if event.get("sender_id") is None:
+                    # Without it our own DMs cannot be told apart: never guess "not sent".
+                    raise FatalError("read DM conversation: events carry no sender_id")
+                if str(event.get("sender_id")) == me and _same_text(event, post.text):
                     return PostedReply(self.kind, str(event["id"]), None, post.text, dm=True,
                                        conversation_id=event.get("dm_conversation_id"))
             return None
