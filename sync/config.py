@@ -30,6 +30,7 @@ DEFAULT_STATE_URL = "sqlite:///socialdesk.sqlite"
 STATE_SCHEMES = ("sqlite", "postgresql")
 STREAMS = ("mentions", "dms", "search")
 POLL_KEYS = ("mentions", "dms", "search", "replies")
+DEFAULT_HISTORY = 3600.0
 DEFAULT_POLL: Mapping[str, float] = MappingProxyType(
     {"mentions": 30.0, "dms": 60.0, "search": 300.0, "replies": 30.0})
 PRIORITIES = ("low", "normal", "high", "urgent")
@@ -149,6 +150,8 @@ class RouteConfig:
     blocklist: tuple[str, ...]
     ticket: TicketTemplate
     mirror: MirrorConfig
+    # How far back a route's very first read reaches; older posts are recorded as filtered.
+    history: float = 3600.0
 
 
 @dataclass(frozen=True)
@@ -621,7 +624,7 @@ class _Reader:
               networks: Mapping[str, EndpointConfig], names: dict[str, Mark],
               claimed: dict[tuple[str, str], str]) -> RouteConfig | None:
         allowed = ("name", "network", "helpdesk", "streams", "search_query", "poll", "include",
-                   "blocklist", "ticket", "mirror")
+                   "blocklist", "history", "ticket", "mirror")
         fields = self.mapping(node, path, allowed, required=("name", "network", "helpdesk"))
         if fields is None:
             return None
@@ -712,11 +715,15 @@ class _Reader:
             handles = self.string_list(f[1], f"{path}.blocklist", f[0], "[spam_account]")
             blocklist = tuple(dict.fromkeys(h.strip().lstrip("@").lower() for h, _ in handles))
 
+        history = DEFAULT_HISTORY
+        if (f := field_("history")) is not None:
+            history = self.seconds(f[1], f"{path}.history", f[0]) or DEFAULT_HISTORY
+
         ticket = self.ticket(field_("ticket"), f"{path}.ticket")
         mirror = self.mirror(field_("mirror"), f"{path}.mirror")
         return RouteConfig(name=name, network=network, helpdesk=helpdesk, streams=streams,
                            search_query=search_query, poll=poll, include=include,
-                           blocklist=blocklist, ticket=ticket, mirror=mirror)
+                           blocklist=blocklist, ticket=ticket, mirror=mirror, history=history)
 
     def poll(self, f: tuple[Node, Node] | None, path: str, network_cls: Any, helpdesk_cls: Any,
              network_kind: str, helpdesk_kind: str) -> PollConfig:

@@ -68,7 +68,7 @@ def route_settings(route: Any, helpdesk: Any) -> RouteSettings:
         name=route.name, helpdesk_name=route.helpdesk, streams=tuple(route.streams),
         include_own_posts=include.own_posts, include_reposts=include.reposts,
         include_quotes=include.quotes, blocklist=frozenset(h.lower().lstrip("@") for h in route.blocklist),
-        search_query=route.search_query, ticket=ticket, mirror=mirror)
+        search_query=route.search_query, history=route.history, ticket=ticket, mirror=mirror)
 
 
 class Daemon:

@@ -157,6 +157,7 @@ class RouteSettings:
     include_quotes: bool = True
     blocklist: frozenset[str] = frozenset()
     search_query: str | None = None
+    history: float = 3600.0
     ticket: TicketSettings = TicketSettings()
     mirror: MirrorSettings = MirrorSettings()
 
@@ -194,6 +195,7 @@ class Route:
         self._me: Author | None = None
         self._last_export = float("-inf")
         self._last_poll: dict[str, float] = {}
+        self._cutoff: float | None = None
         self._rate: dict[str, float] = {}
 
     # ------------------------------------------------------------------ pacing
@@ -264,6 +266,9 @@ class Route:
             return 0
         read = {"mentions": self.network.fetch_mentions, "dms": self.network.fetch_dms}[stream]
         cursor = Cursor(self.store.get_cursor(self.name, stream))
+        # A route's first read would return the network's whole reachable history;
+        # what is older than the history window is kept, as filtered, not ticketed.
+        self._cutoff = self.clock() - self.settings.history if cursor.value is None else None
         token: str | None = None
         new = 0
         read_items = 0
@@ -302,7 +307,10 @@ class Route:
                 self.stats.quarantined += 1
                 continue
             created = item.created_at.isoformat() if item.created_at else ""
-            rows.append(InboxItem(item.key, stream, mention_to_payload(item), f"{created}|{item.id:0>20}"))
+            payload = mention_to_payload(item)
+            if self._cutoff is not None and item.created_at and item.created_at.timestamp() < self._cutoff:
+                payload["before_first_run"] = True
+            rows.append(InboxItem(item.key, stream, payload, f"{created}|{item.id:0>20}"))
         self.stats.read += len(rows)
         return self.store.record_page(self.name, stream, rows, cursor, move_cursor=last)
 
@@ -328,7 +336,9 @@ class Route:
 
     # ------------------------------------------------------------------ ingest: tickets
 
-    def _filtered(self, m: Mention) -> str | None:
+    def _filtered(self, m: Mention, payload: dict[str, Any]) -> str | None:
+        if payload.get("before_first_run"):
+            return "posted before the route's history window"
         me = self.me()
         if m.author.id == me.id and not self.settings.include_own_posts:
             return "own post"
@@ -385,8 +395,8 @@ class Route:
         return done
 
     def _ingest(self, row: InboxRow) -> None:
-        m = mention_from_payload(row.payload)
-        reason = self._filtered(m)
+        m = mention_from_payload({k: v for k, v in row.payload.items() if k != "before_first_run"})
+        reason = self._filtered(m, row.payload)
         if reason:
             self.store.finish_inbox(row.id, "filtered", note=reason)
             self.stats.filtered += 1

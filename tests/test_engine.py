@@ -432,3 +432,13 @@ def test_a_deleted_ticket_does_not_block_its_conversation(info: dict, store: Sto
     cycle(route, people, 1)
     fresh = people.ticket_for(later)
     assert fresh is not None and fresh["id"] != gone["id"] and store.failed() == []
+
+
+def test_first_run_keeps_old_history_out_of_the_queue_but_visible(info: dict, store: Store) -> None:
+    people = People(info)
+    people.post("sam", f"@{people.brand} from last week", created_at="2020-01-01T10:00:00.000Z")
+    fresh = people.post("sam", f"@{people.brand} from just now")
+    route = make_route(info, store, history=3600)
+    cycle(route, people, 1)
+    assert [t["external_id"] for t in people.tickets()] == [f"x:post:{fresh}"]
+    assert store.counts()["t"]["inbox"] == {"done": 1, "filtered": 1}
