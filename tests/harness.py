@@ -6,7 +6,8 @@ parametrised over the registry, so a new adapter gets them for free.
 """
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, Iterator
 
 import requests
 from zenpy import Zenpy
@@ -123,3 +124,52 @@ class ZendeskHarness:
 
 
 HARNESSES = {"x": XHarness, "zendesk": ZendeskHarness}
+
+
+def sandbox_process() -> Iterator[dict[str, Any]]:
+    """``socialdesk sandbox --json`` as its own process (it outlives daemons under test)."""
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "sync.cli", "sandbox", "--json"], stdout=subprocess.PIPE,
+                            text=True, cwd=Path(__file__).resolve().parents[1])
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        assert line, "the sandbox printed nothing"
+        yield json.loads(line)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+
+
+def production_mapping(tmp: Path, info: dict[str, Any], route: str, ticket: str) -> tuple[Path, dict[str, str]]:
+    """A mapping that reaches the sandbox the way a customer's reaches production:
+    explicit URLs, a CA bundle, secrets from environment variables (returned)."""
+    zd, x = info["services"]["zendesk"], info["services"]["x"]
+    path = tmp / "mapping.yaml"
+    path.write_text(f"""\
+version: 1
+state: sqlite:///{tmp / 'state.sqlite'}
+helpdesks:
+  acme:
+    kind: zendesk
+    url: {zd['url']}
+    email: {zd['api_email']}
+    token: {{env: SOCIALDESK_ZENDESK_TOKEN}}
+    ca_bundle: {info['ca_bundle']}
+networks:
+  acme_x:
+    kind: x
+    base_url: {x['url']}
+    token: {{env: SOCIALDESK_X_TOKEN}}
+    ca_bundle: {info['ca_bundle']}
+routes:
+  - name: {route}
+    network: acme_x
+    helpdesk: acme
+    streams: [mentions, dms]
+    ticket: {ticket}
+""")
+    return path, {"SOCIALDESK_ZENDESK_TOKEN": zd["api_token"], "SOCIALDESK_X_TOKEN": x["token"]}

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
+
+import harness
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,44 +21,11 @@ def socialdesk(*args: str, env: dict[str, str] | None = None, cwd: Path | None =
                           timeout=timeout, env={**os.environ, **(env or {})}, cwd=cwd or ROOT)
 
 
-@pytest.fixture(scope="module")
-def sandbox_process() -> Iterator[dict[str, Any]]:
-    proc = subprocess.Popen([sys.executable, "-m", "sync.cli", "sandbox", "--json"],
-                            stdout=subprocess.PIPE, text=True, cwd=ROOT)
-    try:
-        yield json.loads(proc.stdout.readline())
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=20)
+sandbox_process = pytest.fixture(scope="module")(harness.sandbox_process)
 
 
 def _production_like(tmp: Path, info: dict[str, Any]) -> tuple[Path, dict[str, str]]:
-    zd, x = info["services"]["zendesk"], info["services"]["x"]
-    path = tmp / "mapping.yaml"
-    path.write_text(f"""\
-version: 1
-state: sqlite:///{tmp / 'state.sqlite'}
-helpdesks:
-  acme:
-    kind: zendesk
-    url: {zd['url']}
-    email: {zd['api_email']}
-    token: {{env: SOCIALDESK_ZENDESK_TOKEN}}
-    ca_bundle: {info['ca_bundle']}
-networks:
-  acme_x:
-    kind: x
-    base_url: {x['url']}
-    token: {{env: SOCIALDESK_X_TOKEN}}
-    ca_bundle: {info['ca_bundle']}
-routes:
-  - name: acme-x
-    network: acme_x
-    helpdesk: acme
-    ticket: {{tags: [social], group: Social care}}
-""")
-    env = {"SOCIALDESK_ZENDESK_TOKEN": zd["api_token"], "SOCIALDESK_X_TOKEN": x["token"]}
-    return path, env
+    return harness.production_mapping(tmp, info, "acme-x", "{tags: [social], group: Social care}")
 
 
 def test_sandbox_json_first_line_has_what_a_client_needs(sandbox_process: dict) -> None:

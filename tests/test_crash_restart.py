@@ -7,15 +7,16 @@ makes it kill itself with SIGKILL at the named step boundary.
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
+
+import harness
 import requests
 
 from sandbox.scenario import People, audit
@@ -31,46 +32,11 @@ CUSTOMERS = ["kim_crash", "lee_crash", "max_crash"]
 LONG = ("We are very sorry about this. " * 14).strip()
 
 
-@pytest.fixture(scope="module")
-def sandbox_process() -> Iterator[dict[str, Any]]:
-    proc = subprocess.Popen([sys.executable, "-m", "sync.cli", "sandbox", "--json"],
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline()
-        assert line, "the sandbox printed nothing"
-        yield json.loads(line)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=20)
+sandbox_process = pytest.fixture(scope="module")(harness.sandbox_process)
 
 
 def _config(tmp: Path, info: dict[str, Any]) -> Path:
-    zd, x = info["services"]["zendesk"], info["services"]["x"]
-    path = tmp / "mapping.yaml"
-    path.write_text(f"""\
-version: 1
-state: sqlite:///{tmp / 'state.sqlite'}
-helpdesks:
-  zd:
-    kind: zendesk
-    url: {zd['url']}
-    email: {zd['api_email']}
-    token: {{env: SOCIALDESK_ZENDESK_TOKEN}}
-    ca_bundle: {info['ca_bundle']}
-networks:
-  brand:
-    kind: x
-    base_url: {x['url']}
-    token: {{env: SOCIALDESK_X_TOKEN}}
-    ca_bundle: {info['ca_bundle']}
-routes:
-  - name: crash
-    network: brand
-    helpdesk: zd
-    streams: [mentions, dms]
-    ticket: {{tags: [social], priority: normal}}
-""")
-    return path
+    return harness.production_mapping(tmp, info, "crash", "{tags: [social], priority: normal}")[0]
 
 
 def _run(config: Path, info: dict[str, Any], crash_at: str | None) -> int:

@@ -10,7 +10,6 @@ import json
 import re
 import threading
 import time
-from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
