@@ -56,9 +56,9 @@ def route_settings(route: Any, helpdesk: Any) -> RouteSettings:
     fields = {helpdesk.lookup("field", name): value for name, value in dict(t.custom_fields).items()}
     ticket = TicketSettings(
         subject=t.subject, tags=tuple(t.tags), priority=t.priority,
-        group_id=int(helpdesk.lookup("group", t.group)) if t.group is not None else None,
-        brand_id=int(helpdesk.lookup("brand", t.brand)) if t.brand is not None else None,
-        form_id=int(helpdesk.lookup("form", t.form)) if t.form is not None else None,
+        group_id=helpdesk.lookup("group", t.group) if t.group is not None else None,
+        brand_id=helpdesk.lookup("brand", t.brand) if t.brand is not None else None,
+        form_id=helpdesk.lookup("form", t.form) if t.form is not None else None,
         custom_fields=fields, include_metrics=t.include_metrics)
     m = route.mirror
     mirror = MirrorSettings(enabled=m.enabled, dm_public_note=m.dm_public_note, dm_tag=m.dm_tag,

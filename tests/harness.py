@@ -9,11 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator
 
+import time
+
 import requests
 from zenpy import Zenpy
 from zenpy.lib.api_objects import Comment, Ticket
 
-from adapters.base import Secret
+from adapters.base import Cursor, Secret
 
 
 class Control:
@@ -121,6 +123,29 @@ class ZendeskHarness:
 
     def reset(self) -> None:
         self.control.post("reset")
+
+    # what the role contract suite needs, said the helpdesk-neutral way
+
+    supports_tags = True
+    comments_keep_their_author = True
+
+    def priority(self, ours: str) -> str:
+        return ours
+
+    def cursor_before_now(self, seconds: int = 5) -> Cursor:
+        return Cursor(str(int(time.time()) - seconds))
+
+    def unknown_ticket_id(self) -> str:
+        return "99999999999"
+
+    def throttle(self) -> None:
+        self.limit("account", 1)
+
+    def unthrottle(self) -> None:
+        self.limit("account", 100_000)
+
+    def fail_next_read(self, status: int) -> None:
+        self.fault(path_prefix="/api/v2/tickets", method="GET", status=status, count=1)
 
 
 HARNESSES = {"x": XHarness, "zendesk": ZendeskHarness}

@@ -1,7 +1,6 @@
 """The Helpdesk contract: every registered helpdesk adapter, against the sandbox."""
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
@@ -9,7 +8,7 @@ import pytest
 
 import adapters
 from adapters.base import (
-    AuthFailed, Author, Cursor, Helpdesk, NewTicket, NotFound, RateLimited, RetriableError,
+    AuthFailed, Author, Helpdesk, NewTicket, NotFound, RateLimited, RetriableError,
 )
 from harness import HARNESSES
 
@@ -68,8 +67,9 @@ def test_ticket_carries_fields_and_first_comment(h: Any) -> None:
     requester = desk.upsert_requester(_author())
     new = _ticket(desk, requester)
     ref = desk.create_ticket(new, idempotency_key=new.external_id)
-    assert set(new.tags) <= set(ref.tags)
-    assert ref.priority == "normal" and ref.requester_id == requester
+    if h.supports_tags:
+        assert set(new.tags) <= set(ref.tags)
+    assert ref.priority == h.priority("normal") and ref.requester_id == requester
     comments = desk.list_comments(ref.id)
     assert comments[0].body == new.body and comments[0].public and not comments[0].by_agent
 
@@ -83,7 +83,9 @@ def test_comments_and_internal_notes(h: Any) -> None:
     desk.add_comment(ref.id, "posted: https://x.com/brand/status/1", public=False)
     comments = desk.list_comments(ref.id)
     assert [c.public for c in comments] == [True, True, False]
-    assert comments[1].author_id == requester
+    assert [c.body for c in comments[1:]] == ["follow-up from the customer", "posted: https://x.com/brand/status/1"]
+    if h.comments_keep_their_author:
+        assert comments[1].author_id == requester
 
 
 def test_agent_replies_are_read_incrementally(h: Any) -> None:
@@ -91,7 +93,7 @@ def test_agent_replies_are_read_incrementally(h: Any) -> None:
     requester = desk.upsert_requester(_author())
     new = _ticket(desk, requester)
     ref = desk.create_ticket(new, idempotency_key=new.external_id)
-    start = Cursor(str(int(time.time()) - 5))
+    start = h.cursor_before_now()
     h.agent_comment(ref.id, "Hi Ada, a new parcel is on its way.", public=True)
     h.agent_comment(ref.id, "internal: refund approved", public=False)
     h.advance_clock(120)
@@ -106,7 +108,7 @@ def test_agent_replies_are_read_incrementally(h: Any) -> None:
     assert [(r.body, r.public) for r in agent] == [
         ("Hi Ada, a new parcel is on its way.", True), ("internal: refund approved", False)]
     assert any(not r.by_agent for r in mine)
-    assert page.cursor.value is not None and int(page.cursor.value) >= int(start.value)
+    assert page.cursor.value is not None and page.cursor.value != start.value
 
 
 def test_followup_of_a_solved_ticket(h: Any) -> None:
@@ -123,20 +125,20 @@ def test_followup_of_a_solved_ticket(h: Any) -> None:
 
 def test_unknown_ticket_is_not_found(h: Any) -> None:
     with pytest.raises(NotFound):
-        h.adapter().get_ticket("99999999999")
+        h.adapter().get_ticket(h.unknown_ticket_id())
 
 
 def test_rate_limit_raises_without_sleeping(h: Any) -> None:
     desk = h.adapter()
     desk.whoami()
-    h.limit("account", 1)
+    h.throttle()
     try:
         with pytest.raises(RateLimited) as caught:
             for _ in range(3):
                 desk.find_tickets("x:post:rate")
         assert caught.value.retry_after >= 1
     finally:
-        h.limit("account", 100_000)
+        h.unthrottle()
 
 
 def test_bad_token_is_auth_failed_and_never_shown(h: Any) -> None:
@@ -148,7 +150,7 @@ def test_bad_token_is_auth_failed_and_never_shown(h: Any) -> None:
 
 def test_server_error_is_retriable(h: Any) -> None:
     desk = h.adapter()
-    h.fault(path_prefix="/api/v2/tickets", method="GET", status=503, count=1)
+    h.fail_next_read(503)
     with pytest.raises(RetriableError):
         desk.find_tickets("x:post:fault")
     assert desk.find_tickets("x:post:fault") == []

@@ -232,9 +232,12 @@ class ZendeskHelpdesk:
             requester_id=int(ticket.requester_id),
             comment=Comment(body=ticket.body, public=ticket.public, author_id=int(ticket.requester_id)),
             tags=list(ticket.tags))
-        for name in ("priority", "group_id", "brand_id", "ticket_form_id"):
-            if getattr(ticket, name) is not None:
-                fields[name] = getattr(ticket, name)
+        if ticket.priority is not None:
+            fields["priority"] = ticket.priority
+        for name in ("group_id", "brand_id", "ticket_form_id"):
+            value = getattr(ticket, name)
+            if value is not None:
+                fields[name] = int(value)  # Zendesk ids are JSON integers
         if ticket.custom_fields:
             fields["custom_fields"] = [{"id": int(k), "value": v} for k, v in ticket.custom_fields.items()]
         if ticket.followup_of:
