@@ -16,7 +16,9 @@ from collections import OrderedDict
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from flask import Flask, jsonify, request
+from xml.etree import ElementTree
+
+from flask import Flask, Response, jsonify, request
 from werkzeug.serving import BaseWSGIServer, make_server
 
 log = logging.getLogger("socialdesk.web")
@@ -69,9 +71,31 @@ def verify_zendesk(secret: str, signature: str | None, timestamp: str | None, bo
     return None
 
 
+OUTBOUND_NS = "http://soap.sforce.com/2005/09/outbound"
+SOBJECT_NS = "urn:sobject.enterprise.soap.sforce.com"
+SOAP_ACK = ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">'
+            '<soapenv:Body><notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound">'
+            '<Ack>true</Ack></notificationsResponse></soapenv:Body></soapenv:Envelope>')
+
+
+def read_outbound_message(body: bytes) -> tuple[str, list[str]]:
+    """(organization id, record ids) of a Salesforce Outbound Messaging SOAP body."""
+    root = ElementTree.fromstring(body)
+    notifications = root.find(f".//{{{OUTBOUND_NS}}}notifications")
+    if notifications is None:
+        raise ValueError("no notifications element")
+    org = (notifications.findtext(f"{{{OUTBOUND_NS}}}OrganizationId") or "").strip()
+    ids = [(n.findtext(f"{{{OUTBOUND_NS}}}sObject/{{{SOBJECT_NS}}}Id") or "").strip()
+           for n in notifications.findall(f"{{{OUTBOUND_NS}}}Notification")]
+    return org, [i for i in ids if i]
+
+
 def create_app(secrets: Callable[[str], str | None], on_hint: Callable[[str, str], None],
-               status: Callable[[], dict[str, Any]], clock: Callable[[], float] = time.time) -> Flask:
-    """``secrets(helpdesk)`` gives the signing secret; ``on_hint(helpdesk, ticket_id)`` queues work."""
+               status: Callable[[], dict[str, Any]], clock: Callable[[], float] = time.time,
+               org_ids: Callable[[str], str | None] = lambda _: None) -> Flask:
+    """``secrets(helpdesk)`` gives a Zendesk signing secret, ``org_ids(helpdesk)`` a
+    Salesforce org id; ``on_hint(helpdesk, ticket_id)`` queues work."""
     app = Flask("socialdesk")
     app.config["MAX_CONTENT_LENGTH"] = 256 * 1024  # a ticket hint is a few dozen bytes
     guard = ReplayGuard()
@@ -94,6 +118,25 @@ def create_app(secrets: Callable[[str], str | None], on_hint: Callable[[str, str
             return jsonify(error="body must be a JSON object with a numeric ticket_id"), 400
         on_hint(helpdesk, ticket_id)
         return jsonify(accepted=True), 202
+
+    @app.post("/hooks/salesforce/<helpdesk>")
+    def salesforce_outbound(helpdesk: str) -> Any:
+        # Outbound messages are not signed: the org id in the body must be this org's
+        # (15- or 18-character form), and the endpoint should only be reachable over TLS.
+        expected = org_ids(helpdesk)
+        if expected is None:
+            return jsonify(error=f"no Salesforce org is configured for helpdesk {helpdesk!r}"), 404
+        try:
+            org, ids = read_outbound_message(request.get_data())
+        except (ElementTree.ParseError, ValueError) as err:
+            return jsonify(error=f"not an outbound message: {err}"), 400
+        if org[:15] != expected[:15]:
+            log.warning("outbound message for %s refused: organization %s", helpdesk, org)
+            return jsonify(error="organization does not match"), 401
+        for record_id in dict.fromkeys(ids):
+            on_hint(helpdesk, record_id)
+        # Salesforce retries (for 24 h) until it gets this acknowledgement.
+        return Response(SOAP_ACK, status=200, content_type="text/xml; charset=utf-8")
 
     @app.get("/health")
     def health() -> Any:

@@ -442,3 +442,24 @@ def test_first_run_keeps_old_history_out_of_the_queue_but_visible(info: dict, st
     cycle(route, people, 1)
     assert [t["external_id"] for t in people.tickets()] == [f"x:post:{fresh}"]
     assert store.counts()["t"]["inbox"] == {"done": 1, "filtered": 1}
+
+
+def test_salesforce_outbound_message_is_acknowledged_and_hints_each_case() -> None:
+    from openapi_check import CONTRACTS
+
+    hints: list[tuple[str, str]] = []
+    sample = (CONTRACTS / "salesforce" / "samples" / "aspnet-webhooks" / "RequestBodies__Salesforce.xml").read_bytes()
+    app = create_app(lambda _: None, lambda h, t: hints.append((h, t)), lambda: {},
+                     org_ids={"org": "012345678901234AAA"}.get)
+    web = WebServer(app, "127.0.0.1", 0).start()
+    try:
+        ok = requests.post(f"{web.url}/hooks/salesforce/org", data=sample, headers={"Content-Type": "text/xml"})
+        assert ok.status_code == 200 and "<Ack>true</Ack>" in ok.text
+        assert hints == [("org", "0031I0000081tbPQAQ"), ("org", "0031I0000081tb0QAA")]
+        other = sample.replace(b"012345678901234", b"00D000000000001")
+        assert requests.post(f"{web.url}/hooks/salesforce/org", data=other).status_code == 401
+        assert requests.post(f"{web.url}/hooks/salesforce/org", data=b"<not-soap").status_code == 400
+        assert requests.post(f"{web.url}/hooks/salesforce/none", data=sample).status_code == 404
+        assert len(hints) == 2
+    finally:
+        web.stop()
