@@ -11,6 +11,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
     # kind: (role, "module:Class")
     "x": ("social", "adapters.social.x:XNetwork"),
     "zendesk": ("helpdesk", "adapters.helpdesk.zendesk:ZendeskHelpdesk"),
+    "salesforce": ("helpdesk", "adapters.helpdesk.salesforce:SalesforceHelpdesk"),
 }
 
 

@@ -62,7 +62,7 @@ from sync.daemon import Daemon  # noqa: E402
 from sync.demo import DEMO_MAPPING  # noqa: E402
 from sync.engine import Route  # noqa: E402
 from sync.store import Store  # noqa: E402
-from sync.web import WebServer, create_app  # noqa: E402
+from sync.web import WebServer  # noqa: E402
 
 HTTP_TIMEOUT = 30.0
 # Which sandbox service a paused side of a route waits on.
@@ -325,7 +325,7 @@ class Bench:
         if self.route.parked:
             raise Stalled(f"route {self.route.name} parked at start: {self.route.parked}")
         self.interval = float(self.route.network.min_poll_interval)
-        self.web = WebServer(create_app(self.daemon.webhook_secret, self.daemon.hint, self.daemon.status),
+        self.web = WebServer(self.daemon.web_app(),
                              "127.0.0.1", 0).start()
         self.daemon.setup_push(self.web.url)
         self.pauses = PauseSkipper(self.route, self.clock)

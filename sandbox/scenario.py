@@ -161,3 +161,58 @@ def wait_until(condition: Callable[[], bool], step: Callable[[], None], timeout:
             return True
         time.sleep(0.05)
     return condition()
+
+
+class SalesforcePeople(People):
+    """The same customers on X; the agents work Cases in the sandbox's Salesforce org.
+
+    Cases and CaseComments are shown in the ticket shape the audit reads: the Case's
+    Description is its first comment, and comments the integration user wrote on behalf
+    of the customer count as the customer's.
+    """
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        super().__init__(info)
+        self.sf = info["services"]["salesforce"]
+        self.sf_http = requests.Session()
+        self.sf_http.verify = info["ca_bundle"]
+        self.sf_http.trust_env = False
+        self.sf_http.headers["Authorization"] = f"Bearer {self.sf['token']}"
+        self.api_user = self.sf["api_user_id"]
+        self.base = f"{self.sf['instance_url']}/services/data/v{self.sf.get('api_version', '59.0')}"
+
+    def _soql(self, soql: str) -> list[dict[str, Any]]:
+        records: list[dict[str, Any]] = []
+        response = self.sf_http.get(f"{self.base}/query", params={"q": soql})
+        while True:
+            response.raise_for_status()
+            body = response.json()
+            records.extend(body["records"])
+            if body.get("done", True):
+                return records
+            response = self.sf_http.get(f"{self.sf['instance_url']}{body['nextRecordsUrl']}")
+
+    def tickets(self) -> list[dict[str, Any]]:
+        cases = self._soql("SELECT Id, Social_Post_Id__c, ContactId, Status, IsClosed FROM Case "
+                           "WHERE Social_Post_Id__c != null ORDER BY CreatedDate")
+        return [{"id": c["Id"], "external_id": c["Social_Post_Id__c"], "requester_id": c["ContactId"],
+                 "status": c["Status"], "tags": [BRAND_TAG]} for c in cases]
+
+    def comments(self, ticket_id: Any) -> list[dict[str, Any]]:
+        case = self._soql(f"SELECT Id, Description, ContactId FROM Case WHERE Id = '{ticket_id}'")[0]
+        rows = self._soql("SELECT Id, CommentBody, IsPublished, CreatedById FROM CaseComment "
+                          f"WHERE ParentId = '{ticket_id}' ORDER BY CreatedDate, Id")
+        first = {"id": f"{ticket_id}:description", "body": case["Description"] or "", "public": True,
+                 "author_id": case["ContactId"]}
+        return [first, *({"id": r["Id"], "body": r["CommentBody"] or "", "public": r["IsPublished"],
+                          "author_id": case["ContactId"] if r["CreatedById"] == self.api_user and r["IsPublished"]
+                          else r["CreatedById"]} for r in rows)]
+
+    def answer(self, ticket_id: Any, body: str, *, public: bool = True, status: str | None = None,
+               tags: list[str] | None = None) -> None:
+        self.sf_http.post(f"{self.base}/sobjects/CaseComment",
+                          json={"ParentId": ticket_id, "CommentBody": body, "IsPublished": public}).raise_for_status()
+        if status:
+            self.sf_http.patch(f"{self.base}/sobjects/Case/{ticket_id}",
+                               json={"Status": "Closed" if status in ("solved", "closed") else status}
+                               ).raise_for_status()

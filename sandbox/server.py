@@ -25,6 +25,7 @@ HOST = "127.0.0.1"
 SERVICES: dict[str, str] = {
     "zendesk": "sandbox.zendesk",
     "x": "sandbox.x",
+    "salesforce": "sandbox.salesforce",
 }
 
 
@@ -97,6 +98,12 @@ class Sandbox:
 
     def url(self, name: str) -> str:
         return self._running[name].info["url"]
+
+    def connect_push(self, service: str, url: str) -> None:
+        """Do what an admin's deployment does for push: Salesforce's Flow and outbound
+        message, pointed at ``url`` (Zendesk's webhook the daemon creates itself)."""
+        state = self.app(service).extensions["sandbox_state"]
+        state.register_outbound({"url": url})
 
     def info(self) -> dict[str, Any]:
         """What a client needs: the CA bundle and, per service, its URL and credentials."""

@@ -87,7 +87,7 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from sync.daemon import Daemon
-    from sync.web import WebServer, create_app
+    from sync.web import WebServer
 
     _logging(args.verbose)
     config = _config(args.config)
@@ -111,8 +111,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         listen = config.webhook
         if listen is not None or sandbox is not None:
             host, port = (listen.host, listen.port) if listen else ("127.0.0.1", 0)
-            web = WebServer(create_app(daemon.webhook_secret, daemon.hint, daemon.status), host, port).start()
+            web = WebServer(daemon.web_app(), host, port).start()
             public = (listen.public_url if listen and listen.public_url else web.url)
+            if sandbox is not None:
+                for name, desk in daemon.helpdesks.items():
+                    if desk.kind == "salesforce":
+                        sandbox.connect_push("salesforce", f"{web.url}/hooks/salesforce/{name}")
             try:
                 created = daemon.setup_push(public)
                 logging.getLogger("socialdesk").info("webhooks ready at %s (%s)", web.url, created or "unchanged")
@@ -144,7 +148,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     progress = (lambda _: None) if args.json else (lambda line: print(line, flush=True))
-    summary = run_demo(args.config, progress)
+    summary = run_demo(args.config, progress, helpdesk=args.helpdesk)
     print(json.dumps(summary) if args.json else render(summary), flush=True)
     return 0 if summary["lost"] == 0 and summary["duplicates"] == 0 else 1
 
@@ -296,6 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="play a scripted day on the sandbox and print a summary")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.add_argument("--config", help="mapping to use (default: a built-in sandbox mapping)")
+    p.add_argument("--helpdesk", choices=["zendesk", "salesforce"], default="zendesk",
+                   help="which sandbox helpdesk the built-in mapping uses (default: %(default)s)")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("run", help="run the sync daemon")
@@ -309,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sandbox", help="serve local HTTPS stand-ins for the remote APIs")
     p.add_argument("--json", action="store_true",
                    help="print one JSON line (CA bundle, URLs, credentials) first")
-    p.add_argument("--service", action="append", choices=["zendesk", "x"],
+    p.add_argument("--service", action="append", choices=["zendesk", "x", "salesforce"],
                    help="serve only this service (repeatable; default: all)")
     p.set_defaults(func=_cmd_sandbox)
 

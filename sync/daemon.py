@@ -35,6 +35,10 @@ def sandbox_settings(kind: str, info: Mapping[str, Any]) -> dict[str, Any]:
     if kind == "x":
         return {"token": Secret(service["token"], "token"), "base_url": service["url"],
                 "ca_bundle": info["ca_bundle"]}
+    if kind == "salesforce":
+        return {"login_url": service["login_url"], "auth": "client_credentials",
+                "client_id": service["client_id"], "client_secret": Secret(service["client_secret"], "client_secret"),
+                "username": service["api_username"], "ca_bundle": info["ca_bundle"]}
     raise FatalError(f"no sandbox settings known for {kind!r}")
 
 
@@ -138,6 +142,17 @@ class Daemon:
         """The signing secret of ``helpdesk``'s webhook, for the receiver only."""
         secret = self.webhook_secrets.get(helpdesk)
         return secret.reveal() if secret is not None else None
+
+    def web_app(self) -> Any:
+        """The daemon's HTTP app: helpdesk webhooks and outbound messages, health."""
+        from sync.web import create_app
+
+        return create_app(self.webhook_secret, self.hint, self.status, org_ids=self.org_id)
+
+    def org_id(self, helpdesk: str) -> str | None:
+        """The Salesforce org id outbound messages for ``helpdesk`` must carry."""
+        desk = self.helpdesks.get(helpdesk)
+        return getattr(desk, "org_id", None) if desk is not None and desk.kind == "salesforce" else None
 
     def hint(self, helpdesk: str, ticket_id: str) -> None:
         self.hints.put((helpdesk, ticket_id))

@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from sandbox.scenario import Audit, People, audit, wait_until
+from sandbox.scenario import Audit, People, SalesforcePeople, audit, wait_until
 from sandbox.server import Sandbox
 from sync.config import Config, load_config, parse_config
 from sync.daemon import Daemon
 from sync.store import Store
-from sync.web import WebServer, create_app
+from sync.web import WebServer
 
 log = logging.getLogger("socialdesk.demo")
 
@@ -42,6 +42,24 @@ routes:
     mirror: {enabled: true}
 """
 
+DEMO_MAPPING_SALESFORCE = """\
+version: 1
+helpdesks:
+  sandbox_salesforce: {kind: salesforce, sandbox: true}
+networks:
+  brand_x: {kind: x, sandbox: true}
+routes:
+  - name: x-support
+    network: brand_x
+    helpdesk: sandbox_salesforce
+    streams: [mentions, dms]
+    ticket:
+      subject: "{network} {kind} from @{author}"
+      priority: normal
+      custom_fields: {Social_Network__c: x, Social_Post_Url__c: "{url}"}
+    mirror: {enabled: true}
+"""
+
 CUSTOMERS = ["ada_lovelace", "bob_builder", "carol_danvers", "dave_grohl", "erin_reposter"]
 
 LONG_ANSWER = (
@@ -53,26 +71,34 @@ LONG_ANSWER = (
 )
 
 
-def _config(path: str | None, state_url: str) -> Config:
-    config = load_config(path) if path else parse_config(DEMO_MAPPING, source="<demo mapping>")
+def _config(path: str | None, state_url: str, helpdesk: str) -> Config:
+    builtin = DEMO_MAPPING_SALESFORCE if helpdesk == "salesforce" else DEMO_MAPPING
+    config = load_config(path) if path else parse_config(builtin, source=f"<demo mapping: {helpdesk}>")
     return dataclasses.replace(config, state_url=state_url)
 
 
-def run_demo(config_path: str | None = None, progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+def run_demo(config_path: str | None = None, progress: Callable[[str], None] = lambda _: None,
+             helpdesk: str = "zendesk") -> dict[str, Any]:
     """Play the day; return the summary (mentions, tickets, replies_posted, lost, ...)."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="socialdesk-demo-") as tmp, Sandbox(workdir=tmp) as sandbox:
         info = sandbox.info()
         store = Store(f"sqlite:///{Path(tmp) / 'state.sqlite'}")
         store.migrate()
-        daemon = Daemon(_config(config_path, store.url), store, info)
+        daemon = Daemon(_config(config_path, store.url, helpdesk), store, info)
         daemon.prepare()
-        web = WebServer(create_app(daemon.webhook_secret, daemon.hint, daemon.status),
+        web = WebServer(daemon.web_app(),
                         "127.0.0.1", 0).start()
         try:
+            for name, desk in daemon.helpdesks.items():
+                if desk.kind == "salesforce":
+                    sandbox.connect_push("salesforce", f"{web.url}/hooks/salesforce/{name}")
+                    progress("outbound message pointed at the daemon (what the shipped Flow does)")
             created = daemon.setup_push(web.url)
-            progress(f"webhook and trigger set up in Zendesk: {created}")
-            result = _play(People(info), daemon, progress)
+            if created:
+                progress(f"webhook and trigger set up in Zendesk: {created}")
+            people = SalesforcePeople(info) if helpdesk == "salesforce" else People(info)
+            result = _play(people, daemon, progress)
         finally:
             web.stop()
             store.close()
@@ -82,7 +108,7 @@ def run_demo(config_path: str | None = None, progress: Callable[[str], None] = l
         "replies_posted": counts.replies_posted, "duplicates": counts.duplicates,
         "quarantined": result["quarantined"], "lost": counts.lost,
         "filtered": result["filtered"], "unanswered": counts.unanswered,
-        "problems": counts.problems, "seconds": round(time.monotonic() - started, 1)}
+        "problems": counts.problems, "seconds": round(time.monotonic() - started, 1), "helpdesk": helpdesk}
     return summary
 
 
@@ -153,7 +179,7 @@ def _play(people: People, daemon: Daemon, progress: Callable[[str], None]) -> di
 def render(summary: dict[str, Any]) -> str:
     ok = summary["lost"] == 0 and summary["duplicates"] == 0 and summary["unanswered"] == 0
     lines = [
-        "socialdesk demo: one scripted day on the sandbox (X -> Zendesk and back)",
+        f"socialdesk demo: one scripted day on the sandbox (X -> {summary['helpdesk'].title()} and back)",
         f"  customer posts and DMs : {summary['mentions']}",
         f"  tickets opened         : {summary['tickets']}",
         f"  follow-ups as comments : {summary['comments']}",

@@ -508,9 +508,9 @@ class Route:
         if now - self._last_export < getattr(self.helpdesk, "export_min_interval", 0.0):
             return 0
         self._last_export = now
-        stored = self.store.get_cursor(self.name, "replies")
-        # A new route mirrors from now on, not the helpdesk's whole history.
-        cursor = Cursor(stored or str(int(self.clock()) - 120))
+        # Without a cursor the adapter starts at "now": a new route mirrors from now on,
+        # not the helpdesk's whole history.
+        cursor = Cursor(self.store.get_cursor(self.name, "replies"))
         token: str | None = None
         queued = 0
         try:

@@ -148,7 +148,77 @@ class ZendeskHarness:
         self.fault(path_prefix="/api/v2/tickets", method="GET", status=status, count=1)
 
 
-HARNESSES = {"x": XHarness, "zendesk": ZendeskHarness}
+class SalesforceHarness:
+    kind = "salesforce"
+    role = "helpdesk"
+    supports_tags = False            # Cases have no tags; the mapping's fields carry it
+    comments_keep_their_author = False  # CaseComments are written by the integration user
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        self.info = info
+        self.service = info["services"]["salesforce"]
+        self.control = Control(self.service["url"], info["ca_bundle"])
+
+    def adapter(self, token: str | None = None) -> Any:
+        from adapters.helpdesk.salesforce import SalesforceHelpdesk, SalesforceSettings
+
+        s = self.service
+        if token is not None:
+            return SalesforceHelpdesk(SalesforceSettings(
+                login_url=s["login_url"], auth="session", session_token=Secret(token, "token"),
+                instance_url=s["instance_url"], ca_bundle=self.info["ca_bundle"], username=s["api_username"]))
+        return SalesforceHelpdesk(SalesforceSettings(
+            login_url=s["login_url"], auth="client_credentials", client_id=s["client_id"],
+            client_secret=Secret(s["client_secret"], "client_secret"), username=s["api_username"],
+            ca_bundle=self.info["ca_bundle"]))
+
+    def agent(self) -> Any:
+        """Real simple-salesforce logged in as the sandbox's agent."""
+        from simple_salesforce import Salesforce
+
+        session = requests.Session()
+        session.verify = self.info["ca_bundle"]
+        session.trust_env = False
+        return Salesforce(instance_url=self.service["instance_url"], session_id=self.service["token"],
+                          session=session, version=self.service.get("api_version", "59.0"))
+
+    def agent_comment(self, ticket_id: str, body: str, public: bool = True, status: str | None = None) -> None:
+        sf = self.agent()
+        sf.CaseComment.create({"ParentId": ticket_id, "CommentBody": body, "IsPublished": public})
+        if status:
+            self.set_status(ticket_id, status)
+
+    def set_status(self, ticket_id: str, status: str) -> None:
+        self.agent().Case.update(ticket_id, {"Status": "Closed" if status in ("closed", "solved") else status})
+
+    def advance_clock(self, seconds: float) -> None:
+        self.control.post("clock", {"advance": seconds})
+
+    def priority(self, ours: str) -> str:
+        return {"urgent": "High", "high": "High", "normal": "Medium", "low": "Low"}[ours]
+
+    def cursor_before_now(self, seconds: int = 5) -> Cursor:
+        now = self.control.get("clock")["now"] - seconds
+        return Cursor(time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime(now)))
+
+    def unknown_ticket_id(self) -> str:
+        return "500000000000000AAA"
+
+    def throttle(self) -> None:
+        self.control.post("limits", {"limit": 1})
+
+    def unthrottle(self) -> None:
+        self.control.post("limits", {"limit": 1_000_000, "used": 0})
+
+    def fail_next_read(self, status: int) -> None:
+        self.control.post("faults", {"path_prefix": "/services/data", "method": "GET", "status": status,
+                                     "count": 1})
+
+    def reset(self) -> None:
+        self.control.post("reset")
+
+
+HARNESSES = {"x": XHarness, "zendesk": ZendeskHarness, "salesforce": SalesforceHarness}
 
 
 def sandbox_process() -> Iterator[dict[str, Any]]:
@@ -169,27 +239,45 @@ def sandbox_process() -> Iterator[dict[str, Any]]:
         proc.wait(timeout=20)
 
 
-def production_mapping(tmp: Path, info: dict[str, Any], route: str, ticket: str) -> tuple[Path, dict[str, str]]:
+def production_mapping(tmp: Path, info: dict[str, Any], route: str, ticket: str,
+                       helpdesk: str = "zendesk") -> tuple[Path, dict[str, str]]:
     """A mapping that reaches the sandbox the way a customer's reaches production:
     explicit URLs, a CA bundle, secrets from environment variables (returned)."""
-    zd, x = info["services"]["zendesk"], info["services"]["x"]
+    x = info["services"]["x"]
+    ca = info["ca_bundle"]
+    if helpdesk == "salesforce":
+        sf = info["services"]["salesforce"]
+        desk = f"""\
+    kind: salesforce
+    login_url: {sf['login_url']}
+    auth: client_credentials
+    client_id: {sf['client_id']}
+    client_secret: {{env: SOCIALDESK_SALESFORCE_CLIENT_SECRET}}
+    username: {sf['api_username']}
+    ca_bundle: {ca}"""
+        env = {"SOCIALDESK_SALESFORCE_CLIENT_SECRET": sf["client_secret"]}
+    else:
+        zd = info["services"]["zendesk"]
+        desk = f"""\
+    kind: zendesk
+    url: {zd['url']}
+    email: {zd['api_email']}
+    token: {{env: SOCIALDESK_ZENDESK_TOKEN}}
+    ca_bundle: {ca}"""
+        env = {"SOCIALDESK_ZENDESK_TOKEN": zd["api_token"]}
     path = tmp / "mapping.yaml"
     path.write_text(f"""\
 version: 1
 state: sqlite:///{tmp / 'state.sqlite'}
 helpdesks:
   acme:
-    kind: zendesk
-    url: {zd['url']}
-    email: {zd['api_email']}
-    token: {{env: SOCIALDESK_ZENDESK_TOKEN}}
-    ca_bundle: {info['ca_bundle']}
+{desk}
 networks:
   acme_x:
     kind: x
     base_url: {x['url']}
     token: {{env: SOCIALDESK_X_TOKEN}}
-    ca_bundle: {info['ca_bundle']}
+    ca_bundle: {ca}
 routes:
   - name: {route}
     network: acme_x
@@ -197,4 +285,4 @@ routes:
     streams: [mentions, dms]
     ticket: {ticket}
 """)
-    return path, {"SOCIALDESK_ZENDESK_TOKEN": zd["api_token"], "SOCIALDESK_X_TOKEN": x["token"]}
+    return path, {**env, "SOCIALDESK_X_TOKEN": x["token"]}

@@ -94,6 +94,7 @@ def test_agent_replies_are_read_incrementally(h: Any) -> None:
     new = _ticket(desk, requester)
     ref = desk.create_ticket(new, idempotency_key=new.external_id)
     start = h.cursor_before_now()
+    desk.add_comment(ref.id, "any news?", public=True, author_id=requester)
     h.agent_comment(ref.id, "Hi Ada, a new parcel is on its way.", public=True)
     h.agent_comment(ref.id, "internal: refund approved", public=False)
     h.advance_clock(120)

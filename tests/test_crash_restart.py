@@ -19,7 +19,7 @@ import pytest
 import harness
 import requests
 
-from sandbox.scenario import People, audit
+from sandbox.scenario import People, SalesforcePeople, audit
 
 pytestmark = pytest.mark.slow
 
@@ -35,13 +35,12 @@ LONG = ("We are very sorry about this. " * 14).strip()
 sandbox_process = pytest.fixture(scope="module")(harness.sandbox_process)
 
 
-def _config(tmp: Path, info: dict[str, Any]) -> Path:
-    return harness.production_mapping(tmp, info, "crash", "{tags: [social], priority: normal}")[0]
+def _config(tmp: Path, info: dict[str, Any], helpdesk: str) -> tuple[Path, dict[str, str]]:
+    return harness.production_mapping(tmp, info, "crash", "{priority: normal}", helpdesk)
 
 
-def _run(config: Path, info: dict[str, Any], crash_at: str | None) -> int:
-    env = dict(os.environ, SOCIALDESK_ZENDESK_TOKEN=info["services"]["zendesk"]["api_token"],
-               SOCIALDESK_X_TOKEN=info["services"]["x"]["token"])
+def _run(config: Path, secrets: dict[str, str], crash_at: str | None) -> int:
+    env = dict(os.environ, **secrets)
     env.pop("SOCIALDESK_CRASH_AT", None)
     if crash_at:
         env["SOCIALDESK_CRASH_AT"] = f"{crash_at}:1"
@@ -51,14 +50,15 @@ def _run(config: Path, info: dict[str, Any], crash_at: str | None) -> int:
     return done.returncode
 
 
+@pytest.mark.parametrize("helpdesk", ["zendesk", "salesforce"])
 @pytest.mark.parametrize("checkpoint", CHECKPOINTS)
-def test_kill_at_step_boundary_loses_and_duplicates_nothing(checkpoint: str, sandbox_process: dict,
-                                                           tmp_path: Path) -> None:
+def test_kill_at_step_boundary_loses_and_duplicates_nothing(checkpoint: str, helpdesk: str,
+                                                           sandbox_process: dict, tmp_path: Path) -> None:
     info = sandbox_process
-    for service in ("x", "zendesk"):
+    for service in ("x", helpdesk):
         requests.post(f"{info['services'][service]['url']}/_sandbox/reset", verify=info["ca_bundle"]).raise_for_status()
-    people = People(info)
-    config = _config(tmp_path, info)
+    people = SalesforcePeople(info) if helpdesk == "salesforce" else People(info)
+    config, secrets = _config(tmp_path, info, helpdesk)
     pending = [checkpoint]
     kills = 0
 
@@ -66,7 +66,7 @@ def test_kill_at_step_boundary_loses_and_duplicates_nothing(checkpoint: str, san
         nonlocal kills
         for _ in range(times):
             crash = pending[0] if pending else None
-            if _run(config, info, crash) == -signal.SIGKILL:
+            if _run(config, secrets, crash) == -signal.SIGKILL:
                 kills += 1
                 pending.clear()
 

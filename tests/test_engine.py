@@ -314,7 +314,7 @@ routes:
 """)
     daemon = Daemon(config, store, info)
     daemon.prepare()
-    web = WebServer(create_app(daemon.webhook_secret, daemon.hint, daemon.status), "127.0.0.1", 0).start()
+    web = WebServer(daemon.web_app(), "127.0.0.1", 0).start()
     try:
         first = daemon.setup_push(web.url)
         again = daemon.setup_push(web.url)

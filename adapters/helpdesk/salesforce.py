@@ -113,7 +113,13 @@ def _soql_time(value: str) -> str:
 def _sf_time(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
-    return datetime.strptime(value.replace("Z", "+0000"), "%Y-%m-%dT%H:%M:%S.%f%z")
+    text = value.replace("Z", "+0000")
+    for layout in ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z"):
+        try:
+            return datetime.strptime(text, layout)
+        except ValueError:
+            continue
+    return None
 
 
 class SalesforceHelpdesk:
@@ -136,6 +142,7 @@ class SalesforceHelpdesk:
         self._me: str | None = None
         self._calls: collections.deque[float] = collections.deque()
         self.api_usage: tuple[int, int] | None = None
+        self.org_id: str | None = None
 
     @classmethod
     def from_config(cls, values: Mapping[str, Any]) -> "SalesforceHelpdesk":
@@ -192,7 +199,10 @@ class SalesforceHelpdesk:
         if response.status_code >= 300:
             raise RetriableError(f"get an access token: HTTP {response.status_code}")
         body = response.json()
-        user_id = str(body.get("id", "")).rstrip("/").rsplit("/", 1)[-1] or None
+        # The identity URL ends /id/<org id>/<user id>.
+        parts = str(body.get("id", "")).rstrip("/").rsplit("/", 2)
+        self.org_id = parts[-2] if len(parts) == 3 else self.org_id
+        user_id = parts[-1] or None
         return body["access_token"], body["instance_url"], user_id
 
     @property
@@ -251,6 +261,10 @@ class SalesforceHelpdesk:
             def userinfo(sf: Salesforce) -> Any:
                 response = self.session.get(f"https://{sf.sf_instance}/services/oauth2/userinfo",
                                             headers=sf.headers)
+                if response.status_code in (401, 403):
+                    raise AuthFailed(f"read own user: HTTP {response.status_code}")
+                if response.status_code == 404:
+                    raise NotFound("read own user: no userinfo endpoint")
                 response.raise_for_status()
                 return response.json()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Iterator, Mapping
@@ -290,7 +291,8 @@ class ZendeskHelpdesk:
         The export leaves out the most recent minute; the cursor is the export's own
         ``end_time``, so nothing between two reads is skipped.
         """
-        start = page or cursor.value or "0"
+        # No cursor yet: from two minutes ago (the export leaves out the last minute).
+        start = page or cursor.value or str(int(time.time()) - 120)
         url = f"{self.base_url}/api/v2/incremental/ticket_events.json"
         with _translated("read ticket events"):
             response = self.session.get(url, params={"start_time": start, "include": "comment_events"})
