@@ -119,6 +119,15 @@ FIDELITY_NOTES: tuple[str, ...] = (
     "definition), Case notifications only, fields chosen at registration; retries back off "
     "exponentially from 1 s (configurable) up to 2 h, dropped after 24 h of sandbox time; HTTP "
     "headers (SOAPAction, User-Agent) assumed; only HTTP 200 with notificationsResponse/Ack=true counts",
+    "the identity URL and /services/oauth2/userinfo answer any valid session (OAuth scopes are not "
+    "enforced); tokens report scope 'api'",
+    "queryAll pages continue under /query/{locator}; COUNT() never pages; Sforce-Query-Options "
+    "batchSize is honoured within 200..2000 (and the control page size)",
+    "a non-id string compared with Id in SOQL is 400 INVALID_QUERY_FILTER_OPERATOR 'invalid ID field' "
+    "(as real SOQL); a non-id path segment under /sobjects/{type}/ is 404 NOT_FOUND 'Provided external "
+    "ID field does not exist or is not accessible'",
+    "objects beyond Case/Contact/CaseComment/Account/Entitlement are read-only here "
+    "(INVALID_TYPE_FOR_OPERATION, wording assumed)",
     "not modelled: Bulk API, SOSL search, Streaming/Platform Events, Metadata API, record locking, "
     "sharing rules, validation rules, triggers/flows, milestones, field history, duplicate rules",
 )

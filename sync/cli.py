@@ -183,6 +183,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
                     who = adapter.whoami()
                     shown = f"@{who.handle} (id {who.id})" if role == "social" else f"user id {who}"
                     print(f"  {role} {name} ({endpoint.kind}): connected as {shown}")
+                    for problem in getattr(adapter, "verify_setup", lambda: [])():
+                        failures += 1
+                        print(f"  {role} {name} ({endpoint.kind}): FAILED: {problem}")
                 except SocialdeskError as err:
                     failures += 1
                     print(f"  {role} {name} ({endpoint.kind}): FAILED: {err}")

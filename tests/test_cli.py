@@ -110,3 +110,22 @@ def test_run_with_sandbox_prints_the_sandbox_json_first(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     first = json.loads(done.stdout.splitlines()[0])
     assert set(first) == {"ca_bundle", "services"} and {"x", "zendesk"} <= set(first["services"])
+
+
+def test_check_says_exactly_which_salesforce_metadata_is_missing(sandbox_process: dict, tmp_path: Path) -> None:
+    import requests
+
+    config, env = harness.production_mapping(tmp_path, sandbox_process, "acme-x", "{priority: normal}", "salesforce")
+    ok = socialdesk("check", "--config", str(config), env=env)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    sf = sandbox_process["services"]["salesforce"]
+    settings = f"{sf['url']}/_sandbox/settings"
+    requests.post(settings, json={"custom_fields": False}, verify=sandbox_process["ca_bundle"]).raise_for_status()
+    try:
+        bare = socialdesk("check", "--config", str(config), env=env)
+    finally:
+        requests.post(settings, json={"custom_fields": True}, verify=sandbox_process["ca_bundle"]).raise_for_status()
+    assert bare.returncode == 1
+    assert "Case.Social_Post_Id__c is missing" in bare.stdout
+    assert "Contact.Social_Handle__c is missing" in bare.stdout
+    assert env["SOCIALDESK_SALESFORCE_CLIENT_SECRET"] not in bare.stdout + bare.stderr

@@ -315,6 +315,23 @@ class SalesforceHelpdesk:
             raise FatalError(f"no Salesforce {kind} named {value!r}")
         return str(rows["records"][0]["Id"])
 
+    def verify_setup(self) -> list[str]:
+        """What the org lacks of the socialdesk metadata (salesforce/), read by describe."""
+        s = self.settings
+        wanted = {"Case": {s.external_id_field: "external id", "Social_Network__c": "", "Social_Post_Url__c": ""},
+                  "Contact": {s.contact_key_field: "external id"}}
+        missing: list[str] = []
+        for sobject, fields in wanted.items():
+            described = self._call(f"describe {sobject}", lambda sf: getattr(sf, sobject).describe())["fields"]
+            by_name = {f["name"]: f for f in described}
+            for name, need in fields.items():
+                field = by_name.get(name)
+                if field is None:
+                    missing.append(f"{sobject}.{name} is missing (deploy salesforce/force-app)")
+                elif need == "external id" and not field.get("externalId"):
+                    missing.append(f"{sobject}.{name} exists but is not marked External ID")
+        return missing
+
     # ------------------------------------------------------------------ cases
 
     def _ref(self, case: Mapping[str, Any]) -> TicketRef:
