@@ -368,8 +368,14 @@ class SalesforceHelpdesk:
         field = self.settings.external_id_field
         # Assignment rules route the case unless the mapping names an owner.
         headers = {"Sforce-Auto-Assign": "FALSE" if ticket.group_id is not None else "TRUE"}
-        self._call("upsert case", lambda sf: sf.Case.upsert(
+        response = self._call("upsert case", lambda sf: sf.Case.upsert(
             f"{field}/{ticket.external_id}", data, raw_response=True, headers=headers))
+        if response.status_code == 201 and response.content:
+            # Created now: its id is in the answer, no read-back needed (API budget).
+            case = {"Id": response.json()["id"], "Status": "New", "IsClosed": False,
+                    field: ticket.external_id, "ContactId": ticket.requester_id,
+                    "Priority": data.get("Priority")}
+            return self._ref(case)
         found = self.find_tickets(ticket.external_id)
         if not found:
             raise RetriableError("upsert case: the case is not readable yet")
