@@ -156,6 +156,7 @@ class NewTicket:
     followup_of: str | None = None
     brand_id: int | str | None = None
     ticket_form_id: int | str | None = None
+    entitlement_id: str | None = None
 
 
 @dataclass(frozen=True)

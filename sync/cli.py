@@ -193,7 +193,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
             for route in config.routes:
                 desk = build_adapter("helpdesk", config.helpdesks[route.helpdesk], info)
                 for kind, value in (("group", route.ticket.group), ("brand", route.ticket.brand),
-                                    ("form", route.ticket.form)):
+                                    ("form", route.ticket.form), ("entitlement", route.ticket.entitlement)):
                     if value is not None:
                         try:
                             print(f"  route {route.name}: {kind} {value!r} is id {desk.lookup(kind, value)}")

@@ -121,6 +121,7 @@ class TicketTemplate:
     group: str | int | None = None
     brand: str | int | None = None
     form: str | int | None = None
+    entitlement: str | int | None = None     # Salesforce: an Entitlement by name
     custom_fields: Mapping[str | int, Any] = field(default_factory=lambda: MappingProxyType({}))
     include_metrics: bool = True
 
@@ -751,7 +752,7 @@ class _Reader:
     def ticket(self, f: tuple[Node, Node] | None, path: str) -> TicketTemplate:
         if f is None:
             return TicketTemplate()
-        allowed = ("subject", "tags", "priority", "group", "brand", "form", "custom_fields",
+        allowed = ("subject", "tags", "priority", "group", "brand", "form", "entitlement", "custom_fields",
                    "include_metrics")
         sub = self.mapping(f[1], path, allowed, at=f[0])
         if not sub:
@@ -771,7 +772,7 @@ class _Reader:
                 values[key] = tuple(dict.fromkeys(tags))
             elif key == "priority":
                 values[key] = self.choice(node, here, key_node, PRIORITIES, "priority")
-            elif key in ("group", "brand", "form"):
+            elif key in ("group", "brand", "form", "entitlement"):
                 values[key] = self.ident(node, here, key_node)
             elif key == "custom_fields":
                 values[key] = self.custom_fields(node, here, key_node)

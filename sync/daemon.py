@@ -63,6 +63,7 @@ def route_settings(route: Any, helpdesk: Any) -> RouteSettings:
         group_id=helpdesk.lookup("group", t.group) if t.group is not None else None,
         brand_id=helpdesk.lookup("brand", t.brand) if t.brand is not None else None,
         form_id=helpdesk.lookup("form", t.form) if t.form is not None else None,
+        entitlement_id=helpdesk.lookup("entitlement", t.entitlement) if t.entitlement is not None else None,
         custom_fields=fields, include_metrics=t.include_metrics)
     m = route.mirror
     mirror = MirrorSettings(enabled=m.enabled, dm_public_note=m.dm_public_note, dm_tag=m.dm_tag,
@@ -105,15 +106,14 @@ class Daemon:
             network = self.networks[route_cfg.network]
             try:
                 settings = route_settings(route_cfg, helpdesk)
-            except (AuthFailed, FatalError) as err:
+            except SocialdeskError as err:
+                # Without its groups and fields a route would open tickets the helpdesk's
+                # rules do not recognise: it waits, parked, until the mapping is fixed.
                 settings = RouteSettings(name=route_cfg.name, helpdesk_name=route_cfg.helpdesk)
                 route = Route(settings, network, helpdesk, self.store, self.clock)
-                route.park(str(err))
+                route.park(f"the mapping's names could not be resolved: {err}")
                 self.routes[route_cfg.name] = route
                 continue
-            except SocialdeskError as err:
-                log.warning("route %s: could not resolve names yet (%s); using none", route_cfg.name, err)
-                settings = RouteSettings(name=route_cfg.name, helpdesk_name=route_cfg.helpdesk)
             route = Route(settings, network, helpdesk, self.store, self.clock)
             self.routes[route_cfg.name] = route
             try:

@@ -56,6 +56,7 @@ routes:
     ticket:
       subject: "{network} {kind} from @{author}"
       priority: normal
+      entitlement: Social Care Premium
       custom_fields: {Social_Network__c: x, Social_Post_Url__c: "{url}"}
     mirror: {enabled: true}
 """

@@ -134,6 +134,7 @@ class TicketSettings:
     group_id: Any = None
     brand_id: Any = None
     form_id: Any = None
+    entitlement_id: Any = None
     custom_fields: dict[str, Any] = field(default_factory=dict)
     include_metrics: bool = True
 
@@ -492,6 +493,7 @@ class Route:
         return NewTicket(external_id=m.key, subject=t.subject.format(**values)[:150], body=body,
                          requester_id=requester, tags=tuple(dict.fromkeys(tags)), priority=t.priority,
                          group_id=t.group_id, brand_id=t.brand_id, ticket_form_id=t.form_id,
+                         entitlement_id=t.entitlement_id,
                          custom_fields=fields, followup_of=followup_of)
 
     # ------------------------------------------------------------------ mirror: read

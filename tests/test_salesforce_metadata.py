@@ -521,9 +521,9 @@ def _check_contract(source: Source, adapter_source: str, problems: list[str]) ->
     if not case_key or not contact_key:
         problems.append("adapter: SalesforceSettings declares no external_id_field/contact_key_field default")
         return
-    needed = {key: "socialdesk's mappings and agent UI use" for key in CONTRACT_FIELDS}
-    needed |= {("Case", name): "adapter uses" for name in literals if name != contact_key}
+    needed = {("Case", name): "adapter uses" for name in literals if name != contact_key}
     needed |= {("Case", case_key): "adapter uses", ("Contact", contact_key): "adapter uses"}
+    needed |= {key: "socialdesk's mappings and agent UI use" for key in CONTRACT_FIELDS}
     for (obj, name), who in sorted(needed.items()):
         if (obj, name) not in source.fields:
             problems.append(f"{who} {obj}.{name}, which has no {SOURCE}/objects/{obj}/fields/{name}.field-meta.xml")

@@ -101,6 +101,11 @@ def _translated(what: str) -> Iterator[None]:
         raise RetriableError(f"{what}: {type(err).__name__}") from err
 
 
+def _looks_like_id(value: str) -> bool:
+    """A Salesforce record id (15 or 18 characters, letters and digits, with a digit)."""
+    return len(value) in (15, 18) and value.isalnum() and any(c.isdigit() for c in value)
+
+
 def _soql_time(value: str) -> str:
     """A record timestamp (``2013-05-20T20:49:32.000+0000``) as a SOQL datetime literal,
     to the second (the query is inclusive, so nothing of that second is skipped)."""
@@ -295,6 +300,8 @@ class SalesforceHelpdesk:
     def lookup(self, kind: str, name: str | int) -> str:
         """Ids for names a mapping uses: queue (group), record type, entitlement, field."""
         value = str(name)
+        if _looks_like_id(value):
+            return value
         if kind == "field":
             fields = self._call("describe Case", lambda sf: sf.Case.describe())["fields"]
             for f in fields:
@@ -303,10 +310,8 @@ class SalesforceHelpdesk:
             raise FatalError(f"Case has no field {value!r}; deploy the socialdesk metadata or fix the mapping")
         queries = {
             "group": "SELECT Id FROM Group WHERE Type = 'Queue' AND (Name = {} OR DeveloperName = {})",
-            "record_type": "SELECT Id FROM RecordType WHERE SobjectType = 'Case' AND "
-                           "(DeveloperName = {} OR Name = {})",
             "form": "SELECT Id FROM RecordType WHERE SobjectType = 'Case' AND (DeveloperName = {} OR Name = {})",
-            "entitlement": "SELECT Id FROM Entitlement WHERE Name = {} OR Id = {}",
+            "entitlement": "SELECT Id FROM Entitlement WHERE Name = {} OR Name = {}",
         }
         if kind not in queries:
             raise FatalError(f"salesforce has no {kind} setting")
@@ -364,6 +369,8 @@ class SalesforceHelpdesk:
             data["RecordTypeId"] = str(ticket.ticket_form_id)
         if ticket.followup_of:
             data["ParentId"] = ticket.followup_of
+        if ticket.entitlement_id is not None:
+            data["EntitlementId"] = str(ticket.entitlement_id)
         data.update({str(k): v for k, v in ticket.custom_fields.items()})
         field = self.settings.external_id_field
         # Assignment rules route the case unless the mapping names an owner.

@@ -331,6 +331,8 @@ class ZendeskHelpdesk:
         """The id of the group / ticket field / brand / form called ``name`` (ids pass through)."""
         if isinstance(name, int) or str(name).isdigit():
             return str(name)
+        if kind not in self._LOOKUPS:
+            raise FatalError(f"Zendesk has no {kind} setting; use one of: {', '.join(self._LOOKUPS)}")
         path, key, attr = self._LOOKUPS[kind]
         found = self._list_all(path, key, f"list {path}")
         for item in found:
