@@ -155,3 +155,26 @@ def test_server_error_is_retriable(h: Any) -> None:
     with pytest.raises(RetriableError):
         desk.find_tickets("x:post:fault")
     assert desk.find_tickets("x:post:fault") == []
+
+
+@pytest.mark.parametrize("auth", ["jwt", "client_credentials"])
+def test_salesforce_signs_in_through_the_token_endpoint(auth: str, sandbox_info: dict) -> None:
+    if "salesforce" not in KINDS:
+        pytest.skip("the salesforce adapter is not registered")
+    from adapters.base import Secret
+    from adapters.helpdesk.salesforce import SalesforceHelpdesk, SalesforceSettings
+
+    sf = sandbox_info["services"]["salesforce"]
+    extra = ({"private_key": Secret(sf["jwt_private_key_pem"], "private_key")} if auth == "jwt"
+             else {"client_secret": Secret(sf["client_secret"], "client_secret")})
+    desk = SalesforceHelpdesk(SalesforceSettings(login_url=sf["login_url"], auth=auth, client_id=sf["client_id"],
+                                                 username=sf["api_username"], ca_bundle=sandbox_info["ca_bundle"],
+                                                 **extra))
+    assert desk.whoami() == sf["api_user_id"]
+    assert desk.org_id and desk.org_id[:15] == sf["organization_id"][:15]
+    wrong = SalesforceHelpdesk(SalesforceSettings(login_url=sf["login_url"], auth="client_credentials",
+                                                  client_id=sf["client_id"], ca_bundle=sandbox_info["ca_bundle"],
+                                                  client_secret=Secret("not-the-secret-Jq2", "client_secret")))
+    with pytest.raises(AuthFailed) as caught:
+        wrong.whoami()
+    assert "Jq2" not in str(caught.value) and "Jq2" not in repr(wrong.settings)
