@@ -207,12 +207,19 @@ class Route:
         last = self._last_poll.get(stream)
         if last is None:
             return True
+        interval *= self.budget_slowdown()
         waited = self.clock() - last
         if waited >= interval - 1.0:  # a scheduler tick may land a hair early
             return True
         window = getattr(self.network, "mention_window", 0) if stream == "mentions" else 0
         expected = self._rate.get(stream, 0.0) * interval
         return bool(window) and expected >= window / 2 and waited >= self.network.min_poll_interval
+
+    def budget_slowdown(self) -> float:
+        """Poll less often as the helpdesk's API budget tightens (Salesforce's daily
+        allocation): x1 below half of socialdesk's share, x2 past half, x4 past 80%."""
+        pressure = getattr(self.helpdesk, "budget_pressure", lambda: 0.0)()
+        return 4.0 if pressure >= 0.8 else 2.0 if pressure >= 0.5 else 1.0
 
     def _observe(self, stream: str, items: int) -> None:
         now = self.clock()
@@ -507,7 +514,7 @@ class Route:
         if not self.settings.mirror.enabled or not self._ready("export"):
             return 0
         now = self.clock()
-        if now - self._last_export < getattr(self.helpdesk, "export_min_interval", 0.0):
+        if now - self._last_export < getattr(self.helpdesk, "export_min_interval", 0.0) * self.budget_slowdown():
             return 0
         self._last_export = now
         # Without a cursor the adapter starts at "now": a new route mirrors from now on,

@@ -463,3 +463,18 @@ def test_salesforce_outbound_message_is_acknowledged_and_hints_each_case() -> No
         assert len(hints) == 2
     finally:
         web.stop()
+
+
+def test_polling_slows_down_as_the_salesforce_budget_tightens(info: dict, store: Store) -> None:
+    from harness import SalesforceHarness
+
+    desk = SalesforceHarness(info).adapter()
+    route = make_route(info, store, helpdesk=desk, ticket=TicketSettings())
+    route.poll("mentions")
+    assert route.budget_slowdown() == 1.0
+    route.clock.offset += 40
+    assert route.poll_due("mentions", 30)
+    desk.api_usage = (0, 100)  # the org's allocation: socialdesk may use 20 calls
+    desk._calls.extend([route.clock()] * 17)
+    assert route.budget_slowdown() == 4.0
+    assert not route.poll_due("mentions", 30), "at 85% of its share the route polls 4x less often"

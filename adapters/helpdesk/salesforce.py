@@ -251,6 +251,13 @@ class SalesforceHelpdesk:
                                   f"daily API allocation is used", max(wait, 60.0))
         self._calls.append(now)
 
+    def budget_pressure(self) -> float:
+        """How much of socialdesk's share of today's allocation is used (0 to 1)."""
+        if self.api_usage is None:
+            return 0.0
+        allowed = max(int(self.api_usage[1] * self.settings.budget_share), 1)
+        return min(len(self._calls) / allowed, 1.0)
+
     def budget(self) -> dict[str, Any]:
         """For ``socialdesk status``: org usage and socialdesk's own calls today."""
         return {"org_usage": self.api_usage, "socialdesk_calls_24h": len(self._calls),
