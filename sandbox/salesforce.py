@@ -48,7 +48,14 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from sandbox.common import Clock
+from sandbox.common import (
+    Clock,
+    HttpError,
+    add_pending_headers,
+    drop_response,
+    error_response,
+    match_fault,
+)
 
 JSON_CT = "application/json;charset=UTF-8"
 XML_CT = "text/xml;charset=UTF-8"
@@ -243,16 +250,10 @@ def release_label(major: int) -> str:
 # ---------------------------------------------------------------------------- errors
 
 
-class SfError(Exception):
+class SfError(HttpError):
     """An error answer in Salesforce's shape: a JSON array of {message, errorCode[, fields]}."""
 
-    def __init__(self, status: int, body: Any, headers: Mapping[str, str] | None = None,
-                 content_type: str = JSON_CT) -> None:
-        super().__init__(status)
-        self.status = status
-        self.body = body
-        self.headers = dict(headers or {})
-        self.content_type = content_type
+    JSON_CT = JSON_CT
 
     @property
     def first(self) -> dict[str, Any]:
@@ -2184,12 +2185,7 @@ def _json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None
 
 
 def _error_response(err: SfError) -> Response:
-    if isinstance(err.body, (dict, list)):
-        return _json(err.body, err.status, err.headers, err.content_type)
-    response = Response(str(err.body), status=err.status, content_type=err.content_type)
-    for key, value in err.headers.items():
-        response.headers[key] = value
-    return response
+    return error_response(err, _json)
 
 
 def _body() -> Any:
@@ -2223,17 +2219,7 @@ _VERSION_RE = re.compile(r"^v(\d+)\.0$")
 
 
 def _match_fault(state: SalesforceState, method: str) -> dict[str, Any] | None:
-    for fault in state.faults:
-        if fault["count"] <= 0:
-            continue
-        if fault.get("method") not in (None, "", "*") and str(fault["method"]).upper() != method:
-            continue
-        if not request.path.startswith(fault.get("path_prefix") or "/"):
-            continue
-        fault["count"] -= 1
-        fault["hits"] = fault.get("hits", 0) + 1
-        return dict(fault)
-    return None
+    return match_fault(state.faults, method, (request.path,))
 
 
 def _fault_error(fault: Mapping[str, Any]) -> SfError:
@@ -2289,23 +2275,10 @@ def _install_gate(app: Flask, state: SalesforceState) -> None:
 
     @app.after_request
     def finish(response: Response) -> Response:
-        for key, value in (getattr(g, "headers", None) or {}).items():
-            response.headers.setdefault(key, value)
+        add_pending_headers(response)
         fault = getattr(g, "fault", None)
         if fault is not None and fault.get("kind") == "drop_response":
-            status = int(fault.get("status") or 0)
-            if status == 0:
-                sock = request.environ.get("werkzeug.socket")
-                if sock is not None:
-                    try:
-                        sock.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
-                response = Response(b"", status=500)
-            else:
-                response = _error_response(_fault_error({**fault, "status": status}))
-                for key, value in (g.headers or {}).items():
-                    response.headers.setdefault(key, value)
+            response = drop_response(fault, lambda f: _error_response(_fault_error(f)))
         if not request.path.startswith("/_sandbox/") and not request.environ.get("sandbox.internal"):
             body: Any = None
             raw = request.get_data(cache=True)
@@ -2331,10 +2304,7 @@ def _install_gate(app: Flask, state: SalesforceState) -> None:
 
     @app.errorhandler(SfError)
     def sf_error_handler(err: SfError) -> Response:
-        response = _error_response(err)
-        for key, value in (getattr(g, "headers", None) or {}).items():
-            response.headers.setdefault(key, value)
-        return response
+        return add_pending_headers(_error_response(err))
 
     @app.errorhandler(HTTPException)
     def http_error(err: HTTPException) -> Response:
@@ -2348,9 +2318,7 @@ def _install_gate(app: Flask, state: SalesforceState) -> None:
             response = _json([{"errorCode": "METHOD_NOT_ALLOWED", "message": message}], 405)
         else:
             response = _json([{"errorCode": "NOT_FOUND", "message": NOT_FOUND_MSG}], 404)
-        for key, value in (getattr(g, "headers", None) or {}).items():
-            response.headers.setdefault(key, value)
-        return response
+        return add_pending_headers(response)
 
 
 # ----------------------------------------------------------------- authentication

@@ -37,7 +37,15 @@ from flask import Flask, Response, g, request
 from ulid import ULID
 from werkzeug.exceptions import HTTPException
 
-from sandbox.common import Clock, RateLimits
+from sandbox.common import (
+    Clock,
+    HttpError,
+    RateLimits,
+    add_pending_headers,
+    drop_response,
+    error_response,
+    match_fault,
+)
 
 JSON_CT = "application/json; charset=utf-8"
 WEBHOOKS_CT = "application/json"
@@ -111,16 +119,10 @@ FIDELITY_NOTES: tuple[str, ...] = (
 # ---------------------------------------------------------------------------- helpers
 
 
-class ApiError(Exception):
+class ApiError(HttpError):
     """An error answer in Zendesk's own shape (status, body, headers)."""
 
-    def __init__(self, status: int, body: Any, headers: Mapping[str, str] | None = None,
-                 content_type: str = JSON_CT) -> None:
-        super().__init__(status)
-        self.status = status
-        self.body = body
-        self.headers = dict(headers or {})
-        self.content_type = content_type
+    JSON_CT = JSON_CT
 
 
 def not_found() -> ApiError:
@@ -1810,12 +1812,7 @@ def _json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None
 
 
 def _error_response(err: ApiError) -> Response:
-    if isinstance(err.body, (dict, list)):
-        return _json(err.body, err.status, err.headers, err.content_type)
-    response = Response(str(err.body), status=err.status, content_type=err.content_type)
-    for key, value in err.headers.items():
-        response.headers[key] = value
-    return response
+    return error_response(err, _json)
 
 
 def _body() -> Any:
@@ -2005,19 +2002,7 @@ def _authenticate(state: ZendeskState) -> dict[str, Any] | None:
 
 
 def _match_fault(state: ZendeskState, method: str) -> dict[str, Any] | None:
-    original = _original_path()
-    for fault in state.faults:
-        if fault["count"] <= 0:
-            continue
-        if fault.get("method") not in (None, "", "*") and str(fault["method"]).upper() != method:
-            continue
-        prefix = fault.get("path_prefix") or "/"
-        if not (original.startswith(prefix) or request.path.startswith(prefix)):
-            continue
-        fault["count"] -= 1
-        fault["hits"] = fault.get("hits", 0) + 1
-        return dict(fault)
-    return None
+    return match_fault(state.faults, method, (_original_path(), request.path))
 
 
 def _fault_error(fault: Mapping[str, Any]) -> ApiError:
@@ -2082,27 +2067,14 @@ def _install_gate(app: Flask, state: ZendeskState) -> None:
 
     @app.after_request
     def finish(response: Response) -> Response:
-        for key, value in (getattr(g, "headers", None) or {}).items():
-            response.headers.setdefault(key, value)
+        add_pending_headers(response)
         if request.path.startswith("/api/"):
             response.headers.setdefault("x-zendesk-api-version", "v2")
             if response.status_code == 204 and not request.path.startswith("/api/v2/webhooks"):
                 response.headers.pop("Content-Type", None)
         fault = getattr(g, "fault", None)
         if fault is not None and fault.get("kind") == "drop_response":
-            status = int(fault.get("status") or 0)
-            if status == 0:
-                sock = request.environ.get("werkzeug.socket")
-                if sock is not None:
-                    try:
-                        sock.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
-                response = Response(b"", status=500)
-            else:
-                response = _error_response(_fault_error({**fault, "status": status}))
-                for key, value in (g.headers or {}).items():
-                    response.headers.setdefault(key, value)
+            response = drop_response(fault, lambda f: _error_response(_fault_error(f)))
         if not request.path.startswith("/_sandbox/"):
             body: Any = None
             try:
@@ -2123,10 +2095,7 @@ def _install_gate(app: Flask, state: ZendeskState) -> None:
 
     @app.errorhandler(ApiError)
     def api_error(err: ApiError) -> Response:
-        response = _error_response(err)
-        for key, value in (getattr(g, "headers", None) or {}).items():
-            response.headers.setdefault(key, value)
-        return response
+        return add_pending_headers(_error_response(err))
 
     @app.errorhandler(HTTPException)
     def http_error(err: HTTPException) -> Response:
