@@ -243,9 +243,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
     config = _config(args.config, allow_missing_env=True)
     store = _store(config)
     try:
-        counts, health = store.counts(), store.health()
+        counts, health, budgets = store.counts(), store.health(), store.budgets()
         if args.json:
-            print(json.dumps({"routes": counts, "health": health}, default=str))
+            print(json.dumps({"routes": counts, "health": health, "budgets": budgets}, default=str))
             return 0
         for route in config.routes:
             c = counts.get(route.name, {})
@@ -254,6 +254,12 @@ def _cmd_status(args: argparse.Namespace) -> int:
             print(f"  inbox   {c.get('inbox', {})}")
             print(f"  outbox  {c.get('outbox', {})}")
             print(f"  tickets {c.get('tickets', 0)}   cursors {c.get('cursors', {})}")
+            budget = budgets.get(route.helpdesk)
+            if budget:
+                used, total = budget.get("org_usage") or (None, None)
+                print(f"  API budget ({route.helpdesk}): org {used}/{total} today; socialdesk "
+                      f"{budget['socialdesk_calls_24h']} calls in 24 h, share {budget['share']:.0%}"
+                      + (f"; polling slowed x{budget['slowdown']:g}" if budget.get("slowdown", 1) > 1 else ""))
     finally:
         store.close()
     return 0

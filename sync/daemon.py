@@ -178,6 +178,16 @@ class Daemon:
             if route.parked is None:
                 route.run_once()
         self.drain_hints()
+        self.record_budgets()
+
+    def record_budgets(self) -> None:
+        """Write each helpdesk's API budget where ``socialdesk status`` reads it."""
+        for name, desk in self.helpdesks.items():
+            report = getattr(desk, "budget", lambda: None)()
+            if report:
+                slowdown = next((r.budget_slowdown() for r in self.routes.values()
+                                 if r.settings.helpdesk_name == name), 1.0)
+                self.store.put_budget(name, {**report, "slowdown": slowdown})
 
     def status(self) -> dict[str, Any]:
         return {"routes": {name: {"parked": r.parked, "paused_until": r.paused_until}
@@ -209,6 +219,7 @@ class Daemon:
                               seconds=getattr(route_cfg.poll, "replies", None) or 30,
                               id=f"{route.name}:replies", next_run_time=_now())
         scheduler.add_job(self.drain_hints, "interval", seconds=0.5, id="hints")
+        scheduler.add_job(self.record_budgets, "interval", seconds=60, id="budgets")
         scheduler.start()
         self.scheduler = scheduler
         return scheduler

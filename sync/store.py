@@ -104,6 +104,13 @@ routes_health = sa.Table(
     sa.Column("since", sa.Float, nullable=False),
 )
 
+helpdesk_budget = sa.Table(
+    "helpdesk_budget", metadata,
+    sa.Column("helpdesk", sa.String(100), primary_key=True),
+    sa.Column("report", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
 inbox.append_column(sa.Column("lease_owner", sa.String(40)))
 outbox.append_column(sa.Column("lease_owner", sa.String(40)))
 
@@ -123,10 +130,16 @@ def _add_lease_owner(conn: Connection) -> None:
             conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN lease_owner VARCHAR(40)"))
 
 
+def _add_budget(conn: Connection) -> None:
+    """v3: the helpdesk API budget a daemon last saw, for ``socialdesk status``."""
+    helpdesk_budget.create(conn, checkfirst=True)
+
+
 # Versioned schema changes, applied in order, each recorded in schema_migrations.
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _create_v1),
     (2, _add_lease_owner),
+    (3, _add_budget),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -495,6 +508,19 @@ class Store:
                 conn.execute(routes_health.insert().values(route=route, state=state, reason=reason,
                                                            since=self.clock()))
         return True
+
+    def put_budget(self, helpdesk: str, report: dict[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            done = conn.execute(helpdesk_budget.update().where(helpdesk_budget.c.helpdesk == helpdesk)
+                                .values(report=json.dumps(report), updated_at=self.clock()))
+            if done.rowcount == 0:
+                _insert_ignore(conn, helpdesk_budget, ("helpdesk",), helpdesk=helpdesk,
+                               report=json.dumps(report), updated_at=self.clock())
+
+    def budgets(self) -> dict[str, dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return {r.helpdesk: {**json.loads(r.report), "updated_at": r.updated_at}
+                    for r in conn.execute(sa.select(helpdesk_budget))}
 
     def health(self) -> dict[str, dict[str, Any]]:
         with self.engine.connect() as conn:

@@ -129,3 +129,13 @@ def test_check_says_exactly_which_salesforce_metadata_is_missing(sandbox_process
     assert "Case.Social_Post_Id__c is missing" in bare.stdout
     assert "Contact.Social_Handle__c is missing" in bare.stdout
     assert env["SOCIALDESK_SALESFORCE_CLIENT_SECRET"] not in bare.stdout + bare.stderr
+
+
+def test_status_shows_the_salesforce_api_budget(sandbox_process: dict, tmp_path: Path) -> None:
+    config, env = harness.production_mapping(tmp_path, sandbox_process, "acme-x", "{priority: normal}", "salesforce")
+    run = socialdesk("run", "--config", str(config), "--once", env=env)
+    assert run.returncode == 0, run.stderr
+    status = socialdesk("status", "--config", str(config), env=env)
+    assert "API budget (acme): org " in status.stdout and "share 20%" in status.stdout
+    body = json.loads(socialdesk("status", "--config", str(config), "--json", env=env).stdout)
+    assert body["budgets"]["acme"]["socialdesk_calls_24h"] > 0
