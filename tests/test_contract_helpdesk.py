@@ -159,8 +159,6 @@ def test_server_error_is_retriable(h: Any) -> None:
 
 @pytest.mark.parametrize("auth", ["jwt", "client_credentials"])
 def test_salesforce_signs_in_through_the_token_endpoint(auth: str, sandbox_info: dict) -> None:
-    if "salesforce" not in KINDS:
-        pytest.skip("the salesforce adapter is not registered")
     from adapters.base import Secret
     from adapters.helpdesk.salesforce import SalesforceHelpdesk, SalesforceSettings
 
