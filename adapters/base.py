@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Literal, Mapping, Protocol, runtime_checkable
+from typing import Any, Callable, ClassVar, Literal, Mapping, Protocol, Sequence, runtime_checkable
 
 MentionKind = Literal["mention", "reply", "dm", "comment"]
 TicketStatus = Literal["new", "open", "pending", "hold", "solved", "closed"]
@@ -157,6 +157,10 @@ class NewTicket:
     brand_id: int | str | None = None
     ticket_form_id: int | str | None = None
     entitlement_id: str | None = None
+    type: str | None = None               # Zendesk: question | incident | problem | task
+    origin: str | None = None             # Salesforce: Case.Origin (else the adapter's default)
+    record_type_id: str | None = None     # Salesforce: Case.RecordTypeId
+    assignment_rule: bool | None = None   # Salesforce: run the active assignment rule (None: unless owned)
 
 
 @dataclass(frozen=True)
@@ -208,6 +212,17 @@ class RateLimited(RetriableError):
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(f"{message} (retry after {retry_after:g}s)")
         self.retry_after = float(retry_after)
+
+
+class JobPending(RetriableError):
+    """A background job (a Zendesk bulk job) was accepted but has not finished yet.
+
+    ``job_id`` lets a later attempt ask whether it finished before writing again.
+    """
+
+    def __init__(self, message: str, job_id: str) -> None:
+        super().__init__(message)
+        self.job_id = job_id
 
 
 class AuthFailed(SocialdeskError):
@@ -299,6 +314,37 @@ class Helpdesk(Protocol):
 
     def lookup(self, kind: str, name: str | int) -> str:
         """Id of a named group / field / brand / form; FatalError naming what exists."""
+
+
+@runtime_checkable
+class BatchHelpdesk(Helpdesk, Protocol):
+    """A helpdesk that writes many items in one call; the engine uses it for backlogs.
+
+    Each method returns one result per input, in order: the value, or the error for that
+    item alone. A whole-batch failure raises. ``on_submitted`` hears the id of a background
+    job (Zendesk) as soon as it is queued, so a later attempt can wait for it before
+    writing again; a synchronous helpdesk (Salesforce collections) never calls it.
+    """
+
+    batch_max: ClassVar[int]
+
+    def upsert_requesters(self, authors: Sequence[Author],
+                          on_submitted: Callable[[str], None] | None = None) -> list[str | SocialdeskError]:
+        """Helpdesk user ids for ``authors``, each found by identity or created once."""
+
+    def create_tickets(self, tickets: Sequence[NewTicket],
+                       on_submitted: Callable[[str], None] | None = None) -> list[TicketRef | SocialdeskError]:
+        """Open tickets keyed by their external ids."""
+
+    def add_comments(self, comments: Sequence[tuple[str, str, bool, str | None]],
+                     on_submitted: Callable[[str], None] | None = None) -> list[None | SocialdeskError]:
+        """(ticket id, body, public, author id) on distinct tickets."""
+
+    def get_tickets(self, ticket_ids: Sequence[str]) -> dict[str, TicketRef]:
+        """The tickets that still exist, by id."""
+
+    def job_settled(self, job_id: str) -> bool:
+        """True once a background job named by ``on_submitted`` can no longer change anything."""
 
 
 Role = Literal["social", "helpdesk"]

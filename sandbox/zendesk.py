@@ -1533,6 +1533,11 @@ class ZendeskState:
             job.done += 1
             ctx = UpdateContext(actor=actor, client=job.client)
             try:
+                if job.kind == "users":
+                    uid, created = self.upsert_user(item, self.clock.now())
+                    job.results.append({"index": index, "id": uid,
+                                        "status": "Created" if created else "Updated"})
+                    continue
                 if job.kind == "create":
                     t, _ = self.create_ticket(item, ctx)
                     job.results.append({"index": index, "id": t.id, "account_id": self.account_id})
@@ -1546,7 +1551,7 @@ class ZendeskState:
                 detail = err.body.get("description", "") if isinstance(err.body, dict) else str(err.body)
                 if isinstance(err.body, dict) and err.body.get("details"):
                     detail = json.dumps(err.body["details"])
-                if job.kind == "create":
+                if job.kind in ("create", "users"):
                     job.results.append({"index": index, "error": str(err.body.get("error", "Error"))
                                         if isinstance(err.body, dict) else "Error", "details": detail})
                 else:
@@ -1554,9 +1559,23 @@ class ZendeskState:
                                         "error": str(err.body.get("error", "Error"))
                                         if isinstance(err.body, dict) else "Error", "details": detail})
 
+    def upsert_user(self, spec: Mapping[str, Any], now: float) -> tuple[int, bool]:
+        """Create-or-update as the API does it: matched by external_id, then email."""
+        match = None
+        if spec.get("external_id") not in (None, ""):
+            found = self.find_users_by_external_id(str(spec["external_id"]))
+            match = found[0] if found else None
+        if match is None and spec.get("email"):
+            match = self.find_user_by_email(str(spec["email"]))
+        if match is None:
+            return self.create_user(spec, now), True
+        self.update_user(match["id"], spec, now)
+        return match["id"], False
+
     def job_json(self, job: Job) -> dict[str, Any]:
-        return {"id": job.id,
-                "job_type": "Bulk Create Ticket" if job.kind == "create" else "Bulk Update Ticket",
+        job_type = {"create": "Bulk Create Ticket", "users": "Bulk Create or Update Users"}.get(
+            job.kind, "Bulk Update Ticket")
+        return {"id": job.id, "job_type": job_type,
                 "url": self.url(f"job_statuses/{job.id}.json"), "total": len(job.items),
                 "progress": job.progress, "status": job.status, "message": job.message,
                 "results": copy.deepcopy(job.results) if job.status == "completed" else None}
@@ -2148,6 +2167,28 @@ def _ids_arg(name: str = "ids") -> list[int]:
 # ----------------------------------------------------------------- tickets
 
 
+def _queue_job(state: ZendeskState, kind: str, items: list[Any]) -> Response:
+    """Queue a bulk job (tickets or users), within the in-flight job limit."""
+    if len(items) > BULK_MAX:
+        raise ApiError(400, {"error": "TooManyValues",
+                             "description": "Parameter  cannot specify more than 100 values",
+                             "max_count": BULK_MAX})
+    with state.lock:
+        inflight = sum(1 for j in state.jobs.values() if j.status in ("queued", "working"))
+        left = max(0, MAX_INFLIGHT_JOBS - inflight - 1)
+        jobs_header = {"zendesk-ratelimit-inflight-jobs":
+                       f"total={MAX_INFLIGHT_JOBS}; remaining={left}; resets=60"}
+        if inflight >= MAX_INFLIGHT_JOBS:
+            raise ApiError(429, {"error": "TooManyJobs",
+                                 "description": f"Number of allowed queued or running jobs "
+                                                f"({MAX_INFLIGHT_JOBS}) exceeded"},
+                           {**jobs_header, "Retry-After": "60"})
+        job = Job(id=f"V3-{secrets.token_hex(16)}", kind=kind, items=items, actor_id=g.user["id"],
+                  client=_ctx(state).client, created=state.clock.now())
+        state.jobs[job.id] = job
+        return _json({"job_status": state.job_json(job)}, headers=jobs_header)
+
+
 def _install_tickets(app: Flask, state: ZendeskState) -> None:
     @app.route("/api/v2/tickets", methods=["GET"])
     def list_tickets() -> Response:
@@ -2226,24 +2267,7 @@ def _install_tickets(app: Flask, state: ZendeskState) -> None:
             return _json(_unpaged("tickets", [state.ticket_json(t) for t in found]))
 
     def queue_job(kind: str, items: list[Any]) -> Response:
-        if len(items) > BULK_MAX:
-            raise ApiError(400, {"error": "TooManyValues",
-                                 "description": "Parameter  cannot specify more than 100 values",
-                                 "max_count": BULK_MAX})
-        with state.lock:
-            inflight = sum(1 for j in state.jobs.values() if j.status in ("queued", "working"))
-            left = max(0, MAX_INFLIGHT_JOBS - inflight - 1)
-            jobs_header = {"zendesk-ratelimit-inflight-jobs":
-                           f"total={MAX_INFLIGHT_JOBS}; remaining={left}; resets=60"}
-            if inflight >= MAX_INFLIGHT_JOBS:
-                raise ApiError(429, {"error": "TooManyJobs",
-                                     "description": f"Number of allowed queued or running jobs "
-                                                    f"({MAX_INFLIGHT_JOBS}) exceeded"},
-                               {**jobs_header, "Retry-After": "60"})
-            job = Job(id=f"V3-{secrets.token_hex(16)}", kind=kind, items=items, actor_id=g.user["id"],
-                      client=_ctx(state).client, created=state.clock.now())
-            state.jobs[job.id] = job
-            return _json({"job_status": state.job_json(job)}, headers=jobs_header)
+        return _queue_job(state, kind, items)
 
     @app.route("/api/v2/tickets/create_many", methods=["POST"])
     def create_many() -> Response:
@@ -2348,6 +2372,14 @@ def _install_users(app: Flask, state: ZendeskState) -> None:
                 raise _too_many(state, "user_updates", reset_at, {})
             state.update_user(match["id"], spec, now)
             return _json({"user": state.user_json(match["id"])}, 200)
+
+    @app.route("/api/v2/users/create_or_update_many", methods=["POST"])
+    def create_or_update_many_users() -> Response:
+        body = _body()
+        items = body.get("users") if isinstance(body, Mapping) else None
+        if not isinstance(items, list):
+            raise bad_request("ParameterMissing", "param is missing or the value is empty: users")
+        return _queue_job(state, "users", copy.deepcopy(items))
 
     @app.route("/api/v2/users/<int:uid>", methods=["GET"])
     def show_user(uid: int) -> Response:

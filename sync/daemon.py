@@ -101,6 +101,13 @@ class Daemon:
         freed = self.store.release_leases()
         if freed:
             log.info("resumed %d item(s) left in flight by the previous run", freed)
+        saved = self.store.budgets()
+        for name, desk in self.helpdesks.items():
+            if name in saved and hasattr(desk, "restore_budget"):
+                # The daily allocation is counted over 24 hours, not per process.
+                restored = desk.restore_budget(saved[name])
+                log.info("helpdesk %s: %d API call(s) of the last 24 hours counted from the previous run",
+                         name, restored)
         for route_cfg in self.config.routes:
             helpdesk = self.helpdesks[route_cfg.helpdesk]
             network = self.networks[route_cfg.network]
@@ -185,9 +192,10 @@ class Daemon:
         for name, desk in self.helpdesks.items():
             report = getattr(desk, "budget", lambda: None)()
             if report:
-                slowdown = next((r.budget_slowdown() for r in self.routes.values()
-                                 if r.settings.helpdesk_name == name), 1.0)
-                self.store.put_budget(name, {**report, "slowdown": slowdown})
+                route = next((r for r in self.routes.values() if r.settings.helpdesk_name == name), None)
+                pacing = ({"slowdown": route.budget_slowdown(), "batch_from": route.batch_threshold()}
+                          if route is not None else {"slowdown": 1.0})
+                self.store.put_budget(name, {**report, **pacing})
 
     def status(self) -> dict[str, Any]:
         return {"routes": {name: {"parked": r.parked, "paused_until": r.paused_until}

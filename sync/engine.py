@@ -19,7 +19,7 @@ from typing import Any, Callable
 from tenacity import Retrying, retry_if_exception_type, retry_if_not_exception_type, stop_after_attempt, wait_exponential
 
 from adapters.base import (
-    AgentReply, AuthFailed, Author, Cursor, DuplicateContent, FatalError, Helpdesk, Mention,
+    AgentReply, AuthFailed, Author, Cursor, DuplicateContent, FatalError, Helpdesk, JobPending, Mention,
     NewTicket, NotFound, OutboundPost, RateLimited, RetriableError, SkippableError, SocialNetwork,
     TicketRef, Unparseable,
 )
@@ -27,6 +27,9 @@ from sync.store import InboxItem, InboxRow, OutboxRow, Store
 from sync.text import ReplyTooLong, address, split_reply
 
 log = logging.getLogger("socialdesk.engine")
+
+# What makes one inbox row unprocessable (quarantined), not the route.
+INGEST_SKIPPABLE: tuple[type[BaseException], ...] = (SkippableError, KeyError, TypeError, ValueError)
 
 # Every ticket we open carries it; the helpdesk trigger that calls our webhook keys on it.
 SOCIALDESK_TAG = "socialdesk"
@@ -115,6 +118,14 @@ def mention_from_payload(data: dict[str, Any]) -> Mention:
     return Mention(**data)
 
 
+def _row_mention(row: InboxRow) -> Mention:
+    return mention_from_payload({k: v for k, v in row.payload.items() if k != "before_first_run"})
+
+
+def _chunks(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[i:i + size] for i in range(0, len(items), max(size, 1))]
+
+
 def conversation_key(m: Mention) -> str:
     """One ticket per customer conversation: two customers answering the same post of
     the brand share X's conversation id, but not a ticket."""
@@ -161,6 +172,8 @@ class RouteSettings:
     history: float = 3600.0
     ticket: TicketSettings = TicketSettings()
     mirror: MirrorSettings = MirrorSettings()
+    # A backlog of this many rows is written in batches when the helpdesk can.
+    batch_min: int = 10
 
 
 # --------------------------------------------------------------------------- the route
@@ -359,11 +372,23 @@ class Route:
         return None
 
     def process_inbox(self, limit: int = 50) -> int:
-        """Turn pending inbox rows into tickets or comments; returns rows finished."""
+        """Turn pending inbox rows into tickets or comments; returns rows finished.
+
+        Idle, each row is written on its own for latency. When a backlog builds (or the
+        helpdesk's API budget tightens) and the helpdesk writes in batches, rows are
+        written a batch at a time: a handful of calls for up to ``batch_max`` rows.
+        """
         if not self._ready("helpdesk") or not self._ready("network"):
             return 0
-        return self._each("inbox", self.store.claim_inbox(self.name, limit), self._ingest,
-                          (SkippableError, KeyError, TypeError, ValueError), self._quarantine_row)
+        batch_max = int(getattr(self.helpdesk, "batch_max", 0) or 0)
+        rows = self.store.claim_inbox(self.name, max(limit, batch_max) if batch_max else limit)
+        if batch_max and len(rows) >= self.batch_threshold():
+            return self._ingest_batch(rows)
+        return self._each("inbox", rows, self._ingest, INGEST_SKIPPABLE, self._quarantine_row)
+
+    def batch_threshold(self) -> int:
+        """Pending rows from which writes are batched: fewer as the API budget tightens."""
+        return 2 if self.budget_slowdown() > 1.0 else self.settings.batch_min
 
     def _quarantine_row(self, row: InboxRow, err: Exception) -> None:
         self.store.quarantine("inbox", row.id, f"{type(err).__name__}: {err}")
@@ -403,12 +428,15 @@ class Route:
         return done
 
     def _ingest(self, row: InboxRow) -> None:
-        m = mention_from_payload({k: v for k, v in row.payload.items() if k != "before_first_run"})
+        m = _row_mention(row)
         reason = self._filtered(m, row.payload)
         if reason:
             self.store.finish_inbox(row.id, "filtered", note=reason)
             self.stats.filtered += 1
             return
+        if row.job and not self._desk(lambda: self.helpdesk.job_settled(row.job)):  # type: ignore[attr-defined]
+            # A batch this row was part of may still write it: never write it twice.
+            raise JobPending(f"waiting for helpdesk job {row.job}", row.job)
         attempt = self.store.begin_attempt(row.id, row.owner)
         if attempt is None:
             return  # the lease ran out and another worker has the row now
@@ -436,12 +464,154 @@ class Route:
         ref = existing[0] if existing else self._desk(
             lambda: self.helpdesk.create_ticket(new, idempotency_key=m.key))
         checkpoint("ingest.after_create_ticket")
-        self.store.finish_inbox(row.id, "done", ticket_id=ref.id, link={
-            "route": self.name, "conversation_key": key, "ticket_id": ref.id, "source_key": m.key,
-            "author_id": m.author.id, "author_handle": m.author.handle, "dm": m.kind == "dm",
-            "last_post_id": m.id})
+        self.store.finish_inbox(row.id, "done", ticket_id=ref.id, link=self._link_values(m, ref))
         self.stats.tickets += 1
         checkpoint("ingest.after_finish")
+
+    # ------------------------------------------------------------------ ingest: batches
+
+    def _ingest_batch(self, rows: list[InboxRow]) -> int:
+        """Write a backlog in batches; rows already tried once go the careful single way."""
+        done = 0
+        readable: list[tuple[InboxRow, Mention]] = []
+        for row in rows:
+            try:
+                m = _row_mention(row)
+            except INGEST_SKIPPABLE as err:
+                self._quarantine_row(row, err)
+                continue
+            reason = self._filtered(m, row.payload)
+            if reason:
+                self.store.finish_inbox(row.id, "filtered", note=reason)
+                self.stats.filtered += 1
+                done += 1
+            else:
+                readable.append((row, m))
+        # A row tried before may have had its effect: it goes the single way, which looks first.
+        singles = [row for row, _ in readable if row.attempts or row.job]
+        busy = {conversation_key(m) for row, m in readable if row.attempts or row.job}
+        fresh: dict[str, tuple[InboxRow, Mention]] = {}
+        later: list[int] = []
+        for row, m in readable:
+            if row.attempts or row.job:
+                continue
+            key = conversation_key(m)
+            if key in busy or key in fresh:
+                later.append(row.id)  # one post per conversation a round keeps them in order
+            else:
+                fresh[key] = (row, m)
+        self.store.release("inbox", later)
+        if singles:
+            done += self._each("inbox", singles, self._ingest, INGEST_SKIPPABLE, self._quarantine_row)
+        batch = list(fresh.values())
+        if not batch:
+            return done
+        if not self._ready("helpdesk") or self.parked:
+            self.store.release("inbox", [row.id for row, _ in batch])
+            return done
+        try:
+            done += self._write_batch(batch)
+        except RateLimited as err:
+            self._pause("helpdesk", err)
+            for row, _ in batch:
+                self.store.retry_later("inbox", row.id, str(err), err.retry_after)
+        except AuthFailed as err:
+            self.park(f"{self.helpdesk.kind} refused the credentials: {err}")
+            self.store.release("inbox", [row.id for row, _ in batch])
+        except FatalError as err:
+            self.park(str(err))
+            self.store.release("inbox", [row.id for row, _ in batch])
+        except RetriableError as err:
+            for row, _ in batch:
+                self.store.retry_later("inbox", row.id, str(err), backoff(row.attempts + 1))
+        return done
+
+    def _write_batch(self, batch: list[tuple[InboxRow, Mention]]) -> int:
+        """Requesters, then comments on open tickets, then new tickets: a call or a job each."""
+        desk: Any = self.helpdesk
+        size = int(desk.batch_max)
+        requesters = self._requesters_batch([m.author for _, m in batch], size)
+        links = {row.id: self.store.latest_link(self.name, conversation_key(m)) for row, m in batch}
+        linked = sorted({link.ticket_id for link in links.values() if link is not None})
+        tickets: dict[str, TicketRef] = {}
+        for chunk in _chunks(linked, min(size, 100)):
+            tickets.update(self._desk(lambda: desk.get_tickets(chunk)))
+        comments: list[tuple[InboxRow, Mention, Any]] = []
+        creates: list[tuple[InboxRow, Mention, NewTicket]] = []
+        done = 0
+        for row, m in batch:
+            requester = requesters.get(m.author.id)
+            if isinstance(requester, Exception):
+                self._quarantine_row(row, requester)
+                continue
+            link = links[row.id]
+            ticket = tickets.get(link.ticket_id) if link is not None else None
+            if link is not None and ticket is not None and not ticket.is_closed:
+                comments.append((row, m, link))
+            else:
+                creates.append((row, m, self._new_ticket(m, requester, ticket)))
+        owned = set(self.store.begin_attempts([row.id for row, *_ in comments + creates],
+                                              batch[0][0].owner))
+        comments = [c for c in comments if c[0].id in owned]
+        creates = [c for c in creates if c[0].id in owned]
+        for chunk in _chunks(comments, size):
+            ids = [row.id for row, *_ in chunk]
+            results = self._desk(lambda: desk.add_comments(
+                [(link.ticket_id, self._comment_body(m), True, requesters[m.author.id]) for _, m, link in chunk],
+                on_submitted=lambda job: self.store.note_job(ids, job)), write=True)
+            checkpoint("ingest.after_batch_write")
+            for (row, m, link), failed in zip(chunk, results):
+                if self._batch_failed(row, failed):
+                    continue
+                self.store.finish_inbox(row.id, "done", ticket_id=link.ticket_id, link_post=(link.id, m.id))
+                self.stats.comments += 1
+                done += 1
+        for chunk in _chunks(creates, size):
+            ids = [row.id for row, *_ in chunk]
+            results = self._desk(lambda: desk.create_tickets(
+                [new for *_, new in chunk], on_submitted=lambda job: self.store.note_job(ids, job)), write=True)
+            checkpoint("ingest.after_batch_write")
+            for (row, m, _), ref in zip(chunk, results):
+                if self._batch_failed(row, ref):
+                    continue
+                self.store.finish_inbox(row.id, "done", ticket_id=ref.id, link=self._link_values(m, ref))
+                self.stats.tickets += 1
+                done += 1
+        return done
+
+    def _requesters_batch(self, authors: list[Author], size: int) -> dict[str, Any]:
+        """Helpdesk user ids by author id: known ones from the store, the rest upserted."""
+        desk_name = self.settings.helpdesk_name
+        found: dict[str, Any] = {}
+        missing: dict[str, Author] = {}
+        for author in authors:
+            known = self.store.get_requester(desk_name, author.network, author.id)
+            if known:
+                found[author.id] = known
+            else:
+                missing[author.id] = author
+        for chunk in _chunks(list(missing.values()), size):
+            results = self._desk(lambda: self.helpdesk.upsert_requesters(chunk))  # type: ignore[attr-defined]
+            for author, result in zip(chunk, results):
+                if not isinstance(result, Exception):
+                    self.store.put_requester(desk_name, author.network, author.id, result)
+                found[author.id] = result
+        return found
+
+    def _batch_failed(self, row: InboxRow, result: Any) -> bool:
+        """Settle a row whose item failed inside a batch; False when it succeeded."""
+        if not isinstance(result, Exception):
+            return False
+        if isinstance(result, SkippableError):
+            self._quarantine_row(row, result)
+        else:
+            self.store.retry_later("inbox", row.id, str(result), backoff(row.attempts + 1))
+        return True
+
+    def _link_values(self, m: Mention, ref: TicketRef) -> dict[str, Any]:
+        return {"route": self.name, "conversation_key": conversation_key(m), "ticket_id": ref.id,
+                "source_key": m.key, "author_id": m.author.id, "author_handle": m.author.handle,
+                "dm": m.kind == "dm", "last_post_id": m.id}
 
     def _linked_ticket(self, ticket_id: str) -> TicketRef | None:
         """The conversation's ticket, or None when it was deleted in the helpdesk."""

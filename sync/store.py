@@ -113,6 +113,7 @@ helpdesk_budget = sa.Table(
 
 inbox.append_column(sa.Column("lease_owner", sa.String(40)))
 outbox.append_column(sa.Column("lease_owner", sa.String(40)))
+inbox.append_column(sa.Column("job", sa.String(100)))
 
 
 def _create_v1(conn: Connection) -> None:
@@ -135,11 +136,18 @@ def _add_budget(conn: Connection) -> None:
     helpdesk_budget.create(conn, checkfirst=True)
 
 
+def _add_job(conn: Connection) -> None:
+    """v4: the helpdesk background job a batched write went into, so a retry waits for it."""
+    if "job" not in {c["name"] for c in sa.inspect(conn).get_columns("inbox")}:
+        conn.execute(sa.text("ALTER TABLE inbox ADD COLUMN job VARCHAR(100)"))
+
+
 # Versioned schema changes, applied in order, each recorded in schema_migrations.
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _create_v1),
     (2, _add_lease_owner),
     (3, _add_budget),
+    (4, _add_job),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -167,6 +175,7 @@ class InboxRow:
     ticket_id: str | None
     last_error: str | None
     owner: str = ""
+    job: str | None = None
 
 
 @dataclass(frozen=True)
@@ -331,7 +340,7 @@ class Store:
         """Pending rows due now, oldest post first, leased to the caller."""
         owner, rows = self._claim(inbox, route, (inbox.c.sort_key, inbox.c.id), limit, lease)
         return [InboxRow(r.id, r.route, r.source_key, r.stream, json.loads(r.payload), r.attempts,
-                         r.state, r.ticket_id, r.last_error, owner) for r in rows]
+                         r.state, r.ticket_id, r.last_error, owner, r.job) for r in rows]
 
     def _begin(self, table: sa.Table, row_id: int, owner: str, lease: float) -> int | None:
         """Count an attempt before any remote effect and renew the lease; the attempt
@@ -345,6 +354,22 @@ class Store:
 
     def begin_attempt(self, row_id: int, owner: str, lease: float = 120.0) -> int | None:
         return self._begin(inbox, row_id, owner, lease)
+
+    def begin_attempts(self, row_ids: Sequence[int], owner: str, lease: float = 120.0) -> list[int]:
+        """Count an attempt on many rows at once (a batched write); the ids still owned."""
+        if not row_ids:
+            return []
+        with self.engine.begin() as conn:
+            conn.execute(inbox.update().where(inbox.c.id.in_(row_ids), inbox.c.lease_owner == owner)
+                         .values(attempts=inbox.c.attempts + 1, lease_until=self.clock() + lease))
+            owned = conn.execute(sa.select(inbox.c.id).where(inbox.c.id.in_(row_ids),
+                                                             inbox.c.lease_owner == owner))
+            return sorted(r.id for r in owned)
+
+    def note_job(self, row_ids: Sequence[int], job_id: str) -> None:
+        """Remember the background job a batched write of these rows went into."""
+        with self.engine.begin() as conn:
+            conn.execute(inbox.update().where(inbox.c.id.in_(row_ids)).values(job=job_id[:100]))
 
     def finish_inbox(self, row_id: int, state: str, *, ticket_id: str | None = None,
                      note: str | None = None, link: dict[str, Any] | None = None,

@@ -127,6 +127,7 @@ class ZendeskHarness:
     # what the role contract suite needs, said the helpdesk-neutral way
 
     supports_tags = True
+    missing_ticket_id = "987654321"
     comments_keep_their_author = True
 
     def priority(self, ours: str) -> str:
@@ -152,6 +153,7 @@ class SalesforceHarness:
     kind = "salesforce"
     role = "helpdesk"
     supports_tags = False            # Cases have no tags; the mapping's fields carry it
+    missing_ticket_id = "500000000000999AAA"
     comments_keep_their_author = False  # CaseComments are written by the integration user
 
     def __init__(self, info: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 import adapters
 from adapters.base import (
-    AuthFailed, Author, Helpdesk, NewTicket, NotFound, RateLimited, RetriableError,
+    AuthFailed, Author, BatchHelpdesk, Helpdesk, NewTicket, NotFound, RateLimited, RetriableError,
 )
 from harness import HARNESSES
 
@@ -176,3 +176,48 @@ def test_salesforce_signs_in_through_the_token_endpoint(auth: str, sandbox_info:
     with pytest.raises(AuthFailed) as caught:
         wrong.whoami()
     assert "Jq2" not in str(caught.value) and "Jq2" not in repr(wrong.settings)
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def test_adapter_writes_in_batches(h: Any) -> None:
+    desk = h.adapter()
+    assert isinstance(desk, BatchHelpdesk) and desk.batch_max >= 100
+
+
+def test_batched_requesters_are_created_once_and_match_single_upserts(h: Any) -> None:
+    desk = h.adapter()
+    authors = [_author() for _ in range(5)]
+    single = desk.upsert_requester(authors[0])
+    first = desk.upsert_requesters(authors)
+    again = desk.upsert_requesters(list(reversed(authors)))
+    assert all(isinstance(i, str) for i in first) and len(set(first)) == 5
+    assert first[0] == single and list(reversed(again)) == first
+
+
+def test_batched_tickets_keep_their_order_and_a_retry_opens_none_twice(h: Any) -> None:
+    desk = h.adapter()
+    requesters = desk.upsert_requesters([_author() for _ in range(4)])
+    tickets = [_ticket(desk, r) for r in requesters]
+    jobs: list[str] = []
+    refs = desk.create_tickets(tickets, on_submitted=jobs.append)
+    assert [r.external_id for r in refs] == [t.external_id for t in tickets]
+    assert all(desk.job_settled(j) for j in jobs)
+    for ticket, ref in zip(tickets, refs):
+        assert [t.id for t in desk.find_tickets(ticket.external_id)] == [ref.id]
+        assert desk.list_comments(ref.id)[0].body == ticket.body
+    found = desk.get_tickets([r.id for r in refs])
+    assert set(found) == {r.id for r in refs} and all(not t.is_closed for t in found.values())
+
+
+def test_batched_comments_land_on_each_ticket_and_failures_stay_per_item(h: Any) -> None:
+    desk = h.adapter()
+    requesters = desk.upsert_requesters([_author() for _ in range(3)])
+    refs = desk.create_tickets([_ticket(desk, r) for r in requesters])
+    results = desk.add_comments([(ref.id, f"follow-up {i}", True, requesters[i]) for i, ref in enumerate(refs)]
+                                + [(h.missing_ticket_id, "to nowhere", True, None)])
+    assert results[:3] == [None, None, None]
+    assert isinstance(results[3], Exception)
+    for i, ref in enumerate(refs):
+        assert any(c.body == f"follow-up {i}" and c.public for c in desk.list_comments(ref.id))

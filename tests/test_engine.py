@@ -478,3 +478,63 @@ def test_polling_slows_down_as_the_salesforce_budget_tightens(info: dict, store:
     desk._calls.extend([route.clock()] * 17)
     assert route.budget_slowdown() == 4.0
     assert not route.poll_due("mentions", 30), "at 85% of its share the route polls 4x less often"
+
+
+# --------------------------------------------------------------------------- batched writes
+
+
+def _backlog(people: People, customers: int, tag: str) -> list[str]:
+    return [people.post(f"{tag}{i}", f"@{people.brand} order {i} never arrived") for i in range(customers)]
+
+
+def test_a_backlog_is_written_in_batches_in_order_and_once(info: dict, store: Store) -> None:
+    people = People(info)
+    route = make_route(info, store)
+    firsts = _backlog(people, 30, "bulk")
+    follow_ups = [people.post(f"bulk{i}", f"@{people.brand} still waiting {i}", in_reply_to=firsts[i])
+                  for i in range(5)]
+    route.poll("mentions")
+    while route.process_inbox():
+        pass
+    tickets = {t["external_id"]: t for t in people.tickets()}
+    assert sorted(tickets) == sorted(f"x:post:{p}" for p in firsts), "one ticket per conversation"
+    for i, post in enumerate(follow_ups):
+        bodies = [c["body"] for c in people.comments(tickets[f"x:post:{firsts[i]}"]["id"])]
+        assert any(f"still waiting {i}" in b for b in bodies), "the follow-up joins its ticket"
+        assert bodies[0].startswith(f"@{people.brand} order {i}"), "the first post stays first"
+    # Single writes would take two calls a mention (requester, ticket): batches take a few per round.
+    assert route.stats.helpdesk_calls <= 14, route.stats.helpdesk_calls
+    assert route.stats.tickets == 30 and route.stats.comments == 5
+
+
+def test_a_batch_whose_answer_was_lost_is_looked_for_not_written_again(info: dict, store: Store) -> None:
+    people = People(info)
+    zd = ZendeskHarness(info)
+    route = make_route(info, store)
+    posts = _backlog(people, 12, "lost")
+    zd.fault(kind="drop_response", method="POST", path_prefix="/api/v2/tickets/create_many", count=1, status=0)
+    route.poll("mentions")
+    route.process_inbox()
+    assert route.stats.tickets == 0, "the answer never came: nothing is recorded as done"
+    people.advance("zendesk", 30)   # the job Zendesk accepted runs meanwhile
+    route.clock.offset += 3600
+    while route.process_inbox():
+        pass
+    external = sorted(t["external_id"] for t in people.tickets())
+    assert external == sorted(f"x:post:{p}" for p in posts), "each ticket exactly once"
+
+
+def test_salesforce_backlog_takes_two_calls_for_a_batch(info: dict, store: Store) -> None:
+    from harness import SalesforceHarness
+    from sandbox.scenario import SalesforcePeople
+
+    requests.post(f"{info['services']['salesforce']['url']}/_sandbox/reset",
+                  verify=info["ca_bundle"]).raise_for_status()
+    people = SalesforcePeople(info)
+    route = make_route(info, store, helpdesk=SalesforceHarness(info).adapter(), ticket=TicketSettings())
+    posts = _backlog(people, 40, "sfbulk")
+    route.poll("mentions")
+    while route.process_inbox():
+        pass
+    assert sorted(t["external_id"] for t in people.tickets()) == sorted(f"x:post:{p}" for p in posts)
+    assert route.stats.helpdesk_calls == 2, "one Contact collection, one Case collection"

@@ -14,7 +14,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, ClassVar, Iterator, Mapping
+from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
 from urllib.parse import urlsplit
 
 import jwt
@@ -28,7 +28,7 @@ from simple_salesforce.format import format_soql
 
 from adapters.base import (
     AgentReply, AuthFailed, Author, Cursor, FatalError, NewTicket, NotFound, Page,
-    RateLimited, RetriableError, Secret, SkippableError, TicketRef,
+    RateLimited, RetriableError, Secret, SkippableError, SocialdeskError, TicketRef,
 )
 from adapters.http import build_session
 
@@ -138,6 +138,8 @@ class SalesforceHelpdesk:
         "contact_key_field": "string", "origin": "string", "budget_share": "string"}
     required_settings: ClassVar[tuple[str, ...]] = ("login_url",)
     export_min_interval: ClassVar[float] = 10.0
+    # sObject Collections take up to 200 records in one API call.
+    batch_max: ClassVar[int] = 200
 
     def __init__(self, settings: SalesforceSettings, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
@@ -259,9 +261,29 @@ class SalesforceHelpdesk:
         return min(len(self._calls) / allowed, 1.0)
 
     def budget(self) -> dict[str, Any]:
-        """For ``socialdesk status``: org usage and socialdesk's own calls today."""
+        """For ``socialdesk status`` and the next start: org usage and socialdesk's own
+        calls in the last 24 hours, with those calls counted per minute so a restarted
+        daemon goes on counting instead of starting from zero."""
+        per_minute: dict[str, int] = {}
+        for at in self._calls:
+            minute = str(int(at // 60) * 60)
+            per_minute[minute] = per_minute.get(minute, 0) + 1
         return {"org_usage": self.api_usage, "socialdesk_calls_24h": len(self._calls),
-                "share": self.settings.budget_share}
+                "share": self.settings.budget_share, "calls_per_minute": per_minute}
+
+    def restore_budget(self, report: Mapping[str, Any]) -> int:
+        """Take back the calls an earlier run made in the last 24 hours (from ``budget()``)."""
+        now = self.clock()
+        restored: list[float] = []
+        for minute, count in sorted((report.get("calls_per_minute") or {}).items(), key=lambda kv: float(kv[0])):
+            at = float(minute)
+            if at > now - DAY and isinstance(count, int):
+                restored.extend([at] * max(count, 0))
+        self._calls = collections.deque(sorted([*restored, *self._calls]))
+        usage = report.get("org_usage")
+        if self.api_usage is None and isinstance(usage, (list, tuple)) and len(usage) == 2:
+            self.api_usage = (int(usage[0]), int(usage[1]))
+        return len(restored)
 
     # ------------------------------------------------------------------ users and names
 
@@ -363,37 +385,118 @@ class SalesforceHelpdesk:
             f"SELECT {self._fields()} FROM Case WHERE {field} = {{}} ORDER BY CreatedDate", external_id)))
         return [self._ref(r) for r in rows["records"]]
 
-    def create_ticket(self, ticket: NewTicket, idempotency_key: str) -> TicketRef:
-        """Upsert on the external-ID field: a retry updates the same Case, never a second."""
+    def _case_data(self, ticket: NewTicket) -> dict[str, Any]:
+        """The Case fields for ``ticket`` (the external id excepted)."""
         data: dict[str, Any] = {
             "Subject": ticket.subject[:255], "Description": ticket.body[:32000],
-            "Origin": self.settings.origin, "ContactId": ticket.requester_id}
+            "Origin": ticket.origin or self.settings.origin, "ContactId": ticket.requester_id}
         if ticket.priority:
             data["Priority"] = PRIORITIES.get(ticket.priority, ticket.priority)
         if ticket.group_id is not None:
             data["OwnerId"] = str(ticket.group_id)
-        if ticket.ticket_form_id is not None:
-            data["RecordTypeId"] = str(ticket.ticket_form_id)
+        record_type = ticket.record_type_id or ticket.ticket_form_id
+        if record_type is not None:
+            data["RecordTypeId"] = str(record_type)
         if ticket.followup_of:
             data["ParentId"] = ticket.followup_of
         if ticket.entitlement_id is not None:
             data["EntitlementId"] = str(ticket.entitlement_id)
         data.update({str(k): v for k, v in ticket.custom_fields.items()})
+        return data
+
+    @staticmethod
+    def _auto_assign(ticket: NewTicket) -> str:
+        """Assignment rules route the case unless the mapping says, or names an owner."""
+        run = ticket.assignment_rule if ticket.assignment_rule is not None else ticket.group_id is None
+        return "TRUE" if run else "FALSE"
+
+    def create_ticket(self, ticket: NewTicket, idempotency_key: str) -> TicketRef:
+        """Upsert on the external-ID field: a retry updates the same Case, never a second."""
+        data = self._case_data(ticket)
         field = self.settings.external_id_field
-        # Assignment rules route the case unless the mapping names an owner.
-        headers = {"Sforce-Auto-Assign": "FALSE" if ticket.group_id is not None else "TRUE"}
+        headers = {"Sforce-Auto-Assign": self._auto_assign(ticket)}
         response = self._call("upsert case", lambda sf: sf.Case.upsert(
             f"{field}/{ticket.external_id}", data, raw_response=True, headers=headers))
         if response.status_code == 201 and response.content:
             # Created now: its id is in the answer, no read-back needed (API budget).
-            case = {"Id": response.json()["id"], "Status": "New", "IsClosed": False,
-                    field: ticket.external_id, "ContactId": ticket.requester_id,
-                    "Priority": data.get("Priority")}
-            return self._ref(case)
+            return self._new_ref(ticket, response.json()["id"], data)
         found = self.find_tickets(ticket.external_id)
         if not found:
             raise RetriableError("upsert case: the case is not readable yet")
         return found[0]
+
+    def _new_ref(self, ticket: NewTicket, case_id: str, data: Mapping[str, Any]) -> TicketRef:
+        return self._ref({"Id": case_id, "Status": "New", "IsClosed": False,
+                          self.settings.external_id_field: ticket.external_id,
+                          "ContactId": ticket.requester_id, "Priority": data.get("Priority")})
+
+    # ------------------------------------------------------------------ batches (sObject collections)
+
+    def _collection(self, what: str, method: str, path: str, records: list[dict[str, Any]],
+                    headers: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+        """One sObject Collections call (up to 200 records, one API call), per-record results."""
+        body = {"allOrNone": False, "records": records}
+        results = self._call(what, lambda sf: sf.restful(path, method=method, json=body,
+                                                         headers=dict(headers or {})))
+        if not isinstance(results, list) or len(results) != len(records):
+            raise RetriableError(f"{what}: unexpected collection response")
+        return results
+
+    @staticmethod
+    def _failure(result: Mapping[str, Any], what: str) -> SkippableError | None:
+        if result.get("success"):
+            return None
+        errors = "; ".join(f"{e.get('statusCode')}: {e.get('message')}" for e in result.get("errors") or [])
+        return SkippableError(f"{what}: {errors or 'refused'}")
+
+    def upsert_requesters(self, authors: Sequence[Author],
+                          on_submitted: Callable[[str], None] | None = None) -> list[str | SocialdeskError]:
+        """Contacts upserted on the social identity, up to 200 in one call."""
+        field = self.settings.contact_key_field
+        records = [{"attributes": {"type": "Contact"}, field: f"{a.network}:{a.handle}".lower(),
+                    "LastName": (a.name or f"@{a.handle}")[:80], "Description": f"{a.network} @{a.handle}"}
+                   for a in authors]
+        results = self._collection("upsert contacts", "PATCH", f"composite/sobjects/Contact/{field}", records)
+        return [self._failure(r, "upsert contact") or str(r["id"]) for r in results]
+
+    def create_tickets(self, tickets: Sequence[NewTicket],
+                       on_submitted: Callable[[str], None] | None = None) -> list[TicketRef | SocialdeskError]:
+        """Cases upserted on the external-ID field, up to 200 a call (one per assignment setting)."""
+        field = self.settings.external_id_field
+        out: dict[int, TicketRef | SocialdeskError] = {}
+        groups: dict[str, list[int]] = {}
+        for index, ticket in enumerate(tickets):
+            groups.setdefault(self._auto_assign(ticket), []).append(index)
+        for assign, indexes in groups.items():
+            datas = [self._case_data(tickets[i]) for i in indexes]
+            records = [{"attributes": {"type": "Case"}, field: tickets[i].external_id, **data}
+                       for i, data in zip(indexes, datas)]
+            results = self._collection("upsert cases", "PATCH", f"composite/sobjects/Case/{field}", records,
+                                       {"Sforce-Auto-Assign": assign})
+            for i, data, result in zip(indexes, datas, results):
+                out[i] = self._failure(result, "upsert case") or self._new_ref(tickets[i], str(result["id"]), data)
+        return [out[i] for i in range(len(tickets))]
+
+    def add_comments(self, comments: Sequence[tuple[str, str, bool, str | None]],
+                     on_submitted: Callable[[str], None] | None = None) -> list[None | SocialdeskError]:
+        """CaseComments, up to 200 in one call."""
+        records = [{"attributes": {"type": "CaseComment"}, "ParentId": ticket_id,
+                    "CommentBody": body[:4000], "IsPublished": public}
+                   for ticket_id, body, public, _ in comments]
+        results = self._collection("add case comments", "POST", "composite/sobjects", records)
+        return [self._failure(r, "add case comment") for r in results]
+
+    def get_tickets(self, ticket_ids: Sequence[str]) -> dict[str, TicketRef]:
+        """The cases that still exist, in one query."""
+        if not ticket_ids:
+            return {}
+        rows = self._call("read cases", lambda sf: sf.query_all(format_soql(
+            f"SELECT {self._fields()} FROM Case WHERE Id IN {{}}", list(ticket_ids))))
+        return {str(r["Id"]): self._ref(r) for r in rows["records"]}
+
+    def job_settled(self, job_id: str) -> bool:
+        """Collections are synchronous: nothing is ever left running."""
+        return True
 
     def get_ticket(self, ticket_id: str) -> TicketRef:
         rows = self._call("read case", lambda sf: sf.query(format_soql(

@@ -12,7 +12,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, Iterator, Mapping
+from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
 from urllib.parse import urlsplit
 
 import requests
@@ -23,8 +23,8 @@ from zenpy.lib.exception import (
 )
 
 from adapters.base import (
-    AgentReply, AuthFailed, Author, Cursor, FatalError, NewTicket, NotFound, Page,
-    RateLimited, RetriableError, Secret, SkippableError, TicketRef,
+    AgentReply, AuthFailed, Author, Cursor, FatalError, JobPending, NewTicket, NotFound, Page,
+    RateLimited, RetriableError, Secret, SkippableError, SocialdeskError, TicketRef,
 )
 from adapters.http import DEFAULT_TIMEOUT, _TimeoutSession
 
@@ -146,6 +146,10 @@ class ZendeskHelpdesk:
     required_settings: ClassVar[tuple[str, ...]] = ("url", "email", "token")
     # Incremental exports allow 10 requests a minute.
     export_min_interval: ClassVar[float] = 6.0
+    # create_many, update_many and create_or_update_many take up to 100 items a job.
+    batch_max: ClassVar[int] = 100
+    # How long a batch waits for its background job before handing the rows back.
+    job_wait: ClassVar[float] = 30.0
 
     def __init__(self, settings: ZendeskSettings) -> None:
         self.settings = settings
@@ -227,14 +231,18 @@ class ZendeskHelpdesk:
             found = list(self.client.tickets(external_id=external_id))
         return sorted((self._ref(t) for t in found), key=lambda ref: int(ref.id))
 
-    def create_ticket(self, ticket: NewTicket, idempotency_key: str) -> TicketRef:
+    @staticmethod
+    def _ticket_fields(ticket: NewTicket) -> dict[str, Any]:
+        """The ticket as the API takes it, for one create or a ``create_many`` batch."""
         fields: dict[str, Any] = dict(
             subject=ticket.subject, external_id=ticket.external_id,
             requester_id=int(ticket.requester_id),
-            comment=Comment(body=ticket.body, public=ticket.public, author_id=int(ticket.requester_id)),
+            comment={"body": ticket.body, "public": ticket.public, "author_id": int(ticket.requester_id)},
             tags=list(ticket.tags))
         if ticket.priority is not None:
             fields["priority"] = ticket.priority
+        if ticket.type is not None:
+            fields["type"] = ticket.type
         for name in ("group_id", "brand_id", "ticket_form_id"):
             value = getattr(ticket, name)
             if value is not None:
@@ -243,9 +251,120 @@ class ZendeskHelpdesk:
             fields["custom_fields"] = [{"id": int(k), "value": v} for k, v in ticket.custom_fields.items()]
         if ticket.followup_of:
             fields["via_followup_source_id"] = int(ticket.followup_of)
+        return fields
+
+    def create_ticket(self, ticket: NewTicket, idempotency_key: str) -> TicketRef:
+        fields = self._ticket_fields(ticket)
+        fields["comment"] = Comment(**fields["comment"])
         with _translated("create ticket"), self.session.extra_headers({"Idempotency-Key": idempotency_key}):
             audit = self.client.tickets.create(Ticket(**fields))
         return self._ref(audit.ticket)
+
+    # ------------------------------------------------------------------ batches (background jobs)
+
+    def _job(self, method: str, path: str, body: Any, what: str,
+             on_submitted: Callable[[str], None] | None) -> list[dict[str, Any]]:
+        """Queue a bulk job, say its id, and wait for its results (bounded)."""
+        job = self._api(method, path, what, body)["job_status"]
+        if on_submitted is not None:
+            on_submitted(str(job["id"]))
+        return self._wait_job(str(job["id"]), what)
+
+    def _wait_job(self, job_id: str, what: str) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + self.job_wait
+        delay = 0.2
+        while True:
+            status = self._api("GET", f"job_statuses/{job_id}.json", f"{what} (job status)")["job_status"]
+            if status.get("status") == "completed":
+                results = status.get("results")
+                return results if isinstance(results, list) else []
+            if status.get("status") in ("failed", "killed"):
+                raise RetriableError(f"{what}: job {job_id} {status.get('status')}: {status.get('message')}")
+            if time.monotonic() >= deadline:
+                raise JobPending(f"{what}: job {job_id} still {status.get('status')}", job_id)
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    def job_settled(self, job_id: str) -> bool:
+        """True once a bulk job has finished (or is too old to be known any more)."""
+        try:
+            status = self._api("GET", f"job_statuses/{job_id}.json", "read job status")["job_status"]
+        except NotFound:
+            return True
+        return status.get("status") in ("completed", "failed", "killed")
+
+    @staticmethod
+    def _by_index(results: list[dict[str, Any]], count: int) -> list[dict[str, Any] | None]:
+        ordered: list[dict[str, Any] | None] = [None] * count
+        for position, result in enumerate(results):
+            index = result.get("index", position)
+            if isinstance(index, int) and 0 <= index < count:
+                ordered[index] = result
+        return ordered
+
+    def _outcome(self, result: dict[str, Any] | None, what: str) -> Any:
+        if result is None:
+            return RetriableError(f"{what}: the job reported nothing for this item")
+        if result.get("error") or result.get("success") is False:
+            return SkippableError(f"{what}: {result.get('error')} {result.get('details') or ''}".strip())
+        return None
+
+    def upsert_requesters(self, authors: Sequence[Author],
+                          on_submitted: Callable[[str], None] | None = None) -> list[str | SocialdeskError]:
+        """Create-or-update up to 100 requesters in one background job."""
+        users = []
+        for author in authors:
+            user: dict[str, Any] = {"name": author.name or f"@{author.handle}", "role": "end-user",
+                                    "external_id": f"{author.network}:{author.id}"}
+            if author.network == "x":
+                user["identities"] = [{"type": "twitter", "value": author.handle}]
+            users.append(user)
+        results = self._job("POST", "users/create_or_update_many", {"users": users},
+                            "create or update requesters", on_submitted)
+        out: list[str | SocialdeskError] = []
+        for result in self._by_index(results, len(authors)):
+            failed = self._outcome(result, "create or update requester")
+            if failed is None:
+                assert result is not None
+                self._roles[str(result["id"])] = "end-user"
+            out.append(failed or str(result["id"]))  # type: ignore[index]
+        return out
+
+    def create_tickets(self, tickets: Sequence[NewTicket],
+                       on_submitted: Callable[[str], None] | None = None) -> list[TicketRef | SocialdeskError]:
+        """Open up to 100 tickets in one ``create_many`` job; per-ticket results in order."""
+        results = self._job("POST", "tickets/create_many",
+                            {"tickets": [self._ticket_fields(t) for t in tickets]}, "create tickets", on_submitted)
+        out: list[TicketRef | SocialdeskError] = []
+        for ticket, result in zip(tickets, self._by_index(results, len(tickets))):
+            failed = self._outcome(result, "create ticket")
+            out.append(failed or TicketRef(
+                helpdesk=self.kind, id=str(result["id"]), status="new",  # type: ignore[index]
+                external_id=ticket.external_id, url=f"{self.base_url}/agent/tickets/{result['id']}",  # type: ignore[index]
+                requester_id=ticket.requester_id, tags=ticket.tags, priority=ticket.priority))
+        return out
+
+    def add_comments(self, comments: Sequence[tuple[str, str, bool, str | None]],
+                     on_submitted: Callable[[str], None] | None = None) -> list[None | SocialdeskError]:
+        """(ticket id, body, public, author id) for up to 100 distinct tickets, in one job."""
+        tickets = []
+        for ticket_id, body, public, author_id in comments:
+            comment: dict[str, Any] = {"body": body, "public": public}
+            if author_id is not None:
+                comment["author_id"] = int(author_id)
+            tickets.append({"id": int(ticket_id), "comment": comment})
+        results = self._job("PUT", "tickets/update_many", {"tickets": tickets}, "add comments", on_submitted)
+        by_id = {str(r.get("id")): r for r in results}
+        return [self._outcome(by_id.get(str(ticket_id)), f"add comment to ticket {ticket_id}")
+                for ticket_id, *_ in comments]
+
+    def get_tickets(self, ticket_ids: Sequence[str]) -> dict[str, TicketRef]:
+        """Up to 100 tickets in one call; a deleted ticket is simply absent."""
+        if not ticket_ids:
+            return {}
+        with _translated("read tickets"):
+            found = list(self.client.tickets(ids=[int(t) for t in ticket_ids]))
+        return {str(t.id): self._ref(t) for t in found}
 
     def get_ticket(self, ticket_id: str) -> TicketRef:
         with _translated("read ticket"):
