@@ -538,3 +538,19 @@ def test_salesforce_backlog_takes_two_calls_for_a_batch(info: dict, store: Store
         pass
     assert sorted(t["external_id"] for t in people.tickets()) == sorted(f"x:post:{p}" for p in posts)
     assert route.stats.helpdesk_calls == 2, "one Contact collection, one Case collection"
+
+
+def test_salesforce_call_count_survives_a_restart(info: dict, store: Store) -> None:
+    from harness import SalesforceHarness
+
+    first = SalesforceHarness(info).adapter()
+    first.whoami()
+    first.find_tickets("x:post:none")
+    used = len(first._calls)
+    assert used >= 1
+    store.put_budget("sf", first.budget())
+    restarted = SalesforceHarness(info).adapter()
+    assert restarted.restore_budget(store.budgets()["sf"]) == used
+    assert restarted.budget()["socialdesk_calls_24h"] == used
+    stale = {"calls_per_minute": {str(int(time.time()) - 2 * 86400): 50}}
+    assert SalesforceHarness(info).adapter().restore_budget(stale) == 0, "older than a day counts no more"
