@@ -6,6 +6,8 @@ For each helpdesk the same N customers mention the brand once each and the daemo
 ingests them; the helpdesk sandbox's own request log says how many API calls that took
 (Salesforce counts against the org's daily allocation, so this is the figure admins
 budget with). A second pass of N follow-ups in the same threads measures the comment path.
+Both arrive as a backlog, which the daemon writes in batches; a third pass of mentions
+that arrive one at a time, each written before the next comes, measures the idle path.
 """
 from __future__ import annotations
 
@@ -73,7 +75,21 @@ def measure(helpdesk: str, mentions: int) -> dict[str, Any]:
             if phase == "new tickets":
                 for i, root in enumerate(roots):
                     people.post(f"bench{i}", f"@{people.brand} any news on {i}?", in_reply_to=root)
-        result["budget"] = getattr(route.helpdesk, "budget", lambda: None)()
+        singles = min(mentions, 20)
+        _requests(info, helpdesk, clear=True)
+        started = time.perf_counter()
+        for i in range(singles):
+            people.post(f"idle{i}", f"@{people.brand} quick question {i}")
+            people.advance("x", route.network.min_poll_interval)
+            route.poll("mentions")
+            while route.process_inbox():
+                pass
+        calls = _requests(info, helpdesk)
+        result["one at a time"] = {"calls": len(calls), "per_mention": round(len(calls) / singles, 2),
+                                   "seconds": round(time.perf_counter() - started, 2), "top": [],
+                                   "mentions": singles}
+        budget = getattr(route.helpdesk, "budget", lambda: None)()
+        result["budget"] = {k: v for k, v in budget.items() if k != "calls_per_minute"} if budget else None
         store.close()
     return result
 
@@ -89,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"helpdesk API calls per mention ({args.mentions} mentions, in-process sandbox)")
     for r in results:
-        for phase in ("new tickets", "follow-up comments"):
+        for phase in ("new tickets", "follow-up comments", "one at a time"):
             p = r[phase]
             print(f"  {r['helpdesk']:10} {phase:18} {p['per_mention']:5.2f} calls/mention "
                   f"({p['calls']} calls, {p['seconds']:.1f}s)  {p['top']}")
