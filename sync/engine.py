@@ -31,6 +31,9 @@ log = logging.getLogger("socialdesk.engine")
 # What makes one inbox row unprocessable (quarantined), not the route.
 INGEST_SKIPPABLE: tuple[type[BaseException], ...] = (SkippableError, KeyError, TypeError, ValueError)
 
+# How often a reply waiting for a lead's approval looks at its ticket again (seconds).
+APPROVAL_RECHECK = 60.0
+
 # Every ticket we open carries it; the helpdesk trigger that calls our webhook keys on it.
 SOCIALDESK_TAG = "socialdesk"
 NETWORK_NAMES = {"x": "X", "facebook": "Facebook", "instagram": "Instagram"}
@@ -80,25 +83,52 @@ def backoff(attempts: int) -> float:
 
 
 class HeldReply(ValueError):
-    """A public reply was held back: it looks like it carries personal data."""
+    """A reply was held back by a guard; the message says why and what to do."""
 
 
+_CARD_CANDIDATE = re.compile(r"\b(?:\d[ -]?){12,18}\d\b")
 _GUARDS = (
     ("an email address", re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]*[a-z]{2,}", re.I)),
-    ("a card number", re.compile(r"\b(?:\d[ -]?){13,19}\b")),
     ("a phone number", re.compile(r"\+\d[\d ().-]{7,}\d|\b\d{3}[ .-]\d{3}[ .-]\d{4}\b")),
     ("a merged ticket's history", re.compile(r"^(?:Request #\d+ .*was closed and merged|"
                                              r"This request was closed and merged)", re.I | re.M)),
 )
 
 
-def public_reply_guard(body: str) -> str | None:
-    """Why ``body`` must not be posted publicly, or None. A DM is not held."""
-    for what, pattern in _GUARDS:
-        if pattern.search(body):
-            return (f"held: the reply seems to contain {what}; answer again without it, "
-                    f"or move the conversation to a direct message")
-    return None
+def luhn_valid(digits: str) -> bool:
+    """The card-number checksum: a long run of digits that fails it is not a card."""
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def _has_card_number(body: str) -> bool:
+    for match in _CARD_CANDIDATE.finditer(body):
+        digits = re.sub(r"\D", "", match.group())
+        if 13 <= len(digits) <= 19 and luhn_valid(digits):
+            return True
+    return False
+
+
+def public_reply_guard(body: str, patterns: tuple[tuple[str, re.Pattern[str]], ...] = ()) -> str | None:
+    """Why ``body`` must not be posted publicly, or None. A DM is not held.
+
+    ``patterns`` are the route's own (name, regex), such as order numbers.
+    """
+    found = None
+    if _has_card_number(body):
+        found = "a card number"
+    for what, pattern in (*_GUARDS, *((f"{name}", rx) for name, rx in patterns)):
+        if found is None and pattern.search(body):
+            found = what
+    if found is None:
+        return None
+    return (f"held: the reply seems to contain {found}; answer again without it, "
+            f"or move the conversation to a direct message")
 
 
 # --------------------------------------------------------------------------- values <-> rows
@@ -124,6 +154,10 @@ def _row_mention(row: InboxRow) -> Mention:
 
 def _chunks(items: list[Any], size: int) -> list[list[Any]]:
     return [items[i:i + size] for i in range(0, len(items), max(size, 1))]
+
+
+def _metric(name: str) -> str:
+    return name.replace("_count", "").replace("_", " ")
 
 
 def conversation_key(m: Mention) -> str:
@@ -157,6 +191,28 @@ class MirrorSettings:
     dm_tag: str | None = "social_dm"
     thread_long_replies: bool = True
     sign_off: str | None = None
+    # Public replies to a conversation whose latest customer post is older are held.
+    max_age: float | None = None
+    # When set, a reply leaves only once a lead has put this tag on the ticket.
+    approval_tag: str | None = None
+    # The route's own personal-data patterns (name, regex), beside e-mail, phone and card.
+    pii_patterns: tuple[tuple[str, re.Pattern[str]], ...] = ()
+
+
+@dataclass(frozen=True)
+class ViralSettings:
+    """When an open conversation's post takes off, escalate its ticket."""
+
+    enabled: bool = False
+    refresh: float = 600.0                                   # seconds between metric reads
+    thresholds: dict[str, int] = field(default_factory=dict)  # metric -> count
+    velocity: dict[str, float] = field(default_factory=dict)  # metric -> per hour
+    priority: str = "urgent"
+    tag: str = "social_viral"
+    horizon: float = 7 * 86400.0                              # watch conversations this recent
+
+
+PRIORITY_ORDER = ("low", "normal", "high", "urgent")
 
 
 @dataclass(frozen=True)
@@ -174,6 +230,7 @@ class RouteSettings:
     mirror: MirrorSettings = MirrorSettings()
     # A backlog of this many rows is written in batches when the helpdesk can.
     batch_min: int = 10
+    viral: ViralSettings = ViralSettings()
 
 
 # --------------------------------------------------------------------------- the route
@@ -211,6 +268,7 @@ class Route:
         self._last_poll: dict[str, float] = {}
         self._cutoff: float | None = None
         self._rate: dict[str, float] = {}
+        self._last_viral = float("-inf")
 
     # ------------------------------------------------------------------ pacing
 
@@ -647,7 +705,7 @@ class Route:
         if m.created_at:
             lines.append(f"Posted {m.created_at.strftime('%Y-%m-%d %H:%M UTC')}")
         if self.settings.ticket.include_metrics and m.metrics:
-            shown = [f"{k.replace('_count', '').replace('_', ' ')} {v:,}" for k, v in sorted(m.metrics.items())]
+            shown = [f"{_metric(k)} {v:,}" for k, v in sorted(m.metrics.items())]
             lines.append("Metrics: " + " · ".join(shown))
         return "\n".join(lines)
 
@@ -738,18 +796,21 @@ class Route:
         link = self.store.link_by_ticket(self.name, row.ticket_id)
         if link is None:
             raise SkippableError(f"ticket {row.ticket_id} is not linked to a conversation")
+        ticket = self._desk(lambda: self.helpdesk.get_ticket(row.ticket_id))
+        mirror = self.settings.mirror
+        if mirror.approval_tag and mirror.approval_tag not in ticket.tags:
+            self._await_approval(row, mirror.approval_tag)
+            return
         attempt = self.store.begin_outbox_attempt(row.id, row.owner)
         if attempt is None:
             return  # the lease ran out and another worker has the row now
         retry = attempt > 1
-        ticket = self._desk(lambda: self.helpdesk.get_ticket(row.ticket_id))
-        mirror = self.settings.mirror
         to_dm = link.dm or (mirror.dm_tag is not None and mirror.dm_tag in ticket.tags)
         limit = self.network.max_dm_len if to_dm else self.network.max_reply_len
         body = row.body.strip() + (f" {mirror.sign_off}" if mirror.sign_off else "")
         text = body if to_dm else address(body, link.author_handle)
         if not to_dm:
-            held = public_reply_guard(row.body)
+            held = public_reply_guard(row.body, mirror.pii_patterns) or self._too_old(row.ticket_id)
             if held:
                 raise HeldReply(held)
         parts = split_reply(text, self.network.weighted_length, limit,
@@ -785,6 +846,27 @@ class Route:
         self.store.finish_outbox(row.id, "posted")
         self.stats.replies_posted += 1
 
+    def _too_old(self, ticket_id: str) -> str | None:
+        """Why a public answer would come too late for the conversation, or None."""
+        max_age = self.settings.mirror.max_age
+        last = self.store.last_post_at(self.name, ticket_id) if max_age is not None else None
+        if max_age is None or last is None or self.clock() - last <= max_age:
+            return None
+        dm_tag = self.settings.mirror.dm_tag
+        private = (f"answer by direct message (add the tag {dm_tag} and reply again)" if dm_tag
+                   else "answer privately")
+        return (f"held: the customer last wrote {(self.clock() - last) / 3600:.0f} h ago, past this route's "
+                f"{max_age / 3600:g} h limit for public replies; {private}, or leave the thread alone")
+
+    def _await_approval(self, row: OutboxRow, tag: str) -> None:
+        """Keep the reply until a lead approves the ticket; say so once, then check again."""
+        waiting = f"awaiting approval: a lead adds the tag {tag} to the ticket"
+        if not (row.last_error or "").startswith("awaiting approval"):
+            note = (f"socialdesk is holding this reply until a lead approves it: add the tag {tag} to the "
+                    f"ticket and it goes out. [comment {row.comment_id}]")
+            self._desk(lambda: self.helpdesk.add_comment(row.ticket_id, note, public=False), write=True)
+        self.store.retry_later("outbox", row.id, waiting, APPROVAL_RECHECK)
+
     def _post_once(self, post: OutboundPost, retry: bool) -> Any:
         """Post unless a retried attempt finds the post already made."""
         if retry:
@@ -811,6 +893,79 @@ class Route:
             log.warning("route %s: could not add the failure note to ticket %s: %s",
                         self.name, row.ticket_id, note_err)
 
+    # ------------------------------------------------------------------ viral watch
+
+    def viral_watch(self) -> int:
+        """Read the public metrics of open conversations' posts (one read per 100) and
+        escalate the tickets whose post crossed a threshold; returns tickets escalated."""
+        viral = self.settings.viral
+        fetch = getattr(self.network, "fetch_metrics", None)
+        if not viral.enabled or fetch is None or not self._ready("network") or not self._ready("helpdesk"):
+            return 0
+        now = self.clock()
+        if now - self._last_viral < viral.refresh * self.budget_slowdown():
+            return 0
+        self._last_viral = now
+        candidates = self.store.watch_candidates(self.name, now - viral.horizon)
+        if not candidates:
+            return 0
+        try:
+            tickets = self._tickets([link.ticket_id for link, _ in candidates])
+            watched = [(link, seen) for link, seen in candidates
+                       if link.ticket_id in tickets and not tickets[link.ticket_id].is_closed]
+            posts = {link.id: link.source_key.rsplit(":", 1)[-1] for link, _ in watched}
+            metrics = quick_retry(lambda: fetch(list(posts.values()))) if posts else {}
+            escalated = 0
+            for link, seen in candidates:
+                current = metrics.get(posts.get(link.id, ""))
+                reasons = self._viral_reasons(current, seen) if current else []
+                if reasons:
+                    self._escalate(link.ticket_id, tickets[link.ticket_id], current, reasons)
+                    escalated += 1
+                self.store.record_watch(link.id, self.name, current or seen["metrics"], flagged=bool(reasons))
+            return escalated
+        except RateLimited as err:
+            self._pause(getattr(err, "side", "network"), err)
+        except (RetriableError, SkippableError) as err:
+            log.warning("route %s: viral watch will try again: %s", self.name, err)
+        return 0
+
+    def _tickets(self, ids: list[str]) -> dict[str, TicketRef]:
+        many = getattr(self.helpdesk, "get_tickets", None)
+        if many is not None:
+            found: dict[str, TicketRef] = {}
+            for chunk in _chunks(sorted(set(ids)), 100):
+                found.update(self._desk(lambda: many(chunk)))
+            return found
+        return {t: self._desk(lambda: self.helpdesk.get_ticket(t)) for t in set(ids)}
+
+    def _viral_reasons(self, current: dict[str, int], seen: dict[str, Any]) -> list[str]:
+        viral = self.settings.viral
+        reasons = [f"{_metric(m)} {current[m]:,} (threshold {limit:,})"
+                   for m, limit in viral.thresholds.items() if current.get(m, 0) >= limit]
+        before, checked = seen.get("metrics") or {}, seen.get("checked_at")
+        if checked is not None and self.clock() > checked:
+            hours = (self.clock() - checked) / 3600
+            for m, per_hour in viral.velocity.items():
+                if m in current and m in before and (current[m] - before[m]) / hours >= per_hour:
+                    reasons.append(f"{_metric(m)} +{(current[m] - before[m]) / hours:,.0f}/h "
+                                   f"(threshold {per_hour:,g}/h)")
+        return reasons
+
+    def _escalate(self, ticket_id: str, ticket: TicketRef, metrics: dict[str, int], reasons: list[str]) -> None:
+        """Raise priority (never lower it) and tag, so the helpdesk's escalation rules fire."""
+        viral = self.settings.viral
+        current = ticket.priority if ticket.priority in PRIORITY_ORDER else "low"
+        raise_to = viral.priority if PRIORITY_ORDER.index(viral.priority) > PRIORITY_ORDER.index(current) else None
+        self._desk(lambda: self.helpdesk.update_ticket(  # type: ignore[attr-defined]
+            ticket_id, priority=raise_to, add_tags=(viral.tag,)), write=True)
+        figures = " · ".join(f"{_metric(k)} {v:,}" for k, v in sorted(metrics.items()))
+        note = (f"socialdesk: this conversation's post is taking off: {'; '.join(reasons)}. "
+                f"Now: {figures}. " + (f"Priority raised to {raise_to}; " if raise_to else "")
+                + f"tagged {viral.tag}.")
+        self._desk(lambda: self.helpdesk.add_comment(ticket_id, note, public=False), write=True)
+        log.warning("route %s: ticket %s escalated as viral: %s", self.name, ticket_id, "; ".join(reasons))
+
     # ------------------------------------------------------------------ one cycle
 
     def run_once(self) -> None:
@@ -822,3 +977,4 @@ class Route:
         self.poll_replies()
         while self.drain_outbox():
             pass
+        self.viral_watch()

@@ -11,6 +11,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Callable, Iterable, Sequence
 
 import sqlalchemy as sa
@@ -111,6 +112,16 @@ helpdesk_budget = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
 )
 
+# Viral watch: the public metrics last read for a conversation's first post.
+watch = sa.Table(
+    "watch", metadata,
+    sa.Column("link_id", sa.Integer, primary_key=True),
+    sa.Column("route", sa.String(100), nullable=False),
+    sa.Column("metrics", sa.Text, nullable=False),
+    sa.Column("checked_at", sa.Float, nullable=False),
+    sa.Column("flagged_at", sa.Float),
+)
+
 inbox.append_column(sa.Column("lease_owner", sa.String(40)))
 outbox.append_column(sa.Column("lease_owner", sa.String(40)))
 inbox.append_column(sa.Column("job", sa.String(100)))
@@ -142,12 +153,18 @@ def _add_job(conn: Connection) -> None:
         conn.execute(sa.text("ALTER TABLE inbox ADD COLUMN job VARCHAR(100)"))
 
 
+def _add_watch(conn: Connection) -> None:
+    """v5: viral watch keeps the metrics it read last, to measure velocity."""
+    watch.create(conn, checkfirst=True)
+
+
 # Versioned schema changes, applied in order, each recorded in schema_migrations.
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _create_v1),
     (2, _add_lease_owner),
     (3, _add_budget),
     (4, _add_job),
+    (5, _add_watch),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -445,6 +462,42 @@ class Store:
                 links.c.route == route, links.c.conversation_key == conversation_key)
                 .order_by(links.c.id.desc()).limit(1)).first()
         return self._link(row) if row else None
+
+    def last_post_at(self, route: str, ticket_id: str) -> float | None:
+        """When the customer last wrote in the conversation of ``ticket_id`` (epoch s)."""
+        with self.engine.connect() as conn:
+            key = conn.execute(sa.select(sa.func.max(inbox.c.sort_key)).where(
+                inbox.c.route == route, inbox.c.ticket_id == ticket_id, inbox.c.state == "done")).scalar()
+        created = str(key or "").split("|", 1)[0]
+        if not created:
+            return None
+        try:
+            return datetime.fromisoformat(created).timestamp()
+        except ValueError:
+            return None
+
+    def watch_candidates(self, route: str, since: float, limit: int = 100) -> list[tuple[LinkRow, dict[str, Any]]]:
+        """Conversations opened since ``since`` not yet flagged viral, least recently read
+        first, with the metrics read last time (empty when never read)."""
+        query = (sa.select(links, watch.c.metrics, watch.c.checked_at)
+                 .select_from(links.outerjoin(watch, watch.c.link_id == links.c.id))
+                 .where(links.c.route == route, links.c.created_at >= since, links.c.dm.is_(False),
+                        watch.c.flagged_at.is_(None))
+                 .order_by(sa.func.coalesce(watch.c.checked_at, 0.0), links.c.id).limit(limit))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).fetchall()
+        out = []
+        for r in rows:
+            seen = json.loads(r.metrics) if r.metrics else {}
+            out.append((self._link(r), {"metrics": seen, "checked_at": r.checked_at}))
+        return out
+
+    def record_watch(self, link_id: int, route: str, metrics: dict[str, int], *, flagged: bool = False) -> None:
+        now = self.clock()
+        values = {"metrics": json.dumps(metrics), "checked_at": now, **({"flagged_at": now} if flagged else {})}
+        with self.engine.begin() as conn:
+            if not _insert_ignore(conn, watch, ("link_id",), link_id=link_id, route=route, **values):
+                conn.execute(watch.update().where(watch.c.link_id == link_id).values(**values))
 
     def link_by_ticket(self, route: str, ticket_id: str) -> LinkRow | None:
         with self.engine.connect() as conn:

@@ -554,3 +554,82 @@ def test_salesforce_call_count_survives_a_restart(info: dict, store: Store) -> N
     assert restarted.budget()["socialdesk_calls_24h"] == used
     stale = {"calls_per_minute": {str(int(time.time()) - 2 * 86400): 50}}
     assert SalesforceHarness(info).adapter().restore_budget(stale) == 0, "older than a day counts no more"
+
+
+# --------------------------------------------------------------------------- guards and escalation
+
+
+def test_card_numbers_are_held_only_when_they_pass_the_checksum() -> None:
+    from sync.engine import luhn_valid, public_reply_guard
+
+    assert luhn_valid("4111111111111111") and not luhn_valid("4111111111111112")
+    assert "card number" in public_reply_guard("Card 4111 1111 1111 1111 was charged twice")
+    assert public_reply_guard("Your tracking code is 1234 5678 9012 3456") is None
+    import re
+    orders = (("an order number", re.compile(r"\bORD-\d{6}\b")),)
+    assert "order number" in public_reply_guard("Order ORD-123456 ships today", orders)
+    assert public_reply_guard("Order ORD-123456 ships today") is None
+
+
+def _answered(info: dict, store: Store, text: str, **mirror: Any) -> tuple[People, Route, dict]:
+    people = People(info)
+    route = make_route(info, store, mirror=MirrorSettings(**mirror))
+    root = people.post("rory", f"@{people.brand} {text}")
+    cycle(route, people, 1)
+    return people, route, people.ticket_for(root)
+
+
+def test_reply_waits_for_a_leads_approval_then_leaves(info: dict, store: Store) -> None:
+    people, route, ticket = _answered(info, store, "is the store open?", approval_tag="approved")
+    people.answer(ticket["id"], "Yes, until 8pm today.")
+    people.advance("zendesk", 120)
+    cycle(route, people, 2)
+    assert people.posts_by(people.brand) == [], "no approval yet: nothing leaves"
+    notes = [c["body"] for c in people.comments(ticket["id"]) if not c["public"]]
+    assert sum("until a lead approves it" in n for n in notes) == 1, "the lead is told once"
+    people.answer(ticket["id"], "Approved.", public=False, tags=[*ticket["tags"], "approved"])
+    route.clock.offset += 120
+    cycle(route, people, 1)
+    assert [p["text"] for p in people.posts_by(people.brand)] == ["@rory Yes, until 8pm today."]
+
+
+def test_public_reply_to_a_stale_conversation_is_held_with_what_to_do(info: dict, store: Store) -> None:
+    people, route, ticket = _answered(info, store, "my order is late", max_age=3600.0)
+    route.clock.offset += 2 * 3600
+    people.advance("x", 2 * 3600)
+    people.answer(ticket["id"], "Sorry for the wait, it ships today.")
+    people.advance("zendesk", 120)
+    cycle(route, people, 2)
+    assert people.posts_by(people.brand) == []
+    failed = store.failed()
+    assert len(failed) == 1 and "1 h limit for public replies" in failed[0]["reason"]
+    assert "social_dm" in failed[0]["reason"], "it says how to answer instead"
+
+
+def test_a_post_that_takes_off_raises_priority_tags_and_notes_once(info: dict, store: Store) -> None:
+    from sync.engine import ViralSettings
+
+    people = People(info)
+    viral = ViralSettings(enabled=True, refresh=60, thresholds={"like_count": 500},
+                          velocity={"retweet_count": 100}, priority="urgent", tag="social_viral")
+    route = make_route(info, store, viral=viral)
+    calm = people.post("calm", f"@{people.brand} small question")
+    loud = people.post("loud", f"@{people.brand} your app lost my data!!")
+    fast = people.post("fast", f"@{people.brand} still broken")
+    cycle(route, people, 1)
+    route.clock.offset += 120
+    assert route.viral_watch() == 0, "nothing crossed a threshold yet"
+    x = f"{info['services']['x']['url']}/_sandbox/posts"
+    for post, metrics in ((loud, {"like_count": 900}), (calm, {"like_count": 20}), (fast, {"retweet_count": 400})):
+        requests.post(f"{x}/{post}/metrics", json=metrics, verify=info["ca_bundle"]).raise_for_status()
+    route.clock.offset += 1800
+    assert route.viral_watch() == 2
+    for post in (loud, fast):
+        ticket = people.ticket_for(post)
+        assert ticket["priority"] == "urgent" and "social_viral" in ticket["tags"]
+        notes = [c["body"] for c in people.comments(ticket["id"]) if not c["public"]]
+        assert len([n for n in notes if "taking off" in n]) == 1
+    assert "like 900 (threshold 500)" in [c["body"] for c in people.comments(people.ticket_for(loud)["id"])][-1]
+    assert people.ticket_for(calm)["priority"] == "normal"
+    route.clock.offset += 1800
+    assert route.viral_watch() == 0, "an escalated ticket is escalated once"

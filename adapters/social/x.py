@@ -10,7 +10,7 @@ import html
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, Mapping, Sequence
 
 import requests
 from twitter_text import parse_tweet
@@ -295,6 +295,16 @@ class XNetwork:
         return PostedReply(network=self.kind, id=post_id, text=data.get("text", post.text),
                            url=f"https://x.com/{self.whoami().handle}/status/{post_id}",
                            in_reply_to=post.in_reply_to)
+
+    def fetch_metrics(self, post_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Public metrics of up to 100 posts in one read; deleted posts are absent."""
+        if not post_ids:
+            return {}
+        body = self._call("GET", "/2/tweets", "read post metrics",
+                          params={"ids": ",".join(post_ids[:100]), "tweet.fields": "public_metrics"})
+        return {str(t["id"]): {k: int(v) for k, v in (t.get("public_metrics") or {}).items()
+                               if isinstance(v, int)}
+                for t in body.get("data") or [] if isinstance(t, dict) and "id" in t}
 
     def find_own_post(self, post: OutboundPost, since_id: str | None = None) -> PostedReply | None:
         """An earlier post by the brand with this text in this thread (or DM), if any."""
