@@ -212,6 +212,17 @@ class ViralSettings:
     horizon: float = 7 * 86400.0                              # watch conversations this recent
 
 
+@dataclass(frozen=True)
+class SpikeSettings:
+    """A route's mention rate far above its usual: one problem ticket links the incidents."""
+
+    enabled: bool = False
+    window: float = 900.0
+    factor: float = 3.0
+    min_mentions: int = 20
+    baseline: float = 86400.0       # the usual rate is measured over this much history
+
+
 PRIORITY_ORDER = ("low", "normal", "high", "urgent")
 
 
@@ -231,6 +242,7 @@ class RouteSettings:
     # A backlog of this many rows is written in batches when the helpdesk can.
     batch_min: int = 10
     viral: ViralSettings = ViralSettings()
+    spike: SpikeSettings = SpikeSettings()
 
 
 # --------------------------------------------------------------------------- the route
@@ -966,6 +978,63 @@ class Route:
         self._desk(lambda: self.helpdesk.add_comment(ticket_id, note, public=False), write=True)
         log.warning("route %s: ticket %s escalated as viral: %s", self.name, ticket_id, "; ".join(reasons))
 
+    # ------------------------------------------------------------------ spikes
+
+    def spike_watch(self) -> str | None:
+        """Compare the last window's posts with the route's usual rate; during a spike,
+        one problem ticket (Zendesk) links every incident, or the route raises an alert.
+        Returns the problem ticket's id (or "alert") while a spike lasts."""
+        spike = self.settings.spike
+        if not spike.enabled or not self._ready("helpdesk"):
+            return None
+        now = self.clock()
+        first = self.store.first_received(self.name)
+        if first is None or now - first < spike.baseline:
+            return None  # no usual rate to compare with yet
+        recent = self.store.posts_between(self.name, now - spike.window, now)
+        usual = self.store.posts_between(self.name, now - spike.window - spike.baseline, now - spike.window)
+        usual_per_window = usual * spike.window / spike.baseline
+        state = self.store.get_cursor(self.name, "spike")
+        if recent < spike.min_mentions or recent <= spike.factor * usual_per_window:
+            if state:
+                self.store.record_page(self.name, "spike", [], None, move_cursor=True)
+                log.info("route %s: the mention spike is over", self.name)
+            return None
+        problem, _, since = (state or "").partition("@")
+        figures = (f"{recent} posts in the last {spike.window / 60:g} min against a usual "
+                   f"{usual_per_window:.1f}")
+        try:
+            if not problem:
+                problem = self._open_problem(figures, now)
+                since = str(now - spike.window)
+                self.store.record_page(self.name, "spike", [], f"{problem}@{since}", move_cursor=True)
+            if problem != "alert":
+                incidents = [t for t in self.store.tickets_linked_since(self.name, float(since)) if t != problem]
+                for chunk in _chunks(incidents, 100):
+                    self._desk(lambda: self.helpdesk.link_incidents(problem, chunk), write=True)  # type: ignore[attr-defined]
+                self.store.record_page(self.name, "spike", [], f"{problem}@{now}", move_cursor=True)
+        except RateLimited as err:
+            self._pause("helpdesk", err)
+        except (RetriableError, SkippableError) as err:
+            log.warning("route %s: spike handling will try again: %s", self.name, err)
+        return problem or None
+
+    def _open_problem(self, figures: str, now: float) -> str:
+        if not hasattr(self.helpdesk, "link_incidents"):
+            self.store.set_health(self.name, "active", f"mention spike: {figures}")
+            log.error("route %s: mention spike: %s", self.name, figures)
+            return "alert"
+        key = f"socialdesk:spike:{self.name}:{int(now)}"
+        problem = NewTicket(
+            external_id=key, subject=f"Mention spike on {self.name}: {figures}"[:150],
+            body=(f"socialdesk saw {figures}. The social tickets of this spike are linked here as "
+                  f"incidents; solving this problem solves them."),
+            requester_id=self.helpdesk.whoami(), public=False, tags=(SOCIALDESK_TAG, "social_spike"),
+            priority="high", type="problem")
+        ref = self._desk(lambda: self.helpdesk.create_ticket(problem, idempotency_key=key), write=True)
+        log.error("route %s: mention spike (%s): problem ticket %s", self.name, figures, ref.id)
+        return ref.id
+
     # ------------------------------------------------------------------ one cycle
 
     def run_once(self) -> None:
@@ -978,3 +1047,4 @@ class Route:
         while self.drain_outbox():
             pass
         self.viral_watch()
+        self.spike_watch()

@@ -11,7 +11,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Sequence
 
 import sqlalchemy as sa
@@ -491,6 +491,25 @@ class Store:
             seen = json.loads(r.metrics) if r.metrics else {}
             out.append((self._link(r), {"metrics": seen, "checked_at": r.checked_at}))
         return out
+
+    def posts_between(self, route: str, start: float, end: float) -> int:
+        """Posts (not filtered ones) the route read that were written in [start, end)."""
+        lo = datetime.fromtimestamp(start, timezone.utc).isoformat()
+        hi = datetime.fromtimestamp(end, timezone.utc).isoformat()
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(inbox).where(
+                inbox.c.route == route, inbox.c.state.in_(("pending", "done")),
+                inbox.c.sort_key >= lo, inbox.c.sort_key < hi)).scalar() or 0)
+
+    def first_received(self, route: str) -> float | None:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.min(inbox.c.received_at)).where(inbox.c.route == route)).scalar()
+
+    def tickets_linked_since(self, route: str, since: float) -> list[str]:
+        with self.engine.connect() as conn:
+            return [r.ticket_id for r in conn.execute(
+                sa.select(links.c.ticket_id).where(links.c.route == route, links.c.created_at >= since)
+                .order_by(links.c.id))]
 
     def record_watch(self, link_id: int, route: str, metrics: dict[str, int], *, flagged: bool = False) -> None:
         now = self.clock()

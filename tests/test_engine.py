@@ -633,3 +633,29 @@ def test_a_post_that_takes_off_raises_priority_tags_and_notes_once(info: dict, s
     assert people.ticket_for(calm)["priority"] == "normal"
     route.clock.offset += 1800
     assert route.viral_watch() == 0, "an escalated ticket is escalated once"
+
+
+def test_a_mention_spike_opens_one_problem_ticket_linking_the_incidents(info: dict, store: Store) -> None:
+    from sync.engine import SpikeSettings
+
+    people = People(info)
+    route = make_route(info, store, spike=SpikeSettings(enabled=True, window=600, factor=3, min_mentions=5,
+                                                        baseline=3600))
+    for i in range(2):
+        people.post(f"usual{i}", f"@{people.brand} a usual question {i}")
+    cycle(route, people, 1)
+    assert route.spike_watch() is None, "no usual rate known yet"
+    people.advance("x", 3600)
+    route.clock.offset += 3600
+    outage = [people.post(f"down{i}", f"@{people.brand} is the site down? {i}") for i in range(8)]
+    cycle(route, people, 1)
+    problem = route.spike_watch()
+    assert problem and problem.isdigit()
+    later = people.post("down_late", f"@{people.brand} site still down")
+    cycle(route, people, 1)
+    assert route.spike_watch() == problem, "one problem ticket for the whole spike"
+    problems = [t for t in people.tickets() if t["type"] == "problem"]
+    assert [str(t["id"]) for t in problems] == [problem]
+    for post in [*outage, later]:
+        ticket = people.ticket_for(post)
+        assert ticket["type"] == "incident" and str(ticket["problem_id"]) == problem
