@@ -182,6 +182,10 @@ class TicketSettings:
     entitlement_id: Any = None
     custom_fields: dict[str, Any] = field(default_factory=dict)
     include_metrics: bool = True
+    type: str | None = None
+    origin: str | None = None
+    record_type_id: Any = None
+    assignment_rule: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -243,6 +247,8 @@ class RouteSettings:
     batch_min: int = 10
     viral: ViralSettings = ViralSettings()
     spike: SpikeSettings = SpikeSettings()
+    # The mapping's rules: a mention -> (rules fired, ticket settings); None: ``ticket`` always.
+    ticket_for: Callable[[Mention], tuple[tuple[str, ...], TicketSettings]] | None = None
 
 
 # --------------------------------------------------------------------------- the route
@@ -722,7 +728,10 @@ class Route:
         return "\n".join(lines)
 
     def _new_ticket(self, m: Mention, requester: str, previous: TicketRef | None) -> NewTicket:
+        fired: tuple[str, ...] = ()
         t = self.settings.ticket
+        if self.settings.ticket_for is not None:
+            fired, t = self.settings.ticket_for(m)
         network = NETWORK_NAMES.get(m.network, m.network)
         values = {"network": network, "kind": {"dm": "direct message"}.get(m.kind, m.kind),
                   "author": m.author.handle, "author_name": m.author.name or m.author.handle,
@@ -736,11 +745,14 @@ class Route:
             else:
                 body += f"\nFollow-up to ticket #{previous.id} (solved)"
             tags.append("social_followup")
+        if fired:
+            body += "\nRouting rules: " + ", ".join(fired)
         fields = {k: (v.format(**values) if isinstance(v, str) else v) for k, v in t.custom_fields.items()}
         return NewTicket(external_id=m.key, subject=t.subject.format(**values)[:150], body=body,
                          requester_id=requester, tags=tuple(dict.fromkeys(tags)), priority=t.priority,
                          group_id=t.group_id, brand_id=t.brand_id, ticket_form_id=t.form_id,
-                         entitlement_id=t.entitlement_id,
+                         entitlement_id=t.entitlement_id, type=t.type, origin=t.origin,
+                         record_type_id=t.record_type_id, assignment_rule=t.assignment_rule,
                          custom_fields=fields, followup_of=followup_of)
 
     # ------------------------------------------------------------------ mirror: read

@@ -11,7 +11,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Callable, Iterable, Sequence
 
 import sqlalchemy as sa
@@ -493,13 +493,12 @@ class Store:
         return out
 
     def posts_between(self, route: str, start: float, end: float) -> int:
-        """Posts (not filtered ones) the route read that were written in [start, end)."""
-        lo = datetime.fromtimestamp(start, timezone.utc).isoformat()
-        hi = datetime.fromtimestamp(end, timezone.utc).isoformat()
+        """Posts (not filtered ones) the route read in [start, end): the arrival rate as
+        the daemon sees it, on its own clock."""
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(inbox).where(
                 inbox.c.route == route, inbox.c.state.in_(("pending", "done")),
-                inbox.c.sort_key >= lo, inbox.c.sort_key < hi)).scalar() or 0)
+                inbox.c.received_at >= start, inbox.c.received_at < end)).scalar() or 0)
 
     def first_received(self, route: str) -> float | None:
         with self.engine.connect() as conn:
