@@ -5,12 +5,16 @@ the one retry mechanism, and a blind retry of a POST could post a reply twice.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, TypeVar
 
 import requests
 from requests.adapters import HTTPAdapter
 
-from adapters.base import RetriableError
+from adapters.base import RateLimited, RetriableError
 
 USER_AGENT = "socialdesk/0.1 (+https://socialdesk.example)"
 DEFAULT_TIMEOUT = (5.0, 30.0)
@@ -18,20 +22,95 @@ DEFAULT_TIMEOUT = (5.0, 30.0)
 T = TypeVar("T")
 
 
+# By default socialdesk uses at most half of each vendor rate limit, so the brand's other
+# integrations keep the rest and a steady state never meets a 429.
+DEFAULT_RATE_SHARE = 0.5
+
+
+@dataclass
+class _Bucket:
+    limit: int
+    remaining: int
+    reset_at: float
+
+
+class RateBudget:
+    """Stay within a share of a vendor's rate limits, read from the headers it sends.
+
+    Each response tells a bucket's limit, what is left and when it resets; before the
+    next call to that bucket, a budget already spent down to the others' share raises
+    ``RateLimited`` with the wait, so the engine schedules instead of meeting a 429.
+    ``names`` are the vendor's (limit, remaining, reset) header names; ``reset_epoch``
+    says whether reset is a Unix time (X) or seconds from now (Zendesk).
+    """
+
+    def __init__(self, vendor: str, names: tuple[str, str, str], *, reset_epoch: bool,
+                 bucket_of: Callable[[str, str], str] = lambda method, url: "account",
+                 share: float = DEFAULT_RATE_SHARE, max_wait: float = 900.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        if not 0 < share <= 1:
+            raise ValueError(f"rate share must be in (0, 1], not {share}")
+        self.vendor, self.names, self.reset_epoch = vendor, names, reset_epoch
+        self.bucket_of, self.share, self.max_wait, self.clock = bucket_of, share, max_wait, clock
+        self.buckets: dict[str, _Bucket] = {}
+        self._lock = threading.Lock()
+
+    def before(self, method: str, url: str) -> None:
+        key = self.bucket_of(method, url)
+        now = self.clock()
+        with self._lock:
+            bucket = self.buckets.get(key)
+            if bucket is None or now >= bucket.reset_at:
+                return
+            if bucket.remaining <= bucket.limit * (1 - self.share):
+                used = bucket.limit - bucket.remaining
+                raise RateLimited(f"{self.vendor}: keeping within {self.share:.0%} of the {key} rate limit "
+                                  f"({used} of {bucket.limit} used)",
+                                  min(max(bucket.reset_at - now, 1.0), self.max_wait))
+
+    def after(self, method: str, url: str, headers: Mapping[str, str]) -> None:
+        limit, remaining, reset = (headers.get(name) for name in self.names)
+        try:
+            bucket = _Bucket(int(limit), int(remaining), float(reset))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return
+        if not self.reset_epoch:
+            bucket.reset_at += self.clock()
+        with self._lock:
+            self.buckets[self.bucket_of(method, url)] = bucket
+
+
+_ID_PART = re.compile(r"/\d{3,}(?=/|$)")  # ids, not the API version
+
+
+def endpoint_bucket(method: str, url: str) -> str:
+    """A bucket per endpoint: ids in the path do not make a new one."""
+    path = url.split("://", 1)[-1].split("/", 1)[-1].split("?", 1)[0]
+    return f"{method.upper()} /{_ID_PART.sub('/:id', '/' + path).lstrip('/')}"
+
+
 class _TimeoutSession(requests.Session):
-    """A session whose every request has a timeout unless the caller sets one."""
+    """A session whose every request has a timeout unless the caller sets one, and which
+    keeps within its ``rate_budget`` when it has one."""
 
     def __init__(self, timeout: tuple[float, float]) -> None:
         super().__init__()
         self._default_timeout = timeout
+        self.rate_budget: RateBudget | None = None
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        budget = self.rate_budget
+        if budget is not None:
+            budget.before(method, url)
         kwargs.setdefault("timeout", self._default_timeout)
         if isinstance(self.verify, str):
             # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's
             # verify; a CA the admin configured for this endpoint must win.
             kwargs.setdefault("verify", self.verify)
-        return super().request(method, url, **kwargs)
+        response = super().request(method, url, **kwargs)
+        if budget is not None:
+            budget.after(method, url, response.headers)
+        return response
 
 
 def build_session(ca_bundle: str | None = None,

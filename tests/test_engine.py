@@ -66,8 +66,12 @@ def make_route(info: dict[str, Any], store: Store, network: Any = None, helpdesk
             custom_fields={desk.lookup("field", "Social post URL"): "{url}"})
     clock = store.clock if isinstance(store.clock, Clock) else Clock()
     store.clock = clock
-    return Route(RouteSettings(name="t", helpdesk_name="zd", **settings),
-                 network or XHarness(info).adapter(), desk, store, clock=clock)
+    network = network or XHarness(info).adapter()
+    for side in (network, desk):
+        budget = getattr(getattr(side, "session", None), "rate_budget", None)
+        if budget is not None:
+            budget.clock = clock  # the daemon's time, as the tests let it pass
+    return Route(RouteSettings(name="t", helpdesk_name="zd", **settings), network, desk, store, clock=clock)
 
 
 def cycle(route: Route, people: People, times: int = 3) -> None:
@@ -659,3 +663,71 @@ def test_a_mention_spike_opens_one_problem_ticket_linking_the_incidents(info: di
     for post in [*outage, later]:
         ticket = people.ticket_for(post)
         assert ticket["type"] == "incident" and str(ticket["problem_id"]) == problem
+
+
+RULES_MAPPING = """
+version: 1
+helpdesks: {zd: {kind: zendesk, sandbox: true}}
+networks: {brand: {kind: x, sandbox: true}}
+routes:
+  - name: t
+    network: brand
+    helpdesk: zd
+    ticket: {tags: [social], priority: normal, group: Social care}
+    rules:
+      - name: outage
+        when: {keywords: [down, outage]}
+        then: {priority: high, group: Escalations, tags: [social_outage], type: incident}
+      - name: vip
+        when: {followers_min: 10000}
+        then: {priority: urgent, tags: [social_vip]}
+"""
+
+
+def test_rules_set_the_fields_the_helpdesks_own_rules_key_on(info: dict, store: Store) -> None:
+    people = People(info)
+    daemon = Daemon(parse_config(RULES_MAPPING), store, info)
+    daemon.prepare()
+    plain = people.post("plain", f"@{people.brand} where is my parcel?")
+    outage = people.post("angry", f"@{people.brand} your site is down again")
+    requests.post(f"{info['services']['x']['url']}/_sandbox/users", verify=info["ca_bundle"],
+                  json={"handle": "star", "followers_count": 250_000}).raise_for_status()
+    both = people.post("star", f"@{people.brand} outage in my city?")
+    daemon.run_once()
+    zd = ZendeskHarness(info).adapter()
+    groups = {name: int(zd.lookup("group", name)) for name in ("Social care", "Escalations")}
+    t = people.ticket_for(plain)
+    assert (t["priority"], t["group_id"], t["type"]) == ("normal", groups["Social care"], None)
+    t = people.ticket_for(outage)
+    assert (t["priority"], t["group_id"], t["type"]) == ("high", groups["Escalations"], "incident")
+    assert "social_outage" in t["tags"] and "Routing rules: outage" in people.comments(t["id"])[0]["body"]
+    t = people.ticket_for(both)
+    assert t["priority"] == "urgent", "all-match: the later rule's priority wins"
+    assert {"social_outage", "social_vip"} <= set(t["tags"]), "tags accumulate"
+
+
+def test_a_rule_naming_a_missing_group_parks_the_route_at_start(info: dict, store: Store) -> None:
+    daemon = Daemon(parse_config(RULES_MAPPING.replace("group: Escalations", "group: Escalatoins")), store, info)
+    daemon.prepare()
+    assert daemon.routes["t"].parked and "Escalatoins" in daemon.routes["t"].parked
+
+
+def test_steady_state_keeps_to_half_the_zendesk_limit_and_meets_no_429(info: dict, store: Store) -> None:
+    people = People(info)
+    zd = ZendeskHarness(info)
+    zd.limit("account", 20, 60)
+    for i in range(12):
+        people.post(f"steady{i}", f"@{people.brand} question {i}")
+    route = make_route(info, store, batch_min=1000)   # one write at a time, as when idle
+    route.poll("mentions")
+    route.process_inbox()
+    assert route.paused_until.get("helpdesk", 0) > route.clock(), "paused before the limit, not at it"
+    assert route.stats.tickets < 12
+    for _ in range(6):
+        people.advance("zendesk", 61)
+        route.clock.offset += 61
+        while route.process_inbox():
+            pass
+    assert len(people.tickets()) == 12
+    log = zd.control.get("requests")["requests"]
+    assert [r for r in log if r.get("status") == 429] == [], "socialdesk never met the limit itself"

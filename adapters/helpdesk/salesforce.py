@@ -505,6 +505,14 @@ class SalesforceHelpdesk:
             raise NotFound(f"read case: no case {ticket_id}")
         return self._ref(rows["records"][0])
 
+    def update_ticket(self, ticket_id: str, *, priority: str | None = None,
+                      add_tags: tuple[str, ...] = ()) -> TicketRef:
+        """Raise a Case's priority (escalation rules key on it); Cases have no tags."""
+        if priority is not None:
+            value = PRIORITIES.get(priority, priority)
+            self._call("update case", lambda sf: sf.Case.update(ticket_id, {"Priority": value}))
+        return self.get_ticket(ticket_id)
+
     def add_comment(self, ticket_id: str, body: str, *, public: bool,
                     author_id: str | None = None) -> None:
         """A CaseComment; ``IsPublished`` is what the customer may see."""
@@ -557,3 +565,65 @@ class SalesforceHelpdesk:
         start = cursor.value or (None if page else since)
         return Page(items=tuple(self._reply(r) for r in records), next_page=next_page,
                     cursor=Cursor(newest or start))
+
+    # ---- service levels (read only)
+
+    def service_levels(self, entitlement: str | None) -> dict[str, Any]:
+        """What an org does with a case for SLAs, read by SOQL.
+
+        ``entitlement`` (a name or an id; None: none) -> its Status, dates and entitlement
+        process (Name, IsActive); the org's milestone types (``MilestoneType``; an org that
+        does not expose it gets ``milestones`` None and a note); and the active Case
+        assignment rule. An object the org does not expose is said in ``*_problem`` /
+        ``milestones_note`` rather than raised; auth, rate and transient errors raise.
+        """
+        out: dict[str, Any] = {"entitlement": None, "entitlement_problem": None, "process": None,
+                               "milestones": None, "milestones_note": None,
+                               "assignment_rule": None, "assignment_rule_problem": None}
+        if entitlement is not None and str(entitlement).strip():
+            value = str(entitlement).strip()
+            where = "Id = {}" if _looks_like_id(value) else "Name = {}"
+            soql = format_soql("SELECT Id, Name, Status, Type, StartDate, EndDate, SlaProcessId "
+                               f"FROM Entitlement WHERE {where} ORDER BY EndDate DESC NULLS LAST", value)
+            try:
+                rows = self._call("read entitlement", lambda sf: sf.query(soql))["records"]
+            except (FatalError, SkippableError) as err:
+                rows = None
+                out["entitlement_problem"] = f"entitlements not readable ({err}); is entitlement management on?"
+            if rows == []:
+                out["entitlement_problem"] = f"no Entitlement named {value!r}"
+            elif rows:
+                r = rows[0]
+                out["entitlement"] = {"id": r.get("Id"), "name": r.get("Name"), "status": r.get("Status"),
+                                      "type": r.get("Type"), "start_date": r.get("StartDate"),
+                                      "end_date": r.get("EndDate"), "sla_process_id": r.get("SlaProcessId")}
+                process_id = r.get("SlaProcessId")
+                if process_id:
+                    try:
+                        found = self._call("read entitlement process", lambda sf: sf.query(format_soql(
+                            "SELECT Id, Name, IsActive, Description, VersionNumber FROM SlaProcess "
+                            "WHERE Id = {}", process_id)))["records"]
+                    except (FatalError, SkippableError) as err:
+                        found = []
+                        out["entitlement_problem"] = f"entitlement process not readable ({err})"
+                    if found:
+                        p = found[0]
+                        out["process"] = {"id": p.get("Id"), "name": p.get("Name"),
+                                          "active": p.get("IsActive"), "description": p.get("Description"),
+                                          "version": p.get("VersionNumber")}
+                try:
+                    types = self._call("read milestone types", lambda sf: sf.query_all(
+                        "SELECT Id, Name, Description, RecurrenceType FROM MilestoneType ORDER BY Name"))
+                    out["milestones"] = [{"id": m.get("Id"), "name": m.get("Name"),
+                                          "description": m.get("Description"),
+                                          "recurrence": m.get("RecurrenceType")} for m in types["records"]]
+                except (FatalError, SkippableError, NotFound):
+                    out["milestones_note"] = "milestones not readable (this org does not expose MilestoneType)"
+        try:
+            rules = self._call("read assignment rules", lambda sf: sf.query(
+                "SELECT Id, Name FROM AssignmentRule WHERE SobjectType = 'Case' AND Active = true"))["records"]
+            if rules:
+                out["assignment_rule"] = {"id": rules[0].get("Id"), "name": rules[0].get("Name")}
+        except (FatalError, SkippableError) as err:
+            out["assignment_rule_problem"] = f"assignment rules not readable ({err})"
+        return out

@@ -26,7 +26,7 @@ from adapters.base import (
     AgentReply, AuthFailed, Author, Cursor, FatalError, JobPending, NewTicket, NotFound, Page,
     RateLimited, RetriableError, Secret, SkippableError, SocialdeskError, TicketRef,
 )
-from adapters.http import DEFAULT_TIMEOUT, _TimeoutSession
+from adapters.http import DEFAULT_RATE_SHARE, DEFAULT_TIMEOUT, RateBudget, _TimeoutSession
 
 AGENT_ROLES = frozenset({"agent", "admin"})
 
@@ -77,6 +77,7 @@ class ZendeskSettings:
     email: str
     token: Secret
     ca_bundle: str | None = None
+    rate_share: float = DEFAULT_RATE_SHARE
 
     def __repr__(self) -> str:
         return f"ZendeskSettings(url={self.url!r}, email={self.email!r}, token={self.token!r})"
@@ -142,7 +143,7 @@ class ZendeskHelpdesk:
 
     kind: ClassVar[str] = "zendesk"
     settings_schema: ClassVar[Mapping[str, str]] = {
-        "url": "url", "email": "string", "token": "secret", "ca_bundle": "path"}
+        "url": "url", "email": "string", "token": "secret", "ca_bundle": "path", "rate_share": "string"}
     required_settings: ClassVar[tuple[str, ...]] = ("url", "email", "token")
     # Incremental exports allow 10 requests a minute.
     export_min_interval: ClassVar[float] = 6.0
@@ -163,6 +164,10 @@ class ZendeskHelpdesk:
         if settings.ca_bundle:
             self.session.verify = settings.ca_bundle
         self.session.hooks["response"].append(_raise_on_429)
+        # One account-wide requests-per-minute limit; socialdesk keeps to its share of it.
+        self.session.rate_budget = RateBudget(
+            "Zendesk", ("x-rate-limit", "x-rate-limit-remaining", "ratelimit-reset"), reset_epoch=False,
+            share=settings.rate_share, max_wait=60)
         # zenpy joins subdomain and domain with a dot; splitting the host at its first
         # dot gives back any host, production (acme.zendesk.com) or the sandbox's.
         subdomain, domain = parts.netloc.split(".", 1)
@@ -177,7 +182,8 @@ class ZendeskHelpdesk:
         token = values["token"]
         return cls(ZendeskSettings(url=values["url"], email=values["email"],
                                    token=token if isinstance(token, Secret) else Secret(token, "token"),
-                                   ca_bundle=values.get("ca_bundle")))
+                                   ca_bundle=values.get("ca_bundle"),
+                                   rate_share=float(values.get("rate_share", DEFAULT_RATE_SHARE))))
 
     def __repr__(self) -> str:
         return f"ZendeskHelpdesk({self.base_url!r})"
@@ -358,6 +364,13 @@ class ZendeskHelpdesk:
         return [self._outcome(by_id.get(str(ticket_id)), f"add comment to ticket {ticket_id}")
                 for ticket_id, *_ in comments]
 
+    def link_incidents(self, problem_id: str, ticket_ids: Sequence[str]) -> None:
+        """Make up to 100 tickets incidents of a problem ticket (one bulk job)."""
+        if ticket_ids:
+            self._job("PUT", "tickets/update_many", {"tickets": [
+                {"id": int(t), "type": "incident", "problem_id": int(problem_id)} for t in ticket_ids]},
+                "link incidents", None)
+
     def get_tickets(self, ticket_ids: Sequence[str]) -> dict[str, TicketRef]:
         """Up to 100 tickets in one call; a deleted ticket is simply absent."""
         if not ticket_ids:
@@ -518,3 +531,45 @@ class ZendeskHelpdesk:
                 "actions": [{"field": "notification_webhook", "value": [hook["id"], payload]}]}})
             created.append(f"trigger {title!r}")
         return str(hook["id"]), Secret(secret["signing_secret"]["secret"], "webhook signing secret"), created
+
+    # ---- service levels (read only)
+
+    @staticmethod
+    def _conditions(raw: Any) -> dict[str, list[dict[str, Any]]]:
+        """A filter / conditions object as ``{"all": [...], "any": [...]}`` of plain dicts."""
+        raw = raw if isinstance(raw, Mapping) else {}
+        return {part: [dict(c) for c in (raw.get(part) or []) if isinstance(c, Mapping)]
+                for part in ("all", "any")}
+
+    def sla_policies(self) -> list[dict[str, Any]]:
+        """The account's SLA policies in ``position`` order (Zendesk applies the first that
+        matches): title, position, filter {all, any}, policy_metrics [{priority, metric,
+        target (minutes), business_hours}]. Needs an admin's credentials."""
+        found = self._list_all("slas/policies", "sla_policies", "list SLA policies")
+        policies = []
+        for p in found:
+            metrics = []
+            for m in p.get("policy_metrics") or []:
+                if not isinstance(m, Mapping):
+                    continue
+                target = m.get("target")
+                if target is None and isinstance(m.get("target_in_seconds"), (int, float)):
+                    target = int(m["target_in_seconds"]) // 60
+                metrics.append({"priority": m.get("priority"), "metric": m.get("metric"),
+                                "target": target, "business_hours": bool(m.get("business_hours"))})
+            policies.append({"id": p.get("id"), "title": str(p.get("title") or ""),
+                             "position": p.get("position"), "description": p.get("description"),
+                             "filter": self._conditions(p.get("filter")), "policy_metrics": metrics})
+        return sorted(policies, key=lambda p: (p["position"] if isinstance(p["position"], int) else 1 << 30,
+                                               str(p["id"])))
+
+    def triggers(self) -> list[dict[str, Any]]:
+        """The active triggers in ``position`` order: id, title, position, conditions
+        {all, any} and actions [{field, value}]."""
+        found = self._list_all("triggers/active", "triggers", "list active triggers")
+        out = [{"id": t.get("id"), "title": str(t.get("title") or ""), "position": t.get("position"),
+                "conditions": self._conditions(t.get("conditions")),
+                "actions": [dict(a) for a in t.get("actions") or [] if isinstance(a, Mapping)]}
+               for t in found if t.get("active", True)]
+        return sorted(out, key=lambda t: (t["position"] if isinstance(t["position"], int) else 1 << 30,
+                                          str(t["id"])))

@@ -20,7 +20,7 @@ from adapters.base import (
     OutboundPost, Page, PostedReply, RateLimited, RetriableError, Secret, SkippableError,
     Unparseable,
 )
-from adapters.http import build_session, transport_errors
+from adapters.http import DEFAULT_RATE_SHARE, RateBudget, build_session, endpoint_bucket, transport_errors
 
 PRODUCTION_URL = "https://api.x.com"
 TWEET_FIELDS = ("author_id,conversation_id,created_at,in_reply_to_user_id,referenced_tweets,"
@@ -37,6 +37,7 @@ class XSettings:
     base_url: str = PRODUCTION_URL
     ca_bundle: str | None = None
     user_id: str | None = None
+    rate_share: float = DEFAULT_RATE_SHARE
 
     def __repr__(self) -> str:
         return f"XSettings(base_url={self.base_url!r}, token={self.token!r})"
@@ -96,13 +97,18 @@ class XNetwork:
     min_poll_interval: ClassVar[float] = 15.0
     mention_window: ClassVar[int] = MENTION_WINDOW
     settings_schema: ClassVar[Mapping[str, str]] = {
-        "token": "secret", "base_url": "url", "ca_bundle": "path", "user_id": "string"}
+        "token": "secret", "base_url": "url", "ca_bundle": "path", "user_id": "string",
+        "rate_share": "string"}
     required_settings: ClassVar[tuple[str, ...]] = ("token",)
 
     def __init__(self, settings: XSettings, session: requests.Session | None = None) -> None:
         self.settings = settings
         self.base_url = settings.base_url.rstrip("/")
         self.session = session or build_session(settings.ca_bundle)
+        # Each endpoint has its own 15-minute window; socialdesk keeps to its share of each.
+        self.session.rate_budget = RateBudget(  # type: ignore[attr-defined]
+            "X", ("x-rate-limit-limit", "x-rate-limit-remaining", "x-rate-limit-reset"), reset_epoch=True,
+            bucket_of=endpoint_bucket, share=settings.rate_share, max_wait=15 * 60)
         self._me: Author | None = None
         self._user_id = settings.user_id
 
@@ -111,7 +117,8 @@ class XNetwork:
         token = values["token"]
         return cls(XSettings(token=token if isinstance(token, Secret) else Secret(token, "token"),
                              base_url=values.get("base_url") or PRODUCTION_URL,
-                             ca_bundle=values.get("ca_bundle"), user_id=values.get("user_id")))
+                             ca_bundle=values.get("ca_bundle"), user_id=values.get("user_id"),
+                             rate_share=float(values.get("rate_share", DEFAULT_RATE_SHARE))))
 
     def __repr__(self) -> str:
         return f"XNetwork({self.base_url!r})"
