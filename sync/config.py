@@ -14,7 +14,7 @@ import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 from urllib.parse import urlsplit
 
 import yaml
@@ -40,7 +40,41 @@ DEFAULT_SUBJECT = "{network} {kind} from @{author}"
 DEFAULT_DM_PUBLIC_NOTE = "We've sent you a direct message."
 DEFAULT_LISTEN = "127.0.0.1:8787"
 
+RULES_MATCH = ("all", "first")
+RULE_NETWORKS = ("x", "facebook", "instagram")
+# What Mention.kind holds, plus "quote": a post quoting the brand's (Mention.is_quote).
+RULE_KINDS = ("mention", "reply", "quote", "dm", "comment")
+TICKET_TYPES = ("question", "incident", "problem", "task")
+# A post's public metrics as the networks report them (X names); a new network adds its own.
+METRICS = ("like_count", "retweet_count", "reply_count", "quote_count", "bookmark_count",
+           "impression_count")
+CONDITION_KEYS = ("network", "account", "kind", "public", "keywords", "regex", "language",
+                  "followers_min", "followers_max", "verified", "engagement_min", "metrics_min")
+ACTION_KEYS = ("group", "priority", "type", "tags", "custom_fields", "brand", "form", "origin",
+               "record_type", "entitlement", "assignment_rule")
+# Ticket settings only one helpdesk kind has; any other key is understood by every helpdesk.
+HELPDESK_ONLY: Mapping[str, str] = MappingProxyType({
+    "type": "zendesk", "brand": "zendesk", "form": "zendesk",
+    "origin": "salesforce", "record_type": "salesforce", "entitlement": "salesforce",
+    "assignment_rule": "salesforce"})
+_HELPDESK_NAMES = {"zendesk": "Zendesk", "salesforce": "Salesforce"}
+_ELSEWHERE_HINTS = {
+    ("form", "salesforce"): "a Case's layout follows its record type: use record_type",
+    ("type", "salesforce"): "Case.Type is a picklist field: set it under custom_fields: {Type: ...}",
+    ("record_type", "zendesk"): "a Zendesk ticket's layout is its form: use form",
+    ("origin", "zendesk"): "Zendesk records the channel itself; a tag or a custom field can carry more",
+    ("entitlement", "zendesk"): "Zendesk picks an SLA policy by its conditions: set the priority, group "
+                                "or tags it keys on",
+    ("assignment_rule", "zendesk"): "Zendesk assigns by triggers: set the group or tags they key on",
+}
+DEFAULT_APPROVAL_TAG = "approved"
+DEFAULT_VIRAL_REFRESH = 600.0
+DEFAULT_VIRAL_TAG = "social_viral"
+
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
+_LANGUAGE_RE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
+_DEVELOPER_NAME_RE = re.compile(r"[A-Za-z](?:_?[A-Za-z0-9])*")
+_SALESFORCE_ID_RE = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TAG_RE = re.compile(r"[^\s,]+")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
@@ -124,6 +158,114 @@ class TicketTemplate:
     entitlement: str | int | None = None     # Salesforce: an Entitlement by name
     custom_fields: Mapping[str | int, Any] = field(default_factory=lambda: MappingProxyType({}))
     include_metrics: bool = True
+    type: str | None = None                  # Zendesk: question | incident | problem | task
+    origin: str | None = None                # Salesforce: Case.Origin; None keeps the adapter's
+    record_type: str | None = None           # Salesforce: a Case record type's developer name
+    assignment_rule: bool | None = None      # Salesforce: run the active assignment rule; None: unless a queue is named
+
+
+@dataclass(frozen=True)
+class RuleConditions:
+    """When a rule fires: every condition given must hold; an empty tuple or None means any."""
+
+    network: tuple[str, ...] = ()
+    account: tuple[str, ...] = ()
+    kind: tuple[str, ...] = ()
+    public: bool | None = None
+    keywords: tuple[str, ...] = ()
+    regex: re.Pattern[str] | None = None
+    language: tuple[str, ...] = ()
+    followers_min: int | None = None
+    followers_max: int | None = None
+    verified: bool | None = None
+    engagement_min: int | None = None
+    metrics_min: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class RuleActions:
+    """What a fired rule sets on the ticket; None leaves the field as the route has it."""
+
+    group: str | int | None = None
+    priority: str | None = None
+    type: str | None = None
+    tags: tuple[str, ...] = ()
+    custom_fields: Mapping[str | int, Any] = field(default_factory=lambda: MappingProxyType({}))
+    brand: str | int | None = None
+    form: str | int | None = None
+    origin: str | None = None
+    record_type: str | None = None
+    entitlement: str | int | None = None
+    assignment_rule: bool | None = None
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One routing rule of a route: ``when`` the mention matches, ``then`` set these fields."""
+
+    name: str
+    when: RuleConditions = field(default_factory=RuleConditions)
+    then: RuleActions = field(default_factory=RuleActions)
+    stop: bool = False
+    where: str = ""                          # FILE:LINE, for explanations
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """A route's rules, in file order (the order they are evaluated in)."""
+
+    rules: tuple[Rule, ...] = ()
+
+    def __iter__(self) -> Iterator[Rule]:
+        return iter(self.rules)
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(rule.name for rule in self.rules)
+
+
+@dataclass(frozen=True)
+class ApprovalConfig:
+    """Whether a reply waits for a lead, who approves it by setting ``tag`` on the ticket."""
+
+    required: bool = False
+    tag: str = DEFAULT_APPROVAL_TAG
+
+
+@dataclass(frozen=True)
+class PiiPattern:
+    """Personal data an admin names (an order number...) that must not appear in a public reply."""
+
+    name: str
+    regex: re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class SpikeConfig:
+    """A route's mention rate over ``window`` above ``factor`` x its baseline, with at least
+    ``min_mentions`` in the window, is one incident."""
+
+    enabled: bool = False
+    window: float = 900.0
+    factor: float = 3.0
+    min_mentions: int = 20
+
+
+@dataclass(frozen=True)
+class ViralConfig:
+    """While a ticket is open, its post's public metrics are refreshed every ``refresh`` seconds;
+    crossing any threshold (a count, or a count gained per hour) raises priority and tags it."""
+
+    enabled: bool = False
+    refresh: float = DEFAULT_VIRAL_REFRESH
+    thresholds: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    velocity_per_hour: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    priority: str = "urgent"
+    tag: str = DEFAULT_VIRAL_TAG
+    spike: SpikeConfig = field(default_factory=SpikeConfig)
 
 
 @dataclass(frozen=True)
@@ -135,6 +277,14 @@ class MirrorConfig:
     dm_tag: str | None = "social_dm"
     thread_long_replies: bool = True
     sign_off: str | None = None
+    max_age: float | None = None             # seconds; a reply to an older conversation is held
+    approval: ApprovalConfig = field(default_factory=ApprovalConfig)
+    pii_patterns: tuple[PiiPattern, ...] = ()
+
+    @property
+    def private_note(self) -> str | None:
+        """The public note posted once when a conversation moves to DM (key ``private_note``)."""
+        return self.dm_public_note
 
 
 @dataclass(frozen=True)
@@ -153,6 +303,9 @@ class RouteConfig:
     mirror: MirrorConfig
     # How far back a route's very first read reaches; older posts are recorded as filtered.
     history: float = 3600.0
+    rules: RuleSet = field(default_factory=RuleSet)
+    rules_match: str = "all"                 # all: every matching rule, in order; first: the first only
+    viral: ViralConfig = field(default_factory=ViralConfig)
 
 
 @dataclass(frozen=True)
@@ -401,10 +554,133 @@ class _Reader:
         return None
 
     def boolean(self, node: Node, path: str, at: Node, default: bool) -> bool:
+        value = self.flag(node, path, at)
+        return default if value is None else value
+
+    def flag(self, node: Node, path: str, at: Node) -> bool | None:
+        """true or false; None (reported) for anything else."""
         if isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:bool":
             return bool(self.scalar(node))
         self.problem(at, path, f"expected true or false; got {_describe(node)}")
-        return default
+        return None
+
+    def count(self, node: Node, path: str, at: Node, minimum: int = 0) -> int | None:
+        """A whole number of at least ``minimum`` (followers, likes...)."""
+        value = self.scalar(node) if isinstance(node, ScalarNode) else None
+        if isinstance(value, int) and not isinstance(value, bool) and value >= minimum:
+            return value
+        shown = repr(value) if isinstance(value, (int, float, str)) and not isinstance(value, bool) \
+            else _describe(node)
+        self.problem(at, path, f"expected a whole number of at least {minimum}; got {shown}")
+        return None
+
+    def number(self, node: Node, path: str, at: Node, above: float) -> float | None:
+        """A finite number greater than ``above`` (a factor, a ratio)."""
+        value = self.scalar(node) if isinstance(node, ScalarNode) else None
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and above < value < float("inf"):
+            return float(value)
+        shown = repr(value) if isinstance(value, (int, float, str)) and not isinstance(value, bool) \
+            else _describe(node)
+        self.problem(at, path, f"expected a number greater than {above:g}; got {shown}")
+        return None
+
+    def tag(self, node: Node, path: str, at: Node) -> str | None:
+        """One helpdesk tag: no spaces, no commas."""
+        value = self.string(node, path, at)
+        if value is not None and not _TAG_RE.fullmatch(value):
+            self.problem(at, path, f"tag {value!r} must not contain spaces or commas")
+            return None
+        return value
+
+    def tags(self, node: Node, path: str, at: Node) -> tuple[str, ...]:
+        tags = []
+        for i, (tag, item) in enumerate(self.string_list(node, path, at, "[social, x]")):
+            if _TAG_RE.fullmatch(tag):
+                tags.append(tag)
+            else:
+                self.problem(item, f"{path}[{i}]", f"tag {tag!r} must not contain spaces or commas")
+        return tuple(dict.fromkeys(tags))
+
+    def words(self, node: Node, path: str, at: Node, example: str) -> list[tuple[str, Node, str]]:
+        """A string or a list of strings ("any of"): (value, node to point at, path) each."""
+        if isinstance(node, SequenceNode):
+            if not node.value:
+                self.problem(at, path, f"empty list; list at least one, like {example}, "
+                                       "or leave the condition out")
+            out = []
+            for i, item in enumerate(node.value):
+                value = self.string(item, f"{path}[{i}]", item)
+                if value is not None:
+                    out.append((value.strip(), item, f"{path}[{i}]"))
+            return out
+        value = self.string(node, path, at)
+        return [] if value is None else [(value.strip(), at, path)]
+
+    def any_of(self, node: Node, path: str, at: Node, allowed: Sequence[str], what: str) -> tuple[str, ...]:
+        """One allowed value or a list of them; the condition holds for any one."""
+        if isinstance(node, MappingNode):
+            self.problem(at, path, f"expected one {what} or a list of them; got a mapping")
+            return ()
+        out: list[str] = []
+        items = node.value if isinstance(node, SequenceNode) else [node]
+        if isinstance(node, SequenceNode) and not items:
+            self.problem(at, path, f"empty list; allowed: {_listing(allowed)}, or leave the condition out")
+        for i, item in enumerate(items):
+            here, point = (f"{path}[{i}]", item) if isinstance(node, SequenceNode) else (path, at)
+            value = self.choice(item, here, point, allowed, what)
+            if value is not None:
+                out.append(value)
+        return tuple(dict.fromkeys(out))
+
+    def pattern(self, node: Node, path: str, at: Node, meaning: str) -> re.Pattern[str] | None:
+        """A Python regular expression, compiled now so a mistake is reported with its place."""
+        text = self.string(node, path, at)
+        if text is None:
+            return None
+        try:
+            compiled = re.compile(text)
+        except re.error as err:
+            position = f" at character {err.pos + 1}" if err.pos is not None else ""
+            self.problem(self.inside(node, err.pos), path,
+                         f"invalid regular expression: {err.msg}{position} (Python re syntax, "
+                         r"like \bORD-\d{6}\b)")
+            return None
+        if compiled.search("") is not None:
+            self.problem(at, path, f"'{text}' matches an empty text, so it would {meaning}")
+            return None
+        return compiled
+
+    @staticmethod
+    def inside(node: Node, offset: int | None) -> Mark:
+        """The mark of character ``offset`` of a one-line scalar's value, when it can be told."""
+        mark = node.start_mark
+        value = node.value if isinstance(node, ScalarNode) else None
+        quote = 1 if getattr(node, "style", None) in ("'", '"') else 0
+        start = mark.pointer + quote
+        if (offset is None or value is None or mark.buffer is None or "\n" in value
+                or mark.buffer[start:start + len(value)] != value):
+            return mark
+        return Mark(mark.name, mark.index + quote + offset, mark.line, mark.column + quote + offset,
+                    None, None)
+
+    def metric_counts(self, node: Node, path: str, at: Node, minimum: int) -> Mapping[str, int]:
+        """``{like_count: 100, ...}``: public metric name -> a count."""
+        if not isinstance(node, MappingNode):
+            self.problem(at, path, f"expected a mapping of metric -> count, like {{like_count: 100}}; "
+                                   f"got {_describe(node)}")
+            return MappingProxyType({})
+        out: dict[str, int] = {}
+        for name, (key_node, value_node) in self.pairs(node, path).items():
+            if name not in METRICS:
+                self.problem(key_node, path, f"unknown metric {name!r}; allowed: {', '.join(METRICS)}"
+                                             f"{_did_you_mean(name, METRICS)}")
+                continue
+            value = self.count(value_node, _child(path, name), key_node, minimum)
+            if value is not None:
+                out[name] = value
+        if not out and not node.value:
+            self.problem(at, path, f"empty; name at least one of {', '.join(METRICS)}")
+        return MappingProxyType(out)
 
     def choice(self, node: Node, path: str, at: Node, allowed: Sequence[str], what: str) -> str | None:
         value = self.scalar(node) if isinstance(node, ScalarNode) else None
@@ -625,7 +901,7 @@ class _Reader:
               networks: Mapping[str, EndpointConfig], names: dict[str, Mark],
               claimed: dict[tuple[str, str], str]) -> RouteConfig | None:
         allowed = ("name", "network", "helpdesk", "streams", "search_query", "poll", "include",
-                   "blocklist", "history", "ticket", "mirror")
+                   "blocklist", "history", "ticket", "rules_match", "rules", "mirror", "viral")
         fields = self.mapping(node, path, allowed, required=("name", "network", "helpdesk"))
         if fields is None:
             return None
@@ -720,11 +996,18 @@ class _Reader:
         if (f := field_("history")) is not None:
             history = self.seconds(f[1], f"{path}.history", f[0]) or DEFAULT_HISTORY
 
-        ticket = self.ticket(field_("ticket"), f"{path}.ticket")
+        desk = (helpdesk, helpdesks[helpdesk].kind) if helpdesk and helpdesks[helpdesk].kind else None
+        ticket = self.ticket(field_("ticket"), f"{path}.ticket", desk)
+        rules_match = "all"
+        if (f := field_("rules_match")) is not None and not _is_null(f[1]):
+            rules_match = self.choice(f[1], f"{path}.rules_match", f[0], RULES_MATCH, "rules_match") or "all"
+        rules = self.rules(field_("rules"), f"{path}.rules", desk, list(networks))
         mirror = self.mirror(field_("mirror"), f"{path}.mirror")
+        viral = self.viral(field_("viral"), f"{path}.viral")
         return RouteConfig(name=name, network=network, helpdesk=helpdesk, streams=streams,
                            search_query=search_query, poll=poll, include=include,
-                           blocklist=blocklist, ticket=ticket, mirror=mirror, history=history)
+                           blocklist=blocklist, ticket=ticket, mirror=mirror, history=history,
+                           rules=rules, rules_match=rules_match, viral=viral)
 
     def poll(self, f: tuple[Node, Node] | None, path: str, network_cls: Any, helpdesk_cls: Any,
              network_kind: str, helpdesk_kind: str) -> PollConfig:
@@ -749,11 +1032,11 @@ class _Reader:
                 values[key] = seconds
         return PollConfig(**values)
 
-    def ticket(self, f: tuple[Node, Node] | None, path: str) -> TicketTemplate:
+    def ticket(self, f: tuple[Node, Node] | None, path: str, desk: tuple[str, str] | None) -> TicketTemplate:
         if f is None:
             return TicketTemplate()
-        allowed = ("subject", "tags", "priority", "group", "brand", "form", "entitlement", "custom_fields",
-                   "include_metrics")
+        allowed = ("subject", "tags", "priority", "type", "group", "brand", "form", "entitlement",
+                   "origin", "record_type", "assignment_rule", "custom_fields", "include_metrics")
         sub = self.mapping(f[1], path, allowed, at=f[0])
         if not sub:
             return TicketTemplate()
@@ -762,27 +1045,163 @@ class _Reader:
             here = f"{path}.{key}"
             if key == "subject":
                 values[key] = self.template(node, here, key_node)
-            elif key == "tags":
-                tags = []
-                for i, (tag, item) in enumerate(self.string_list(node, here, key_node, "[social, x]")):
-                    if _TAG_RE.fullmatch(tag):
-                        tags.append(tag)
-                    else:
-                        self.problem(item, f"{here}[{i}]", f"tag {tag!r} must not contain spaces or commas")
-                values[key] = tuple(dict.fromkeys(tags))
-            elif key == "priority":
-                values[key] = self.choice(node, here, key_node, PRIORITIES, "priority")
-            elif key in ("group", "brand", "form", "entitlement"):
-                values[key] = self.ident(node, here, key_node)
-            elif key == "custom_fields":
-                values[key] = self.custom_fields(node, here, key_node)
             elif key == "include_metrics":
                 values[key] = self.boolean(node, here, key_node, True)
+            elif key in ("type", "origin", "record_type", "assignment_rule") and _is_null(node):
+                values[key] = None
+            elif _is_null(node) or self.fits_helpdesk(key, key_node, here, desk, allowed):
+                values[key] = self.ticket_value(key, node, here, key_node)
         defaults = TicketTemplate()
         for key in ("subject", "priority"):
             if values.get(key, ...) is None:
                 values[key] = getattr(defaults, key)
         return TicketTemplate(**values)
+
+    def ticket_value(self, key: str, node: Node, path: str, at: Node) -> Any:
+        """One ticket field, as a route's ticket: block and its rules' then: blocks write it."""
+        if key == "tags":
+            return self.tags(node, path, at)
+        if key == "priority":
+            return self.choice(node, path, at, PRIORITIES, "priority")
+        if key == "type":
+            return self.choice(node, path, at, TICKET_TYPES, "ticket type")
+        if key in ("group", "brand", "form", "entitlement"):
+            return self.ident(node, path, at)
+        if key == "origin":
+            return self.string(node, path, at)
+        if key == "record_type":
+            return self.record_type(node, path, at)
+        if key == "assignment_rule":
+            return self.flag(node, path, at)
+        if key == "custom_fields":
+            return self.custom_fields(node, path, at)
+        raise AssertionError(f"no reader for ticket field {key}")
+
+    def record_type(self, node: Node, path: str, at: Node) -> str | None:
+        value = self.string(node, path, at)
+        if value is None or _DEVELOPER_NAME_RE.fullmatch(value) or _SALESFORCE_ID_RE.fullmatch(value):
+            return value
+        self.problem(at, path, f"record_type takes a record type's developer name, like Social_Care "
+                               f"(letters, digits and single underscores), or its id; got {value!r}")
+        return None
+
+    def fits_helpdesk(self, key: str, at: Node, path: str, desk: tuple[str, str] | None,
+                      allowed: Sequence[str]) -> bool:
+        """False (reported) when ``key`` is a setting of another helpdesk kind than the route's."""
+        owner = HELPDESK_ONLY.get(key)
+        if desk is None or owner is None or owner == desk[1]:
+            return True
+        name, kind = desk
+        shown = _HELPDESK_NAMES.get(kind, kind)
+        takes = [k for k in allowed if HELPDESK_ONLY.get(k, kind) == kind]
+        hint = _ELSEWHERE_HINTS.get((key, kind))
+        self.problem(at, path, f"{key} is a {_HELPDESK_NAMES.get(owner, owner)} setting, but this "
+                               f"route writes to {shown} (helpdesk {name!r}); {shown} takes: "
+                               f"{', '.join(takes)}" + (f" ({hint})" if hint else ""))
+        return False
+
+    # ------------------------------------------------------------------ rules
+
+    def rules(self, f: _Field | None, path: str, desk: tuple[str, str] | None,
+              accounts: Sequence[str]) -> RuleSet:
+        if f is None or _is_null(f[1]):
+            return RuleSet()
+        at, node = f
+        if not isinstance(node, SequenceNode):
+            self.problem(at, path, f"expected a list of rules (each: name, when, then, stop); "
+                                   f"got {_describe(node)}")
+            return RuleSet()
+        names: dict[str, Mark] = {}
+        out = [self.rule(item, f"{path}[{i}]", desk, accounts, names) for i, item in enumerate(node.value)]
+        return RuleSet(tuple(rule for rule in out if rule is not None))
+
+    def rule(self, node: Node, path: str, desk: tuple[str, str] | None, accounts: Sequence[str],
+             names: dict[str, Mark]) -> Rule | None:
+        fields = self.mapping(node, path, ("name", "when", "then", "stop"), required=("name",))
+        if fields is None:
+            return None
+        name = ""
+        if "name" in fields:
+            key_node, value_node = fields["name"]
+            name = self.string(value_node, f"{path}.name", key_node) or ""
+            if name in names:
+                self.problem(key_node, f"{path}.name", f"duplicate rule name {name!r} (first at line "
+                                                       f"{names[name].line + 1}); rule names are unique "
+                                                       "within a route")
+            elif name:
+                names[name] = key_node.start_mark
+        when = self.conditions(fields.get("when"), f"{path}.when", accounts)
+        then = self.actions(fields.get("then"), f"{path}.then", desk)
+        stop = False
+        if "stop" in fields:
+            stop = self.boolean(fields["stop"][1], f"{path}.stop", fields["stop"][0], False)
+        if "then" not in fields and not stop:
+            self.problem(node, path, f"rule {name or '(unnamed)'!r} does nothing: give it then: with the "
+                                     "fields to set (priority, group, tags...), or stop: true")
+        return Rule(name=name, when=when, then=then, stop=stop,
+                    where=f"{self.source}:{node.start_mark.line + 1}")
+
+    def conditions(self, f: _Field | None, path: str, accounts: Sequence[str]) -> RuleConditions:
+        if f is None:
+            return RuleConditions()
+        sub = self.mapping(f[1], path, CONDITION_KEYS, at=f[0])
+        values: dict[str, Any] = {}
+        for key, (key_node, node) in (sub or {}).items():
+            value = self.condition(key, node, f"{path}.{key}", key_node, accounts)
+            if value is not None and value != ():
+                values[key] = value
+        low, high = values.get("followers_min"), values.get("followers_max")
+        if low is not None and high is not None and low > high:
+            assert sub is not None
+            self.problem(sub["followers_max"][0], f"{path}.followers_max",
+                         f"followers_max {high} is below followers_min {low}: no author can match")
+        return RuleConditions(**values)
+
+    def condition(self, key: str, node: Node, path: str, at: Node, accounts: Sequence[str]) -> Any:
+        """One ``when:`` condition's value, checked."""
+        if key == "network":
+            known = (*RULE_NETWORKS, *(k for k in adapters.kinds("social") if k not in RULE_NETWORKS))
+            return self.any_of(node, path, at, known, "network")
+        if key == "account":
+            return self.any_of(node, path, at, list(accounts), "account")
+        if key == "kind":
+            return self.any_of(node, path, at, RULE_KINDS, "kind")
+        if key in ("public", "verified"):
+            return self.flag(node, path, at)
+        if key == "keywords":
+            return tuple(dict.fromkeys(w for w, _, _ in self.words(node, path, at, "[outage, not working]")))
+        if key == "regex":
+            return self.pattern(node, path, at, "match every mention; leave regex out for that")
+        if key == "language":
+            codes = []
+            for code, item, here in self.words(node, path, at, "[en, fr]"):
+                if _LANGUAGE_RE.fullmatch(code):
+                    codes.append(code.lower())
+                else:
+                    self.problem(item, here, f"{code!r} is not a language code; write BCP-47 codes "
+                                             "like en, pt-BR or und (undetermined)")
+            return tuple(dict.fromkeys(codes))
+        if key in ("followers_min", "followers_max", "engagement_min"):
+            return self.count(node, path, at)
+        if key == "metrics_min":
+            return self.metric_counts(node, path, at, 0)
+        raise AssertionError(f"no reader for condition {key}")
+
+    def actions(self, f: _Field | None, path: str, desk: tuple[str, str] | None) -> RuleActions:
+        if f is None:
+            return RuleActions()
+        sub = self.mapping(f[1], path, ACTION_KEYS, at=f[0])
+        values: dict[str, Any] = {}
+        for key, (key_node, node) in (sub or {}).items():
+            here = f"{path}.{key}"
+            if _is_null(node):
+                self.problem(key_node, here, "null sets nothing; give a value, or leave the key out "
+                                             "to keep the route's")
+            elif self.fits_helpdesk(key, key_node, here, desk, ACTION_KEYS):
+                value = self.ticket_value(key, node, here, key_node)
+                if value is not None:
+                    values[key] = value
+        return RuleActions(**values)
 
     def custom_fields(self, node: Node, path: str, at: Node) -> Mapping[str | int, Any]:
         if isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null":
@@ -824,7 +1243,8 @@ class _Reader:
     def mirror(self, f: tuple[Node, Node] | None, path: str) -> MirrorConfig:
         if f is None:
             return MirrorConfig()
-        allowed = ("enabled", "dm_public_note", "dm_tag", "thread_long_replies", "sign_off")
+        allowed = ("enabled", "dm_public_note", "private_note", "dm_tag", "thread_long_replies",
+                   "sign_off", "max_age", "approval", "pii_patterns")
         sub = self.mapping(f[1], path, allowed, at=f[0])
         if not sub:
             return MirrorConfig()
@@ -840,9 +1260,112 @@ class _Reader:
                     self.problem(key_node, here, f"tag {tag!r} must not contain spaces or commas")
                     tag = defaults.dm_tag
                 values[key] = tag
+            elif key in ("dm_public_note", "private_note"):
+                if "dm_public_note" in values:
+                    self.problem(key_node, here, "private_note and dm_public_note are one setting (the "
+                                                 "public note posted when a conversation moves to DM); "
+                                                 "keep one")
+                values["dm_public_note"] = self.string(node, here, key_node, nullable=True)
+            elif key == "max_age":
+                values[key] = None if _is_null(node) else self.seconds(node, here, key_node)
+            elif key == "approval":
+                values[key] = self.approval(node, here, key_node)
+            elif key == "pii_patterns":
+                values[key] = self.pii_patterns(node, here, key_node)
             else:
                 values[key] = self.string(node, here, key_node, nullable=True)
         return MirrorConfig(**values)
+
+    def approval(self, node: Node, path: str, at: Node) -> ApprovalConfig:
+        sub = self.mapping(node, path, ("required", "tag"), at=at)
+        values: dict[str, Any] = {}
+        for key, (key_node, value_node) in (sub or {}).items():
+            if key == "required":
+                values[key] = self.boolean(value_node, f"{path}.{key}", key_node, False)
+            else:
+                tag = self.tag(value_node, f"{path}.{key}", key_node)
+                if tag is not None:
+                    values[key] = tag
+        return ApprovalConfig(**values)
+
+    def pii_patterns(self, node: Node, path: str, at: Node) -> tuple[PiiPattern, ...]:
+        if _is_null(node):
+            return ()
+        if not isinstance(node, SequenceNode):
+            self.problem(at, path, "expected a list like [{name: order number, regex: '\\bORD-\\d{6}\\b'}]; "
+                                   f"got {_describe(node)}")
+            return ()
+        out: list[PiiPattern] = []
+        seen: dict[str, Mark] = {}
+        for i, item in enumerate(node.value):
+            here = f"{path}[{i}]"
+            fields = self.mapping(item, here, ("name", "regex"), required=("name", "regex"))
+            if not fields or "name" not in fields or "regex" not in fields:
+                continue
+            name_key, name_node = fields["name"]
+            name = self.string(name_node, f"{here}.name", name_key)
+            if name is not None and name in seen:
+                self.problem(name_key, f"{here}.name", f"duplicate pattern name {name!r} "
+                                                       f"(first at line {seen[name].line + 1})")
+            elif name is not None:
+                seen[name] = name_key.start_mark
+            regex_key, regex_node = fields["regex"]
+            compiled = self.pattern(regex_node, f"{here}.regex", regex_key, "hold every reply")
+            if name is not None and compiled is not None:
+                out.append(PiiPattern(name=name, regex=compiled))
+        return tuple(out)
+
+    def viral(self, f: _Field | None, path: str) -> ViralConfig:
+        if f is None or _is_null(f[1]):
+            return ViralConfig()
+        allowed = ("enabled", "refresh", "thresholds", "velocity", "priority", "tag", "spike")
+        sub = self.mapping(f[1], path, allowed, at=f[0])
+        values: dict[str, Any] = {}
+        for key, (key_node, node) in (sub or {}).items():
+            here = f"{path}.{key}"
+            if key == "enabled":
+                values[key] = self.boolean(node, here, key_node, False)
+            elif key == "refresh":
+                values[key] = self.seconds(node, here, key_node)
+            elif key == "thresholds":
+                values[key] = self.metric_counts(node, here, key_node, 1)
+            elif key == "velocity":
+                values["velocity_per_hour"] = self.velocity(node, here, key_node)
+            elif key == "priority":
+                values[key] = self.choice(node, here, key_node, PRIORITIES, "priority")
+            elif key == "tag":
+                values[key] = self.tag(node, here, key_node)
+            elif key == "spike":
+                values[key] = self.spike(node, here, key_node)
+        viral = ViralConfig(**{k: v for k, v in values.items() if v is not None})
+        if viral.enabled and not viral.thresholds and not viral.velocity_per_hour and sub:
+            self.problem(sub["enabled"][0], f"{path}.enabled",
+                         "viral watch is on but has no thresholds or velocity, so it would never fire; "
+                         "add thresholds: {like_count: 500}, velocity: {per_hour: {like_count: 200}}, "
+                         "or both")
+        return viral
+
+    def velocity(self, node: Node, path: str, at: Node) -> Mapping[str, int]:
+        sub = self.mapping(node, path, ("per_hour",), required=("per_hour",), at=at)
+        if not sub or "per_hour" not in sub:
+            return MappingProxyType({})
+        key_node, value_node = sub["per_hour"]
+        return self.metric_counts(value_node, f"{path}.per_hour", key_node, 1)
+
+    def spike(self, node: Node, path: str, at: Node) -> SpikeConfig:
+        sub = self.mapping(node, path, ("enabled", "window", "factor", "min_mentions"), at=at)
+        values: dict[str, Any] = {}
+        for key, (key_node, value_node) in (sub or {}).items():
+            here = f"{path}.{key}"
+            if key == "enabled":
+                values[key] = self.boolean(value_node, here, key_node, False)
+            elif key == "window":
+                values[key] = self.seconds(value_node, here, key_node)
+            elif key == "factor":
+                values[key] = self.number(value_node, here, key_node, 1.0)
+            else:
+                values[key] = self.count(value_node, here, key_node, 1)
+        return SpikeConfig(**{k: v for k, v in values.items() if v is not None})
 
     def state(self, f: tuple[Node, Node] | None) -> str | Secret | EnvRef:
         if f is None:
@@ -964,6 +1487,10 @@ class _Reader:
 _BAD = object()
 
 
+def _is_null(node: Node) -> bool:
+    return isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null"
+
+
 # --------------------------------------------------------------------------- entry points
 
 
@@ -995,8 +1522,10 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None, *,
 
 
 __all__ = [
-    "Config", "ConfigError", "EndpointConfig", "EnvRef", "IncludeConfig", "MirrorConfig",
-    "PollConfig", "RouteConfig", "TicketTemplate", "WebhookConfig", "duration", "load_config",
-    "parse_config", "render_template", "template_problem", "PLACEHOLDERS", "PRIORITIES",
-    "STREAMS", "DEFAULT_STATE_URL",
+    "ApprovalConfig", "Config", "ConfigError", "EndpointConfig", "EnvRef", "IncludeConfig",
+    "MirrorConfig", "PiiPattern", "PollConfig", "RouteConfig", "Rule", "RuleActions",
+    "RuleConditions", "RuleSet", "SpikeConfig", "TicketTemplate", "ViralConfig", "WebhookConfig",
+    "duration", "load_config", "parse_config", "render_template", "template_problem",
+    "ACTION_KEYS", "CONDITION_KEYS", "HELPDESK_ONLY", "METRICS", "PLACEHOLDERS", "PRIORITIES",
+    "RULE_KINDS", "RULE_NETWORKS", "RULES_MATCH", "STREAMS", "TICKET_TYPES", "DEFAULT_STATE_URL",
 ]

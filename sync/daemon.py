@@ -16,7 +16,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 import adapters
 from adapters.base import AuthFailed, FatalError, Secret, SocialdeskError
-from sync.engine import SOCIALDESK_TAG, MirrorSettings, Route, RouteSettings, TicketSettings
+from sync.engine import (
+    SOCIALDESK_TAG, MirrorSettings, Route, RouteSettings, SpikeSettings, TicketSettings, ViralSettings,
+)
 from sync.store import Store
 
 log = logging.getLogger("socialdesk.daemon")
@@ -54,26 +56,64 @@ def build_adapter(role: str, endpoint: Any, sandbox_info: Mapping[str, Any] | No
     return cls.from_config(values)
 
 
+def ticket_settings(t: Any, helpdesk: Any) -> TicketSettings:
+    """A ticket template of the mapping -> engine settings, helpdesk names resolved to ids."""
+    def resolve(kind: str, name: Any) -> Any:
+        return helpdesk.lookup(kind, name) if name is not None else None
+
+    return TicketSettings(
+        subject=t.subject, tags=tuple(t.tags), priority=t.priority,
+        group_id=resolve("group", t.group), brand_id=resolve("brand", t.brand), form_id=resolve("form", t.form),
+        entitlement_id=resolve("entitlement", t.entitlement),
+        custom_fields={helpdesk.lookup("field", name): value for name, value in dict(t.custom_fields).items()},
+        include_metrics=t.include_metrics, type=t.type, origin=t.origin,
+        record_type_id=resolve("form", t.record_type), assignment_rule=t.assignment_rule)
+
+
+def rules_resolver(route: Any, helpdesk: Any) -> Callable[[Any], tuple[tuple[str, ...], TicketSettings]] | None:
+    """The route's rules as the engine uses them: mention -> (rules fired, ticket settings).
+
+    Every rule's names are resolved now, so a rule naming a group the helpdesk lacks
+    stops the route at start, not at the first mention it fires on.
+    """
+    from sync import rules
+
+    if not len(route.rules):
+        return None
+    for rule in route.rules:
+        ticket_settings(rules.apply(route.ticket, rule.then), helpdesk)
+    resolved: dict[tuple[str, ...], TicketSettings] = {}
+
+    def ticket_for(mention: Any) -> tuple[tuple[str, ...], TicketSettings]:
+        evaluation = rules.evaluate(route, mention)
+        if evaluation.fired not in resolved:
+            resolved[evaluation.fired] = ticket_settings(evaluation.ticket, helpdesk)
+        return evaluation.fired, resolved[evaluation.fired]
+
+    return ticket_for
+
+
 def route_settings(route: Any, helpdesk: Any) -> RouteSettings:
     """Config route -> engine settings, with helpdesk names resolved to ids."""
-    t = route.ticket
-    fields = {helpdesk.lookup("field", name): value for name, value in dict(t.custom_fields).items()}
-    ticket = TicketSettings(
-        subject=t.subject, tags=tuple(t.tags), priority=t.priority,
-        group_id=helpdesk.lookup("group", t.group) if t.group is not None else None,
-        brand_id=helpdesk.lookup("brand", t.brand) if t.brand is not None else None,
-        form_id=helpdesk.lookup("form", t.form) if t.form is not None else None,
-        entitlement_id=helpdesk.lookup("entitlement", t.entitlement) if t.entitlement is not None else None,
-        custom_fields=fields, include_metrics=t.include_metrics)
     m = route.mirror
-    mirror = MirrorSettings(enabled=m.enabled, dm_public_note=m.dm_public_note, dm_tag=m.dm_tag,
-                            thread_long_replies=m.thread_long_replies, sign_off=m.sign_off)
+    mirror = MirrorSettings(
+        enabled=m.enabled, dm_public_note=m.dm_public_note, dm_tag=m.dm_tag,
+        thread_long_replies=m.thread_long_replies, sign_off=m.sign_off, max_age=m.max_age,
+        approval_tag=m.approval.tag if m.approval.required else None,
+        pii_patterns=tuple((p.name, p.regex) for p in m.pii_patterns))
+    v = route.viral
+    viral = ViralSettings(enabled=v.enabled, refresh=v.refresh, thresholds=dict(v.thresholds),
+                          velocity={k: float(n) for k, n in dict(v.velocity_per_hour).items()},
+                          priority=v.priority, tag=v.tag)
+    spike = SpikeSettings(enabled=v.spike.enabled, window=v.spike.window, factor=v.spike.factor,
+                          min_mentions=v.spike.min_mentions)
     include = route.include
     return RouteSettings(
         name=route.name, helpdesk_name=route.helpdesk, streams=tuple(route.streams),
         include_own_posts=include.own_posts, include_reposts=include.reposts,
         include_quotes=include.quotes, blocklist=frozenset(h.lower().lstrip("@") for h in route.blocklist),
-        search_query=route.search_query, history=route.history, ticket=ticket, mirror=mirror)
+        search_query=route.search_query, history=route.history, ticket=ticket_settings(route.ticket, helpdesk),
+        mirror=mirror, viral=viral, spike=spike, ticket_for=rules_resolver(route, helpdesk))
 
 
 class Daemon:
@@ -226,6 +266,11 @@ class Daemon:
             scheduler.add_job(self._guard(route, route.poll_replies), "interval",
                               seconds=getattr(route_cfg.poll, "replies", None) or 30,
                               id=f"{route.name}:replies", next_run_time=_now())
+            # Viral and spike watch pace themselves (refresh interval, API budget).
+            scheduler.add_job(self._guard(route, route.viral_watch), "interval", seconds=30,
+                              id=f"{route.name}:viral")
+            scheduler.add_job(self._guard(route, route.spike_watch), "interval", seconds=60,
+                              id=f"{route.name}:spike")
         scheduler.add_job(self.drain_hints, "interval", seconds=0.5, id="hints")
         scheduler.add_job(self.record_budgets, "interval", seconds=60, id="budgets")
         scheduler.start()

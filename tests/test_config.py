@@ -92,6 +92,36 @@ def test_the_shipped_mapping_loads() -> None:
     assert route.ticket.group == "Social care"
     assert dict(route.ticket.custom_fields) == {"Social network": "x", "Social post URL": "{url}"}
     assert route.mirror.enabled and route.mirror.dm_tag == "social_dm"
+    assert route.ticket.type == "question" and route.rules_match == "all"
+    assert route.rules.names == ("outage", "influencer", "private")
+    assert route.rules.rules[0].then.group == "Escalations"
+    assert route.mirror.max_age == 72 * 3600 and not route.mirror.approval.required
+    assert [p.name for p in route.mirror.pii_patterns] == ["order number"]
+    assert route.viral.enabled and route.viral.thresholds["like_count"] == 500
+
+
+def test_the_shipped_salesforce_example_loads() -> None:
+    config = load_config(ROOT / "examples" / "salesforce.yaml", env={})
+    assert config.helpdesks["sandbox_salesforce"].kind == "salesforce"
+    route = config.route("x-support")
+    assert (route.ticket.origin, route.ticket.record_type, route.ticket.type) == ("Social", "Social_Care", None)
+    assert route.ticket.entitlement == "Social Care Standard"
+    assert route.rules.names == ("outage", "private", "influencer")
+    assert route.rules.rules[2].then.entitlement == "Social Care Premium"
+    assert route.mirror.max_age == 72 * 3600 and route.viral.enabled
+
+
+def test_ticket_fields_of_one_helpdesk_are_refused_on_the_other() -> None:
+    found = problems(with_route("""\
+        - name: x-support
+          network: brand_x
+          helpdesk: sandbox_zendesk
+          ticket: {type: task, origin: Social, assignment_rule: true, entitlement: Gold}
+        """))
+    assert [p.split(": ")[1] for p in found] == [
+        "routes[0].ticket.origin", "routes[0].ticket.assignment_rule", "routes[0].ticket.entitlement"]
+    assert found[0].startswith("mapping.yaml:13:26: routes[0].ticket.origin: origin is a Salesforce setting, "
+                               "but this route writes to Zendesk (helpdesk 'sandbox_zendesk')")
 
 
 def test_the_shipped_production_example_loads_once_uncommented() -> None:
@@ -178,8 +208,10 @@ def test_unknown_top_level_key() -> None:
 
 def test_unknown_setting_lists_the_adapter_schema() -> None:
     message = only_problem(PRODUCTION.replace("    email:", "    emial: x\n    email:"))
+    schema = ", ".join(adapters.resolve("zendesk").settings_schema)
+    assert schema.startswith("url, email, token, ca_bundle")
     assert message == ("mapping.yaml:6:5: helpdesks.acme: unknown setting 'emial' for kind zendesk; "
-                       "allowed: kind, sandbox, url, email, token, ca_bundle (did you mean 'email'?)")
+                       f"allowed: kind, sandbox, {schema} (did you mean 'email'?)")
 
 
 def test_unknown_kind_with_did_you_mean() -> None:
