@@ -174,6 +174,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
         sandbox = Sandbox().start()
         info = sandbox.info()
         print("  sandbox endpoints: checked against a temporary local sandbox")
+        if args.sandbox:
+            from sandbox.service_levels import seed
+
+            seed(info)
+            print("  sandbox helpdesks seeded with SLA policies and triggers like a live account's")
     failures = 0
     try:
         for role, endpoints in (("helpdesk", config.helpdesks), ("social", config.networks)):
@@ -190,27 +195,43 @@ def _cmd_check(args: argparse.Namespace) -> int:
                     failures += 1
                     print(f"  {role} {name} ({endpoint.kind}): FAILED: {err}")
         if not failures:
+            desks = {name: build_adapter("helpdesk", ep, info) for name, ep in config.helpdesks.items()}
             for route in config.routes:
-                desk = build_adapter("helpdesk", config.helpdesks[route.helpdesk], info)
-                for kind, value in (("group", route.ticket.group), ("brand", route.ticket.brand),
-                                    ("form", route.ticket.form), ("entitlement", route.ticket.entitlement)):
-                    if value is not None:
-                        try:
-                            print(f"  route {route.name}: {kind} {value!r} is id {desk.lookup(kind, value)}")
-                        except SocialdeskError as err:
-                            failures += 1
-                            print(f"  route {route.name}: FAILED: {err}")
-                for field in route.ticket.custom_fields:
-                    try:
-                        print(f"  route {route.name}: field {field!r} is id {desk.lookup('field', field)}")
-                    except SocialdeskError as err:
-                        failures += 1
-                        print(f"  route {route.name}: FAILED: {err}")
+                desk = desks[route.helpdesk]
+                failures += _check_names(desk, f"route {route.name}", route.ticket)
+                for rule in route.rules:
+                    failures += _check_names(desk, f"route {route.name} rule {rule.name!r}", rule.then)
+            if not failures:
+                from sync.coverage import coverage_report, format_report
+
+                print("SLA coverage (what the helpdesk's own rules do with each kind of social ticket):")
+                for line in format_report(coverage_report(config, desks)):
+                    print(f"  {line}")
     finally:
         if sandbox is not None:
             sandbox.stop()
     print("all checks passed" if not failures else f"{failures} check(s) failed")
     return 0 if not failures else 1
+
+
+def _check_names(desk: Any, label: str, fields: Any) -> int:
+    """Resolve the helpdesk names a ticket template or rule action uses; failures found."""
+    from adapters.base import SocialdeskError
+
+    failures = 0
+    names = [(kind, getattr(fields, attr, None)) for kind, attr in (
+        ("group", "group"), ("brand", "brand"), ("form", "form"), ("entitlement", "entitlement"),
+        ("form", "record_type"))]
+    names += [("field", name) for name in getattr(fields, "custom_fields", {}) or {}]
+    for kind, value in names:
+        if value is None:
+            continue
+        try:
+            print(f"  {label}: {kind} {value!r} is id {desk.lookup(kind, value)}")
+        except SocialdeskError as err:
+            failures += 1
+            print(f"  {label}: FAILED: {err}")
+    return failures
 
 
 # ---------------------------------------------------------------------------- setup, status, failed
@@ -410,6 +431,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="validate the mapping, connect, say what was found")
     p.add_argument("--config", default=default_config)
+    p.add_argument("--sandbox", action="store_true",
+                   help="give the sandbox helpdesks the SLA policies and triggers of a live account")
     p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser("setup", help="create the helpdesk webhook and trigger (idempotent)")

@@ -139,3 +139,27 @@ def test_status_shows_the_salesforce_api_budget(sandbox_process: dict, tmp_path:
     assert "API budget (acme): org " in status.stdout and "share 20%" in status.stdout
     body = json.loads(socialdesk("status", "--config", str(config), "--json", env=env).stdout)
     assert body["budgets"]["acme"]["socialdesk_calls_24h"] > 0
+
+
+@pytest.mark.parametrize("mapping, expected", [
+    ("mapping.yaml", ['rule \'outage\' [mention, reply], priority high: SLA "Social urgent"',
+                      'no rule fires [mention, reply, dm], priority normal: SLA "Social care"',
+                      'WARNING: trigger "Notify requester of received request"']),
+    ("examples/salesforce.yaml", ['entitlement "Social Care Premium"', 'assignment rule "Social Care Routing" runs',
+                                  "assignment rule bypassed"]),
+])
+def test_check_sandbox_prints_the_sla_coverage_of_the_shipped_mapping(mapping: str, expected: list[str]) -> None:
+    done = socialdesk("check", "--config", str(ROOT / mapping), "--sandbox", cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SLA coverage" in done.stdout
+    for text in expected:
+        assert text in done.stdout, (text, done.stdout)
+    assert "rule 'outage': group 'Escalations' is id" in done.stdout or mapping != "mapping.yaml"
+
+
+def test_check_fails_on_a_rule_naming_a_group_the_helpdesk_lacks(tmp_path: Path) -> None:
+    bad = tmp_path / "mapping.yaml"
+    bad.write_text((ROOT / "mapping.yaml").read_text().replace("group: Escalations", "group: Escalatoins"))
+    done = socialdesk("check", "--config", str(bad), cwd=ROOT)
+    assert done.returncode == 1
+    assert "rule 'outage': FAILED" in done.stdout and "Escalatoins" in done.stdout
