@@ -266,7 +266,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
     try:
         counts, health, budgets = store.counts(), store.health(), store.budgets()
         if args.json:
-            print(json.dumps({"routes": counts, "health": health, "budgets": budgets}, default=str))
+            shown = {name: {k: v for k, v in b.items() if k != "calls_per_minute"} for name, b in budgets.items()}
+            print(json.dumps({"routes": counts, "health": health, "budgets": shown}, default=str))
             return 0
         for route in config.routes:
             c = counts.get(route.name, {})
@@ -280,7 +281,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
                 used, total = budget.get("org_usage") or (None, None)
                 print(f"  API budget ({route.helpdesk}): org {used}/{total} today; socialdesk "
                       f"{budget['socialdesk_calls_24h']} calls in 24 h, share {budget['share']:.0%}"
-                      + (f"; polling slowed x{budget['slowdown']:g}" if budget.get("slowdown", 1) > 1 else ""))
+                      + (f"; polling slowed x{budget['slowdown']:g}, writes batched from "
+                         f"{budget.get('batch_from', 2)} pending" if budget.get("slowdown", 1) > 1 else ""))
     finally:
         store.close()
     return 0
