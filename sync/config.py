@@ -34,7 +34,7 @@ DEFAULT_HISTORY = 3600.0
 DEFAULT_POLL: Mapping[str, float] = MappingProxyType(
     {"mentions": 30.0, "dms": 60.0, "search": 300.0, "replies": 30.0})
 PRIORITIES = ("low", "normal", "high", "urgent")
-PLACEHOLDERS = ("network", "kind", "author", "author_name", "text", "id", "url")
+PLACEHOLDERS = ("network", "kind", "author", "author_name", "text", "id", "url", "reply_deadline")
 TEXT_PLACEHOLDER_LEN = 60
 DEFAULT_SUBJECT = "{network} {kind} from @{author}"
 DEFAULT_DM_PUBLIC_NOTE = "We've sent you a direct message."

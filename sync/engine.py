@@ -23,6 +23,7 @@ from adapters.base import (
     NewTicket, NotFound, OutboundPost, RateLimited, RetriableError, SkippableError, SocialNetwork,
     TicketRef, Unparseable,
 )
+from sync.rules import NETWORK_NAMES, placeholders
 from sync.store import InboxItem, InboxRow, OutboxRow, Store
 from sync.text import ReplyTooLong, address, split_reply
 
@@ -36,7 +37,6 @@ APPROVAL_RECHECK = 60.0
 
 # Every ticket we open carries it; the helpdesk trigger that calls our webhook keys on it.
 SOCIALDESK_TAG = "socialdesk"
-NETWORK_NAMES = {"x": "X", "facebook": "Facebook", "instagram": "Instagram"}
 
 
 # --------------------------------------------------------------------------- crash points
@@ -531,6 +531,7 @@ class Route:
                     self._desk(lambda: self.helpdesk.add_comment(ticket.id, body, public=True,
                                                                  author_id=requester), write=True)
                 checkpoint("ingest.after_comment")
+                self._move_deadline(ticket.id, m)
                 self.store.finish_inbox(row.id, "done", ticket_id=ticket.id, link_post=(link.id, m.id))
                 self.stats.comments += 1
                 return
@@ -639,6 +640,7 @@ class Route:
             for (row, m, link), failed in zip(chunk, results):
                 if self._batch_failed(row, failed):
                     continue
+                self._move_deadline(link.ticket_id, m)
                 self.store.finish_inbox(row.id, "done", ticket_id=link.ticket_id, link_post=(link.id, m.id))
                 self.stats.comments += 1
                 done += 1
@@ -689,6 +691,22 @@ class Route:
                 "source_key": m.key, "author_id": m.author.id, "author_handle": m.author.handle,
                 "dm": m.kind == "dm", "last_post_id": m.id}
 
+    def _reply_window(self) -> float | None:
+        """How long after a customer's message the network lets the brand answer privately."""
+        return getattr(self.network, "private_reply_window", None)
+
+    def _move_deadline(self, ticket_id: str, m: Mention) -> None:
+        """A new customer message reopens the network's private-reply window: the ticket
+        fields that show its deadline (``{reply_deadline}``) move with it."""
+        window = self._reply_window()
+        if not window:
+            return
+        fields = {k: v.format(**placeholders(m, window)) for k, v in self.settings.ticket.custom_fields.items()
+                  if isinstance(v, str) and "{reply_deadline}" in v}
+        if fields:
+            self._desk(lambda: self.helpdesk.update_ticket(  # type: ignore[attr-defined]
+                ticket_id, custom_fields=fields), write=True)
+
     def _linked_ticket(self, ticket_id: str) -> TicketRef | None:
         """The conversation's ticket, or None when it was deleted in the helpdesk."""
         try:
@@ -732,10 +750,7 @@ class Route:
         t = self.settings.ticket
         if self.settings.ticket_for is not None:
             fired, t = self.settings.ticket_for(m)
-        network = NETWORK_NAMES.get(m.network, m.network)
-        values = {"network": network, "kind": {"dm": "direct message"}.get(m.kind, m.kind),
-                  "author": m.author.handle, "author_name": m.author.name or m.author.handle,
-                  "text": m.text[:60], "id": m.id, "url": m.url or ""}
+        values = placeholders(m, self._reply_window())
         body = self._comment_body(m)
         tags = [SOCIALDESK_TAG, *t.tags, f"social_{m.kind}"]
         followup_of = None

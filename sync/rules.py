@@ -13,14 +13,15 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, fields as dataclass_fields, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, Sequence, get_args
 
 from adapters.base import Author, Mention, MentionKind
 from sync.config import (
-    HELPDESK_ONLY, RouteConfig, RuleActions, RuleConditions, TicketTemplate, render_template,
+    HELPDESK_ONLY, TEXT_PLACEHOLDER_LEN, RouteConfig, RuleActions, RuleConditions, TicketTemplate,
+    render_template,
 )
 
 NETWORK_NAMES = {"x": "X", "facebook": "Facebook", "instagram": "Instagram"}
@@ -247,12 +248,24 @@ def describe_actions(actions: RuleActions) -> list[str]:
     return out
 
 
-def placeholders(mention: Mention) -> dict[str, str]:
-    """The values a ticket template's placeholders take for ``mention``."""
+def placeholders(mention: Mention, reply_window: float | None = None) -> dict[str, str]:
+    """The values a ticket template's placeholders take for ``mention``.
+
+    ``reply_window``: how long after a customer's message the network lets the business
+    answer privately (Meta's 24 hours); ``{reply_deadline}`` is then that moment, else empty.
+    """
     return {"network": NETWORK_NAMES.get(mention.network, mention.network),
             "kind": {"dm": "direct message"}.get(mention.kind, mention.kind),
             "author": mention.author.handle, "author_name": mention.author.name or mention.author.handle,
-            "text": mention.text, "id": mention.id, "url": mention.url or ""}
+            "text": mention.text[:TEXT_PLACEHOLDER_LEN], "id": mention.id, "url": mention.url or "",
+            "reply_deadline": reply_deadline(mention, reply_window)}
+
+
+def reply_deadline(mention: Mention, reply_window: float | None) -> str:
+    """When the network's private-reply window for this message closes (ISO 8601), or ""."""
+    if not reply_window or mention.created_at is None:
+        return ""
+    return (mention.created_at + timedelta(seconds=reply_window)).isoformat(timespec="seconds")
 
 
 def ticket_fields(ticket: TicketTemplate, mention: Mention, helpdesk_kind: str) -> dict[str, Any]:

@@ -139,6 +139,15 @@ def test_status_shows_the_salesforce_api_budget(sandbox_process: dict, tmp_path:
     assert "API budget (acme): org " in status.stdout and "share 20%" in status.stdout
     body = json.loads(socialdesk("status", "--config", str(config), "--json", env=env).stdout)
     assert body["budgets"]["acme"]["socialdesk_calls_24h"] > 0
+    assert "calls_per_minute" not in body["budgets"]["acme"], "the per-minute detail is for restarts only"
+    from sync.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'state.sqlite'}")
+    saved = store.budgets()["acme"]
+    store.put_budget("acme", {**saved, "slowdown": 4.0, "batch_from": 2})
+    store.close()
+    tight = socialdesk("status", "--config", str(config), env=env)
+    assert "polling slowed x4, writes batched from 2 pending" in tight.stdout
 
 
 @pytest.mark.parametrize("mapping, expected", [
@@ -163,12 +172,3 @@ def test_check_fails_on_a_rule_naming_a_group_the_helpdesk_lacks(tmp_path: Path)
     done = socialdesk("check", "--config", str(bad), cwd=ROOT)
     assert done.returncode == 1
     assert "rule 'outage': FAILED" in done.stdout and "Escalatoins" in done.stdout
-    assert "calls_per_minute" not in body["budgets"]["acme"], "the per-minute detail is for restarts only"
-    from sync.store import Store
-
-    store = Store(f"sqlite:///{tmp_path / 'state.sqlite'}")
-    saved = store.budgets()["acme"]
-    store.put_budget("acme", {**saved, "slowdown": 4.0, "batch_from": 2})
-    store.close()
-    tight = socialdesk("status", "--config", str(config), env=env)
-    assert "polling slowed x4, writes batched from 2 pending" in tight.stdout

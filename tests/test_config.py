@@ -355,7 +355,7 @@ def test_unknown_template_placeholder() -> None:
               Social post URL: "{link}"
               12345: "{author_name}"
         """))
-    allowed = "allowed: {network}, {kind}, {author}, {author_name}, {text}, {id}, {url}"
+    allowed = "allowed: {network}, {kind}, {author}, {author_name}, {text}, {id}, {url}, {reply_deadline}"
     assert found == [
         f"mapping.yaml:14:7: routes[0].ticket.subject: unknown placeholder {{autor}}; {allowed} "
         "(did you mean 'author'?)",

@@ -731,3 +731,36 @@ def test_steady_state_keeps_to_half_the_zendesk_limit_and_meets_no_429(info: dic
     assert len(people.tickets()) == 12
     log = zd.control.get("requests")["requests"]
     assert [r for r in log if r.get("status") == 429] == [], "socialdesk never met the limit itself"
+
+
+class _WindowedNetwork(XNetwork):
+    """A network that, like Meta's, lets a business answer privately for 24 hours only."""
+
+    private_reply_window = 24 * 3600.0
+
+
+def test_the_private_reply_deadline_is_written_to_the_ticket_and_moves_with_each_message(
+        info: dict, store: Store) -> None:
+    from datetime import datetime, timedelta
+
+    people = People(info)
+    desk = ZendeskHarness(info).adapter()
+    field = desk.lookup("field", "Social post URL")
+    x = XHarness(info).adapter()
+    network = _WindowedNetwork(x.settings)
+    route = make_route(info, store, network=network, helpdesk=desk,
+                       ticket=TicketSettings(tags=("social",), custom_fields={field: "{reply_deadline}"}))
+
+    def deadline(ticket_id: int) -> datetime:
+        ticket = next(t for t in people.tickets() if t["id"] == ticket_id)
+        value = next(f["value"] for f in ticket["custom_fields"] if str(f["id"]) == field)
+        return datetime.fromisoformat(value)
+
+    first = people.post("wendy", "Hi, my refund?", dm=True)
+    cycle(route, people, 1)
+    ticket = people.ticket_for(first)
+    opened = deadline(ticket["id"])
+    people.advance("x", 5 * 3600)
+    people.post("wendy", "Hello? Anyone?", dm=True)
+    cycle(route, people, 1)
+    assert deadline(ticket["id"]) - opened >= timedelta(hours=5), "a new message reopens the window"

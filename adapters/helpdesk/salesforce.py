@@ -505,12 +505,15 @@ class SalesforceHelpdesk:
             raise NotFound(f"read case: no case {ticket_id}")
         return self._ref(rows["records"][0])
 
-    def update_ticket(self, ticket_id: str, *, priority: str | None = None,
-                      add_tags: tuple[str, ...] = ()) -> TicketRef:
-        """Raise a Case's priority (escalation rules key on it); Cases have no tags."""
+    def update_ticket(self, ticket_id: str, *, priority: str | None = None, add_tags: tuple[str, ...] = (),
+                      custom_fields: Mapping[str, Any] | None = None) -> TicketRef:
+        """Raise a Case's priority or set its fields (escalation rules key on them); Cases
+        have no tags."""
+        data: dict[str, Any] = {str(k): v for k, v in (custom_fields or {}).items()}
         if priority is not None:
-            value = PRIORITIES.get(priority, priority)
-            self._call("update case", lambda sf: sf.Case.update(ticket_id, {"Priority": value}))
+            data["Priority"] = PRIORITIES.get(priority, priority)
+        if data:
+            self._call("update case", lambda sf: sf.Case.update(ticket_id, data))
         return self.get_ticket(ticket_id)
 
     def add_comment(self, ticket_id: str, body: str, *, public: bool,

@@ -391,16 +391,18 @@ class ZendeskHelpdesk:
         with _translated("add comment" if public else "add internal note"):
             self.client.tickets.update(Ticket(id=int(ticket_id), comment=comment))
 
-    def update_ticket(self, ticket_id: str, *, priority: str | None = None,
-                      add_tags: tuple[str, ...] = ()) -> TicketRef:
-        """Raise priority or add tags (rules keyed on them fire in the helpdesk)."""
+    def update_ticket(self, ticket_id: str, *, priority: str | None = None, add_tags: tuple[str, ...] = (),
+                      custom_fields: Mapping[str, Any] | None = None) -> TicketRef:
+        """Raise priority, add tags or set fields (rules keyed on them fire in the helpdesk)."""
         with _translated("update ticket"):
-            current = self.client.tickets(id=int(ticket_id))
             changes: dict[str, Any] = {"id": int(ticket_id)}
             if priority is not None:
                 changes["priority"] = priority
             if add_tags:
+                current = self.client.tickets(id=int(ticket_id))
                 changes["tags"] = sorted(set(current.tags or ()) | set(add_tags))
+            if custom_fields:
+                changes["custom_fields"] = [{"id": int(k), "value": v} for k, v in custom_fields.items()]
             audit = self.client.tickets.update(Ticket(**changes))
         return self._ref(audit.ticket)
 

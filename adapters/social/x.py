@@ -96,6 +96,8 @@ class XNetwork:
     supports_dm: ClassVar[bool] = True
     min_poll_interval: ClassVar[float] = 15.0
     mention_window: ClassVar[int] = MENTION_WINDOW
+    # X sets no deadline on a business's private answer (Meta allows 24 hours).
+    private_reply_window: ClassVar[float | None] = None
     settings_schema: ClassVar[Mapping[str, str]] = {
         "token": "secret", "base_url": "url", "ca_bundle": "path", "user_id": "string",
         "rate_share": "string"}
