@@ -5,6 +5,7 @@ the one retry mechanism, and a blind retry of a POST could post a reply twice.
 """
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -64,15 +65,18 @@ class RateBudget:
                 return
             if bucket.remaining <= bucket.limit * (1 - self.share):
                 used = bucket.limit - bucket.remaining
+                wait = min(max(bucket.reset_at - now, 1.0), self.max_wait)
+                bucket.reset_at = min(bucket.reset_at, now + self.max_wait)   # a far reset is not believed
                 raise RateLimited(f"{self.vendor}: keeping within {self.share:.0%} of the {key} rate limit "
-                                  f"({used} of {bucket.limit} used)",
-                                  min(max(bucket.reset_at - now, 1.0), self.max_wait))
+                                  f"({used} of {bucket.limit} used)", wait)
 
     def after(self, method: str, url: str, headers: Mapping[str, str]) -> None:
         limit, remaining, reset = (headers.get(name) for name in self.names)
         try:
             bucket = _Bucket(int(limit), int(remaining), float(reset))  # type: ignore[arg-type]
         except (TypeError, ValueError):
+            return
+        if not math.isfinite(bucket.reset_at):
             return
         if not self.reset_epoch:
             bucket.reset_at += self.clock()

@@ -393,6 +393,10 @@ def template_problem(template: str) -> str | None:
         if base != field_name or not base or base not in PLACEHOLDERS:
             return (f"unknown placeholder {{{field_name}}}; allowed: "
                     f"{', '.join('{' + p + '}' for p in PLACEHOLDERS)}{_did_you_mean(base, PLACEHOLDERS)}")
+    try:
+        template.format_map({p: "x" for p in PLACEHOLDERS})
+    except (ValueError, KeyError, IndexError, AttributeError, TypeError) as err:
+        return f"bad template: {type(err).__name__}: {err} (placeholders take no format spec or conversion but !r/!s)"
     return None
 
 
@@ -859,19 +863,40 @@ class _Reader:
                                    f"environment variable and write {key}: {{env: {suggestion}}}")
             return None
         from_env = isinstance(node, MappingNode)
+        if kind_of == "share":
+            if from_env:
+                raw: Any = self.env_ref(node, path, at, secret=False)
+            else:
+                raw = self.scalar(node) if isinstance(node, ScalarNode) else None
+            try:
+                share = float(raw) if isinstance(raw, (int, float, str)) and not isinstance(raw, bool) else None
+            except ValueError:
+                share = None
+            if share is None or not 0 < share <= 1:
+                self.problem(at, path, "expected a share of the rate limit, a number above 0 and at most 1, "
+                                       "like 0.5")
+                return None
+            return share
         value = (self.env_ref(node, path, at, secret=False) if isinstance(node, MappingNode)
                  else self.string(node, path, at))
         if not isinstance(value, str):
             return value
         if kind_of == "url":
-            parts = urlsplit(value)
+            try:
+                parts = urlsplit(value)
+            except ValueError:
+                parts = urlsplit("")
             if parts.scheme != "https" or not parts.netloc:
                 origin = " (the value of its environment variable)" if from_env else ""
                 self.problem(at, path, f"expected an https:// URL{origin}")
                 return None
             return value.rstrip("/")
         if kind_of == "path":
-            path_value = Path(value).expanduser()
+            try:
+                path_value = Path(value).expanduser()
+            except RuntimeError:
+                self.problem(at, path, "cannot expand the ~ at the start of this path (no such user)")
+                return None
             if not path_value.is_absolute() and self.base_dir is not None:
                 path_value = self.base_dir / path_value
             return str(path_value)
@@ -1375,7 +1400,7 @@ class _Reader:
         if isinstance(node, MappingNode):
             value = self.env_ref(node, "state", key_node, secret=True)
             if isinstance(value, Secret):
-                scheme = urlsplit(value.reveal()).scheme.split("+")[0]
+                scheme = _urlsplit(value.reveal()).scheme.split("+")[0]
                 if scheme not in STATE_SCHEMES:
                     self.problem(key_node, "state", f"the URL in ${value.name} is not a supported "
                                                     f"database URL; expected {allowed}")
@@ -1383,7 +1408,7 @@ class _Reader:
         url = self.string(node, "state", key_node, nullable=True)
         if url is None:
             return DEFAULT_STATE_URL
-        parts = urlsplit(url)
+        parts = _urlsplit(url)
         if parts.scheme.split("+")[0] not in STATE_SCHEMES:
             self.problem(key_node, "state", f"unsupported database URL scheme {parts.scheme or '(none)'!r}; "
                                             f"expected {allowed}")
@@ -1416,7 +1441,7 @@ class _Reader:
             at, value_node = sub["public_url"]
             public_url = self.string(value_node, "webhook.public_url", at, nullable=True)
             if public_url is not None:
-                parts = urlsplit(public_url)
+                parts = _urlsplit(public_url)
                 if parts.scheme not in ("https", "http") or not parts.netloc:
                     self.problem(at, "webhook.public_url", f"expected an https:// URL the helpdesk can "
                                                            f"reach, or null; got {public_url!r}")
@@ -1449,6 +1474,8 @@ class _Reader:
             raise ConfigError(f"{where}: YAML syntax error: {detail}") from None
         except yaml.YAMLError as err:
             raise ConfigError(f"{self.source}: YAML error: {type(err).__name__}") from None
+        except RecursionError:
+            raise ConfigError(f"{self.source}: YAML error: nested too deeply to read") from None
         start = Mark(self.source, 0, 0, 0, None, None)
         if root is None or (isinstance(root, ScalarNode) and root.tag == "tag:yaml.org,2002:null"):
             raise ConfigError(f"{self.where(start)}: empty mapping file; expected at least "
@@ -1485,6 +1512,14 @@ class _Reader:
 
 
 _BAD = object()
+
+
+def _urlsplit(url: str) -> Any:
+    """urlsplit, with a URL it cannot split (an unbalanced '[') read as no URL at all."""
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return urlsplit("")
 
 
 def _is_null(node: Node) -> bool:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import logging
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -55,7 +57,7 @@ def verify_zendesk(secret: str, signature: str | None, timestamp: str | None, bo
     if not signature or not timestamp:
         return "missing signature headers"
     expected = zendesk_signature(secret, timestamp, body)
-    if not hmac.compare_digest(expected, signature):
+    if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "surrogateescape")):
         return "bad signature"
     try:
         stamp = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
@@ -112,9 +114,12 @@ def create_app(secrets: Callable[[str], str | None], on_hint: Callable[[str, str
         if refused:
             log.warning("webhook for %s refused: %s", helpdesk, refused)
             return jsonify(error=refused), 409 if refused == "replayed delivery" else 401
-        payload = request.get_json(silent=True)
+        try:
+            payload = json.loads(body) if request.is_json else None
+        except (ValueError, RecursionError):
+            payload = None
         ticket_id = str(payload.get("ticket_id", "")) if isinstance(payload, dict) else ""
-        if not ticket_id.isdigit():
+        if not re.fullmatch(r"[0-9]+", ticket_id):
             return jsonify(error="body must be a JSON object with a numeric ticket_id"), 400
         on_hint(helpdesk, ticket_id)
         return jsonify(accepted=True), 202
@@ -128,7 +133,7 @@ def create_app(secrets: Callable[[str], str | None], on_hint: Callable[[str, str
             return jsonify(error=f"no Salesforce org is configured for helpdesk {helpdesk!r}"), 404
         try:
             org, ids = read_outbound_message(request.get_data())
-        except (ElementTree.ParseError, ValueError) as err:
+        except (ElementTree.ParseError, ValueError, LookupError, RecursionError) as err:
             return jsonify(error=f"not an outbound message: {err}"), 400
         if org[:15] != expected[:15]:
             log.warning("outbound message for %s refused: organization %s", helpdesk, org)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -36,7 +37,8 @@ API_VERSION = "59.0"
 DAY = 24 * 3600
 # Zendesk-style priorities the mapping speaks -> Case picklist values.
 PRIORITIES = {"urgent": "High", "high": "High", "normal": "Medium", "low": "Low"}
-CASE_FIELDS = ("Id, CaseNumber, Status, IsClosed, Priority, ContactId, Social_Post_Id__c")
+CASE_FIELDS = ("Id, CaseNumber, Status, IsClosed, Priority, ContactId, Social_Post_Id__c, Social_Tags__c")
+TAGS_LEN = 255
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class SalesforceSettings:
     instance_url: str | None = None
     ca_bundle: str | None = None
     external_id_field: str = "Social_Post_Id__c"
+    tags_field: str = "Social_Tags__c"          # Cases have no tags: agents and socialdesk use this field
     contact_key_field: str = "Social_Handle__c"
     origin: str = "Social"
     budget_share: float = 0.2
@@ -106,6 +109,20 @@ def _looks_like_id(value: str) -> bool:
     return len(value) in (15, 18) and value.isalnum() and any(c.isdigit() for c in value)
 
 
+def _tags(value: Any) -> tuple[str, ...]:
+    """The tags in a Case's tags field: words apart by spaces, commas or semicolons."""
+    return tuple(dict.fromkeys(t for t in re.split(r"[\s,;]+", str(value or "")) if t))
+
+
+def _tag_text(tags: Any) -> str:
+    """Tags as the field holds them, within its 255 characters (whole tags only)."""
+    kept: list[str] = []
+    for tag in dict.fromkeys(tags):
+        if len(" ".join([*kept, tag])) <= TAGS_LEN:
+            kept.append(tag)
+    return " ".join(kept)
+
+
 def _soql_time(value: str) -> str:
     """A record timestamp (``2013-05-20T20:49:32.000+0000``) as a SOQL datetime literal,
     to the second (the query is inclusive, so nothing of that second is skipped)."""
@@ -134,7 +151,7 @@ class SalesforceHelpdesk:
     settings_schema: ClassVar[Mapping[str, str]] = {
         "login_url": "url", "auth": "string", "client_id": "string", "client_secret": "secret",
         "username": "string", "private_key": "secret", "session_token": "secret",
-        "instance_url": "url", "ca_bundle": "path", "external_id_field": "string",
+        "instance_url": "url", "ca_bundle": "path", "external_id_field": "string", "tags_field": "string",
         "contact_key_field": "string", "origin": "string", "budget_share": "string"}
     required_settings: ClassVar[tuple[str, ...]] = ("login_url",)
     export_min_interval: ClassVar[float] = 10.0
@@ -164,6 +181,7 @@ class SalesforceHelpdesk:
             session_token=secret("session_token"), instance_url=values.get("instance_url"),
             ca_bundle=values.get("ca_bundle"),
             external_id_field=values.get("external_id_field", "Social_Post_Id__c"),
+            tags_field=values.get("tags_field", "Social_Tags__c"),
             contact_key_field=values.get("contact_key_field", "Social_Handle__c"),
             origin=values.get("origin", "Social"), budget_share=float(values.get("budget_share", 0.2))))
 
@@ -352,7 +370,8 @@ class SalesforceHelpdesk:
     def verify_setup(self) -> list[str]:
         """What the org lacks of the socialdesk metadata (salesforce/), read by describe."""
         s = self.settings
-        wanted = {"Case": {s.external_id_field: "external id", "Social_Network__c": "", "Social_Post_Url__c": ""},
+        wanted = {"Case": {s.external_id_field: "external id", "Social_Network__c": "", "Social_Post_Url__c": "",
+                           s.tags_field: ""},
                   "Contact": {s.contact_key_field: "external id"}}
         missing: list[str] = []
         for sobject, fields in wanted.items():
@@ -373,11 +392,13 @@ class SalesforceHelpdesk:
         status = "closed" if closed else ("new" if case.get("Status") == "New" else "open")
         return TicketRef(helpdesk=self.kind, id=str(case["Id"]), status=status,
                          external_id=case.get(self.settings.external_id_field),
+                         tags=_tags(case.get(self.settings.tags_field)),
                          url=f"{self.sf.base_url.split('/services/')[0]}/lightning/r/Case/{case['Id']}/view",
                          requester_id=case.get("ContactId"), priority=case.get("Priority"))
 
     def _fields(self) -> str:
-        return CASE_FIELDS.replace("Social_Post_Id__c", self.settings.external_id_field)
+        return (CASE_FIELDS.replace("Social_Post_Id__c", self.settings.external_id_field)
+                .replace("Social_Tags__c", self.settings.tags_field))
 
     def find_tickets(self, external_id: str) -> list[TicketRef]:
         field = self.settings.external_id_field
@@ -401,6 +422,8 @@ class SalesforceHelpdesk:
             data["ParentId"] = ticket.followup_of
         if ticket.entitlement_id is not None:
             data["EntitlementId"] = str(ticket.entitlement_id)
+        if ticket.tags:
+            data[self.settings.tags_field] = _tag_text(ticket.tags)
         data.update({str(k): v for k, v in ticket.custom_fields.items()})
         return data
 
@@ -428,7 +451,8 @@ class SalesforceHelpdesk:
     def _new_ref(self, ticket: NewTicket, case_id: str, data: Mapping[str, Any]) -> TicketRef:
         return self._ref({"Id": case_id, "Status": "New", "IsClosed": False,
                           self.settings.external_id_field: ticket.external_id,
-                          "ContactId": ticket.requester_id, "Priority": data.get("Priority")})
+                          "ContactId": ticket.requester_id, "Priority": data.get("Priority"),
+                          self.settings.tags_field: data.get(self.settings.tags_field)})
 
     # ------------------------------------------------------------------ batches (sObject collections)
 
@@ -507,11 +531,14 @@ class SalesforceHelpdesk:
 
     def update_ticket(self, ticket_id: str, *, priority: str | None = None, add_tags: tuple[str, ...] = (),
                       custom_fields: Mapping[str, Any] | None = None) -> TicketRef:
-        """Raise a Case's priority or set its fields (escalation rules key on them); Cases
-        have no tags."""
+        """Raise a Case's priority, add tags (to the tags field) or set its fields:
+        escalation rules key on them."""
         data: dict[str, Any] = {str(k): v for k, v in (custom_fields or {}).items()}
         if priority is not None:
             data["Priority"] = PRIORITIES.get(priority, priority)
+        if add_tags:
+            current = self.get_ticket(ticket_id).tags
+            data[self.settings.tags_field] = _tag_text((*current, *add_tags))
         if data:
             self._call("update case", lambda sf: sf.Case.update(ticket_id, data))
         return self.get_ticket(ticket_id)

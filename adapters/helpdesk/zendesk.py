@@ -143,7 +143,7 @@ class ZendeskHelpdesk:
 
     kind: ClassVar[str] = "zendesk"
     settings_schema: ClassVar[Mapping[str, str]] = {
-        "url": "url", "email": "string", "token": "secret", "ca_bundle": "path", "rate_share": "string"}
+        "url": "url", "email": "string", "token": "secret", "ca_bundle": "path", "rate_share": "share"}
     required_settings: ClassVar[tuple[str, ...]] = ("url", "email", "token")
     # Incremental exports allow 10 requests a minute.
     export_min_interval: ClassVar[float] = 6.0
@@ -399,8 +399,7 @@ class ZendeskHelpdesk:
             if priority is not None:
                 changes["priority"] = priority
             if add_tags:
-                current = self.client.tickets(id=int(ticket_id))
-                changes["tags"] = sorted(set(current.tags or ()) | set(add_tags))
+                changes["additional_tags"] = list(add_tags)  # added to the ticket's, no read needed
             if custom_fields:
                 changes["custom_fields"] = [{"id": int(k), "value": v} for k, v in custom_fields.items()]
             audit = self.client.tickets.update(Ticket(**changes))

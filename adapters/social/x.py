@@ -6,10 +6,12 @@ DMs. Every response is translated here; nothing of the wire format leaves this m
 """
 from __future__ import annotations
 
+import hashlib
 import html
+import json
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, ClassVar, Mapping, Sequence
 
 import requests
@@ -48,7 +50,7 @@ def _error_for(response: requests.Response, what: str, *, write: bool) -> Except
     status = response.status_code
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         body = {}
     detail = ""
     if isinstance(body, dict):
@@ -63,6 +65,8 @@ def _error_for(response: requests.Response, what: str, *, write: bool) -> Except
             retry_after = max(1.0, float(reset) - time.time()) if reset else 60.0
         except ValueError:
             retry_after = 60.0
+        if not retry_after <= MAX_RETRY_AFTER:  # inf, nan, a reset years ahead
+            retry_after = MAX_RETRY_AFTER
         return RateLimited(message, retry_after)
     if status == 401:
         return AuthFailed(message)
@@ -84,7 +88,44 @@ def _error_for(response: requests.Response, what: str, *, write: bool) -> Except
 def _parse_time(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
+
+
+MAX_RETRY_AFTER = 86_400.0   # X's longest window: the 24-hour post cap
+ITEM_ERRORS = (KeyError, TypeError, ValueError, AttributeError, OverflowError)
+
+
+def _x_id(value: Any) -> str | None:
+    """An X id (a decimal string; a JSON number accepted), else None."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    text = str(value)
+    return text if text.isascii() and text.isdigit() else None
+
+
+def _item_key(kind: str, item: Any) -> str:
+    """The source key of an item: its id, or a digest of it when it names no usable id,
+    so two different unreadable items never share a quarantine row."""
+    item_id = _x_id(item.get("id")) if isinstance(item, dict) else None
+    if item_id is not None:
+        return f"x:{kind}:{item_id}"
+    digest = hashlib.sha256(json.dumps(item, sort_keys=True, default=repr).encode("utf-8", "backslashreplace"))
+    return f"x:{kind}:?{digest.hexdigest()[:16]}"
+
+
+def _page_parts(body: Mapping[str, Any], what: str) -> tuple[list[Any], dict[str, Any], dict[str, Any]]:
+    """data, users by id and meta of a page; RetriableError when the page itself is unsound."""
+    data, includes, meta = body.get("data"), body.get("includes"), body.get("meta")
+    users = includes.get("users") if isinstance(includes, dict) else None
+    if (data is not None and not isinstance(data, list)) or (includes is not None and not isinstance(includes, dict)) \
+            or (users is not None and not isinstance(users, list)) or (meta is not None and not isinstance(meta, dict)):
+        raise RetriableError(f"{what}: the page does not have the shape of an X page")
+    return (data or [], {str(u.get("id")): u for u in users or [] if isinstance(u, dict)}, meta or {})
+
+
+def _opt(value: Any, kind: type) -> Any:
+    return value if isinstance(value, kind) and not (kind is int and isinstance(value, bool)) else None
 
 
 class XNetwork:
@@ -100,7 +141,7 @@ class XNetwork:
     private_reply_window: ClassVar[float | None] = None
     settings_schema: ClassVar[Mapping[str, str]] = {
         "token": "secret", "base_url": "url", "ca_bundle": "path", "user_id": "string",
-        "rate_share": "string"}
+        "rate_share": "share"}
     required_settings: ClassVar[tuple[str, ...]] = ("token",)
 
     def __init__(self, settings: XSettings, session: requests.Session | None = None) -> None:
@@ -136,7 +177,7 @@ class XNetwork:
             raise _error_for(response, what, write=write)
         try:
             body = response.json()
-        except ValueError as err:
+        except (ValueError, RecursionError) as err:
             raise RetriableError(f"{what}: response was not JSON") from err
         if not isinstance(body, dict):
             raise RetriableError(f"{what}: response was not a JSON object")
@@ -162,8 +203,8 @@ class XNetwork:
     def _author(self, user: Mapping[str, Any]) -> Author:
         metrics = user.get("public_metrics") or {}
         handle = str(user["username"])
-        return Author(network=self.kind, id=str(user["id"]), handle=handle, name=user.get("name"),
-                      followers=metrics.get("followers_count"), verified=user.get("verified"),
+        return Author(network=self.kind, id=str(user["id"]), handle=handle, name=_opt(user.get("name"), str),
+                      followers=_opt(metrics.get("followers_count"), int), verified=_opt(user.get("verified"), bool),
                       profile_url=f"https://x.com/{handle}")
 
     # ------------------------------------------------------------------ reads
@@ -191,27 +232,26 @@ class XNetwork:
         body = self._call("GET", path, what, params=params)
         if not isinstance(body, dict):
             raise RetriableError(f"{what}: response is not an object")
-        meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
-        users = {str(u.get("id")): u for u in (body.get("includes") or {}).get("users", [])
-                 if isinstance(u, dict)}
-        items = tuple(self._tweet_item(t, users) for t in body.get("data") or [])
-        newest = newest or meta.get("newest_id") or cursor.value
+        data, users, meta = _page_parts(body, what)
+        items = tuple(self._tweet_item(t, users) for t in data)
+        newest = newest or _x_id(meta.get("newest_id")) or cursor.value
         seen += len(items)
-        next_token = meta.get("next_token")
+        next_token = meta.get("next_token") if isinstance(meta.get("next_token"), str) else None
         # A complete read that filled the whole window likely skipped older posts.
         gap = bool(cursor.value) and not next_token and seen >= self.mention_window
         return Page(items=items, next_page=_join_token(next_token, newest, seen) if next_token else None,
                     cursor=Cursor(newest), gap=gap)
 
     def _tweet_item(self, tweet: Any, users: Mapping[str, Any]) -> Mention | Unparseable:
-        key = str(tweet.get("id")) if isinstance(tweet, dict) else "?"
         try:
             return self._mention(tweet, users)
-        except (KeyError, TypeError, ValueError, AttributeError) as err:
-            return Unparseable(self.kind, f"x:post:{key}", f"malformed post: {type(err).__name__}: {err}", tweet)
+        except ITEM_ERRORS as err:
+            return Unparseable(self.kind, _item_key("post", tweet), f"malformed post: {type(err).__name__}: {err}", tweet)
 
     def _mention(self, tweet: Mapping[str, Any], users: Mapping[str, Any]) -> Mention:
-        tweet_id = str(tweet["id"])
+        tweet_id = _x_id(tweet["id"])
+        if tweet_id is None:
+            raise ValueError("id is not an X id")
         text = tweet["text"]
         if not isinstance(text, str):
             raise TypeError("text is not a string")
@@ -229,7 +269,7 @@ class XNetwork:
             author=author, text=text, created_at=_parse_time(tweet.get("created_at")),
             url=f"https://x.com/{author.handle}/status/{tweet_id}",
             conversation_id=str(tweet.get("conversation_id") or tweet_id), in_reply_to=in_reply_to,
-            is_repost="retweeted" in refs, is_quote="quoted" in refs, lang=tweet.get("lang"),
+            is_repost="retweeted" in refs, is_quote="quoted" in refs, lang=_opt(tweet.get("lang"), str),
             metrics=metrics)
 
     def fetch_dms(self, cursor: Cursor, page: str | None = None) -> Page:
@@ -241,29 +281,29 @@ class XNetwork:
         if token:
             params["pagination_token"] = token
         body = self._call("GET", "/2/dm_events", "read direct messages", params=params)
-        users = {str(u.get("id")): u for u in (body.get("includes") or {}).get("users", [])
-                 if isinstance(u, dict)}
+        data, users, meta = _page_parts(body, "read direct messages")
         me = self.user_id
         items: list[Mention | Unparseable] = []
         reached_cursor = False
-        for event in body.get("data") or []:
-            event_id = str(event.get("id")) if isinstance(event, dict) else "?"
-            if cursor.value and _id_le(event_id, cursor.value):
+        for event in data:
+            event_id = _x_id(event.get("id")) if isinstance(event, dict) else None
+            if event_id is not None and cursor.value and _id_le(event_id, cursor.value):
                 reached_cursor = True
                 break
             newest = newest or event_id
             if isinstance(event, dict) and str(event.get("sender_id")) == me:
                 continue
             items.append(self._dm_item(event, users))
-        meta = body.get("meta") or {}
-        next_token = None if reached_cursor else meta.get("next_token")
+        next_token = None if reached_cursor or not isinstance(meta.get("next_token"), str) else meta["next_token"]
         seen += len(items)
         return Page(items=tuple(items), next_page=_join_token(next_token, newest, seen) if next_token else None,
                     cursor=Cursor(newest or cursor.value))
 
     def _dm_item(self, event: Any, users: Mapping[str, Any]) -> Mention | Unparseable:
         try:
-            event_id = str(event["id"])
+            event_id = _x_id(event["id"])
+            if event_id is None:
+                raise ValueError("id is not an X id")
             sender = str(event["sender_id"])
             text = event["text"]
             if not isinstance(text, str):
@@ -273,9 +313,8 @@ class XNetwork:
             return Mention(network=self.kind, id=event_id, kind="dm", author=author, text=text,
                            created_at=_parse_time(event.get("created_at")), url=None,
                            conversation_id=str(event.get("dm_conversation_id") or sender))
-        except (KeyError, TypeError, ValueError) as err:
-            key = event.get("id") if isinstance(event, dict) else "?"
-            return Unparseable(self.kind, f"x:dm:{key}", f"malformed DM event: {type(err).__name__}: {err}", event)
+        except ITEM_ERRORS as err:
+            return Unparseable(self.kind, _item_key("dm", event), f"malformed DM event: {type(err).__name__}: {err}", event)
 
     # ------------------------------------------------------------------ writes
 
@@ -375,8 +414,8 @@ def _id_le(a: str, b: str) -> bool:
 def _split_token(page: str | None) -> tuple[str | None, str | None, int]:
     if not page:
         return None, None, 0
-    token, _, rest = page.partition("|")
-    newest, _, seen = rest.partition("|")
+    rest, _, seen = page.rpartition("|")      # X's own token may hold '|'; ours never does
+    token, _, newest = rest.rpartition("|")
     return token, newest or None, int(seen or 0)
 
 
