@@ -10,6 +10,7 @@ import dataclasses
 import logging
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
@@ -17,10 +18,20 @@ from sandbox.scenario import Audit, People, SalesforcePeople, audit, wait_until
 from sandbox.server import Sandbox
 from sync.config import Config, load_config, parse_config
 from sync.daemon import Daemon
+from sync.engine import APPROVAL_RECHECK
 from sync.store import Store
 from sync.web import WebServer
 
 log = logging.getLogger("socialdesk.demo")
+
+_RULES_AND_GUARDS = """\
+    viral: {enabled: true, refresh: 1s, thresholds: {like_count: 1000}}
+    mirror:
+      enabled: true
+      max_age: 72h
+      approval: {required: true, tag: approved}
+      pii_patterns: [{name: an order number, regex: '\\bORD-\\d{6}\\b'}]
+"""
 
 DEMO_MAPPING = """\
 version: 1
@@ -39,8 +50,17 @@ routes:
       priority: normal
       group: Social care
       custom_fields: {Social network: x, Social post URL: "{url}"}
-    mirror: {enabled: true}
-"""
+    rules:
+      - name: outage
+        when: {public: true, keywords: [crash, crashes, down, outage]}
+        then: {priority: high, type: incident, group: Escalations, tags: [social_outage]}
+      - name: influencer
+        when: {followers_min: 10000}
+        then: {priority: urgent, tags: [social_vip]}
+      - name: private
+        when: {public: false}
+        then: {tags: [social_private]}
+""" + _RULES_AND_GUARDS
 
 DEMO_MAPPING_SALESFORCE = """\
 version: 1
@@ -56,12 +76,22 @@ routes:
     ticket:
       subject: "{network} {kind} from @{author}"
       priority: normal
-      entitlement: Social Care Premium
+      entitlement: Social Care Standard
       custom_fields: {Social_Network__c: x, Social_Post_Url__c: "{url}"}
-    mirror: {enabled: true}
-"""
+    rules:
+      - name: outage
+        when: {public: true, keywords: [crash, crashes, down, outage]}
+        then: {priority: high, assignment_rule: true}
+      - name: influencer
+        when: {followers_min: 10000}
+        then: {priority: urgent, entitlement: Social Care Premium}
+      - name: private
+        when: {public: false}
+        then: {record_type: Support}
+""" + _RULES_AND_GUARDS
 
-CUSTOMERS = ["ada_lovelace", "bob_builder", "carol_danvers", "dave_grohl", "erin_reposter"]
+CUSTOMERS = ["ada_lovelace", "bob_builder", "carol_danvers", "dave_grohl", "erin_reposter", "fay_famous",
+             "gus_late"]
 
 LONG_ANSWER = (
     "Thanks for the report, and sorry for the trouble. We found the cause: the last app update "
@@ -86,7 +116,9 @@ def run_demo(config_path: str | None = None, progress: Callable[[str], None] = l
         info = sandbox.info()
         store = Store(f"sqlite:///{Path(tmp) / 'state.sqlite'}")
         store.migrate()
-        daemon = Daemon(_config(config_path, store.url, helpdesk), store, info)
+        clock = _DemoClock()
+        store.clock = clock  # held replies come due on the demo's time
+        daemon = Daemon(_config(config_path, store.url, helpdesk), store, info, clock=clock)
         daemon.prepare()
         web = WebServer(daemon.web_app(),
                         "127.0.0.1", 0).start()
@@ -98,8 +130,10 @@ def run_demo(config_path: str | None = None, progress: Callable[[str], None] = l
             created = daemon.setup_push(web.url)
             if created:
                 progress(f"webhook and trigger set up in Zendesk: {created}")
-            people = SalesforcePeople(info) if helpdesk == "salesforce" else People(info)
+            people = SalesforcePeople(info, ui=True) if helpdesk == "salesforce" else People(info, ui=True)
+            coverage = _coverage(info, daemon, progress)
             result = _play(people, daemon, progress)
+            result["sla_warnings"] = coverage
         finally:
             web.stop()
             store.close()
@@ -109,8 +143,35 @@ def run_demo(config_path: str | None = None, progress: Callable[[str], None] = l
         "replies_posted": counts.replies_posted, "duplicates": counts.duplicates,
         "quarantined": result["quarantined"], "lost": counts.lost,
         "filtered": result["filtered"], "unanswered": counts.unanswered,
-        "problems": counts.problems, "seconds": round(time.monotonic() - started, 1), "helpdesk": helpdesk}
+        "problems": counts.problems, "seconds": round(time.monotonic() - started, 1), "helpdesk": helpdesk,
+        "rules_fired": result["rules_fired"], "held": result["held"],
+        "waited_for_approval": result["waited_for_approval"], "escalated_viral": result["escalated_viral"],
+        "sla_warnings": result["sla_warnings"]}
     return summary
+
+
+class _DemoClock:
+    """The daemon's time in the demo: wall time, plus the days the script lets pass."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+def _coverage(info: dict[str, Any], daemon: Daemon, progress: Callable[[str], None]) -> int:
+    """Give the sandbox helpdesk a live account's SLAs and triggers; say what socialdesk
+    finds. Returns the number of warnings."""
+    from sandbox.service_levels import seed
+    from sync.coverage import coverage_report, format_report
+
+    seed(info)
+    progress("09:00 the helpdesk's SLA policies and triggers, as socialdesk sees them for each rule:")
+    lines = format_report(coverage_report(daemon.config, daemon.helpdesks))
+    for line in lines:
+        progress(f"        {line}")
+    return sum("WARNING" in line for line in lines)
 
 
 def _play(people: People, daemon: Daemon, progress: Callable[[str], None]) -> dict[str, Any]:
@@ -134,13 +195,18 @@ def _play(people: People, daemon: Daemon, progress: Callable[[str], None]) -> di
                lambda: bool(found.update(people.ticket_for(post_id) or {}) or found))
         return found
 
-    def answered(count: int) -> bool:
-        return route.stats.replies_posted >= count
+    def on_x(marker: str) -> bool:
+        return any(marker in p["text"] for p in people.posts_by(brand))
 
-    progress("09:02 two customers mention the brand")
+    def notes(ticket: dict[str, Any], text: str) -> int:
+        return sum(text in c["body"] for c in people.comments(ticket["id"]) if not c["public"])
+
+    progress("09:02 three customers mention the brand; Fay has 52,000 followers")
+    people.customer("fay_famous", followers=52_000, verified=True)
     ada = people.post("ada_lovelace", f"@{brand} my order #1001 still hasn't arrived, it's been 2 weeks")
     bob = people.post("bob_builder", f"@{brand} the app crashes every time I log in 😤 https://example.com/shot/77")
-    ada_ticket, bob_ticket = ticket_of(ada), ticket_of(bob)
+    fay = people.post("fay_famous", f"@{brand} where is my order? Bought a lamp last week")
+    ada_ticket, bob_ticket, fay_ticket = ticket_of(ada), ticket_of(bob), ticket_of(fay)
 
     progress("09:10 Ada follows up in her thread; Carol writes a DM; Dave asks; a repost and a brand post")
     people.post("ada_lovelace", "Any news? I need it by Friday.", in_reply_to=ada)
@@ -148,17 +214,37 @@ def _play(people: People, daemon: Daemon, progress: Callable[[str], None]) -> di
     dave = people.post("dave_grohl", f"@{brand} how do I reset my password?")
     repost = people.post("erin_reposter", "", repost_of=bob)
     people.post(brand, f"@{brand} Spring sale starts today! 🌷")
-    carol_ticket, dave_ticket = ticket_of(carol), ticket_of(dave)
+    gus = people.post("gus_late", f"@{brand} the checkout page keeps timing out")
+    carol_ticket, dave_ticket, gus_ticket = ticket_of(carol), ticket_of(dave), ticket_of(gus)
     settle("Ada's follow-up comment", lambda: len(people.comments(ada_ticket["id"])) >= 2)
 
-    progress("09:30 agents answer every ticket (one long answer, one in DM)")
+    progress("09:30 agents answer every ticket (one long answer, one in DM); answers wait for the lead")
     people.answer(ada_ticket["id"], "So sorry, Ada! A replacement ships today with express delivery.")
     people.answer(ada_ticket["id"], "Refund of shipping approved (internal).", public=False)
     people.answer(bob_ticket["id"], LONG_ANSWER)
     people.answer(carol_ticket["id"], "Done: order #2002 now goes to your new address.")
     people.answer(dave_ticket["id"], "Tap 'Forgot password' on the login screen and follow the email.",
                   status="solved")
-    settle("the first four answers on X", lambda: answered(4))
+    people.answer(fay_ticket["id"], "Hi Fay, order ORD-482913 left our warehouse this morning.")
+    answered = [ada_ticket, bob_ticket, carol_ticket, dave_ticket, fay_ticket]
+    settle("the approval requests", lambda: all(notes(t, "until a lead approves it") for t in answered))
+    waiting = len(answered)
+    if any(p.get("in_reply_to") or p.get("dm") for p in people.posts_by(brand)):
+        raise RuntimeError("a reply left before the lead approved it")
+
+    progress("09:40 the lead approves; the guard holds Fay's answer (it shows her order number)")
+    for ticket in answered:
+        people.tag(ticket["id"], "approved")
+    daemon.clock.offset += APPROVAL_RECHECK  # type: ignore[attr-defined]  # held replies look again within a minute
+    settle("the first four answers on X", lambda: all(on_x(m) for m in (
+        "replacement ships today", "version 4.2.1", "new address", "Forgot password")))
+    settle("the held answer's note", lambda: notes(fay_ticket, "order number") >= 1)
+    people.answer(fay_ticket["id"], "Hi Fay, your lamp left our warehouse this morning; it arrives Friday.")
+    settle("Fay's corrected answer", lambda: on_x("your lamp left our warehouse"))
+
+    progress("09:50 Bob's post takes off (4,200 likes): his ticket is escalated")
+    people.set_metrics(bob, like_count=4_200, retweet_count=310)
+    settle("the viral escalation", lambda: notes(bob_ticket, "taking off") >= 1)
 
     progress("10:15 Dave's ticket is closed; he writes again in the same thread")
     people.answer(dave_ticket["id"], "Closing as answered.", public=False, status="closed")
@@ -166,15 +252,37 @@ def _play(people: People, daemon: Daemon, progress: Callable[[str], None]) -> di
     dave2 = people.post("dave_grohl", "That email never came. Can you check?", in_reply_to=answer_to_dave)
     followup = ticket_of(dave2)
     people.answer(followup["id"], "Resent it just now, please check your spam folder too.")
-    settle("the answer to Dave's follow-up", lambda: answered(5))
+    people.tag(followup["id"], "approved")
+    daemon.clock.offset += APPROVAL_RECHECK  # type: ignore[attr-defined]
+    settle("the answer to Dave's follow-up", lambda: on_x("Resent it just now"))
+
+    progress("four days later: Gus's ticket was forgotten; a public answer now is held as too late")
+    daemon.clock.offset += 4 * 86400  # type: ignore[attr-defined]
+    people.answer(gus_ticket["id"], "Sorry for the trouble, Gus: checkout is fixed now.")
+    people.tag(gus_ticket["id"], "approved")
+    settle("the late answer's note", lambda: notes(gus_ticket, "h limit") >= 1)
     for _ in range(3):
         step()
 
-    result = audit(people, CUSTOMERS, expected_filtered={repost})
+    posted = ["replacement ships today", "version 4.2.1", "new address", "Forgot password",
+              "your lamp left our warehouse", "Resent it just now"]
+    result = audit(people, CUSTOMERS, expected_filtered={repost}, answers=posted,
+                   notes=["Refund of shipping approved", "Closing as answered"])
     counts = daemon.store.counts().get(route.name, {})
     inbox = counts.get("inbox", {})
+    fired: Counter[str] = Counter()
+    for ticket, comments in people.conversations():
+        for line in (comments[0]["body"] if comments else "").splitlines():
+            if line.startswith("Routing rules: "):
+                fired.update(name.strip() for name in line.removeprefix("Routing rules: ").split(","))
+    held: Counter[str] = Counter()
+    for item in daemon.store.failed():
+        reason = item["reason"]
+        held["personal data" if "seems to contain" in reason else "too old" if "h limit" in reason else "other"] += 1
     return {"audit": result, "comments": route.stats.comments,
-            "quarantined": len(daemon.store.failed()), "filtered": inbox.get("filtered", 0)}
+            "quarantined": len(daemon.store.failed()), "filtered": inbox.get("filtered", 0),
+            "rules_fired": dict(sorted(fired.items())), "held": dict(sorted(held.items())),
+            "waited_for_approval": waiting, "escalated_viral": notes(bob_ticket, "taking off")}
 
 
 def render(summary: dict[str, Any]) -> str:
@@ -186,6 +294,12 @@ def render(summary: dict[str, Any]) -> str:
         f"  follow-ups as comments : {summary['comments']}",
         f"  filtered (repost, own) : {summary['filtered']}",
         f"  posts on X by the brand: {summary['replies_posted']}",
+        f"  rules fired            : " + (", ".join(f"{k} x{v}" for k, v in summary["rules_fired"].items())
+                                              or "none"),
+        f"  SLA coverage warnings  : {summary['sla_warnings']}",
+        f"  waited for approval    : {summary['waited_for_approval']}",
+        f"  held by guards         : " + (", ".join(f"{k} x{v}" for k, v in summary["held"].items()) or "none"),
+        f"  escalated as viral     : {summary['escalated_viral']}",
         f"  quarantined            : {summary['quarantined']}",
         f"  duplicates             : {summary['duplicates']}",
         f"  lost                   : {summary['lost']}",
