@@ -133,7 +133,7 @@ def run_demo(config_path: str | None = None, progress: Callable[[str], None] = l
             people = SalesforcePeople(info, ui=True) if helpdesk == "salesforce" else People(info, ui=True)
             coverage = _coverage(info, daemon, progress)
             result = _play(people, daemon, progress)
-            result["sla_warnings"] = coverage
+            result["sla_report"] = coverage
         finally:
             web.stop()
             store.close()
@@ -146,7 +146,8 @@ def run_demo(config_path: str | None = None, progress: Callable[[str], None] = l
         "problems": counts.problems, "seconds": round(time.monotonic() - started, 1), "helpdesk": helpdesk,
         "rules_fired": result["rules_fired"], "held": result["held"],
         "waited_for_approval": result["waited_for_approval"], "escalated_viral": result["escalated_viral"],
-        "sla_warnings": result["sla_warnings"]}
+        "sla_warnings": sum("WARNING" in line for line in result["sla_report"]),
+        "sla_report": result["sla_report"]}
     return summary
 
 
@@ -160,9 +161,9 @@ class _DemoClock:
         return time.time() + self.offset
 
 
-def _coverage(info: dict[str, Any], daemon: Daemon, progress: Callable[[str], None]) -> int:
+def _coverage(info: dict[str, Any], daemon: Daemon, progress: Callable[[str], None]) -> list[str]:
     """Give the sandbox helpdesk a live account's SLAs and triggers; say what socialdesk
-    finds. Returns the number of warnings."""
+    finds for each rule outcome (the report's lines)."""
     from sandbox.service_levels import seed
     from sync.coverage import coverage_report, format_report
 
@@ -171,7 +172,7 @@ def _coverage(info: dict[str, Any], daemon: Daemon, progress: Callable[[str], No
     lines = format_report(coverage_report(daemon.config, daemon.helpdesks))
     for line in lines:
         progress(f"        {line}")
-    return sum("WARNING" in line for line in lines)
+    return lines
 
 
 def _play(people: People, daemon: Daemon, progress: Callable[[str], None]) -> dict[str, Any]:
