@@ -407,7 +407,7 @@ class Route:
             payload = mention_to_payload(item)
             if self._cutoff is not None and item.created_at and item.created_at.timestamp() < self._cutoff:
                 payload["before_first_run"] = True
-            rows.append(InboxItem(item.key, stream, payload, f"{created}|{item.id:0>20}"))
+            rows.append(InboxItem(item.key, stream, payload, f"{created}|{item.id:0>20}", conversation_key(item)))
         self.stats.read += len(rows)
         return self.store.record_page(self.name, stream, rows, cursor, move_cursor=last)
 

@@ -125,6 +125,9 @@ watch = sa.Table(
 inbox.append_column(sa.Column("lease_owner", sa.String(40)))
 outbox.append_column(sa.Column("lease_owner", sa.String(40)))
 inbox.append_column(sa.Column("job", sa.String(100)))
+inbox.append_column(sa.Column("conversation", sa.String(200)))
+ix_inbox_conversation = sa.Index("ix_inbox_conversation", inbox.c.route, inbox.c.conversation, inbox.c.state,
+                                 inbox.c.sort_key)
 
 
 def _create_v1(conn: Connection) -> None:
@@ -158,6 +161,14 @@ def _add_watch(conn: Connection) -> None:
     watch.create(conn, checkfirst=True)
 
 
+def _add_conversation(conn: Connection) -> None:
+    """v6: each inbox row names its conversation, so a conversation's posts are written in
+    the order they were posted, even when one of them has to wait for a retry."""
+    if "conversation" not in {c["name"] for c in sa.inspect(conn).get_columns("inbox")}:
+        conn.execute(sa.text("ALTER TABLE inbox ADD COLUMN conversation VARCHAR(200)"))
+    ix_inbox_conversation.create(conn, checkfirst=True)
+
+
 # Versioned schema changes, applied in order, each recorded in schema_migrations.
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _create_v1),
@@ -165,6 +176,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (3, _add_budget),
     (4, _add_job),
     (5, _add_watch),
+    (6, _add_conversation),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -178,6 +190,7 @@ class InboxItem:
     stream: str
     payload: dict[str, Any]
     sort_key: str
+    conversation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -313,7 +326,7 @@ class Store:
                     conn, inbox, ("route", "source_key"), route=route, source_key=item.source_key,
                     stream=item.stream, payload=json.dumps(item.payload, sort_keys=True),
                     sort_key=item.sort_key, state="pending", attempts=0, next_attempt_at=0.0,
-                    lease_until=0.0, received_at=now)
+                    lease_until=0.0, received_at=now, conversation=item.conversation)
             if move_cursor:
                 self._set_cursor(conn, route, stream, cursor)
         return new
@@ -328,7 +341,7 @@ class Store:
                            lease_until=0.0, received_at=now)
 
     def _claim(self, table: sa.Table, route: str, order: Sequence[Any], limit: int,
-               lease: float) -> tuple[str, list[Any]]:
+               lease: float, *extra: Any) -> tuple[str, list[Any]]:
         """Lease due pending rows to a new owner token; only rows this claim won come back.
 
         The UPDATE re-checks the lease, so two workers racing for the same rows (threads
@@ -339,7 +352,7 @@ class Store:
         with self.engine.begin() as conn:
             query = (sa.select(table.c.id).where(
                 table.c.route == route, table.c.state == "pending",
-                table.c.next_attempt_at <= now, table.c.lease_until <= now)
+                table.c.next_attempt_at <= now, table.c.lease_until <= now, *extra)
                 .order_by(*order).limit(limit))
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
@@ -355,7 +368,13 @@ class Store:
 
     def claim_inbox(self, route: str, limit: int = 50, lease: float = 120.0) -> list[InboxRow]:
         """Pending rows due now, oldest post first, leased to the caller."""
-        owner, rows = self._claim(inbox, route, (inbox.c.sort_key, inbox.c.id), limit, lease)
+        # A conversation's later post waits while an earlier one is still pending.
+        earlier = inbox.alias("earlier")
+        first_of_conversation = ~sa.exists().where(
+            earlier.c.route == inbox.c.route, earlier.c.conversation == inbox.c.conversation,
+            earlier.c.state == "pending", earlier.c.sort_key < inbox.c.sort_key)
+        owner, rows = self._claim(inbox, route, (inbox.c.sort_key, inbox.c.id), limit, lease,
+                                  first_of_conversation)
         return [InboxRow(r.id, r.route, r.source_key, r.stream, json.loads(r.payload), r.attempts,
                          r.state, r.ticket_id, r.last_error, owner, r.job) for r in rows]
 

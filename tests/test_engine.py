@@ -764,3 +764,36 @@ def test_the_private_reply_deadline_is_written_to_the_ticket_and_moves_with_each
     people.post("wendy", "Hello? Anyone?", dm=True)
     cycle(route, people, 1)
     assert deadline(ticket["id"]) - opened >= timedelta(hours=5), "a new message reopens the window"
+
+
+def test_a_long_helpdesk_outage_keeps_the_backlog_and_drains_it_in_order(info: dict, store: Store) -> None:
+    people = People(info)
+    zd = ZendeskHarness(info)
+    route = make_route(info, store)
+    customers = [f"outage{i}" for i in range(6)]
+    zd.fault(kind="status", status=503, path_prefix="/api/v2", count=100_000)
+    threads: dict[str, list[str]] = {}
+    for hour in range(6):                 # six hours of Zendesk answering 503 to everything
+        for name in customers:
+            previous = threads.get(name, [None])[-1]
+            text = f"@{people.brand} hour {hour}: still no answer" if previous else f"@{people.brand} help, hour 0"
+            threads.setdefault(name, []).append(people.post(name, text, in_reply_to=previous))
+        for _ in range(2):
+            people.advance("x", 1800)
+            route.clock.offset += 1800
+            route.run_once()
+    assert store.counts()["t"]["inbox"].get("pending") == 36, "every post is kept"
+    zd.control.http.delete(f"{zd.control.url}/_sandbox/faults").raise_for_status()
+    assert people.tickets() == []
+    for _ in range(8):                    # the helpdesk is back
+        people.advance("x", 900)
+        people.advance("zendesk", 900)
+        route.clock.offset += 900
+        route.run_once()
+    assert store.failed() == [] and "pending" not in store.counts()["t"]["inbox"]
+    for name, posts in threads.items():
+        ticket = people.ticket_for(posts[0])
+        bodies = [c["body"] for c in people.comments(ticket["id"])]
+        order = [next(i for i, body in enumerate(bodies) if f"/status/{post}" in body) for post in posts]
+        assert order == sorted(order) and len(order) == 6, f"@{name}'s posts arrive in the order written"
+    assert len(people.tickets()) == 6
