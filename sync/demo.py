@@ -146,6 +146,7 @@ def run_demo(config_path: str | None = None, progress: Callable[[str], None] = l
         "problems": counts.problems, "seconds": round(time.monotonic() - started, 1), "helpdesk": helpdesk,
         "rules_fired": result["rules_fired"], "held": result["held"],
         "waited_for_approval": result["waited_for_approval"], "escalated_viral": result["escalated_viral"],
+        "moved_to_dm": result["moved_to_dm"],
         "sla_warnings": sum("WARNING" in line for line in result["sla_report"]),
         "sla_report": result["sla_report"]}
     return summary
@@ -240,8 +241,10 @@ def _play(people: People, daemon: Daemon, progress: Callable[[str], None]) -> di
     settle("the first four answers on X", lambda: all(on_x(m) for m in (
         "replacement ships today", "version 4.2.1", "new address", "Forgot password")))
     settle("the held answer's note", lambda: notes(fay_ticket, "order number") >= 1)
-    people.answer(fay_ticket["id"], "Hi Fay, your lamp left our warehouse this morning; it arrives Friday.")
-    settle("Fay's corrected answer", lambda: on_x("your lamp left our warehouse"))
+    progress("09:45 the agent moves Fay's conversation to a direct message, where her order number may go")
+    people.tag(fay_ticket["id"], "social_dm")
+    people.answer(fay_ticket["id"], "Hi Fay, order ORD-482913 left our warehouse this morning; it arrives Friday.")
+    settle("Fay's answer by DM and the public note", lambda: on_x("arrives Friday") and on_x("direct message"))
 
     progress("09:50 Bob's post takes off (4,200 likes): his ticket is escalated")
     people.set_metrics(bob, like_count=4_200, retweet_count=310)
@@ -266,7 +269,7 @@ def _play(people: People, daemon: Daemon, progress: Callable[[str], None]) -> di
         step()
 
     posted = ["replacement ships today", "version 4.2.1", "new address", "Forgot password",
-              "your lamp left our warehouse", "Resent it just now"]
+              "arrives Friday", "Resent it just now"]
     result = audit(people, CUSTOMERS, expected_filtered={repost}, answers=posted,
                    notes=["Refund of shipping approved", "Closing as answered"])
     counts = daemon.store.counts().get(route.name, {})
@@ -283,7 +286,8 @@ def _play(people: People, daemon: Daemon, progress: Callable[[str], None]) -> di
     return {"audit": result, "comments": route.stats.comments,
             "quarantined": len(daemon.store.failed()), "filtered": inbox.get("filtered", 0),
             "rules_fired": dict(sorted(fired.items())), "held": dict(sorted(held.items())),
-            "waited_for_approval": waiting, "escalated_viral": notes(bob_ticket, "taking off")}
+            "waited_for_approval": waiting, "escalated_viral": notes(bob_ticket, "taking off"),
+            "moved_to_dm": sum(1 for p in people.posts_by(brand) if p.get("dm") and "arrives Friday" in p["text"])}
 
 
 def render(summary: dict[str, Any]) -> str:
@@ -301,6 +305,7 @@ def render(summary: dict[str, Any]) -> str:
         f"  waited for approval    : {summary['waited_for_approval']}",
         f"  held by guards         : " + (", ".join(f"{k} x{v}" for k, v in summary["held"].items()) or "none"),
         f"  escalated as viral     : {summary['escalated_viral']}",
+        f"  moved to DM by an agent: {summary['moved_to_dm']}",
         f"  quarantined            : {summary['quarantined']}",
         f"  duplicates             : {summary['duplicates']}",
         f"  lost                   : {summary['lost']}",

@@ -24,6 +24,7 @@ def test_demo_day_on_each_helpdesk(helpdesk: str, sla_warnings: int) -> None:
     assert summary["rules_fired"] == {"influencer": 1, "outage": 1, "private": 1}
     assert summary["held"] == {"personal data": 1, "too old": 1}
     assert summary["waited_for_approval"] == 5 and summary["escalated_viral"] == 1
+    assert summary["moved_to_dm"] == 1, "the held answer went by DM, with one public note"
     assert summary["sla_warnings"] == sla_warnings
     report = "\n".join(summary["sla_report"])
     for rule in ("no rule fires", "rule 'outage'", "rule 'influencer'", "rule 'private'"):
