@@ -127,6 +127,10 @@ class Daemon:
         self.sandbox_info = sandbox_info
         self.helpdesks = {name: build_adapter("helpdesk", ep, sandbox_info) for name, ep in config.helpdesks.items()}
         self.networks = {name: build_adapter("social", ep, sandbox_info) for name, ep in config.networks.items()}
+        for adapter in (*self.helpdesks.values(), *self.networks.values()):
+            budget = getattr(getattr(adapter, "session", None), "rate_budget", None)
+            if budget is not None:
+                budget.clock = clock  # rate windows pass on the daemon's time (a simulation may compress it)
         self.routes: dict[str, Route] = {}
         self.hints: "queue.Queue[tuple[str, str]]" = queue.Queue()
         self.webhook_secrets: dict[str, Secret] = {}

@@ -633,9 +633,9 @@ class Route:
         creates = [c for c in creates if c[0].id in owned]
         for chunk in _chunks(comments, size):
             ids = [row.id for row, *_ in chunk]
-            results = self._desk(lambda: desk.add_comments(
+            results = self._batch_write(ids, lambda submitted: desk.add_comments(
                 [(link.ticket_id, self._comment_body(m), True, requesters[m.author.id]) for _, m, link in chunk],
-                on_submitted=lambda job: self.store.note_job(ids, job)), write=True)
+                on_submitted=submitted))
             checkpoint("ingest.after_batch_write")
             for (row, m, link), failed in zip(chunk, results):
                 if self._batch_failed(row, failed):
@@ -646,8 +646,8 @@ class Route:
                 done += 1
         for chunk in _chunks(creates, size):
             ids = [row.id for row, *_ in chunk]
-            results = self._desk(lambda: desk.create_tickets(
-                [new for *_, new in chunk], on_submitted=lambda job: self.store.note_job(ids, job)), write=True)
+            results = self._batch_write(ids, lambda submitted: desk.create_tickets(
+                [new for *_, new in chunk], on_submitted=submitted))
             checkpoint("ingest.after_batch_write")
             for (row, m, _), ref in zip(chunk, results):
                 if self._batch_failed(row, ref):
@@ -656,6 +656,25 @@ class Route:
                 self.stats.tickets += 1
                 done += 1
         return done
+
+    def _batch_write(self, ids: list[int], write: Callable[[Callable[[str], None]], Any]) -> Any:
+        """One batched write; its background job is noted with its rows as soon as queued.
+
+        A rate limit refuses a write before anything is applied: unless a job was queued
+        (the limit then hit while waiting for it), the attempt is taken back, so the rows
+        are batched again rather than each looked for and written on its own."""
+        jobs: list[str] = []
+
+        def submitted(job: str) -> None:
+            jobs.append(job)
+            self.store.note_job(ids, job)
+
+        try:
+            return self._desk(lambda: write(submitted), write=True)
+        except RateLimited:
+            if not jobs:
+                self.store.undo_attempts(ids)
+            raise
 
     def _requesters_batch(self, authors: list[Author], size: int) -> dict[str, Any]:
         """Helpdesk user ids by author id: known ones from the store, the rest upserted."""

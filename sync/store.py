@@ -402,6 +402,14 @@ class Store:
                                                              inbox.c.lease_owner == owner))
             return sorted(r.id for r in owned)
 
+    def undo_attempts(self, row_ids: Sequence[int]) -> None:
+        """Take back an attempt that provably wrote nothing (refused by a rate limit before
+        anything was applied), so the rows stay eligible for a batch."""
+        if row_ids:
+            with self.engine.begin() as conn:
+                conn.execute(inbox.update().where(inbox.c.id.in_(row_ids), inbox.c.attempts > 0, inbox.c.job.is_(None))
+                             .values(attempts=inbox.c.attempts - 1))
+
     def note_job(self, row_ids: Sequence[int], job_id: str) -> None:
         """Remember the background job a batched write of these rows went into."""
         with self.engine.begin() as conn:

@@ -121,6 +121,10 @@ def create_app(secrets: Callable[[str], str | None], on_hint: Callable[[str, str
         ticket_id = str(payload.get("ticket_id", "")) if isinstance(payload, dict) else ""
         if not re.fullmatch(r"[0-9]+", ticket_id):
             return jsonify(error="body must be a JSON object with a numeric ticket_id"), 400
+        author, requester = (str(payload.get(k) or "") for k in ("author_id", "requester_id"))  # type: ignore[union-attr]
+        if author and author == requester:
+            # The customer's own words (socialdesk wrote their follow-up): nothing to mirror.
+            return jsonify(accepted=True, hint=False), 202
         on_hint(helpdesk, ticket_id)
         return jsonify(accepted=True), 202
 

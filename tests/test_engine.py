@@ -363,7 +363,12 @@ def test_webhook_rejects_bad_signatures_stale_timestamps_and_replays() -> None:
                              headers=_signed(secret, body, now + 2)).status_code == 404
         bad = b'{"ticket_id": "drop table"}'
         assert requests.post(url, data=bad, headers=_signed(secret, bad, now + 3)).status_code == 400
-        assert hints == [("zd", "42")]
+        own = json.dumps({"ticket_id": "43", "author_id": "7", "requester_id": "7"}).encode()
+        assert requests.post(url, data=own, headers=_signed(secret, own, now + 4)).status_code == 202
+        assert hints == [("zd", "42")], "the customer's own words need no read of the ticket"
+        agent = json.dumps({"ticket_id": "44", "author_id": "9", "requester_id": "7"}).encode()
+        assert requests.post(url, data=agent, headers=_signed(secret, agent, now + 5)).status_code == 202
+        assert hints == [("zd", "42"), ("zd", "44")]
     finally:
         web.stop()
 
@@ -797,3 +802,21 @@ def test_a_long_helpdesk_outage_keeps_the_backlog_and_drains_it_in_order(info: d
         order = [next(i for i, body in enumerate(bodies) if f"/status/{post}" in body) for post in posts]
         assert order == sorted(order) and len(order) == 6, f"@{name}'s posts arrive in the order written"
     assert len(people.tickets()) == 6
+
+
+def test_a_batch_refused_by_a_rate_limit_stays_a_batch(info: dict, store: Store) -> None:
+    people = People(info)
+    zd = ZendeskHarness(info)
+    route = make_route(info, store)
+    posts = _backlog(people, 20, "refused")
+    route.poll("mentions")
+    zd.fault(kind="status", status=429, method="POST", path_prefix="/api/v2/tickets/create_many", count=1,
+             retry_after=30)
+    route.process_inbox()
+    assert route.stats.tickets == 0 and route.paused_until.get("helpdesk", 0) > route.clock()
+    route.clock.offset += 31
+    calls = route.stats.helpdesk_calls
+    while route.process_inbox():
+        pass
+    assert sorted(t["external_id"] for t in people.tickets()) == sorted(f"x:post:{p}" for p in posts)
+    assert route.stats.helpdesk_calls - calls <= 2, "the refused batch is written again as one batch"

@@ -520,17 +520,24 @@ class ZendeskHelpdesk:
         secret = self._api("GET", f"webhooks/{hook['id']}/signing_secret", "read webhook secret")
         title = f"{name}: agent replied"
         triggers = self._list_all("triggers", "triggers", "list triggers")
-        if not any(t.get("title") == title for t in triggers):
-            payload = '{"ticket_id": "{{ticket.id}}", "comment_id": "{{ticket.latest_comment.id}}"}'
-            self._api("POST", "triggers", "create trigger", {"trigger": {
-                "title": title, "active": True,
-                "conditions": {"all": [
-                    {"field": "update_type", "operator": "is", "value": "Change"},
-                    {"field": "comment_is_public", "operator": "is", "value": "true"},
-                    {"field": "role", "operator": "is", "value": "agent"},
-                    {"field": "current_tags", "operator": "includes", "value": tag}], "any": []},
-                "actions": [{"field": "notification_webhook", "value": [hook["id"], payload]}]}})
+        # The comment's author and the requester let the receiver drop, without a single
+        # API call, the customer's own words socialdesk itself just wrote to the ticket.
+        payload = ('{"ticket_id": "{{ticket.id}}", "comment_id": "{{ticket.latest_comment.id}}", '
+                   '"author_id": "{{ticket.latest_comment.author.id}}", "requester_id": "{{ticket.requester.id}}"}')
+        trigger = {"title": title, "active": True,
+                   "conditions": {"all": [
+                       {"field": "update_type", "operator": "is", "value": "Change"},
+                       {"field": "comment_is_public", "operator": "is", "value": "true"},
+                       {"field": "role", "operator": "is", "value": "agent"},
+                       {"field": "current_tags", "operator": "includes", "value": tag}], "any": []},
+                   "actions": [{"field": "notification_webhook", "value": [hook["id"], payload]}]}
+        existing = next((t for t in triggers if t.get("title") == title), None)
+        if existing is None:
+            self._api("POST", "triggers", "create trigger", {"trigger": trigger})
             created.append(f"trigger {title!r}")
+        elif existing.get("actions") != trigger["actions"]:
+            self._api("PUT", f"triggers/{existing['id']}", "update trigger", {"trigger": trigger})
+            created.append(f"trigger {title!r} payload")
         return str(hook["id"]), Secret(secret["signing_secret"]["secret"], "webhook signing secret"), created
 
     # ---- service levels (read only)
