@@ -321,23 +321,26 @@ class BatchHelpdesk(Helpdesk, Protocol):
     """A helpdesk that writes many items in one call; the engine uses it for backlogs.
 
     Each method returns one result per input, in order: the value, or the error for that
-    item alone. A whole-batch failure raises. ``on_submitted`` hears the id of a background
-    job (Zendesk) as soon as it is queued, so a later attempt can wait for it before
-    writing again; a synchronous helpdesk (Salesforce collections) never calls it.
+    item alone. A whole-batch failure raises. ``on_submitted(job_id, start, end)`` hears of
+    each background job (Zendesk) as soon as it is queued, with the slice of items it
+    holds, so a later attempt can wait for it before writing again; a synchronous helpdesk
+    (Salesforce collections) never calls it. ``batch_max`` items go in one job or call;
+    a call may take ``batch_jobs`` times that, as that many jobs at once.
     """
 
     batch_max: ClassVar[int]
+    batch_jobs: ClassVar[int]
 
     def upsert_requesters(self, authors: Sequence[Author],
-                          on_submitted: Callable[[str], None] | None = None) -> list[str | SocialdeskError]:
+                          on_submitted: Callable[[str, int, int], None] | None = None) -> list[str | SocialdeskError]:
         """Helpdesk user ids for ``authors``, each found by identity or created once."""
 
     def create_tickets(self, tickets: Sequence[NewTicket],
-                       on_submitted: Callable[[str], None] | None = None) -> list[TicketRef | SocialdeskError]:
+                       on_submitted: Callable[[str, int, int], None] | None = None) -> list[TicketRef | SocialdeskError]:
         """Open tickets keyed by their external ids."""
 
     def add_comments(self, comments: Sequence[tuple[str, str, bool, str | None]],
-                     on_submitted: Callable[[str], None] | None = None) -> list[None | SocialdeskError]:
+                     on_submitted: Callable[[str, int, int], None] | None = None) -> list[None | SocialdeskError]:
         """(ticket id, body, public, author id) on distinct tickets."""
 
     def get_tickets(self, ticket_ids: Sequence[str]) -> dict[str, TicketRef]:

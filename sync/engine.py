@@ -456,7 +456,7 @@ class Route:
         """
         if not self._ready("helpdesk") or not self._ready("network"):
             return 0
-        batch_max = int(getattr(self.helpdesk, "batch_max", 0) or 0)
+        batch_max = int(getattr(self.helpdesk, "batch_max", 0) or 0) * int(getattr(self.helpdesk, "batch_jobs", 1))
         rows = self.store.claim_inbox(self.name, max(limit, batch_max) if batch_max else limit)
         if batch_max and len(rows) >= self.batch_threshold():
             return self._ingest_batch(rows)
@@ -606,12 +606,12 @@ class Route:
     def _write_batch(self, batch: list[tuple[InboxRow, Mention]]) -> int:
         """Requesters, then comments on open tickets, then new tickets: a call or a job each."""
         desk: Any = self.helpdesk
-        size = int(desk.batch_max)
+        size = int(desk.batch_max) * int(getattr(desk, "batch_jobs", 1))
         requesters = self._requesters_batch([m.author for _, m in batch], size)
         links = {row.id: self.store.latest_link(self.name, conversation_key(m)) for row, m in batch}
         linked = sorted({link.ticket_id for link in links.values() if link is not None})
         tickets: dict[str, TicketRef] = {}
-        for chunk in _chunks(linked, min(size, 100)):
+        for chunk in _chunks(linked, min(int(desk.batch_max), 100)):
             tickets.update(self._desk(lambda: desk.get_tickets(chunk)))
         comments: list[tuple[InboxRow, Mention, Any]] = []
         creates: list[tuple[InboxRow, Mention, NewTicket]] = []
@@ -657,7 +657,7 @@ class Route:
                 done += 1
         return done
 
-    def _batch_write(self, ids: list[int], write: Callable[[Callable[[str], None]], Any]) -> Any:
+    def _batch_write(self, ids: list[int], write: Callable[[Callable[[str, int, int], None]], Any]) -> Any:
         """One batched write; its background job is noted with its rows as soon as queued.
 
         A rate limit refuses a write before anything is applied: unless a job was queued
@@ -665,9 +665,9 @@ class Route:
         are batched again rather than each looked for and written on its own."""
         jobs: list[str] = []
 
-        def submitted(job: str) -> None:
+        def submitted(job: str, start: int, end: int) -> None:
             jobs.append(job)
-            self.store.note_job(ids, job)
+            self.store.note_job(ids[start:end], job)
 
         try:
             return self._desk(lambda: write(submitted), write=True)

@@ -183,7 +183,7 @@ def test_salesforce_signs_in_through_the_token_endpoint(auth: str, sandbox_info:
 
 def test_adapter_writes_in_batches(h: Any) -> None:
     desk = h.adapter()
-    assert isinstance(desk, BatchHelpdesk) and desk.batch_max >= 100
+    assert isinstance(desk, BatchHelpdesk) and desk.batch_max >= 100 and desk.batch_jobs >= 1
 
 
 def test_batched_requesters_are_created_once_and_match_single_upserts(h: Any) -> None:
@@ -201,7 +201,7 @@ def test_batched_tickets_keep_their_order_and_a_retry_opens_none_twice(h: Any) -
     requesters = desk.upsert_requesters([_author() for _ in range(4)])
     tickets = [_ticket(desk, r) for r in requesters]
     jobs: list[str] = []
-    refs = desk.create_tickets(tickets, on_submitted=jobs.append)
+    refs = desk.create_tickets(tickets, on_submitted=lambda job, start, end: jobs.append(job))
     assert [r.external_id for r in refs] == [t.external_id for t in tickets]
     assert all(desk.job_settled(j) for j in jobs)
     for ticket, ref in zip(tickets, refs):
@@ -221,3 +221,15 @@ def test_batched_comments_land_on_each_ticket_and_failures_stay_per_item(h: Any)
     assert isinstance(results[3], Exception)
     for i, ref in enumerate(refs):
         assert any(c.body == f"follow-up {i}" and c.public for c in desk.list_comments(ref.id))
+
+
+def test_a_large_batch_goes_out_as_several_jobs_each_named_with_its_items(h: Any) -> None:
+    desk = h.adapter()
+    authors = [_author() for _ in range(desk.batch_max + 5)]
+    slices: list[tuple[int, int]] = []
+    requesters = desk.upsert_requesters(authors, on_submitted=lambda job, start, end: slices.append((start, end)))
+    assert len(requesters) == len(authors) and all(isinstance(r, str) for r in requesters)
+    assert len(set(requesters)) == len(authors)
+    if desk.batch_jobs > 1:
+        assert slices == [(0, desk.batch_max), (desk.batch_max, len(authors))]
+    assert requesters[-1] == desk.upsert_requester(authors[-1]), "each result belongs to its own author"

@@ -155,8 +155,9 @@ class SalesforceHelpdesk:
         "contact_key_field": "string", "origin": "string", "budget_share": "string"}
     required_settings: ClassVar[tuple[str, ...]] = ("login_url",)
     export_min_interval: ClassVar[float] = 10.0
-    # sObject Collections take up to 200 records in one API call.
+    # sObject Collections take up to 200 records in one API call, one call at a time.
     batch_max: ClassVar[int] = 200
+    batch_jobs: ClassVar[int] = 1
 
     def __init__(self, settings: SalesforceSettings, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
@@ -458,13 +459,16 @@ class SalesforceHelpdesk:
 
     def _collection(self, what: str, method: str, path: str, records: list[dict[str, Any]],
                     headers: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
-        """One sObject Collections call (up to 200 records, one API call), per-record results."""
-        body = {"allOrNone": False, "records": records}
-        results = self._call(what, lambda sf: sf.restful(path, method=method, json=body,
-                                                         headers=dict(headers or {})))
-        if not isinstance(results, list) or len(results) != len(records):
-            raise RetriableError(f"{what}: unexpected collection response")
-        return results
+        """sObject Collections calls of up to 200 records (one API call each), per-record results."""
+        out: list[dict[str, Any]] = []
+        for start in range(0, len(records), self.batch_max):
+            body = {"allOrNone": False, "records": records[start:start + self.batch_max]}
+            results = self._call(what, lambda sf: sf.restful(path, method=method, json=body,
+                                                             headers=dict(headers or {})))
+            if not isinstance(results, list) or len(results) != len(body["records"]):
+                raise RetriableError(f"{what}: unexpected collection response")
+            out.extend(results)
+        return out
 
     @staticmethod
     def _failure(result: Mapping[str, Any], what: str) -> SkippableError | None:
@@ -474,7 +478,7 @@ class SalesforceHelpdesk:
         return SkippableError(f"{what}: {errors or 'refused'}")
 
     def upsert_requesters(self, authors: Sequence[Author],
-                          on_submitted: Callable[[str], None] | None = None) -> list[str | SocialdeskError]:
+                          on_submitted: Callable[[str, int, int], None] | None = None) -> list[str | SocialdeskError]:
         """Contacts upserted on the social identity, up to 200 in one call."""
         field = self.settings.contact_key_field
         records = [{"attributes": {"type": "Contact"}, field: f"{a.network}:{a.handle}".lower(),
@@ -484,7 +488,7 @@ class SalesforceHelpdesk:
         return [self._failure(r, "upsert contact") or str(r["id"]) for r in results]
 
     def create_tickets(self, tickets: Sequence[NewTicket],
-                       on_submitted: Callable[[str], None] | None = None) -> list[TicketRef | SocialdeskError]:
+                       on_submitted: Callable[[str, int, int], None] | None = None) -> list[TicketRef | SocialdeskError]:
         """Cases upserted on the external-ID field, up to 200 a call (one per assignment setting)."""
         field = self.settings.external_id_field
         out: dict[int, TicketRef | SocialdeskError] = {}
@@ -502,7 +506,7 @@ class SalesforceHelpdesk:
         return [out[i] for i in range(len(tickets))]
 
     def add_comments(self, comments: Sequence[tuple[str, str, bool, str | None]],
-                     on_submitted: Callable[[str], None] | None = None) -> list[None | SocialdeskError]:
+                     on_submitted: Callable[[str, int, int], None] | None = None) -> list[None | SocialdeskError]:
         """CaseComments, up to 200 in one call."""
         records = [{"attributes": {"type": "CaseComment"}, "ParentId": ticket_id,
                     "CommentBody": body[:4000], "IsPublished": public}

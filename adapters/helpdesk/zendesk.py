@@ -147,8 +147,10 @@ class ZendeskHelpdesk:
     required_settings: ClassVar[tuple[str, ...]] = ("url", "email", "token")
     # Incremental exports allow 10 requests a minute.
     export_min_interval: ClassVar[float] = 6.0
-    # create_many, update_many and create_or_update_many take up to 100 items a job.
+    # create_many, update_many and create_or_update_many take up to 100 items a job; a
+    # backlog goes out as several jobs at once (Zendesk allows 30 queued or running).
     batch_max: ClassVar[int] = 100
+    batch_jobs: ClassVar[int] = 10
     # How long a batch waits for its background job before handing the rows back.
     job_wait: ClassVar[float] = 30.0
 
@@ -268,26 +270,42 @@ class ZendeskHelpdesk:
 
     # ------------------------------------------------------------------ batches (background jobs)
 
-    def _job(self, method: str, path: str, body: Any, what: str,
-             on_submitted: Callable[[str], None] | None) -> list[dict[str, Any]]:
-        """Queue a bulk job, say its id, and wait for its results (bounded)."""
-        job = self._api(method, path, what, body)["job_status"]
-        if on_submitted is not None:
-            on_submitted(str(job["id"]))
-        return self._wait_job(str(job["id"]), what)
+    def _jobs(self, method: str, path: str, key: str, items: list[dict[str, Any]], what: str,
+              on_submitted: Callable[[str, int, int], None] | None) -> list[tuple[int, int, list[dict[str, Any]]]]:
+        """Queue ``items`` as bulk jobs of up to 100 (all in flight at once), say each job's
+        id with the slice of items it holds, then wait for them together.
 
-    def _wait_job(self, job_id: str, what: str) -> list[dict[str, Any]]:
+        Returns (start, count, results) per job, in order."""
+        queued: list[tuple[str, int, int]] = []
+        for start in range(0, len(items), self.batch_max):
+            chunk = items[start:start + self.batch_max]
+            job = self._api(method, path, what, {key: chunk})["job_status"]
+            job_id = str(job["id"])
+            if on_submitted is not None:
+                on_submitted(job_id, start, start + len(chunk))
+            queued.append((job_id, start, len(chunk)))
+        results = self._wait_jobs([job_id for job_id, *_ in queued], what)
+        return [(start, count, results[job_id]) for job_id, start, count in queued]
+
+    def _wait_jobs(self, job_ids: list[str], what: str) -> dict[str, list[dict[str, Any]]]:
+        """Poll the jobs until all have finished (bounded by ``job_wait``)."""
         deadline = time.monotonic() + self.job_wait
         delay = 0.2
+        pending = list(job_ids)
+        done: dict[str, list[dict[str, Any]]] = {}
         while True:
-            status = self._api("GET", f"job_statuses/{job_id}.json", f"{what} (job status)")["job_status"]
-            if status.get("status") == "completed":
-                results = status.get("results")
-                return results if isinstance(results, list) else []
-            if status.get("status") in ("failed", "killed"):
-                raise RetriableError(f"{what}: job {job_id} {status.get('status')}: {status.get('message')}")
+            for job_id in list(pending):
+                status = self._api("GET", f"job_statuses/{job_id}.json", f"{what} (job status)")["job_status"]
+                if status.get("status") == "completed":
+                    results = status.get("results")
+                    done[job_id] = results if isinstance(results, list) else []
+                    pending.remove(job_id)
+                elif status.get("status") in ("failed", "killed"):
+                    raise RetriableError(f"{what}: job {job_id} {status.get('status')}: {status.get('message')}")
+            if not pending:
+                return done
             if time.monotonic() >= deadline:
-                raise JobPending(f"{what}: job {job_id} still {status.get('status')}", job_id)
+                raise JobPending(f"{what}: {len(pending)} job(s) still running, first {pending[0]}", pending[0])
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
 
@@ -316,7 +334,7 @@ class ZendeskHelpdesk:
         return None
 
     def upsert_requesters(self, authors: Sequence[Author],
-                          on_submitted: Callable[[str], None] | None = None) -> list[str | SocialdeskError]:
+                          on_submitted: Callable[[str, int, int], None] | None = None) -> list[str | SocialdeskError]:
         """Create-or-update up to 100 requesters in one background job."""
         users = []
         for author in authors:
@@ -325,33 +343,35 @@ class ZendeskHelpdesk:
             if author.network == "x":
                 user["identities"] = [{"type": "twitter", "value": author.handle}]
             users.append(user)
-        results = self._job("POST", "users/create_or_update_many", {"users": users},
-                            "create or update requesters", on_submitted)
-        out: list[str | SocialdeskError] = []
-        for result in self._by_index(results, len(authors)):
-            failed = self._outcome(result, "create or update requester")
-            if failed is None:
-                assert result is not None
-                self._roles[str(result["id"])] = "end-user"
-            out.append(failed or str(result["id"]))  # type: ignore[index]
+        out: list[str | SocialdeskError] = [RetriableError("create or update requester: no result")] * len(authors)
+        for start, count, results in self._jobs("POST", "users/create_or_update_many", "users", users,
+                                                "create or update requesters", on_submitted):
+            for offset, result in enumerate(self._by_index(results, count)):
+                failed = self._outcome(result, "create or update requester")
+                if failed is None:
+                    assert result is not None
+                    self._roles[str(result["id"])] = "end-user"
+                out[start + offset] = failed or str(result["id"])  # type: ignore[index]
         return out
 
     def create_tickets(self, tickets: Sequence[NewTicket],
-                       on_submitted: Callable[[str], None] | None = None) -> list[TicketRef | SocialdeskError]:
+                       on_submitted: Callable[[str, int, int], None] | None = None) -> list[TicketRef | SocialdeskError]:
         """Open up to 100 tickets in one ``create_many`` job; per-ticket results in order."""
-        results = self._job("POST", "tickets/create_many",
-                            {"tickets": [self._ticket_fields(t) for t in tickets]}, "create tickets", on_submitted)
-        out: list[TicketRef | SocialdeskError] = []
-        for ticket, result in zip(tickets, self._by_index(results, len(tickets))):
-            failed = self._outcome(result, "create ticket")
-            out.append(failed or TicketRef(
-                helpdesk=self.kind, id=str(result["id"]), status="new",  # type: ignore[index]
-                external_id=ticket.external_id, url=f"{self.base_url}/agent/tickets/{result['id']}",  # type: ignore[index]
-                requester_id=ticket.requester_id, tags=ticket.tags, priority=ticket.priority))
+        out: list[TicketRef | SocialdeskError] = [RetriableError("create ticket: no result")] * len(tickets)
+        for start, count, results in self._jobs("POST", "tickets/create_many", "tickets",
+                                                [self._ticket_fields(t) for t in tickets], "create tickets",
+                                                on_submitted):
+            for offset, result in enumerate(self._by_index(results, count)):
+                ticket = tickets[start + offset]
+                failed = self._outcome(result, "create ticket")
+                out[start + offset] = failed or TicketRef(
+                    helpdesk=self.kind, id=str(result["id"]), status="new",  # type: ignore[index]
+                    external_id=ticket.external_id, url=f"{self.base_url}/agent/tickets/{result['id']}",  # type: ignore[index]
+                    requester_id=ticket.requester_id, tags=ticket.tags, priority=ticket.priority)
         return out
 
     def add_comments(self, comments: Sequence[tuple[str, str, bool, str | None]],
-                     on_submitted: Callable[[str], None] | None = None) -> list[None | SocialdeskError]:
+                     on_submitted: Callable[[str, int, int], None] | None = None) -> list[None | SocialdeskError]:
         """(ticket id, body, public, author id) for up to 100 distinct tickets, in one job."""
         tickets = []
         for ticket_id, body, public, author_id in comments:
@@ -359,16 +379,16 @@ class ZendeskHelpdesk:
             if author_id is not None:
                 comment["author_id"] = int(author_id)
             tickets.append({"id": int(ticket_id), "comment": comment})
-        results = self._job("PUT", "tickets/update_many", {"tickets": tickets}, "add comments", on_submitted)
-        by_id = {str(r.get("id")): r for r in results}
+        by_id = {str(r.get("id")): r for _, _, results in self._jobs(
+            "PUT", "tickets/update_many", "tickets", tickets, "add comments", on_submitted) for r in results}
         return [self._outcome(by_id.get(str(ticket_id)), f"add comment to ticket {ticket_id}")
                 for ticket_id, *_ in comments]
 
     def link_incidents(self, problem_id: str, ticket_ids: Sequence[str]) -> None:
         """Make up to 100 tickets incidents of a problem ticket (one bulk job)."""
         if ticket_ids:
-            self._job("PUT", "tickets/update_many", {"tickets": [
-                {"id": int(t), "type": "incident", "problem_id": int(problem_id)} for t in ticket_ids]},
+            self._jobs("PUT", "tickets/update_many", "tickets", [
+                {"id": int(t), "type": "incident", "problem_id": int(problem_id)} for t in ticket_ids],
                 "link incidents", None)
 
     def get_tickets(self, ticket_ids: Sequence[str]) -> dict[str, TicketRef]:
