@@ -610,7 +610,7 @@ class Compare:
         route, desk = self.route, self.route.helpdesk
         timer = HttpTimer(desk.session)
         job_wait = {"seconds": 0.0, "http": 0.0, "jobs": 0}
-        original_wait = getattr(desk, "_wait_job", None)
+        original_wait = getattr(desk, "_wait_jobs", None)
         if original_wait is not None:
             def timed_wait(*a: Any, **kw: Any) -> Any:
                 started, http_before = time.perf_counter(), timer.seconds
@@ -620,7 +620,7 @@ class Compare:
                     job_wait["seconds"] += time.perf_counter() - started
                     job_wait["http"] += timer.seconds - http_before
                     job_wait["jobs"] += 1
-            desk._wait_job = timed_wait  # instance attribute: measures, changes nothing
+            desk._wait_jobs = timed_wait  # instance attribute: measures, changes nothing
         pauses: list[dict[str, Any]] = []
         original_pause = route._pause
 
@@ -710,7 +710,7 @@ class Compare:
         entries.extend(self.ctl.take_log("zendesk"))
         x_entries.extend(self.ctl.take_log("x"))
         if original_wait is not None:
-            del desk._wait_job
+            del desk._wait_jobs
         del route._pause
         deliveries = self.ctl.call("zendesk", "GET", "webhook_deliveries")["deliveries"][deliveries_before:]
         calls = [e for e in entries if e.get("user") == self.api_email]
@@ -993,7 +993,7 @@ class Compare:
             out.append(f"time: socialdesk took {sd['drain']['simulated_seconds']:.0f}s against a "
                        f"{floor['seconds']:.0f}s floor; wall {sd['drain']['wall_seconds']:.0f}s = helpdesk round "
                        f"trips {b['helpdesk_http_round_trips']:.0f}s + job-status wait sleeps "
-                       f"{b['job_status_waits_sleeping']:.0f}s ({b['jobs_waited']} jobs waited for one at a time) "
+                       f"{b['job_status_waits_sleeping']:.0f}s ({b["jobs_waited"]} waits for groups of jobs in flight together) "
                        f"+ daemon/store/other {b['daemon_and_store_cpu_and_other']:.0f}s + bench log reads "
                        f"{b['bench_log_reads']:.0f}s; skipped waits {b['skipped_waits']:.0f}s "
                        f"(route pauses: {sd['route_pauses']['count']}, "
