@@ -993,7 +993,7 @@ class Compare:
             out.append(f"time: socialdesk took {sd['drain']['simulated_seconds']:.0f}s against a "
                        f"{floor['seconds']:.0f}s floor; wall {sd['drain']['wall_seconds']:.0f}s = helpdesk round "
                        f"trips {b['helpdesk_http_round_trips']:.0f}s + job-status wait sleeps "
-                       f"{b['job_status_waits_sleeping']:.0f}s ({b["jobs_waited"]} waits for groups of jobs in flight together) "
+                       f"{b['job_status_waits_sleeping']:.0f}s ({b['jobs_waited']} waits for groups of jobs in flight together) "
                        f"+ daemon/store/other {b['daemon_and_store_cpu_and_other']:.0f}s + bench log reads "
                        f"{b['bench_log_reads']:.0f}s; skipped waits {b['skipped_waits']:.0f}s "
                        f"(route pauses: {sd['route_pauses']['count']}, "
