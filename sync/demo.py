@@ -299,11 +299,11 @@ def render(summary: dict[str, Any]) -> str:
         f"  follow-ups as comments : {summary['comments']}",
         f"  filtered (repost, own) : {summary['filtered']}",
         f"  posts on X by the brand: {summary['replies_posted']}",
-        f"  rules fired            : " + (", ".join(f"{k} x{v}" for k, v in summary["rules_fired"].items())
+        "  rules fired            : " + (", ".join(f"{k} x{v}" for k, v in summary["rules_fired"].items())
                                               or "none"),
         f"  SLA coverage warnings  : {summary['sla_warnings']}",
         f"  waited for approval    : {summary['waited_for_approval']}",
-        f"  held by guards         : " + (", ".join(f"{k} x{v}" for k, v in summary["held"].items()) or "none"),
+        "  held by guards         : " + (", ".join(f"{k} x{v}" for k, v in summary["held"].items()) or "none"),
         f"  escalated as viral     : {summary['escalated_viral']}",
         f"  moved to DM by an agent: {summary['moved_to_dm']}",
         f"  quarantined            : {summary['quarantined']}",

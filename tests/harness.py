@@ -223,6 +223,25 @@ class SalesforceHarness:
 HARNESSES = {"x": XHarness, "zendesk": ZendeskHarness, "salesforce": SalesforceHarness}
 
 
+def own_sandbox() -> Iterator[Any]:
+    """A sandbox of one test module's own (wrap it as a module fixture): what its tests
+    set up there (policies, triggers, limits) never reaches another module."""
+    from sandbox.server import Sandbox
+
+    sandbox = Sandbox().start()
+    try:
+        yield sandbox
+    finally:
+        sandbox.stop()
+
+
+def reset(info: dict[str, Any], *services: str) -> dict[str, Any]:
+    """Put ``services`` of a sandbox back to their starting state; returns ``info``."""
+    for name in services:
+        requests.post(f"{info['services'][name]['url']}/_sandbox/reset", verify=info["ca_bundle"]).raise_for_status()
+    return info
+
+
 def sandbox_process() -> Iterator[dict[str, Any]]:
     """``socialdesk sandbox --json`` as its own process (it outlives daemons under test)."""
     import json

@@ -4,9 +4,11 @@ seeded entitlements, process and assignment rule."""
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
+
+import harness
 import requests
 
 from sandbox.server import Sandbox
@@ -19,20 +21,13 @@ from sync.coverage import (
 from sync.daemon import build_adapter
 
 
-@pytest.fixture(scope="module")
-def sb() -> Iterator[Sandbox]:
-    # Its own sandbox: the policies and triggers made here must not reach other modules.
-    sandbox = Sandbox().start()
-    yield sandbox
-    sandbox.stop()
+# Its own sandbox: the policies and triggers made here must not reach other modules.
+sb = pytest.fixture(scope="module")(harness.own_sandbox)
 
 
 @pytest.fixture
 def info(sb: Sandbox) -> dict[str, Any]:
-    info = sb.info()
-    for name in ("zendesk", "salesforce"):
-        requests.post(f"{info['services'][name]['url']}/_sandbox/reset", verify=info["ca_bundle"]).raise_for_status()
-    return info
+    return harness.reset(sb.info(), "zendesk", "salesforce")
 
 
 def admin(info: dict[str, Any]) -> requests.Session:

@@ -21,22 +21,16 @@ from sync.config import parse_config
 from sync.engine import MirrorSettings, Route, RouteSettings, TicketSettings
 from sync.store import Store
 from sync.web import WebServer, create_app, zendesk_signature
+import harness
 from harness import XHarness, ZendeskHarness
 
 
-@pytest.fixture(scope="module")
-def sb() -> Iterator[Sandbox]:
-    sandbox = Sandbox().start()
-    yield sandbox
-    sandbox.stop()
+sb = pytest.fixture(scope="module")(harness.own_sandbox)
 
 
 @pytest.fixture
 def info(sb: Sandbox) -> dict[str, Any]:
-    info = sb.info()
-    for name in ("x", "zendesk"):
-        requests.post(f"{info['services'][name]['url']}/_sandbox/reset", verify=info["ca_bundle"]).raise_for_status()
-    return info
+    return harness.reset(sb.info(), "x", "zendesk")
 
 
 @pytest.fixture
