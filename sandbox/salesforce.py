@@ -49,12 +49,20 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from sandbox.common import (
+    Chaos,
+    ChaosFault,
     Clock,
     HttpError,
+    Outage,
     add_pending_headers,
+    cut_connection,
     drop_response,
     error_response,
+    from_agent_ui,
+    hold,
+    is_chaos_spec,
     match_fault,
+    retry_after_seconds,
 )
 
 JSON_CT = "application/json;charset=UTF-8"
@@ -64,6 +72,10 @@ MIN_VERSION, MAX_VERSION = 20, 62
 CREATED_FLAG_VERSION = 46  # upsert bodies carry "created" (and updates answer 200) from v46.0
 DAILY_API_DEFAULT = 15_000  # Developer Edition allocation (LIMITS.md §1.2)
 DAILY_WINDOW = 24 * 3600
+# Edition -> (base allocation, per Salesforce/Platform licence) for 24 h (LIMITS.md §1.2).
+EDITIONS: dict[str, tuple[int, int]] = {
+    "developer": (15_000, 0), "professional": (100_000, 1_000), "enterprise": (100_000, 1_000),
+    "unlimited": (100_000, 5_000), "performance": (100_000, 5_000), "full_sandbox": (5_000_000, 0)}
 SESSION_SECONDS = 7200
 QUERY_PAGE = 2000
 LOCATOR_IDLE = 15 * 60
@@ -82,7 +94,8 @@ SF_NS = "urn:sobject.enterprise.soap.sforce.com"
 SOAPENV_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 PARTNER_NS = "urn:partner.soap.sforce.com"
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-SOCIAL_FIELDS = ("Social_Post_Id__c", "Social_Network__c", "Social_Handle__c", "Social_Post_Url__c")
+SOCIAL_FIELDS = ("Social_Post_Id__c", "Social_Network__c", "Social_Handle__c", "Social_Post_Url__c",
+                 "Social_Tags__c")
 ENTITLEMENT_FIELDS = ("EntitlementId", "SlaStartDate", "SlaExitDate", "IsStopped", "StopStartDate",
                       "MilestoneStatus")
 NOT_FOUND_MSG = "The requested resource does not exist"
@@ -137,6 +150,10 @@ FIDELITY_NOTES: tuple[str, ...] = (
     "(INVALID_TYPE_FOR_OPERATION, wording assumed)",
     "not modelled: Bulk API, SOSL search, Streaming/Platform Events, Metadata API, record locking, "
     "sharing rules, validation rules, triggers/flows, milestones, field history, duplicate rules",
+    "outage (control API): 503 SERVER_UNAVAILABLE on every path, the OAuth token endpoint included, with "
+    "Retry-After when the end is known (wording and header assumed); chaos '429' is 403 "
+    "REQUEST_LIMIT_EXCEEDED, Salesforce having no 429",
+    "agents' UI calls (X-Sandbox-Channel: ui) use none of the daily allocation, as UI activity does not",
 )
 
 
@@ -425,6 +442,7 @@ def _case_fields() -> list[dict[str, Any]]:
                restrictedPicklist=True),
         custom("Social_Handle__c", "string", "Social Handle", 255),
         custom("Social_Post_Url__c", "url", "Social Post URL", 255),
+        custom("Social_Tags__c", "string", "Social Tags", 255),
     ]
     return standard + extra + social
 
@@ -1364,6 +1382,8 @@ class SalesforceState:
         self.om_cond = threading.Condition(self.lock)
         self.base_url = base_url.rstrip("/")
         self.clock = Clock()
+        self.chaos = Chaos(int(settings.get("seed", 0)))
+        self.outage = Outage(self.clock)
         self.ids = IdFactory()
         self.org_id = self.ids.next("00D")
         self.org15 = self.org_id[:15]
@@ -1411,6 +1431,10 @@ class SalesforceState:
         self.case_numbers = itertools.count(1001)
         self.daily_limit = DAILY_API_DEFAULT
         self.daily_window = DAILY_WINDOW
+        self.edition, self.licenses = "developer", 0
+        self.chaos.clear()
+        self.chaos.reseed(self.chaos.seed)
+        self.outage.clear()
         self.api_calls: deque[float] = deque()
         self.locators: dict[str, dict[str, Any]] = {}
         self.request_log: list[dict[str, Any]] = []
@@ -1930,6 +1954,16 @@ class SalesforceState:
         self.api_calls.append(now)
         return True, len(self.api_calls), self.daily_limit
 
+    def set_edition(self, edition: str, licenses: int) -> None:
+        """The org's daily allocation as its edition and licence count give it."""
+        if edition not in EDITIONS:
+            raise ValueError(f"edition must be one of {', '.join(EDITIONS)}")
+        if licenses < 0:
+            raise ValueError("licenses must be 0 or more")
+        base, per_licence = EDITIONS[edition]
+        self.edition, self.licenses = edition, licenses
+        self.daily_limit = base + per_licence * licenses
+
     def api_used(self) -> int:
         now = self.clock.now()
         while self.api_calls and self.api_calls[0] <= now - self.daily_window:
@@ -2237,48 +2271,89 @@ def _fault_error(fault: Mapping[str, Any]) -> SfError:
                     "you contact support: 1234567890-12345 (-1234567890) [injected by the sandbox fault API]")
 
 
+def _outage_error(left: float) -> SfError:
+    """The org down: SERVER_UNAVAILABLE to every call (wording assumed)."""
+    after = retry_after_seconds(left)
+    return SfError(503, [{"message": "The server is temporarily unavailable. Please try again later.",
+                          "errorCode": "SERVER_UNAVAILABLE"}], {"Retry-After": after} if after else {})
+
+
+def _count_call(state: SalesforceState, internal: bool, ui: bool) -> None:
+    """Sign the caller in and count the call against the daily allocation (an agent's UI
+    action and the sandbox's own calls are not API calls)."""
+    parts = request.path.split("/")
+    if not (request.path.startswith("/services/data/") and len(parts) > 3 and parts[3]):
+        return
+    match = _VERSION_RE.match(parts[3])
+    if not match or not MIN_VERSION <= int(match.group(1)) <= MAX_VERSION:
+        raise not_found()
+    with state.lock:
+        user = state.authenticate(request.headers.get("Authorization", ""))
+        if user is None:
+            raise SfError(401, [{"message": "Session expired or invalid",
+                                 "errorCode": "INVALID_SESSION_ID"}],
+                          {"WWW-Authenticate": "Token"})
+        g.user = user
+        if not internal and not ui:
+            allowed, used, limit = state.take_api_call()
+            g.headers["Sforce-Limit-Info"] = f"api-usage={used}/{limit}"
+            if not allowed:
+                raise sf_error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+
+
+def _apply_faults(state: SalesforceState) -> Response | None:
+    """The counted faults first, then a roll of the probabilistic ones. Salesforce has no
+    429: its over-limit answer is 403 REQUEST_LIMIT_EXCEEDED, with no Retry-After."""
+    with state.lock:
+        fault = _match_fault(state, request.method)
+    if fault is not None:
+        g.fault = fault
+        if fault.get("kind", "status") == "status":
+            raise _fault_error(fault)
+        return None
+    chaos = g.chaos = state.chaos.draw(request.method, (request.path,))
+    if chaos is None:
+        return None
+    if chaos.kind == "reset":
+        return cut_connection()
+    if chaos.kind == "429":
+        raise sf_error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+    if chaos.kind == "5xx":
+        raise _fault_error({"status": chaos.status or 503})
+    return None
+
+
 def _install_gate(app: Flask, state: SalesforceState) -> None:
     @app.before_request
-    def gate() -> None:
+    def gate() -> Response | None:
         g.headers = {}
         g.user = None
         g.fault = None
-        path = request.path
-        if path.startswith("/_sandbox/"):
+        g.chaos = None
+        if request.path.startswith("/_sandbox/"):
             return None
         internal = bool(request.environ.get("sandbox.internal"))
-        parts = path.split("/")
-        if path.startswith("/services/data/") and len(parts) > 3 and parts[3]:
-            match = _VERSION_RE.match(parts[3])
-            if not match or not MIN_VERSION <= int(match.group(1)) <= MAX_VERSION:
-                raise not_found()
-            with state.lock:
-                user = state.authenticate(request.headers.get("Authorization", ""))
-                if user is None:
-                    raise SfError(401, [{"message": "Session expired or invalid",
-                                         "errorCode": "INVALID_SESSION_ID"}],
-                                  {"WWW-Authenticate": "Token"})
-                g.user = user
-                if not internal:
-                    allowed, used, limit = state.take_api_call()
-                    g.headers["Sforce-Limit-Info"] = f"api-usage={used}/{limit}"
-                    if not allowed:
-                        raise sf_error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
         if not internal:
-            with state.lock:
-                fault = _match_fault(state, request.method)
-            if fault is not None:
-                g.fault = fault
-                if fault.get("kind", "status") == "status":
-                    raise _fault_error(fault)
-        return None
+            left = state.outage.refuse()
+            if left is not None:
+                raise _outage_error(left)
+        ui = from_agent_ui()
+        _count_call(state, internal, ui)
+        if internal or ui:
+            return None
+        return _apply_faults(state)
 
     @app.after_request
     def finish(response: Response) -> Response:
         add_pending_headers(response)
         fault = getattr(g, "fault", None)
+        chaos: ChaosFault | None = getattr(g, "chaos", None)
         if fault is not None and fault.get("kind") == "drop_response":
             response = drop_response(fault, lambda f: _error_response(_fault_error(f)))
+        elif chaos is not None and chaos.kind == "drop_response":
+            response = cut_connection()
+        if chaos is not None:
+            fault = {"kind": chaos.kind}
         if not request.path.startswith("/_sandbox/") and not request.environ.get("sandbox.internal"):
             body: Any = None
             raw = request.get_data(cache=True)
@@ -2300,6 +2375,7 @@ def _install_gate(app: Flask, state: SalesforceState) -> None:
                     "auto_assign": request.headers.get("Sforce-Auto-Assign"),
                     "fault": (fault or {}).get("kind"), "body": body})
                 del state.request_log[:-REQUEST_LOG_MAX]
+        hold(chaos)
         return response
 
     @app.errorhandler(SfError)
@@ -3096,11 +3172,11 @@ def _install_control(app: Flask, state: SalesforceState) -> None:
     def clock() -> Response:
         if request.method == "POST":
             try:
-                state.clock.advance(float(spec().get("advance", 0)))
+                state.clock.control(spec())
             except (TypeError, ValueError) as err:
                 return bad(str(err))
         now = state.clock.now()
-        return _json({"now": now, "utc": sf_time(now)}, content_type=CT)
+        return _json({"now": now, "utc": sf_time(now), "speed": state.clock.speed}, content_type=CT)
 
     @route("/_sandbox/limits", ["GET", "POST"])
     def limits() -> Response:
@@ -3109,6 +3185,9 @@ def _install_control(app: Flask, state: SalesforceState) -> None:
             if body.get("family", "DailyApiRequests") != "DailyApiRequests":
                 return bad(f"unknown family {body.get('family')!r}", "UnknownFamily")
             try:
+                if "edition" in body or "licenses" in body:
+                    state.set_edition(str(body.get("edition", state.edition)),
+                                      int(body.get("licenses", state.licenses)))
                 if "limit" in body:
                     state.daily_limit = max(0, int(body["limit"]))
                 if "seconds" in body:
@@ -3120,7 +3199,8 @@ def _install_control(app: Flask, state: SalesforceState) -> None:
                 return bad(str(err))
         return _json({"limits": {"DailyApiRequests": {"limit": state.daily_limit,
                                                       "seconds": state.daily_window,
-                                                      "used": state.api_used()}}}, content_type=CT)
+                                                      "used": state.api_used()}},
+                      "edition": state.edition, "licenses": state.licenses}, content_type=CT)
 
     @route("/_sandbox/requests", ["GET", "DELETE"])
     def requests_log() -> Response:
@@ -3132,9 +3212,16 @@ def _install_control(app: Flask, state: SalesforceState) -> None:
     def faults() -> Response:
         if request.method == "POST":
             body = spec()
+            if is_chaos_spec(body):
+                try:
+                    chaos = state.chaos.add(body)
+                except (TypeError, ValueError) as err:
+                    return bad(str(err))
+                return _json({"fault": chaos.json()}, 201, content_type=CT)
             kind = body.get("kind", "status")
             if kind not in ("status", "drop_response"):
-                return bad("kind must be status or drop_response")
+                return bad("kind must be status or drop_response, or one of 429, 5xx, slow, timeout, "
+                           "reset with a probability")
             fault = {"path_prefix": body.get("path_prefix", "/"), "method": body.get("method"),
                      "status": body.get("status", 500), "count": int(body.get("count", 1)), "kind": kind,
                      "body": body.get("body"), "content_type": body.get("content_type"), "hits": 0}
@@ -3142,7 +3229,25 @@ def _install_control(app: Flask, state: SalesforceState) -> None:
             return _json({"fault": fault}, 201, content_type=CT)
         if request.method == "DELETE":
             state.faults.clear()
-        return _json({"faults": list(state.faults)}, content_type=CT)
+            state.chaos.clear()
+        return _json({"faults": list(state.faults), **state.chaos.json()}, content_type=CT)
+
+    @route("/_sandbox/seed", ["GET", "POST"])
+    def seed() -> Response:
+        if request.method == "POST":
+            try:
+                state.chaos.reseed(int(spec().get("seed", 0)))
+            except (TypeError, ValueError) as err:
+                return bad(str(err))
+        return _json({"seed": state.chaos.seed}, content_type=CT)
+
+    @app.route("/_sandbox/outage", methods=["GET", "POST", "DELETE"])
+    def outage() -> Response:
+        try:
+            body = spec() if request.method == "POST" else {}
+            return _json({"outage": state.outage.control(request.method, body)}, content_type=CT)
+        except (TypeError, ValueError) as err:
+            return bad(str(err))
 
     @route("/_sandbox/records", ["GET"])
     def records() -> Response:

@@ -27,7 +27,18 @@ from typing import Any, Callable, Iterable, Iterator
 from flask import Flask, Response, g, request
 from twitter_text import extract_urls_with_indices, parse_tweet
 
-from sandbox.common import Clock, RateLimits, Snowflake
+from sandbox.common import (
+    Chaos,
+    ChaosFault,
+    Clock,
+    Outage,
+    RateLimits,
+    Snowflake,
+    cut_connection,
+    hold,
+    is_chaos_spec,
+    retry_after_seconds,
+)
 
 WINDOW = 15 * 60
 # Per-endpoint 15-minute windows (CONTRACTS.md 1.5 and the cassettes' x-rate-limit-limit).
@@ -44,6 +55,14 @@ RATE_LIMITS: dict[str, tuple[int, int]] = {
     "delete_tweet": (50, WINDOW),
     "dm_write": (200, WINDOW),
     "dm_read": (300, WINDOW),
+}
+# Access tiers as per-user 15-minute (or 24-hour) windows (LIMITS.md §1.3); "recorded" are
+# the figures the cassettes carry, the default.
+DAY = 24 * 3600
+TIERS: dict[str, dict[str, tuple[int, int]]] = {
+    "recorded": {},
+    "pro": {"mentions": (300, WINDOW), "create_tweet": (100, WINDOW), "dm_write": (200, WINDOW)},
+    "basic": {"mentions": (10, WINDOW), "create_tweet": (100, DAY), "dm_write": (200, WINDOW)},
 }
 MENTIONS_REACH = 800
 TIMELINE_REACH, TIMELINE_REACH_NO_REPLIES = 3200, 800
@@ -312,6 +331,9 @@ class XState:
         self._fault_ids = itertools.count(1)
         self.limits = RateLimits(defaults={**RATE_LIMITS, **{
             k: tuple(v) for k, v in settings.get("rate_limits", {}).items()}})
+        self.chaos = Chaos(int(settings.get("seed", 0)))
+        self.outage = Outage(self.clock)
+        self.tier = "recorded"
         self.brand_handle: str = settings.get("brand_handle", "socialdesk_demo")
         self.token: str = settings.get("token") or secrets.token_urlsafe(64)
         self.app_token: str = (settings.get("app_token")
@@ -332,6 +354,10 @@ class XState:
             self.faults: list[Fault] = []
             self.calls: list[dict[str, Any]] = []
             self.limits.reset()
+            self.tier = "recorded"
+            self.chaos.clear()
+            self.chaos.reseed(self.chaos.seed)
+            self.outage.clear()
             brand = self.add_user(self.brand_handle, user_id=self.brand_id)
             brand.description = "Official support account (sandbox)"
             brand.verified = True
@@ -929,6 +955,11 @@ class XApi:
             ("/_sandbox/faults", "GET", self.c_faults),
             ("/_sandbox/faults", "POST", self.c_faults),
             ("/_sandbox/faults", "DELETE", self.c_faults),
+            ("/_sandbox/seed", "GET", self.c_seed),
+            ("/_sandbox/seed", "POST", self.c_seed),
+            ("/_sandbox/outage", "GET", self.c_outage),
+            ("/_sandbox/outage", "POST", self.c_outage),
+            ("/_sandbox/outage", "DELETE", self.c_outage),
         ]
         for rule, method, view in control:
             app.add_url_rule(rule, f"{method} {rule}", view, methods=[method])
@@ -960,6 +991,9 @@ class XApi:
         plhery/node-twitter-api-v2#425), every later answer carries them.
         """
         state = self.state
+        left = state.outage.refuse()
+        if left is not None:
+            return self._outage(left)
         caller = self._caller()
         if caller is None:
             return self._render(401, generic_problem(401), PROBLEM_TYPE)
@@ -975,6 +1009,10 @@ class XApi:
         if fault is not None and fault.kind == "error":
             return self._render(fault.status, generic_problem(fault.status), PROBLEM_TYPE,
                                 headers)
+        chaos = g.chaos = None if fault is not None else state.chaos.draw(request.method,
+                                                                            (request.path,))
+        if chaos is not None and chaos.kind in ("429", "5xx", "reset"):
+            return self._refuse(chaos, headers)
         g.user = state.users.get(caller)
         try:
             with state.lock:
@@ -988,7 +1026,29 @@ class XApi:
                                 headers)
         if fault is not None and fault.kind == "drop_response":
             return self._dropped(status)
+        if chaos is not None and chaos.kind == "drop_response":
+            return self._dropped(status)
         return self._render(status, body, content_type, headers)
+
+    def _refuse(self, chaos: ChaosFault, headers: dict[str, str]) -> Response:
+        """A probabilistic fault that stops the call before it does anything. X's 429
+        carries the x-rate-limit-* headers with nothing remaining and the reset (the
+        window's own, or ``retry_after`` from now); X sends no Retry-After."""
+        if chaos.kind == "reset":
+            return cut_connection()
+        if chaos.kind == "5xx":
+            status = chaos.status or 503
+            return self._render(status, generic_problem(status), PROBLEM_TYPE, headers)
+        throttled = dict(headers, **{"x-rate-limit-remaining": "0"})
+        if chaos.retry_after is not None:
+            throttled["x-rate-limit-reset"] = str(int(self.state.clock.now() + chaos.retry_after))
+        return self._render(429, generic_problem(429), PROBLEM_TYPE, throttled)
+
+    def _outage(self, left: float) -> Response:
+        """X down: 503 problem to every API call (Retry-After when the end is known)."""
+        after = retry_after_seconds(left)
+        return self._render(503, generic_problem(503), PROBLEM_TYPE,
+                            {"Retry-After": after} if after else None)
 
     @staticmethod
     def _render(status: int, body: dict[str, Any], content_type: str,
@@ -1021,11 +1081,15 @@ class XApi:
                                      "at": iso(self.state.clock.now())}
             if request.method in ("POST", "PUT"):
                 entry["body"] = request.get_json(silent=True)
+            chaos: ChaosFault | None = g.get("chaos")
             if fault is not None:
                 entry["fault"] = fault.kind
+            elif chaos is not None:
+                entry["fault"] = chaos.kind
             with self.state.lock:
                 self.state.calls.append(entry)
                 del self.state.calls[:-10_000]
+            hold(chaos)
         return response
 
     def _routing_error(self, error: Exception) -> Response:
@@ -1581,26 +1645,39 @@ class XApi:
         if request.method == "POST":
             body = request.get_json(force=True, silent=True) or {}
             try:
-                self.state.clock.advance(float(body.get("advance", 0)))
+                self.state.clock.control(body)
             except (TypeError, ValueError) as error:
                 return self._fail(str(error))
         now = self.state.clock.now()
-        return self._json({"now": iso(now), "epoch": now})
+        return self._json({"now": iso(now), "epoch": now, "speed": self.state.clock.speed})
 
     def c_limits(self) -> Response:
         limits = self.state.limits
         if request.method == "POST":
             body = request.get_json(force=True, silent=True) or {}
             try:
-                limits.set(str(body.get("family")), int(body["limit"]),
-                           int(body.get("seconds", WINDOW)))
+                if "tier" in body:
+                    self._set_tier(str(body["tier"]))
+                if "family" in body or "tier" not in body:
+                    limits.set(str(body.get("family")), int(body["limit"]),
+                               int(body.get("seconds", WINDOW)))
             except KeyError:
                 return self._fail(f"family is one of {sorted(limits.defaults)}; limit is required")
             except (TypeError, ValueError) as error:
                 return self._fail(str(error))
         figures = {name: {"limit": limit, "seconds": seconds}
                    for name, (limit, seconds) in {**limits.defaults, **limits.overrides}.items()}
-        return self._json({"families": figures})
+        return self._json({"families": figures, "tier": self.state.tier})
+
+    def _set_tier(self, tier: str) -> None:
+        """An access tier's figures replace the windows it names (the others are kept)."""
+        if tier not in TIERS:
+            raise ValueError(f"tier is one of {sorted(TIERS)}")
+        limits = self.state.limits
+        for family in {f for figures in TIERS.values() for f in figures}:
+            limit, seconds = TIERS[tier].get(family) or limits.defaults[family]
+            limits.set(family, limit, seconds)
+        self.state.tier = tier
 
     def c_requests(self) -> Response:
         with self.state.lock:
@@ -1613,8 +1690,15 @@ class XApi:
         with state.lock:
             if request.method == "DELETE":
                 state.faults.clear()
+                state.chaos.clear()
             elif request.method == "POST":
                 body = request.get_json(force=True, silent=True) or {}
+                if is_chaos_spec(body):
+                    try:
+                        chaos = state.chaos.add(body)
+                    except (TypeError, ValueError) as error:
+                        return self._fail(str(error))
+                    return self._json({"id": chaos.id, "fault": chaos.json()}, 201)
                 kind = body.get("kind", "error")
                 try:
                     fault = Fault(id=next(state._fault_ids), path_prefix=str(body["path_prefix"]),
@@ -1627,7 +1711,27 @@ class XApi:
                     return self._fail(f"kind is one of {Fault.KINDS}; status is 400-599")
                 state.faults.append(fault)
                 return self._json({"id": fault.id}, 201)
-            return self._json({"faults": [vars(f) for f in state.faults]})
+            return self._json({"faults": [vars(f) for f in state.faults], **state.chaos.json()})
+
+    def c_seed(self) -> Response:
+        """The seed of the generator that decides probabilistic faults (set: replay a run)."""
+        if request.method == "POST":
+            body = request.get_json(force=True, silent=True) or {}
+            try:
+                self.state.chaos.reseed(int(body.get("seed", 0)))
+            except (TypeError, ValueError) as error:
+                return self._fail(str(error))
+        return self._json({"seed": self.state.chaos.seed})
+
+    def c_outage(self) -> Response:
+        """X down for ``seconds`` of sandbox time, or until DELETE."""
+        body: dict[str, Any] = {}
+        if request.method == "POST":
+            body = request.get_json(force=True, silent=True) or {}
+        try:
+            return self._json({"outage": self.state.outage.control(request.method, body)})
+        except (TypeError, ValueError) as error:
+            return self._fail(str(error))
 
 
 def create_service(settings: dict[str, Any]) -> tuple[Flask, dict[str, Any]]:

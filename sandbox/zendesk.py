@@ -38,13 +38,21 @@ from ulid import ULID
 from werkzeug.exceptions import HTTPException
 
 from sandbox.common import (
+    Chaos,
+    ChaosFault,
     Clock,
     HttpError,
+    Outage,
     RateLimits,
     add_pending_headers,
+    cut_connection,
     drop_response,
     error_response,
+    from_agent_ui,
+    hold,
+    is_chaos_spec,
     match_fault,
+    retry_after_seconds,
 )
 
 JSON_CT = "application/json; charset=utf-8"
@@ -62,6 +70,15 @@ LIMIT_DEFAULTS: dict[str, tuple[int, int]] = {
     "user_updates": (5, 60),
     "webhooks": (100, 60),
 }
+# Plan -> requests per minute for the account (LIMITS.md §1.1, Suite/Support plans).
+PLAN_LIMITS: dict[str, int] = {"essential": 10, "team": 200, "growth": 400, "professional": 400,
+                               "enterprise": 700, "enterprise_plus": 2500}
+DEFAULT_PLAN = "enterprise"
+# The High Volume add-on raises a qualifying plan TO 2,500/min, ticket updates to 300/min and
+# incremental exports to 30/min; Enterprise Plus has it built in.
+HIGH_VOLUME_PLANS = frozenset({"growth", "professional", "enterprise", "enterprise_plus"})
+HIGH_VOLUME_FIGURES: dict[str, tuple[int, int]] = {"account": (2500, 60), "ticket_updates": (300, 60),
+                                                   "incremental": (30, 60)}
 INCREMENTAL_LAG = 60
 INCREMENTAL_PAGE = 1000
 PAGE_MAX = 100
@@ -113,6 +130,8 @@ FIDELITY_NOTES: tuple[str, ...] = (
     "placeholders are JSON-escaped for json webhooks; unknown placeholders render empty",
     "triggers: a subset of conditions/actions; unknown condition fields never match",
     "not modelled: search API, attachments/uploads, email, automations, SLA timers, CCs/followers",
+    "outage (control API): 503 {error: ServiceUnavailable} with Retry-After when the end is known "
+    "(wording and header assumed); chaos 429s reuse the account limit's text",
 )
 
 
@@ -312,6 +331,8 @@ class ZendeskState:
         self.subdomain = subdomain
         self.clock = Clock()
         self.limits = RateLimits(dict(LIMIT_DEFAULTS))
+        self.chaos = Chaos(int(settings.get("seed", 0)))
+        self.outage = Outage(self.clock)
         self.account_id = 10_000_000 + secrets.randbelow(89_999_999)
         self._id_base = 10**13 + secrets.randbelow(10**11) * 128
         self.api_token = secrets.token_urlsafe(30)
@@ -331,6 +352,11 @@ class ZendeskState:
         self.generation += 1
         self.clock.reset()
         self.limits.reset()
+        self.plan, self.high_volume = DEFAULT_PLAN, False
+        self.max_inflight_jobs = MAX_INFLIGHT_JOBS
+        self.chaos.clear()
+        self.chaos.reseed(self.chaos.seed)
+        self.outage.clear()
         self.ids = _Ids(self._id_base)
         self.nice_ids = itertools.count(1)
         self.users: dict[int, dict[str, Any]] = {}
@@ -2036,53 +2062,106 @@ def _fault_error(fault: Mapping[str, Any]) -> ApiError:
                              "description": "Injected by the sandbox fault API"})
 
 
+def _chaos_refusal(state: ZendeskState, fault: ChaosFault) -> ApiError:
+    """A probabilistic 429 or 5xx in Zendesk's shape: the 429 is the account limit's own
+    answer (text/plain, Retry-After, the rate headers showing nothing left)."""
+    if fault.kind == "5xx":
+        return _fault_error({"status": fault.status or 503})
+    headers = dict(getattr(g, "headers", None) or {})
+    wait = fault.retry_after
+    if wait is None:
+        wait = max(1, int(headers.get("ratelimit-reset") or 1))
+    headers.update({"ratelimit-remaining": "0", "x-rate-limit-remaining": "0",
+                    "ratelimit-reset": str(max(1, math.ceil(wait)))})
+    text = f"{RATE_MESSAGES['account']} Please wait {max(1, math.ceil(wait))} seconds before retrying.\n"
+    return ApiError(429, text, {**headers, "Retry-After": str(max(1, math.ceil(wait)))}, TEXT_CT)
+
+
+def _outage_error(left: float) -> ApiError:
+    """Everything answers 503 while the account is down (wording assumed); Retry-After
+    when the end is known."""
+    after = retry_after_seconds(left)
+    return ApiError(503, {"error": "ServiceUnavailable",
+                          "description": "Zendesk is temporarily unavailable. Please try again later."},
+                    {"Retry-After": after} if after else {})
+
+
+def _check_windows(state: ZendeskState, user: Mapping[str, Any] | None, method: str, path: str,
+                   ui: bool) -> None:
+    """Count the call in its windows (the plan's, then the endpoint's); 401 / 429 when due.
+    An agent's UI action skips the plan window, as on Zendesk, but not the endpoint ones."""
+    family = "webhooks" if path.startswith("/api/v2/webhooks") else "account"
+    allowed, reset_at = True, 0.0
+    if not ui:
+        allowed, limit, remaining, reset_at = _take(state, family, "account")
+        g.headers = _rate_headers(state, limit, remaining, reset_at)
+    if user is None:
+        raise ApiError(401, {"error": "Couldn't authenticate you"},
+                       {"WWW-Authenticate": 'Basic realm="Web Password"'})
+    if not allowed:
+        raise _too_many(state, family, reset_at, {})
+    for extra, scope in _family_for(method, path):
+        who = {"account": "account", "user": str(user["id"]),
+               "user-ticket": f"{user['id']}:{path.rsplit('/', 1)[-1]}"}[scope]
+        ok, fam_limit, fam_remaining, fam_reset = _take(state, extra, who)
+        if extra in FAMILY_HEADERS:
+            g.headers[FAMILY_HEADERS[extra]] = (
+                f"total={fam_limit}; remaining={fam_remaining}; "
+                f"resets={max(0, math.ceil(fam_reset - state.clock.now()))}")
+        if not ok:
+            raise _too_many(state, extra, fam_reset, {})
+
+
+def _check_role(user: Mapping[str, Any], method: str, path: str) -> None:
+    if user["role"] == "end-user" and path not in ("/api/v2/users/me",):
+        raise ApiError(403, dict(FORBIDDEN_BODY))
+    if user["role"] != "admin" and (
+            path.startswith(ADMIN_ONLY_PREFIXES)
+            or (method != "GET" and path.startswith(ADMIN_ONLY_WRITES))):
+        raise ApiError(403, dict(FORBIDDEN_BODY))
+
+
+def _apply_faults(state: ZendeskState, method: str) -> Response | None:
+    """The counted faults first, then a roll of the probabilistic ones; refusals happen
+    here, before the call does anything, the rest when the answer goes out."""
+    fault = _match_fault(state, method)
+    if fault is not None:
+        g.fault = fault
+        if fault.get("kind", "status") == "status":
+            raise _fault_error(fault)
+        return None
+    chaos = state.chaos.draw(method, (_original_path(), request.path))
+    g.chaos = chaos
+    if chaos is None or chaos.kind not in ("429", "5xx", "reset"):
+        return None
+    if chaos.kind == "reset":
+        return cut_connection()
+    raise _chaos_refusal(state, chaos)
+
+
 def _install_gate(app: Flask, state: ZendeskState) -> None:
     @app.before_request
     def gate() -> Response | None:
         g.started = time.time()
         g.headers = {}
         g.fault = None
+        g.chaos = None
         g.user = None
         with state.lock:
             state.settle_jobs()
         if request.path.startswith("/_sandbox/"):
             return None
-        method = request.method
-        path = request.path
-        webhooks = path.startswith("/api/v2/webhooks")
-        family = "webhooks" if webhooks else "account"
+        left = state.outage.refuse()
+        if left is not None:
+            raise _outage_error(left)
+        ui = from_agent_ui()
         with state.lock:
             user = _authenticate(state)
             g.user = user
-            allowed, limit, remaining, reset_at = _take(state, family, "account")
-            g.headers = _rate_headers(state, limit, remaining, reset_at)
-            if user is None:
-                raise ApiError(401, {"error": "Couldn't authenticate you"},
-                               {"WWW-Authenticate": 'Basic realm="Web Password"'})
-            if not allowed:
-                raise _too_many(state, family, reset_at, {})
-            for extra, scope in _family_for(method, path):
-                who = {"account": "account", "user": str(user["id"]),
-                       "user-ticket": f"{user['id']}:{path.rsplit('/', 1)[-1]}"}[scope]
-                ok, fam_limit, fam_remaining, fam_reset = _take(state, extra, who)
-                if extra in FAMILY_HEADERS:
-                    g.headers[FAMILY_HEADERS[extra]] = (
-                        f"total={fam_limit}; remaining={fam_remaining}; "
-                        f"resets={max(0, math.ceil(fam_reset - state.clock.now()))}")
-                if not ok:
-                    raise _too_many(state, extra, fam_reset, {})
-            if user["role"] == "end-user" and path not in ("/api/v2/users/me",):
-                raise ApiError(403, dict(FORBIDDEN_BODY))
-            if user["role"] != "admin" and (
-                    path.startswith(ADMIN_ONLY_PREFIXES)
-                    or (method != "GET" and path.startswith(ADMIN_ONLY_WRITES))):
-                raise ApiError(403, dict(FORBIDDEN_BODY))
-            fault = _match_fault(state, method)
-            if fault is not None:
-                g.fault = fault
-                if fault.get("kind", "status") == "status":
-                    raise _fault_error(fault)
-        return None
+            _check_windows(state, user, request.method, request.path, ui)
+            assert user is not None
+            _check_role(user, request.method, request.path)
+            return None if ui else _apply_faults(state, request.method)
 
     @app.after_request
     def finish(response: Response) -> Response:
@@ -2092,8 +2171,13 @@ def _install_gate(app: Flask, state: ZendeskState) -> None:
             if response.status_code == 204 and not request.path.startswith("/api/v2/webhooks"):
                 response.headers.pop("Content-Type", None)
         fault = getattr(g, "fault", None)
+        chaos: ChaosFault | None = getattr(g, "chaos", None)
         if fault is not None and fault.get("kind") == "drop_response":
             response = drop_response(fault, lambda f: _error_response(_fault_error(f)))
+        elif chaos is not None and chaos.kind == "drop_response":
+            response = cut_connection()
+        if chaos is not None:
+            fault = {"kind": chaos.kind}
         if not request.path.startswith("/_sandbox/"):
             body: Any = None
             try:
@@ -2110,6 +2194,7 @@ def _install_gate(app: Flask, state: ZendeskState) -> None:
             with state.lock:
                 state.request_log.append(entry)
                 del state.request_log[:-REQUEST_LOG_MAX]
+        hold(chaos)
         return response
 
     @app.errorhandler(ApiError)
@@ -2175,13 +2260,13 @@ def _queue_job(state: ZendeskState, kind: str, items: list[Any]) -> Response:
                              "max_count": BULK_MAX})
     with state.lock:
         inflight = sum(1 for j in state.jobs.values() if j.status in ("queued", "working"))
-        left = max(0, MAX_INFLIGHT_JOBS - inflight - 1)
-        jobs_header = {"zendesk-ratelimit-inflight-jobs":
-                       f"total={MAX_INFLIGHT_JOBS}; remaining={left}; resets=60"}
-        if inflight >= MAX_INFLIGHT_JOBS:
+        total = state.max_inflight_jobs
+        left = max(0, total - inflight - 1)
+        jobs_header = {"zendesk-ratelimit-inflight-jobs": f"total={total}; remaining={left}; resets=60"}
+        if inflight >= total:
             raise ApiError(429, {"error": "TooManyJobs",
                                  "description": f"Number of allowed queued or running jobs "
-                                                f"({MAX_INFLIGHT_JOBS}) exceeded"},
+                                                f"({total}) exceeded"},
                            {**jobs_header, "Retry-After": "60"})
         job = Job(id=f"V3-{secrets.token_hex(16)}", kind=kind, items=items, actor_id=g.user["id"],
                   client=_ctx(state).client, created=state.clock.now())
@@ -2995,6 +3080,44 @@ def _install_webhooks(app: Flask, state: ZendeskState) -> None:
 # ----------------------------------------------------------------- control API
 
 
+def _set_plan(state: ZendeskState, plan: str, high_volume: bool) -> None:
+    """The account's plan (and High Volume add-on) as the windows they set."""
+    if plan not in PLAN_LIMITS:
+        raise ValueError(f"plan must be one of {', '.join(PLAN_LIMITS)}")
+    high_volume = high_volume or plan == "enterprise_plus"
+    if high_volume and plan not in HIGH_VOLUME_PLANS:
+        raise ValueError(f"the High Volume add-on needs Growth/Professional or above, not {plan}")
+    state.plan, state.high_volume = plan, high_volume
+    figures = HIGH_VOLUME_FIGURES if high_volume else {
+        f: LIMIT_DEFAULTS[f] for f in HIGH_VOLUME_FIGURES}
+    for family, (limit, seconds) in figures.items():
+        state.limits.set(family, limit, seconds)
+    if not high_volume:
+        state.limits.set("account", PLAN_LIMITS[plan], 60)
+
+
+def _set_limits(state: ZendeskState, spec: Mapping[str, Any]) -> None:
+    """``/_sandbox/limits`` POST: a ``plan`` (+ ``high_volume``), the in-flight job limit
+    (``inflight_jobs``), and/or one window (``family``, ``limit``, ``seconds``)."""
+    if "plan" in spec or "high_volume" in spec:
+        _set_plan(state, str(spec.get("plan", state.plan)), bool(spec.get("high_volume", state.high_volume)))
+    if "inflight_jobs" in spec:
+        jobs = int(spec["inflight_jobs"])
+        if jobs < 0:
+            raise ValueError("inflight_jobs must be 0 or more")
+        state.max_inflight_jobs = jobs
+    if "family" in spec:
+        state.limits.set(str(spec["family"]), int(spec["limit"]), int(spec.get("seconds", 60)))
+    elif not {"plan", "high_volume", "inflight_jobs"} & set(spec):
+        raise KeyError(spec.get("family"))
+
+
+def _limits_json(state: ZendeskState) -> dict[str, Any]:
+    current = {f: list(state.limits.overrides.get(f) or d) for f, d in LIMIT_DEFAULTS.items()}
+    return {"limits": current, "plan": state.plan, "high_volume": state.high_volume,
+            "inflight_jobs": state.max_inflight_jobs, "bulk_max": BULK_MAX}
+
+
 def _install_control(app: Flask, state: ZendeskState) -> None:
     @app.route("/_sandbox/reset", methods=["POST"])
     def reset() -> Response:
@@ -3007,29 +3130,28 @@ def _install_control(app: Flask, state: ZendeskState) -> None:
         if request.method == "POST":
             spec = _body()
             try:
-                seconds = float(spec.get("advance", 0))
                 with state.lock:
-                    state.clock.advance(seconds)
+                    state.clock.control(spec)
                     state.settle_jobs()
             except (TypeError, ValueError) as err:
                 return _json({"error": "InvalidValue", "description": str(err)}, 400)
         now = state.clock.now()
-        return _json({"now": now, "utc": iso(now)})
+        return _json({"now": now, "utc": iso(now), "speed": state.clock.speed})
 
     @app.route("/_sandbox/limits", methods=["GET", "POST"])
     def limits() -> Response:
         if request.method == "POST":
             spec = _body()
-            family = spec.get("family")
             try:
-                state.limits.set(str(family), int(spec["limit"]), int(spec.get("seconds", 60)))
-            except KeyError:
-                return _json({"error": "UnknownFamily", "description": f"unknown family {family!r}",
+                with state.lock:
+                    _set_limits(state, spec if isinstance(spec, Mapping) else {})
+            except KeyError as err:
+                return _json({"error": "UnknownFamily", "description": f"unknown family {err.args[0]!r}",
                               "families": sorted(LIMIT_DEFAULTS)}, 400)
             except (TypeError, ValueError) as err:
                 return _json({"error": "InvalidValue", "description": str(err)}, 400)
-        current = {f: list(state.limits.overrides.get(f) or d) for f, d in LIMIT_DEFAULTS.items()}
-        return _json({"limits": current})
+        with state.lock:
+            return _json(_limits_json(state))
 
     @app.route("/_sandbox/requests", methods=["GET", "DELETE"])
     def requests_log() -> Response:
@@ -3040,11 +3162,14 @@ def _install_control(app: Flask, state: ZendeskState) -> None:
 
     @app.route("/_sandbox/tickets", methods=["GET"])
     def all_tickets() -> Response:
+        """Every ticket with its comments (``?comments=false``: the tickets alone)."""
+        with_comments = request.args.get("comments", "true").lower() not in ("false", "0", "no")
         with state.lock:
             out = []
             for _, t in sorted(state.tickets.items()):
                 item = state.ticket_json(t)
-                item["comments"] = [state.comment_json(c) for c in t.comments]
+                if with_comments:
+                    item["comments"] = [state.comment_json(c) for c in t.comments]
                 item["deleted"] = t.deleted
                 out.append(item)
             return _json({"tickets": out})
@@ -3054,10 +3179,17 @@ def _install_control(app: Flask, state: ZendeskState) -> None:
         with state.lock:
             if request.method == "POST":
                 spec = _body()
+                if is_chaos_spec(spec):
+                    try:
+                        chaos = state.chaos.add(spec)
+                    except (TypeError, ValueError) as err:
+                        return _json({"error": "InvalidValue", "description": str(err)}, 400)
+                    return _json({"fault": chaos.json()}, 201)
                 kind = spec.get("kind", "status")
                 if kind not in ("status", "drop_response"):
                     return _json({"error": "InvalidValue",
-                                  "description": "kind must be status or drop_response"}, 400)
+                                  "description": "kind must be status or drop_response, or one of "
+                                                 "429, 5xx, slow, timeout, reset with a probability"}, 400)
                 fault = {"path_prefix": spec.get("path_prefix", "/"), "method": spec.get("method"),
                          "status": spec.get("status", 500 if kind == "status" else 500),
                          "count": int(spec.get("count", 1)), "kind": kind,
@@ -3067,7 +3199,25 @@ def _install_control(app: Flask, state: ZendeskState) -> None:
                 return _json({"fault": fault}, 201)
             if request.method == "DELETE":
                 state.faults.clear()
-            return _json({"faults": list(state.faults)})
+                state.chaos.clear()
+            return _json({"faults": list(state.faults), **state.chaos.json()})
+
+    @app.route("/_sandbox/seed", methods=["GET", "POST"])
+    def seed() -> Response:
+        if request.method == "POST":
+            try:
+                state.chaos.reseed(int(_body().get("seed", 0)))
+            except (TypeError, ValueError, AttributeError) as err:
+                return _json({"error": "InvalidValue", "description": str(err)}, 400)
+        return _json({"seed": state.chaos.seed})
+
+    @app.route("/_sandbox/outage", methods=["GET", "POST", "DELETE"])
+    def outage() -> Response:
+        try:
+            spec = _body() if request.method == "POST" else {}
+            return _json({"outage": state.outage.control(request.method, spec or {})})
+        except (TypeError, ValueError, AttributeError) as err:
+            return _json({"error": "InvalidValue", "description": str(err)}, 400)
 
     @app.route("/_sandbox/webhook_deliveries", methods=["GET"])
     def deliveries() -> Response:

@@ -1206,3 +1206,95 @@ def test_outbound_messages_carry_at_most_100_notifications(sf: SF, receiver: Rec
     counts = [len(ET.fromstring(b).findall(f"{SOAPENV}Body/{OM}notifications/{OM}Notification"))
               for b in receiver.bodies]
     assert sorted(counts) == [50, 100]
+
+
+# ---------------------------------------------------------------------------- chaos faults, editions, outage
+
+UI = {"X-Sandbox-Channel": "ui"}
+
+
+def test_probabilistic_429_is_request_limit_exceeded(sf: SF) -> None:
+    sf.control("POST", "faults", {"kind": "429", "probability": 1.0, "count": 1, "path_prefix": "/services/data"})
+    refused = sf.call("GET", "/limits")
+    assert refused.status_code == 403 and refused.json() == LIMIT_EXCEEDED
+    assert re.fullmatch(r"api-usage=\d+/15000", refused.headers["Sforce-Limit-Info"])
+    assert "Retry-After" not in refused.headers
+    assert sf.call("GET", "/limits").status_code == 200
+
+
+def test_probabilistic_5xx_reset_and_drop_response(sf: SF) -> None:
+    sf.control("POST", "faults", {"kind": "5xx", "path_prefix": "/services/data", "method": "GET"})
+    unavailable = sf.call("GET", "/limits")
+    assert unavailable.status_code == 503 and unavailable.json()[0]["errorCode"] == "SERVER_UNAVAILABLE"
+    sf.control("POST", "faults", {"kind": "5xx", "status": 500, "path_prefix": "/services/data"})
+    assert sf.call("GET", "/limits").json()[0]["errorCode"] == "UNKNOWN_EXCEPTION"
+    sf.control("POST", "faults", {"kind": "reset", "method": "PATCH", "path_prefix": "/services/data"})
+    with pytest.raises(requests.ConnectionError):
+        sf.call("PATCH", "/sobjects/Case/Social_Post_Id__c/x:post:reset", json={"Subject": "never"})
+    sf.control("POST", "faults", {"kind": "drop_response", "probability": 1.0, "count": 1, "method": "PATCH",
+                                  "path_prefix": "/services/data"})
+    with pytest.raises(requests.ConnectionError):
+        sf.call("PATCH", "/sobjects/Case/Social_Post_Id__c/x:post:dropped", json={"Subject": "kept"})
+    assert [c["Social_Post_Id__c"] for c in sf.records()] == ["x:post:dropped"]
+    log = sf.control("GET", "requests")["requests"]
+    assert [r["fault"] for r in log] == ["5xx", "5xx", "reset", "drop_response"]
+
+
+def test_slow_and_held_answers_on_salesforce(sf: SF) -> None:
+    sf.control("POST", "faults", {"kind": "slow", "delay": 0.5, "path_prefix": "/services/data"})
+    started = time.monotonic()
+    assert sf.call("GET", "/limits").status_code == 200 and time.monotonic() - started >= 0.5
+    sf.control("POST", "faults", {"kind": "timeout", "delay": 1.5, "path_prefix": "/services/data",
+                                  "method": "POST"})
+    with pytest.raises(requests.ReadTimeout):
+        sf.call("POST", "/sobjects/Case", json={"Subject": "held"}, timeout=0.5)
+    assert [c["Subject"] for c in sf.records()] == ["held"]
+
+
+def test_salesforce_faults_replay_with_the_same_seed(sf: SF) -> None:
+    def pattern() -> list[int]:
+        return [sf.call("GET", "/limits").status_code for _ in range(30)]
+
+    spec = {"kind": "5xx", "probability": 0.35, "path_prefix": "/services/data"}
+    sf.control("POST", "seed", {"seed": 11})
+    sf.control("POST", "faults", spec)
+    first = pattern()
+    sf.control("DELETE", "faults")
+    sf.control("POST", "seed", {"seed": 11})
+    sf.control("POST", "faults", spec)
+    assert pattern() == first and {200, 503} == set(first)
+
+
+@pytest.mark.parametrize("edition, licenses, allocation", [
+    ("developer", 0, 15_000), ("enterprise", 15, 115_000), ("unlimited", 10, 150_000),
+    ("full_sandbox", 0, 5_000_000)])
+def test_edition_sets_the_daily_allocation(sf: SF, edition: str, licenses: int, allocation: int) -> None:
+    shown = sf.control("POST", "limits", {"edition": edition, "licenses": licenses})
+    assert shown["edition"] == edition and shown["limits"]["DailyApiRequests"]["limit"] == allocation
+    assert sf.call("GET", "/limits").headers["Sforce-Limit-Info"].endswith(f"/{allocation}")
+    assert sf.client().limits()["DailyApiRequests"]["Max"] == allocation
+
+
+def test_agent_ui_does_not_use_the_allocation_nor_meet_faults(sf: SF) -> None:
+    sf.control("POST", "limits", {"limit": 1, "used": 1})
+    sf.control("POST", "faults", {"kind": "5xx", "probability": 1.0, "path_prefix": "/"})
+    answered = sf.call("POST", "/sobjects/Case", who="agent", headers=UI, json={"Subject": "from the console"})
+    assert answered.status_code == 201 and "Sforce-Limit-Info" not in answered.headers
+    assert sf.call("GET", "/limits").status_code == 403  # the API, though, is out of calls
+
+
+def test_salesforce_outage_is_server_unavailable_everywhere(sf: SF) -> None:
+    sf.control("POST", "outage", {"seconds": 600})
+    down = sf.call("GET", "/limits")
+    assert down.status_code == 503 and down.json()[0]["errorCode"] == "SERVER_UNAVAILABLE"
+    token = sf.http.post(f"{sf.url}/services/oauth2/token",
+                         data={"grant_type": "client_credentials", "client_id": sf.info["client_id"],
+                               "client_secret": sf.info["client_secret"]})
+    assert token.status_code == 503
+    assert sf.call("GET", "/limits", who="agent", headers=UI).status_code == 503
+    sf.control("POST", "clock", {"advance": 601})
+    assert sf.call("GET", "/limits").status_code == 200
+    sf.control("POST", "outage")
+    assert sf.call("GET", "/limits").status_code == 503
+    sf.control("DELETE", "outage")
+    assert sf.call("GET", "/limits").status_code == 200

@@ -886,3 +886,95 @@ def test_responses_have_the_shapes_of_recorded_traffic(x: XClient) -> None:
     empty = x.get("/2/dm_events")
     recorded_empty = _recorded("test_manage_and_lookup_direct_messages")[3]["response"]["body"]
     assert empty.json() == recorded_empty == {"meta": {"result_count": 0}}
+
+
+# -- chaos faults, tiers, outage ----------------------------------------------------------
+
+
+def test_probabilistic_429_carries_the_window_headers_and_no_retry_after(x: XClient) -> None:
+    window = rate_headers(x.mentions())
+    x.control("POST", "faults", {"kind": "429", "probability": 1.0, "count": 1,
+                                 "path_prefix": f"/2/users/{x.brand_id}/mentions"})
+    limited = x.mentions()
+    assert limited.status_code == 429 and limited.json() == TOO_MANY
+    assert limited.headers["content-type"] == "application/problem+json"
+    assert "retry-after" not in {k.lower() for k in limited.headers}
+    limit, remaining, reset = rate_headers(limited)
+    assert (limit, remaining, reset) == (450, 0, window[2])  # the window's own reset
+    assert x.mentions().status_code == 200
+    x.control("POST", "faults", {"kind": "429", "retry_after": 30, "path_prefix": "/2/users"})
+    soon = rate_headers(x.mentions())[2]
+    assert abs(soon - (x.now() + 30)) <= 2
+    log = x.control("GET", "requests")["requests"]
+    assert [c.get("fault") for c in log[-4:]] == [None, "429", None, "429"]
+
+
+def test_probabilistic_5xx_reset_and_dropped_posts(x: XClient) -> None:
+    x.control("POST", "faults", {"kind": "5xx", "status": 500, "path_prefix": "/2/users/me"})
+    failed = x.get("/2/users/me")
+    assert failed.status_code == 500 and failed.json()["title"] == "Internal Server Error"
+    assert failed.headers["content-type"] == "application/problem+json"
+    x.control("POST", "faults", {"kind": "reset", "method": "POST", "path_prefix": "/2/tweets"})
+    with pytest.raises(requests.ConnectionError):
+        x.tweet("reset before anything happened")
+    assert x.control("GET", "posts", author=x.brand)["posts"] == []
+    x.control("POST", "faults", {"kind": "drop_response", "probability": 1.0, "count": 1,
+                                 "method": "POST", "path_prefix": "/2/tweets"})
+    with pytest.raises(requests.ConnectionError):
+        x.tweet("posted, answer lost")
+    assert [p["text"] for p in x.control("GET", "posts", author=x.brand)["posts"]] == [
+        "posted, answer lost"]
+
+
+def test_slow_and_held_answers(x: XClient) -> None:
+    x.control("POST", "faults", {"kind": "slow", "delay": 0.5, "path_prefix": "/2/users/me"})
+    started = time.monotonic()
+    assert x.get("/2/users/me").status_code == 200 and time.monotonic() - started >= 0.5
+    x.control("POST", "faults", {"kind": "timeout", "delay": 1.5, "method": "POST",
+                                 "path_prefix": "/2/tweets"})
+    with pytest.raises(requests.ReadTimeout):
+        x.call("POST", "/2/tweets", json={"text": "held past the timeout"}, timeout=0.5)
+    assert x.control("GET", "posts", author=x.brand)["posts"][0]["text"] == "held past the timeout"
+
+
+def test_x_faults_replay_with_the_same_seed(x: XClient) -> None:
+    def pattern() -> list[int]:
+        return [x.get("/2/users/me").status_code for _ in range(30)]
+
+    spec = {"kind": "5xx", "probability": 0.4, "path_prefix": "/2/users/me"}
+    x.control("POST", "seed", {"seed": 7})
+    x.control("POST", "faults", spec)
+    first = pattern()
+    x.control("DELETE", "faults")
+    x.control("POST", "seed", {"seed": 7})
+    x.control("POST", "faults", spec)
+    assert pattern() == first and 503 in first and 200 in first
+    listed = x.control("GET", "faults")
+    assert listed["seed"] == 7 and listed["probabilistic"][0]["hits"] == first.count(503)
+
+
+@pytest.mark.parametrize("tier, mentions, posts", [
+    ("pro", (300, 900), (100, 900)), ("basic", (10, 900), (100, 86400)), ("recorded", (450, 900), (200, 900))])
+def test_access_tiers_set_the_windows(x: XClient, tier: str, mentions: tuple[int, int],
+                                      posts: tuple[int, int]) -> None:
+    shown = x.control("POST", "limits", {"tier": tier})
+    assert shown["tier"] == tier
+    assert shown["families"]["mentions"] == {"limit": mentions[0], "seconds": mentions[1]}
+    assert shown["families"]["create_tweet"] == {"limit": posts[0], "seconds": posts[1]}
+    posted = x.tweet(f"tier {tier}")
+    limit, _, reset = rate_headers(posted)
+    assert limit == posts[0] and abs(reset - (x.now() + posts[1])) <= 2
+    assert x.http.post(f"{x.url}/_sandbox/limits", json={"tier": "gold"}).status_code == 400
+
+
+def test_x_outage(x: XClient) -> None:
+    x.control("POST", "outage", {"seconds": 60})
+    down = x.mentions()
+    assert down.status_code == 503 and down.json()["title"] == "Service Unavailable"
+    assert 50 < int(down.headers["Retry-After"]) <= 60
+    x.control("POST", "clock", {"advance": 61})
+    assert x.mentions().status_code == 200
+    x.control("POST", "outage")
+    assert x.get("/2/users/me").status_code == 503
+    assert x.control("DELETE", "outage")["outage"]["active"] is False
+    assert x.get("/2/users/me").status_code == 200

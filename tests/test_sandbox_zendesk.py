@@ -16,6 +16,7 @@ import queue
 import re
 import ssl
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator
@@ -1308,3 +1309,189 @@ def test_webhook_bodies_have_the_recorded_shape(zd: ZD, receiver: Receiver) -> N
     header_names = {h["key"] for h in attempts["attempts"][0]["request"]["headers"]}
     recorded_names = {h["key"] for h in real_attempts["attempts"][0]["request"]["headers"]}
     assert recorded_names <= header_names
+
+
+# ---------------------------------------------------------------------------- chaos faults, plans, outage
+
+UI = {"X-Sandbox-Channel": "ui"}
+
+
+def _me(zd: ZD, **kwargs: Any) -> requests.Response:
+    return zd.call("GET", "/api/v2/users/me.json", **kwargs)
+
+
+def test_probabilistic_429_is_zendesks_own_throttle_answer(zd: ZD) -> None:
+    zd.control("POST", "faults", {"kind": "429", "probability": 1.0, "path_prefix": "/api/v2/users",
+                                  "count": 1})
+    throttled = _me(zd)
+    assert throttled.status_code == 429
+    assert throttled.headers["Content-Type"].startswith("text/plain")
+    assert 1 <= int(throttled.headers["Retry-After"]) <= 60
+    assert throttled.headers["x-rate-limit"] == "700" and throttled.headers["ratelimit-limit"] == "700"
+    assert throttled.headers["x-rate-limit-remaining"] == "0" == throttled.headers["ratelimit-remaining"]
+    assert "rate limit" in throttled.text and "seconds before retrying" in throttled.text
+    assert _me(zd).status_code == 200  # the cap of one is used up
+    zd.control("POST", "faults", {"kind": "429", "retry_after": 7, "path_prefix": "/api/v2/users"})
+    assert _me(zd).headers["Retry-After"] == "7"
+    log = zd.control("GET", "requests")["requests"]
+    assert [(r["status"], r["fault"]) for r in log] == [(429, "429"), (200, None), (429, "429")]
+
+
+def test_probabilistic_5xx_slow_and_timeout(zd: ZD) -> None:
+    zd.control("POST", "faults", {"kind": "5xx", "status": 502, "path_prefix": "/api/v2/users/me"})
+    failed = _me(zd)
+    assert failed.status_code == 502 and failed.json()["error"] == "BadGateway"
+    zd.control("POST", "faults", {"kind": "slow", "delay": 0.6, "path_prefix": "/api/v2/users/me"})
+    started = time.monotonic()
+    assert _me(zd).status_code == 200 and time.monotonic() - started >= 0.6
+    zd.control("POST", "faults", {"kind": "timeout", "delay": 1.5, "method": "POST",
+                                  "path_prefix": "/api/v2/tickets"})
+    body = {"ticket": {"external_id": "x:post:held", "comment": {"body": "held answer"}}}
+    with pytest.raises(requests.ReadTimeout):
+        zd.call("POST", "/api/v2/tickets.json", json=body, timeout=0.5)
+    # The write was applied; only the answer came too late for the client.
+    found = zd.call("GET", "/api/v2/tickets.json", params={"external_id": "x:post:held"}).json()
+    assert found["count"] == 1
+    bad = zd.http.post(f"{zd.url}/_sandbox/faults", json={"kind": "timeout", "probability": 2})
+    assert bad.status_code == 400
+    assert zd.http.post(f"{zd.url}/_sandbox/faults", json={"kind": "flaky"}).status_code == 400
+
+
+def test_reset_applies_nothing_and_drop_response_applies_the_write(zd: ZD) -> None:
+    zd.control("POST", "faults", {"kind": "reset", "probability": 1.0, "count": 1, "method": "POST",
+                                  "path_prefix": "/api/v2/tickets"})
+    cut = {"ticket": {"external_id": "x:post:reset", "comment": {"body": "never written"}}}
+    with pytest.raises(requests.ConnectionError):
+        zd.call("POST", "/api/v2/tickets.json", json=cut)
+    assert zd.call("GET", "/api/v2/tickets.json", params={"external_id": "x:post:reset"}).json()["count"] == 0
+    zd.control("POST", "faults", {"kind": "drop_response", "probability": 1.0, "count": 1, "method": "PUT",
+                                  "path_prefix": "/api/v2/tickets"})
+    ticket = zd.ticket()
+    with pytest.raises(requests.ConnectionError):
+        zd.call("PUT", f"/api/v2/tickets/{ticket['id']}.json",
+                json={"ticket": {"comment": {"body": "applied, answer lost", "public": False}}})
+    comments = zd.call("GET", f"/api/v2/tickets/{ticket['id']}/comments.json").json()["comments"]
+    assert comments[-1]["body"] == "applied, answer lost"
+    listed = zd.control("GET", "faults")
+    assert [f["hits"] for f in listed["probabilistic"]] == [1, 1]
+    assert zd.control("DELETE", "faults") == {"faults": [], "seed": 0, "probabilistic": []}
+
+
+def _pattern(zd: ZD, calls: int = 40) -> list[int]:
+    return [_me(zd).status_code for _ in range(calls)]
+
+
+def test_probabilistic_faults_replay_with_the_same_seed(zd: ZD) -> None:
+    spec = {"kind": "5xx", "probability": 0.3, "path_prefix": "/api/v2/users/me"}
+    zd.control("POST", "seed", {"seed": 42})
+    zd.control("POST", "faults", spec)
+    first = _pattern(zd)
+    zd.control("DELETE", "faults")
+    zd.control("POST", "seed", {"seed": 42})
+    zd.control("POST", "faults", spec)
+    assert _pattern(zd) == first
+    assert 4 <= first.count(503) <= 24 and set(first) == {200, 503}
+    zd.control("POST", "seed", {"seed": 43})
+    assert _pattern(zd) != first
+    assert zd.control("GET", "seed") == {"seed": 43}
+
+
+def test_agent_ui_is_spared_chaos_and_the_plan_limit_but_not_ticket_updates(zd: ZD) -> None:
+    ticket = zd.ticket()
+    zd.control("POST", "faults", {"kind": "5xx", "probability": 1.0, "path_prefix": "/"})
+    assert _me(zd).status_code == 503
+    assert _me(zd, who="agent", headers=UI).status_code == 200
+    zd.control("DELETE", "faults")
+    zd.control("POST", "limits", {"family": "account", "limit": 1})
+    assert _me(zd).status_code == 200 and _me(zd).status_code == 429
+    assert all(_me(zd, who="agent", headers=UI).status_code == 200 for _ in range(3))
+    zd.control("POST", "limits", {"family": "ticket_updates", "limit": 1})
+    update = {"ticket": {"comment": {"body": "from the agent workspace"}}}
+    path = f"/api/v2/tickets/{ticket['id']}.json"
+    assert zd.call("PUT", path, who="agent", headers=UI, json=update).status_code == 200
+    refused = zd.call("PUT", path, who="agent", headers=UI, json=update)
+    assert refused.status_code == 429 and "updating tickets" in refused.text
+
+
+@pytest.mark.parametrize("plan, high_volume, per_minute", [
+    ("team", False, 200), ("professional", False, 400), ("enterprise", False, 700),
+    ("professional", True, 2500), ("enterprise_plus", False, 2500)])
+def test_plan_sets_the_account_limit(zd: ZD, plan: str, high_volume: bool, per_minute: int) -> None:
+    shown = zd.control("POST", "limits", {"plan": plan, "high_volume": high_volume})
+    assert shown["plan"] == plan and shown["limits"]["account"] == [per_minute, 60]
+    boosted = high_volume or plan == "enterprise_plus"
+    assert shown["high_volume"] is boosted
+    assert shown["limits"]["ticket_updates"] == [300 if boosted else 100, 60]
+    assert shown["limits"]["incremental"] == [30 if boosted else 10, 60]
+    assert _me(zd).headers["x-rate-limit"] == str(per_minute)
+
+
+def test_high_volume_needs_a_qualifying_plan(zd: ZD) -> None:
+    refused = zd.http.post(f"{zd.url}/_sandbox/limits", json={"plan": "team", "high_volume": True})
+    assert refused.status_code == 400 and "High Volume" in refused.json()["description"]
+    assert zd.http.post(f"{zd.url}/_sandbox/limits", json={"plan": "gold"}).status_code == 400
+    assert zd.control("GET", "limits")["plan"] == "enterprise"
+
+
+def test_ticket_update_limit_is_per_account(zd: ZD) -> None:
+    zd.control("POST", "limits", {"family": "ticket_updates", "limit": 2})
+    first, second = zd.ticket(), zd.ticket()
+    note = {"ticket": {"comment": {"body": "n", "public": False}}}
+    codes = [zd.call("PUT", f"/api/v2/tickets/{t['id']}.json", who=who, json=note).status_code
+             for t, who in ((first, "api"), (second, "agent"), (first, "agent"))]
+    assert codes == [200, 200, 429]
+
+
+def test_incremental_exports_allow_ten_a_minute(zd: ZD) -> None:
+    zd.advance(120)
+    start = int(zd.control("GET", "clock")["now"]) - 100
+    url = f"/api/v2/incremental/ticket_events.json?start_time={start}"
+    codes = [zd.call("GET", url).status_code for _ in range(11)]
+    assert codes == [200] * 10 + [429]
+    zd.advance(61)
+    assert zd.call("GET", url).status_code == 200
+
+
+def test_in_flight_job_limit_answers_too_many_jobs(zd: ZD) -> None:
+    zd.control("POST", "limits", {"inflight_jobs": 2})
+    body = {"tickets": [{"comment": {"body": "bulk"}}]}
+    first = zd.call("POST", "/api/v2/tickets/create_many.json", json=body)
+    second = zd.call("POST", "/api/v2/tickets/create_many.json", json=body)
+    assert first.headers["zendesk-ratelimit-inflight-jobs"] == "total=2; remaining=1; resets=60"
+    assert second.headers["zendesk-ratelimit-inflight-jobs"] == "total=2; remaining=0; resets=60"
+    third = zd.call("POST", "/api/v2/tickets/create_many.json", json=body)
+    assert third.status_code == 429 and third.json()["error"] == "TooManyJobs"
+    assert third.headers["zendesk-ratelimit-inflight-jobs"].startswith("total=2; remaining=0")
+    assert third.headers["Retry-After"] == "60"
+    zd.advance(6)  # the jobs finish by themselves
+    assert zd.call("POST", "/api/v2/tickets/create_many.json", json=body).status_code == 200
+    assert zd.control("GET", "limits")["inflight_jobs"] == 2
+
+
+def test_outage_answers_503_until_its_end_or_until_cleared(zd: ZD) -> None:
+    shown = zd.control("POST", "outage", {"seconds": 3600})["outage"]
+    assert shown["active"] and 3590 < shown["remaining"] <= 3600
+    down = _me(zd)
+    assert down.status_code == 503 and down.json()["error"] == "ServiceUnavailable"
+    assert 3590 < int(down.headers["Retry-After"]) <= 3600
+    assert _me(zd, who="agent", headers=UI).status_code == 503  # the agents' UI is down too
+    zd.advance(3601)
+    assert _me(zd).status_code == 200
+    assert zd.control("GET", "outage")["outage"]["active"] is False
+    zd.control("POST", "outage", {})
+    down = _me(zd)
+    assert down.status_code == 503 and "Retry-After" not in down.headers
+    assert zd.control("GET", "outage")["outage"]["refused"] == 1
+    zd.control("DELETE", "outage")
+    assert _me(zd).status_code == 200
+
+
+def test_time_compressed_clock_ends_a_long_outage_in_wall_seconds(zd: ZD) -> None:
+    before = zd.control("GET", "clock")["now"]
+    assert zd.control("POST", "clock", {"speed": 600})["speed"] == 600
+    zd.control("POST", "outage", {"seconds": 180})
+    assert _me(zd).status_code == 503
+    time.sleep(0.5)
+    assert _me(zd).status_code == 200
+    assert zd.control("GET", "clock")["now"] - before >= 290
+    assert zd.http.post(f"{zd.url}/_sandbox/clock", json={"speed": 0}).status_code == 400

@@ -1,0 +1,658 @@
+#!/usr/bin/env python
+"""Chaos run: prove "nothing lost, nothing twice, no internal note outside" against the real
+daemon, hard-killed at random moments while every wire misbehaves.
+
+    cd /work/main && /work/venv/bin/python bench/chaos.py --helpdesk zendesk \\
+        --mentions 1000 --replies 200 --kills 20 --faults --seed 7 --json
+
+What happens:
+
+1. A sandbox process (``socialdesk sandbox --json``) serves X and the helpdesk over HTTPS.
+   With ``--faults`` every service gets probabilistic faults at modest rates (429 with the
+   vendor's own headers, 5xx, slow answers, connection resets, writes whose answer is lost,
+   and a few answers held past the client's timeout), each from a generator seeded by
+   ``--seed``. Zendesk's clock runs faster than the wall (``--zendesk-speed``) so its
+   one-minute export lag and per-minute windows pass in seconds.
+2. The real daemon (``socialdesk run --config <mapping>``, no ``--once``) is pointed at the
+   sandbox by explicit URLs and credentials, as at a customer's site, with a file-backed
+   SQLite state. It is SIGKILLed ``--kills`` times at random moments and restarted each time
+   (also whenever it exits by itself).
+3. Customers post ``--mentions`` sequence-numbered posts ("#chaos 000123") over many
+   conversations: new mentions, replies in their own threads, some DMs. Agents answer
+   (``--replies`` public answers, some solving the ticket) and write internal notes on the
+   tickets as they appear, acting in the helpdesk's own UI (the sandbox's UI channel: no
+   injected fault touches them).
+4. Then faults stop, the daemon runs until quiescent, and the far side is reconciled
+   against the input with ``sandbox.scenario.audit``: lost mentions, duplicate tickets,
+   comments and replies, leaked internal notes, unanswered agent answers; the daemon's
+   own quarantine comes from ``socialdesk status --json``.
+
+Exit status 1 when anything was lost, duplicated or leaked. Progress goes to stderr; the
+figures to stdout (``--json``: one object). The work directory (mapping, state, the
+daemon's log) is kept when the run fails, or always with ``--keep``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import requests  # noqa: E402
+
+from sandbox.scenario import People, SalesforcePeople, audit  # noqa: E402
+
+HELPDESKS = ("zendesk", "salesforce")
+ROUTE = "chaos"
+POLL = {"mentions": 15, "dms": 15, "replies": 5}
+TAIL_SECONDS = 20.0        # after the last mention: one mention poll, tickets, answers
+RESTART_PAUSE = (0.0, 0.8)  # seconds between a kill and the restart
+TIMEOUT_HOLD = 31.0        # held answers: just past the adapters' 30 s read timeout
+DAEMON_STOP_SECONDS = 20.0
+
+
+@dataclass(frozen=True)
+class ChaosOptions:
+    """One chaos run. Sizes are counts; times are wall seconds."""
+
+    helpdesk: str = "zendesk"
+    mentions: int = 200
+    replies: int = 50
+    kills: int = 10
+    faults: bool = False
+    seed: int = 1
+    rate: float = 20.0                 # mentions posted per second
+    drain_timeout: float | None = None  # default: grows with the run's size
+    zendesk_speed: float = 20.0
+    timeouts: int | None = None         # held answers per service (default: 1 per 20 kills)
+    fault_rate: float = 1.0             # multiplies every fault probability
+    keep: bool = False
+    workdir: Path | None = None
+
+
+@dataclass
+class ChaosReport:
+    """The reconciliation: input counts, then what the far side shows."""
+
+    helpdesk: str
+    seed: int
+    mentions: int = 0
+    replies: int = 0
+    notes: int = 0
+    kills: int = 0
+    restarts_after_exit: int = 0
+    lost: int = 0
+    duplicate_tickets: int = 0
+    duplicate_mentions: int = 0
+    duplicate_replies: int = 0
+    leaked_internal_notes: int = 0
+    unanswered: int = 0
+    quarantined: int = 0
+    pending_inbox: int = 0     # still queued in the daemon when the drain ended
+    pending_outbox: int = 0
+    tickets: int = 0
+    drained: bool = False
+    elapsed_s: float = 0.0
+    drain_s: float = 0.0
+    faults_injected: dict[str, dict[str, int]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    workdir: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.lost or self.duplicate_tickets or self.duplicate_mentions
+                    or self.duplicate_replies or self.leaked_internal_notes)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["failed"] = self.failed
+        return out
+
+
+# ---------------------------------------------------------------------------- processes
+
+
+def _progress(started: float, message: str) -> None:
+    print(f"[chaos {time.monotonic() - started:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def sandbox_process() -> Iterator[dict[str, Any]]:
+    """``socialdesk sandbox --json`` as its own process: it outlives every daemon it serves."""
+    proc = subprocess.Popen([sys.executable, "-m", "sync.cli", "sandbox", "--json"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        if not line:
+            raise RuntimeError("the sandbox printed nothing")
+        yield json.loads(line)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class DaemonProcess:
+    """The real daemon, continuously running; killed with SIGKILL and started again."""
+
+    def __init__(self, config: Path, env: dict[str, str], log: Path) -> None:
+        self.config = config
+        self.env = env
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            out.write(f"--- start {self.starts + 1} at {time.time():.3f}\n".encode())
+            out.flush()
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "sync.cli", "run", "--config", str(self.config)],
+                cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        self.starts += 1
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL, no warning, whatever the daemon is doing."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        """Ctrl-C, as an operator stops it; SIGKILL if it does not stop in time."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=DAEMON_STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+def write_mapping(workdir: Path, info: dict[str, Any], helpdesk: str) -> tuple[Path, dict[str, str]]:
+    """A mapping that reaches the sandbox as a customer's reaches production (explicit URLs,
+    the CA bundle, secrets by env-var name), polling as fast as the vendors allow."""
+    x = info["services"]["x"]
+    ca = info["ca_bundle"]
+    if helpdesk == "salesforce":
+        sf = info["services"]["salesforce"]
+        desk = (f"    kind: salesforce\n    login_url: {sf['login_url']}\n    auth: client_credentials\n"
+                f"    client_id: {sf['client_id']}\n    client_secret: {{env: SOCIALDESK_SALESFORCE_CLIENT_SECRET}}\n"
+                f"    username: {sf['api_username']}\n    ca_bundle: {ca}\n")
+        secrets = {"SOCIALDESK_SALESFORCE_CLIENT_SECRET": sf["client_secret"]}
+    else:
+        zd = info["services"]["zendesk"]
+        desk = (f"    kind: zendesk\n    url: {zd['url']}\n    email: {zd['api_email']}\n"
+                f"    token: {{env: SOCIALDESK_ZENDESK_TOKEN}}\n    ca_bundle: {ca}\n")
+        secrets = {"SOCIALDESK_ZENDESK_TOKEN": zd["api_token"]}
+    poll = ", ".join(f"{k}: {v}s" for k, v in POLL.items())
+    path = workdir / "mapping.yaml"
+    path.write_text(
+        f"version: 1\nstate: sqlite:///{workdir / 'state.sqlite'}\nhelpdesks:\n  acme:\n{desk}"
+        f"networks:\n  acme_x:\n    kind: x\n    base_url: {x['url']}\n"
+        f"    token: {{env: SOCIALDESK_X_TOKEN}}\n    ca_bundle: {ca}\n"
+        f"routes:\n  - name: {ROUTE}\n    network: acme_x\n    helpdesk: acme\n"
+        f"    streams: [mentions, dms]\n    poll: {{{poll}}}\n    ticket: {{priority: normal}}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOCIALDESK_")}
+    return path, {**env, **secrets, "SOCIALDESK_X_TOKEN": x["token"]}
+
+
+# ---------------------------------------------------------------------------- the sandbox side
+
+
+class Controls:
+    """The ``/_sandbox/`` control APIs of the services in the run."""
+
+    def __init__(self, info: dict[str, Any], services: tuple[str, ...]) -> None:
+        self.urls = {name: info["services"][name]["url"] for name in services}
+        self.http = requests.Session()
+        self.http.verify = info["ca_bundle"]
+        self.http.trust_env = False
+
+    def call(self, service: str, method: str, path: str, body: Any = None) -> Any:
+        response = self.http.request(method, f"{self.urls[service]}/_sandbox/{path}", json=body)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def prepare(self, options: ChaosOptions) -> None:
+        """A clean account on every service, seeded generators, limits sized for the run."""
+        for index, service in enumerate(self.urls):
+            self.call(service, "POST", "reset")
+            self.call(service, "POST", "seed", {"seed": options.seed * 101 + index})
+        if "zendesk" in self.urls:
+            self.call("zendesk", "POST", "clock", {"speed": options.zendesk_speed})
+        if "salesforce" in self.urls:
+            # An Unlimited org with 100 licences (600,000 calls a day): the run measures
+            # correctness, not a Developer Edition's 15,000.
+            self.call("salesforce", "POST", "limits", {"edition": "unlimited", "licenses": 100})
+        # X's posting windows (200 / 15 min) would make a big run a wait for the window.
+        posting = max(200, 3 * options.replies + 50)
+        for family in ("create_tweet", "dm_write"):
+            self.call("x", "POST", "limits", {"family": family, "limit": posting, "seconds": 900})
+
+    def arm_faults(self, helpdesk: str, timeouts: int, rate: float) -> None:
+        for service, specs in fault_mix(helpdesk, timeouts).items():
+            for spec in specs:
+                self.call(service, "POST", "faults",
+                          {**spec, "probability": min(1.0, spec["probability"] * rate)})
+
+    def clear_faults(self) -> None:
+        for service in self.urls:
+            self.call(service, "DELETE", "faults")
+
+    def fault_hits(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for service in self.urls:
+            hits: dict[str, int] = {}
+            for fault in self.call(service, "GET", "faults").get("probabilistic", []):
+                hits[fault["kind"]] = hits.get(fault["kind"], 0) + int(fault["hits"])
+            out[service] = hits
+        return out
+
+
+def fault_mix(helpdesk: str, timeouts: int) -> dict[str, list[dict[str, Any]]]:
+    """Modest probabilistic faults on every wire the daemon uses.
+
+    Salesforce gets no REQUEST_LIMIT_EXCEEDED here: it means the day's allocation is
+    spent, and the daemon rightly waits an hour before asking again.
+    """
+    def common(prefix: str, writes: tuple[str, ...], refuse_429: bool, retry_after: float) -> list[dict[str, Any]]:
+        specs: list[dict[str, Any]] = [
+            {"kind": "5xx", "probability": 0.03, "path_prefix": prefix},
+            {"kind": "reset", "probability": 0.02, "path_prefix": prefix},
+            {"kind": "slow", "probability": 0.03, "path_prefix": prefix, "delay": 1.0},
+        ]
+        if refuse_429:
+            specs.append({"kind": "429", "probability": 0.02, "path_prefix": prefix, "retry_after": retry_after})
+        specs += [{"kind": "drop_response", "probability": 0.05, "method": m, "path_prefix": prefix}
+                  for m in writes]
+        if timeouts:
+            specs.append({"kind": "timeout", "probability": 0.01, "path_prefix": prefix,
+                          "delay": TIMEOUT_HOLD, "count": timeouts})
+        return specs
+
+    mix = {"x": common("/2/", ("POST",), True, 2.0)}
+    if helpdesk == "salesforce":
+        mix["salesforce"] = common("/services/data/", ("POST", "PATCH"), False, 0.0)
+    else:
+        mix["zendesk"] = common("/api/v2/", ("POST", "PUT"), True, 1.0)
+    return mix
+
+
+# ---------------------------------------------------------------------------- the people
+
+
+@dataclass
+class Ledger:
+    """Everything the people did, by sequence number."""
+
+    posts: dict[int, str] = field(default_factory=dict)           # seq -> post id
+    answers: list[str] = field(default_factory=list)               # markers of public answers
+    notes: list[str] = field(default_factory=list)                 # markers of internal notes
+    answered: set[str] = field(default_factory=set)                # ticket ids
+    answered_on: dict[str, str] = field(default_factory=dict)      # answer marker -> ticket id
+
+
+@dataclass(frozen=True)
+class Plan:
+    """When each mention is posted, by whom and how; when the daemon dies."""
+
+    mentions: list[tuple[float, int, str, str]]   # (at, seq, customer, kind: new|thread|dm)
+    answers_at: list[float]
+    notes: int
+    kills_at: list[float]
+    chaos_end: float
+    customers: list[str]
+
+
+def make_plan(options: ChaosOptions, rng: random.Random) -> Plan:
+    posting = max(8.0, options.mentions / options.rate)
+    customers = [f"chaos_c{i:05d}" for i in range(max(4, options.mentions // 6))]
+    mentions = []
+    for seq in range(1, options.mentions + 1):
+        roll = rng.random()
+        kind = "dm" if roll < 0.08 else "thread" if roll < 0.33 else "new"
+        mentions.append((posting * (seq - 1) / max(1, options.mentions), seq, rng.choice(customers), kind))
+    chaos_end = posting + TAIL_SECONDS
+    answers_at = sorted(rng.uniform(0.25 * posting, chaos_end) for _ in range(options.replies))
+    kills_at = sorted(rng.uniform(1.0, chaos_end) for _ in range(options.kills))
+    return Plan(mentions, answers_at, max(1, options.replies // 3), kills_at, chaos_end, customers)
+
+
+class Crowd:
+    """Customers posting on X and agents answering in the helpdesk, from the plan."""
+
+    def __init__(self, people: People, rng: random.Random, ledger: Ledger) -> None:
+        self.people = people
+        self.rng = rng
+        self.ledger = ledger
+        self.last_post: dict[str, str] = {}
+        self.tickets: list[dict[str, Any]] = []
+        self.tickets_read = 0.0
+        self.read_cost = 0.0
+
+    def post(self, seq: int, customer: str, kind: str) -> None:
+        tag = f"#chaos {seq:06d}"
+        parent = self.last_post.get(customer)
+        if kind == "dm":
+            post_id = self.people.post(customer, f"{tag} a private question about my account", dm=True)
+        elif kind == "thread" and parent:
+            post_id = self.people.post(customer, f"{tag} any news on this?", in_reply_to=parent)
+        else:
+            post_id = self.people.post(customer, f"@{self.people.brand} {tag} my order has not arrived")
+        if kind != "dm":
+            self.last_post[customer] = post_id
+        self.ledger.posts[seq] = post_id
+
+    def refresh(self) -> list[dict[str, Any]]:
+        """The helpdesk's tickets, read again once a second or, when a read is slow (a big
+        run), rarely enough that reading stays a small share of the sandbox's time."""
+        if time.monotonic() - self.tickets_read >= max(1.0, 10 * self.read_cost):
+            started = time.monotonic()
+            self.tickets = self.people.ticket_index()
+            self.tickets_read = time.monotonic()
+            self.read_cost = self.tickets_read - started
+        return self.tickets
+
+    def answer_one(self) -> bool:
+        """One public answer on a ticket not answered yet (any ticket once all are)."""
+        tickets = self.refresh()
+        if not tickets:
+            return False
+        fresh = [t for t in tickets if str(t["id"]) not in self.ledger.answered]
+        ticket = self.rng.choice(fresh or tickets)
+        marker = f"R-{len(self.ledger.answers) + 1:06d}"
+        solve = self.rng.random() < 0.2
+        self._agent(ticket["id"], f"Thanks for your patience, it is on its way (ref {marker}).",
+                    public=True, status="solved" if solve else None)
+        self.ledger.answers.append(marker)
+        self.ledger.answered.add(str(ticket["id"]))
+        self.ledger.answered_on[marker] = str(ticket["id"])
+        return True
+
+    def note_one(self) -> bool:
+        tickets = self.refresh()
+        if not tickets:
+            return False
+        marker = f"N-{len(self.ledger.notes) + 1:06d}"
+        self._agent(self.rng.choice(tickets)["id"], f"Internal: refund approved by finance, do not share "
+                    f"(note {marker}).", public=False)
+        self.ledger.notes.append(marker)
+        return True
+
+    def _agent(self, ticket_id: Any, body: str, *, public: bool, status: str | None = None) -> None:
+        """An agent's action; a throttled or refused one (nothing applied) is tried again."""
+        for attempt in range(30):
+            try:
+                self.people.answer(ticket_id, body, public=public, status=status)
+                return
+            except requests.HTTPError as err:
+                code = err.response.status_code if err.response is not None else 0
+                if code not in (409, 429, 503) or attempt == 29:
+                    raise
+                time.sleep(min(2.0, float(err.response.headers.get("Retry-After", "1") or 1)))
+
+
+# ---------------------------------------------------------------------------- the run
+
+
+class ChaosRun:
+    """One run: plan, chaos phase, drain, reconciliation."""
+
+    def __init__(self, options: ChaosOptions, info: dict[str, Any], workdir: Path) -> None:
+        if options.helpdesk not in HELPDESKS:
+            raise ValueError(f"--helpdesk is one of {', '.join(HELPDESKS)}")
+        self.options = options
+        self.info = info
+        self.workdir = workdir
+        self.rng = random.Random(options.seed)
+        self.plan = make_plan(options, self.rng)
+        self.controls = Controls(info, ("x", options.helpdesk))
+        people_cls = SalesforcePeople if options.helpdesk == "salesforce" else People
+        self.people = people_cls(info, ui=True)
+        self.ledger = Ledger()
+        self.crowd = Crowd(self.people, self.rng, self.ledger)
+        config, env = write_mapping(workdir, info, options.helpdesk)
+        self.config, self.env = config, env
+        self.daemon = DaemonProcess(config, env, workdir / "daemon.log")
+        self.report = ChaosReport(helpdesk=options.helpdesk, seed=options.seed)
+        self.started = 0.0
+
+    # -- phases ---------------------------------------------------------------------
+
+    def run(self) -> ChaosReport:
+        self.controls.prepare(self.options)
+        if self.options.faults:
+            timeouts = self.options.timeouts
+            if timeouts is None:
+                timeouts = self.options.kills // 20
+            self.controls.arm_faults(self.options.helpdesk, timeouts, self.options.fault_rate)
+        self.started = time.monotonic()
+        self.daemon.start()
+        try:
+            self.chaos_phase()
+            self.report.faults_injected = self.controls.fault_hits()
+            self.controls.clear_faults()
+            drain_started = time.monotonic()
+            self.report.drained = self.drain()
+            self.report.drain_s = round(time.monotonic() - drain_started, 1)
+        finally:
+            self.daemon.stop()
+        self.report.elapsed_s = round(time.monotonic() - self.started, 1)
+        self.reconcile()
+        return self.report
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def chaos_phase(self) -> None:
+        """Post, answer and kill on schedule until the plan's end and every answer is made."""
+        mentions, answers, kills = list(self.plan.mentions), list(self.plan.answers_at), list(self.plan.kills_at)
+        notes_every = max(1, len(self.plan.answers_at) // max(1, self.plan.notes))
+        last_report = 0.0
+        while mentions or kills or self.elapsed() < self.plan.chaos_end or (
+                answers and self.elapsed() < self.plan.chaos_end + self._drain_budget()):
+            now = self.elapsed()
+            while mentions and mentions[0][0] <= now:
+                _, seq, customer, kind = mentions.pop(0)
+                self.crowd.post(seq, customer, kind)
+            if answers and answers[0] <= now and self.crowd.answer_one():
+                answers.pop(0)
+                if len(self.ledger.answers) % notes_every == 0 and len(self.ledger.notes) < self.plan.notes:
+                    self.crowd.note_one()
+            if kills and kills[0] <= now:
+                kills.pop(0)
+                self._kill_and_restart()
+            self._keep_alive()
+            if now - last_report >= 5.0:
+                last_report = now
+                self._show("chaos")
+            time.sleep(0.02)
+        while len(self.ledger.notes) < self.plan.notes and self.crowd.note_one():
+            pass
+
+    def _kill_and_restart(self) -> None:
+        self.daemon.kill()
+        self.report.kills += 1
+        time.sleep(self.rng.uniform(*RESTART_PAUSE))
+        self.daemon.start()
+
+    def _keep_alive(self) -> None:
+        """A daemon that exited by itself (it should not) is started again and counted."""
+        if not self.daemon.alive():
+            self.report.restarts_after_exit += 1
+            self.daemon.start()
+
+    def _drain_budget(self) -> float:
+        if self.options.drain_timeout is not None:
+            return self.options.drain_timeout
+        return 60.0 + self.options.mentions / 20.0
+
+    def drain(self) -> bool:
+        """Let the daemon run, faults off, until the far side holds everything the people
+        did and the daemon has nothing left to do; False when the budget runs out first."""
+        deadline = time.monotonic() + self._drain_budget()
+        last_report = last_status = 0.0
+        quiet = 0
+        pause = 2.0
+        while time.monotonic() < deadline:
+            self._keep_alive()
+            started = time.monotonic()
+            result = audit(self.people, self.plan.customers, answers=self.ledger.answers,
+                           notes=self.ledger.notes)
+            pause = max(2.0, 5 * (time.monotonic() - started))
+            settled = result.lost == 0 and result.unanswered == 0
+            if settled or time.monotonic() - last_status >= 10.0:
+                # Asking the daemon's state costs a process: only when it can end the drain.
+                last_status = time.monotonic()
+                idle = self._daemon_idle()
+                quiet = quiet + 1 if idle else 0
+                if (settled and idle) or quiet >= 4:
+                    return settled
+            if self.elapsed() - last_report >= 5.0:
+                last_report = self.elapsed()
+                self._show(f"drain: {result.lost} mentions and {result.unanswered} answers to go")
+            time.sleep(pause)
+        return False
+
+    def _daemon_idle(self) -> bool:
+        """Nothing pending in the daemon's inbox or outbox (``socialdesk status --json``)."""
+        counts = self._status().get(ROUTE, {})
+        pending = counts.get("inbox", {}).get("pending", 0) + counts.get("outbox", {}).get("pending", 0)
+        return pending == 0
+
+    def _status(self) -> dict[str, Any]:
+        done = subprocess.run([sys.executable, "-m", "sync.cli", "status", "--config", str(self.config), "--json"],
+                              cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            return {}
+        try:
+            return json.loads(done.stdout).get("routes", {})
+        except ValueError:
+            return {}
+
+    def reconcile(self) -> None:
+        result = audit(self.people, self.plan.customers, answers=self.ledger.answers, notes=self.ledger.notes)
+        by_post = {post_id: seq for seq, post_id in self.ledger.posts.items()}
+        r = self.report
+        r.mentions, r.replies, r.notes = len(self.ledger.posts), len(self.ledger.answers), len(self.ledger.notes)
+        r.lost, r.unanswered, r.tickets = result.lost, result.unanswered, result.tickets
+        r.duplicate_tickets, r.duplicate_mentions = result.duplicate_tickets, result.duplicate_mentions
+        r.duplicate_replies, r.leaked_internal_notes = result.duplicate_replies, result.leaked_internal_notes
+        counts = self._status().get(ROUTE, {})
+        inbox, outbox = counts.get("inbox", {}), counts.get("outbox", {})
+        r.quarantined = inbox.get("quarantined", 0) + outbox.get("failed", 0)
+        r.pending_inbox, r.pending_outbox = inbox.get("pending", 0), outbox.get("pending", 0)
+        r.problems = [_with_seq(p, by_post) for p in result.problems[:50]]
+        if r.failed or not r.drained or self.options.keep:
+            self.dump_far_side()
+
+    def dump_far_side(self) -> None:
+        """What the sandbox holds, for the post-mortem: tickets with comments, every post,
+        each service's request log (the last few thousand calls, faults marked)."""
+        logs = {service: self.controls.call(service, "GET", "requests")["requests"] for service in self.controls.urls}
+        far = {"ledger": {"posts": self.ledger.posts, "answers": self.ledger.answered_on,
+                          "notes": self.ledger.notes},
+               "conversations": self.people.conversations(), "posts": self.people.all_posts(), "requests": logs}
+        (self.workdir / "far_side.json").write_text(json.dumps(far, indent=1, default=str))
+
+    def _show(self, phase: str) -> None:
+        _progress(self.started, f"{phase}: posted {len(self.ledger.posts)}/{self.options.mentions} · "
+                                f"tickets {len(self.crowd.tickets)} · answers {len(self.ledger.answers)}/"
+                                f"{self.options.replies} · notes {len(self.ledger.notes)} · "
+                                f"kills {self.report.kills}/{self.options.kills}")
+
+
+def _with_seq(problem: str, by_post: dict[str, int]) -> str:
+    """A problem line with the mention's sequence number next to its post id."""
+    for post_id, seq in by_post.items():
+        if post_id in problem:
+            return f"{problem} (#chaos {seq:06d})"
+    return problem
+
+
+def run_chaos(options: ChaosOptions, info: dict[str, Any] | None = None) -> ChaosReport:
+    """Run once; against ``info``'s sandbox (a running ``socialdesk sandbox``) or a new one."""
+    workdir = options.workdir or Path(tempfile.mkdtemp(prefix="socialdesk-chaos-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    report: ChaosReport | None = None
+    try:
+        if info is None:
+            with sandbox_process() as own:
+                report = ChaosRun(options, own, workdir).run()
+        else:
+            report = ChaosRun(options, info, workdir).run()
+        return report
+    finally:
+        keep = options.keep or report is None or report.failed or not report.drained
+        if report is not None:
+            report.workdir = str(workdir) if keep else None
+        if not keep and options.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[ChaosOptions, bool]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--helpdesk", choices=HELPDESKS, default="zendesk")
+    parser.add_argument("--mentions", type=int, default=200, help="sequence-numbered customer posts")
+    parser.add_argument("--replies", type=int, default=50, help="public agent answers")
+    parser.add_argument("--kills", type=int, default=10, help="SIGKILLs of the running daemon")
+    parser.add_argument("--faults", action="store_true", help="probabilistic faults on every service")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--rate", type=float, default=20.0, help="mentions posted per second")
+    parser.add_argument("--drain-timeout", type=float, default=None, help="seconds to wait for quiescence")
+    parser.add_argument("--zendesk-speed", type=float, default=20.0, help="Zendesk sandbox seconds per second")
+    parser.add_argument("--timeouts", type=int, default=None,
+                        help="answers held past the client timeout, per service (default: kills // 20)")
+    parser.add_argument("--fault-rate", type=float, default=1.0, help="multiplies every fault probability")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    options = ChaosOptions(helpdesk=args.helpdesk, mentions=args.mentions, replies=args.replies, kills=args.kills,
+                           faults=args.faults, seed=args.seed, rate=args.rate, drain_timeout=args.drain_timeout,
+                           zendesk_speed=args.zendesk_speed, timeouts=args.timeouts,
+                           fault_rate=args.fault_rate, keep=args.keep)
+    return options, args.json
+
+
+def main(argv: list[str] | None = None) -> int:
+    options, as_json = parse_args(argv)
+    report = run_chaos(options)
+    if as_json:
+        print(json.dumps(report.as_dict(), sort_keys=True))
+    else:
+        for key in ("helpdesk", "seed", "mentions", "replies", "notes", "kills", "restarts_after_exit", "lost",
+                    "duplicate_tickets", "duplicate_mentions", "duplicate_replies", "leaked_internal_notes",
+                    "unanswered", "quarantined", "pending_inbox", "pending_outbox", "tickets", "drained",
+                    "elapsed_s", "drain_s"):
+            print(f"{key:22} {getattr(report, key)}")
+        print(f"{'faults_injected':22} {json.dumps(report.faults_injected, sort_keys=True)}")
+        for problem in report.problems[:20]:
+            print(f"  problem: {problem}")
+        if report.workdir:
+            print(f"{'workdir':22} {report.workdir}")
+    return 1 if report.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
