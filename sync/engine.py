@@ -544,6 +544,22 @@ class Route:
         self.store.finish_inbox(row.id, "done", ticket_id=ref.id, link=self._link_values(m, ref))
         self.stats.tickets += 1
         checkpoint("ingest.after_finish")
+        if existing:
+            self._catch_up(ref.id)
+
+    def _catch_up(self, ticket_id: str) -> None:
+        """A ticket that existed before its link was recorded (a lost answer, a crash) may
+        already have agent replies, which the reply reader passed over as not ours: read
+        them now. Only on this recovery path, so it costs nothing in the common case."""
+        try:
+            queued = self.hint(ticket_id)
+        except (RetriableError, SkippableError) as err:
+            log.warning("route %s: replies already on ticket %s will be read on its next change: %s",
+                        self.name, ticket_id, err)
+            return
+        if queued:
+            log.info("route %s: %d reply(ies) written before ticket %s was linked are queued",
+                     self.name, queued, ticket_id)
 
     # ------------------------------------------------------------------ ingest: batches
 

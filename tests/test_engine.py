@@ -814,3 +814,25 @@ def test_a_batch_refused_by_a_rate_limit_stays_a_batch(info: dict, store: Store)
         pass
     assert sorted(t["external_id"] for t in people.tickets()) == sorted(f"x:post:{p}" for p in posts)
     assert route.stats.helpdesk_calls - calls <= 2, "the refused batch is written again as one batch"
+
+
+def test_an_answer_written_before_the_ticket_was_linked_still_goes_out(info: dict, store: Store) -> None:
+    people = People(info)
+    zd = ZendeskHarness(info)
+    route = make_route(info, store, batch_min=1000)
+    root = people.post("lina", f"@{people.brand} my card was charged twice")
+    zd.fault(kind="drop_response", method="POST", path_prefix="/api/v2/tickets", count=3, status=0)
+    route.poll("mentions")
+    route.process_inbox()                     # the ticket is made, but the answer never comes back
+    ticket = next(t for t in people.tickets() if t["external_id"] == f"x:post:{root}")
+    people.answer(ticket["id"], "Sorry Lina, the second charge is refunded.")
+    people.advance("zendesk", 10)
+    people.answer(ticket["id"], "Refund booked (internal).", public=False)
+    people.advance("zendesk", 120)
+    for _ in range(3):                        # the answer is read, and passed, while not yet linked
+        route.clock.offset += 60
+        route.poll_replies()
+    assert store.get_cursor("t", "replies") is not None
+    route.clock.offset += 3600
+    cycle(route, people, 2)
+    assert [p["text"] for p in people.posts_by(people.brand)] == ["@lina Sorry Lina, the second charge is refunded."]

@@ -212,6 +212,18 @@ class ZendeskHelpdesk:
         self._roles[str(result.id)] = result.role or "end-user"
         return str(result.id)
 
+    def _learn_roles(self, user_ids: set[str]) -> None:
+        """Read the roles of a page's unknown comment authors: one call per 100 of them."""
+        unknown = sorted(u for u in user_ids if u.isdigit() and u not in self._roles)
+        for start in range(0, len(unknown), 100):
+            chunk = unknown[start:start + 100]
+            with _translated("read comment authors"):
+                users = list(self.client.users(ids=[int(u) for u in chunk]))
+            for user in users:
+                self._roles[str(user.id)] = user.role or "end-user"
+            for missing in set(chunk) - {str(u.id) for u in users}:
+                self._roles[missing] = "end-user"  # deleted: never an agent speaking for the brand
+
     def _role(self, user_id: str) -> str:
         """A comment author's role; a deleted or unreadable user counts as an end user,
         so one odd comment never stops the reading of all the others."""
@@ -458,13 +470,12 @@ class ZendeskHelpdesk:
             events = body["ticket_events"]
         except (ValueError, KeyError, TypeError) as err:
             raise RetriableError("read ticket events: unexpected response shape") from err
-        items = []
-        for event in events:
-            for child in event.get("child_events") or []:
-                if child.get("event_type") == "Comment" or child.get("type") == "Comment":
-                    items.append(self._reply(event.get("ticket_id"), child.get("id"),
-                                             child.get("author_id"), child.get("body"),
-                                             child.get("public"), child.get("created_at")))
+        comments = [(event, child) for event in events if isinstance(event, dict)
+                    for child in event.get("child_events") or []
+                    if isinstance(child, dict) and "Comment" in (child.get("event_type"), child.get("type"))]
+        self._learn_roles({str(child.get("author_id")) for _, child in comments})
+        items = [self._reply(event.get("ticket_id"), child.get("id"), child.get("author_id"), child.get("body"),
+                             child.get("public"), child.get("created_at")) for event, child in comments]
         end_time = body.get("end_time")
         more = not body.get("end_of_stream", True) and end_time is not None
         next_cursor = Cursor(str(end_time)) if end_time is not None else cursor

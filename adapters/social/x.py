@@ -93,6 +93,8 @@ def _parse_time(value: Any) -> datetime | None:
 
 
 MAX_RETRY_AFTER = 86_400.0   # X's longest window: the 24-hour post cap
+# How far a retried write looks back for its own effect: 10 pages of 100.
+FIND_PAGES = 10
 ITEM_ERRORS = (KeyError, TypeError, ValueError, AttributeError, OverflowError)
 
 
@@ -355,15 +357,18 @@ class XNetwork:
                 for t in body.get("data") or [] if isinstance(t, dict) and "id" in t}
 
     def find_own_post(self, post: OutboundPost, since_id: str | None = None) -> PostedReply | None:
-        """An earlier post by the brand with this text in this thread (or DM), if any."""
+        """An earlier post by the brand with this text in this thread (or DM), if any.
+
+        Reads back page by page: a reply is newer than the post it answers, so the brand's
+        timeline is read down to that post (``since_id``), however much the brand has
+        posted since; a DM conversation is read to its end (at most ``FIND_PAGES`` pages).
+        """
         if post.dm_recipient_id:
             # One customer's conversation: a refusal (blocked, suspended) concerns this
             # post only, hence write=True for the error mapping.
-            body = self._call("GET", f"/2/dm_conversations/with/{post.dm_recipient_id}/dm_events",
-                              "read DM conversation", write=True,
-                              params={"dm_event.fields": DM_FIELDS, "max_results": 100})
             me = self.user_id
-            for event in body.get("data") or []:
+            for event in self._pages(f"/2/dm_conversations/with/{post.dm_recipient_id}/dm_events",
+                                     "read DM conversation", {"dm_event.fields": DM_FIELDS}, write=True):
                 if event.get("sender_id") is None:
                     # Without it our own DMs cannot be told apart: never guess "not sent".
                     raise FatalError("read DM conversation: events carry no sender_id")
@@ -371,17 +376,31 @@ class XNetwork:
                     return PostedReply(self.kind, str(event["id"]), None, post.text, dm=True,
                                        conversation_id=event.get("dm_conversation_id"))
             return None
-        params: dict[str, Any] = {"max_results": 100, "tweet.fields": "referenced_tweets,created_at,entities"}
-        if since_id:
-            params["since_id"] = since_id
-        body = self._call("GET", f"/2/users/{self.user_id}/tweets", "read own posts", params=params)
-        for tweet in body.get("data") or []:
+        params: dict[str, Any] = {"tweet.fields": "referenced_tweets,created_at,entities"}
+        since = since_id or post.in_reply_to
+        if since:
+            params["since_id"] = since
+        for tweet in self._pages(f"/2/users/{self.user_id}/tweets", "read own posts", params):
             refs = {r.get("type"): str(r.get("id")) for r in tweet.get("referenced_tweets") or []}
             if _same_text(tweet, post.text) and refs.get("replied_to") == post.in_reply_to:
                 return PostedReply(self.kind, str(tweet["id"]),
                                    f"https://x.com/{self.whoami().handle}/status/{tweet['id']}",
                                    post.text, in_reply_to=post.in_reply_to)
         return None
+
+    def _pages(self, path: str, what: str, params: dict[str, Any], *, write: bool = False) -> Any:
+        """The items of a paged read, newest first, page after page (at most FIND_PAGES)."""
+        token: str | None = None
+        for _ in range(FIND_PAGES):
+            query = {**params, "max_results": 100, **({"pagination_token": token} if token else {})}
+            body = self._call("GET", path, what, params=query, write=write)
+            for item in body.get("data") or []:
+                if isinstance(item, dict):
+                    yield item
+            meta = body.get("meta")
+            token = meta.get("next_token") if isinstance(meta, dict) else None
+            if not isinstance(token, str):
+                return
 
 
 def _expand_links(text: str, entities: Any) -> str:
