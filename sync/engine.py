@@ -541,22 +541,21 @@ class Route:
         ref = existing[0] if existing else self._desk(
             lambda: self.helpdesk.create_ticket(new, idempotency_key=m.key))
         checkpoint("ingest.after_create_ticket")
+        if existing:
+            self._catch_up(ref.id)
         self.store.finish_inbox(row.id, "done", ticket_id=ref.id, link=self._link_values(m, ref))
         self.stats.tickets += 1
         checkpoint("ingest.after_finish")
-        if existing:
-            self._catch_up(ref.id)
 
     def _catch_up(self, ticket_id: str) -> None:
         """A ticket that existed before its link was recorded (a lost answer, a crash) may
-        already have agent replies, which the reply reader passed over as not ours: read
-        them now. Only on this recovery path, so it costs nothing in the common case."""
-        try:
-            queued = self.hint(ticket_id)
-        except (RetriableError, SkippableError) as err:
-            log.warning("route %s: replies already on ticket %s will be read on its next change: %s",
-                        self.name, ticket_id, err)
-            return
+        already have agent replies, which the reply reader passed over as not ours: queue
+        them before the link is recorded, so a failed read retries the row instead of
+        passing them over again. Only on this recovery path: no cost in the common case."""
+        queued = 0
+        for reply in self._desk(lambda: self.helpdesk.list_comments(ticket_id)):
+            if reply.public and reply.by_agent:
+                queued += int(self.store.enqueue_reply(self.name, reply.comment_id, ticket_id, reply.body))
         if queued:
             log.info("route %s: %d reply(ies) written before ticket %s was linked are queued",
                      self.name, queued, ticket_id)
@@ -869,7 +868,8 @@ class Route:
     def _mirror(self, row: OutboxRow) -> None:
         link = self.store.link_by_ticket(self.name, row.ticket_id)
         if link is None:
-            raise SkippableError(f"ticket {row.ticket_id} is not linked to a conversation")
+            # Queued while its ticket's link was being recorded: it comes in a moment.
+            raise RetriableError(f"ticket {row.ticket_id} is not linked to a conversation yet")
         ticket = self._desk(lambda: self.helpdesk.get_ticket(row.ticket_id))
         mirror = self.settings.mirror
         if mirror.approval_tag and mirror.approval_tag not in ticket.tags:
