@@ -284,9 +284,9 @@ class Daemon:
     @staticmethod
     def _work(route: Route) -> Callable[[], None]:
         def work() -> None:
-            while route.process_inbox():
-                pass
-            while route.drain_outbox():
+            # A batch of each in turn: a long run of replies never holds up new mentions,
+            # nor a backlog of mentions the replies.
+            while route.process_inbox() + route.drain_outbox():
                 pass
         return work
 
