@@ -525,10 +525,12 @@ class Route:
         previous: TicketRef | None = None
         ticket = self._linked_ticket(link.ticket_id) if link is not None else None
         if link is not None and ticket is not None:
-            if not ticket.is_closed:
-                body = self._comment_body(m)
-                if not (retry and self._has_comment(ticket.id, m)):
-                    self._desk(lambda: self.helpdesk.add_comment(ticket.id, body, public=True,
+            # An earlier attempt (a batch job whose answer was lost) may have put the post on
+            # the ticket before an agent solved it: found there, it stays there.
+            already = retry and self._has_comment(ticket.id, m)
+            if already or not ticket.is_closed:
+                if not already:
+                    self._desk(lambda: self.helpdesk.add_comment(ticket.id, self._comment_body(m), public=True,
                                                                  author_id=requester), write=True)
                 checkpoint("ingest.after_comment")
                 self._move_deadline(ticket.id, m)

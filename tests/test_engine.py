@@ -836,3 +836,28 @@ def test_an_answer_written_before_the_ticket_was_linked_still_goes_out(info: dic
     route.clock.offset += 3600
     cycle(route, people, 2)
     assert [p["text"] for p in people.posts_by(people.brand)] == ["@lina Sorry Lina, the second charge is refunded."]
+
+
+def test_a_follow_up_whose_batch_answer_was_lost_stays_on_its_ticket_after_it_is_solved(
+        info: dict, store: Store) -> None:
+    people = People(info)
+    zd = ZendeskHarness(info)
+    route = make_route(info, store, batch_min=2)
+    roots = [people.post(f"solver{i}", f"@{people.brand} question {i}") for i in range(2)]
+    cycle(route, people, 1)
+    follow_ups = [people.post(f"solver{i}", f"@{people.brand} and one more thing {i}", in_reply_to=roots[i])
+                  for i in range(2)]
+    zd.fault(kind="status", status=503, method="GET", path_prefix="/api/v2/job_statuses", count=30)
+    route.poll("mentions")
+    route.process_inbox()                     # the comments' job is queued; its status cannot be read
+    zd.control.http.delete(f"{zd.control.url}/_sandbox/faults").raise_for_status()
+    people.advance("zendesk", 30)             # the job runs; then an agent solves the first ticket
+    first = people.ticket_for(roots[0])
+    people.answer(first["id"], "Solved, thanks!", status="solved")
+    route.clock.offset += 3600
+    while route.process_inbox():
+        pass
+    for root, follow_up in zip(roots, follow_ups):
+        holding = [t["id"] for t in people.tickets()
+                   if any(f"/status/{follow_up}" in c["body"] for c in people.comments(t["id"]))]
+        assert holding == [people.ticket_for(root)["id"]], "the follow-up is in its own ticket, once"
