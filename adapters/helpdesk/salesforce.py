@@ -166,6 +166,7 @@ class SalesforceHelpdesk:
         self._sf: Salesforce | None = None
         self._me: str | None = None
         self._calls: collections.deque[float] = collections.deque()
+        self._names: dict[tuple[str, str], str] = {}
         self.api_usage: tuple[int, int] | None = None
         self.org_id: str | None = None
 
@@ -346,10 +347,16 @@ class SalesforceHelpdesk:
         return str(found["records"][0]["Id"])
 
     def lookup(self, kind: str, name: str | int) -> str:
-        """Ids for names a mapping uses: queue (group), record type, entitlement, field."""
+        """Ids for names a mapping uses: queue (group), record type, entitlement, field.
+        Each name is read once: every rule a route resolves reuses it."""
         value = str(name)
         if _looks_like_id(value):
             return value
+        if (kind, value) not in self._names:
+            self._names[(kind, value)] = self._lookup(kind, value)
+        return self._names[(kind, value)]
+
+    def _lookup(self, kind: str, value: str) -> str:
         if kind == "field":
             fields = self._call("describe Case", lambda sf: sf.Case.describe())["fields"]
             for f in fields:

@@ -178,6 +178,7 @@ class ZendeskHelpdesk:
                             timeout=DEFAULT_TIMEOUT[1], disable_cache=True)
         self._roles: dict[str, str] = {}
         self._me: str | None = None
+        self._names: dict[str, list[dict[str, Any]]] = {}
 
     @classmethod
     def from_config(cls, values: Mapping[str, Any]) -> "ZendeskHelpdesk":
@@ -498,7 +499,10 @@ class ZendeskHelpdesk:
         if kind not in self._LOOKUPS:
             raise FatalError(f"Zendesk has no {kind} setting; use one of: {', '.join(self._LOOKUPS)}")
         path, key, attr = self._LOOKUPS[kind]
-        found = self._list_all(path, key, f"list {path}")
+        if kind not in self._names:
+            # Names change rarely; one read per kind serves every rule a route resolves.
+            self._names[kind] = self._list_all(path, key, f"list {path}")
+        found = self._names[kind]
         for item in found:
             if str(item.get(attr, "")).casefold() == str(name).casefold():
                 return str(item["id"])
