@@ -24,71 +24,58 @@ from sync.web import WebServer
 
 log = logging.getLogger("socialdesk.demo")
 
-_RULES_AND_GUARDS = """\
-    viral: {enabled: true, refresh: 1s, thresholds: {like_count: 1000}}
+def _demo_mapping(helpdesk: str, kind: str, ticket: str, outage: str, influencer: str, private: str) -> str:
+    """The demo's route on one helpdesk: the same rules, guards and viral watch on each;
+    ``ticket`` and the rules' actions are that helpdesk's own fields."""
+    return f"""\
+version: 1
+helpdesks:
+  {helpdesk}: {{kind: {kind}, sandbox: true}}
+networks:
+  brand_x: {{kind: x, sandbox: true}}
+routes:
+  - name: x-support
+    network: brand_x
+    helpdesk: {helpdesk}
+    streams: [mentions, dms]
+    ticket:
+      subject: "{{network}} {{kind}} from @{{author}}"
+{ticket}
+    rules:
+      - name: outage
+        when: {{public: true, keywords: [crash, crashes, down, outage]}}
+        then: {outage}
+      - name: influencer
+        when: {{followers_min: 10000}}
+        then: {influencer}
+      - name: private
+        when: {{public: false}}
+        then: {private}
+    viral: {{enabled: true, refresh: 1s, thresholds: {{like_count: 1000}}}}
     mirror:
       enabled: true
       max_age: 72h
-      approval: {required: true, tag: approved}
-      pii_patterns: [{name: an order number, regex: '\\bORD-\\d{6}\\b'}]
+      approval: {{required: true, tag: approved}}
+      pii_patterns: [{{name: an order number, regex: '\\bORD-\\d{{6}}\\b'}}]
 """
 
-DEMO_MAPPING = """\
-version: 1
-helpdesks:
-  sandbox_zendesk: {kind: zendesk, sandbox: true}
-networks:
-  brand_x: {kind: x, sandbox: true}
-routes:
-  - name: x-support
-    network: brand_x
-    helpdesk: sandbox_zendesk
-    streams: [mentions, dms]
-    ticket:
-      subject: "{network} {kind} from @{author}"
-      tags: [social, x]
+
+DEMO_MAPPING = _demo_mapping(
+    "sandbox_zendesk", "zendesk",
+    """      tags: [social, x]
       priority: normal
       group: Social care
-      custom_fields: {Social network: x, Social post URL: "{url}"}
-    rules:
-      - name: outage
-        when: {public: true, keywords: [crash, crashes, down, outage]}
-        then: {priority: high, type: incident, group: Escalations, tags: [social_outage]}
-      - name: influencer
-        when: {followers_min: 10000}
-        then: {priority: urgent, tags: [social_vip]}
-      - name: private
-        when: {public: false}
-        then: {tags: [social_private]}
-""" + _RULES_AND_GUARDS
+      custom_fields: {Social network: x, Social post URL: "{url}"}""",
+    "{priority: high, type: incident, group: Escalations, tags: [social_outage]}",
+    "{priority: urgent, tags: [social_vip]}", "{tags: [social_private]}")
 
-DEMO_MAPPING_SALESFORCE = """\
-version: 1
-helpdesks:
-  sandbox_salesforce: {kind: salesforce, sandbox: true}
-networks:
-  brand_x: {kind: x, sandbox: true}
-routes:
-  - name: x-support
-    network: brand_x
-    helpdesk: sandbox_salesforce
-    streams: [mentions, dms]
-    ticket:
-      subject: "{network} {kind} from @{author}"
-      priority: normal
+DEMO_MAPPING_SALESFORCE = _demo_mapping(
+    "sandbox_salesforce", "salesforce",
+    """      priority: normal
       entitlement: Social Care Standard
-      custom_fields: {Social_Network__c: x, Social_Post_Url__c: "{url}"}
-    rules:
-      - name: outage
-        when: {public: true, keywords: [crash, crashes, down, outage]}
-        then: {priority: high, assignment_rule: true}
-      - name: influencer
-        when: {followers_min: 10000}
-        then: {priority: urgent, entitlement: Social Care Premium}
-      - name: private
-        when: {public: false}
-        then: {record_type: Support}
-""" + _RULES_AND_GUARDS
+      custom_fields: {Social_Network__c: x, Social_Post_Url__c: "{url}"}""",
+    "{priority: high, assignment_rule: true}", "{priority: urgent, entitlement: Social Care Premium}",
+    "{record_type: Support}")
 
 CUSTOMERS = ["ada_lovelace", "bob_builder", "carol_danvers", "dave_grohl", "erin_reposter", "fay_famous",
              "gus_late"]

@@ -626,10 +626,7 @@ class Route:
         size = int(desk.batch_max) * int(getattr(desk, "batch_jobs", 1))
         requesters = self._requesters_batch([m.author for _, m in batch], size)
         links = {row.id: self.store.latest_link(self.name, conversation_key(m)) for row, m in batch}
-        linked = sorted({link.ticket_id for link in links.values() if link is not None})
-        tickets: dict[str, TicketRef] = {}
-        for chunk in _chunks(linked, min(int(desk.batch_max), 100)):
-            tickets.update(self._desk(lambda: desk.get_tickets(chunk)))
+        tickets = self._tickets([link.ticket_id for link in links.values() if link is not None])
         comments: list[tuple[InboxRow, Mention, Any]] = []
         creates: list[tuple[InboxRow, Mention, NewTicket]] = []
         done = 0
