@@ -329,7 +329,7 @@ class BatchHelpdesk(Helpdesk, Protocol):
     """
 
     batch_max: ClassVar[int]
-    batch_jobs: ClassVar[int]
+    batch_jobs: int
 
     def upsert_requesters(self, authors: Sequence[Author],
                           on_submitted: Callable[[str, int, int], None] | None = None) -> list[str | SocialdeskError]:

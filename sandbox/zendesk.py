@@ -361,6 +361,11 @@ class ZendeskState:
         self.nice_ids = itertools.count(1)
         self.users: dict[int, dict[str, Any]] = {}
         self.identities: dict[int, dict[str, Any]] = {}
+        # Lookup indexes, as the real service has: entries are only ever added, and each
+        # hit is checked against the record, so a rolled-back write leaves nothing wrong.
+        self._users_by_external: dict[str, list[int]] = {}
+        self._identities_by_key: dict[tuple[str, str], list[int]] = {}
+        self._identities_of_user: dict[int, list[int]] = {}
         self.tickets: dict[int, TicketRec] = {}
         self.groups: dict[int, dict[str, Any]] = {}
         self.brands: dict[int, dict[str, Any]] = {}
@@ -467,6 +472,7 @@ class ZendeskState:
                 spec.get("default_group_id", self.default_group_id if agent else None),
             "user_fields": dict(spec.get("user_fields") or {}),
         }
+        self._index_external_id(uid)
         if spec.get("email"):
             self._add_identity(uid, "email", spec["email"], now, primary=True,
                                verified=bool(spec.get("verified", False)))
@@ -502,17 +508,32 @@ class ZendeskState:
         except (KeyError, TypeError, ValueError) as err:
             raise not_found() from err
 
+    def _index_external_id(self, uid: int) -> None:
+        external_id = self.users[uid]["external_id"]
+        if external_id is not None:
+            uids = self._users_by_external.setdefault(str(external_id).lower(), [])
+            if uid not in uids:
+                uids.append(uid)
+
+    def _identities_keyed(self, kind: str, key: str) -> Iterator[dict[str, Any]]:
+        """Identities of ``kind`` whose normalised value is ``key``, oldest first."""
+        for iid in self._identities_by_key.get((kind, key), ()):
+            ident = self.identities.get(iid)
+            if ident is not None and self._identity_key(kind, ident["value"]) == key:
+                yield ident
+
     def find_user_by_email(self, email: str) -> dict[str, Any] | None:
         wanted = email.strip().lower()
-        for ident in self.identities.values():
-            if ident["type"] == "email" and ident["value"].lower() == wanted:
+        for ident in self._identities_keyed("email", wanted):
+            if ident["value"].lower() == wanted:
                 return self.users.get(ident["user_id"])
         return None
 
     def find_users_by_external_id(self, external_id: str) -> list[dict[str, Any]]:
         wanted = external_id.lower()
-        return [u for u in self.users.values()
-                if u["external_id"] is not None and str(u["external_id"]).lower() == wanted]
+        found = (self.users.get(uid) for uid in sorted(self._users_by_external.get(wanted, ())))
+        return [u for u in found
+                if u is not None and u["external_id"] is not None and str(u["external_id"]).lower() == wanted]
 
     def _add_identity(self, uid: int, kind: str, value: str, now: float, primary: bool = False,
                       verified: bool = False) -> dict[str, Any]:
@@ -520,6 +541,8 @@ class ZendeskState:
         ident = {"id": iid, "user_id": uid, "type": kind, "value": value, "verified": verified,
                  "primary": primary, "_created": now, "_updated": now}
         self.identities[iid] = ident
+        self._identities_by_key.setdefault((kind, self._identity_key(kind, value)), []).append(iid)
+        self._identities_of_user.setdefault(uid, []).append(iid)
         return ident
 
     def identity_json(self, ident: Mapping[str, Any]) -> dict[str, Any]:
@@ -532,8 +555,8 @@ class ZendeskState:
         return out
 
     def user_identities(self, uid: int) -> list[dict[str, Any]]:
-        return sorted((i for i in self.identities.values() if i["user_id"] == uid),
-                      key=lambda i: i["id"])
+        found = (self.identities.get(iid) for iid in self._identities_of_user.get(uid, ()))
+        return sorted((i for i in found if i is not None and i["user_id"] == uid), key=lambda i: i["id"])
 
     @staticmethod
     def _identity_key(kind: str, value: str) -> str:
@@ -590,9 +613,8 @@ class ZendeskState:
             raise record_invalid("type", f"Type: {kind} is not valid")
         if not isinstance(value, str) or not value.strip():
             raise record_invalid("value", "Value: cannot be blank", "BlankValue")
-        key = self._identity_key(kind, value)
-        for ident in self.identities.values():
-            if ident["type"] == kind and self._identity_key(kind, ident["value"]) == key:
+        for ident in self._identities_keyed(kind, self._identity_key(kind, value)):
+            if ident["type"] == kind:
                 if ident["user_id"] == uid:
                     return ident
                 raise record_invalid("value", f"Value: {value} is already being used by another user",
@@ -618,6 +640,7 @@ class ZendeskState:
             user["user_fields"].update(spec["user_fields"])
         if spec.get("external_id") not in (None, ""):
             user["external_id"] = str(spec["external_id"])
+            self._index_external_id(uid)
         if spec.get("email"):
             self.ensure_identity(uid, "email", str(spec["email"]), now)
         for ident in spec.get("identities") or []:
@@ -963,15 +986,15 @@ class ZendeskState:
     @contextlib.contextmanager
     def atomic(self, t: TicketRec | None = None, uid: int | None = None) -> Iterator[None]:
         """Undo a write that fails validation half-way, as Zendesk's transactions do."""
-        users, identities = set(self.users), set(self.identities)
+        users, identities = len(self.users), len(self.identities)  # both only ever grow, in order
         saved_user = copy.deepcopy(self.users[uid]) if uid in self.users else None
         saved = (copy.deepcopy(t.data), dict(t.values), len(t.comments)) if t else None
         try:
             yield
         except ApiError:
-            for key in set(self.users) - users:
+            for key in list(self.users)[users:]:
                 del self.users[key]
-            for key in set(self.identities) - identities:
+            for key in list(self.identities)[identities:]:
                 del self.identities[key]
             if saved_user is not None and uid is not None:
                 self.users[uid] = saved_user
@@ -1608,12 +1631,16 @@ class ZendeskState:
 
     # ----------------------------------------------------------- exports
 
-    def ticket_events(self, include_comments: bool) -> list[tuple[int, int, dict[str, Any], float]]:
-        """All audits as (timestamp, id, ticket_event, exact time), sorted as exported."""
+    def ticket_events(self, include_comments: bool, since: int = 0,
+                      before: float = math.inf) -> list[tuple[int, int, dict[str, Any], float]]:
+        """Audits from ``since`` (whole seconds) to before ``before`` as (timestamp, id,
+        ticket_event, exact time), sorted as exported."""
         out = []
         for t in self.tickets.values():
             for a in t.audits:
                 ts = int(a["_ts"])
+                if ts < since or a["_ts"] >= before:
+                    continue
                 children = [self._child_event(a, e, include_comments) for e in a["events"]]
                 out.append((ts, a["id"], {
                     "id": a["id"], "ticket_id": t.id, "timestamp": ts, "created_at": iso(a["_ts"]),
@@ -2348,7 +2375,7 @@ def _install_tickets(app: Flask, state: ZendeskState) -> None:
                                  "description": f"Parameter ids cannot specify more than {BULK_MAX} values",
                                  "max_count": BULK_MAX})
         with state.lock:
-            found = [t for t in state.live_tickets() if t.id in set(ids)]
+            found = [t for t in (state.tickets.get(tid) for tid in sorted(set(ids))) if t and not t.deleted]
             return _json(_unpaged("tickets", [state.ticket_json(t) for t in found]))
 
     def queue_job(kind: str, items: list[Any]) -> Response:
@@ -2378,6 +2405,25 @@ def _install_tickets(app: Flask, state: ZendeskState) -> None:
             items = [(t.get("id"), {k: v for k, v in t.items() if k != "id"})
                      for t in tickets if isinstance(t, Mapping)]
         return queue_job("update", items)
+
+    @app.route("/api/v2/job_statuses/show_many", methods=["GET"])
+    def job_statuses_show_many() -> Response:
+        """Several jobs' statuses in one read; ids not known (or expired) are left out."""
+        ids = [part.strip() for part in request.args.get("ids", "").split(",") if part.strip()]
+        if not ids:
+            raise bad_request("ParameterMissing", "param is missing or the value is empty: ids")
+        if len(ids) > BULK_MAX:
+            raise ApiError(400, {"error": "TooManyValues",
+                                 "description": f"Parameter ids cannot specify more than {BULK_MAX} values",
+                                 "max_count": BULK_MAX})
+        with state.lock:
+            statuses = []
+            for jid in dict.fromkeys(ids):
+                job = state.jobs.get(jid)
+                if job is not None:
+                    state.advance_job(job)
+                    statuses.append(state.job_json(job))
+            return _json({"job_statuses": statuses})
 
     @app.route("/api/v2/job_statuses/<jid>", methods=["GET"])
     def job_status(jid: str) -> Response:
@@ -2586,7 +2632,7 @@ def _install_exports(app: Flask, state: ZendeskState) -> None:
             start = _start_time(state)
             cutoff = state.clock.now() - INCREMENTAL_LAG
             include = "comment_events" in request.args.get("include", "").split(",")
-            entries = [e for e in state.ticket_events(include) if e[3] < cutoff]
+            entries = state.ticket_events(include, since=start, before=cutoff)
             events, end_time, end = _time_page(entries, start, _per_page())
             return _json({"ticket_events": events,
                           "next_page": next_page_url("incremental/ticket_events", end_time),

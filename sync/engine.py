@@ -24,7 +24,7 @@ from adapters.base import (
     TicketRef, Unparseable,
 )
 from sync.rules import NETWORK_NAMES, placeholders
-from sync.store import InboxItem, InboxRow, OutboxRow, Store
+from sync.store import Finished, InboxItem, InboxRow, OutboxRow, Store
 from sync.text import ReplyTooLong, address, split_reply
 
 log = logging.getLogger("socialdesk.engine")
@@ -625,7 +625,8 @@ class Route:
         desk: Any = self.helpdesk
         size = int(desk.batch_max) * int(getattr(desk, "batch_jobs", 1))
         requesters = self._requesters_batch([m.author for _, m in batch], size)
-        links = {row.id: self.store.latest_link(self.name, conversation_key(m)) for row, m in batch}
+        latest = self.store.latest_links(self.name, [conversation_key(m) for _, m in batch])
+        links = {row.id: latest.get(conversation_key(m)) for row, m in batch}
         tickets = self._tickets([link.ticket_id for link in links.values() if link is not None])
         comments: list[tuple[InboxRow, Mention, Any]] = []
         creates: list[tuple[InboxRow, Mention, NewTicket]] = []
@@ -651,24 +652,28 @@ class Route:
                 [(link.ticket_id, self._comment_body(m), True, requesters[m.author.id]) for _, m, link in chunk],
                 on_submitted=submitted))
             checkpoint("ingest.after_batch_write")
+            finished: list[Finished] = []
             for (row, m, link), failed in zip(chunk, results):
                 if self._batch_failed(row, failed):
                     continue
                 self._move_deadline(link.ticket_id, m)
-                self.store.finish_inbox(row.id, "done", ticket_id=link.ticket_id, link_post=(link.id, m.id))
-                self.stats.comments += 1
-                done += 1
+                finished.append(Finished(row.id, "done", ticket_id=link.ticket_id, link_post=(link.id, m.id)))
+            self.store.finish_inbox_many(finished)
+            self.stats.comments += len(finished)
+            done += len(finished)
         for chunk in _chunks(creates, size):
             ids = [row.id for row, *_ in chunk]
             results = self._batch_write(ids, lambda submitted: desk.create_tickets(
                 [new for *_, new in chunk], on_submitted=submitted))
             checkpoint("ingest.after_batch_write")
+            finished = []
             for (row, m, _), ref in zip(chunk, results):
                 if self._batch_failed(row, ref):
                     continue
-                self.store.finish_inbox(row.id, "done", ticket_id=ref.id, link=self._link_values(m, ref))
-                self.stats.tickets += 1
-                done += 1
+                finished.append(Finished(row.id, "done", ticket_id=ref.id, link=self._link_values(m, ref)))
+            self.store.finish_inbox_many(finished)
+            self.stats.tickets += len(finished)
+            done += len(finished)
         return done
 
     def _batch_write(self, ids: list[int], write: Callable[[Callable[[str, int, int], None]], Any]) -> Any:
@@ -695,17 +700,22 @@ class Route:
         desk_name = self.settings.helpdesk_name
         found: dict[str, Any] = {}
         missing: dict[str, Author] = {}
-        for author in authors:
-            known = self.store.get_requester(desk_name, author.network, author.id)
-            if known:
-                found[author.id] = known
-            else:
-                missing[author.id] = author
+        for network in dict.fromkeys(author.network for author in authors):
+            known = self.store.get_requesters(desk_name, network, [a.id for a in authors if a.network == network])
+            for author in authors:
+                if author.network != network:
+                    continue
+                if known.get(author.id):
+                    found[author.id] = known[author.id]
+                else:
+                    missing[author.id] = author
         for chunk in _chunks(list(missing.values()), size):
             results = self._desk(lambda: self.helpdesk.upsert_requesters(chunk))  # type: ignore[attr-defined]
+            for network in dict.fromkeys(author.network for author in chunk):
+                self.store.put_requesters(desk_name, network, {
+                    author.id: result for author, result in zip(chunk, results)
+                    if author.network == network and not isinstance(result, Exception)})
             for author, result in zip(chunk, results):
-                if not isinstance(result, Exception):
-                    self.store.put_requester(desk_name, author.network, author.id, result)
                 found[author.id] = result
         return found
 

@@ -12,7 +12,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -182,6 +182,7 @@ SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 INBOX_STATES = ("pending", "done", "filtered", "quarantined")
 OUTBOX_STATES = ("pending", "posted", "failed", "skipped")
+IN_CHUNK = 500  # keys per IN (...) read: well inside SQLite's and PostgreSQL's bound-parameter limits
 
 
 @dataclass(frozen=True)
@@ -206,6 +207,18 @@ class InboxRow:
     last_error: str | None
     owner: str = ""
     job: str | None = None
+
+
+@dataclass(frozen=True)
+class Finished:
+    """An inbox row to close, with the link it creates (``link``) or advances
+    (``link_post``: the link's id and the post now latest in it)."""
+    row_id: int
+    state: str
+    ticket_id: str | None = None
+    note: str | None = None
+    link: dict[str, Any] | None = None
+    link_post: tuple[int, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -241,14 +254,18 @@ def _insert_ignore(conn: Connection, table: sa.Table, keys: Sequence[str], **val
 
     One statement, so two writers racing on the same key cannot both fail or both win.
     """
+    statement = _insert_ignoring(conn, table, keys).values(**values).returning(*table.primary_key.columns)
+    # rowcount is not reliable here on every driver; a returned key is.
+    return conn.execute(statement).first() is not None
+
+
+def _insert_ignoring(conn: Connection, table: sa.Table, keys: Sequence[str]) -> Any:
+    """An INSERT that skips a row whose unique ``keys`` already exist (one or many rows)."""
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    statement = (insert(table).values(**values).on_conflict_do_nothing(index_elements=list(keys))
-                 .returning(*table.primary_key.columns))
-    # rowcount is not reliable here on every driver; a returned key is.
-    return conn.execute(statement).first() is not None
+    return insert(table).on_conflict_do_nothing(index_elements=list(keys))
 
 
 def _engine(url: str) -> Engine:
@@ -419,16 +436,29 @@ class Store:
                      note: str | None = None, link: dict[str, Any] | None = None,
                      link_post: tuple[int, str] | None = None) -> None:
         """Close an inbox row, together with the link it created or advanced."""
-        assert state in ("done", "filtered")
+        self.finish_inbox_many([Finished(row_id, state, ticket_id, note, link, link_post)])
+
+    def finish_inbox_many(self, finished: Sequence[Finished]) -> None:
+        """Close inbox rows with their links in one transaction: all of them or none."""
+        if not finished:
+            return
+        for f in finished:
+            assert f.state in ("done", "filtered"), f.state
         now = self.clock()
         with self.engine.begin() as conn:
-            conn.execute(inbox.update().where(inbox.c.id == row_id).values(
-                state=state, ticket_id=ticket_id, last_error=note, done_at=now, lease_until=0.0))
-            if link is not None:
-                _insert_ignore(conn, links, ("route", "ticket_id"), created_at=now, dm_note_posted=False, **link)
-            if link_post is not None:
-                conn.execute(links.update().where(links.c.id == link_post[0])
-                             .values(last_post_id=link_post[1]))
+            conn.execute(
+                inbox.update().where(inbox.c.id == sa.bindparam("row_id")).values(
+                    state=sa.bindparam("state"), ticket_id=sa.bindparam("ticket"),
+                    last_error=sa.bindparam("note"), done_at=now, lease_until=0.0),
+                [{"row_id": f.row_id, "state": f.state, "ticket": f.ticket_id, "note": f.note} for f in finished])
+            created = [{"created_at": now, "dm_note_posted": False, **f.link} for f in finished if f.link]
+            for keys in dict.fromkeys(tuple(sorted(values)) for values in created):
+                conn.execute(_insert_ignoring(conn, links, ("route", "ticket_id")),
+                             [values for values in created if tuple(sorted(values)) == keys])
+            advanced = [{"link_id": f.link_post[0], "post": f.link_post[1]} for f in finished if f.link_post]
+            if advanced:
+                conn.execute(links.update().where(links.c.id == sa.bindparam("link_id"))
+                             .values(last_post_id=sa.bindparam("post")), advanced)
 
     def retry_later(self, table: str, row_id: int, error: str, delay: float) -> None:
         target = inbox if table == "inbox" else outbox
@@ -473,10 +503,29 @@ class Store:
                 requesters.c.helpdesk == helpdesk, requesters.c.network == network,
                 requesters.c.author_id == author_id)).scalar()
 
+    def get_requesters(self, helpdesk: str, network: str, author_ids: Sequence[str]) -> dict[str, str]:
+        """Known helpdesk user ids by author id, for many authors in a few reads."""
+        found: dict[str, str] = {}
+        wanted = list(dict.fromkeys(author_ids))
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), IN_CHUNK):
+                found.update((row.author_id, row.user_id) for row in conn.execute(
+                    sa.select(requesters.c.author_id, requesters.c.user_id).where(
+                        requesters.c.helpdesk == helpdesk, requesters.c.network == network,
+                        requesters.c.author_id.in_(wanted[start:start + IN_CHUNK]))))
+        return found
+
     def put_requester(self, helpdesk: str, network: str, author_id: str, user_id: str) -> None:
+        self.put_requesters(helpdesk, network, {author_id: user_id})
+
+    def put_requesters(self, helpdesk: str, network: str, user_ids: Mapping[str, str]) -> None:
+        """Remember helpdesk user ids by author id (the first one stored stays)."""
+        if not user_ids:
+            return
         with self.engine.begin() as conn:
-            _insert_ignore(conn, requesters, ("helpdesk", "network", "author_id"), helpdesk=helpdesk,
-                           network=network, author_id=author_id, user_id=user_id)
+            conn.execute(_insert_ignoring(conn, requesters, ("helpdesk", "network", "author_id")),
+                         [{"helpdesk": helpdesk, "network": network, "author_id": author_id, "user_id": user_id}
+                          for author_id, user_id in user_ids.items()])
 
     def _link(self, row: Any) -> LinkRow:
         return LinkRow(row.id, row.route, row.conversation_key, row.ticket_id, row.source_key,
@@ -489,6 +538,18 @@ class Store:
                 links.c.route == route, links.c.conversation_key == conversation_key)
                 .order_by(links.c.id.desc()).limit(1)).first()
         return self._link(row) if row else None
+
+    def latest_links(self, route: str, conversation_keys: Sequence[str]) -> dict[str, LinkRow]:
+        """Each conversation's latest link (as ``latest_link``), for many in a few reads."""
+        found: dict[str, LinkRow] = {}
+        wanted = list(dict.fromkeys(conversation_keys))
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), IN_CHUNK):
+                for row in conn.execute(sa.select(links).where(
+                        links.c.route == route, links.c.conversation_key.in_(wanted[start:start + IN_CHUNK]))
+                        .order_by(links.c.id)):
+                    found[row.conversation_key] = self._link(row)  # ascending ids: the latest wins
+        return found
 
     def last_post_at(self, route: str, ticket_id: str) -> float | None:
         """When the customer last wrote in the conversation of ``ticket_id`` (epoch s)."""

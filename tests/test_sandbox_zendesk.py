@@ -379,6 +379,24 @@ def test_create_many_refuses_101_and_runs_100_as_a_job(zd: ZD) -> None:
     assert sorted(t.external_id for t in shown) == sorted(f"bulk:{i}" for i in range(100))
 
 
+def test_job_statuses_show_many_reads_several_jobs_in_one_call(zd: ZD) -> None:
+    jobs = [zd.call("POST", "/api/v2/tickets/create_many.json",
+                    json={"tickets": [{"comment": {"body": f"many {n}"}, "external_id": f"many-{n}"}]}
+                    ).json()["job_status"]["id"] for n in range(3)]
+    ids = ",".join([jobs[2], "V3-0000000000000000000000000000dead", jobs[0], jobs[1], jobs[0]])
+    first = zd.call("GET", "/api/v2/job_statuses/show_many.json", params={"ids": ids}).json()["job_statuses"]
+    assert [s["id"] for s in first] == [jobs[2], jobs[0], jobs[1]], "asked order, unknown left out, once each"
+    assert {s["status"] for s in first} == {"working"} and all(s["results"] is None for s in first)
+    second = zd.call("GET", "/api/v2/job_statuses/show_many.json", params={"ids": ids}).json()["job_statuses"]
+    assert {s["status"] for s in second} == {"completed"}
+    assert all(len(s["results"]) == 1 and s["results"][0]["id"] for s in second)
+    too_many = ",".join(f"V3-{n:032x}" for n in range(101))
+    refused = zd.call("GET", "/api/v2/job_statuses/show_many.json", params={"ids": too_many})
+    assert refused.status_code == 400 and refused.json()["error"] == "TooManyValues"
+    missing = zd.call("GET", "/api/v2/job_statuses/show_many.json")
+    assert missing.status_code == 400 and missing.json()["error"] == "ParameterMissing"
+
+
 def test_jobs_finish_without_polling_and_update_many(zd: ZD) -> None:
     job = zd.call("POST", "/api/v2/tickets/create_many.json",
                   json={"tickets": [{"comment": {"body": "x"}, "external_id": "solo"}]}).json()["job_status"]
@@ -1087,6 +1105,7 @@ def test_zendesk_responses_match_openapi(zd: ZD) -> None:
                    json={"ticket": {"priority": "high"}}).json()["job_status"]
     for _ in range(2):
         check("GET", f"/api/v2/job_statuses/{update['id']}.json", expect=200)
+    check("GET", f"/api/v2/job_statuses/show_many.json?ids={job['id']},{update['id']}", expect=200)
     check("GET", "/api/v2/ticket_fields.json", expect=200)
     check("POST", "/api/v2/ticket_fields.json", expect=201, json=TEXT_FIELD)
     check("GET", "/api/v2/groups.json", expect=200)

@@ -1,6 +1,7 @@
 """The state store on SQLite, and on PostgreSQL when a server is reachable."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 from typing import Iterator
@@ -8,7 +9,7 @@ from typing import Iterator
 import pytest
 import sqlalchemy as sa
 
-from sync.store import SCHEMA_VERSION, InboxItem, Store
+from sync.store import SCHEMA_VERSION, Finished, InboxItem, Store, inbox
 
 PG_ADMIN_URL = os.environ.get("SOCIALDESK_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
@@ -137,6 +138,40 @@ def test_finish_writes_the_link_in_the_same_step(store: Store) -> None:
     store.finish_inbox(row.id, "done", ticket_id="42", link_post=(link.id, "5"))
     assert store.latest_link("r", "x:conv:1").last_post_id == "5"
     assert store.claim_inbox("r") == []
+
+
+def _link(key: str, ticket: str, post: str) -> dict[str, object]:
+    return {"route": "r", "conversation_key": key, "ticket_id": ticket, "source_key": post,
+            "author_id": "7", "author_handle": "ada", "dm": False, "last_post_id": post}
+
+
+def test_a_batch_of_rows_finishes_with_its_links_in_one_step(store: Store) -> None:
+    store.record_page("r", "mentions", _items("1", "2", "3", "4"), "4", move_cursor=True)
+    rows = store.claim_inbox("r")
+    assert len(rows) == 4
+    store.finish_inbox_many([Finished(rows[0].id, "done", "41", link=_link("x:conv:a", "41", "1")),
+                             Finished(rows[1].id, "done", "42", link=_link("x:conv:b", "42", "2")),
+                             Finished(rows[2].id, "filtered", note="retweet")])
+    a, b = store.latest_link("r", "x:conv:a"), store.latest_link("r", "x:conv:b")
+    assert a is not None and b is not None and (a.ticket_id, b.ticket_id) == ("41", "42")
+    # a link already written (a retried batch) is kept, not doubled, and the rest still lands
+    store.finish_inbox_many([Finished(rows[0].id, "done", "41", link=_link("x:conv:a", "41", "1")),
+                             Finished(rows[3].id, "done", "41", link_post=(a.id, "4"))])
+    assert store.latest_links("r", ["x:conv:a", "x:conv:b", "x:conv:none"]) == {
+        "x:conv:a": dataclasses.replace(a, last_post_id="4"), "x:conv:b": b}
+    assert store.claim_inbox("r") == []
+    with store.engine.connect() as conn:
+        states = conn.execute(sa.select(inbox.c.state, inbox.c.ticket_id).order_by(inbox.c.id)).all()
+    assert [tuple(r) for r in states] == [("done", "41"), ("done", "42"), ("filtered", None), ("done", "41")]
+
+
+def test_requesters_are_read_and_written_many_at_a_time(store: Store) -> None:
+    ids = {str(n): f"u{n}" for n in range(1200)}  # more than one IN (...) chunk
+    store.put_requesters("zd", "x", ids)
+    store.put_requesters("zd", "x", {"5": "other"})  # the first id stored stays
+    assert store.get_requesters("zd", "x", list(ids) + ["none"]) == ids
+    assert store.get_requesters("zd", "instagram", ["5"]) == {}
+    assert store.get_requester("zd", "x", "5") == "u5"
 
 
 def test_outbox_is_unique_per_comment_and_parts_are_remembered(store: Store) -> None:
