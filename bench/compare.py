@@ -48,9 +48,11 @@ Floor. The minimum requests the work needs at the best batch sizes the API allow
 by the plan's rate: U authors -> ceil(U/100) users/create_or_update_many jobs; T
 conversations -> ceil(T/100) tickets/create_many jobs; F follow-ups -> max(ceil(F/100),
 k_max) tickets/update_many jobs (one comment per ticket per job, k_max = most follow-ups
-in one conversation); every job needs at least one job-status poll. floor_requests =
-2*ceil(U/100) + 2*ceil(T/100) + 2*max(ceil(F/100), k_max); floor_seconds =
-floor_requests / limit_per_minute * 60. It ignores round trips and job run time.
+in one conversation); every job's results must be read at least once, and one
+job_statuses/show_many read returns up to 100 jobs. With J = ceil(U/100) + ceil(T/100) +
+max(ceil(F/100), k_max): floor_requests = J + ceil(J/100); floor_seconds =
+floor_requests / limit_per_minute * 60, the requests at the limit's steady rate. It ignores
+round trips, job run time, and that a fixed one-minute window lets a burst through at once.
 
 Measured for each: helpdesk API calls per mention (the Zendesk sandbox's own request log,
 read and cleared in chunks since it keeps 5,000 entries), per endpoint; simulated drain
@@ -332,14 +334,17 @@ def floor_of(s: Scenario, per_minute: int) -> dict[str, Any]:
     users = math.ceil(s.customers / BULK_MAX)
     creates = math.ceil(s.conversations / BULK_MAX)
     comments = max(math.ceil(s.followups / BULK_MAX), s.max_followups) if s.followups else 0
-    requests_ = 2 * users + 2 * creates + 2 * comments
+    jobs = users + creates + comments
+    polls = math.ceil(jobs / BULK_MAX)
+    requests_ = jobs + polls
     seconds = requests_ / per_minute * 60.0
-    return {"formula": "floor_requests = 2*ceil(U/100) + 2*ceil(T/100) + 2*max(ceil(F/100), k_max) "
-                       "(each bulk job + >=1 job-status poll); floor_seconds = floor_requests / limit_per_minute * 60",
+    return {"formula": "J = ceil(U/100) + ceil(T/100) + max(ceil(F/100), k_max) bulk jobs; floor_requests = "
+                       "J + ceil(J/100) (every job's results read once, 100 jobs a job_statuses/show_many read); "
+                       "floor_seconds = floor_requests / limit_per_minute * 60",
             "U_authors": s.customers, "T_conversations": s.conversations, "F_followups": s.followups,
             "k_max": s.max_followups, "limit_per_minute": per_minute,
             "jobs": {"users_create_or_update_many": users, "tickets_create_many": creates,
-                     "tickets_update_many": comments},
+                     "tickets_update_many": comments, "job_status_reads": polls},
             "requests": requests_, "seconds": round(seconds, 1), "minutes": round(seconds / 60, 2)}
 
 
@@ -361,7 +366,7 @@ def pct(values: list[float]) -> dict[str, Any]:
 
 def endpoint_of(entry: dict[str, Any]) -> str:
     path = re.sub(r"/\d+(?=/|\.json|$)", "/{id}", str(entry["path"]).split("?")[0])
-    path = re.sub(r"/job_statuses/[^/]+", "/job_statuses/{id}", path)
+    path = re.sub(r"/job_statuses/(?!show_many)[^/]+", "/job_statuses/{id}", path)
     return f"{entry['method']} {path.removesuffix('.json')}"
 
 
@@ -1040,8 +1045,9 @@ def render(r: dict[str, Any]) -> str:
             f"{base['tickets']} / {base['lost']} / {base['duplicates']}"),
         row("peak RSS in drain (MiB)", str(sd_mem.get("rss_peak_mib")), str(base_mem.get("rss_peak_mib"))),
         "",
-        f"floor: {fl['requests']} requests = 2*ceil({fl['U_authors']}/100) + 2*ceil({fl['T_conversations']}/100) + "
-        f"2*max(ceil({fl['F_followups']}/100), {fl['k_max']}); / {fl['limit_per_minute']} per min = "
+        f"floor: {fl['requests']} requests = J + ceil(J/100), J = ceil({fl['U_authors']}/100) + "
+        f"ceil({fl['T_conversations']}/100) + max(ceil({fl['F_followups']}/100), {fl['k_max']}) jobs; "
+        f"/ {fl['limit_per_minute']} per min = "
         f"{fl['seconds']:.1f} s ({fl['minutes']:.2f} min)",
         f"ratios: baseline/socialdesk calls per mention = {ratios['baseline_over_socialdesk_calls_per_mention']}x "
         f"(target >= {r['targets']['calls_ratio_min']:g}x: {'met' if r['targets']['calls_ratio_met'] else 'MISSED'}); "
