@@ -325,7 +325,10 @@ class BatchHelpdesk(Helpdesk, Protocol):
     each background job (Zendesk) as soon as it is queued, with the slice of items it
     holds, so a later attempt can wait for it before writing again; a synchronous helpdesk
     (Salesforce collections) never calls it. ``batch_max`` items go in one job or call;
-    a call may take ``batch_jobs`` times that, as that many jobs at once.
+    a call may take ``batch_jobs`` times that, as that many jobs at once. A helpdesk whose
+    jobs run in the background may also offer ``write_tickets(comments, tickets,
+    on_submitted)``: both writes' jobs in flight together, the slices numbered over the
+    comments, then the tickets; the engine uses it when present.
     """
 
     batch_max: ClassVar[int]

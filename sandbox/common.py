@@ -225,6 +225,10 @@ def from_agent_ui() -> bool:
 def cut_connection() -> Response:
     """Shut the request's socket without a byte of answer (the client sees the connection
     closed under it); the returned response is what werkzeug fails to write."""
+    try:
+        request.get_data(cache=True)  # read what was sent first, so the request log still has it
+    except Exception:  # noqa: BLE001 - a client already gone: nothing more to read
+        pass
     sock = request.environ.get("werkzeug.socket")
     if sock is not None:
         try:

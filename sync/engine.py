@@ -621,7 +621,9 @@ class Route:
         return done
 
     def _write_batch(self, batch: list[tuple[InboxRow, Mention]]) -> int:
-        """Requesters, then comments on open tickets, then new tickets: a call or a job each."""
+        """Requesters, then comments on open tickets and new tickets: a call or a job each,
+        the comments' and the tickets' jobs in flight together when they fit the helpdesk's
+        share of jobs (``write_tickets``)."""
         desk: Any = self.helpdesk
         size = int(desk.batch_max) * int(getattr(desk, "batch_jobs", 1))
         requesters = self._requesters_batch([m.author for _, m in batch], size)
@@ -646,35 +648,53 @@ class Route:
                                               batch[0][0].owner))
         comments = [c for c in comments if c[0].id in owned]
         creates = [c for c in creates if c[0].id in owned]
-        for chunk in _chunks(comments, size):
-            ids = [row.id for row, *_ in chunk]
-            results = self._batch_write(ids, lambda submitted: desk.add_comments(
-                [(link.ticket_id, self._comment_body(m), True, requesters[m.author.id]) for _, m, link in chunk],
-                on_submitted=submitted))
+        both = getattr(desk, "write_tickets", None)
+        jobs = -(-len(comments) // int(desk.batch_max)) + -(-len(creates) // int(desk.batch_max))
+        if both is not None and comments and creates and jobs <= int(getattr(desk, "batch_jobs", 1)):
+            # One round of jobs for both: the helpdesk's jobs run side by side.
+            ids = [row.id for row, *_ in comments + creates]
+            commented, created = self._batch_write(ids, lambda submitted: both(
+                self._comment_items(comments, requesters), [new for *_, new in creates], on_submitted=submitted))
             checkpoint("ingest.after_batch_write")
-            finished: list[Finished] = []
-            for (row, m, link), failed in zip(chunk, results):
-                if self._batch_failed(row, failed):
-                    continue
-                self._move_deadline(link.ticket_id, m)
-                finished.append(Finished(row.id, "done", ticket_id=link.ticket_id, link_post=(link.id, m.id)))
-            self.store.finish_inbox_many(finished)
-            self.stats.comments += len(finished)
-            done += len(finished)
+            return done + self._finish_comments(comments, commented) + self._finish_creates(creates, created)
+        for chunk in _chunks(comments, size):
+            results = self._batch_write([row.id for row, *_ in chunk], lambda submitted: desk.add_comments(
+                self._comment_items(chunk, requesters), on_submitted=submitted))
+            checkpoint("ingest.after_batch_write")
+            done += self._finish_comments(chunk, results)
         for chunk in _chunks(creates, size):
-            ids = [row.id for row, *_ in chunk]
-            results = self._batch_write(ids, lambda submitted: desk.create_tickets(
+            results = self._batch_write([row.id for row, *_ in chunk], lambda submitted: desk.create_tickets(
                 [new for *_, new in chunk], on_submitted=submitted))
             checkpoint("ingest.after_batch_write")
-            finished = []
-            for (row, m, _), ref in zip(chunk, results):
-                if self._batch_failed(row, ref):
-                    continue
-                finished.append(Finished(row.id, "done", ticket_id=ref.id, link=self._link_values(m, ref)))
-            self.store.finish_inbox_many(finished)
-            self.stats.tickets += len(finished)
-            done += len(finished)
+            done += self._finish_creates(chunk, results)
         return done
+
+    def _comment_items(self, comments: list[tuple[InboxRow, Mention, Any]],
+                       requesters: dict[str, Any]) -> list[tuple[str, str, bool, str | None]]:
+        return [(link.ticket_id, self._comment_body(m), True, requesters[m.author.id]) for _, m, link in comments]
+
+    def _finish_comments(self, comments: list[tuple[InboxRow, Mention, Any]], results: list[Any]) -> int:
+        """Close the rows whose comment landed, advancing their links, in one step."""
+        finished: list[Finished] = []
+        for (row, m, link), failed in zip(comments, results):
+            if self._batch_failed(row, failed):
+                continue
+            self._move_deadline(link.ticket_id, m)
+            finished.append(Finished(row.id, "done", ticket_id=link.ticket_id, link_post=(link.id, m.id)))
+        self.store.finish_inbox_many(finished)
+        self.stats.comments += len(finished)
+        return len(finished)
+
+    def _finish_creates(self, creates: list[tuple[InboxRow, Mention, NewTicket]], results: list[Any]) -> int:
+        """Close the rows whose ticket was opened, with their new links, in one step."""
+        finished: list[Finished] = []
+        for (row, m, _), ref in zip(creates, results):
+            if self._batch_failed(row, ref):
+                continue
+            finished.append(Finished(row.id, "done", ticket_id=ref.id, link=self._link_values(m, ref)))
+        self.store.finish_inbox_many(finished)
+        self.stats.tickets += len(finished)
+        return len(finished)
 
     def _batch_write(self, ids: list[int], write: Callable[[Callable[[str, int, int], None]], Any]) -> Any:
         """One batched write; its background job is noted with its rows as soon as queued.

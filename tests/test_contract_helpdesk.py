@@ -233,3 +233,25 @@ def test_a_large_batch_goes_out_as_several_jobs_each_named_with_its_items(h: Any
     if desk.batch_jobs > 1:
         assert slices == [(0, desk.batch_max), (desk.batch_max, len(authors))]
     assert requesters[-1] == desk.upsert_requester(authors[-1]), "each result belongs to its own author"
+
+
+def test_comments_and_new_tickets_go_out_side_by_side_when_the_helpdesk_offers_it(h: Any) -> None:
+    desk = h.adapter()
+    if not hasattr(desk, "write_tickets"):
+        pytest.skip(f"{desk.kind} writes synchronously: comments and tickets have no jobs to run side by side")
+    requesters = desk.upsert_requesters([_author() for _ in range(5)])
+    open_refs = desk.create_tickets([_ticket(desk, r) for r in requesters[:2]])
+    new = [_ticket(desk, r) for r in requesters[2:]]
+    slices: list[tuple[str, int, int]] = []
+    commented, created = desk.write_tickets(
+        [(ref.id, f"side by side {i}", True, requesters[i]) for i, ref in enumerate(open_refs)]
+        + [(h.missing_ticket_id, "to nowhere", True, None)], new,
+        on_submitted=lambda job, start, end: slices.append((job, start, end)))
+    assert [(start, end) for _, start, end in slices] == [(0, 3), (3, 6)], "comments first, then the tickets"
+    assert all(desk.job_settled(job) for job, *_ in slices)
+    assert commented[:2] == [None, None] and isinstance(commented[2], Exception)
+    assert [ref.external_id for ref in created] == [t.external_id for t in new]
+    for i, ref in enumerate(open_refs):
+        assert any(c.body == f"side by side {i}" for c in desk.list_comments(ref.id))
+    for ticket, ref in zip(new, created):
+        assert [t.id for t in desk.find_tickets(ticket.external_id)] == [ref.id]

@@ -293,16 +293,23 @@ class ZendeskHelpdesk:
         id with the slice of items it holds, then wait for them together.
 
         Returns (start, count, results) per job, in order."""
+        queued = self._submit(method, path, key, items, what, on_submitted)
+        results = self._wait_jobs([job_id for job_id, *_ in queued], what)
+        return [(start, count, results[job_id]) for job_id, start, count in queued]
+
+    def _submit(self, method: str, path: str, key: str, items: list[dict[str, Any]], what: str,
+                on_submitted: Callable[[str, int, int], None] | None, offset: int = 0) -> list[tuple[str, int, int]]:
+        """Queue ``items`` as bulk jobs of up to 100 without waiting; ``on_submitted`` hears
+        each job's slice shifted by ``offset``. Returns (job id, start, count) per job."""
         queued: list[tuple[str, int, int]] = []
         for start in range(0, len(items), self.batch_max):
             chunk = items[start:start + self.batch_max]
             job = self._api(method, path, what, {key: chunk})["job_status"]
             job_id = str(job["id"])
             if on_submitted is not None:
-                on_submitted(job_id, start, start + len(chunk))
+                on_submitted(job_id, offset + start, offset + start + len(chunk))
             queued.append((job_id, start, len(chunk)))
-        results = self._wait_jobs([job_id for job_id, *_ in queued], what)
-        return [(start, count, results[job_id]) for job_id, start, count in queued]
+        return queued
 
     def _wait_jobs(self, job_ids: list[str], what: str) -> dict[str, list[dict[str, Any]]]:
         """Poll the jobs until all have finished (bounded by ``job_wait``): one
@@ -390,10 +397,14 @@ class ZendeskHelpdesk:
     def create_tickets(self, tickets: Sequence[NewTicket],
                        on_submitted: Callable[[str, int, int], None] | None = None) -> list[TicketRef | SocialdeskError]:
         """Open up to 100 tickets in one ``create_many`` job; per-ticket results in order."""
+        return self._created(tickets, self._jobs("POST", "tickets/create_many", "tickets",
+                                                 [self._ticket_fields(t) for t in tickets], "create tickets",
+                                                 on_submitted))
+
+    def _created(self, tickets: Sequence[NewTicket],
+                 jobs: list[tuple[int, int, list[dict[str, Any]]]]) -> list[TicketRef | SocialdeskError]:
         out: list[TicketRef | SocialdeskError] = [RetriableError("create ticket: no result")] * len(tickets)
-        for start, count, results in self._jobs("POST", "tickets/create_many", "tickets",
-                                                [self._ticket_fields(t) for t in tickets], "create tickets",
-                                                on_submitted):
+        for start, count, results in jobs:
             for offset, result in enumerate(self._by_index(results, count)):
                 ticket = tickets[start + offset]
                 failed = self._outcome(result, "create ticket")
@@ -406,16 +417,40 @@ class ZendeskHelpdesk:
     def add_comments(self, comments: Sequence[tuple[str, str, bool, str | None]],
                      on_submitted: Callable[[str, int, int], None] | None = None) -> list[None | SocialdeskError]:
         """(ticket id, body, public, author id) for up to 100 distinct tickets, in one job."""
+        return self._commented(comments, self._jobs("PUT", "tickets/update_many", "tickets",
+                                                    self._comment_items(comments), "add comments", on_submitted))
+
+    @staticmethod
+    def _comment_items(comments: Sequence[tuple[str, str, bool, str | None]]) -> list[dict[str, Any]]:
         tickets = []
         for ticket_id, body, public, author_id in comments:
             comment: dict[str, Any] = {"body": body, "public": public}
             if author_id is not None:
                 comment["author_id"] = int(author_id)
             tickets.append({"id": int(ticket_id), "comment": comment})
-        by_id = {str(r.get("id")): r for _, _, results in self._jobs(
-            "PUT", "tickets/update_many", "tickets", tickets, "add comments", on_submitted) for r in results}
+        return tickets
+
+    def _commented(self, comments: Sequence[tuple[str, str, bool, str | None]],
+                   jobs: list[tuple[int, int, list[dict[str, Any]]]]) -> list[None | SocialdeskError]:
+        by_id = {str(r.get("id")): r for _, _, results in jobs for r in results}
         return [self._outcome(by_id.get(str(ticket_id)), f"add comment to ticket {ticket_id}")
                 for ticket_id, *_ in comments]
+
+    def write_tickets(self, comments: Sequence[tuple[str, str, bool, str | None]], tickets: Sequence[NewTicket],
+                      on_submitted: Callable[[str, int, int], None] | None = None,
+                      ) -> tuple[list[None | SocialdeskError], list[TicketRef | SocialdeskError]]:
+        """``add_comments`` and ``create_tickets`` with all their jobs in flight together,
+        awaited in one round of status reads. ``on_submitted`` slices run over the comments,
+        then the tickets."""
+        queued_comments = self._submit("PUT", "tickets/update_many", "tickets", self._comment_items(comments),
+                                       "add comments", on_submitted)
+        queued_tickets = self._submit("POST", "tickets/create_many", "tickets",
+                                      [self._ticket_fields(t) for t in tickets], "create tickets", on_submitted,
+                                      offset=len(comments))
+        results = self._wait_jobs([job_id for job_id, *_ in queued_comments + queued_tickets],
+                                  "add comments and create tickets")
+        return (self._commented(comments, [(start, n, results[job]) for job, start, n in queued_comments]),
+                self._created(tickets, [(start, n, results[job]) for job, start, n in queued_tickets]))
 
     def link_incidents(self, problem_id: str, ticket_ids: Sequence[str]) -> None:
         """Make up to 100 tickets incidents of a problem ticket (one bulk job)."""
