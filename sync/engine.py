@@ -644,11 +644,15 @@ class Route:
                 comments.append((row, m, link))
             else:
                 creates.append((row, m, self._new_ticket(m, requester, ticket)))
+        both = getattr(desk, "write_tickets", None)
+        if both is not None and comments and creates:
+            comments, creates, later = self._fit_jobs(comments, creates, int(desk.batch_max),
+                                                      int(getattr(desk, "batch_jobs", 1)))
+            self.store.release("inbox", later)
         owned = set(self.store.begin_attempts([row.id for row, *_ in comments + creates],
                                               batch[0][0].owner))
         comments = [c for c in comments if c[0].id in owned]
         creates = [c for c in creates if c[0].id in owned]
-        both = getattr(desk, "write_tickets", None)
         jobs = -(-len(comments) // int(desk.batch_max)) + -(-len(creates) // int(desk.batch_max))
         if both is not None and comments and creates and jobs <= int(getattr(desk, "batch_jobs", 1)):
             # One round of jobs for both: the helpdesk's jobs run side by side.
@@ -668,6 +672,23 @@ class Route:
             checkpoint("ingest.after_batch_write")
             done += self._finish_creates(chunk, results)
         return done
+
+    @staticmethod
+    def _fit_jobs(comments: list[Any], creates: list[Any], per_job: int,
+                  jobs: int) -> tuple[list[Any], list[Any], list[int]]:
+        """Trim comments and new tickets to ``jobs`` jobs in flight together, cutting the
+        smallest part-filled job first; the rows cut (from the end) wait for the next round."""
+        later: list[int] = []
+        while comments and creates and -(-len(comments) // per_job) + -(-len(creates) // per_job) > jobs:
+            cut_comments = len(comments) % per_job or per_job
+            cut_creates = len(creates) % per_job or per_job
+            if cut_comments <= cut_creates:
+                later += [row.id for row, *_ in comments[-cut_comments:]]
+                comments = comments[:-cut_comments]
+            else:
+                later += [row.id for row, *_ in creates[-cut_creates:]]
+                creates = creates[:-cut_creates]
+        return comments, creates, later
 
     def _comment_items(self, comments: list[tuple[InboxRow, Mention, Any]],
                        requesters: dict[str, Any]) -> list[tuple[str, str, bool, str | None]]:

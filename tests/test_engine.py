@@ -861,3 +861,20 @@ def test_a_follow_up_whose_batch_answer_was_lost_stays_on_its_ticket_after_it_is
         holding = [t["id"] for t in people.tickets()
                    if any(f"/status/{follow_up}" in c["body"] for c in people.comments(t["id"]))]
         assert holding == [people.ticket_for(root)["id"]], "the follow-up is in its own ticket, once"
+
+
+def test_comments_and_new_tickets_are_trimmed_to_the_jobs_allowed_in_flight() -> None:
+    class Row:
+        def __init__(self, row_id: int) -> None:
+            self.id = row_id
+
+    comments = [(Row(n), None, None) for n in range(640)]
+    creates = [(Row(1000 + n), None, None) for n in range(860)]
+    kept_comments, kept_creates, later = Route._fit_jobs(comments, creates, per_job=100, jobs=15)
+    # 7 + 9 jobs do not fit 15: the comments' part-filled job (40 rows) is the smaller cut
+    assert (len(kept_comments), len(kept_creates)) == (600, 860)
+    assert later == list(range(600, 640)), "the rows cut are the last ones, left for the next round"
+    kept_comments, kept_creates, later = Route._fit_jobs(comments[:30], creates[:50], per_job=100, jobs=15)
+    assert (len(kept_comments), len(kept_creates), later) == (30, 50, [])
+    kept_comments, kept_creates, later = Route._fit_jobs(comments[:150], creates[:170], per_job=100, jobs=3)
+    assert (len(kept_comments), len(kept_creates)) == (100, 170) and len(later) == 50
