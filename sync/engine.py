@@ -338,8 +338,23 @@ class Route:
             log.info("route %s is active", self.name)
 
     def me(self) -> Author:
+        """The brand account, read from the network once per run and remembered. When the
+        read is rate limited or failing, the account remembered from an earlier run serves:
+        what was already read keeps going to the helpdesk while the network waits."""
         if self._me is None:
-            self._me = quick_retry(self.network.whoami)
+            try:
+                self._me = quick_retry(self.network.whoami)
+            except (RateLimited, RetriableError):
+                known = self.store.get_account(self.name, self.network.kind)
+                if known is None:
+                    raise
+                log.info("route %s: %s account not readable now; using @%s as last read",
+                         self.name, self.network.kind, known["handle"])
+                self._me = Author(network=self.network.kind, id=str(known["id"]), handle=str(known["handle"]),
+                                  name=known.get("name"))
+            else:
+                self.store.put_account(self.name, self.network.kind, {
+                    "id": self._me.id, "handle": self._me.handle, "name": self._me.name})
         return self._me
 
     def _desk(self, call: Callable[[], Any], *, write: bool = False) -> Any:
@@ -454,8 +469,8 @@ class Route:
         helpdesk's API budget tightens) and the helpdesk writes in batches, rows are
         written a batch at a time: a handful of calls for up to ``batch_max`` rows.
         """
-        if not self._ready("helpdesk") or not self._ready("network"):
-            return 0
+        if not self._ready("helpdesk") or (not self._ready("network") and self._me is None):
+            return 0  # writing what was read needs only the helpdesk, and the brand account
         batch_max = int(getattr(self.helpdesk, "batch_max", 0) or 0) * int(getattr(self.helpdesk, "batch_jobs", 1))
         rows = self.store.claim_inbox(self.name, max(limit, batch_max) if batch_max else limit)
         if batch_max and len(rows) >= self.batch_threshold():

@@ -122,6 +122,15 @@ watch = sa.Table(
     sa.Column("flagged_at", sa.Float),
 )
 
+# The brand account a route's network credentials belong to, as the network last said.
+accounts = sa.Table(
+    "route_account", metadata,
+    sa.Column("route", sa.String(100), primary_key=True),
+    sa.Column("network", sa.String(50), nullable=False),
+    sa.Column("account", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
 inbox.append_column(sa.Column("lease_owner", sa.String(40)))
 outbox.append_column(sa.Column("lease_owner", sa.String(40)))
 inbox.append_column(sa.Column("job", sa.String(100)))
@@ -169,6 +178,12 @@ def _add_conversation(conn: Connection) -> None:
     ix_inbox_conversation.create(conn, checkfirst=True)
 
 
+def _add_accounts(conn: Connection) -> None:
+    """v7: each route's brand account, so a restart whose identity read is rate limited
+    still knows its own posts and keeps writing what it has read."""
+    accounts.create(conn, checkfirst=True)
+
+
 # Versioned schema changes, applied in order, each recorded in schema_migrations.
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _create_v1),
@@ -177,6 +192,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (4, _add_job),
     (5, _add_watch),
     (6, _add_conversation),
+    (7, _add_accounts),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -317,6 +333,25 @@ class Store:
             if not sa.inspect(conn).has_table("schema_migrations"):
                 return 0
             return conn.execute(sa.select(sa.func.max(schema_migrations.c.version))).scalar() or 0
+
+    # ------------------------------------------------------------------ brand account
+
+    def put_account(self, route: str, network: str, account: dict[str, Any]) -> None:
+        """Remember the brand account ``route``'s credentials belong to."""
+        text = json.dumps(account, sort_keys=True)
+        with self.engine.begin() as conn:
+            updated = conn.execute(accounts.update().where(accounts.c.route == route).values(
+                network=network, account=text, updated_at=self.clock()))
+            if updated.rowcount == 0:
+                conn.execute(accounts.insert().values(route=route, network=network, account=text,
+                                                      updated_at=self.clock()))
+
+    def get_account(self, route: str, network: str) -> dict[str, Any] | None:
+        """The brand account last seen for ``route`` on ``network``, if any."""
+        with self.engine.connect() as conn:
+            text = conn.execute(sa.select(accounts.c.account).where(
+                accounts.c.route == route, accounts.c.network == network)).scalar()
+        return json.loads(text) if text else None
 
     # ------------------------------------------------------------------ cursors and inbox
 

@@ -12,7 +12,7 @@ from typing import Any, Iterator
 import pytest
 import requests
 
-from adapters.base import OutboundPost, Secret, Unparseable
+from adapters.base import OutboundPost, RateLimited, Secret, Unparseable
 from adapters.social.x import XNetwork
 from sandbox.scenario import People, audit
 from sandbox.server import Sandbox
@@ -878,3 +878,28 @@ def test_comments_and_new_tickets_are_trimmed_to_the_jobs_allowed_in_flight() ->
     assert (len(kept_comments), len(kept_creates), later) == (30, 50, [])
     kept_comments, kept_creates, later = Route._fit_jobs(comments[:150], creates[:170], per_job=100, jobs=3)
     assert (len(kept_comments), len(kept_creates)) == (100, 170) and len(later) == 50
+
+
+def test_a_restart_whose_account_read_is_refused_still_writes_what_was_read(info: dict, store: Store) -> None:
+    people = People(info)
+    first = make_route(info, store)
+    brand = first.me()
+    posts = [people.post(f"acct{i}", f"@{people.brand} question {i}") for i in range(3)]
+    first.poll("mentions")  # read, then the daemon is killed before writing
+    assert people.tickets() == []
+    x = XHarness(info)
+    x.fault(kind="error", status=429, method="GET", path_prefix="/2/users/me", count=100)
+    again = make_route(info, store)  # a new run: nothing known in memory
+    remembered = again.me()
+    assert (remembered.id, remembered.handle) == (brand.id, brand.handle), "the earlier run's account serves"
+    again.paused_until["network"] = again.clock() + 900  # the network waits for its window...
+    while again.process_inbox():  # ...while what was read goes to the helpdesk
+        pass
+    assert sorted(t["external_id"] for t in people.tickets()) == sorted(f"x:post:{p}" for p in posts)
+    fresh = Store(f"sqlite:///{store.engine.url.database}-other")
+    fresh.migrate()
+    try:
+        with pytest.raises(RateLimited):
+            make_route(info, fresh).me()  # never read before: nothing to fall back on
+    finally:
+        fresh.close()
