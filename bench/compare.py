@@ -51,8 +51,10 @@ k_max) tickets/update_many jobs (one comment per ticket per job, k_max = most fo
 in one conversation); every job's results must be read at least once, and one
 job_statuses/show_many read returns up to 100 jobs. With J = ceil(U/100) + ceil(T/100) +
 max(ceil(F/100), k_max): floor_requests = J + ceil(J/100); floor_seconds =
-floor_requests / limit_per_minute * 60, the requests at the limit's steady rate. It ignores
-round trips, job run time, and that a fixed one-minute window lets a burst through at once.
+floor_requests / limit_per_minute * 60, the requests at the limit's steady rate. It is a
+lower bound, not a schedule: it ignores round trips, job run time, that requesters must
+exist before their tickets (so at least two rounds of status reads), that at most 30 jobs
+run at once, and that a fixed one-minute window lets a burst through at once.
 
 Measured for each: helpdesk API calls per mention (the Zendesk sandbox's own request log,
 read and cleared in chunks since it keeps 5,000 entries), per endpoint; simulated drain
@@ -344,7 +346,7 @@ def floor_of(s: Scenario, per_minute: int) -> dict[str, Any]:
             "U_authors": s.customers, "T_conversations": s.conversations, "F_followups": s.followups,
             "k_max": s.max_followups, "limit_per_minute": per_minute,
             "jobs": {"users_create_or_update_many": users, "tickets_create_many": creates,
-                     "tickets_update_many": comments, "job_status_reads": polls},
+                     "tickets_update_many": comments}, "job_status_reads": polls,
             "requests": requests_, "seconds": round(seconds, 1), "minutes": round(seconds / 60, 2)}
 
 

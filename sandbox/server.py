@@ -10,7 +10,6 @@ import importlib
 import json
 import logging
 import os
-import socket
 import ssl
 import tempfile
 import threading
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import trustme
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, make_server
 
 HOST = "127.0.0.1"
 
@@ -28,38 +27,6 @@ SERVICES: dict[str, str] = {
     "x": "sandbox.x",
     "salesforce": "sandbox.salesforce",
 }
-
-
-class _KeepAliveHandler(WSGIRequestHandler):
-    """HTTP/1.1 with persistent connections, as the real services answer: a client's
-    pooled connection carries request after request without a new TLS handshake. Each
-    open connection is known to its server, so stopping the sandbox closes them too."""
-
-    protocol_version = "HTTP/1.1"
-
-    def setup(self) -> None:
-        super().setup()
-        with _OPEN_LOCK:
-            _OPEN.setdefault(id(self.server), set()).add(self.connection)
-
-    def finish(self) -> None:
-        with _OPEN_LOCK:
-            _OPEN.get(id(self.server), set()).discard(self.connection)
-        super().finish()
-
-
-_OPEN: dict[int, set[socket.socket]] = {}
-_OPEN_LOCK = threading.Lock()
-
-
-def _close_connections(server: BaseWSGIServer) -> None:
-    with _OPEN_LOCK:
-        open_now = _OPEN.pop(id(server), set())
-    for sock in open_now:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
 
 def _factory(name: str) -> Callable[[dict[str, Any]], tuple[Any, dict[str, Any]]]:
@@ -101,7 +68,7 @@ class Sandbox:
         for name in self.services:
             factory = _factory(name)
             server = make_server(HOST, self.ports.get(name, 0), app=None, threaded=True,
-                                 request_handler=_KeepAliveHandler, ssl_context=context)
+                                 ssl_context=context)
             url = f"https://{HOST}:{server.server_port}"
             app, info = factory({"url": url, **self.settings.get(name, {})})
             server.app = app
@@ -115,7 +82,6 @@ class Sandbox:
         for running in self._running.values():
             running.server.shutdown()
             running.server.server_close()
-            _close_connections(running.server)
         self._running.clear()
         if self._tmp is not None:
             self._tmp.cleanup()

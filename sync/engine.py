@@ -20,8 +20,8 @@ from tenacity import Retrying, retry_if_exception_type, retry_if_not_exception_t
 
 from adapters.base import (
     AgentReply, AuthFailed, Author, Cursor, DuplicateContent, FatalError, Helpdesk, JobPending, Mention,
-    NewTicket, NotFound, OutboundPost, RateLimited, RetriableError, SkippableError, SocialNetwork,
-    TicketRef, Unparseable,
+    NewTicket, NotFound, OutboundPost, RateLimited, RetriableError, SkippableError, SocialdeskError,
+    SocialNetwork, TicketRef, Unparseable,
 )
 from sync.rules import NETWORK_NAMES, placeholders
 from sync.store import Finished, InboxItem, InboxRow, OutboxRow, Store
@@ -618,27 +618,31 @@ class Route:
         if not self._ready("helpdesk") or self.parked:
             self.store.release("inbox", [row.id for row, _ in batch])
             return done
+        handed_back: list[int] = []  # rows left for the next round take no part in a failure
         try:
-            done += self._write_batch(batch)
+            done += self._write_batch(batch, handed_back)
         except RateLimited as err:
             self._pause("helpdesk", err)
             for row, _ in batch:
-                self.store.retry_later("inbox", row.id, str(err), err.retry_after)
+                if row.id not in handed_back:
+                    self.store.retry_later("inbox", row.id, str(err), err.retry_after)
         except AuthFailed as err:
             self.park(f"{self.helpdesk.kind} refused the credentials: {err}")
-            self.store.release("inbox", [row.id for row, _ in batch])
+            self.store.release("inbox", [row.id for row, _ in batch if row.id not in handed_back])
         except FatalError as err:
             self.park(str(err))
-            self.store.release("inbox", [row.id for row, _ in batch])
+            self.store.release("inbox", [row.id for row, _ in batch if row.id not in handed_back])
         except RetriableError as err:
             for row, _ in batch:
-                self.store.retry_later("inbox", row.id, str(err), backoff(row.attempts + 1))
+                if row.id not in handed_back:
+                    self.store.retry_later("inbox", row.id, str(err), backoff(row.attempts + 1))
         return done
 
-    def _write_batch(self, batch: list[tuple[InboxRow, Mention]]) -> int:
+    def _write_batch(self, batch: list[tuple[InboxRow, Mention]], handed_back: list[int]) -> int:
         """Requesters, then comments on open tickets and new tickets: a call or a job each,
         the comments' and the tickets' jobs in flight together when they fit the helpdesk's
-        share of jobs (``write_tickets``)."""
+        share of jobs (``write_tickets``); rows that would overfill them are released for the
+        next round and named in ``handed_back``."""
         desk: Any = self.helpdesk
         size = int(desk.batch_max) * int(getattr(desk, "batch_jobs", 1))
         requesters = self._requesters_batch([m.author for _, m in batch], size)
@@ -664,6 +668,7 @@ class Route:
             comments, creates, later = self._fit_jobs(comments, creates, int(desk.batch_max),
                                                       int(getattr(desk, "batch_jobs", 1)))
             self.store.release("inbox", later)
+            handed_back.extend(later)
         owned = set(self.store.begin_attempts([row.id for row, *_ in comments + creates],
                                               batch[0][0].owner))
         comments = [c for c in comments if c[0].id in owned]
@@ -675,7 +680,8 @@ class Route:
             commented, created = self._batch_write(ids, lambda submitted: both(
                 self._comment_items(comments, requesters), [new for *_, new in creates], on_submitted=submitted))
             checkpoint("ingest.after_batch_write")
-            return done + self._finish_comments(comments, commented) + self._finish_creates(creates, created)
+            done += self._finish_creates(creates, created)  # needs no call: closed first
+            return done + self._finish_comments(comments, commented)
         for chunk in _chunks(comments, size):
             results = self._batch_write([row.id for row, *_ in chunk], lambda submitted: desk.add_comments(
                 self._comment_items(chunk, requesters), on_submitted=submitted))
@@ -710,15 +716,23 @@ class Route:
         return [(link.ticket_id, self._comment_body(m), True, requesters[m.author.id]) for _, m, link in comments]
 
     def _finish_comments(self, comments: list[tuple[InboxRow, Mention, Any]], results: list[Any]) -> int:
-        """Close the rows whose comment landed, advancing their links, in one step."""
+        """Close the rows whose comment landed, advancing their links, in one step; then
+        move their tickets' reply deadlines. A deadline that cannot be moved now is logged:
+        the comment is in, and the customer's next message moves the deadline again."""
+        landed: list[tuple[str, Mention]] = []
         finished: list[Finished] = []
         for (row, m, link), failed in zip(comments, results):
             if self._batch_failed(row, failed):
                 continue
-            self._move_deadline(link.ticket_id, m)
+            landed.append((link.ticket_id, m))
             finished.append(Finished(row.id, "done", ticket_id=link.ticket_id, link_post=(link.id, m.id)))
         self.store.finish_inbox_many(finished)
         self.stats.comments += len(finished)
+        for ticket_id, m in landed:
+            try:
+                self._move_deadline(ticket_id, m)
+            except SocialdeskError as err:
+                log.warning("route %s: reply deadline of ticket %s not moved: %s", self.name, ticket_id, err)
         return len(finished)
 
     def _finish_creates(self, creates: list[tuple[InboxRow, Mention, NewTicket]], results: list[Any]) -> int:
@@ -735,20 +749,17 @@ class Route:
     def _batch_write(self, ids: list[int], write: Callable[[Callable[[str, int, int], None]], Any]) -> Any:
         """One batched write; its background job is noted with its rows as soon as queued.
 
-        A rate limit refuses a write before anything is applied: unless a job was queued
-        (the limit then hit while waiting for it), the attempt is taken back, so the rows
-        are batched again rather than each looked for and written on its own."""
-        jobs: list[str] = []
+        A rate limit refuses a call before anything is applied: the rows no queued job
+        holds take their attempt back, so they are batched again rather than each looked
+        for and written on its own; rows in a queued job keep it and wait for that job."""
 
         def submitted(job: str, start: int, end: int) -> None:
-            jobs.append(job)
             self.store.note_job(ids[start:end], job)
 
         try:
             return self._desk(lambda: write(submitted), write=True)
         except RateLimited:
-            if not jobs:
-                self.store.undo_attempts(ids)
+            self.store.undo_attempts(ids)  # rows already in a queued job keep theirs
             raise
 
     def _requesters_batch(self, authors: list[Author], size: int) -> dict[str, Any]:

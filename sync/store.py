@@ -276,12 +276,13 @@ def _insert_ignore(conn: Connection, table: sa.Table, keys: Sequence[str], **val
 
 
 def _insert_ignoring(conn: Connection, table: sa.Table, keys: Sequence[str]) -> Any:
-    """An INSERT that skips a row whose unique ``keys`` already exist (one or many rows)."""
+    """An INSERT that skips a row whose unique ``keys`` already exist (one or many rows);
+    with no ``keys``, the dialect's plain INSERT, for an ``on_conflict_do_update``."""
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    return insert(table).on_conflict_do_nothing(index_elements=list(keys))
+    return insert(table).on_conflict_do_nothing(index_elements=list(keys)) if keys else insert(table)
 
 
 def _engine(url: str) -> Engine:
@@ -338,13 +339,10 @@ class Store:
 
     def put_account(self, route: str, network: str, account: dict[str, Any]) -> None:
         """Remember the brand account ``route``'s credentials belong to."""
-        text = json.dumps(account, sort_keys=True)
-        with self.engine.begin() as conn:
-            updated = conn.execute(accounts.update().where(accounts.c.route == route).values(
-                network=network, account=text, updated_at=self.clock()))
-            if updated.rowcount == 0:
-                conn.execute(accounts.insert().values(route=route, network=network, account=text,
-                                                      updated_at=self.clock()))
+        values = {"network": network, "account": json.dumps(account, sort_keys=True), "updated_at": self.clock()}
+        with self.engine.begin() as conn:  # one statement: two daemons starting together both succeed
+            conn.execute(_insert_ignoring(conn, accounts, ()).values(route=route, **values)
+                         .on_conflict_do_update(index_elements=["route"], set_=values))
 
     def get_account(self, route: str, network: str) -> dict[str, Any] | None:
         """The brand account last seen for ``route`` on ``network``, if any."""

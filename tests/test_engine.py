@@ -903,3 +903,20 @@ def test_a_restart_whose_account_read_is_refused_still_writes_what_was_read(info
             make_route(info, fresh).me()  # never read before: nothing to fall back on
     finally:
         fresh.close()
+
+
+def test_routes_sharing_a_zendesk_account_share_its_jobs_in_flight() -> None:
+    from adapters.base import RetriableError
+    from adapters.helpdesk.zendesk import _JobSlots
+
+    slots = _JobSlots(15)
+    with slots.hold(10, wait=1):
+        with slots.hold(5, wait=1):  # fits beside the first
+            with pytest.raises(RetriableError, match="15 jobs in flight"):
+                with slots.hold(1, wait=0.05):
+                    pass
+        with slots.hold(5, wait=0.05):
+            assert slots.used == 15
+    assert slots.used == 0, "every slot comes back, also after a refusal"
+    with slots.hold(40, wait=0.05):  # a call with more jobs than the share holds all of it
+        assert slots.used == 15

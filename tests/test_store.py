@@ -219,3 +219,11 @@ def test_an_owned_store_frees_leases_at_start_a_shared_one_does_not(store: Store
         assert freed == 0 and store.claim_inbox("r") == []
     else:
         assert freed == 1 and len(store.claim_inbox("r")) == 1
+
+
+def test_the_brand_account_is_remembered_per_route_and_replaced(store: Store) -> None:
+    assert store.get_account("r", "x") is None
+    store.put_account("r", "x", {"id": "1", "handle": "acme"})
+    store.put_account("r", "x", {"id": "2", "handle": "acme_care"})  # new credentials, new account
+    assert store.get_account("r", "x") == {"id": "2", "handle": "acme_care"}
+    assert store.get_account("r", "instagram") is None and store.get_account("other", "x") is None

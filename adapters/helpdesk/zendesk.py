@@ -138,6 +138,29 @@ def _iso(value: Any) -> datetime | None:
     return None
 
 
+class _JobSlots:
+    """socialdesk's share of the account's jobs in flight, shared by every route that
+    writes through one adapter: a call holds a slot per job from queueing to done."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.used = size, 0
+        self._free = threading.Condition()
+
+    @contextlib.contextmanager
+    def hold(self, jobs: int, wait: float) -> Iterator[None]:
+        jobs = max(1, min(jobs, self.size))  # all at once: two calls never each hold half
+        with self._free:
+            if not self._free.wait_for(lambda: self.used + jobs <= self.size, wait):
+                raise RetriableError(f"Zendesk: socialdesk's {self.size} jobs in flight are all busy")
+            self.used += jobs
+        try:
+            yield
+        finally:
+            with self._free:
+                self.used -= jobs
+                self._free.notify_all()
+
+
 class ZendeskHelpdesk:
     """A Zendesk Support account: ``Helpdesk`` through zenpy."""
 
@@ -168,6 +191,7 @@ class ZendeskHelpdesk:
             self.session.verify = settings.ca_bundle
         self.session.hooks["response"].append(_raise_on_429)
         self.batch_jobs = max(1, int(self.max_inflight_jobs * settings.rate_share))
+        self._slots = _JobSlots(self.batch_jobs)
         # One account-wide requests-per-minute limit; socialdesk keeps to its share of it.
         self.session.rate_budget = RateBudget(
             "Zendesk", ("x-rate-limit", "x-rate-limit-remaining", "ratelimit-reset"), reset_epoch=False,
@@ -293,8 +317,9 @@ class ZendeskHelpdesk:
         id with the slice of items it holds, then wait for them together.
 
         Returns (start, count, results) per job, in order."""
-        queued = self._submit(method, path, key, items, what, on_submitted)
-        results = self._wait_jobs([job_id for job_id, *_ in queued], what)
+        with self._slots.hold(-(-len(items) // self.batch_max), self.job_wait):
+            queued = self._submit(method, path, key, items, what, on_submitted)
+            results = self._wait_jobs([job_id for job_id, *_ in queued], what)
         return [(start, count, results[job_id]) for job_id, start, count in queued]
 
     def _submit(self, method: str, path: str, key: str, items: list[dict[str, Any]], what: str,
@@ -442,13 +467,15 @@ class ZendeskHelpdesk:
         """``add_comments`` and ``create_tickets`` with all their jobs in flight together,
         awaited in one round of status reads. ``on_submitted`` slices run over the comments,
         then the tickets."""
-        queued_comments = self._submit("PUT", "tickets/update_many", "tickets", self._comment_items(comments),
-                                       "add comments", on_submitted)
-        queued_tickets = self._submit("POST", "tickets/create_many", "tickets",
-                                      [self._ticket_fields(t) for t in tickets], "create tickets", on_submitted,
-                                      offset=len(comments))
-        results = self._wait_jobs([job_id for job_id, *_ in queued_comments + queued_tickets],
-                                  "add comments and create tickets")
+        jobs = -(-len(comments) // self.batch_max) + -(-len(tickets) // self.batch_max)
+        with self._slots.hold(jobs, self.job_wait):
+            queued_comments = self._submit("PUT", "tickets/update_many", "tickets", self._comment_items(comments),
+                                           "add comments", on_submitted)
+            queued_tickets = self._submit("POST", "tickets/create_many", "tickets",
+                                          [self._ticket_fields(t) for t in tickets], "create tickets", on_submitted,
+                                          offset=len(comments))
+            results = self._wait_jobs([job_id for job_id, *_ in queued_comments + queued_tickets],
+                                      "add comments and create tickets")
         return (self._commented(comments, [(start, n, results[job]) for job, start, n in queued_comments]),
                 self._created(tickets, [(start, n, results[job]) for job, start, n in queued_tickets]))
 
