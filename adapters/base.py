@@ -250,7 +250,10 @@ class NotFound(SkippableError):
 
 @runtime_checkable
 class SocialNetwork(Protocol):
-    """A social network account the brand is monitored and answers on."""
+    """A social network account the brand is monitored and answers on.
+
+    An adapter may also offer ``remember_account(me)``: the brand account as an earlier
+    run read it, to use while ``whoami`` cannot be read (rate limited, failing)."""
 
     kind: ClassVar[str]
     max_reply_len: ClassVar[int]

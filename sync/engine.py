@@ -352,6 +352,9 @@ class Route:
                          self.name, self.network.kind, known["handle"])
                 self._me = Author(network=self.network.kind, id=str(known["id"]), handle=str(known["handle"]),
                                   name=known.get("name"))
+                remember = getattr(self.network, "remember_account", None)
+                if remember is not None:
+                    remember(self._me)  # so the network's own calls need no account read either
             else:
                 self.store.put_account(self.name, self.network.kind, {
                     "id": self._me.id, "handle": self._me.handle, "name": self._me.name})

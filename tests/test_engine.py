@@ -892,10 +892,16 @@ def test_a_restart_whose_account_read_is_refused_still_writes_what_was_read(info
     again = make_route(info, store)  # a new run: nothing known in memory
     remembered = again.me()
     assert (remembered.id, remembered.handle) == (brand.id, brand.handle), "the earlier run's account serves"
-    again.paused_until["network"] = again.clock() + 900  # the network waits for its window...
-    while again.process_inbox():  # ...while what was read goes to the helpdesk
+    again.paused_until["network"] = again.clock() + 900  # were the network waiting for a window...
+    while again.process_inbox():  # ...what was read would still go to the helpdesk
         pass
     assert sorted(t["external_id"] for t in people.tickets()) == sorted(f"x:post:{p}" for p in posts)
+    late = people.post("acct9", f"@{people.brand} one more")
+    again.paused_until.clear()
+    again.poll("mentions")  # reading mentions needs the account's id, not a users/me read
+    while again.process_inbox():
+        pass
+    assert people.ticket_for(late) is not None
     fresh = Store(f"sqlite:///{store.engine.url.database}-other")
     fresh.migrate()
     try:

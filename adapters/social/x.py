@@ -198,6 +198,13 @@ class XNetwork:
             self._user_id = self._me.id
         return self._me
 
+    def remember_account(self, me: Author) -> None:
+        """Take the brand account as an earlier run read it, while ``users/me`` cannot be
+        read: mentions and posts need its id and handle, not a fresh read."""
+        if self._me is None:
+            self._me = me
+            self._user_id = self._user_id or me.id
+
     @property
     def user_id(self) -> str:
         return self._user_id or self.whoami().id
