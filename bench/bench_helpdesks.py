@@ -32,6 +32,7 @@ from sync.config import parse_config  # noqa: E402
 from sync.daemon import Daemon  # noqa: E402
 from sync.demo import DEMO_MAPPING, DEMO_MAPPING_SALESFORCE  # noqa: E402
 from sync.store import Store  # noqa: E402
+from cli.wiring import sandbox_endpoints  # noqa: E402
 
 
 def _requests(info: dict[str, Any], service: str, clear: bool = False) -> list[dict[str, Any]]:
@@ -53,7 +54,7 @@ def measure(helpdesk: str, mentions: int) -> dict[str, Any]:
         store = Store(f"sqlite:///{Path(tmp) / 'state.sqlite'}")
         store.migrate()
         config = dataclasses.replace(parse_config(mapping), state_url=store.url)
-        daemon = Daemon(config, store, info)
+        daemon = Daemon(config, store, sandbox_endpoints(info))
         daemon.prepare()
         route = next(iter(daemon.routes.values()))
         people = People(info)

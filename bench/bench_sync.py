@@ -63,6 +63,7 @@ from sync.demo import DEMO_MAPPING  # noqa: E402
 from sync.engine import Route  # noqa: E402
 from sync.store import Store  # noqa: E402
 from sync.web import WebServer  # noqa: E402
+from cli.wiring import sandbox_endpoints  # noqa: E402
 
 HTTP_TIMEOUT = 30.0
 # Which sandbox service a paused side of a route waits on.
@@ -319,7 +320,7 @@ class Bench:
         self.store.migrate()
         config = dataclasses.replace(parse_config(DEMO_MAPPING, source="<demo mapping>"),
                                      state_url=self.store.url)
-        self.daemon = Daemon(config, self.store, self.info, clock=self.clock)
+        self.daemon = Daemon(config, self.store, sandbox_endpoints(self.info), clock=self.clock)
         self.daemon.prepare()
         self.route = next(iter(self.daemon.routes.values()))
         if self.route.parked:

@@ -110,6 +110,7 @@ from sync.config import parse_config  # noqa: E402
 from sync.daemon import Daemon  # noqa: E402
 from sync.store import Store, inbox  # noqa: E402
 from sync.web import WebServer  # noqa: E402
+from cli.wiring import sandbox_endpoints  # noqa: E402
 
 # The route under test: X mentions -> Zendesk tickets, agent answers mirrored, everything
 # else at the product's defaults (no routing rules, no approval step, no viral watch), so
@@ -464,7 +465,7 @@ class Compare:
         if self.args.mapping:
             mapping, source = Path(self.args.mapping).read_text(encoding="utf-8"), self.args.mapping
         config = dataclasses.replace(parse_config(mapping, source=source), state_url=self.store.url)
-        self.daemon = Daemon(config, self.store, self.info, clock=self.clock)
+        self.daemon = Daemon(config, self.store, sandbox_endpoints(self.info), clock=self.clock)
         self.daemon.prepare()
         self.route = next(iter(self.daemon.routes.values()))
         if self.route.parked:

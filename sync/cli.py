@@ -13,6 +13,8 @@ import sys
 import threading
 from typing import Any, Sequence
 
+from cli.wiring import sandbox_endpoints
+
 EXIT_CONFIG = 2
 
 
@@ -106,7 +108,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     store = _store(config)
     web = None
     try:
-        daemon = Daemon(config, store, info)
+        daemon = Daemon(config, store, sandbox_endpoints(info))
         daemon.prepare()
         listen = config.webhook
         if listen is not None or sandbox is not None:
@@ -184,7 +186,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         for role, endpoints in (("helpdesk", config.helpdesks), ("social", config.networks)):
             for name, endpoint in endpoints.items():
                 try:
-                    adapter = build_adapter(role, endpoint, info)
+                    adapter = build_adapter(role, endpoint, sandbox_endpoints(info))
                     who = adapter.whoami()
                     shown = f"@{who.handle} (id {who.id})" if role == "social" else f"user id {who}"
                     print(f"  {role} {name} ({endpoint.kind}): connected as {shown}")
@@ -195,7 +197,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
                     failures += 1
                     print(f"  {role} {name} ({endpoint.kind}): FAILED: {err}")
         if not failures:
-            desks = {name: build_adapter("helpdesk", ep, info) for name, ep in config.helpdesks.items()}
+            desks = {name: build_adapter("helpdesk", ep, sandbox_endpoints(info)) for name, ep in config.helpdesks.items()}
             for route in config.routes:
                 desk = desks[route.helpdesk]
                 failures += _check_names(desk, f"route {route.name}", route.ticket)

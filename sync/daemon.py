@@ -1,7 +1,7 @@
 """The daemon: routes built from the config, scheduled with APScheduler, webhooks served.
 
-Adapters are built from the registry with the settings of their config entry; entries
-marked ``sandbox: true`` take their URL and credentials from the sandbox being run.
+Adapters are built from the registry with the settings of their config entry; the
+application layer may supply the settings instead (``sandbox: true`` entries, wired by ``cli``).
 """
 from __future__ import annotations
 
@@ -26,31 +26,18 @@ log = logging.getLogger("socialdesk.daemon")
 WEBHOOK_NAME = "socialdesk"
 
 
-def sandbox_settings(kind: str, info: Mapping[str, Any]) -> dict[str, Any]:
-    """Adapter settings for a ``sandbox: true`` entry, from ``socialdesk sandbox --json``."""
-    service = info["services"].get(kind)
-    if service is None:
-        raise FatalError(f"the sandbox has no {kind!r} service")
-    if kind == "zendesk":
-        return {"url": service["url"], "email": service["api_email"],
-                "token": Secret(service["api_token"], "token"), "ca_bundle": info["ca_bundle"]}
-    if kind == "x":
-        return {"token": Secret(service["token"], "token"), "base_url": service["url"],
-                "ca_bundle": info["ca_bundle"]}
-    if kind == "salesforce":
-        return {"login_url": service["login_url"], "auth": "client_credentials",
-                "client_id": service["client_id"], "client_secret": Secret(service["client_secret"], "client_secret"),
-                "username": service["api_username"], "ca_bundle": info["ca_bundle"]}
-    raise FatalError(f"no sandbox settings known for {kind!r}")
+EndpointSettings = Callable[[Any], Mapping[str, Any]]
+"""Settings for one mapping entry; the application layer supplies it for sandbox entries."""
 
 
-def build_adapter(role: str, endpoint: Any, sandbox_info: Mapping[str, Any] | None) -> Any:
+def build_adapter(role: str, endpoint: Any, endpoint_settings: EndpointSettings | None = None) -> Any:
+    """The adapter for a mapping entry, built with its settings."""
     cls = adapters.resolve(endpoint.kind, role)
-    if endpoint.sandbox:
-        if sandbox_info is None:
-            raise FatalError(f"{endpoint.name!r} points at the sandbox: run with --sandbox "
-                             f"(or 'socialdesk demo'), or give it real settings")
-        values = sandbox_settings(endpoint.kind, sandbox_info)
+    if endpoint_settings is not None:
+        values = dict(endpoint_settings(endpoint))
+    elif endpoint.sandbox:
+        raise FatalError(f"{endpoint.name!r} points at the sandbox: run with --sandbox "
+                         f"(or 'socialdesk demo'), or give it real settings")
     else:
         values = dict(endpoint.settings)
     return cls.from_config(values)
@@ -119,14 +106,14 @@ def route_settings(route: Any, helpdesk: Any) -> RouteSettings:
 class Daemon:
     """Every configured route, sharing one store."""
 
-    def __init__(self, config: Any, store: Store, sandbox_info: Mapping[str, Any] | None = None,
+    def __init__(self, config: Any, store: Store, endpoint_settings: EndpointSettings | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.store = store
         self.clock = clock
-        self.sandbox_info = sandbox_info
-        self.helpdesks = {name: build_adapter("helpdesk", ep, sandbox_info) for name, ep in config.helpdesks.items()}
-        self.networks = {name: build_adapter("social", ep, sandbox_info) for name, ep in config.networks.items()}
+        self.helpdesks = {name: build_adapter("helpdesk", ep, endpoint_settings)
+                          for name, ep in config.helpdesks.items()}
+        self.networks = {name: build_adapter("social", ep, endpoint_settings) for name, ep in config.networks.items()}
         for adapter in (*self.helpdesks.values(), *self.networks.values()):
             budget = getattr(getattr(adapter, "session", None), "rate_budget", None)
             if budget is not None:

@@ -21,6 +21,7 @@ from sync.daemon import Daemon
 from sync.engine import APPROVAL_RECHECK
 from sync.store import Store
 from sync.web import WebServer
+from cli.wiring import sandbox_endpoints
 
 log = logging.getLogger("socialdesk.demo")
 
@@ -105,7 +106,7 @@ def run_demo(config_path: str | None = None, progress: Callable[[str], None] = l
         store.migrate()
         clock = _DemoClock()
         store.clock = clock  # held replies come due on the demo's time
-        daemon = Daemon(_config(config_path, store.url, helpdesk), store, info, clock=clock)
+        daemon = Daemon(_config(config_path, store.url, helpdesk), store, sandbox_endpoints(info), clock=clock)
         daemon.prepare()
         web = WebServer(daemon.web_app(),
                         "127.0.0.1", 0).start()

@@ -19,6 +19,7 @@ from sync.coverage import (
     format_report, match_policy, route_outcomes, zendesk_coverage, zendesk_fields,
 )
 from sync.daemon import build_adapter
+from cli.wiring import sandbox_endpoints
 
 
 # Its own sandbox: the policies and triggers made here must not reach other modules.
@@ -88,7 +89,7 @@ routes:
 
 
 def report(config: Config, info: dict[str, Any], **kwargs: Any) -> RouteCoverage:
-    desks = {name: build_adapter("helpdesk", ep, info) for name, ep in config.helpdesks.items()}
+    desks = {name: build_adapter("helpdesk", ep, sandbox_endpoints(info)) for name, ep in config.helpdesks.items()}
     (route,) = coverage_report(config, desks, **kwargs)
     return route
 
@@ -119,7 +120,7 @@ def test_policy_matched_by_tags_and_priority(info: dict[str, Any]) -> None:
 def test_seed_is_idempotent(info: dict[str, Any]) -> None:
     seed(info)
     seed(info)
-    desk = build_adapter("helpdesk", mapping("{tags: [social]}").helpdesks["desk"], info)
+    desk = build_adapter("helpdesk", mapping("{tags: [social]}").helpdesks["desk"], sandbox_endpoints(info))
     assert [p["title"] for p in desk.sla_policies()] == ["Social urgent", "Social care"]
     assert [t["title"] for t in desk.triggers()] == ["Notify requester of received request"]
 
@@ -177,7 +178,7 @@ def test_unknown_condition_field_is_not_guessed(info: dict[str, Any]) -> None:
 
 
 def test_policy_on_fields_the_route_sets(info: dict[str, Any]) -> None:
-    desk = build_adapter("helpdesk", mapping("{}").helpdesks["desk"], info)
+    desk = build_adapter("helpdesk", mapping("{}").helpdesks["desk"], sandbox_endpoints(info))
     escalations = desk.lookup("group", "Escalations")
     network = desk.lookup("field", "Social network")
     policy(info, "Escalations desk", [{"field": "group_id", "operator": "is", "value": escalations},
@@ -280,7 +281,7 @@ def test_unreadable_policies_are_a_problem_not_a_verdict(info: dict[str, Any]) -
             return self.desk.triggers()
 
     config = mapping("{tags: [social]}")
-    route, = coverage_report(config, {"desk": NoAdmin(build_adapter("helpdesk", config.helpdesks["desk"], info))})
+    route, = coverage_report(config, {"desk": NoAdmin(build_adapter("helpdesk", config.helpdesks["desk"], sandbox_endpoints(info)))})
     assert route.policies is None and route.active_triggers == 0
     assert route.problems == ("SLA policies not readable: list SLA policies: HTTP 403 "
                               "(reading them needs an admin's credentials)",)

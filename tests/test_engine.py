@@ -21,6 +21,7 @@ from sync.config import parse_config
 from sync.engine import MirrorSettings, Route, RouteSettings, TicketSettings
 from sync.store import Store
 from sync.web import WebServer, create_app, zendesk_signature
+from cli.wiring import sandbox_endpoints
 import harness
 from harness import XHarness, ZendeskHarness
 
@@ -310,7 +311,7 @@ networks: {brand: {kind: x, sandbox: true}}
 routes:
   - {name: t, network: brand, helpdesk: zd, ticket: {tags: [social]}}
 """)
-    daemon = Daemon(config, store, info)
+    daemon = Daemon(config, store, sandbox_endpoints(info))
     daemon.prepare()
     web = WebServer(daemon.web_app(), "127.0.0.1", 0).start()
     try:
@@ -685,7 +686,7 @@ routes:
 
 def test_rules_set_the_fields_the_helpdesks_own_rules_key_on(info: dict, store: Store) -> None:
     people = People(info)
-    daemon = Daemon(parse_config(RULES_MAPPING), store, info)
+    daemon = Daemon(parse_config(RULES_MAPPING), store, sandbox_endpoints(info))
     daemon.prepare()
     plain = people.post("plain", f"@{people.brand} where is my parcel?")
     outage = people.post("angry", f"@{people.brand} your site is down again")
@@ -706,7 +707,7 @@ def test_rules_set_the_fields_the_helpdesks_own_rules_key_on(info: dict, store: 
 
 
 def test_a_rule_naming_a_missing_group_parks_the_route_at_start(info: dict, store: Store) -> None:
-    daemon = Daemon(parse_config(RULES_MAPPING.replace("group: Escalations", "group: Escalatoins")), store, info)
+    daemon = Daemon(parse_config(RULES_MAPPING.replace("group: Escalations", "group: Escalatoins")), store, sandbox_endpoints(info))
     daemon.prepare()
     assert daemon.routes["t"].parked and "Escalatoins" in daemon.routes["t"].parked
 
