@@ -246,42 +246,94 @@ class NotFound(SkippableError):
 
 
 # --------------------------------------------------------------------------- protocols
+#
+# Each adapter class declares what it can do by naming the capability Protocols below as
+# its bases (``class XNetwork(SocialNetwork, ReadsDMs, ...)``). The engine asks the type
+# (``isinstance(network, ReadsDMs)``), never ``getattr``; ``capabilities(cls)`` lists the
+# names an adapter declares, and a test holds them against plugin_manifest.json.
+
+Clock = Callable[[], float]
 
 
 @runtime_checkable
 class SocialNetwork(Protocol):
-    """A social network account the brand is monitored and answers on.
-
-    An adapter may also offer ``remember_account(me)``: the brand account as an earlier
-    run read it, to use while ``whoami`` cannot be read (rate limited, failing)."""
+    """A social network account the brand is monitored on and answers on: it reads
+    mentions and replies to the brand, and posts replies in their threads."""
 
     kind: ClassVar[str]
     max_reply_len: ClassVar[int]
     max_dm_len: ClassVar[int]
     supports_dm: ClassVar[bool]
     min_poll_interval: ClassVar[float]
-    mention_window: ClassVar[int]
+    # How many recent mentions the network lets a reader reach back (0: unbounded).
+    mention_window: ClassVar[int] = 0
+    # How long after a customer's message the brand may answer privately (None: no limit).
+    private_reply_window: ClassVar[float | None] = None
 
     def whoami(self) -> Author:
         """The brand's own account."""
+        raise NotImplementedError
 
     def fetch_mentions(self, cursor: Cursor, page: str | None = None) -> Page:
         """Mentions and replies newer than ``cursor``, newest first; Page of Mention."""
-
-    def fetch_dms(self, cursor: Cursor, page: str | None = None) -> Page:
-        """Direct messages received newer than ``cursor``; Page of Mention (kind 'dm')."""
-
-    def search_recent(self, query: str, cursor: Cursor, page: str | None = None) -> Page:
-        """Backfill: recent public posts matching ``query``; Page of Mention."""
+        raise NotImplementedError
 
     def post(self, post: OutboundPost) -> PostedReply:
         """Publish a reply in a thread, or a DM when ``dm_recipient_id`` is set."""
+        raise NotImplementedError
 
     def find_own_post(self, post: OutboundPost, since_id: str | None = None) -> PostedReply | None:
         """Look for an earlier identical post by the brand (crash recovery)."""
+        raise NotImplementedError
 
     def weighted_length(self, text: str) -> int:
         """Length of ``text`` as the network counts it against ``max_reply_len``."""
+        raise NotImplementedError
+
+
+@runtime_checkable
+class ReadsDMs(Protocol):
+    """Reads the direct messages the brand receives (and answers them by DM)."""
+
+    def fetch_dms(self, cursor: Cursor, page: str | None = None) -> Page:
+        """Direct messages received newer than ``cursor``; Page of Mention (kind 'dm')."""
+        raise NotImplementedError
+
+
+@runtime_checkable
+class SearchesRecent(Protocol):
+    """Searches recent public posts: the backfill when the mentions window was exceeded."""
+
+    def search_recent(self, query: str, cursor: Cursor, page: str | None = None) -> Page:
+        """Recent public posts matching ``query``; Page of Mention."""
+        raise NotImplementedError
+
+
+@runtime_checkable
+class ReadsMetrics(Protocol):
+    """Reads posts' public metrics (likes, reposts...): the viral watch."""
+
+    def fetch_metrics(self, post_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Current public metrics by post id; posts gone are left out."""
+        raise NotImplementedError
+
+
+@runtime_checkable
+class RemembersAccount(Protocol):
+    """Takes the brand account as an earlier run read it, to use while ``whoami`` cannot
+    be read (rate limited, failing), so its own calls need no account read either."""
+
+    def remember_account(self, me: Author) -> None:
+        raise NotImplementedError
+
+
+@runtime_checkable
+class KeepsRateBudget(Protocol):
+    """Paces its own calls from the rate-limit headers it is sent; the budget's windows
+    pass on the clock it is given (the daemon's, which a simulation may compress)."""
+
+    def use_clock(self, clock: Clock) -> None:
+        raise NotImplementedError
 
 
 @runtime_checkable
@@ -289,71 +341,175 @@ class Helpdesk(Protocol):
     """A helpdesk instance (Zendesk account, Salesforce org) tickets are written to."""
 
     kind: ClassVar[str]
+    # Ticket and rule settings this helpdesk has beyond the common ones (group, priority,
+    # tags, custom_fields); a mapping that sets another helpdesk's is refused.
+    ticket_keys: ClassVar[frozenset[str]] = frozenset()
+    # The least time between two reads of the agent-reply export (its own rate limit).
+    export_min_interval: ClassVar[float] = 0.0
 
     def whoami(self) -> str:
         """The id of the integration's own helpdesk user."""
+        raise NotImplementedError
 
     def upsert_requester(self, author: Author) -> str:
         """The helpdesk user id for ``author``: found by identity, else created once."""
+        raise NotImplementedError
 
     def find_tickets(self, external_id: str) -> list[TicketRef]:
         """Tickets carrying ``external_id`` (not unique in every helpdesk), oldest first."""
+        raise NotImplementedError
 
     def create_ticket(self, ticket: NewTicket, idempotency_key: str) -> TicketRef:
         """Open a ticket; retrying with the same key never opens a second one."""
+        raise NotImplementedError
 
     def get_ticket(self, ticket_id: str) -> TicketRef:
         """The ticket as it is now."""
+        raise NotImplementedError
+
+    def update_ticket(self, ticket_id: str, *, priority: str | None = None, add_tags: tuple[str, ...] = (),
+                      custom_fields: Mapping[str, Any] | None = None) -> None:
+        """Raise the priority, add tags, set fields; what is not named stays as it is."""
+        raise NotImplementedError
 
     def add_comment(self, ticket_id: str, body: str, *, public: bool,
                     author_id: str | None = None) -> None:
         """Append a comment (``public``) or an internal note to a ticket."""
+        raise NotImplementedError
 
     def list_comments(self, ticket_id: str) -> list[AgentReply]:
         """Every comment on a ticket, oldest first."""
+        raise NotImplementedError
 
     def fetch_agent_replies(self, cursor: Cursor, page: str | None = None) -> Page:
         """Comments written since ``cursor`` on any ticket; Page of AgentReply."""
+        raise NotImplementedError
 
     def lookup(self, kind: str, name: str | int) -> str:
         """Id of a named group / field / brand / form; FatalError naming what exists."""
+        raise NotImplementedError
+
+
+OnSubmitted = Callable[[str, int, int], None]
 
 
 @runtime_checkable
-class BatchHelpdesk(Helpdesk, Protocol):
-    """A helpdesk that writes many items in one call; the engine uses it for backlogs.
+class BatchesWrites(Protocol):
+    """Writes many items in one call; the engine uses it for backlogs.
 
     Each method returns one result per input, in order: the value, or the error for that
     item alone. A whole-batch failure raises. ``on_submitted(job_id, start, end)`` hears of
     each background job (Zendesk) as soon as it is queued, with the slice of items it
     holds, so a later attempt can wait for it before writing again; a synchronous helpdesk
     (Salesforce collections) never calls it. ``batch_max`` items go in one job or call;
-    a call may take ``batch_jobs`` times that, as that many jobs at once. A helpdesk whose
-    jobs run in the background may also offer ``write_tickets(comments, tickets,
-    on_submitted)``: both writes' jobs in flight together, the slices numbered over the
-    comments, then the tickets; the engine uses it when present.
+    a call may take ``batch_jobs`` times that, as that many jobs at once.
     """
 
     batch_max: ClassVar[int]
     batch_jobs: int
 
     def upsert_requesters(self, authors: Sequence[Author],
-                          on_submitted: Callable[[str, int, int], None] | None = None) -> list[str | SocialdeskError]:
+                          on_submitted: OnSubmitted | None = None) -> list[str | SocialdeskError]:
         """Helpdesk user ids for ``authors``, each found by identity or created once."""
+        raise NotImplementedError
 
     def create_tickets(self, tickets: Sequence[NewTicket],
-                       on_submitted: Callable[[str, int, int], None] | None = None) -> list[TicketRef | SocialdeskError]:
+                       on_submitted: OnSubmitted | None = None) -> list[TicketRef | SocialdeskError]:
         """Open tickets keyed by their external ids."""
+        raise NotImplementedError
 
     def add_comments(self, comments: Sequence[tuple[str, str, bool, str | None]],
-                     on_submitted: Callable[[str, int, int], None] | None = None) -> list[None | SocialdeskError]:
+                     on_submitted: OnSubmitted | None = None) -> list[None | SocialdeskError]:
         """(ticket id, body, public, author id) on distinct tickets."""
+        raise NotImplementedError
 
     def get_tickets(self, ticket_ids: Sequence[str]) -> dict[str, TicketRef]:
         """The tickets that still exist, by id."""
+        raise NotImplementedError
 
     def job_settled(self, job_id: str) -> bool:
         """True once a background job named by ``on_submitted`` can no longer change anything."""
+        raise NotImplementedError
+
+
+@runtime_checkable
+class WritesSideBySide(Protocol):
+    """Runs background jobs side by side: comments and new tickets in one round of jobs."""
+
+    def write_tickets(self, comments: Sequence[tuple[str, str, bool, str | None]], tickets: Sequence[NewTicket],
+                      on_submitted: OnSubmitted | None = None
+                      ) -> tuple[list[None | SocialdeskError], list[TicketRef | SocialdeskError]]:
+        """Both writes' jobs in flight together; slices numbered over the comments, then the tickets."""
+        raise NotImplementedError
+
+
+@runtime_checkable
+class LinksIncidents(Protocol):
+    """Has problem tickets that incidents link to: a mention spike gets one."""
+
+    def link_incidents(self, problem_id: str, ticket_ids: Sequence[str]) -> None:
+        raise NotImplementedError
+
+
+@runtime_checkable
+class MetersApiBudget(Protocol):
+    """Counts a daily API allocation (Salesforce): the engine slows down as it tightens."""
+
+    def budget_pressure(self) -> float:
+        """Share of socialdesk's part of the allocation used, 0..1 and over."""
+        raise NotImplementedError
+
+    def budget(self) -> dict[str, Any]:
+        """The budget as ``socialdesk status`` shows it."""
+        raise NotImplementedError
+
+    def restore_budget(self, report: Mapping[str, Any]) -> int:
+        """Count the calls an earlier run made in the window; returns how many."""
+        raise NotImplementedError
+
+
+@runtime_checkable
+class ReceivesWebhooks(Protocol):
+    """Calls socialdesk when a ticket changes; socialdesk sets the webhook up itself."""
+
+    def setup_push(self, name: str, endpoint: str, tag: str) -> tuple[str, Secret, list[str]]:
+        """Create (or find) the webhook and trigger; (webhook id, signing secret, what was created)."""
+        raise NotImplementedError
+
+
+@runtime_checkable
+class ReceivesOutboundMessages(Protocol):
+    """Sends outbound messages (Salesforce workflow) when a case changes."""
+
+    org_id: str | None
+
+
+@runtime_checkable
+class ChecksSetup(Protocol):
+    """Can say what an admin still has to set up in the helpdesk (fields, permissions)."""
+
+    def verify_setup(self) -> list[str]:
+        raise NotImplementedError
+
+
+# Old names, kept for the adapters' contract tests.
+BatchHelpdesk = BatchesWrites
+
+CAPABILITIES: Mapping[str, type] = {
+    "reads_mentions": SocialNetwork, "reads_dms": ReadsDMs, "searches_recent": SearchesRecent,
+    "reads_metrics": ReadsMetrics, "remembers_account": RemembersAccount,
+    "keeps_rate_budget": KeepsRateBudget,
+    "writes_tickets": Helpdesk, "batches_writes": BatchesWrites, "writes_side_by_side": WritesSideBySide,
+    "links_incidents": LinksIncidents, "meters_api_budget": MetersApiBudget,
+    "receives_webhooks": ReceivesWebhooks, "receives_outbound_messages": ReceivesOutboundMessages,
+    "checks_setup": ChecksSetup,
+}
+"""Capability name (as plugin_manifest.json lists it) -> the Protocol an adapter declares."""
+
+
+def capabilities(cls: type) -> tuple[str, ...]:
+    """The capabilities an adapter class declares, by name, in the table's order."""
+    return tuple(name for name, proto in CAPABILITIES.items() if proto in cls.__mro__)
 
 
 Role = Literal["social", "helpdesk"]

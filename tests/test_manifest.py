@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import adapters
+from adapters.base import CAPABILITIES, capabilities
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = json.loads((ROOT / "plugin_manifest.json").read_text())
@@ -60,3 +61,33 @@ def test_reply_limits_match_adapter_attributes() -> None:
 def test_unknown_kind_gets_a_did_you_mean() -> None:
     with pytest.raises(adapters.FatalError, match="Did you mean 'zendesk'"):
         adapters.resolve("zendsk")
+
+
+@pytest.mark.parametrize("entry", MANIFEST["adapters"], ids=lambda e: e["kind"])
+def test_declared_capabilities_match_the_manifest(entry: dict) -> None:
+    """What the marketplace listing promises is what the adapter class declares."""
+    cls = adapters.resolve(entry["kind"])
+    assert list(capabilities(cls)) == entry["capabilities"]
+    core = "reads_mentions" if entry["role"] == "social" else "writes_tickets"
+    assert core in entry["capabilities"], f"every {entry['role']} adapter has its role's protocol"
+
+
+@pytest.mark.parametrize("entry", MANIFEST["adapters"], ids=lambda e: e["kind"])
+def test_declared_capabilities_are_implemented_by_the_adapter(entry: dict) -> None:
+    """A declared Protocol's every method is the adapter's own, never the Protocol's stub."""
+    cls = adapters.resolve(entry["kind"])
+    for name in entry["capabilities"]:
+        proto = CAPABILITIES[name]
+        for member, value in vars(proto).items():
+            if callable(value) and not member.startswith("_"):
+                owner = next(k for k in cls.__mro__ if member in vars(k))
+                assert owner not in CAPABILITIES.values(), f"{cls.__name__}.{member} ({name}) is not implemented"
+        assert isinstance(object.__new__(cls), proto), f"{cls.__name__} does not meet {proto.__name__}"
+
+
+def test_undeclared_capabilities_are_not_used_by_accident() -> None:
+    """A capability the manifest omits is one the class does not declare (no silent extras)."""
+    for entry in MANIFEST["adapters"]:
+        cls = adapters.resolve(entry["kind"])
+        for name, proto in CAPABILITIES.items():
+            assert (proto in cls.__mro__) == (name in entry["capabilities"]), (entry["kind"], name)

@@ -30,6 +30,7 @@ from simple_salesforce.format import format_soql
 from adapters.base import (
     AgentReply, AuthFailed, Author, Cursor, FatalError, NewTicket, NotFound, Page,
     RateLimited, RetriableError, Secret, SkippableError, SocialdeskError, TicketRef,
+    BatchesWrites, ChecksSetup, Helpdesk, MetersApiBudget, ReceivesOutboundMessages,
 )
 from adapters.http import build_session
 
@@ -144,10 +145,11 @@ def _sf_time(value: Any) -> datetime | None:
     return None
 
 
-class SalesforceHelpdesk:
+class SalesforceHelpdesk(Helpdesk, BatchesWrites, MetersApiBudget, ReceivesOutboundMessages, ChecksSetup):
     """A Service Cloud org: ``Helpdesk`` through simple-salesforce (Cases, CaseComments)."""
 
     kind: ClassVar[str] = "salesforce"
+    ticket_keys: ClassVar[frozenset[str]] = frozenset({"origin", "record_type", "entitlement", "assignment_rule"})
     settings_schema: ClassVar[Mapping[str, str]] = {
         "login_url": "url", "auth": "string", "client_id": "string", "client_secret": "secret",
         "username": "string", "private_key": "secret", "session_token": "secret",

@@ -25,6 +25,7 @@ from zenpy.lib.exception import (
 from adapters.base import (
     AgentReply, AuthFailed, Author, Cursor, FatalError, JobPending, NewTicket, NotFound, Page,
     RateLimited, RetriableError, Secret, SkippableError, SocialdeskError, TicketRef,
+    BatchesWrites, Helpdesk, KeepsRateBudget, LinksIncidents, ReceivesWebhooks, WritesSideBySide,
 )
 from adapters.http import DEFAULT_RATE_SHARE, DEFAULT_TIMEOUT, RateBudget, _TimeoutSession
 
@@ -161,10 +162,12 @@ class _JobSlots:
                 self._free.notify_all()
 
 
-class ZendeskHelpdesk:
+class ZendeskHelpdesk(Helpdesk, BatchesWrites, WritesSideBySide, LinksIncidents, ReceivesWebhooks,
+                      KeepsRateBudget):
     """A Zendesk Support account: ``Helpdesk`` through zenpy."""
 
     kind: ClassVar[str] = "zendesk"
+    ticket_keys: ClassVar[frozenset[str]] = frozenset({"type", "brand", "form"})
     settings_schema: ClassVar[Mapping[str, str]] = {
         "url": "url", "email": "string", "token": "secret", "ca_bundle": "path", "rate_share": "share"}
     required_settings: ClassVar[tuple[str, ...]] = ("url", "email", "token")
@@ -218,6 +221,9 @@ class ZendeskHelpdesk:
         return f"ZendeskHelpdesk({self.base_url!r})"
 
     # ------------------------------------------------------------------ users
+
+    def use_clock(self, clock: Callable[[], float]) -> None:
+        self.session.rate_budget.clock = clock
 
     def whoami(self) -> str:
         if self._me is None:

@@ -12,7 +12,7 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 import requests
 from twitter_text import parse_tweet
@@ -20,6 +20,7 @@ from twitter_text import parse_tweet
 from adapters.base import (
     AuthFailed, Author, Cursor, DuplicateContent, FatalError, Mention, NotFound,
     OutboundPost, Page, PostedReply, RateLimited, RetriableError, Secret, SkippableError,
+    KeepsRateBudget, ReadsDMs, ReadsMetrics, RemembersAccount, SearchesRecent, SocialNetwork,
     Unparseable,
 )
 from adapters.http import DEFAULT_RATE_SHARE, RateBudget, build_session, endpoint_bucket, transport_errors
@@ -130,7 +131,7 @@ def _opt(value: Any, kind: type) -> Any:
     return value if isinstance(value, kind) and not (kind is int and isinstance(value, bool)) else None
 
 
-class XNetwork:
+class XNetwork(SocialNetwork, ReadsDMs, SearchesRecent, ReadsMetrics, RemembersAccount, KeepsRateBudget):
     """The brand's X account: ``SocialNetwork`` over the X API v2."""
 
     kind: ClassVar[str] = "x"
@@ -186,6 +187,9 @@ class XNetwork:
         return body
 
     # ------------------------------------------------------------------ identity
+
+    def use_clock(self, clock: Callable[[], float]) -> None:
+        self.session.rate_budget.clock = clock  # type: ignore[attr-defined]
 
     def whoami(self) -> Author:
         if self._me is None:
