@@ -201,6 +201,10 @@ class AgentReply:
 class SocialdeskError(Exception):
     """Base of every error an adapter raises."""
 
+    # The side of a route whose call raised it: a route marks its helpdesk calls'
+    # errors "helpdesk"; unmarked errors are the network's.
+    side: str = "network"
+
 
 class RetriableError(SocialdeskError):
     """A passing fault (5xx, timeout, reset): the same call may succeed later."""
