@@ -43,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -50,7 +51,9 @@ from typing import Any, Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+    # Appended, not put first: bench/daemon_alone.py imports this module while measuring
+    # another checkout (``--repo``), whose packages must win.
+    sys.path.append(str(ROOT))
 
 import requests  # noqa: E402
 
@@ -130,16 +133,28 @@ def _progress(started: float, message: str) -> None:
     print(f"[chaos {time.monotonic() - started:7.1f}s] {message}", file=sys.stderr, flush=True)
 
 
+def socialdesk_command(root: Path = ROOT) -> list[str]:
+    """The ``socialdesk`` command of the checkout at ``root``, run by this interpreter: the
+    entry point its pyproject.toml declares, so the bench follows the CLI wherever it lives."""
+    try:
+        scripts = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
+        module, _, function = scripts["socialdesk"].partition(":")
+    except (OSError, KeyError, tomllib.TOMLDecodeError) as err:
+        raise RuntimeError(f"{root / 'pyproject.toml'}: no [project.scripts] socialdesk entry ({err})") from None
+    return [sys.executable, "-c", f"import sys; from {module} import {function} as m; sys.exit(m())"]
+
+
 @contextmanager
-def sandbox_process() -> Iterator[dict[str, Any]]:
-    """``socialdesk sandbox --json`` as its own process: it outlives every daemon it serves."""
-    proc = subprocess.Popen([sys.executable, "-m", "sync.cli", "sandbox", "--json"], cwd=ROOT,
+def sandbox_popen(root: Path = ROOT) -> Iterator[tuple[subprocess.Popen[str], dict[str, Any]]]:
+    """``socialdesk sandbox --json`` as its own process, with what it printed (its endpoints);
+    stopped with Ctrl-C on the way out."""
+    proc = subprocess.Popen([*socialdesk_command(root), "sandbox", "--json"], cwd=root,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         line = proc.stdout.readline() if proc.stdout else ""
         if not line:
             raise RuntimeError("the sandbox printed nothing")
-        yield json.loads(line)
+        yield proc, json.loads(line)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -149,13 +164,21 @@ def sandbox_process() -> Iterator[dict[str, Any]]:
             proc.wait()
 
 
+@contextmanager
+def sandbox_process() -> Iterator[dict[str, Any]]:
+    """``socialdesk sandbox --json`` as its own process: it outlives every daemon it serves."""
+    with sandbox_popen() as (_, info):
+        yield info
+
+
 class DaemonProcess:
     """The real daemon, continuously running; killed with SIGKILL and started again."""
 
-    def __init__(self, config: Path, env: dict[str, str], log: Path) -> None:
+    def __init__(self, config: Path, env: dict[str, str], log: Path, root: Path = ROOT) -> None:
         self.config = config
         self.env = env
         self.log = log
+        self.root = root
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
@@ -164,8 +187,8 @@ class DaemonProcess:
             out.write(f"--- start {self.starts + 1} at {time.time():.3f}\n".encode())
             out.flush()
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "sync.cli", "run", "--config", str(self.config)],
-                cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+                [*socialdesk_command(self.root), "run", "--config", str(self.config)],
+                cwd=self.root, env=self.env, stdout=out, stderr=subprocess.STDOUT)
         self.starts += 1
 
     def alive(self) -> bool:
@@ -541,7 +564,7 @@ class ChaosRun:
         return pending == 0
 
     def _status(self) -> dict[str, Any]:
-        done = subprocess.run([sys.executable, "-m", "sync.cli", "status", "--config", str(self.config), "--json"],
+        done = subprocess.run([*socialdesk_command(), "status", "--config", str(self.config), "--json"],
                               cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=60)
         if done.returncode != 0:
             return {}
