@@ -30,7 +30,7 @@ from sandbox.scenario import People  # noqa: E402
 from sandbox.server import Sandbox  # noqa: E402
 from sync.config import parse_config  # noqa: E402
 from sync.daemon import Daemon  # noqa: E402
-from sync.demo import DEMO_MAPPING, DEMO_MAPPING_SALESFORCE  # noqa: E402
+from cli.demo import DEMO_MAPPING, DEMO_MAPPING_SALESFORCE  # noqa: E402
 from sync.store import Store  # noqa: E402
 from cli.wiring import sandbox_endpoints  # noqa: E402
 

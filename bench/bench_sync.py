@@ -21,7 +21,7 @@ and the daemon's webhook listener (``sync.web.WebServer``). Phases:
    ``GET /_sandbox/posts?author=<brand>`` in reply to the customer's post.
 5. memory: tracemalloc peak during ingest, and the process's max RSS.
 
-Rate windows are respected the way ``sync/demo.py`` does it: the X sandbox clock moves
+Rate windows are respected the way ``cli/demo.py`` does it: the X sandbox clock moves
 forward by the adapter's poll interval on every daemon cycle. If the daemon is paused by
 a 429 anyway, the bench skips the wait (moves the daemon's clock and the sandbox's clock
 together) and reports it. Only sandbox control endpoints are used to play the people and
@@ -59,7 +59,7 @@ from sandbox.scenario import People  # noqa: E402
 from sandbox.server import Sandbox  # noqa: E402
 from sync.config import parse_config  # noqa: E402
 from sync.daemon import Daemon  # noqa: E402
-from sync.demo import DEMO_MAPPING  # noqa: E402
+from cli.demo import DEMO_MAPPING  # noqa: E402
 from sync.engine import Route  # noqa: E402
 from sync.store import Store  # noqa: E402
 from sync.web import WebServer  # noqa: E402
@@ -722,7 +722,7 @@ def parameters(args: argparse.Namespace) -> dict[str, Any]:
     return {"mentions": args.mentions, "latency_mentions": args.latency_mentions, "replies": args.replies,
             "traced_memory_pass": args.tracemalloc, "loop_pause_s": args.loop_pause, "probe_pause_s": args.probe_pause,
             "ingest_timeout_s": args.ingest_timeout, "item_timeout_s": args.item_timeout,
-            "store": "SQLite file in a temporary directory", "mapping": "sync.demo.DEMO_MAPPING"}
+            "store": "SQLite file in a temporary directory", "mapping": "cli.demo.DEMO_MAPPING"}
 
 
 # --------------------------------------------------------------------------- output

@@ -249,7 +249,7 @@ def sandbox_process() -> Iterator[dict[str, Any]]:
     import subprocess
     import sys
 
-    proc = subprocess.Popen([sys.executable, "-m", "sync.cli", "sandbox", "--json"], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "sandbox", "--json"], stdout=subprocess.PIPE,
                             text=True, cwd=Path(__file__).resolve().parents[1])
     try:
         line = proc.stdout.readline() if proc.stdout else ""

@@ -1,6 +1,7 @@
 """The socialdesk command line, run as a real process against a sandbox process."""
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -9,15 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 import harness
+import sync.config
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def socialdesk(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
                timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sync.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **(env or {})}, cwd=cwd or ROOT)
 
 
@@ -172,3 +175,56 @@ def test_check_fails_on_a_rule_naming_a_group_the_helpdesk_lacks(tmp_path: Path)
     done = socialdesk("check", "--config", str(bad), cwd=ROOT)
     assert done.returncode == 1
     assert "rule 'outage': FAILED" in done.stdout and "Escalatoins" in done.stdout
+
+
+@pytest.mark.skipif(not hasattr(sync.config, "json_schema"),
+                    reason="sync.config.json_schema() is not there yet: the configuration models (pydantic) "
+                           "that generate the schema are being written")
+def test_schema_prints_a_json_schema_the_shipped_mappings_satisfy() -> None:
+    import jsonschema
+
+    done = socialdesk("schema")
+    assert done.returncode == 0, done.stderr
+    schema = json.loads(done.stdout)
+    assert schema.get("type") == "object"
+    assert {"version", "helpdesks", "networks", "routes"} <= set(schema.get("properties", {}))
+    jsonschema.validators.validator_for(schema).check_schema(schema)
+    for mapping in ("mapping.yaml", "examples/salesforce.yaml"):
+        # An editor reading the schema must not flag the mappings we ship.
+        errors = list(jsonschema.validators.validator_for(schema)(schema).iter_errors(
+            yaml.safe_load((ROOT / mapping).read_text())))
+        assert not errors, (mapping, [f"{list(e.absolute_path)}: {e.message}" for e in errors[:5]])
+
+
+def test_schema_help_says_what_editors_do_with_it() -> None:
+    done = socialdesk("schema", "--help")
+    assert done.returncode == 0
+    assert "completion" in done.stdout and "yaml-language-server: $schema=" in done.stdout
+
+
+def test_help_lists_every_command_without_loading_the_sandbox_or_the_daemon() -> None:
+    probe = ("import sys; from cli.main import build_parser; "
+             "assert build_parser().format_help(); "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sandbox', 'sync', 'adapters')))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]", "commands import what they need only when they run"
+    shown = socialdesk("--help").stdout
+    for command in ("demo", "run", "sandbox", "check", "setup", "status", "failed", "rules", "schema"):
+        assert command in shown
+
+
+def test_only_the_application_layer_imports_the_sandbox() -> None:
+    found = []
+    for top in ("sync", "adapters"):
+        for path in sorted((ROOT / top).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                    names = [node.module or ""]
+                else:
+                    continue
+                found += [f"{path.relative_to(ROOT)}:{node.lineno} imports {name}" for name in names
+                          if name.split(".")[0] in ("sandbox", "cli")]
+    assert not found, found

@@ -44,7 +44,7 @@ def _run(config: Path, secrets: dict[str, str], crash_at: str | None) -> int:
     env.pop("SOCIALDESK_CRASH_AT", None)
     if crash_at:
         env["SOCIALDESK_CRASH_AT"] = f"{crash_at}:1"
-    done = subprocess.run([sys.executable, "-m", "sync.cli", "run", "--config", str(config), "--once"],
+    done = subprocess.run([sys.executable, "-m", "cli", "run", "--config", str(config), "--once"],
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode in (0, -signal.SIGKILL), done.stderr[-2000:]
     return done.returncode

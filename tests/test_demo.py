@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.parametrize("helpdesk, sla_warnings", [("zendesk", 1), ("salesforce", 0)])
 def test_demo_day_on_each_helpdesk(helpdesk: str, sla_warnings: int) -> None:
-    done = subprocess.run([sys.executable, "-m", "sync.cli", "demo", "--helpdesk", helpdesk, "--json"],
+    done = subprocess.run([sys.executable, "-m", "cli", "demo", "--helpdesk", helpdesk, "--json"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])

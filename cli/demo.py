@@ -6,14 +6,18 @@ not from the daemon's own counters.
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import json
 import logging
+import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
+from cli.wiring import sandbox_endpoints
 from sandbox.scenario import Audit, People, SalesforcePeople, audit, wait_until
 from sandbox.server import Sandbox
 from sync.config import Config, load_config, parse_config
@@ -21,7 +25,6 @@ from sync.daemon import Daemon
 from sync.engine import APPROVAL_RECHECK
 from sync.store import Store
 from sync.web import WebServer
-from cli.wiring import sandbox_endpoints
 
 log = logging.getLogger("socialdesk.demo")
 
@@ -302,4 +305,13 @@ def render(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["run_demo", "render", "Audit"]
+def cmd_demo(args: argparse.Namespace) -> int:
+    """``socialdesk demo``: play the day, print the summary; 1 when anything was lost or duplicated."""
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    progress = (lambda _: None) if args.json else (lambda line: print(line, flush=True))
+    summary = run_demo(args.config, progress, helpdesk=args.helpdesk)
+    print(json.dumps(summary) if args.json else render(summary), flush=True)
+    return 0 if summary["lost"] == 0 and summary["duplicates"] == 0 else 1
+
+
+__all__ = ["run_demo", "render", "cmd_demo", "Audit"]

@@ -1,0 +1,36 @@
+"""``socialdesk status``: per-route health, queues, cursors and API budget, from the store."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from cli.common import load_mapping, open_store
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Print each route's health, queues, cursors and API budget, as text or ``--json``."""
+    config = load_mapping(args.config, allow_missing_env=True)
+    store = open_store(config)
+    try:
+        counts, health, budgets = store.counts(), store.health(), store.budgets()
+        if args.json:
+            shown = {name: {k: v for k, v in b.items() if k != "calls_per_minute"} for name, b in budgets.items()}
+            print(json.dumps({"routes": counts, "health": health, "budgets": shown}, default=str))
+            return 0
+        for route in config.routes:
+            c = counts.get(route.name, {})
+            h = health.get(route.name, {"state": "never run"})
+            print(f"route {route.name}: {h['state']}" + (f" ({h['reason']})" if h.get("reason") else ""))
+            print(f"  inbox   {c.get('inbox', {})}")
+            print(f"  outbox  {c.get('outbox', {})}")
+            print(f"  tickets {c.get('tickets', 0)}   cursors {c.get('cursors', {})}")
+            budget = budgets.get(route.helpdesk)
+            if budget:
+                used, total = budget.get("org_usage") or (None, None)
+                print(f"  API budget ({route.helpdesk}): org {used}/{total} today; socialdesk "
+                      f"{budget['socialdesk_calls_24h']} calls in 24 h, share {budget['share']:.0%}"
+                      + (f"; polling slowed x{budget['slowdown']:g}, writes batched from "
+                         f"{budget.get('batch_from', 2)} pending" if budget.get("slowdown", 1) > 1 else ""))
+    finally:
+        store.close()
+    return 0
