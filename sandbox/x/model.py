@@ -1,0 +1,150 @@
+"""Everything the network knows, in memory: ``XState``."""
+from __future__ import annotations
+
+import itertools
+import secrets
+import threading
+from typing import TYPE_CHECKING, Any, Iterable
+
+from sandbox.common import Chaos, Clock, Outage, RateLimits, Snowflake
+from sandbox.x.constants import RATE_LIMITS, USERNAME_RE
+from sandbox.x.helpers import detect_lang, snowflake_at
+from sandbox.x.records import DmEvent, mention_spans, Post, User, wrap_urls
+
+if TYPE_CHECKING:
+    from sandbox.x.records import Fault
+
+
+class XState:
+    """Everything the network knows: accounts, posts, DMs, windows, faults, the call log."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.lock = threading.RLock()
+        self.clock = Clock()
+        self.ids = Snowflake(self.clock)
+        self._seq = itertools.count(1)
+        self._fault_ids = itertools.count(1)
+        self.limits = RateLimits(defaults={**RATE_LIMITS, **{
+            k: tuple(v) for k, v in settings.get("rate_limits", {}).items()}})
+        self.chaos = Chaos(int(settings.get("seed", 0)))
+        self.outage = Outage(self.clock)
+        self.tier = "recorded"
+        self.brand_handle: str = settings.get("brand_handle", "socialdesk_demo")
+        self.token: str = settings.get("token") or secrets.token_urlsafe(64)
+        self.app_token: str = (settings.get("app_token")
+                               or "AAAAAAAAAAAAAAAAAAAAA" + secrets.token_urlsafe(60))
+        self.brand_id: str = str(settings.get("brand_user_id") or self.ids.next())
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything but the brand account and its tokens (the clock keeps its
+        offset so ids stay time-ordered)."""
+        with self.lock:
+            self.users: dict[str, User] = {}
+            self.handles: dict[str, str] = {}
+            self.posts: dict[str, Post] = {}
+            self.by_author: dict[str, list[Post]] = {}
+            self.by_mention: dict[str, list[Post]] = {}
+            self.dms: dict[str, DmEvent] = {}
+            self.faults: list[Fault] = []
+            self.calls: list[dict[str, Any]] = []
+            self.limits.reset()
+            self.tier = "recorded"
+            self.chaos.clear()
+            self.chaos.reseed(self.chaos.seed)
+            self.outage.clear()
+            brand = self.add_user(self.brand_handle, user_id=self.brand_id)
+            brand.description = "Official support account (sandbox)"
+            brand.verified = True
+            self.tokens = {self.token: brand.id}
+
+    def new_id(self, at: float | None = None) -> str:
+        if at is None:
+            return self.ids.next()
+        value = snowflake_at(at, next(self._seq))
+        while str(value) in self.posts or str(value) in self.dms:
+            value += 1
+        return str(value)
+
+    def add_user(self, handle: str, user_id: str | None = None) -> User:
+        if not USERNAME_RE.match(handle):
+            raise ValueError(f"not a valid X handle: {handle!r}")
+        with self.lock:
+            existing = self.handles.get(handle.lower())
+            if existing:
+                return self.users[existing]
+            name = " ".join(part.capitalize() for part in handle.split("_") if part) or handle
+            user = User(id=user_id or self.ids.next(), username=handle, name=name,
+                        created_at=self.clock.now())
+            self.users[user.id] = user
+            self.handles[handle.lower()] = user.id
+            return user
+
+    def user_by_handle(self, handle: str) -> User | None:
+        uid = self.handles.get(handle.lower())
+        return self.users.get(uid) if uid else None
+
+    def live_post(self, post_id: str) -> Post | None:
+        post = self.posts.get(post_id)
+        return post if post and not post.deleted else None
+
+    def create_post(self, author: User, text: str, *, reply_to: Post | None = None,
+                    quote_of: Post | None = None, repost_of: Post | None = None,
+                    at: float | None = None, reply_settings: str = "everyone") -> Post:
+        with self.lock:
+            created = self.clock.now() if at is None else at
+            post_id = self.new_id(at)
+            if repost_of is not None:
+                original = self.users[repost_of.author_id]
+                text = f"RT @{original.username}: {repost_of.text}"
+            body, urls = wrap_urls(text) if repost_of is None else (text, [])
+            post = Post(id=post_id, author_id=author.id, text=body, submitted_text=text,
+                        created_at=created, conversation_id=post_id, urls=urls,
+                        reply_settings=reply_settings, lang=detect_lang(text),
+                        mentions=mention_spans(body, urls))
+            if reply_to is not None:
+                post.conversation_id = reply_to.conversation_id
+                post.in_reply_to_tweet_id = reply_to.id
+                post.in_reply_to_user_id = reply_to.author_id
+                post.referenced.append(("replied_to", reply_to.id))
+                reply_to.metrics["reply_count"] += 1
+            if quote_of is not None:
+                post.referenced.append(("quoted", quote_of.id))
+                quote_of.metrics["quote_count"] += 1
+            if repost_of is not None:
+                post.referenced.append(("retweeted", repost_of.id))
+                repost_of.metrics["retweet_count"] += 1
+            self.posts[post.id] = post
+            self.by_author.setdefault(author.id, []).append(post)
+            for handle in {m[2].lower() for m in post.mentions}:
+                self.by_mention.setdefault(handle, []).append(post)
+            return post
+
+    def create_dm(self, sender: User, recipient: User, text: str,
+                  at: float | None = None) -> DmEvent:
+        with self.lock:
+            low, high = sorted((sender.id, recipient.id), key=int)
+            event = DmEvent(id=self.new_id(at), conversation_id=f"{low}-{high}",
+                            sender_id=sender.id, recipient_id=recipient.id, text=text,
+                            created_at=self.clock.now() if at is None else at)
+            self.dms[event.id] = event
+            return event
+
+    def newest_first(self, posts: Iterable[Post]) -> list[Post]:
+        return sorted((p for p in posts if not p.deleted), key=lambda p: int(p.id), reverse=True)
+
+    def mentions_of(self, user: User) -> list[Post]:
+        return self.newest_first(self.by_mention.get(user.username.lower(), []))
+
+    def posts_by(self, user: User) -> list[Post]:
+        return self.newest_first(self.by_author.get(user.id, []))
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.matches(method, path):
+                    fault.count -= 1
+                    if fault.count <= 0:
+                        self.faults.remove(fault)
+                    return fault
+        return None
