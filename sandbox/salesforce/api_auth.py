@@ -1,4 +1,6 @@
-"""Authentication routes: the OAuth token endpoint, JWT bearer and the SOAP partner login."""
+"""Authentication routes: the OAuth token endpoint (password, client credentials, JWT
+bearer), revoke, identity and userinfo, and the SOAP partner login.
+"""
 from __future__ import annotations
 
 import base64

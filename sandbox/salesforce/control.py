@@ -1,5 +1,5 @@
-"""The ``/_sandbox/`` control API: post as a customer, act as an agent, faults, clock,
-limits, and what the daemon did.
+"""The ``/_sandbox/`` control API: reset, clock, limits, the request log, faults, seed,
+outage, records, settings, outbound messaging (register, list, flush) and sessions.
 """
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Describe rendering: urls, global describe, sObject describe and limits."""
+"""Describe rendering (urls, global describe, sObject describe), the limits body, and the
+query page size a request asks for.
+"""
 from __future__ import annotations
 
 import copy

@@ -1,5 +1,5 @@
-"""The ``/_sandbox/`` control API: customers posting, metrics, clock, limits, faults,
-seed, outage and the call log.
+"""The ``/_sandbox/`` control API: customers posting and listing posts, metrics, users,
+reset, clock, limits, the request log, faults, seed and outage.
 """
 from __future__ import annotations
 

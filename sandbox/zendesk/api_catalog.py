@@ -1,4 +1,6 @@
-"""Read routes for the catalog: fields, groups, brands, forms, organizations, roles."""
+"""Catalog routes: ticket fields, groups, brands, forms, organizations and custom roles
+(read; ticket fields and groups also written).
+"""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Mapping

@@ -1,4 +1,6 @@
-"""Ticket routes: show, list, create, update, bulk, audits and comments."""
+"""Ticket routes: list, show, create, update, delete, show_many, bulk create/update as
+jobs and their statuses, comments and audits.
+"""
 from __future__ import annotations
 
 import copy

@@ -1,4 +1,6 @@
-"""User routes: show, list, search, create, update, bulk, identities."""
+"""User routes: list, create, create_or_update (one and many), show, update, me, show_many,
+search, and identities.
+"""
 from __future__ import annotations
 
 import copy

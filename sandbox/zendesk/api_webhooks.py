@@ -1,4 +1,6 @@
-"""Webhook routes: create, update, test, invocations and their attempts."""
+"""Webhook routes: create, list, show, update, delete, signing secret, test, and the
+invocations and their attempts.
+"""
 from __future__ import annotations
 
 import base64

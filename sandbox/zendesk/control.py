@@ -1,5 +1,5 @@
-"""The ``/_sandbox/`` control API: post as a customer, act as an agent, faults, clock,
-plans and limits, and what the daemon did.
+"""The ``/_sandbox/`` control API: reset, clock, plans and limits, the request log, every
+ticket as stored, faults, seed, outage and webhook deliveries.
 """
 from __future__ import annotations
 
