@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, ClassVar, Literal, Mapping, Protocol, Sequence, runtime_checkable
+from typing import (
+    TYPE_CHECKING, Any, Callable, ClassVar, Literal, Mapping, MutableMapping, Protocol, Sequence,
+    runtime_checkable,
+)
+
+if TYPE_CHECKING:  # the coverage vocabulary lives with the helpdesk adapters that speak it
+    from adapters.helpdesk.coverage import RouteOutcome, SlaCoverage
 
 MentionKind = Literal["mention", "reply", "dm", "comment"]
 TicketStatus = Literal["new", "open", "pending", "hold", "solved", "closed"]
@@ -257,6 +263,7 @@ class NotFound(SkippableError):
 # names an adapter declares, and a test holds them against plugin_manifest.json.
 
 Clock = Callable[[], float]
+Sleep = Callable[[float], None]
 
 
 @runtime_checkable
@@ -336,7 +343,9 @@ class KeepsRateBudget(Protocol):
     """Paces its own calls from the rate-limit headers it is sent; the budget's windows
     pass on the clock it is given (the daemon's, which a simulation may compress)."""
 
-    def use_clock(self, clock: Clock) -> None:
+    def use_clock(self, clock: Clock, sleep: Sleep | None = None) -> None:
+        """Pass the budget's windows on ``clock``; an adapter that has to wait (Zendesk's
+        job polling) waits through ``sleep`` (None: keep the one it has)."""
         raise NotImplementedError
 
 
@@ -474,11 +483,28 @@ class MetersApiBudget(Protocol):
 
 @runtime_checkable
 class ReceivesWebhooks(Protocol):
-    """Calls socialdesk when a ticket changes; socialdesk sets the webhook up itself."""
+    """Calls socialdesk when a ticket changes; socialdesk sets the webhook up itself and
+    checks each delivery the way this helpdesk signs it."""
 
     def setup_push(self, name: str, endpoint: str, tag: str) -> tuple[str, Secret, list[str]]:
         """Create (or find) the webhook and trigger; (webhook id, signing secret, what was created)."""
         raise NotImplementedError
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes, secret: str, now: float,
+                       first_time: Callable[[str], bool]) -> str | None:
+        """None when a delivery is genuine, fresh and new (``first_time(key)`` says whether
+        a delivery was seen before, and remembers it), else why it is refused
+        (``REPLAYED`` for one seen before)."""
+        raise NotImplementedError
+
+    def read_webhook(self, headers: Mapping[str, str], body: bytes) -> str | None:
+        """The ticket a verified delivery asks to mirror, None when there is nothing to
+        mirror; ValueError saying what a delivery must be when it is not one."""
+        raise NotImplementedError
+
+
+REPLAYED = "replayed delivery"
+"""Why ``verify_webhook`` refuses a delivery it has seen before."""
 
 
 @runtime_checkable
@@ -486,6 +512,28 @@ class ReceivesOutboundMessages(Protocol):
     """Sends outbound messages (Salesforce workflow) when a case changes."""
 
     org_id: str | None
+
+    def read_outbound(self, body: bytes, org_id: str) -> list[str]:
+        """The record ids an outbound message names; ValueError when the body is not an
+        outbound message, AuthFailed when it comes from an org other than ``org_id``."""
+        raise NotImplementedError
+
+    def acknowledge_outbound(self) -> tuple[str, str]:
+        """(body, content type) of the answer that stops the helpdesk sending it again."""
+        raise NotImplementedError
+
+
+@runtime_checkable
+class ReportsSlaCoverage(Protocol):
+    """Says which of its own service levels (SLA policies, triggers, entitlements) apply
+    to the tickets a route can open, before any is written."""
+
+    def sla_coverage(self, outcomes: Sequence[RouteOutcome], resolve: Callable[[str, Any], Any],
+                     reads: MutableMapping[Any, Any]) -> SlaCoverage:
+        """The coverage of a route's ticket outcomes (label, mention kinds, settings by
+        name); ``resolve(kind, name)`` gives ids; ``reads`` is kept by the caller for one
+        report, so routes sharing this helpdesk read its setup once."""
+        raise NotImplementedError
 
 
 @runtime_checkable
@@ -506,7 +554,7 @@ CAPABILITIES: Mapping[str, type] = {
     "writes_tickets": Helpdesk, "batches_writes": BatchesWrites, "writes_side_by_side": WritesSideBySide,
     "links_incidents": LinksIncidents, "meters_api_budget": MetersApiBudget,
     "receives_webhooks": ReceivesWebhooks, "receives_outbound_messages": ReceivesOutboundMessages,
-    "checks_setup": ChecksSetup,
+    "checks_setup": ChecksSetup, "reports_sla_coverage": ReportsSlaCoverage,
 }
 """Capability name (as plugin_manifest.json lists it) -> the Protocol an adapter declares."""
 

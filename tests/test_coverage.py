@@ -14,10 +14,11 @@ import requests
 from sandbox.server import Sandbox
 from sandbox.service_levels import seed
 from sync.config import Config, parse_config
-from sync.coverage import (
-    CaseCoverage, OutcomeCoverage, RouteCoverage, Unknown, coverage_report, evaluate_condition,
-    format_report, match_policy, route_outcomes, zendesk_coverage, zendesk_fields,
-)
+from adapters.helpdesk.coverage import Unknown
+from adapters.helpdesk.salesforce.coverage import CaseCoverage
+from adapters.helpdesk.zendesk.conditions import evaluate_condition
+from adapters.helpdesk.zendesk.coverage import OutcomeCoverage, match_policy, zendesk_coverage, zendesk_fields
+from sync.coverage import RouteCoverage, coverage_report, format_report, route_outcomes
 from sync.daemon import build_adapter
 from cli.wiring import sandbox_endpoints
 
@@ -264,28 +265,36 @@ def test_triggers_run_before_the_sla_policy_is_chosen(info: dict[str, Any]) -> N
 
 
 def test_unreadable_policies_are_a_problem_not_a_verdict(info: dict[str, Any]) -> None:
-    class NoAdmin:
-        kind = "zendesk"
-
-        def __init__(self, desk: Any) -> None:
-            self.desk = desk
-
-        def lookup(self, kind: str, name: Any) -> str:
-            return self.desk.lookup(kind, name)
-
-        def sla_policies(self) -> list[dict[str, Any]]:
-            from adapters.base import AuthFailed
-            raise AuthFailed("list SLA policies: HTTP 403")
-
-        def triggers(self) -> list[dict[str, Any]]:
-            return self.desk.triggers()
-
     config = mapping("{tags: [social]}")
-    route, = coverage_report(config, {"desk": NoAdmin(build_adapter("helpdesk", config.helpdesks["desk"], sandbox_endpoints(info)))})
+    desk = build_adapter("helpdesk", config.helpdesks["desk"], sandbox_endpoints(info))
+
+    def no_admin() -> list[dict[str, Any]]:
+        from adapters.base import AuthFailed
+        raise AuthFailed("list SLA policies: HTTP 403")
+
+    desk.sla_policies = no_admin  # an agent's credentials: the policies are refused
+    route, = coverage_report(config, {"desk": desk})
     assert route.policies is None and route.active_triggers == 0
     assert route.problems == ("SLA policies not readable: list SLA policies: HTTP 403 "
                               "(reading them needs an admin's credentials)",)
     assert all(not o.warnings for o in route.outcomes)
+
+
+def test_a_helpdesk_without_coverage_is_said_so(info: dict[str, Any]) -> None:
+    """Only an adapter meeting ReportsSlaCoverage is asked; one that merely has methods
+    of the same names as a vendor's (the old probes) is named, not called."""
+    class Plain:
+        kind = "zendesk"
+
+        def sla_policies(self) -> Any:
+            raise AssertionError("never probed")
+
+        def triggers(self) -> Any:
+            raise AssertionError("never probed")
+
+    config = mapping("{tags: [social]}")
+    route, = coverage_report(config, {"desk": Plain()})
+    assert route.outcomes == () and route.notes == ("no SLA coverage check for zendesk helpdesks",)
 
 
 # --------------------------------------------------------------------------- rules

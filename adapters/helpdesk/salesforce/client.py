@@ -3,43 +3,41 @@
 Idempotent by design: a Case is upserted on a unique external-ID field holding the post
 id, a Contact on an external-ID field holding the social identity. Every call goes
 through one wrapper that translates simple-salesforce and requests errors into the
-adapter taxonomy, reads ``Sforce-Limit-Info`` and keeps socialdesk within its share of
-the org's daily API allocation.
+adapter taxonomy (``errors.py``), reads ``Sforce-Limit-Info`` and keeps socialdesk within
+its share of the org's daily API allocation (``budget.py``). The other rooms:
+``batches.py`` (sObject Collections), ``coverage.py`` (entitlements, service levels),
+``outbound.py`` (Outbound Messaging).
 """
 from __future__ import annotations
 
 import collections
-import contextlib
-import re
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Mapping
 from urllib.parse import urlsplit
 
 import jwt
-import requests
 from simple_salesforce import Salesforce
-from simple_salesforce.exceptions import (
-    SalesforceError, SalesforceExpiredSession, SalesforceMalformedRequest,
-    SalesforceMoreThanOneRecord, SalesforceRefusedRequest, SalesforceResourceNotFound,
-)
 from simple_salesforce.format import format_soql
 
 from adapters.base import (
     AgentReply, AuthFailed, Author, Cursor, FatalError, NewTicket, NotFound, Page,
-    RateLimited, RetriableError, Secret, SkippableError, SocialdeskError, TicketRef,
-    BatchesWrites, ChecksSetup, Helpdesk, MetersApiBudget, ReceivesOutboundMessages,
+    RetriableError, Secret, SkippableError, TicketRef,
+    BatchesWrites, ChecksSetup, Helpdesk, MetersApiBudget, ReceivesOutboundMessages, ReportsSlaCoverage,
+)
+from adapters.helpdesk.salesforce.batches import SalesforceBatches
+from adapters.helpdesk.salesforce.budget import SalesforceBudget
+from adapters.helpdesk.salesforce.coverage import SalesforceCoverage
+from adapters.helpdesk.salesforce.errors import _translated
+from adapters.helpdesk.salesforce.outbound import SalesforceOutbound
+from adapters.helpdesk.salesforce.records import (
+    CASE_FIELDS, PRIORITIES, _looks_like_id, _sf_time, _soql_time, _tag_text, _tags,
 )
 from adapters.http import build_session
 
 API_VERSION = "59.0"
-DAY = 24 * 3600
-# Zendesk-style priorities the mapping speaks -> Case picklist values.
-PRIORITIES = {"urgent": "High", "high": "High", "normal": "Medium", "low": "Low"}
-CASE_FIELDS = ("Id, CaseNumber, Status, IsClosed, Priority, ContactId, Social_Post_Id__c, Social_Tags__c")
-TAGS_LEN = 255
 
 
 @dataclass(frozen=True)
@@ -66,86 +64,9 @@ class SalesforceSettings:
                 f"client_id={self.client_id!r}, username={self.username!r})")
 
 
-def _errors(err: SalesforceError) -> str:
-    content = getattr(err, "content", None)
-    if isinstance(content, list) and content and isinstance(content[0], dict):
-        return "; ".join(f"{e.get('errorCode')}: {e.get('message')}" for e in content[:3])
-    return type(err).__name__
 
-
-@contextlib.contextmanager
-def _translated(what: str) -> Iterator[None]:
-    """Map simple-salesforce and requests failures onto the adapter taxonomy."""
-    try:
-        yield
-    except SalesforceExpiredSession as err:
-        raise AuthFailed(f"{what}: session expired or invalid") from err
-    except SalesforceRefusedRequest as err:
-        detail = _errors(err)
-        if "REQUEST_LIMIT_EXCEEDED" in detail:
-            raise RateLimited(f"{what}: the org's daily API allocation is spent", 3600.0) from err
-        raise AuthFailed(f"{what}: refused ({detail})") from err
-    except SalesforceResourceNotFound as err:
-        raise NotFound(f"{what}: not found") from err
-    except SalesforceMoreThanOneRecord as err:
-        raise SkippableError(f"{what}: the external id matches several records") from err
-    except SalesforceMalformedRequest as err:
-        detail = _errors(err)
-        if "INVALID_FIELD" in detail or "INVALID_TYPE" in detail:
-            raise FatalError(f"{what}: {detail} (is the socialdesk metadata deployed?)") from err
-        raise SkippableError(f"{what}: {detail}") from err
-    except SalesforceError as err:
-        status = getattr(err, "status", None)
-        if status is None or status >= 500:
-            raise RetriableError(f"{what}: HTTP {status}") from err
-        raise SkippableError(f"{what}: HTTP {status} {_errors(err)}") from err
-    except (requests.Timeout, requests.ConnectionError) as err:
-        raise RetriableError(f"{what}: {type(err).__name__}") from err
-    except requests.RequestException as err:
-        raise RetriableError(f"{what}: {type(err).__name__}") from err
-
-
-def _looks_like_id(value: str) -> bool:
-    """A Salesforce record id (15 or 18 characters, letters and digits, with a digit)."""
-    return len(value) in (15, 18) and value.isalnum() and any(c.isdigit() for c in value)
-
-
-def _tags(value: Any) -> tuple[str, ...]:
-    """The tags in a Case's tags field: words apart by spaces, commas or semicolons."""
-    return tuple(dict.fromkeys(t for t in re.split(r"[\s,;]+", str(value or "")) if t))
-
-
-def _tag_text(tags: Any) -> str:
-    """Tags as the field holds them, within its 255 characters (whole tags only)."""
-    kept: list[str] = []
-    for tag in dict.fromkeys(tags):
-        if len(" ".join([*kept, tag])) <= TAGS_LEN:
-            kept.append(tag)
-    return " ".join(kept)
-
-
-def _soql_time(value: str) -> str:
-    """A record timestamp (``2013-05-20T20:49:32.000+0000``) as a SOQL datetime literal,
-    to the second (the query is inclusive, so nothing of that second is skipped)."""
-    parsed = _sf_time(value)
-    if parsed is None:
-        return value
-    return parsed.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _sf_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    text = value.replace("Z", "+0000")
-    for layout in ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z"):
-        try:
-            return datetime.strptime(text, layout)
-        except ValueError:
-            continue
-    return None
-
-
-class SalesforceHelpdesk(Helpdesk, BatchesWrites, MetersApiBudget, ReceivesOutboundMessages, ChecksSetup):
+class SalesforceHelpdesk(SalesforceBatches, SalesforceBudget, SalesforceCoverage, SalesforceOutbound, Helpdesk,
+                         BatchesWrites, MetersApiBudget, ReceivesOutboundMessages, ChecksSetup, ReportsSlaCoverage):
     """A Service Cloud org: ``Helpdesk`` through simple-salesforce (Cases, CaseComments)."""
 
     kind: ClassVar[str] = "salesforce"
@@ -262,50 +183,6 @@ class SalesforceHelpdesk(Helpdesk, BatchesWrites, MetersApiBudget, ReceivesOutbo
             self.api_usage = (usage.used, usage.total)
         return result
 
-    def _spend(self) -> None:
-        """Keep socialdesk's own calls within its share of the daily allocation."""
-        now = self.clock()
-        while self._calls and self._calls[0] <= now - DAY:
-            self._calls.popleft()
-        if self.api_usage is not None:
-            allowed = int(self.api_usage[1] * self.settings.budget_share)
-            if len(self._calls) >= allowed:
-                wait = self._calls[0] + DAY - now if self._calls else 3600.0
-                raise RateLimited(f"socialdesk's share ({self.settings.budget_share:.0%}) of the "
-                                  f"daily API allocation is used", max(wait, 60.0))
-        self._calls.append(now)
-
-    def budget_pressure(self) -> float:
-        """How much of socialdesk's share of today's allocation is used (0 to 1)."""
-        if self.api_usage is None:
-            return 0.0
-        allowed = max(int(self.api_usage[1] * self.settings.budget_share), 1)
-        return min(len(self._calls) / allowed, 1.0)
-
-    def budget(self) -> dict[str, Any]:
-        """For ``socialdesk status`` and the next start: org usage and socialdesk's own
-        calls in the last 24 hours, with those calls counted per minute so a restarted
-        daemon goes on counting instead of starting from zero."""
-        per_minute: dict[str, int] = {}
-        for at in self._calls:
-            minute = str(int(at // 60) * 60)
-            per_minute[minute] = per_minute.get(minute, 0) + 1
-        return {"org_usage": self.api_usage, "socialdesk_calls_24h": len(self._calls),
-                "share": self.settings.budget_share, "calls_per_minute": per_minute}
-
-    def restore_budget(self, report: Mapping[str, Any]) -> int:
-        """Take back the calls an earlier run made in the last 24 hours (from ``budget()``)."""
-        now = self.clock()
-        restored: list[float] = []
-        for minute, count in sorted((report.get("calls_per_minute") or {}).items(), key=lambda kv: float(kv[0])):
-            at = float(minute)
-            if at > now - DAY and isinstance(count, int):
-                restored.extend([at] * max(count, 0))
-        self._calls = collections.deque(sorted([*restored, *self._calls]))
-        usage = report.get("org_usage")
-        if self.api_usage is None and isinstance(usage, (list, tuple)) and len(usage) == 2:
-            self.api_usage = (int(usage[0]), int(usage[1]))
-        return len(restored)
 
     # ------------------------------------------------------------------ users and names
 
@@ -464,77 +341,6 @@ class SalesforceHelpdesk(Helpdesk, BatchesWrites, MetersApiBudget, ReceivesOutbo
                           "ContactId": ticket.requester_id, "Priority": data.get("Priority"),
                           self.settings.tags_field: data.get(self.settings.tags_field)})
 
-    # ------------------------------------------------------------------ batches (sObject collections)
-
-    def _collection(self, what: str, method: str, path: str, records: list[dict[str, Any]],
-                    headers: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
-        """sObject Collections calls of up to 200 records (one API call each), per-record results."""
-        out: list[dict[str, Any]] = []
-        for start in range(0, len(records), self.batch_max):
-            body = {"allOrNone": False, "records": records[start:start + self.batch_max]}
-            results = self._call(what, lambda sf: sf.restful(path, method=method, json=body,
-                                                             headers=dict(headers or {})))
-            if not isinstance(results, list) or len(results) != len(body["records"]):
-                raise RetriableError(f"{what}: unexpected collection response")
-            out.extend(results)
-        return out
-
-    @staticmethod
-    def _failure(result: Mapping[str, Any], what: str) -> SkippableError | None:
-        if result.get("success"):
-            return None
-        errors = "; ".join(f"{e.get('statusCode')}: {e.get('message')}" for e in result.get("errors") or [])
-        return SkippableError(f"{what}: {errors or 'refused'}")
-
-    def upsert_requesters(self, authors: Sequence[Author],
-                          on_submitted: Callable[[str, int, int], None] | None = None) -> list[str | SocialdeskError]:
-        """Contacts upserted on the social identity, up to 200 in one call."""
-        field = self.settings.contact_key_field
-        records = [{"attributes": {"type": "Contact"}, field: f"{a.network}:{a.handle}".lower(),
-                    "LastName": (a.name or f"@{a.handle}")[:80], "Description": f"{a.network} @{a.handle}"}
-                   for a in authors]
-        results = self._collection("upsert contacts", "PATCH", f"composite/sobjects/Contact/{field}", records)
-        return [self._failure(r, "upsert contact") or str(r["id"]) for r in results]
-
-    def create_tickets(self, tickets: Sequence[NewTicket],
-                       on_submitted: Callable[[str, int, int], None] | None = None) -> list[TicketRef | SocialdeskError]:
-        """Cases upserted on the external-ID field, up to 200 a call (one per assignment setting)."""
-        field = self.settings.external_id_field
-        out: dict[int, TicketRef | SocialdeskError] = {}
-        groups: dict[str, list[int]] = {}
-        for index, ticket in enumerate(tickets):
-            groups.setdefault(self._auto_assign(ticket), []).append(index)
-        for assign, indexes in groups.items():
-            datas = [self._case_data(tickets[i]) for i in indexes]
-            records = [{"attributes": {"type": "Case"}, field: tickets[i].external_id, **data}
-                       for i, data in zip(indexes, datas)]
-            results = self._collection("upsert cases", "PATCH", f"composite/sobjects/Case/{field}", records,
-                                       {"Sforce-Auto-Assign": assign})
-            for i, data, result in zip(indexes, datas, results):
-                out[i] = self._failure(result, "upsert case") or self._new_ref(tickets[i], str(result["id"]), data)
-        return [out[i] for i in range(len(tickets))]
-
-    def add_comments(self, comments: Sequence[tuple[str, str, bool, str | None]],
-                     on_submitted: Callable[[str, int, int], None] | None = None) -> list[None | SocialdeskError]:
-        """CaseComments, up to 200 in one call."""
-        records = [{"attributes": {"type": "CaseComment"}, "ParentId": ticket_id,
-                    "CommentBody": body[:4000], "IsPublished": public}
-                   for ticket_id, body, public, _ in comments]
-        results = self._collection("add case comments", "POST", "composite/sobjects", records)
-        return [self._failure(r, "add case comment") for r in results]
-
-    def get_tickets(self, ticket_ids: Sequence[str]) -> dict[str, TicketRef]:
-        """The cases that still exist, in one query."""
-        if not ticket_ids:
-            return {}
-        rows = self._call("read cases", lambda sf: sf.query_all(format_soql(
-            f"SELECT {self._fields()} FROM Case WHERE Id IN {{}}", list(ticket_ids))))
-        return {str(r["Id"]): self._ref(r) for r in rows["records"]}
-
-    def job_settled(self, job_id: str) -> bool:
-        """Collections are synchronous: nothing is ever left running."""
-        return True
-
     def get_ticket(self, ticket_id: str) -> TicketRef:
         rows = self._call("read case", lambda sf: sf.query(format_soql(
             f"SELECT {self._fields()} FROM Case WHERE Id = {{}}", ticket_id)))
@@ -609,64 +415,3 @@ class SalesforceHelpdesk(Helpdesk, BatchesWrites, MetersApiBudget, ReceivesOutbo
         return Page(items=tuple(self._reply(r) for r in records), next_page=next_page,
                     cursor=Cursor(newest or start))
 
-    # ---- service levels (read only)
-
-    def service_levels(self, entitlement: str | None) -> dict[str, Any]:
-        """What an org does with a case for SLAs, read by SOQL.
-
-        ``entitlement`` (a name or an id; None: none) -> its Status, dates and entitlement
-        process (Name, IsActive); the org's milestone types (``MilestoneType``; an org that
-        does not expose it gets ``milestones`` None and a note); and the active Case
-        assignment rule. An object the org does not expose is said in ``*_problem`` /
-        ``milestones_note`` rather than raised; auth, rate and transient errors raise.
-        """
-        out: dict[str, Any] = {"entitlement": None, "entitlement_problem": None, "process": None,
-                               "milestones": None, "milestones_note": None,
-                               "assignment_rule": None, "assignment_rule_problem": None}
-        if entitlement is not None and str(entitlement).strip():
-            value = str(entitlement).strip()
-            where = "Id = {}" if _looks_like_id(value) else "Name = {}"
-            soql = format_soql("SELECT Id, Name, Status, Type, StartDate, EndDate, SlaProcessId "
-                               f"FROM Entitlement WHERE {where} ORDER BY EndDate DESC NULLS LAST", value)
-            try:
-                rows = self._call("read entitlement", lambda sf: sf.query(soql))["records"]
-            except (FatalError, SkippableError) as err:
-                rows = None
-                out["entitlement_problem"] = f"entitlements not readable ({err}); is entitlement management on?"
-            if rows == []:
-                out["entitlement_problem"] = f"no Entitlement named {value!r}"
-            elif rows:
-                r = rows[0]
-                out["entitlement"] = {"id": r.get("Id"), "name": r.get("Name"), "status": r.get("Status"),
-                                      "type": r.get("Type"), "start_date": r.get("StartDate"),
-                                      "end_date": r.get("EndDate"), "sla_process_id": r.get("SlaProcessId")}
-                process_id = r.get("SlaProcessId")
-                if process_id:
-                    try:
-                        found = self._call("read entitlement process", lambda sf: sf.query(format_soql(
-                            "SELECT Id, Name, IsActive, Description, VersionNumber FROM SlaProcess "
-                            "WHERE Id = {}", process_id)))["records"]
-                    except (FatalError, SkippableError) as err:
-                        found = []
-                        out["entitlement_problem"] = f"entitlement process not readable ({err})"
-                    if found:
-                        p = found[0]
-                        out["process"] = {"id": p.get("Id"), "name": p.get("Name"),
-                                          "active": p.get("IsActive"), "description": p.get("Description"),
-                                          "version": p.get("VersionNumber")}
-                try:
-                    types = self._call("read milestone types", lambda sf: sf.query_all(
-                        "SELECT Id, Name, Description, RecurrenceType FROM MilestoneType ORDER BY Name"))
-                    out["milestones"] = [{"id": m.get("Id"), "name": m.get("Name"),
-                                          "description": m.get("Description"),
-                                          "recurrence": m.get("RecurrenceType")} for m in types["records"]]
-                except (FatalError, SkippableError, NotFound):
-                    out["milestones_note"] = "milestones not readable (this org does not expose MilestoneType)"
-        try:
-            rules = self._call("read assignment rules", lambda sf: sf.query(
-                "SELECT Id, Name FROM AssignmentRule WHERE SobjectType = 'Case' AND Active = true"))["records"]
-            if rules:
-                out["assignment_rule"] = {"id": rules[0].get("Id"), "name": rules[0].get("Name")}
-        except (FatalError, SkippableError) as err:
-            out["assignment_rule_problem"] = f"assignment rules not readable ({err})"
-        return out

@@ -1,0 +1,48 @@
+"""Salesforce Outbound Messaging: the SOAP notifications a workflow sends when a case
+changes, read for the org and record ids they name, and the acknowledgement that stops
+Salesforce sending them again (it retries for 24 hours until it gets one).
+
+Outbound messages are not signed: the org id in the body must be this org's (in its 15-
+or 18-character form), and the endpoint should only be reachable over TLS.
+"""
+from __future__ import annotations
+
+from xml.etree import ElementTree
+
+from adapters.base import AuthFailed
+
+
+OUTBOUND_NS = "http://soap.sforce.com/2005/09/outbound"
+SOBJECT_NS = "urn:sobject.enterprise.soap.sforce.com"
+SOAP_ACK = ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">'
+            '<soapenv:Body><notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound">'
+            '<Ack>true</Ack></notificationsResponse></soapenv:Body></soapenv:Envelope>')
+
+
+def read_outbound_message(body: bytes) -> tuple[str, list[str]]:
+    """(organization id, record ids) of a Salesforce Outbound Messaging SOAP body."""
+    root = ElementTree.fromstring(body)
+    notifications = root.find(f".//{{{OUTBOUND_NS}}}notifications")
+    if notifications is None:
+        raise ValueError("no notifications element")
+    org = (notifications.findtext(f"{{{OUTBOUND_NS}}}OrganizationId") or "").strip()
+    ids = [(n.findtext(f"{{{OUTBOUND_NS}}}sObject/{{{SOBJECT_NS}}}Id") or "").strip()
+           for n in notifications.findall(f"{{{OUTBOUND_NS}}}Notification")]
+    return org, [i for i in ids if i]
+
+
+class SalesforceOutbound:
+    """``ReceivesOutboundMessages`` for ``SalesforceHelpdesk`` (no API call)."""
+
+    def read_outbound(self, body: bytes, org_id: str) -> list[str]:
+        try:
+            org, ids = read_outbound_message(body)
+        except (ElementTree.ParseError, ValueError, LookupError, RecursionError) as err:
+            raise ValueError(str(err)) from err
+        if org[:15] != org_id[:15]:
+            raise AuthFailed(f"organization {org}")
+        return list(dict.fromkeys(ids))
+
+    def acknowledge_outbound(self) -> tuple[str, str]:
+        return SOAP_ACK, "text/xml; charset=utf-8"
