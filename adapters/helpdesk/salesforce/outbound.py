@@ -35,7 +35,8 @@ def read_outbound_message(body: bytes) -> tuple[str, list[str]]:
 class SalesforceOutbound:
     """``ReceivesOutboundMessages`` for ``SalesforceHelpdesk`` (no API call)."""
 
-    def read_outbound(self, body: bytes, org_id: str) -> list[str]:
+    @staticmethod
+    def read_outbound(body: bytes, org_id: str) -> list[str]:
         try:
             org, ids = read_outbound_message(body)
         except (ElementTree.ParseError, ValueError, LookupError, RecursionError) as err:
@@ -44,5 +45,6 @@ class SalesforceOutbound:
             raise AuthFailed(f"organization {org}")
         return list(dict.fromkeys(ids))
 
-    def acknowledge_outbound(self) -> tuple[str, str]:
+    @staticmethod
+    def acknowledge_outbound() -> tuple[str, str]:
         return SOAP_ACK, "text/xml; charset=utf-8"

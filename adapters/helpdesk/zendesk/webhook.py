@@ -80,11 +80,13 @@ class ZendeskWebhooks:
     _api: Callable[..., Any]
     _list_all: Callable[[str, str, str], list[dict[str, Any]]]
 
-    def verify_webhook(self, headers: Mapping[str, str], body: bytes, secret: str, now: float,
+    @staticmethod
+    def verify_webhook(headers: Mapping[str, str], body: bytes, secret: str, now: float,
                        first_time: Callable[[str], bool]) -> str | None:
         return verify_zendesk(secret, headers.get(SIGNATURE), headers.get(TIMESTAMP), body, now, first_time)
 
-    def read_webhook(self, headers: Mapping[str, str], body: bytes) -> str | None:
+    @staticmethod
+    def read_webhook(headers: Mapping[str, str], body: bytes) -> str | None:
         return read_hint(headers.get("Content-Type"), body)
 
     def setup_push(self, name: str, endpoint: str, tag: str) -> tuple[str, Secret, list[str]]:
