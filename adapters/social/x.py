@@ -188,7 +188,9 @@ class XNetwork(SocialNetwork, ReadsDMs, SearchesRecent, ReadsMetrics, RemembersA
 
     # ------------------------------------------------------------------ identity
 
-    def use_clock(self, clock: Callable[[], float]) -> None:
+    def use_clock(self, clock: Callable[[], float], sleep: Callable[[float], None] | None = None) -> None:
+        """The rate budget's windows pass on ``clock``; X never waits itself (a 429 or a
+        spent budget is RateLimited for the caller), so ``sleep`` is not kept."""
         self.session.rate_budget.clock = clock  # type: ignore[attr-defined]
 
     def whoami(self) -> Author:
