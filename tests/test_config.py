@@ -481,3 +481,31 @@ def test_config_module_imports_no_vendor_library() -> None:
     assert third_party == {"yaml", "adapters", "pydantic", "pydantic_core"}
     assert not re.search(r"\b(zenpy|requests|simple_salesforce)\b",
                          "\n".join(ast.unparse(n) for n in nodes if isinstance(n, (ast.Import, ast.ImportFrom))))
+
+
+# --------------------------------------------------------------------------- JSON Schema
+
+
+def test_json_schema_is_valid_and_the_shipped_mappings_follow_it() -> None:
+    import yaml
+    from jsonschema import Draft202012Validator
+
+    from sync.config import json_schema
+
+    schema = json_schema()
+    Draft202012Validator.check_schema(schema)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert {"version", "routes"} <= set(schema["required"])
+    validator = Draft202012Validator(schema)
+    for path in (ROOT / "mapping.yaml", ROOT / "examples" / "salesforce.yaml"):
+        errors = [f"{list(e.absolute_path)}: {e.message}"
+                  for e in validator.iter_errors(yaml.safe_load(path.read_text()))]
+        assert errors == [], (path.name, errors)
+    # Secrets are shown as {env: NAME} references; settings and keys carry descriptions for editors.
+    assert schema["$defs"]["EnvReference"]["required"] == ["env"]
+    assert schema["$defs"]["ZendeskHelpdesk"]["properties"]["token"]["$ref"] == "#/$defs/EnvReference"
+    assert schema["$defs"]["Route"]["properties"]["network"]["description"]
+    # A mistake the loader reports is one the schema flags too.
+    wrong = yaml.safe_load((ROOT / "mapping.yaml").read_text())
+    wrong["routes"][0]["strems"] = ["mentions"]
+    assert not validator.is_valid(wrong)

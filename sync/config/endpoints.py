@@ -19,7 +19,7 @@ from sync.config import fields as f
 from sync.config.constants import NAME_RE
 from sync.config.context import LoadContext
 from sync.config.fields import Found
-from sync.config.sections import Section, leaf, read
+from sync.config.sections import Generated, Section, leaf, read
 from sync.config.text import did_you_mean, listing
 from sync.config.values import EndpointConfig, EnvRef
 from sync.config.yaml_marks import Loc, describe
@@ -123,7 +123,7 @@ def settings_model(kind: str, cls: Any) -> type[Section]:
         key: (Annotated[Any, PlainValidator(_setting, json_schema_input_type=_SHOWN.get(
             kind_of, Union[str, EnvReference]))], None)
         for key, kind_of in schema.items()}
-    return create_model(f"{cls.__name__}Settings", __base__=Section, **fields)
+    return create_model(f"{cls.__name__}Settings", __base__=Generated, **fields)
 
 
 def required_settings(kind: str, cls: Any) -> tuple[str, ...]:

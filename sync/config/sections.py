@@ -37,6 +37,13 @@ class Section(BaseModel):
         return {name: getattr(self, name) for name in self.model_fields_set}
 
 
+class Generated(Section):
+    """Base of models built at run time from an adapter's declared settings (no source to read
+    attribute docstrings from)."""
+
+    model_config = ConfigDict(use_attribute_docstrings=False)
+
+
 def translate(err: ValidationError, model: type[Section], found: Found) -> None:
     """pydantic's findings in ``model`` as socialdesk's problems, under the keys they concern."""
     for item in err.errors(include_url=False):
@@ -92,4 +99,4 @@ def leaf(reader: Callable[[Any], Any], schema: Any, *, nullable: bool = False) -
     return PlainValidator(validate, json_schema_input_type=schema | None if nullable else schema)
 
 
-__all__ = ["Section", "Found", "read", "section", "leaf", "translate", "problems_of"]
+__all__ = ["Generated", "Section", "Found", "read", "section", "leaf", "translate", "problems_of"]
