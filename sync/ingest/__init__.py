@@ -1,0 +1,1 @@
+"""Ingest: mentions read from the network become tickets (reader, composer, writers)."""

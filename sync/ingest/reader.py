@@ -1,0 +1,138 @@
+"""Reading mentions and DMs from the network into the inbox, the cursor moved with them.
+
+A stream is read to its end, page by page; each page's items and (on the last page) the
+new cursor are recorded in one transaction. A read that could not reach back to the old
+cursor (the network's window was exceeded) is backfilled through recent search first.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from adapters.base import (
+    Cursor, FatalError, Page, ReadsDMs, SearchesRecent, SkippableError, SocialdeskError, Unparseable,
+)
+from sync.checkpoints import checkpoint
+from sync.context import RouteContext
+from sync.failures import settle
+from sync.ingest.composer import conversation_key, mention_to_payload
+from sync.policy import quick_retry
+from sync.store import InboxItem
+
+log = logging.getLogger("socialdesk.engine")
+
+
+class MentionReader:
+    """Polls a route's streams (mentions, DMs) at the pace the network and the budget allow."""
+
+    def __init__(self, ctx: RouteContext) -> None:
+        self.ctx = ctx
+        self._last_poll: dict[str, float] = {}
+        self._rate: dict[str, float] = {}
+        self._cutoff: float | None = None
+
+    def poll_due(self, stream: str, interval: float) -> bool:
+        """Time to read ``stream``: its interval has passed, or at the rate posts arrive
+        half of the network's reachable window would fill before the next read."""
+        last = self._last_poll.get(stream)
+        if last is None:
+            return True
+        interval *= self.ctx.budget_slowdown()
+        waited = self.ctx.clock() - last
+        if waited >= interval - 1.0:  # a scheduler tick may land a hair early
+            return True
+        window = self.ctx.network.mention_window if stream == "mentions" else 0
+        expected = self._rate.get(stream, 0.0) * interval
+        return bool(window) and expected >= window / 2 and waited >= self.ctx.network.min_poll_interval
+
+    def _observe(self, stream: str, items: int) -> None:
+        now = self.ctx.clock()
+        last = self._last_poll.get(stream)
+        if last is not None and now > last:
+            rate = items / (now - last)
+            self._rate[stream] = 0.5 * self._rate.get(stream, rate) + 0.5 * rate
+        self._last_poll[stream] = now
+
+    def _read(self, stream: str, cursor: Cursor, token: str | None) -> Page:
+        network = self.ctx.network
+        if stream == "dms":
+            if not isinstance(network, ReadsDMs):
+                raise FatalError(f"{network.kind} cannot read direct messages: remove 'dms' from the route's streams")
+            return network.fetch_dms(cursor, token)
+        return network.fetch_mentions(cursor, token)
+
+    def poll(self, stream: str) -> int:
+        """Read one stream to its end; items and the cursor are recorded together."""
+        ctx = self.ctx
+        if not ctx.health.ready("network") or stream not in ctx.settings.streams:
+            return 0
+        cursor = Cursor(ctx.store.get_cursor(ctx.name, stream))
+        # A route's first read would return the network's whole reachable history;
+        # what is older than the history window is kept, as filtered, not ticketed.
+        self._cutoff = ctx.clock() - ctx.settings.history if cursor.value is None else None
+        token: str | None = None
+        new = 0
+        read_items = 0
+        try:
+            while True:
+                page = quick_retry(lambda: self._read(stream, cursor, token))
+                read_items += len(page.items)
+                last = page.next_page is None
+                # A gap is filled before the cursor moves past it: if the backfill
+                # fails, the next read starts from the old cursor again.
+                new += self._record(stream, page.items, page.cursor.value, last and not page.gap)
+                checkpoint("ingest.after_record_page")
+                if page.gap:
+                    new += self._backfill(cursor)
+                    if last:
+                        ctx.store.record_page(ctx.name, stream, [], page.cursor.value, move_cursor=True)
+                if last:
+                    self._observe(stream, read_items)
+                    break
+                token = page.next_page
+        except SocialdeskError as err:
+            settle(ctx, err, "read", f"reading {stream}", pause_side="network")
+        return new
+
+    def _record(self, stream: str, items: tuple[Any, ...], cursor: str | None, last: bool) -> int:
+        ctx = self.ctx
+        rows = []
+        for item in items:
+            if isinstance(item, Unparseable):
+                ctx.store.quarantine_item(ctx.name, stream, item.key, item.reason, item.raw)
+                ctx.stats.quarantined += 1
+                continue
+            created = item.created_at.isoformat() if item.created_at else ""
+            payload = mention_to_payload(item)
+            if self._cutoff is not None and item.created_at and item.created_at.timestamp() < self._cutoff:
+                payload["before_first_run"] = True
+            rows.append(InboxItem(item.key, stream, payload, f"{created}|{item.id:0>20}", conversation_key(item)))
+        ctx.stats.read += len(rows)
+        return ctx.store.record_page(ctx.name, stream, rows, cursor, move_cursor=last)
+
+    def _backfill(self, since: Cursor) -> int:
+        """The mentions window was exceeded: recover the gap through recent search."""
+        ctx = self.ctx
+        network = ctx.network
+        if not isinstance(network, SearchesRecent):
+            return self._gap_left(since, f"{network.kind} has no search to recover missed mentions")
+        query = ctx.settings.search_query or f"@{ctx.me().handle} -is:retweet"
+        log.warning("route %s: mention window exceeded, backfilling with search %r", ctx.name, query)
+        token: str | None = None
+        new = 0
+        while True:
+            try:
+                page = quick_retry(lambda: network.search_recent(query, since, token))
+            except (FatalError, SkippableError) as err:
+                # Search cannot reach that far back (X keeps 7 days): say what is missing.
+                return new + self._gap_left(since, str(err))
+            new += self._record("mentions", page.items, None, False)
+            if page.next_page is None:
+                return new
+            token = page.next_page
+
+    def _gap_left(self, since: Cursor, why: str) -> int:
+        ctx = self.ctx
+        log.error("route %s: mentions after %s could not all be recovered: %s", ctx.name, since.value, why)
+        ctx.store.set_health(ctx.name, "active", f"gap after {since.value} not fully recovered: {why}")
+        return 0

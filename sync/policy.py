@@ -1,0 +1,123 @@
+"""What every error does, decided in one table that every part of a route uses.
+
+An adapter translates each vendor failure into one of the error types of
+``adapters.base``; a route's parts never catch those types themselves: they ask
+``decide(error, work)`` and carry out the action it names. A part cannot drift from the
+others, because there is nothing for it to decide.
+
+The actions:
+
+- ``retry``: a passing fault; the item is tried again after a capped backoff.
+- ``pause``: the remote asked us to slow down; the side that said so (network, helpdesk,
+  export) waits what it asked, the item is retried then, the rest of the batch handed back.
+- ``park``: credentials refused or a configuration problem; the route stops and says why,
+  every claimed item is handed back untouched. A parked route resumes when fixed.
+- ``quarantine``: this item alone cannot be processed; it is set aside with the reason,
+  visible in ``socialdesk failed`` and retryable by hand.
+- ``hold``: a reply that must not go out as written (a guard, the network's length limit,
+  a post the network refuses for good); it is kept with a note to the agent saying why.
+- ``raise``: not a failure the product knows: a bug; the scheduler logs it with its trace.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Callable, Literal, Mapping, TypeVar
+
+from tenacity import Retrying, retry_if_exception_type, retry_if_not_exception_type, stop_after_attempt, wait_exponential
+
+from adapters.base import AuthFailed, FatalError, RateLimited, RetriableError, SkippableError
+from sync.mirror.guards import HeldReply
+from sync.text import ReplyTooLong
+
+
+class Action(str, Enum):
+    RETRY = "retry"
+    PAUSE = "pause"
+    PARK = "park"
+    QUARANTINE = "quarantine"
+    HOLD = "hold"
+    RAISE = "raise"
+
+
+Work = Literal["read", "ingest", "batch", "mirror", "watch"]
+"""What a part was doing: reading a stream, writing one inbox row, writing a batch of rows,
+posting one reply, or watching (viral, spike)."""
+
+WORKS: tuple[str, ...] = ("read", "ingest", "batch", "mirror", "watch")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table: errors of these types get ``action``, except in the works named."""
+
+    errors: tuple[type[BaseException], ...]
+    action: Action
+    why: str
+    unless: Mapping[str, Action] = field(default_factory=dict)
+
+    def for_work(self, work: str) -> Action:
+        return self.unless.get(work, self.action)
+
+
+TABLE: tuple[Row, ...] = (
+    Row((RateLimited,), Action.PAUSE, "the remote asked us to slow down: wait what it asked"),
+    Row((AuthFailed,), Action.PARK, "credentials refused: nothing on this route can succeed until they work"),
+    Row((HeldReply, ReplyTooLong), Action.HOLD, "a guard or the network's length limit: the agent decides",
+        unless={"read": Action.RAISE, "batch": Action.RAISE, "watch": Action.RAISE}),
+    Row((FatalError,), Action.PARK, "configuration or contract: stop the route and say why; a reply the "
+        "network refuses for good is held, and the route goes on", unless={"mirror": Action.HOLD}),
+    Row((SkippableError,), Action.QUARANTINE, "this item alone: set it aside with the reason; a read or a "
+        "watch tries again next time; a batch-wide refusal is judged again row by row",
+        unless={"read": Action.RETRY, "watch": Action.RETRY, "batch": Action.RETRY}),
+    Row((RetriableError,), Action.RETRY, "a passing fault (5xx, timeout, reset, a job still running)"),
+    Row((KeyError, TypeError, ValueError), Action.QUARANTINE, "a stored inbox row that cannot be read as a "
+        "mention: set it aside; anywhere else it is a bug", unless={
+            "read": Action.RAISE, "batch": Action.RAISE, "mirror": Action.RAISE, "watch": Action.RAISE}),
+)
+
+
+def decide(error: BaseException, work: Work) -> Action:
+    """The action for ``error`` met while doing ``work``: the first row whose types match."""
+    for row in TABLE:
+        if isinstance(error, row.errors):
+            return row.for_work(work)
+    return Action.RAISE
+
+
+# --------------------------------------------------------------------------- retrying
+
+T = TypeVar("T")
+Sleep = Callable[[float], None]
+
+_sleep: Sleep = time.sleep
+
+
+def use_sleep(sleep: Sleep) -> Sleep:
+    """Replace how quick retries wait (tests, simulations); returns the previous one."""
+    global _sleep
+    previous, _sleep = _sleep, sleep
+    return previous
+
+
+def quick_retry(call: Callable[[], T]) -> T:
+    """A few quick tries for passing faults, never for rate limits (they pause instead)."""
+    for attempt in Retrying(
+            retry=retry_if_exception_type(RetriableError) & retry_if_not_exception_type(RateLimited),
+            stop=stop_after_attempt(3), wait=wait_exponential(multiplier=0.2, max=2), reraise=True,
+            sleep=lambda seconds: _sleep(seconds)):
+        with attempt:
+            return call()
+    raise AssertionError("unreachable")
+
+
+def backoff(attempts: int) -> float:
+    """Delay before the next attempt of an item that failed ``attempts`` times."""
+    return float(min(15 * 2 ** max(attempts - 1, 0), 3600))
+
+
+def describe() -> list[dict[str, Any]]:
+    """The table as data: ``socialdesk`` docs and tests read it."""
+    return [{"errors": [e.__name__ for e in row.errors], "action": row.action.value, "why": row.why,
+             "unless": {work: action.value for work, action in row.unless.items()}} for row in TABLE]
