@@ -28,7 +28,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SF_ROOT = ROOT / "salesforce"
-ADAPTER = ROOT / "adapters" / "helpdesk" / "salesforce.py"
+ADAPTER = ROOT / "adapters" / "helpdesk" / "salesforce"
+
+
+def adapter_source() -> str:
+    """The Salesforce adapter's code, every module of its package, as one text."""
+    return "\n".join(path.read_text(encoding="utf-8") for path in sorted(ADAPTER.glob("*.py")))
 
 MD_NS = "http://soap.sforce.com/2006/04/metadata"
 XSD_NS = "http://www.w3.org/2001/XMLSchema"
@@ -597,7 +602,7 @@ def _check_contract(source: Source, adapter_source: str, problems: list[str]) ->
 
 
 def test_the_shipped_metadata_passes_every_check() -> None:
-    assert check(SF_ROOT, ADAPTER.read_text(encoding="utf-8")) == []
+    assert check(SF_ROOT, adapter_source()) == []
 
 
 def test_the_schema_is_the_metadata_api_wsdl() -> None:
@@ -609,7 +614,7 @@ def test_the_schema_is_the_metadata_api_wsdl() -> None:
 
 
 def test_adapter_fields_are_read_from_the_code() -> None:
-    defaults, literals = adapter_fields(ADAPTER.read_text(encoding="utf-8"))
+    defaults, literals = adapter_fields(adapter_source())
     assert defaults["external_id_field"] == "Social_Post_Id__c"
     assert defaults["contact_key_field"] == "Social_Handle__c"
     assert "Social_Post_Id__c" in literals
@@ -835,18 +840,18 @@ def broken_copy(tmp_path: Path) -> Path:
 
 
 def test_an_unbroken_copy_passes(broken_copy: Path) -> None:
-    assert check(broken_copy, ADAPTER.read_text(encoding="utf-8")) == []
+    assert check(broken_copy, adapter_source()) == []
 
 
 @pytest.mark.parametrize(("mutate", "expected"), [b[1:] for b in BREAKAGES], ids=[b[0] for b in BREAKAGES])
 def test_each_breakage_is_reported(broken_copy: Path, mutate: Callable[[Path], None], expected: str) -> None:
     mutate(broken_copy)
-    problems = check(broken_copy, ADAPTER.read_text(encoding="utf-8"))
+    problems = check(broken_copy, adapter_source())
     assert any(expected in p for p in problems), "\n".join(problems) or "no problem reported"
 
 
 def test_a_new_field_in_the_adapter_must_exist_in_the_metadata(broken_copy: Path) -> None:
-    source = ADAPTER.read_text(encoding="utf-8")
+    source = adapter_source()
     changed = source.replace('external_id_field: str = "Social_Post_Id__c"', 'external_id_field: str = "Post_Key__c"')
     changed = changed.replace('CASE_FIELDS = ("Id, ', 'CASE_FIELDS = ("Social_Reach__c, Id, ')
     assert changed.count("Post_Key__c") and changed.count("Social_Reach__c")
@@ -856,7 +861,7 @@ def test_a_new_field_in_the_adapter_must_exist_in_the_metadata(broken_copy: Path
 
 
 def test_an_adapter_without_key_defaults_is_reported(broken_copy: Path) -> None:
-    source = ADAPTER.read_text(encoding="utf-8").replace("class SalesforceSettings:", "class OtherSettings:")
+    source = adapter_source().replace("class SalesforceSettings:", "class OtherSettings:")
     assert any("declares no external_id_field/contact_key_field default" in p for p in check(broken_copy, source))
 
 
