@@ -3,13 +3,16 @@ editor can offer completion and flag mistakes as they are typed. The loader stay
 it also checks what a schema cannot say (references between sections, adapter minimums)."""
 from __future__ import annotations
 
+import ast
+import inspect
+import textwrap
 from typing import Any, Literal, Optional, Union
 
 from pydantic import Field, create_model
 
 from sync.config.document import Document
 from sync.config.endpoints import settings_model
-from sync.config.sections import Generated
+from sync.config.sections import Generated, Section
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -33,8 +36,47 @@ def _endpoint_models(role: str) -> Any:
     return Union[tuple(models)] if len(models) > 1 else models[0]  # type: ignore[return-value]
 
 
+def _attribute_docstrings(cls: type) -> dict[str, str]:
+    """``name: type = ...`` followed by a string: that string, by name (what an editor shows)."""
+    try:
+        body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0].body  # type: ignore[attr-defined]
+    except (OSError, TypeError, SyntaxError, IndexError, AttributeError):
+        return {}
+    return {a.target.id: inspect.cleandoc(b.value.value) for a, b in zip(body, body[1:])
+            if isinstance(a, ast.AnnAssign) and isinstance(a.target, ast.Name) and isinstance(b, ast.Expr)
+            and isinstance(b.value, ast.Constant) and isinstance(b.value.value, str)}
+
+
+def _sections(cls: type[Section]) -> list[type[Section]]:
+    out = []
+    for sub in cls.__subclasses__():
+        if not issubclass(sub, Generated):
+            out += [sub, *_sections(sub)]
+    return out
+
+
+_described = False
+
+
+def _describe_fields() -> None:
+    """Give every section's keys their docstrings as descriptions, once, then rebuild the models."""
+    global _described
+    if _described:
+        return
+    models = _sections(Section)
+    for model in models:
+        for name, doc in _attribute_docstrings(model).items():
+            field = model.model_fields.get(name)
+            if field is not None and field.description is None:
+                field.description = doc
+    for model in models:
+        model.model_rebuild(force=True)
+    _described = True
+
+
 def json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of mapping.yaml."""
+    _describe_fields()
     mapping = create_model(
         "Mapping", __base__=Document, __doc__=Document.__doc__,
         helpdesks=(Optional[dict[str, _endpoint_models("helpdesk")]],

@@ -18,8 +18,9 @@ Checks = Callable[[dict[str, Any], Any, Found], None]
 class Section(BaseModel):
     """A mapping with a fixed set of keys; ``KEYS`` lists them in the order messages name them."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True,
-                              use_attribute_docstrings=True)
+    # Attribute docstrings become descriptions only when the JSON Schema is made (schema.py):
+    # reading them costs every start a quarter of a second.
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
     KEYS: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
