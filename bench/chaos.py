@@ -133,14 +133,20 @@ def _progress(started: float, message: str) -> None:
     print(f"[chaos {time.monotonic() - started:7.1f}s] {message}", file=sys.stderr, flush=True)
 
 
-def socialdesk_command(root: Path = ROOT) -> list[str]:
-    """The ``socialdesk`` command of the checkout at ``root``, run by this interpreter: the
-    entry point its pyproject.toml declares, so the bench follows the CLI wherever it lives."""
+def socialdesk_entry(root: Path = ROOT) -> tuple[str, str]:
+    """(module, function) of the ``socialdesk`` entry point the checkout at ``root`` declares
+    in its pyproject.toml, so the bench follows the CLI wherever it lives."""
     try:
         scripts = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
         module, _, function = scripts["socialdesk"].partition(":")
     except (OSError, KeyError, tomllib.TOMLDecodeError) as err:
         raise RuntimeError(f"{root / 'pyproject.toml'}: no [project.scripts] socialdesk entry ({err})") from None
+    return module, function or "main"
+
+
+def socialdesk_command(root: Path = ROOT) -> list[str]:
+    """The ``socialdesk`` command of the checkout at ``root``, run by this interpreter."""
+    module, function = socialdesk_entry(root)
     return [sys.executable, "-c", f"import sys; from {module} import {function} as m; sys.exit(m())"]
 
 
@@ -174,11 +180,13 @@ def sandbox_process() -> Iterator[dict[str, Any]]:
 class DaemonProcess:
     """The real daemon, continuously running; killed with SIGKILL and started again."""
 
-    def __init__(self, config: Path, env: dict[str, str], log: Path, root: Path = ROOT) -> None:
+    def __init__(self, config: Path, env: dict[str, str], log: Path, root: Path = ROOT,
+                 command: list[str] | None = None) -> None:
         self.config = config
         self.env = env
         self.log = log
         self.root = root
+        self.command = command or socialdesk_command(root)  # another runner (a profiler) may stand in
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
@@ -187,7 +195,7 @@ class DaemonProcess:
             out.write(f"--- start {self.starts + 1} at {time.time():.3f}\n".encode())
             out.flush()
             self.proc = subprocess.Popen(
-                [*socialdesk_command(self.root), "run", "--config", str(self.config)],
+                [*self.command, "run", "--config", str(self.config)],
                 cwd=self.root, env=self.env, stdout=out, stderr=subprocess.STDOUT)
         self.starts += 1
 

@@ -3,6 +3,12 @@
 
     cd /work/main && /work/venv/bin/python bench/compare.py                      # 10,000 mentions, table
     cd /work/main && /work/venv/bin/python bench/compare.py --mentions 2000 --json
+    cd /work/main && /work/venv/bin/python bench/compare.py --process --mentions 2000   # the daemon alone
+
+``--process`` measures the daemon alone (bench/daemon_alone.py): the sandbox and the real
+daemon (``socialdesk run``) each in a process of their own, the daemon's store pre-filled
+with 100,000 mentions of history; it reports the daemon's peak RSS and CPU per mention
+apart from the sandbox's. The rest of this text is the in-process comparison.
 
 Everything runs in this process: the sandbox's X and Zendesk (real HTTPS on loopback), the
 socialdesk daemon (``sync.daemon.Daemon`` with ``BENCH_MAPPING``, a plain X -> Zendesk route
@@ -95,6 +101,13 @@ from typing import Any, Callable
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+if __name__ == "__main__" and "--process" in sys.argv[1:]:
+    # The daemon alone, in processes of its own (bench/daemon_alone.py): dispatched before
+    # this module imports socialdesk, since it may measure another checkout (--repo).
+    sys.path.insert(0, str(HERE))
+    from daemon_alone import main as _daemon_alone
+
+    sys.exit(_daemon_alone([arg for arg in sys.argv[1:] if arg != "--process"]))
 for _path in (str(ROOT), str(HERE)):
     if _path not in sys.path:
         sys.path.insert(0, _path)
@@ -276,6 +289,32 @@ class _Phase:
 
 def mib(kib: float) -> float:
     return round(kib / 1024, 1)
+
+
+def record_pauses(route: Any, pauses: list[dict[str, Any]]) -> Callable[[], None]:
+    """Record every pause of ``route`` (side, seconds asked, reason) into ``pauses``, changing
+    nothing; returns what undoes it. Pauses go through ``route.health.pause(side, err)`` in
+    the split route and through ``route._pause(side, err)`` before it."""
+    owner, name = (route.health, "pause") if hasattr(route, "health") else (route, "_pause")
+    original = getattr(owner, name)
+
+    def recorded(side: str, err: Any) -> Any:
+        pauses.append({"side": side, "seconds": round(float(err.retry_after), 1), "reason": str(err)[:160]})
+        return original(side, err)
+
+    own = getattr(owner, "__dict__", {})
+    had_own, before = name in own, own.get(name)
+    try:
+        setattr(owner, name, recorded)  # an instance attribute shadows the method: records, changes nothing
+    except AttributeError:  # a frozen or slotted owner: its pauses are counted, not itemised
+        return lambda: None
+
+    def undo() -> None:
+        if had_own:
+            setattr(owner, name, before)
+        else:
+            delattr(owner, name)
+    return undo
 
 
 # --------------------------------------------------------------------------- scenario
@@ -630,12 +669,7 @@ class Compare:
                     job_wait["jobs"] += 1
             desk._wait_jobs = timed_wait  # instance attribute: measures, changes nothing
         pauses: list[dict[str, Any]] = []
-        original_pause = route._pause
-
-        def recorded_pause(side: str, err: Any) -> None:
-            pauses.append({"side": side, "seconds": round(float(err.retry_after), 1), "reason": str(err)[:160]})
-            original_pause(side, err)
-        route._pause = recorded_pause  # instance attribute: records, changes nothing
+        unrecord_pauses = record_pauses(route, pauses)
         entries: list[dict[str, Any]] = []
         x_entries: list[dict[str, Any]] = []
         self.ctl.take_log("zendesk")
@@ -719,7 +753,7 @@ class Compare:
         x_entries.extend(self.ctl.take_log("x"))
         if original_wait is not None:
             del desk._wait_jobs
-        del route._pause
+        unrecord_pauses()
         deliveries = self.ctl.call("zendesk", "GET", "webhook_deliveries")["deliveries"][deliveries_before:]
         calls = [e for e in entries if e.get("user") == self.api_email]
         tickets = self.ctl.call("zendesk", "GET", "tickets")["tickets"]
@@ -1109,6 +1143,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--json-out", metavar="PATH", help="also write the JSON object to PATH")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.add_argument("--process", action="store_true",
+                        help="measure the daemon alone instead: sandbox and daemon in processes of their own, "
+                             "100,000 mentions of history in the store (bench/daemon_alone.py; its options: "
+                             "--state, --wave, --helpdesk, --repo, --profile, --keep; see its --help)")
+    raw = list(sys.argv[1:] if argv is None else argv)
+    if "--process" in raw:
+        from daemon_alone import main as daemon_alone
+
+        return daemon_alone([arg for arg in raw if arg != "--process"])
     args = parser.parse_args(argv)
     if args.mentions < 2:
         parser.error("--mentions must be at least 2")

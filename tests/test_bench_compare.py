@@ -78,3 +78,84 @@ def test_compare_small_run(capsys: pytest.CaptureFixture[str]) -> None:
     assert base["reply_to_post"] is None
     assert result["memory"]["phases"]["socialdesk drain"]["rss_peak_mib"] > 0
     assert time.monotonic() - started < 120
+
+
+# --------------------------------------------------------------------------- the daemon alone: pure parts
+
+
+def test_proc_stat_cpu_counts_fields_after_the_last_parenthesis() -> None:
+    alone = _load("daemon_alone")
+    # A command name with a space and a ')' in it must not shift the fields.
+    stat = "4242 (socialdesk) x) S 1 4242 4242 0 -1 4194560 900 0 0 0 250 75 3 1 20 0 5 0 100 0 0"
+    assert alone.parse_stat_cpu(stat, 100) == pytest.approx(3.25)  # (250 + 75) ticks at 100 a second
+    assert alone.parse_stat_cpu(stat, 250) == pytest.approx(1.3)
+
+
+def test_proc_status_reads_kib_lines() -> None:
+    alone = _load("daemon_alone")
+    status = "Name:\tpython\nVmPeak:\t  900 kB\nVmHWM:\t  153600 kB\nVmRSS:\t   81920 kB\n"
+    assert alone.parse_status_kib(status, "VmHWM") == 153600
+    assert alone.parse_status_kib(status, "VmRSS") == 81920
+    assert alone.parse_status_kib(status, "VmSwap") == 0  # absent
+
+
+def test_per_process_figures_per_mention() -> None:
+    alone = _load("daemon_alone")
+    before = alone.ProcSample(cpu_s=1.5, rss_kib=60 * 1024, hwm_kib=70 * 1024)
+    after = alone.ProcSample(cpu_s=2.5, rss_kib=90 * 1024, hwm_kib=120 * 1024)
+    assert alone.per_mention_ms(before, after, 2000) == pytest.approx(0.5)
+    figures = alone.process_figures(before, after, 2000)
+    assert figures["peak_rss_mib"] == 120.0 and figures["rss_before_drain_mib"] == 60.0
+    assert figures["cpu_s_drain"] == 1.0 and figures["cpu_ms_per_mention"] == pytest.approx(0.5)
+    with pytest.raises(ValueError):
+        alone.per_mention_ms(before, after, 0)
+
+
+def test_history_for_the_store_is_consistent() -> None:
+    alone = _load("daemon_alone")
+    h = alone.make_history(1000, route="r", helpdesk="acme", network="x", now=2_000_000_000.0, seed=3)
+    assert len(h.inbox) == 1000 and len(h.links) == 800 and len(h.requesters) == 600
+    assert len({row["source_key"] for row in h.inbox}) == 1000
+    assert all(row["state"] == "done" and row["done_at"] < 2_000_000_000.0 for row in h.inbox)
+    tickets = {link["ticket_id"]: link for link in h.links}
+    assert len(tickets) == 800
+    # Every closed mention's ticket has its link, in the same conversation, by a known requester.
+    authors = {r["author_id"] for r in h.requesters}
+    for row in h.inbox:
+        link = tickets[row["ticket_id"]]
+        assert link["conversation_key"] == row["conversation"] and link["author_id"] in authors
+        assert json.loads(row["payload"])["author"]["id"] == link["author_id"]
+    # History ids never collide with a new post's (X snowflakes are far above).
+    assert max(int(json.loads(row["payload"])["id"]) for row in h.inbox) < 2**60
+
+
+def test_pauses_are_recorded_on_the_split_route_and_on_the_old_one() -> None:
+    compare = _load("compare")
+
+    class Err(Exception):
+        retry_after = 12.34
+
+    calls: list[tuple[str, str]] = []
+
+    class Health:
+        def pause(self, side: str, err: Exception) -> None:
+            calls.append(("health", side))
+
+    class SplitRoute:
+        def __init__(self) -> None:
+            self.health = Health()
+
+    class OldRoute:
+        def _pause(self, side: str, err: Exception) -> None:
+            calls.append(("route", side))
+
+    for route, where in ((SplitRoute(), "health"), (OldRoute(), "route")):
+        pauses: list[dict[str, object]] = []
+        undo = compare.record_pauses(route, pauses)
+        target = route.health.pause if where == "health" else route._pause
+        target("helpdesk", Err("429 too many"))
+        assert calls[-1] == (where, "helpdesk")  # still paused, as before
+        assert pauses == [{"side": "helpdesk", "seconds": 12.3, "reason": "429 too many"}]
+        undo()
+        owner = route.health if where == "health" else route
+        assert "pause" not in vars(owner) and "_pause" not in vars(owner)
