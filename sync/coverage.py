@@ -142,9 +142,9 @@ def coverage_report(config: Config, helpdesks: Mapping[str, Any],
     for route in config.routes:
         endpoint = config.helpdesks.get(route.helpdesk)
         desk = helpdesks.get(route.helpdesk)
-        kind = getattr(endpoint, "kind", None) or getattr(desk, "kind", "?")
+        kind = endpoint.kind if endpoint is not None else "?"
         network = config.networks.get(route.network)
-        outcomes, notes = route_outcomes(route, getattr(network, "kind", None))
+        outcomes, notes = route_outcomes(route, network.kind if network is not None else None)
         if desk is None:
             out.append(RouteCoverage(route.name, route.helpdesk, kind,
                                      problems=(f"helpdesk {route.helpdesk!r} was not built",)))
