@@ -1,0 +1,98 @@
+"""The daemon's clockwork: APScheduler jobs that drive every route's parts.
+
+Per route: a poll job per stream (ticking at the network's fastest allowed pace; the route
+decides whether a read is due), a work job (inbox and outbox, a batch of each in turn), the
+agent-reply export, and the viral and spike watches. Daemon-wide: webhook hints and the
+API budget record. A job never lets an error stop the scheduler.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Callable
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from adapters.base import SocialdeskError
+from sync.route import Route
+
+if TYPE_CHECKING:
+    from sync.daemon import Daemon
+
+log = logging.getLogger("socialdesk.daemon")
+
+WORK_EVERY = 1.0          # seconds between two rounds of inbox and outbox work
+REPLIES_EVERY = 30.0      # the agent-reply export, unless the mapping says otherwise
+VIRAL_EVERY = 30.0        # the viral watch paces itself (refresh interval, API budget)
+SPIKE_EVERY = 60.0
+HINTS_EVERY = 0.5
+BUDGETS_EVERY = 60.0
+
+
+def schedule(daemon: "Daemon") -> BackgroundScheduler:
+    """Every route's jobs and the daemon's own, started; polling is the webhooks' safety net."""
+    scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(4)},
+                                    job_defaults={"coalesce": True, "max_instances": 1,
+                                                  "misfire_grace_time": 30})
+    for route_cfg in daemon.config.routes:
+        route = daemon.routes[route_cfg.name]
+        for stream in route.settings.streams:
+            every = max(poll_interval(route_cfg.poll, stream), route.network.min_poll_interval)
+            # Ticks at the network's fastest allowed pace; the route decides whether
+            # the configured interval or the observed arrival rate calls for a read.
+            scheduler.add_job(guarded(route, poller(route, stream, every)), "interval",
+                              seconds=route.network.min_poll_interval,
+                              id=f"{route.name}:poll:{stream}", next_run_time=_now())
+        scheduler.add_job(guarded(route, worker(route)), "interval", seconds=WORK_EVERY,
+                          id=f"{route.name}:work", next_run_time=_now())
+        scheduler.add_job(guarded(route, route.poll_replies), "interval",
+                          seconds=route_cfg.poll.replies or REPLIES_EVERY,
+                          id=f"{route.name}:replies", next_run_time=_now())
+        scheduler.add_job(guarded(route, route.viral_watch), "interval", seconds=VIRAL_EVERY,
+                          id=f"{route.name}:viral")
+        scheduler.add_job(guarded(route, route.spike_watch), "interval", seconds=SPIKE_EVERY,
+                          id=f"{route.name}:spike")
+    scheduler.add_job(daemon.drain_hints, "interval", seconds=HINTS_EVERY, id="hints")
+    scheduler.add_job(daemon.record_budgets, "interval", seconds=BUDGETS_EVERY, id="budgets")
+    scheduler.start()
+    return scheduler
+
+
+def poll_interval(poll: Any, stream: str) -> float:
+    """The mapping's interval for ``stream`` (0: as fast as the network allows)."""
+    return {"mentions": poll.mentions, "dms": poll.dms, "search": poll.search}.get(stream) or 0.0
+
+
+def poller(route: Route, stream: str, every: float) -> Callable[[], None]:
+    def poll() -> None:
+        if route.poll_due(stream, every):
+            route.poll(stream)
+    return poll
+
+
+def worker(route: Route) -> Callable[[], None]:
+    def work() -> None:
+        # A batch of each in turn: a long run of replies never holds up new mentions,
+        # nor a backlog of mentions the replies.
+        while route.process_inbox() + route.drain_outbox():
+            pass
+    return work
+
+
+def guarded(route: Route, job: Callable[[], Any]) -> Callable[[], None]:
+    """A parked route's jobs do nothing; an error the parts let through is logged, never fatal."""
+    def run() -> None:
+        if route.parked is not None:
+            return
+        try:
+            job()
+        except SocialdeskError as err:
+            log.warning("route %s: %s", route.name, err)
+        except Exception:  # a bug must not stop the scheduler; it is logged with its trace
+            log.exception("route %s: unexpected error", route.name)
+    return run
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
