@@ -1,0 +1,226 @@
+"""The store's tables and its versioned migrations (SQLAlchemy Core; SQLite or PostgreSQL)."""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+metadata = sa.MetaData()
+
+schema_migrations = sa.Table(
+    "schema_migrations", metadata,
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("applied_at", sa.Float, nullable=False),
+)
+
+cursors = sa.Table(
+    "cursors", metadata,
+    sa.Column("route", sa.String(100), primary_key=True),
+    sa.Column("stream", sa.String(50), primary_key=True),
+    sa.Column("value", sa.String(200)),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+inbox = sa.Table(
+    "inbox", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("route", sa.String(100), nullable=False),
+    sa.Column("source_key", sa.String(200), nullable=False),
+    sa.Column("stream", sa.String(50), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("sort_key", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False, default="pending"),
+    sa.Column("ticket_id", sa.String(64)),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("last_error", sa.Text),
+    sa.Column("next_attempt_at", sa.Float, nullable=False, default=0.0),
+    sa.Column("lease_until", sa.Float, nullable=False, default=0.0),
+    sa.Column("received_at", sa.Float, nullable=False),
+    sa.Column("done_at", sa.Float),
+    sa.UniqueConstraint("route", "source_key", name="uq_inbox_route_source"),
+)
+sa.Index("ix_inbox_work", inbox.c.route, inbox.c.state, inbox.c.sort_key)
+
+requesters = sa.Table(
+    "requesters", metadata,
+    sa.Column("helpdesk", sa.String(100), primary_key=True),
+    sa.Column("network", sa.String(50), primary_key=True),
+    sa.Column("author_id", sa.String(100), primary_key=True),
+    sa.Column("user_id", sa.String(64), nullable=False),
+)
+
+links = sa.Table(
+    "links", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("route", sa.String(100), nullable=False),
+    sa.Column("conversation_key", sa.String(200), nullable=False),
+    sa.Column("ticket_id", sa.String(64), nullable=False),
+    sa.Column("source_key", sa.String(200), nullable=False),
+    sa.Column("author_id", sa.String(100), nullable=False),
+    sa.Column("author_handle", sa.String(100), nullable=False),
+    sa.Column("dm", sa.Boolean, nullable=False, default=False),
+    sa.Column("last_post_id", sa.String(100), nullable=False),
+    sa.Column("dm_note_posted", sa.Boolean, nullable=False, default=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("route", "ticket_id", name="uq_links_route_ticket"),
+)
+sa.Index("ix_links_conversation", links.c.route, links.c.conversation_key)
+
+outbox = sa.Table(
+    "outbox", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("route", sa.String(100), nullable=False),
+    sa.Column("comment_id", sa.String(64), nullable=False),
+    sa.Column("ticket_id", sa.String(64), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("state", sa.String(20), nullable=False, default="pending"),
+    sa.Column("posted", sa.Text, nullable=False, default="[]"),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("last_error", sa.Text),
+    sa.Column("next_attempt_at", sa.Float, nullable=False, default=0.0),
+    sa.Column("lease_until", sa.Float, nullable=False, default=0.0),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("done_at", sa.Float),
+    sa.UniqueConstraint("route", "comment_id", name="uq_outbox_route_comment"),
+)
+sa.Index("ix_outbox_work", outbox.c.route, outbox.c.state, outbox.c.id)
+
+routes_health = sa.Table(
+    "route_health", metadata,
+    sa.Column("route", sa.String(100), primary_key=True),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("since", sa.Float, nullable=False),
+)
+
+helpdesk_budget = sa.Table(
+    "helpdesk_budget", metadata,
+    sa.Column("helpdesk", sa.String(100), primary_key=True),
+    sa.Column("report", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# Viral watch: the public metrics last read for a conversation's first post.
+watch = sa.Table(
+    "watch", metadata,
+    sa.Column("link_id", sa.Integer, primary_key=True),
+    sa.Column("route", sa.String(100), nullable=False),
+    sa.Column("metrics", sa.Text, nullable=False),
+    sa.Column("checked_at", sa.Float, nullable=False),
+    sa.Column("flagged_at", sa.Float),
+)
+
+# The brand account a route's network credentials belong to, as the network last said.
+accounts = sa.Table(
+    "route_account", metadata,
+    sa.Column("route", sa.String(100), primary_key=True),
+    sa.Column("network", sa.String(50), nullable=False),
+    sa.Column("account", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+inbox.append_column(sa.Column("lease_owner", sa.String(40)))
+outbox.append_column(sa.Column("lease_owner", sa.String(40)))
+inbox.append_column(sa.Column("job", sa.String(100)))
+inbox.append_column(sa.Column("conversation", sa.String(200)))
+ix_inbox_conversation = sa.Index("ix_inbox_conversation", inbox.c.route, inbox.c.conversation, inbox.c.state,
+                                 inbox.c.sort_key)
+
+
+def _create_v1(conn: Connection) -> None:
+    for table in (cursors, inbox, requesters, links, outbox, routes_health):
+        table.create(conn, checkfirst=True)
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
+
+
+def _add_lease_owner(conn: Connection) -> None:
+    """v2: a claim owns its rows, so two workers never act on the same row."""
+    inspector = sa.inspect(conn)
+    for table in ("inbox", "outbox"):
+        if "lease_owner" not in {c["name"] for c in inspector.get_columns(table)}:
+            conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN lease_owner VARCHAR(40)"))
+
+
+def _add_budget(conn: Connection) -> None:
+    """v3: the helpdesk API budget a daemon last saw, for ``socialdesk status``."""
+    helpdesk_budget.create(conn, checkfirst=True)
+
+
+def _add_job(conn: Connection) -> None:
+    """v4: the helpdesk background job a batched write went into, so a retry waits for it."""
+    if "job" not in {c["name"] for c in sa.inspect(conn).get_columns("inbox")}:
+        conn.execute(sa.text("ALTER TABLE inbox ADD COLUMN job VARCHAR(100)"))
+
+
+def _add_watch(conn: Connection) -> None:
+    """v5: viral watch keeps the metrics it read last, to measure velocity."""
+    watch.create(conn, checkfirst=True)
+
+
+def _add_conversation(conn: Connection) -> None:
+    """v6: each inbox row names its conversation, so a conversation's posts are written in
+    the order they were posted, even when one of them has to wait for a retry."""
+    if "conversation" not in {c["name"] for c in sa.inspect(conn).get_columns("inbox")}:
+        conn.execute(sa.text("ALTER TABLE inbox ADD COLUMN conversation VARCHAR(200)"))
+    ix_inbox_conversation.create(conn, checkfirst=True)
+
+
+def _add_accounts(conn: Connection) -> None:
+    """v7: each route's brand account, so a restart whose identity read is rate limited
+    still knows its own posts and keeps writing what it has read."""
+    accounts.create(conn, checkfirst=True)
+
+
+# Versioned schema changes, applied in order, each recorded in schema_migrations.
+MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
+    (1, _create_v1),
+    (2, _add_lease_owner),
+    (3, _add_budget),
+    (4, _add_job),
+    (5, _add_watch),
+    (6, _add_conversation),
+    (7, _add_accounts),
+]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+INBOX_STATES = ("pending", "done", "filtered", "quarantined")
+OUTBOX_STATES = ("pending", "posted", "failed", "skipped")
+IN_CHUNK = 500  # keys per IN (...) read: well inside SQLite's and PostgreSQL's bound-parameter limits
+
+
+def _insert_ignore(conn: Connection, table: sa.Table, keys: Sequence[str], **values: Any) -> bool:
+    """Insert unless a row with the same unique ``keys`` exists; True when inserted.
+
+    One statement, so two writers racing on the same key cannot both fail or both win.
+    """
+    statement = _insert_ignoring(conn, table, keys).values(**values).returning(*table.primary_key.columns)
+    # rowcount is not reliable here on every driver; a returned key is.
+    return conn.execute(statement).first() is not None
+
+
+def _insert_ignoring(conn: Connection, table: sa.Table, keys: Sequence[str]) -> Any:
+    """An INSERT that skips a row whose unique ``keys`` already exist (one or many rows);
+    with no ``keys``, the dialect's plain INSERT, for an ``on_conflict_do_update``."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table).on_conflict_do_nothing(index_elements=list(keys)) if keys else insert(table)
+
+
+def _engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
