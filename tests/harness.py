@@ -90,7 +90,7 @@ class ZendeskHarness:
         return ZendeskHelpdesk(ZendeskSettings(
             url=self.service["url"], email=self.service["api_email"],
             token=Secret(token or self.service["api_token"], "token"),
-            ca_bundle=self.info["ca_bundle"]))
+            ca_bundle=self.info["ca_bundle"]), sleep=time.sleep)  # the test waits for jobs as the daemon does
 
     def agent(self) -> Zenpy:
         """Real zenpy logged in as the sandbox's agent."""

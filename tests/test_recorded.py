@@ -39,6 +39,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import time
 import re
 import uuid
 from dataclasses import dataclass, fields, is_dataclass
@@ -440,7 +441,7 @@ def x_replay(*recs: Rec, user_id: str | None = None) -> tuple[XNetwork, Replay]:
 
 def zendesk_replay() -> tuple[ZendeskHelpdesk, Replay]:
     desk = ZendeskHelpdesk(ZendeskSettings(url=ZENDESK_URL, email="zenpy@example.com",
-                                           token=Secret("recorded-api-token", "token")))
+                                           token=Secret("recorded-api-token", "token")), sleep=time.sleep)
     return desk, Replay(ZENDESK_URL).mount(desk.session)
 
 

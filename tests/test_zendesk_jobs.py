@@ -94,3 +94,12 @@ def test_a_job_that_never_finishes_is_handed_back_after_the_job_wait(no_wall_clo
     # A fake sleep lets no time pass: the waits it was asked for bound the polling.
     assert sum(waits[:-1]) < desk.job_wait <= sum(waits) and max(waits) == 2.0
     assert transport.status_reads == len(waits) + 1
+
+
+def test_without_a_sleep_a_running_job_is_handed_to_the_caller(no_wall_clock_sleep: None) -> None:
+    """An adapter nobody gave a way to wait never waits: the job's id goes back to the caller."""
+    desk, transport = adapter(3)
+    with pytest.raises(JobPending) as raised:
+        desk.upsert_requesters([AUTHOR])
+    assert raised.value.job_id == "job-1"
+    assert transport.status_reads == 1

@@ -74,9 +74,10 @@ class ZendeskHelpdesk(ZendeskJobs, ZendeskWebhooks, ZendeskCoverage, Helpdesk, B
 
     def __init__(self, settings: ZendeskSettings, sleep: Sleep | None = None) -> None:
         self.settings = settings
-        # How the adapter waits between job-status reads: the daemon's (use_clock), a
-        # test's fake; the wall clock's until one is given.
-        self._sleep: Sleep = sleep or time.sleep
+        # How the adapter waits between job-status reads: the daemon's (use_clock) or a
+        # test's. Without one it never waits: a job still running is the caller's to wait
+        # for (JobPending names it), as the engine does for a row whose job is pending.
+        self._sleep: Sleep | None = sleep
         parts = urlsplit(settings.url)
         if parts.scheme != "https" or not parts.netloc or "." not in parts.netloc:
             raise FatalError(f"zendesk url {settings.url!r}: expected https://<subdomain>.zendesk.com")
