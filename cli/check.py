@@ -10,7 +10,7 @@ from cli.wiring import sandbox_endpoints
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate, connect, resolve every helpdesk name, report SLA coverage; 1 when any check failed."""
-    from adapters.base import SocialdeskError
+    from adapters.base import ChecksSetup, SocialdeskError
     from sync.daemon import build_adapter
 
     config = load_mapping(args.config, allow_missing_env=True)
@@ -41,7 +41,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                     who = adapter.whoami()
                     shown = f"@{who.handle} (id {who.id})" if role == "social" else f"user id {who}"
                     print(f"  {role} {name} ({endpoint.kind}): connected as {shown}")
-                    for problem in getattr(adapter, "verify_setup", lambda: [])():
+                    for problem in adapter.verify_setup() if isinstance(adapter, ChecksSetup) else []:
                         failures += 1
                         print(f"  {role} {name} ({endpoint.kind}): FAILED: {problem}")
                 except SocialdeskError as err:
