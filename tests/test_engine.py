@@ -639,6 +639,24 @@ def test_a_post_that_takes_off_raises_priority_tags_and_notes_once(info: dict, s
     assert route.viral_watch() == 0, "an escalated ticket is escalated once"
 
 
+def test_a_watch_whose_credentials_are_refused_parks_the_route_like_every_other_part(info: dict,
+                                                                                   store: Store) -> None:
+    """The viral watch used to log a refused token every 30 s and never park the route."""
+    from sync.settings import ViralSettings
+
+    people = People(info)
+    viral = ViralSettings(enabled=True, refresh=60, thresholds={"like_count": 500})
+    route = make_route(info, store, viral=viral)
+    people.post("loud", f"@{people.brand} your app lost my data!!")
+    cycle(route, people, 1)
+    refused = make_route(info, store, helpdesk=ZendeskHarness(info).adapter(token="revoked-Qz9"), viral=viral,
+                         ticket=TicketSettings(tags=("social",)))
+    refused.clock.offset += 120
+    assert refused.viral_watch() == 0
+    assert refused.parked and refused.parked.startswith("zendesk refused the credentials")
+    assert "Qz9" not in refused.parked and store.health()["t"]["state"] == "parked"
+
+
 def test_a_mention_spike_opens_one_problem_ticket_linking_the_incidents(info: dict, store: Store) -> None:
     from sync.engine import SpikeSettings
 
