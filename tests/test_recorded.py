@@ -39,8 +39,8 @@ from __future__ import annotations
 import io
 import itertools
 import json
-import time
 import re
+import time
 import uuid
 from dataclasses import dataclass, fields, is_dataclass
 from functools import cache
