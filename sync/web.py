@@ -144,13 +144,4 @@ class WebServer:
         self.server.task_dispatcher.shutdown(timeout=timeout)
 
 
-def __getattr__(name: str) -> Any:
-    """The old home of Zendesk's signing helpers (tests sign deliveries with them); they
-    live in ``adapters.helpdesk.zendesk.webhook``, imported only when asked for here."""
-    if name in ("MAX_AGE", "zendesk_signature"):
-        from adapters.helpdesk.zendesk import webhook
-        return vars(webhook)[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 __all__ = ["ReplayGuard", "WebServer", "create_app"]

@@ -20,7 +20,8 @@ from sync.daemon import Daemon
 from sync.config import parse_config
 from sync.engine import MirrorSettings, Route, RouteSettings, TicketSettings
 from sync.store import Store
-from sync.web import WebServer, create_app, zendesk_signature
+from adapters.helpdesk.zendesk.webhook import zendesk_signature
+from sync.web import WebServer, create_app
 from cli.wiring import sandbox_endpoints
 import harness
 from harness import XHarness, ZendeskHarness

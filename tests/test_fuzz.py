@@ -57,7 +57,8 @@ from openapi_check import CONTRACTS
 from sync.config import PLACEHOLDERS, ConfigError, parse_config, render_template
 from sync.engine import Route, RouteSettings
 from sync.store import Store
-from sync.web import MAX_AGE, create_app, zendesk_signature
+from adapters.helpdesk.zendesk.webhook import MAX_AGE, zendesk_signature
+from sync.web import create_app
 
 REPO = Path(__file__).resolve().parents[1]
 
