@@ -159,3 +159,17 @@ def test_pauses_are_recorded_on_the_split_route_and_on_the_old_one() -> None:
         undo()
         owner = route.health if where == "health" else route
         assert "pause" not in vars(owner) and "_pause" not in vars(owner)
+
+
+def test_profiled_code_is_charged_to_its_owner() -> None:
+    alone = _load("daemon_alone")
+    assert alone.code_owner("/v/lib/python3.11/site-packages/sqlalchemy/engine/base.py") == "sqlalchemy"
+    assert alone.code_owner("/v/lib/python3.11/site-packages/six.py") == "six"
+    assert alone.code_owner("/work/main/sync/engine.py") == "sync"
+    assert alone.code_owner("/work/main/adapters/helpdesk/zendesk.py") == "adapters"
+    assert alone.code_owner("/usr/lib/python3.11/json/decoder.py") == "stdlib decoder"
+    assert alone.code_owner("~", "<method 'execute' of 'sqlite3.Cursor' objects>") == "C sqlite3"
+    assert alone.code_owner("~", "<method 'read' of '_ssl._SSLSocket' objects>") == "C ssl"
+    assert alone.code_owner("~", "<built-in method time.sleep>") == "C time"
+    assert alone.code_owner("~", "<built-in method builtins.isinstance>") == "C builtins"
+    assert alone.code_owner("~", "<built-in method __new__ of type object at 0x7f>") == "C builtins"
