@@ -460,8 +460,8 @@ def run(args: argparse.Namespace, progress: Callable[[str], None]) -> dict[str, 
     if args.mentions < 1 or args.state < 0 or not 0 < args.wave < 800:
         raise ValueError("--mentions must be >= 1, --state >= 0 and --wave in 1..799")
     args.repo = Path(args.repo).resolve()
-    if not (args.repo / "sync" / "store.py").is_file():
-        raise ValueError(f"--repo {args.repo}: not a socialdesk checkout (no sync/store.py)")
+    if not (args.repo / "pyproject.toml").is_file() or not (args.repo / "sync").is_dir():
+        raise ValueError(f"--repo {args.repo}: not a socialdesk checkout (no pyproject.toml and sync/)")
     # The measured checkout's packages first (its store schema, its sandbox helpers).
     if str(args.repo) in sys.path:
         sys.path.remove(str(args.repo))
