@@ -338,6 +338,8 @@ class DaemonAlone:
         daemon = process_figures(d0, d1, args.mentions)
         daemon["idle_cpu_ms_per_s"] = round(idle_rate * 1000.0, 2)
         daemon["idle_share_of_drain_cpu_ms_per_mention"] = round(idle_rate * drain_s * 1000.0 / args.mentions, 3)
+        daemon["cpu_ms_per_mention_less_idle"] = round(
+            daemon["cpu_ms_per_mention"] - daemon["idle_share_of_drain_cpu_ms_per_mention"], 3)
         result: dict[str, Any] = {
             "parameters": {"mentions": args.mentions, "state": args.state, "wave": args.wave,
                            "helpdesk": args.helpdesk, "seed": args.seed, "repo": str(self.repo),
@@ -418,7 +420,7 @@ def render(r: dict[str, Any]) -> str:
         f"  {'CPU s in the drain':32} {d['cpu_s_drain']:>12} {s['cpu_s_drain']:>12}",
         f"  {'CPU s before the drain':32} {d['cpu_s_before_drain']:>12} {s['cpu_s_before_drain']:>12}",
         f"daemon idle: {d['idle_cpu_ms_per_s']} ms CPU per s ({d['idle_share_of_drain_cpu_ms_per_mention']} ms "
-        f"per mention of the drain's figure)",
+        f"per mention of the drain's figure; {d['cpu_ms_per_mention_less_idle']} ms per mention without it)",
         f"drain: {r['drain']['wall_s']} s wall, {r['drain']['mentions_closed']} mentions closed, "
         f"{r['drain']['tickets']} tickets; store {r['store']['file_mib_after']} MiB",
         f"targets: RSS <= {t['rss_mib_max']:g} MiB {'met' if t['rss_met'] else 'MISSED'}; CPU <= "
