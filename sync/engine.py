@@ -7,12 +7,9 @@ from sync.mirror.guards import HeldReply, luhn_valid, public_reply_guard
 from sync.mirror.poster import APPROVAL_RECHECK
 from sync.policy import backoff, quick_retry
 from sync.route import Route
-from sync.settings import (
-    PRIORITY_ORDER, SOCIALDESK_TAG, MirrorSettings, RouteSettings, SpikeSettings, Stats, TicketSettings,
-    ViralSettings,
-)
+from sync.settings import PRIORITY_ORDER, SOCIALDESK_TAG, RouteSettings, Stats, TicketSettings
 
-__all__ = ["APPROVAL_RECHECK", "PRIORITY_ORDER", "SOCIALDESK_TAG", "HeldReply", "MirrorSettings", "Route",
-           "RouteSettings", "SpikeSettings", "Stats", "TicketSettings", "ViralSettings", "backoff", "checkpoint",
+__all__ = ["APPROVAL_RECHECK", "PRIORITY_ORDER", "SOCIALDESK_TAG", "HeldReply", "Route",
+           "RouteSettings", "Stats", "TicketSettings", "backoff", "checkpoint",
            "conversation_key", "luhn_valid", "mention_from_payload", "mention_to_payload", "public_reply_guard",
            "quick_retry"]

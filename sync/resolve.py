@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from sync import rules
-from sync.settings import MirrorSettings, RouteSettings, SpikeSettings, TicketSettings, ViralSettings
+from sync.settings import RouteSettings, TicketSettings
 
 
 def ticket_settings(t: Any, helpdesk: Any) -> TicketSettings:
@@ -49,22 +49,8 @@ def rules_resolver(route: Any, helpdesk: Any) -> Callable[[Any], tuple[tuple[str
 
 def route_settings(route: Any, helpdesk: Any) -> RouteSettings:
     """Config route -> engine settings, with helpdesk names resolved to ids."""
-    m = route.mirror
-    mirror = MirrorSettings(
-        enabled=m.enabled, dm_public_note=m.dm_public_note, dm_tag=m.dm_tag,
-        thread_long_replies=m.thread_long_replies, sign_off=m.sign_off, max_age=m.max_age,
-        approval_tag=m.approval.tag if m.approval.required else None,
-        pii_patterns=tuple((p.name, p.regex) for p in m.pii_patterns))
-    v = route.viral
-    viral = ViralSettings(enabled=v.enabled, refresh=v.refresh, thresholds=dict(v.thresholds),
-                          velocity={k: float(n) for k, n in dict(v.velocity_per_hour).items()},
-                          priority=v.priority, tag=v.tag)
-    spike = SpikeSettings(enabled=v.spike.enabled, window=v.spike.window, factor=v.spike.factor,
-                          min_mentions=v.spike.min_mentions)
-    include = route.include
     return RouteSettings(
-        name=route.name, helpdesk_name=route.helpdesk, streams=tuple(route.streams),
-        include_own_posts=include.own_posts, include_reposts=include.reposts,
-        include_quotes=include.quotes, blocklist=frozenset(h.lower().lstrip("@") for h in route.blocklist),
+        name=route.name, helpdesk_name=route.helpdesk, streams=tuple(route.streams), include=route.include,
+        blocklist=frozenset(h.lower().lstrip("@") for h in route.blocklist),
         search_query=route.search_query, history=route.history, ticket=ticket_settings(route.ticket, helpdesk),
-        mirror=mirror, viral=viral, spike=spike, ticket_for=rules_resolver(route, helpdesk))
+        mirror=route.mirror, viral=route.viral, ticket_for=rules_resolver(route, helpdesk))

@@ -1,11 +1,12 @@
-"""A route's settings as the engine uses them: the mapping's, with helpdesk names resolved to ids."""
+"""A route's settings as the engine uses them: the mapping's own values (sync/config), with
+the ticket template's helpdesk names resolved to ids and the rules ready to evaluate."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from adapters.base import Mention
+from sync.config import IncludeConfig, MirrorConfig, ViralConfig
 
 # Every ticket we open carries it; the helpdesk trigger that calls our webhook keys on it.
 SOCIALDESK_TAG = "socialdesk"
@@ -31,61 +32,19 @@ class TicketSettings:
 
 
 @dataclass(frozen=True)
-class MirrorSettings:
-    enabled: bool = True
-    dm_public_note: str | None = "We've sent you a direct message."
-    dm_tag: str | None = "social_dm"
-    thread_long_replies: bool = True
-    sign_off: str | None = None
-    # Public replies to a conversation whose latest customer post is older are held.
-    max_age: float | None = None
-    # When set, a reply leaves only once a lead has put this tag on the ticket.
-    approval_tag: str | None = None
-    # The route's own personal-data patterns (name, regex), beside e-mail, phone and card.
-    pii_patterns: tuple[tuple[str, re.Pattern[str]], ...] = ()
-
-
-@dataclass(frozen=True)
-class ViralSettings:
-    """When an open conversation's post takes off, escalate its ticket."""
-
-    enabled: bool = False
-    refresh: float = 600.0                                   # seconds between metric reads
-    thresholds: dict[str, int] = field(default_factory=dict)  # metric -> count
-    velocity: dict[str, float] = field(default_factory=dict)  # metric -> per hour
-    priority: str = "urgent"
-    tag: str = "social_viral"
-    horizon: float = 7 * 86400.0                              # watch conversations this recent
-
-
-@dataclass(frozen=True)
-class SpikeSettings:
-    """A route's mention rate far above its usual: one problem ticket links the incidents."""
-
-    enabled: bool = False
-    window: float = 900.0
-    factor: float = 3.0
-    min_mentions: int = 20
-    baseline: float = 86400.0       # the usual rate is measured over this much history
-
-
-@dataclass(frozen=True)
 class RouteSettings:
     name: str
     helpdesk_name: str
     streams: tuple[str, ...] = ("mentions", "dms")
-    include_own_posts: bool = False
-    include_reposts: bool = False
-    include_quotes: bool = True
+    include: IncludeConfig = IncludeConfig()
     blocklist: frozenset[str] = frozenset()
     search_query: str | None = None
     history: float = 3600.0
     ticket: TicketSettings = TicketSettings()
-    mirror: MirrorSettings = MirrorSettings()
+    mirror: MirrorConfig = MirrorConfig()
     # A backlog of this many rows is written in batches when the helpdesk can.
     batch_min: int = 10
-    viral: ViralSettings = ViralSettings()
-    spike: SpikeSettings = SpikeSettings()
+    viral: ViralConfig = ViralConfig()      # the spike watch's settings are ``viral.spike``
     # The mapping's rules: a mention -> (rules fired, ticket settings); None: ``ticket`` always.
     ticket_for: Callable[[Mention], tuple[tuple[str, ...], TicketSettings]] | None = None
 

@@ -18,7 +18,10 @@ from sandbox.scenario import People, audit
 from sandbox.server import Sandbox
 from sync.daemon import Daemon
 from sync.config import parse_config
-from sync.engine import MirrorSettings, Route, RouteSettings, TicketSettings
+from adapters.base import KeepsRateBudget
+from sync.config import ApprovalConfig, MirrorConfig, SpikeConfig, ViralConfig
+from sync.route import Route
+from sync.settings import RouteSettings, TicketSettings
 from sync.store import Store
 from adapters.helpdesk.zendesk.webhook import zendesk_signature
 from sync.web import WebServer, create_app
@@ -64,9 +67,8 @@ def make_route(info: dict[str, Any], store: Store, network: Any = None, helpdesk
     store.clock = clock
     network = network or XHarness(info).adapter()
     for side in (network, desk):
-        budget = getattr(getattr(side, "session", None), "rate_budget", None)
-        if budget is not None:
-            budget.clock = clock  # the daemon's time, as the tests let it pass
+        if isinstance(side, KeepsRateBudget):
+            side.use_clock(clock)  # the daemon's time, as the tests let it pass
     return Route(RouteSettings(name="t", helpdesk_name="zd", **settings), network, desk, store, clock=clock)
 
 
@@ -219,7 +221,7 @@ def test_failed_reply_is_noted_on_the_ticket_and_retryable(info: dict, store: St
     cycle(route, people, 1)
     ticket = people.ticket_for(root)
     people.answer(ticket["id"], "x" * 300 + " " + "y" * 5)
-    route = make_route(info, store, mirror=MirrorSettings(thread_long_replies=False))
+    route = make_route(info, store, mirror=MirrorConfig(thread_long_replies=False))
     people.advance("zendesk", 120)
     cycle(route, people, 1)
     failed = store.failed()
@@ -578,14 +580,15 @@ def test_card_numbers_are_held_only_when_they_pass_the_checksum() -> None:
 
 def _answered(info: dict, store: Store, text: str, **mirror: Any) -> tuple[People, Route, dict]:
     people = People(info)
-    route = make_route(info, store, mirror=MirrorSettings(**mirror))
+    route = make_route(info, store, mirror=MirrorConfig(**mirror))
     root = people.post("rory", f"@{people.brand} {text}")
     cycle(route, people, 1)
     return people, route, people.ticket_for(root)
 
 
 def test_reply_waits_for_a_leads_approval_then_leaves(info: dict, store: Store) -> None:
-    people, route, ticket = _answered(info, store, "is the store open?", approval_tag="approved")
+    people, route, ticket = _answered(info, store, "is the store open?",
+                                        approval=ApprovalConfig(required=True, tag="approved"))
     people.answer(ticket["id"], "Yes, until 8pm today.")
     people.advance("zendesk", 120)
     cycle(route, people, 2)
@@ -612,11 +615,9 @@ def test_public_reply_to_a_stale_conversation_is_held_with_what_to_do(info: dict
 
 
 def test_a_post_that_takes_off_raises_priority_tags_and_notes_once(info: dict, store: Store) -> None:
-    from sync.engine import ViralSettings
-
     people = People(info)
-    viral = ViralSettings(enabled=True, refresh=60, thresholds={"like_count": 500},
-                          velocity={"retweet_count": 100}, priority="urgent", tag="social_viral")
+    viral = ViralConfig(enabled=True, refresh=60, thresholds={"like_count": 500},
+                        velocity_per_hour={"retweet_count": 100}, priority="urgent", tag="social_viral")
     route = make_route(info, store, viral=viral)
     calm = people.post("calm", f"@{people.brand} small question")
     loud = people.post("loud", f"@{people.brand} your app lost my data!!")
@@ -643,10 +644,8 @@ def test_a_post_that_takes_off_raises_priority_tags_and_notes_once(info: dict, s
 def test_a_watch_whose_credentials_are_refused_parks_the_route_like_every_other_part(info: dict,
                                                                                    store: Store) -> None:
     """The viral watch used to log a refused token every 30 s and never park the route."""
-    from sync.settings import ViralSettings
-
     people = People(info)
-    viral = ViralSettings(enabled=True, refresh=60, thresholds={"like_count": 500})
+    viral = ViralConfig(enabled=True, refresh=60, thresholds={"like_count": 500})
     route = make_route(info, store, viral=viral)
     people.post("loud", f"@{people.brand} your app lost my data!!")
     cycle(route, people, 1)
@@ -659,11 +658,10 @@ def test_a_watch_whose_credentials_are_refused_parks_the_route_like_every_other_
 
 
 def test_a_mention_spike_opens_one_problem_ticket_linking_the_incidents(info: dict, store: Store) -> None:
-    from sync.engine import SpikeSettings
-
     people = People(info)
-    route = make_route(info, store, spike=SpikeSettings(enabled=True, window=600, factor=3, min_mentions=5,
-                                                        baseline=3600))
+    spike = SpikeConfig(enabled=True, window=600, factor=3, min_mentions=5)
+    route = make_route(info, store, viral=ViralConfig(spike=spike))
+    route.spike.baseline = 3600  # an hour of usual traffic is enough to compare with here
     for i in range(2):
         people.post(f"usual{i}", f"@{people.brand} a usual question {i}")
     cycle(route, people, 1)

@@ -116,11 +116,11 @@ def filtered(settings: RouteSettings, me: Callable[[], Author], m: Mention, payl
     """Why a read mention opens no ticket (own post, repost, blocklist...), or None."""
     if payload.get("before_first_run"):
         return "posted before the route's history window"
-    if m.author.id == me().id and not settings.include_own_posts:
+    if m.author.id == me().id and not settings.include.own_posts:
         return "own post"
-    if m.is_repost and not settings.include_reposts:
+    if m.is_repost and not settings.include.reposts:
         return "repost"
-    if m.is_quote and not settings.include_quotes:
+    if m.is_quote and not settings.include.quotes:
         return "quote"
     if m.author.handle.lower() in settings.blocklist:
         return "blocklisted author"

@@ -45,8 +45,8 @@ class ReplyPoster:
             # Queued while its ticket's link was being recorded: it comes in a moment.
             raise RetriableError(f"ticket {row.ticket_id} is not linked to a conversation yet")
         ticket = ctx.desk(lambda: desk.get_ticket(row.ticket_id))
-        if mirror.approval_tag and mirror.approval_tag not in ticket.tags:
-            self._await_approval(row, mirror.approval_tag)
+        if mirror.approval.required and mirror.approval.tag not in ticket.tags:
+            self._await_approval(row, mirror.approval.tag)
             return
         attempt = ctx.store.begin_outbox_attempt(row.id, row.owner)
         if attempt is None:
@@ -57,7 +57,8 @@ class ReplyPoster:
         body = row.body.strip() + (f" {mirror.sign_off}" if mirror.sign_off else "")
         text = body if to_dm else address(body, link.author_handle)
         if not to_dm:
-            held = public_reply_guard(row.body, mirror.pii_patterns) or self._too_old(row.ticket_id)
+            held = (public_reply_guard(row.body, tuple((p.name, p.regex) for p in mirror.pii_patterns))
+                    or self._too_old(row.ticket_id))
             if held:
                 raise HeldReply(held)
         parts = split_reply(text, network.weighted_length, limit, thread=mirror.thread_long_replies)

@@ -20,22 +20,25 @@ log = logging.getLogger("socialdesk.engine")
 class SpikeWatch:
     """Compares the last window's posts with the route's usual rate."""
 
+    # The usual rate is measured over this much history; no spike is called before it exists.
+    baseline = 86400.0
+
     def __init__(self, ctx: RouteContext) -> None:
         self.ctx = ctx
 
     def run(self) -> str | None:
         """Returns the problem ticket's id (or "alert") while a spike lasts."""
         ctx = self.ctx
-        spike = ctx.settings.spike
+        spike = ctx.settings.viral.spike
         if not spike.enabled or not ctx.health.ready("helpdesk"):
             return None
         now = ctx.clock()
         first = ctx.store.first_received(ctx.name)
-        if first is None or now - first < spike.baseline:
+        if first is None or now - first < self.baseline:
             return None  # no usual rate to compare with yet
         recent = ctx.store.posts_between(ctx.name, now - spike.window, now)
-        usual = ctx.store.posts_between(ctx.name, now - spike.window - spike.baseline, now - spike.window)
-        usual_per_window = usual * spike.window / spike.baseline
+        usual = ctx.store.posts_between(ctx.name, now - spike.window - self.baseline, now - spike.window)
+        usual_per_window = usual * spike.window / self.baseline
         state = ctx.store.get_cursor(ctx.name, "spike")
         if recent < spike.min_mentions or recent <= spike.factor * usual_per_window:
             if state:

@@ -23,6 +23,9 @@ log = logging.getLogger("socialdesk.engine")
 class ViralWatch:
     """Reads watched posts' metrics at the route's refresh pace and escalates."""
 
+    # Conversations this recent are watched; an older post taking off is no longer news.
+    horizon = 7 * 86400.0
+
     def __init__(self, ctx: RouteContext) -> None:
         self.ctx = ctx
         self._last = float("-inf")
@@ -40,7 +43,7 @@ class ViralWatch:
         if now - self._last < viral.refresh * ctx.budget_slowdown():
             return 0
         self._last = now
-        candidates = ctx.store.watch_candidates(ctx.name, now - viral.horizon)
+        candidates = ctx.store.watch_candidates(ctx.name, now - self.horizon)
         if not candidates:
             return 0
         try:
@@ -79,7 +82,7 @@ class ViralWatch:
         before, checked = seen.get("metrics") or {}, seen.get("checked_at")
         if checked is not None and ctx.clock() > checked:
             hours = (ctx.clock() - checked) / 3600
-            for m, per_hour in viral.velocity.items():
+            for m, per_hour in viral.velocity_per_hour.items():
                 if m in current and m in before and (current[m] - before[m]) / hours >= per_hour:
                     reasons.append(f"{metric_name(m)} +{(current[m] - before[m]) / hours:,.0f}/h "
                                    f"(threshold {per_hour:,g}/h)")
