@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from adapters.base import Author, Mention
-from sync import cli
+from cli import main as cli
 from sync.config import (
     ApprovalConfig, Config, ConfigError, MirrorConfig, RouteConfig, SpikeConfig, TicketTemplate, ViralConfig,
     load_config, parse_config,
@@ -640,7 +640,7 @@ def test_explain_shows_the_salesforce_fields_on_a_salesforce_route(tmp_path: Pat
 
 
 def test_explain_runs_as_a_command_on_the_shipped_mapping_and_sample() -> None:
-    done = subprocess.run([sys.executable, "-m", "sync.cli", "rules", "explain", "--config", "mapping.yaml",
+    done = subprocess.run([sys.executable, "-m", "cli", "rules", "explain", "--config", "mapping.yaml",
                            "--mention", "examples/mention.json"], capture_output=True, text=True, cwd=ROOT,
                           timeout=60)
     assert done.returncode == 0, done.stderr
