@@ -60,7 +60,7 @@ from sandbox.server import Sandbox  # noqa: E402
 from sync.config import parse_config  # noqa: E402
 from sync.daemon import Daemon  # noqa: E402
 from cli.demo import DEMO_MAPPING  # noqa: E402
-from sync.engine import Route  # noqa: E402
+from sync.route import Route  # noqa: E402
 from sync.store import Store  # noqa: E402
 from sync.web import WebServer  # noqa: E402
 from cli.wiring import sandbox_endpoints  # noqa: E402

@@ -22,7 +22,7 @@ from sandbox.scenario import Audit, People, SalesforcePeople, audit, wait_until
 from sandbox.server import Sandbox
 from sync.config import Config, load_config, parse_config
 from sync.daemon import Daemon
-from sync.engine import APPROVAL_RECHECK
+from sync.mirror.poster import APPROVAL_RECHECK
 from sync.store import Store
 from sync.web import WebServer
 

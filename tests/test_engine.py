@@ -567,7 +567,7 @@ def test_salesforce_call_count_survives_a_restart(info: dict, store: Store) -> N
 
 
 def test_card_numbers_are_held_only_when_they_pass_the_checksum() -> None:
-    from sync.engine import luhn_valid, public_reply_guard
+    from sync.mirror.guards import luhn_valid, public_reply_guard
 
     assert luhn_valid("4111111111111111") and not luhn_valid("4111111111111112")
     assert "card number" in public_reply_guard("Card 4111 1111 1111 1111 was charged twice")

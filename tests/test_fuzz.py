@@ -55,7 +55,8 @@ from adapters.base import Cursor, Mention, Page, RateLimited, Secret, Socialdesk
 from adapters.social.x import XNetwork, XSettings
 from openapi_check import CONTRACTS
 from sync.config import PLACEHOLDERS, ConfigError, parse_config, render_template
-from sync.engine import Route, RouteSettings
+from sync.route import Route
+from sync.settings import RouteSettings
 from sync.store import Store
 from adapters.helpdesk.zendesk.webhook import MAX_AGE, zendesk_signature
 from sync.web import create_app

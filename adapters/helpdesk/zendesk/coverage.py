@@ -17,7 +17,7 @@ from adapters.base import AuthFailed, SocialdeskError
 from adapters.helpdesk.coverage import Names, RouteOutcome, SlaCoverage, Unknown, kinds_text, quoted as _q
 from adapters.helpdesk.zendesk.conditions import TYPE_IDS, _norm_id, _tags, evaluate_conditions
 
-# The engine's own tag on every ticket (sync.engine.SOCIALDESK_TAG; adapters never import sync).
+# The engine's own tag on every ticket (sync.settings.SOCIALDESK_TAG; adapters never import sync).
 SOCIALDESK_TAG = "socialdesk"
 VIA_API_ID = 5                         # Zendesk's via id of a ticket created through the API
 METRICS = {"first_reply_time": "first reply", "next_reply_time": "next reply",
