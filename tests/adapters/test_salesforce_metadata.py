@@ -26,7 +26,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SF_ROOT = ROOT / "salesforce"
 ADAPTER = ROOT / "adapters" / "helpdesk" / "salesforce"
 

@@ -61,7 +61,7 @@ from sync.store import Store
 from adapters.helpdesk.zendesk.webhook import MAX_AGE, zendesk_signature
 from sync.web import create_app
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def fuzz(examples: int) -> Callable[[Any], Any]:

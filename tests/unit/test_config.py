@@ -17,7 +17,7 @@ from sync.config import (
     Config, ConfigError, EnvRef, PollConfig, duration, load_config, parse_config, render_template,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "zd-token-9f8e7d6c5b4a"
 X_TOKEN = "x-token-0a1b2c3d4e5f"
 ENV = {"SOCIALDESK_ZENDESK_TOKEN": TOKEN, "SOCIALDESK_X_TOKEN": X_TOKEN,

@@ -10,7 +10,7 @@ import pytest
 import adapters
 from adapters.base import CAPABILITIES, capabilities
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = json.loads((ROOT / "plugin_manifest.json").read_text())
 SETTINGS = {s["name"]: s for s in MANIFEST["settings"]}
 

@@ -15,7 +15,7 @@ import yaml
 import harness
 import sync.config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def socialdesk(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,

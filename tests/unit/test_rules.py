@@ -21,7 +21,7 @@ from sync.config import (
 )
 from sync.rules import MentionError, engagement, evaluate, mention_from_dict, ticket_fields
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 HEAD = """\
 version: 1
