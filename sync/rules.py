@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping, Sequence, get_args
 
 from adapters.base import Author, Mention, MentionKind
 from sync.config import (
-    HELPDESK_ONLY, TEXT_PLACEHOLDER_LEN, RouteConfig, RuleActions, RuleConditions, TicketTemplate,
+    TEXT_PLACEHOLDER_LEN, understood_by, RouteConfig, RuleActions, RuleConditions, TicketTemplate,
     render_template,
 )
 
@@ -277,7 +277,7 @@ def ticket_fields(ticket: TicketTemplate, mention: Mention, helpdesk_kind: str) 
     values = placeholders(mention)
     out: dict[str, Any] = {}
     for name in TICKET_FIELDS:
-        if HELPDESK_ONLY.get(name, helpdesk_kind) != helpdesk_kind:
+        if not understood_by(name, helpdesk_kind):
             continue
         value = getattr(ticket, name)
         if name == "subject":

@@ -13,9 +13,9 @@ from typing import Any
 
 from sync.config.constants import (
     ACTION_KEYS, CONDITION_KEYS, DEFAULT_APPROVAL_TAG, DEFAULT_DM_PUBLIC_NOTE, DEFAULT_HISTORY, DEFAULT_LISTEN,
-    DEFAULT_POLL, DEFAULT_STATE_URL, DEFAULT_SUBJECT, DEFAULT_VIRAL_REFRESH, DEFAULT_VIRAL_TAG, HELPDESK_ONLY,
+    DEFAULT_POLL, DEFAULT_STATE_URL, DEFAULT_SUBJECT, DEFAULT_VIRAL_REFRESH, DEFAULT_VIRAL_TAG, COMMON_TICKET_KEYS,
     METRICS, PLACEHOLDERS, POLL_KEYS, PRIORITIES, RULE_KINDS, RULE_NETWORKS, RULES_MATCH, STATE_SCHEMES, STREAMS,
-    SUPPORTED_VERSIONS, TEXT_PLACEHOLDER_LEN, TICKET_TYPES,
+    SUPPORTED_VERSIONS, TEXT_PLACEHOLDER_LEN, TICKET_TYPES, owner_of, understood_by,
 )
 from sync.config.loading import load_config, parse_config
 from sync.config.text import duration, render_template, template_problem
@@ -38,7 +38,7 @@ __all__ = [
     "MirrorConfig", "PiiPattern", "PollConfig", "RouteConfig", "Rule", "RuleActions",
     "RuleConditions", "RuleSet", "SpikeConfig", "TicketTemplate", "ViralConfig", "WebhookConfig",
     "duration", "json_schema", "load_config", "parse_config", "render_template", "template_problem",
-    "ACTION_KEYS", "CONDITION_KEYS", "HELPDESK_ONLY", "METRICS", "PLACEHOLDERS", "PRIORITIES",
+    "ACTION_KEYS", "CONDITION_KEYS", "COMMON_TICKET_KEYS", "owner_of", "understood_by", "METRICS", "PLACEHOLDERS", "PRIORITIES",
     "RULE_KINDS", "RULE_NETWORKS", "RULES_MATCH", "STREAMS", "TICKET_TYPES", "DEFAULT_STATE_URL",
     "DEFAULT_APPROVAL_TAG", "DEFAULT_DM_PUBLIC_NOTE", "DEFAULT_HISTORY", "DEFAULT_LISTEN", "DEFAULT_POLL",
     "DEFAULT_SUBJECT", "DEFAULT_VIRAL_REFRESH", "DEFAULT_VIRAL_TAG", "POLL_KEYS", "STATE_SCHEMES",

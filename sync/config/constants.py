@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 from types import MappingProxyType
-from typing import Iterator, Mapping
+from typing import Mapping
+
+from adapters.base import FatalError
 
 SUPPORTED_VERSIONS = (1,)
 DEFAULT_STATE_URL = "sqlite:///socialdesk.sqlite"
@@ -52,10 +54,6 @@ _ELSEWHERE_HINTS = {
 }
 # TODO(issue 12): drop once every helpdesk adapter declares ``ticket_keys``; used only for an
 # adapter that does not (yet) say which ticket settings it alone understands.
-_FALLBACK_TICKET_KEYS: Mapping[str, frozenset[str]] = MappingProxyType({
-    "zendesk": frozenset({"type", "brand", "form"}),
-    "salesforce": frozenset({"origin", "record_type", "entitlement", "assignment_rule"})})
-
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
 LANGUAGE_RE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
 DEVELOPER_NAME_RE = re.compile(r"[A-Za-z](?:_?[A-Za-z0-9])*")
@@ -64,51 +62,33 @@ ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 TAG_RE = re.compile(r"[^\s,]+")
 
 
+# Ticket settings every helpdesk understands; any other ticket key belongs to the helpdesk
+# kinds whose adapter class declares it (``ticket_keys``).
+COMMON_TICKET_KEYS = frozenset({"subject", "tags", "priority", "group", "custom_fields", "include_metrics"})
+
+
 def helpdesk_ticket_keys(kind: str) -> frozenset[str]:
-    """The ticket settings only helpdesk ``kind`` understands, as its adapter class declares them."""
-    import adapters  # the registry; the adapter's own module is imported only here
+    """The ticket settings helpdesk ``kind`` has beyond the common ones, as its adapter
+    class declares them. Only that adapter's module is imported, so a mapping loads the
+    client libraries of the helpdesks it names and no others."""
+    import adapters
 
     try:
-        declared = getattr(adapters.resolve(kind, "helpdesk"), "ticket_keys", None)
-    except Exception:  # an unknown kind or an adapter whose library is missing: the table
-        declared = None
-    return frozenset(declared) if declared is not None else _FALLBACK_TICKET_KEYS.get(kind, frozenset())
+        return frozenset(adapters.resolve(kind, "helpdesk").ticket_keys)
+    except FatalError:  # an unknown kind: the endpoint's own check names it
+        return frozenset()
 
 
-class _HelpdeskOnly(Mapping[str, str]):
-    """Ticket setting -> the one helpdesk kind that has it, read from the adapters on first use
-    (so importing the config does not import every helpdesk's client library)."""
-
-    def __init__(self) -> None:
-        self._table: dict[str, str] | None = None
-
-    def _built(self) -> dict[str, str]:
-        if self._table is None:
-            import adapters
-
-            table: dict[str, str] = {}
-            for kind in adapters.kinds("helpdesk"):
-                for key in sorted(helpdesk_ticket_keys(kind)):
-                    table.setdefault(key, kind)
-            self._table = table
-        return self._table
-
-    def __getitem__(self, key: str) -> str:
-        return self._built()[key]
-
-    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
-        # Asked once per ticket field per mention: a plain dict lookup, no KeyError raised.
-        return self._built().get(key, default)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._built())
-
-    def __len__(self) -> int:
-        return len(self._built())
-
-    def __repr__(self) -> str:
-        return f"HELPDESK_ONLY({self._built()!r})"
+def understood_by(key: str, kind: str) -> bool:
+    """Whether a helpdesk of ``kind`` has the ticket setting ``key``."""
+    return key in COMMON_TICKET_KEYS or key in helpdesk_ticket_keys(kind)
 
 
-# Ticket settings only one helpdesk kind has; any other key is understood by every helpdesk.
-HELPDESK_ONLY: Mapping[str, str] = _HelpdeskOnly()
+def owner_of(key: str) -> str | None:
+    """The helpdesk kind that has ``key`` (None: every helpdesk has it). Asked only when a
+    mapping sets a key its route's helpdesk lacks, to say whose setting it is."""
+    import adapters
+
+    if key in COMMON_TICKET_KEYS:
+        return None
+    return next((kind for kind in adapters.kinds("helpdesk") if key in helpdesk_ticket_keys(kind)), None)

@@ -12,7 +12,7 @@ from pydantic_core import PydanticCustomError
 
 from sync.config import fields as f
 from sync.config.constants import (
-    ACTION_KEYS, HELPDESK_ONLY, LANGUAGE_RE, PRIORITIES, RULE_KINDS, RULE_NETWORKS, TICKET_KEYS, TICKET_TYPES,
+    ACTION_KEYS, LANGUAGE_RE, PRIORITIES, RULE_KINDS, RULE_NETWORKS, TICKET_KEYS, TICKET_TYPES, owner_of, understood_by,
     _ELSEWHERE_HINTS, _HELPDESK_NAMES,
 )
 from sync.config.context import RouteContext
@@ -43,12 +43,12 @@ _NULL_KEEPS_ADAPTER = ("type", "origin", "record_type", "assignment_rule")
 def _fits_helpdesk(key: str, context: Any, allowed: Sequence[str]) -> None:
     """Refuse ``key`` when it is a setting of another helpdesk kind than the route's."""
     desk = context.desk if isinstance(context, RouteContext) else None
-    owner = HELPDESK_ONLY.get(key)
-    if desk is None or owner is None or owner == desk[1]:
+    if desk is None or understood_by(key, desk[1]):
         return
     name, kind = desk
+    owner = owner_of(key) or "another helpdesk"
     shown = _HELPDESK_NAMES.get(kind, kind)
-    takes = [k for k in allowed if HELPDESK_ONLY.get(k, kind) == kind]
+    takes = [k for k in allowed if understood_by(k, kind)]
     hint = _ELSEWHERE_HINTS.get((key, kind))
     f.fail(f"{key} is a {_HELPDESK_NAMES.get(owner, owner)} setting, but this route writes to {shown} "
            f"(helpdesk {name!r}); {shown} takes: {', '.join(takes)}" + (f" ({hint})" if hint else ""))

@@ -509,3 +509,28 @@ def test_json_schema_is_valid_and_the_shipped_mappings_follow_it() -> None:
     wrong = yaml.safe_load((ROOT / "mapping.yaml").read_text())
     wrong["routes"][0]["strems"] = ["mentions"]
     assert not validator.is_valid(wrong)
+
+
+def test_a_mapping_loads_only_the_client_libraries_of_the_helpdesks_it_names() -> None:
+    """A Zendesk-only mapping must not pay for simple-salesforce (about 17 MiB of memory)."""
+    import subprocess
+
+    probe = ("import sys; from sync.config import load_config; "
+             "load_config('mapping.yaml', allow_missing_env=True); "
+             "print(sorted(m for m in ('zenpy', 'simple_salesforce') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['zenpy']"
+
+
+def test_a_setting_of_another_helpdesk_names_whose_it_is() -> None:
+    mapping = textwrap.dedent("""\
+        version: 1
+        helpdesks: {zd: {kind: zendesk, sandbox: true}}
+        networks: {brand: {kind: x, sandbox: true}}
+        routes:
+          - {name: t, network: brand, helpdesk: zd, ticket: {origin: Social}}
+        """)
+    with pytest.raises(ConfigError) as raised:
+        parse_config(mapping, "m.yaml")
+    assert "origin is a Salesforce setting, but this route writes to Zendesk" in str(raised.value)
