@@ -4,7 +4,6 @@ Pure: no call leaves this module. The writers (single and batched) ask it what t
 """
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import datetime
 from typing import Any, Callable
 
@@ -23,10 +22,15 @@ def conversation_key(m: Mention) -> str:
 
 
 def mention_to_payload(m: Mention) -> dict[str, Any]:
-    data = asdict(m)
-    data["created_at"] = m.created_at.isoformat() if m.created_at else None
-    data["metrics"] = dict(m.metrics)
-    return data
+    """The mention as its inbox row keeps it (JSON). Spelled out: ``dataclasses.asdict`` deep-
+    copies every value and was a fifth of the daemon's CPU per mention."""
+    a = m.author
+    return {"network": m.network, "id": m.id, "kind": m.kind,
+            "author": {"network": a.network, "id": a.id, "handle": a.handle, "name": a.name,
+                       "followers": a.followers, "verified": a.verified, "profile_url": a.profile_url},
+            "text": m.text, "created_at": m.created_at.isoformat() if m.created_at else None, "url": m.url,
+            "conversation_id": m.conversation_id, "in_reply_to": m.in_reply_to, "is_repost": m.is_repost,
+            "is_quote": m.is_quote, "lang": m.lang, "metrics": dict(m.metrics)}
 
 
 def mention_from_payload(data: dict[str, Any]) -> Mention:

@@ -11,6 +11,9 @@ from sqlalchemy.engine import Connection, Engine
 from sync.store.rows import Finished, InboxItem, InboxRow
 from sync.store.schema import _insert_ignore, _insert_ignoring, cursors, inbox, links, outbox
 
+# Rows in one multi-row insert: eleven values each, well inside every driver's parameter limit.
+PAGE_ROWS = 200
+
 
 class WorkRows:
     """Part of ``Store``; ``engine`` and ``clock`` are the store's."""
@@ -32,16 +35,27 @@ class WorkRows:
 
     def record_page(self, route: str, stream: str, items: Iterable[InboxItem],
                     cursor: str | None = None, *, move_cursor: bool = False) -> int:
-        """Insert new items (duplicates ignored) and, when asked, move the cursor: one transaction."""
+        """Insert new items (duplicates ignored) and, when asked, move the cursor: one transaction.
+
+        A page goes in as multi-row inserts that skip known posts; the ids they return count
+        what was new. The first of two items with one source key wins, as it always did."""
         new = 0
         now = self.clock()
+        rows: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for item in items:
+            if item.source_key in seen:
+                continue
+            seen.add(item.source_key)
+            rows.append(dict(route=route, source_key=item.source_key, stream=item.stream,
+                             payload=json.dumps(item.payload, sort_keys=True), sort_key=item.sort_key,
+                             state="pending", attempts=0, next_attempt_at=0.0, lease_until=0.0,
+                             received_at=now, conversation=item.conversation))
         with self.engine.begin() as conn:
-            for item in items:
-                new += _insert_ignore(
-                    conn, inbox, ("route", "source_key"), route=route, source_key=item.source_key,
-                    stream=item.stream, payload=json.dumps(item.payload, sort_keys=True),
-                    sort_key=item.sort_key, state="pending", attempts=0, next_attempt_at=0.0,
-                    lease_until=0.0, received_at=now, conversation=item.conversation)
+            for start in range(0, len(rows), PAGE_ROWS):
+                statement = (_insert_ignoring(conn, inbox, ("route", "source_key"))
+                             .values(rows[start:start + PAGE_ROWS]).returning(inbox.c.id))
+                new += len(conn.execute(statement).fetchall())
             if move_cursor:
                 self._set_cursor(conn, route, stream, cursor)
         return new

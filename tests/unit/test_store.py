@@ -67,6 +67,17 @@ def test_cursor_moves_only_with_the_page_that_finishes_the_read(store: Store) ->
     assert store.get_cursor("r", "mentions") == "9"
 
 
+def test_a_page_goes_in_whole_counting_only_new_posts_and_the_first_of_a_repeated_one(store: Store) -> None:
+    store.record_page("r", "mentions", _items("1"), None)
+    first = InboxItem("2", "mentions", {"id": "2", "copy": "first"}, "2026-01-01|2")
+    again = InboxItem("2", "mentions", {"id": "2", "copy": "again"}, "2026-01-01|2")
+    many = _items(*(str(n) for n in range(3, 503)))  # more than one multi-row insert
+    assert store.record_page("r", "mentions", [*_items("1"), first, again, *many], "x", move_cursor=True) == 501
+    rows = store.claim_inbox("r", 1000)
+    assert len(rows) == 502 and [r.payload.get("copy") for r in rows if r.source_key == "2"] == ["first"]
+    assert store.get_cursor("r", "mentions") == "x"
+
+
 def test_inbox_ignores_duplicates_across_reads(store: Store) -> None:
     store.record_page("r", "mentions", _items("1", "2"), "2", move_cursor=True)
     assert store.record_page("r", "mentions", _items("2", "3"), "3", move_cursor=True) == 1
