@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from adapters.base import ReportsSlaCoverage
 from adapters.helpdesk.coverage import CoveredOutcome, Finding, Unknown
-from sync.config import Config
+from sync.config import Config, RouteConfig, Rule, RuleActions, TicketTemplate
 
 # Mention kinds each stream produces (the ticket gets the tag social_<kind>).
 STREAM_KINDS: Mapping[str, tuple[str, ...]] = {
@@ -55,44 +55,44 @@ class RouteCoverage:
 # --------------------------------------------------------------------------- routes
 
 
-def _template_values(ticket: Any) -> dict[str, Any]:
-    values = {name: getattr(ticket, name, None) for name in SCALARS}
-    values["tags"] = tuple(getattr(ticket, "tags", ()) or ())
-    values["custom_fields"] = dict(getattr(ticket, "custom_fields", None) or {})
+def _template_values(ticket: TicketTemplate) -> dict[str, Any]:
+    values: dict[str, Any] = {name: getattr(ticket, name) for name in SCALARS}
+    values["tags"] = tuple(ticket.tags)
+    values["custom_fields"] = dict(ticket.custom_fields)
     return values
 
 
-def _with_rule(values: Mapping[str, Any], actions: Any) -> dict[str, Any]:
+def _with_rule(values: Mapping[str, Any], actions: RuleActions) -> dict[str, Any]:
     """A rule's actions over the ticket: single values replaced, tags added, fields merged."""
     out = dict(values)
-    for name in SCALARS:
-        value = getattr(actions, name, None)
-        if value is not None:
-            out[name] = value
-    out["tags"] = tuple(dict.fromkeys((*values.get("tags", ()), *(getattr(actions, "tags", ()) or ()))))
-    out["custom_fields"] = {**values.get("custom_fields", {}), **dict(getattr(actions, "custom_fields", None) or {})}
+    for name in SCALARS:  # fields both a ticket template and a rule's actions have
+        given = getattr(actions, name)
+        if given is not None:
+            out[name] = given
+    out["tags"] = tuple(dict.fromkeys((*values.get("tags", ()), *actions.tags)))
+    out["custom_fields"] = {**values.get("custom_fields", {}), **dict(actions.custom_fields)}
     return out
 
 
-def route_kinds(route: Any) -> tuple[str, ...]:
+def route_kinds(route: RouteConfig) -> tuple[str, ...]:
     kinds: list[str] = []
-    for stream in getattr(route, "streams", ()) or ():
+    for stream in route.streams:
         kinds.extend(STREAM_KINDS.get(stream, ()))
     return tuple(dict.fromkeys(kinds)) or ("mention",)
 
 
-def _rule_kinds(rule: Any, kinds: tuple[str, ...], network_kind: str | None) -> tuple[tuple[str, ...], str | None]:
+def _rule_kinds(rule: Rule, kinds: tuple[str, ...], network_kind: str | None) -> tuple[tuple[str, ...], str | None]:
     """The kinds of the route a rule can fire on, or () and why it never fires here."""
-    when = getattr(rule, "when", None)
-    networks = tuple(getattr(when, "network", ()) or ())
+    when = rule.when
+    networks = tuple(when.network)
     if networks and network_kind and network_kind not in networks:
         return (), f"fires only on {', '.join(networks)}; this route reads {network_kind}"
-    wanted = tuple(getattr(when, "kind", ()) or ())
+    wanted = tuple(when.kind)
     if wanted:
         mapped = {"quote": "mention"}
         allowed = {mapped.get(k, k) for k in wanted}
         kinds = tuple(k for k in kinds if k in allowed)
-    public = getattr(when, "public", None)
+    public = when.public
     if public is True:
         kinds = tuple(k for k in kinds if k != "dm")
     elif public is False:
@@ -105,22 +105,20 @@ def _rule_kinds(rule: Any, kinds: tuple[str, ...], network_kind: str | None) -> 
 Outcome = tuple[str, tuple[str, ...], dict[str, Any]]     # label, mention kinds, settings (names)
 
 
-def route_outcomes(route: Any, network_kind: str | None = None) -> tuple[list[Outcome], list[str]]:
+def route_outcomes(route: RouteConfig, network_kind: str | None = None) -> tuple[list[Outcome], list[str]]:
     """(label, kinds, unresolved settings) for the route's template and each of its rules."""
-    base = _template_values(getattr(route, "ticket", None))
+    base = _template_values(route.ticket)
     kinds = route_kinds(route)
-    rules = list(getattr(route, "rules", None) or ())
+    rules = list(route.rules)
     notes: list[str] = []
     outcomes = [("no rule fires" if rules else "route ticket", kinds, base)]
     for rule in rules:
-        name = getattr(rule, "name", None) or "?"
         rule_kinds, never = _rule_kinds(rule, kinds, network_kind)
         if never:
-            notes.append(f"rule {name!r} {never}")
+            notes.append(f"rule {rule.name!r} {never}")
             continue
-        then = getattr(rule, "then", None) or getattr(rule, "actions", None)
-        outcomes.append((f"rule {name!r}", rule_kinds, _with_rule(base, then)))
-    if len(rules) > 1 and getattr(route, "rules_match", "all") == "all":
+        outcomes.append((f"rule {rule.name!r}", rule_kinds, _with_rule(base, rule.then)))
+    if len(rules) > 1 and route.rules_match == "all":
         notes.append("rules_match: all - a post matching several rules gets their fields combined; "
                      "each rule is shown alone here")
     return outcomes, notes

@@ -3,7 +3,6 @@ triggers created through the Zendesk API as an admin would, the Salesforce stand
 seeded entitlements, process and assignment rule."""
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -323,8 +322,12 @@ def test_one_outcome_per_rule(info: dict[str, Any]) -> None:
     assert "rule 'facebook only' fires only on facebook; this route reads x" in route.notes
 
 
-def test_routes_without_rules_attribute() -> None:
-    route = SimpleNamespace(name="old", streams=("dms",), ticket=SimpleNamespace(tags=("social",), priority="high"))
+def test_a_route_without_rules_has_one_outcome_its_ticket() -> None:
+    from sync.config import IncludeConfig, MirrorConfig, PollConfig, RouteConfig, TicketTemplate
+
+    route = RouteConfig(name="old", network="brand", helpdesk="desk", streams=("dms",), search_query=None,
+                        poll=PollConfig(), include=IncludeConfig(), blocklist=(), mirror=MirrorConfig(),
+                        ticket=TicketTemplate(tags=("social",), priority="high"))
     outcomes, notes = route_outcomes(route)
     assert outcomes == [("route ticket", ("dm",), {
         "priority": "high", "group": None, "type": None, "brand": None, "form": None, "origin": None,
