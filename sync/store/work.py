@@ -11,9 +11,6 @@ from sqlalchemy.engine import Connection, Engine
 from sync.store.rows import Finished, InboxItem, InboxRow
 from sync.store.schema import _insert_ignore, _insert_ignoring, cursors, inbox, links, outbox
 
-# Rows in one multi-row insert: eleven values each, well inside every driver's parameter limit.
-PAGE_ROWS = 200
-
 
 class WorkRows:
     """Part of ``Store``; ``engine`` and ``clock`` are the store's."""
@@ -37,7 +34,7 @@ class WorkRows:
                     cursor: str | None = None, *, move_cursor: bool = False) -> int:
         """Insert new items (duplicates ignored) and, when asked, move the cursor: one transaction.
 
-        A page goes in as multi-row inserts that skip known posts; the ids they return count
+        A page goes in as one batched insert that skips known posts; the ids it returns count
         what was new. The first of two items with one source key wins, as it always did."""
         new = 0
         now = self.clock()
@@ -52,10 +49,9 @@ class WorkRows:
                              state="pending", attempts=0, next_attempt_at=0.0, lease_until=0.0,
                              received_at=now, conversation=item.conversation))
         with self.engine.begin() as conn:
-            for start in range(0, len(rows), PAGE_ROWS):
-                statement = (_insert_ignoring(conn, inbox, ("route", "source_key"))
-                             .values(rows[start:start + PAGE_ROWS]).returning(inbox.c.id))
-                new += len(conn.execute(statement).fetchall())
+            if rows:
+                statement = _insert_ignoring(conn, inbox, ("route", "source_key")).returning(inbox.c.id)
+                new = len(conn.execute(statement, rows).fetchall())
             if move_cursor:
                 self._set_cursor(conn, route, stream, cursor)
         return new
