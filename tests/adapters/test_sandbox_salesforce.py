@@ -1,4 +1,4 @@
-"""The Salesforce Service Cloud stand-in (sandbox/salesforce.py), driven by real simple-salesforce
+"""The Salesforce Service Cloud stand-in (sandbox/salesforce/), driven by real simple-salesforce
 over HTTPS.
 
 Covers what the daemon relies on: OAuth (client credentials, JWT bearer, password) and the

@@ -1,4 +1,4 @@
-"""The X API v2 stand-in (sandbox/x.py), over real HTTPS with plain requests.
+"""The X API v2 stand-in (sandbox/x/), over real HTTPS with plain requests.
 
 Checks the wire contract the adapters rely on: field selection, pagination, windows,
 errors (bodies, statuses, content types), rate-limit headers, faults and the control

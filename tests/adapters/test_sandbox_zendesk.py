@@ -1,4 +1,4 @@
-"""The Zendesk Support stand-in (sandbox/zendesk.py), driven by real zenpy over HTTPS.
+"""The Zendesk Support stand-in (sandbox/zendesk/), driven by real zenpy over HTTPS.
 
 Covers what the daemon relies on: ticket create/update with idempotency, external-id
 lookups, comments and internal notes, bulk jobs, users and identities, incremental
