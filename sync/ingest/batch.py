@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from adapters.base import (
-    Author, BatchesWrites, Mention, NewTicket, OnSubmitted, RateLimited, SocialdeskError, TicketRef,
+    Author, BatchesWrites, Mention, NewTicket, OnSubmitted, RateLimited, SkippableError, SocialdeskError, TicketRef,
     WritesSideBySide,
 )
 from sync.checkpoints import checkpoint
@@ -107,14 +107,18 @@ class BatchWriter:
             ctx.store.release("inbox", [row.id for row, _ in batch])
             return done
         handed_back: list[int] = []  # rows left for the next round take no part in a failure
+        begun: set[int] = set()      # rows whose attempt this round has counted
         try:
-            done += self._write(batch, handed_back)
+            done += self._write(batch, handed_back, begun)
         except SocialdeskError as err:
-            self._failed(err, [row for row, _ in batch if row.id not in handed_back])
+            self._failed(err, [row for row, _ in batch if row.id not in handed_back], begun)
         return done
 
-    def _failed(self, err: SocialdeskError, rows: list[InboxRow]) -> None:
-        """A whole batch failed: the policy table says what becomes of its rows."""
+    def _failed(self, err: SocialdeskError, rows: list[InboxRow], begun: set[int]) -> None:
+        """A whole batch failed: the policy table says what becomes of its rows. A refusal
+        of the whole batch that names no row (skippable) counts an attempt on every row, so
+        each goes the single way next time and is judged alone there: one bad item cannot
+        hold a whole batch back round after round."""
         ctx = self.ctx
         action = decide(err, "batch")
         if action is Action.PAUSE and isinstance(err, RateLimited):
@@ -125,12 +129,14 @@ class BatchWriter:
             ctx.health.park(park_reason(ctx, err))
             ctx.store.release("inbox", [row.id for row in rows])
         elif action is Action.RETRY:
+            if isinstance(err, SkippableError) and rows:
+                ctx.store.begin_attempts([row.id for row in rows if row.id not in begun], rows[0].owner)
             for row in rows:
                 ctx.store.retry_later("inbox", row.id, str(err), backoff(row.attempts + 1))
         else:
             raise err
 
-    def _write(self, batch: list[tuple[InboxRow, Mention]], handed_back: list[int]) -> int:
+    def _write(self, batch: list[tuple[InboxRow, Mention]], handed_back: list[int], begun: set[int]) -> int:
         """Requesters, then comments on open tickets and new tickets: a call or a job each,
         the comments' and the tickets' jobs in flight together when they fit the helpdesk's
         share of jobs (``WritesSideBySide``); rows that would overfill them are released for
@@ -160,6 +166,7 @@ class BatchWriter:
             ctx.store.release("inbox", later)
             handed_back.extend(later)
         owned = set(ctx.store.begin_attempts([row.id for row, *_ in comments + creates], batch[0][0].owner))
+        begun.update(owned)
         comments = [c for c in comments if c[0].id in owned]
         creates = [c for c in creates if c[0].id in owned]
         if (both is not None and comments and creates

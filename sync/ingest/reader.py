@@ -29,7 +29,6 @@ class MentionReader:
         self.ctx = ctx
         self._last_poll: dict[str, float] = {}
         self._rate: dict[str, float] = {}
-        self._cutoff: float | None = None
 
     def poll_due(self, stream: str, interval: float) -> bool:
         """Time to read ``stream``: its interval has passed, or at the rate posts arrive
@@ -55,11 +54,21 @@ class MentionReader:
 
     def _read(self, stream: str, cursor: Cursor, token: str | None) -> Page:
         network = self.ctx.network
+        if stream == "mentions":
+            return network.fetch_mentions(cursor, token)
         if stream == "dms":
             if not isinstance(network, ReadsDMs):
                 raise FatalError(f"{network.kind} cannot read direct messages: remove 'dms' from the route's streams")
             return network.fetch_dms(cursor, token)
-        return network.fetch_mentions(cursor, token)
+        if stream == "search":
+            if not isinstance(network, SearchesRecent):
+                raise FatalError(f"{network.kind} has no search: remove 'search' from the route's streams")
+            return network.search_recent(self._query(), cursor, token)
+        raise FatalError(f"unknown stream {stream!r}; known: mentions, dms, search")
+
+    def _query(self) -> str:
+        """What the search stream and a backfill look for: the route's query, else the brand's handle."""
+        return self.ctx.settings.search_query or f"@{self.ctx.me().handle} -is:retweet"
 
     def poll(self, stream: str) -> int:
         """Read one stream to its end; items and the cursor are recorded together."""
@@ -69,7 +78,7 @@ class MentionReader:
         cursor = Cursor(ctx.store.get_cursor(ctx.name, stream))
         # A route's first read would return the network's whole reachable history;
         # what is older than the history window is kept, as filtered, not ticketed.
-        self._cutoff = ctx.clock() - ctx.settings.history if cursor.value is None else None
+        cutoff = ctx.clock() - ctx.settings.history if cursor.value is None else None
         token: str | None = None
         new = 0
         read_items = 0
@@ -80,7 +89,7 @@ class MentionReader:
                 last = page.next_page is None
                 # A gap is filled before the cursor moves past it: if the backfill
                 # fails, the next read starts from the old cursor again.
-                new += self._record(stream, page.items, page.cursor.value, last and not page.gap)
+                new += self._record(stream, page.items, page.cursor.value, last and not page.gap, cutoff)
                 checkpoint("ingest.after_record_page")
                 if page.gap:
                     new += self._backfill(cursor)
@@ -94,7 +103,8 @@ class MentionReader:
             settle(ctx, err, "read", f"reading {stream}", pause_side="network")
         return new
 
-    def _record(self, stream: str, items: tuple[Any, ...], cursor: str | None, last: bool) -> int:
+    def _record(self, stream: str, items: tuple[Any, ...], cursor: str | None, last: bool,
+                cutoff: float | None = None) -> int:
         ctx = self.ctx
         rows = []
         for item in items:
@@ -104,7 +114,7 @@ class MentionReader:
                 continue
             created = item.created_at.isoformat() if item.created_at else ""
             payload = mention_to_payload(item)
-            if self._cutoff is not None and item.created_at and item.created_at.timestamp() < self._cutoff:
+            if cutoff is not None and item.created_at and item.created_at.timestamp() < cutoff:
                 payload["before_first_run"] = True
             rows.append(InboxItem(item.key, stream, payload, f"{created}|{item.id:0>20}", conversation_key(item)))
         ctx.stats.read += len(rows)
@@ -116,7 +126,7 @@ class MentionReader:
         network = ctx.network
         if not isinstance(network, SearchesRecent):
             return self._gap_left(since, f"{network.kind} has no search to recover missed mentions")
-        query = ctx.settings.search_query or f"@{ctx.me().handle} -is:retweet"
+        query = self._query()
         log.warning("route %s: mention window exceeded, backfilling with search %r", ctx.name, query)
         token: str | None = None
         new = 0

@@ -74,7 +74,7 @@ class SpikeWatch:
             external_id=key, subject=f"Mention spike on {ctx.name}: {figures}"[:150],
             body=(f"socialdesk saw {figures}. The social tickets of this spike are linked here as "
                   f"incidents; solving this problem solves them."),
-            requester_id=ctx.helpdesk.whoami(), public=False, tags=(SOCIALDESK_TAG, "social_spike"),
+            requester_id=ctx.desk(ctx.helpdesk.whoami), public=False, tags=(SOCIALDESK_TAG, "social_spike"),
             priority="high", type="problem")
         ref = ctx.desk(lambda: ctx.helpdesk.create_ticket(problem, idempotency_key=key), write=True)
         log.error("route %s: mention spike (%s): problem ticket %s", ctx.name, figures, ref.id)

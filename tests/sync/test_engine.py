@@ -514,6 +514,51 @@ def test_a_backlog_is_written_in_batches_in_order_and_once(info: dict, store: St
     assert route.stats.tickets == 30 and route.stats.comments == 5
 
 
+def test_a_batch_refused_as_a_whole_goes_row_by_row_where_only_the_bad_item_is_set_aside(
+        info: dict, store: Store) -> None:
+    """A batch-wide refusal names no row: each row is tried once on its own, where the one
+    the helpdesk cannot take is quarantined and the others become tickets."""
+    from adapters.base import SkippableError
+
+    class OneBadAuthor(type(ZendeskHarness(info).adapter())):  # type: ignore[misc]
+        def upsert_requesters(self, authors: Any, on_submitted: Any = None) -> Any:
+            if any(a.handle == "bad0" for a in authors):
+                raise SkippableError("users/create_or_update_many: 422 a record is invalid")
+            return super().upsert_requesters(authors, on_submitted)
+
+        def upsert_requester(self, author: Any) -> str:
+            if author.handle == "bad0":
+                raise SkippableError("users/create_or_update: 422 the name is invalid")
+            return super().upsert_requester(author)
+
+    plain = ZendeskHarness(info).adapter()
+    desk = OneBadAuthor(plain.settings, sleep=time.sleep)
+    people = People(info)
+    route = make_route(info, store, helpdesk=desk)
+    good = _backlog(people, 11, "good")
+    people.post("bad0", f"@{people.brand} my order is wrong")
+    route.poll("mentions")
+    assert route.process_inbox() == 0, "the whole batch was refused"
+    route.clock.offset += 20
+    while route.process_inbox():
+        pass
+    assert sorted(t["external_id"] for t in people.tickets()) == sorted(f"x:post:{p}" for p in good)
+    assert [f["reason"].split(":")[0] for f in store.failed()] == ["SkippableError"]
+    assert route.parked is None
+
+
+def test_the_search_stream_reads_recent_search_not_the_mentions_timeline(info: dict, store: Store) -> None:
+    people = People(info)
+    route = make_route(info, store, streams=("search",), search_query=f"@{people.brand} -is:retweet")
+    post = people.post("sam", f"@{people.brand} found you by search")
+    route.poll("search")
+    while route.process_inbox():
+        pass
+    assert [t["external_id"] for t in people.tickets()] == [f"x:post:{post}"]
+    calls = XHarness(info).control.get("requests")["requests"]
+    assert any("search/recent" in str(c) for c in calls) and not any("/mentions" in str(c) for c in calls), calls[:5]
+
+
 def test_a_batch_whose_answer_was_lost_is_looked_for_not_written_again(info: dict, store: Store) -> None:
     people = People(info)
     zd = ZendeskHarness(info)
