@@ -8,13 +8,16 @@ replay memory and the server.
 """
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections import OrderedDict
 from typing import Any, Callable
 
-from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
 from waitress.server import create_server
 
 import adapters
@@ -45,77 +48,103 @@ class ReplayGuard:
             return True
 
 
-def create_app(secrets: Callable[[str], str | None], on_hint: Callable[[str, str], None],
-               status: Callable[[], dict[str, Any]], clock: Callable[[], float] = time.time,
-               org_ids: Callable[[str], str | None] = lambda _: None, *,
-               helpdesks: Helpdesks | None = None) -> Flask:
-    """``secrets(helpdesk)`` gives a webhook signing secret, ``org_ids(helpdesk)`` a
-    Salesforce org id; ``on_hint(helpdesk, ticket_id)`` queues work. ``helpdesks(name)``
-    gives the built adapter that checks its deliveries; without it, the adapter class
-    registered for the kind in the path checks them (its checks need no connection)."""
-    app = Flask("socialdesk")
-    app.config["MAX_CONTENT_LENGTH"] = 256 * 1024  # a ticket hint is a few dozen bytes
-    guard = ReplayGuard()
+def _json(data: Any, status: int) -> Response:
+    return Response(json.dumps(data), status=status, mimetype="application/json")
 
-    def receiver(kind: str, helpdesk: str, capability: type) -> Any:
-        if helpdesks is None:
+
+class WebhookApp:
+    """The daemon's WSGI app: helpdesk webhooks and outbound messages, and health.
+
+    Built on werkzeug's request, response and routing alone: a few routes need no web
+    framework, and the daemon stays the lighter for it."""
+
+    max_body = 256 * 1024  # a ticket hint is a few dozen bytes
+
+    def __init__(self, secrets: Callable[[str], str | None], on_hint: Callable[[str, str], None],
+                 status: Callable[[], dict[str, Any]], clock: Callable[[], float],
+                 org_ids: Callable[[str], str | None], helpdesks: Helpdesks | None) -> None:
+        self.secrets, self.on_hint, self.status, self.clock = secrets, on_hint, status, clock
+        self.org_ids, self.helpdesks = org_ids, helpdesks
+        self.guard = ReplayGuard()
+        self.urls = Map([Rule("/hooks/zendesk/<helpdesk>", endpoint=self.zendesk_hook, methods=["POST"]),
+                         Rule("/hooks/salesforce/<helpdesk>", endpoint=self.salesforce_outbound, methods=["POST"]),
+                         Rule("/health", endpoint=self.health, methods=["GET"])])
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        request = Request(environ)
+        request.max_content_length = self.max_body
+        try:
+            handler, values = self.urls.bind_to_environ(environ).match()
+            response = handler(request, **values)
+        except HTTPException as err:  # unknown path or method, a body over the limit
+            return err(environ, start_response)
+        return response(environ, start_response)
+
+    def receiver(self, kind: str, helpdesk: str, capability: type) -> Any:
+        if self.helpdesks is None:
             return adapters.resolve(kind, "helpdesk")
-        desk = helpdesks(helpdesk)
+        desk = self.helpdesks(helpdesk)
         return desk if isinstance(desk, capability) else None
 
-    @app.post("/hooks/zendesk/<helpdesk>")
-    def zendesk_hook(helpdesk: str) -> Any:
-        secret = secrets(helpdesk)
-        desk = receiver("zendesk", helpdesk, ReceivesWebhooks) if secret is not None else None
+    def zendesk_hook(self, request: Request, helpdesk: str) -> Response:
+        secret = self.secrets(helpdesk)
+        desk = self.receiver("zendesk", helpdesk, ReceivesWebhooks) if secret is not None else None
         if secret is None or desk is None:
-            return jsonify(error=f"no webhook is configured for helpdesk {helpdesk!r}"), 404
+            return _json({"error": f"no webhook is configured for helpdesk {helpdesk!r}"}, 404)
         body = request.get_data()
-        now = clock()
+        now = self.clock()
         refused = desk.verify_webhook(request.headers, body, secret, now,
-                                      lambda key: guard.first_time(key, now))
+                                      lambda key: self.guard.first_time(key, now))
         if refused:
             log.warning("webhook for %s refused: %s", helpdesk, refused)
-            return jsonify(error=refused), 409 if refused == REPLAYED else 401
+            return _json({"error": refused}, 409 if refused == REPLAYED else 401)
         try:
             ticket_id = desk.read_webhook(request.headers, body)
         except ValueError as err:
-            return jsonify(error=str(err)), 400
+            return _json({"error": str(err)}, 400)
         if ticket_id is None:
-            return jsonify(accepted=True, hint=False), 202
-        on_hint(helpdesk, ticket_id)
-        return jsonify(accepted=True), 202
+            return _json({"accepted": True, "hint": False}, 202)
+        self.on_hint(helpdesk, ticket_id)
+        return _json({"accepted": True}, 202)
 
-    @app.post("/hooks/salesforce/<helpdesk>")
-    def salesforce_outbound(helpdesk: str) -> Any:
-        expected = org_ids(helpdesk)
-        desk = receiver("salesforce", helpdesk, ReceivesOutboundMessages) if expected is not None else None
+    def salesforce_outbound(self, request: Request, helpdesk: str) -> Response:
+        expected = self.org_ids(helpdesk)
+        desk = self.receiver("salesforce", helpdesk, ReceivesOutboundMessages) if expected is not None else None
         if expected is None or desk is None:
-            return jsonify(error=f"no Salesforce org is configured for helpdesk {helpdesk!r}"), 404
+            return _json({"error": f"no Salesforce org is configured for helpdesk {helpdesk!r}"}, 404)
         try:
             ids = desk.read_outbound(request.get_data(), expected)
         except ValueError as err:
-            return jsonify(error=f"not an outbound message: {err}"), 400
+            return _json({"error": f"not an outbound message: {err}"}, 400)
         except AuthFailed as err:
             log.warning("outbound message for %s refused: %s", helpdesk, err)
-            return jsonify(error="organization does not match"), 401
+            return _json({"error": "organization does not match"}, 401)
         for record_id in ids:
-            on_hint(helpdesk, record_id)
+            self.on_hint(helpdesk, record_id)
         # The helpdesk sends the message again until it gets this acknowledgement.
         ack, content_type = desk.acknowledge_outbound()
         return Response(ack, status=200, content_type=content_type)
 
-    @app.get("/health")
-    def health() -> Any:
-        return jsonify(status())
+    def health(self, request: Request) -> Response:
+        return _json(self.status(), 200)
 
-    return app
+
+def create_app(secrets: Callable[[str], str | None], on_hint: Callable[[str, str], None],
+               status: Callable[[], dict[str, Any]], clock: Callable[[], float] = time.time,
+               org_ids: Callable[[str], str | None] = lambda _: None, *,
+               helpdesks: Helpdesks | None = None) -> WebhookApp:
+    """``secrets(helpdesk)`` gives a webhook signing secret, ``org_ids(helpdesk)`` a
+    Salesforce org id; ``on_hint(helpdesk, ticket_id)`` queues work. ``helpdesks(name)``
+    gives the built adapter that checks its deliveries; without it, the adapter class
+    registered for the kind in the path checks them (its checks need no connection)."""
+    return WebhookApp(secrets, on_hint, status, clock, org_ids, helpdesks)
 
 
 class WebServer:
     """The daemon's HTTP listener (waitress, a production WSGI server) in a background
     thread. Port 0 picks a free port; ``url`` says which."""
 
-    def __init__(self, app: Flask, host: str, port: int, threads: int = 4) -> None:
+    def __init__(self, app: Callable[..., Any], host: str, port: int, threads: int = 4) -> None:
         self._map: dict[int, Any] = {}
         self.server = create_server(app, map=self._map, host=host, port=port, threads=threads,
                                     ident="socialdesk")
@@ -144,4 +173,4 @@ class WebServer:
         self.server.task_dispatcher.shutdown(timeout=timeout)
 
 
-__all__ = ["ReplayGuard", "WebServer", "create_app"]
+__all__ = ["ReplayGuard", "WebServer", "WebhookApp", "create_app"]

@@ -45,6 +45,7 @@ from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 import pytest
+from werkzeug.test import Client
 import requests
 import yaml
 from hypothesis import HealthCheck, example, given, settings, strategies as st
@@ -628,7 +629,7 @@ STAMP = "X-Zendesk-Webhook-Signature-Timestamp"
 def webhook_app(hints: list[tuple[str, str]]) -> Any:
     app = create_app({"zd": ZD_SECRET}.get, lambda helpdesk, ticket: hints.append((helpdesk, ticket)),
                      lambda: {"status": "ok"}, clock=lambda: NOW, org_ids={"org": ORG_ID}.get)
-    return app.test_client()
+    return Client(app)
 
 
 def stamp_of(when: float) -> str:

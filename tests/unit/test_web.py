@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import requests
+from werkzeug.test import Client
 
 from adapters.base import Secret
 from adapters.helpdesk.salesforce import SalesforceHelpdesk, SalesforceSettings
@@ -45,7 +46,7 @@ def test_deliveries_are_checked_by_the_helpdesk_adapter() -> None:
     built = desks()
     app = create_app({"zd": SECRET, "sf": SECRET}.get, lambda h, t: hints.append((h, t)), lambda: {},
                      org_ids={"sf": ORG, "zd": ORG}.get, helpdesks=built.get)
-    client = app.test_client()
+    client = Client(app)
     body = json.dumps({"ticket_id": "42", "author_id": "7", "requester_id": "9"}).encode()
     now = time.time()
     assert client.post("/hooks/zendesk/zd", data=body, headers=signed(body, now)).status_code == 202
@@ -67,7 +68,7 @@ def test_deliveries_are_checked_by_the_helpdesk_adapter() -> None:
 def test_an_unknown_helpdesk_gets_404_not_an_error() -> None:
     app = create_app({"gone": SECRET}.get, lambda h, t: None, lambda: {}, helpdesks=lambda name: None)
     body = b'{"ticket_id": "1"}'
-    assert app.test_client().post("/hooks/zendesk/gone", data=body, headers=signed(body, time.time())).status_code == 404
+    assert Client(app).post("/hooks/zendesk/gone", data=body, headers=signed(body, time.time())).status_code == 404
 
 
 def test_waitress_serves_on_a_free_port_and_stops_quickly() -> None:
