@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Sequence
 
-from adapters.base import RateLimited
+from adapters.base import AuthFailed, RateLimited
 from sync.context import RouteContext
 from sync.policy import Action, Work, backoff, decide
 
@@ -18,8 +18,6 @@ log = logging.getLogger("socialdesk.engine")
 
 def park_reason(ctx: RouteContext, err: BaseException, doing: str | None = None) -> str:
     """What a parked route says: whose credentials were refused, or the problem itself."""
-    from adapters.base import AuthFailed
-
     if isinstance(err, AuthFailed):
         side = ctx.helpdesk.kind if err.side == "helpdesk" else ctx.network.kind
         return f"{side} refused the credentials: {err}"

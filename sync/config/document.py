@@ -7,7 +7,6 @@ from typing import Annotated, Any, ClassVar, Literal, Union
 from urllib.parse import urlsplit
 
 from pydantic import Field, PlainValidator, ValidationInfo
-from pydantic_core import PydanticCustomError
 
 from adapters.base import Secret
 from sync.config import fields as f
@@ -15,7 +14,7 @@ from sync.config.constants import DEFAULT_LISTEN, DEFAULT_STATE_URL, STATE_SCHEM
 from sync.config.context import LoadContext
 from sync.config.endpoints import EnvReference, env_value, read_endpoints
 from sync.config.route import Route, read_routes
-from sync.config.sections import Section, section
+from sync.config.sections import Section
 from sync.config.values import EnvRef, WebhookConfig
 
 _STATE_ALLOWED = "sqlite:///FILE or postgresql+psycopg://HOST/DB (or state: {env: NAME})"
