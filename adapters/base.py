@@ -274,7 +274,6 @@ class SocialNetwork(Protocol):
     kind: ClassVar[str]
     max_reply_len: ClassVar[int]
     max_dm_len: ClassVar[int]
-    supports_dm: ClassVar[bool]
     min_poll_interval: ClassVar[float]
     # How many recent mentions the network lets a reader reach back (0: unbounded).
     mention_window: ClassVar[int] = 0

@@ -137,7 +137,6 @@ class XNetwork(SocialNetwork, ReadsDMs, SearchesRecent, ReadsMetrics, RemembersA
     kind: ClassVar[str] = "x"
     max_reply_len: ClassVar[int] = 280
     max_dm_len: ClassVar[int] = 10000
-    supports_dm: ClassVar[bool] = True
     min_poll_interval: ClassVar[float] = 15.0
     mention_window: ClassVar[int] = MENTION_WINDOW
     # X sets no deadline on a business's private answer (Meta allows 24 hours).

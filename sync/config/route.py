@@ -6,6 +6,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, PlainValidator, ValidationInfo
 from pydantic_core import PydanticCustomError
 
+from adapters.base import ReadsDMs
+
 from sync.config import fields as f
 from sync.config.constants import DEFAULT_HISTORY, DEFAULT_POLL, NAME_RE, POLL_KEYS, RULES_MATCH, STREAMS
 from sync.config.context import LoadContext, RouteContext
@@ -96,7 +98,8 @@ def _reference(value: Any, info: ValidationInfo) -> str:
 def _streams(value: Any, info: ValidationInfo) -> tuple[str, ...]:
     context = info.context
     network_cls = context.network_cls if isinstance(context, RouteContext) else None
-    supports_dm = bool(getattr(network_cls, "supports_dm", True))
+    # Until the adapter is known (a mistake elsewhere), DMs are not refused here.
+    supports_dm = network_cls is None or issubclass(network_cls, ReadsDMs)
     found = Found()
     if value is None:
         streams: tuple[str, ...] = ("mentions", "dms") if supports_dm else ("mentions",)

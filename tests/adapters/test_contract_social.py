@@ -13,7 +13,7 @@ import pytest
 import adapters
 from adapters.base import (
     AuthFailed, Cursor, DuplicateContent, Mention, OutboundPost, RateLimited, RetriableError,
-    SkippableError, SocialNetwork,
+    ReadsDMs, SkippableError, SocialNetwork,
 )
 from harness import HARNESSES
 
@@ -153,8 +153,8 @@ def test_too_long_reply_is_refused_before_any_call(h: Any) -> None:
 
 def test_direct_messages_in_and_out(h: Any) -> None:
     net = h.adapter()
-    if not net.supports_dm:
-        pytest.skip(f"{h.kind} declares supports_dm = False")
+    if not isinstance(net, ReadsDMs):
+        pytest.skip(f"{h.kind} does not declare ReadsDMs: it has no direct messages")
     _, cursor = _read_all(net.fetch_dms, Cursor())
     customer = _handle()
     dm_id = h.customer_posts(customer, "my account number is 12345, please check", dm=True)

@@ -13,7 +13,6 @@ import pytest
 import yaml
 
 import harness
-import sync.config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -177,9 +176,6 @@ def test_check_fails_on_a_rule_naming_a_group_the_helpdesk_lacks(tmp_path: Path)
     assert "rule 'outage': FAILED" in done.stdout and "Escalatoins" in done.stdout
 
 
-@pytest.mark.skipif(not hasattr(sync.config, "json_schema"),
-                    reason="sync.config.json_schema() is not there yet: the configuration models (pydantic) "
-                           "that generate the schema are being written")
 def test_schema_prints_a_json_schema_the_shipped_mappings_satisfy() -> None:
     import jsonschema
 
