@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Callable, Literal, Mapping, TypeVar
+from typing import Callable, Literal, Mapping, TypeVar, get_args
 
 from tenacity import Retrying, retry_if_exception_type, retry_if_not_exception_type, stop_after_attempt, wait_exponential
 
@@ -45,7 +45,7 @@ Work = Literal["read", "ingest", "batch", "mirror", "watch"]
 """What a part was doing: reading a stream, writing one inbox row, writing a batch of rows,
 posting one reply, or watching (viral, spike)."""
 
-WORKS: tuple[str, ...] = ("read", "ingest", "batch", "mirror", "watch")
+WORKS: tuple[str, ...] = get_args(Work)
 
 
 @dataclass(frozen=True)
@@ -115,9 +115,3 @@ def quick_retry(call: Callable[[], T]) -> T:
 def backoff(attempts: int) -> float:
     """Delay before the next attempt of an item that failed ``attempts`` times."""
     return float(min(15 * 2 ** max(attempts - 1, 0), 3600))
-
-
-def describe() -> list[dict[str, Any]]:
-    """The table as data: ``socialdesk`` docs and tests read it."""
-    return [{"errors": [e.__name__ for e in row.errors], "action": row.action.value, "why": row.why,
-             "unless": {work: action.value for work, action in row.unless.items()}} for row in TABLE]

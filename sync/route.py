@@ -18,7 +18,6 @@ from typing import Callable
 from adapters.base import Author, Helpdesk, SocialNetwork
 from sync.context import RouteContext
 from sync.health import RouteHealth
-from sync.ingest.batch import fit_jobs
 from sync.ingest.composer import TicketComposer
 from sync.ingest.inbox import InboxWorker
 from sync.ingest.reader import MentionReader
@@ -32,8 +31,6 @@ from sync.watch.viral import ViralWatch
 
 class Route:
     """One network account feeding one helpdesk instance."""
-
-    _fit_jobs = staticmethod(fit_jobs)
 
     def __init__(self, settings: RouteSettings, network: SocialNetwork, helpdesk: Helpdesk,
                  store: Store, clock: Callable[[], float] = time.time) -> None:

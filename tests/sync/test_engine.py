@@ -20,6 +20,7 @@ from sync.daemon import Daemon
 from sync.config import parse_config
 from adapters.base import KeepsRateBudget
 from sync.config import ApprovalConfig, MirrorConfig, SpikeConfig, ViralConfig
+from sync.ingest.batch import fit_jobs
 from sync.route import Route
 from sync.settings import RouteSettings, TicketSettings
 from sync.store import Store
@@ -933,13 +934,13 @@ def test_comments_and_new_tickets_are_trimmed_to_the_jobs_allowed_in_flight() ->
 
     comments = [(Row(n), None, None) for n in range(640)]
     creates = [(Row(1000 + n), None, None) for n in range(860)]
-    kept_comments, kept_creates, later = Route._fit_jobs(comments, creates, per_job=100, jobs=15)
+    kept_comments, kept_creates, later = fit_jobs(comments, creates, per_job=100, jobs=15)
     # 7 + 9 jobs do not fit 15: the comments' part-filled job (40 rows) is the smaller cut
     assert (len(kept_comments), len(kept_creates)) == (600, 860)
     assert later == list(range(600, 640)), "the rows cut are the last ones, left for the next round"
-    kept_comments, kept_creates, later = Route._fit_jobs(comments[:30], creates[:50], per_job=100, jobs=15)
+    kept_comments, kept_creates, later = fit_jobs(comments[:30], creates[:50], per_job=100, jobs=15)
     assert (len(kept_comments), len(kept_creates), later) == (30, 50, [])
-    kept_comments, kept_creates, later = Route._fit_jobs(comments[:150], creates[:170], per_job=100, jobs=3)
+    kept_comments, kept_creates, later = fit_jobs(comments[:150], creates[:170], per_job=100, jobs=3)
     assert (len(kept_comments), len(kept_creates)) == (100, 170) and len(later) == 50
 
 

@@ -19,7 +19,7 @@ from sync.context import RouteContext
 from sync.failures import settle, work_rows
 from sync.health import RouteHealth
 from sync.mirror.guards import HeldReply
-from sync.policy import TABLE, WORKS, Action, backoff, decide, describe, quick_retry, use_sleep
+from sync.policy import TABLE, WORKS, Action, backoff, decide, quick_retry, use_sleep
 from sync.settings import RouteSettings
 from sync.store import InboxItem, Store
 from sync.text import ReplyTooLong
@@ -55,12 +55,6 @@ def test_every_row_of_the_table_is_reached_by_some_error() -> None:
         for error_type in row.errors:
             first = next(i for i, r in enumerate(TABLE) if issubclass(error_type, r.errors))
             assert first == index, f"{error_type.__name__} is decided by row {first}, not its own {index}"
-
-
-def test_the_table_describes_itself_for_the_docs() -> None:
-    rows = describe()
-    assert [r["action"] for r in rows] == [row.action.value for row in TABLE]
-    assert all(r["why"] for r in rows)
 
 
 def test_quick_retry_waits_through_the_injected_sleep_and_never_retries_a_rate_limit() -> None:
