@@ -284,6 +284,11 @@ class SocialNetwork(Protocol):
         """The brand's own account."""
         raise NotImplementedError
 
+    def probe(self) -> None:
+        """One cheap authenticated call, never answered from a cache: AuthFailed when the
+        credentials are refused, RetriableError when the network cannot be reached."""
+        raise NotImplementedError
+
     def fetch_mentions(self, cursor: Cursor, page: str | None = None) -> Page:
         """Mentions and replies newer than ``cursor``, newest first; Page of Mention."""
         raise NotImplementedError
@@ -361,6 +366,11 @@ class Helpdesk(Protocol):
 
     def whoami(self) -> str:
         """The id of the integration's own helpdesk user."""
+        raise NotImplementedError
+
+    def probe(self) -> None:
+        """One cheap authenticated call, never answered from a cache: AuthFailed when the
+        credentials are refused, RetriableError when the helpdesk cannot be reached."""
         raise NotImplementedError
 
     def upsert_requester(self, author: Author) -> str:

@@ -203,6 +203,9 @@ class XNetwork(SocialNetwork, ReadsDMs, SearchesRecent, ReadsMetrics, RemembersA
             self._user_id = self._me.id
         return self._me
 
+    def probe(self) -> None:
+        self._call("GET", "/2/users/me", "check access")
+
     def remember_account(self, me: Author) -> None:
         """Take the brand account as an earlier run read it, while ``users/me`` cannot be
         read: mentions and posts need its id and handle, not a fresh read."""

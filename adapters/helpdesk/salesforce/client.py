@@ -186,6 +186,9 @@ class SalesforceHelpdesk(SalesforceBatches, SalesforceBudget, SalesforceCoverage
 
     # ------------------------------------------------------------------ users and names
 
+    def probe(self) -> None:
+        self._call("check access", lambda sf: sf.limits())
+
     def whoami(self) -> str:
         """The integration user's id: from the token response, else OAuth userinfo."""
         if self._me is None:

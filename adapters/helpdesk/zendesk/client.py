@@ -122,6 +122,10 @@ class ZendeskHelpdesk(ZendeskJobs, ZendeskWebhooks, ZendeskCoverage, Helpdesk, B
         if sleep is not None:
             self._sleep = sleep
 
+    def probe(self) -> None:
+        with _translated("check access"):
+            self.client.users.me()
+
     def whoami(self) -> str:
         if self._me is None:
             with _translated("read own user"):
