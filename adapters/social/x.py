@@ -24,6 +24,7 @@ from adapters.base import (
     Unparseable,
 )
 from adapters.http import DEFAULT_RATE_SHARE, RateBudget, build_session, endpoint_bucket, transport_errors
+from adapters.oauth import BearerAuth, OAuthClient, TokenSource
 
 PRODUCTION_URL = "https://api.x.com"
 TWEET_FIELDS = ("author_id,conversation_id,created_at,in_reply_to_user_id,referenced_tweets,"
@@ -32,18 +33,40 @@ USER_FIELDS = "name,username,public_metrics,verified,profile_image_url"
 DM_FIELDS = "id,text,event_type,created_at,sender_id,dm_conversation_id,participant_ids,entities"
 # The mentions timeline reaches back this many posts at most (X API v2 docs).
 MENTION_WINDOW = 800
+AUTHORIZE_URL = "https://x.com/i/oauth2/authorize"
+# What socialdesk does as the brand: read mentions and DMs, post replies and DMs; offline.access
+# makes X send a refresh token (user tokens live two hours).
+SCOPES = "tweet.read tweet.write users.read dm.read dm.write offline.access"
+AUTH_MODES = ("oauth2", "oauth1", "bearer")
 
 
 @dataclass(frozen=True)
 class XSettings:
-    token: Secret
+    """As the brand: OAuth 2.0 (a grant ``socialdesk connect`` stored, renewed every two
+    hours), OAuth 1.0a user context, or a bearer token given as is."""
+
+    token: Secret | None = None
     base_url: str = PRODUCTION_URL
     ca_bundle: str | None = None
     user_id: str | None = None
     rate_share: float = DEFAULT_RATE_SHARE
+    auth: str = "bearer"
+    client_id: str | None = None
+    client_secret: Secret | None = None
+    authorize_url: str = AUTHORIZE_URL
+    consumer_key: str | None = None
+    consumer_secret: Secret | None = None
+    access_token: Secret | None = None
+    access_token_secret: Secret | None = None
+    name: str = "x"
 
     def __repr__(self) -> str:
-        return f"XSettings(base_url={self.base_url!r}, token={self.token!r})"
+        return f"XSettings(base_url={self.base_url!r}, auth={self.auth!r}, client_id={self.client_id!r})"
+
+
+def _auth_of(values: Mapping[str, Any]) -> str:
+    """The way an entry without ``auth`` signs in, from the settings it has."""
+    return "bearer" if values.get("token") is not None else "oauth1" if values.get("consumer_key") else "oauth2"
 
 
 def _error_for(response: requests.Response, what: str, *, write: bool) -> Exception:
@@ -142,9 +165,11 @@ class XNetwork(SocialNetwork, ReadsDMs, SearchesRecent, ReadsMetrics, RemembersA
     # X sets no deadline on a business's private answer (Meta allows 24 hours).
     private_reply_window: ClassVar[float | None] = None
     settings_schema: ClassVar[Mapping[str, str]] = {
-        "token": "secret", "base_url": "url", "ca_bundle": "path", "user_id": "string",
+        "auth": "string", "client_id": "string", "client_secret": "secret", "authorize_url": "url",
+        "token": "secret", "consumer_key": "string", "consumer_secret": "secret", "access_token": "secret",
+        "access_token_secret": "secret", "base_url": "url", "ca_bundle": "path", "user_id": "string",
         "rate_share": "share"}
-    required_settings: ClassVar[tuple[str, ...]] = ("token",)
+    required_settings: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, settings: XSettings, session: requests.Session | None = None) -> None:
         self.settings = settings
@@ -156,14 +181,72 @@ class XNetwork(SocialNetwork, ReadsDMs, SearchesRecent, ReadsMetrics, RemembersA
             bucket_of=endpoint_bucket, share=settings.rate_share, max_wait=15 * 60)
         self._me: Author | None = None
         self._user_id = settings.user_id
+        self.oauth: TokenSource | None = None
+        self._authenticate(settings)
+
+    def _authenticate(self, s: XSettings) -> None:
+        if s.auth == "oauth2":
+            if not s.client_id:
+                raise FatalError("x auth 'oauth2' needs client_id (developer portal > your app > Keys and tokens)")
+            self.oauth = TokenSource(OAuthClient(
+                vendor="x", endpoint=s.name, token_url=f"{self.base_url}/2/oauth2/token",
+                authorize_url=s.authorize_url, client_id=s.client_id, client_secret=s.client_secret,
+                # A confidential client authenticates with HTTP Basic; a public one by PKCE alone.
+                auth_method="client_secret_basic" if s.client_secret is not None else "none",
+                scope=SCOPES, ca_bundle=s.ca_bundle))
+            self.session.auth = BearerAuth(self.oauth, self.session)
+        elif s.auth == "oauth1":
+            from authlib.integrations.requests_client import OAuth1Auth
+
+            if not (s.consumer_key and s.consumer_secret and s.access_token and s.access_token_secret):
+                raise FatalError("x auth 'oauth1' needs consumer_key, consumer_secret, access_token and "
+                                 "access_token_secret")
+            self.session.auth = OAuth1Auth(s.consumer_key, s.consumer_secret.reveal(), token=s.access_token.reveal(),
+                                           token_secret=s.access_token_secret.reveal())
+        elif s.auth == "bearer":
+            if s.token is None:
+                raise FatalError("x auth 'bearer' needs token")
+            token = s.token.reveal()
+
+            def bearer(request: requests.PreparedRequest) -> requests.PreparedRequest:
+                request.headers["Authorization"] = f"Bearer {token}"
+                return request
+
+            self.session.auth = bearer
+        else:
+            raise FatalError(f"x auth {s.auth!r}: use {', '.join(AUTH_MODES)}")
+
+    @classmethod
+    def settings_problems(cls, values: Mapping[str, Any]) -> list[str]:
+        """What a mapping entry lacks for the way it signs in (checked with the mapping)."""
+        auth = str(values.get("auth") or _auth_of(values))
+        if auth not in AUTH_MODES:
+            return [f"auth {auth!r}: use {', '.join(AUTH_MODES)}"]
+        needs = {"oauth2": ("client_id",), "bearer": ("token",),
+                 "oauth1": ("consumer_key", "consumer_secret", "access_token", "access_token_secret")}[auth]
+        missing = [key for key in needs if values.get(key) is None]
+        return [f"auth {auth} needs {' and '.join(missing)}"] if missing else []
+
+    def use_vault(self, vault: Any) -> None:
+        """Keep the OAuth grant in ``vault`` (the state store), where ``connect`` put it."""
+        if self.oauth is not None:
+            self.oauth.use_vault(vault)
 
     @classmethod
     def from_config(cls, values: Mapping[str, Any]) -> "XNetwork":
-        token = values["token"]
-        return cls(XSettings(token=token if isinstance(token, Secret) else Secret(token, "token"),
-                             base_url=values.get("base_url") or PRODUCTION_URL,
+        def secret(key: str) -> Secret | None:
+            value = values.get(key)
+            return value if isinstance(value, Secret) or value is None else Secret(str(value), key)
+
+        auth = values.get("auth") or _auth_of(values)
+        return cls(XSettings(token=secret("token"), base_url=values.get("base_url") or PRODUCTION_URL,
                              ca_bundle=values.get("ca_bundle"), user_id=values.get("user_id"),
-                             rate_share=float(values.get("rate_share", DEFAULT_RATE_SHARE))))
+                             rate_share=float(values.get("rate_share", DEFAULT_RATE_SHARE)),
+                             auth=str(auth), client_id=values.get("client_id"), client_secret=secret("client_secret"),
+                             authorize_url=values.get("authorize_url") or AUTHORIZE_URL,
+                             consumer_key=values.get("consumer_key"), consumer_secret=secret("consumer_secret"),
+                             access_token=secret("access_token"),
+                             access_token_secret=secret("access_token_secret"), name=str(values.get("name") or "x")))
 
     def __repr__(self) -> str:
         return f"XNetwork({self.base_url!r})"
@@ -172,9 +255,8 @@ class XNetwork(SocialNetwork, ReadsDMs, SearchesRecent, ReadsMetrics, RemembersA
 
     def _call(self, method: str, path: str, what: str, *, params: Mapping[str, Any] | None = None,
               json_body: Any = None, write: bool = False) -> Any:
-        headers = {"Authorization": f"Bearer {self.settings.token.reveal()}"}
         response = transport_errors(what, lambda: self.session.request(
-            method, self.base_url + path, params=params, json=json_body, headers=headers))
+            method, self.base_url + path, params=params, json=json_body))
         if not 200 <= response.status_code < 300:
             raise _error_for(response, what, write=write)
         try:

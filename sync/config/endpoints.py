@@ -236,6 +236,9 @@ def _settings(settings: dict[str, Any], kind: str, cls: Any, loc: Loc, doc: Load
         found.add(f"missing required setting{'s' if len(missing) > 1 else ''} {', '.join(missing)} for kind "
                   f"{kind} (required: {', '.join(required)}; or set sandbox: true to use the in-process sandbox)",
                   loc[1:])
+    elif hasattr(cls, "settings_problems"):
+        for problem in cls.settings_problems(settings):
+            found.add(f"{kind}: {problem}", loc[1:])
     try:
         checked = read(model, given, EndpointContext(doc, kind))
     except PydanticCustomError as err:

@@ -13,7 +13,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from sync.store.bindings import Bindings
 from sync.store.conversations import Conversations
+from sync.store.credentials import Credentials
 from sync.store.replies import Replies
 from sync.store.rows import Finished, InboxItem, InboxRow, LinkRow, OutboxRow
 from sync.store.schema import (
@@ -28,7 +30,7 @@ __all__ = ["Finished", "IN_CHUNK", "INBOX_STATES", "InboxItem", "InboxRow", "Lin
            "metadata", "outbox", "requesters", "routes_health", "schema_migrations", "watch"]
 
 
-class Store(WorkRows, Conversations, Replies, Status):
+class Store(WorkRows, Conversations, Replies, Status, Credentials, Bindings):
     """All durable state of one daemon (or of several replicas sharing PostgreSQL)."""
 
     def __init__(self, url: str, clock: Any = time.time) -> None:

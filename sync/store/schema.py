@@ -120,10 +120,35 @@ accounts = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
 )
 
+# OAuth grants, sealed (encrypted) with the state key; ``version`` moves on every store so
+# a renewal never overwrites a newer grant, ``renewing_*`` is the claim on the next renewal.
+credentials = sa.Table(
+    "credentials", metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("sealed", sa.Text, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("refused", sa.Text),
+    sa.Column("renewing_until", sa.Float),
+    sa.Column("renewing_owner", sa.String(40)),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# The helpdesk and network accounts this state was made against: a state is never used
+# against other accounts (its links and cursors name their tickets and posts).
+bindings = sa.Table(
+    "bindings", metadata,
+    sa.Column("endpoint", sa.String(100), primary_key=True),
+    sa.Column("kind", sa.String(50), nullable=False),
+    sa.Column("account", sa.Text, nullable=False),
+    sa.Column("bound_at", sa.Float, nullable=False),
+)
+
 inbox.append_column(sa.Column("lease_owner", sa.String(40)))
 outbox.append_column(sa.Column("lease_owner", sa.String(40)))
 inbox.append_column(sa.Column("job", sa.String(100)))
 inbox.append_column(sa.Column("conversation", sa.String(200)))
+# When a waiting route re-checks next (None: it is not waiting).
+routes_health.append_column(sa.Column("next_check", sa.Float))
 ix_inbox_conversation = sa.Index("ix_inbox_conversation", inbox.c.route, inbox.c.conversation, inbox.c.state,
                                  inbox.c.sort_key)
 
@@ -173,6 +198,22 @@ def _add_accounts(conn: Connection) -> None:
     accounts.create(conn, checkfirst=True)
 
 
+def _add_credentials(conn: Connection) -> None:
+    """v8: OAuth grants, encrypted, renewed in place."""
+    credentials.create(conn, checkfirst=True)
+
+
+def _add_bindings(conn: Connection) -> None:
+    """v9: the accounts a state belongs to."""
+    bindings.create(conn, checkfirst=True)
+
+
+def _add_next_check(conn: Connection) -> None:
+    """v10: a waiting route's next re-check, for ``socialdesk status``."""
+    if "next_check" not in {c["name"] for c in sa.inspect(conn).get_columns("route_health")}:
+        conn.execute(sa.text("ALTER TABLE route_health ADD COLUMN next_check FLOAT"))
+
+
 # Versioned schema changes, applied in order, each recorded in schema_migrations.
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _create_v1),
@@ -182,6 +223,9 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (5, _add_watch),
     (6, _add_conversation),
     (7, _add_accounts),
+    (8, _add_credentials),
+    (9, _add_bindings),
+    (10, _add_next_check),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

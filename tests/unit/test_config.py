@@ -209,7 +209,7 @@ def test_unknown_top_level_key() -> None:
 def test_unknown_setting_lists_the_adapter_schema() -> None:
     message = only_problem(PRODUCTION.replace("    email:", "    emial: x\n    email:"))
     schema = ", ".join(adapters.resolve("zendesk").settings_schema)
-    assert schema.startswith("url, email, token, ca_bundle")
+    assert schema.startswith("url, auth, client_id, client_secret, scope, email, token, ca_bundle")
     assert message == ("mapping.yaml:6:5: helpdesks.acme: unknown setting 'emial' for kind zendesk; "
                        f"allowed: kind, sandbox, {schema} (did you mean 'email'?)")
 
@@ -227,11 +227,23 @@ def test_kind_of_the_other_role() -> None:
 
 
 def test_missing_required_settings() -> None:
-    text = PRODUCTION.replace("    email: socialdesk@acme.example\n", "").replace(
-        "    token: {env: SOCIALDESK_ZENDESK_TOKEN}\n", "")
+    text = PRODUCTION.replace("    url: https://acme.zendesk.com\n", "")
     message = only_problem(text)
-    assert message.startswith("mapping.yaml:3:3: helpdesks.acme: missing required settings email, token "
-                              "for kind zendesk (required: url, email, token;")
+    assert message.startswith("mapping.yaml:3:3: helpdesks.acme: missing required setting url "
+                              "for kind zendesk (required: url;")
+
+
+@pytest.mark.parametrize("settings, expected", [
+    ("", "zendesk: auth oauth needs client_id"),
+    ("    auth: api_token\n    email: bot@acme.example\n", "zendesk: auth api_token needs token"),
+    ("    auth: client_credentials\n    client_id: socialdesk\n",
+     "zendesk: auth client_credentials needs client_secret"),
+    ("    auth: password\n", "zendesk: auth 'password': use oauth, client_credentials, api_token"),
+])
+def test_the_way_an_endpoint_signs_in_needs_its_own_settings(settings: str, expected: str) -> None:
+    text = PRODUCTION.replace("    email: socialdesk@acme.example\n", "").replace(
+        "    token: {env: SOCIALDESK_ZENDESK_TOKEN}\n", settings)
+    assert only_problem(text) == f"mapping.yaml:3:3: helpdesks.acme: {expected}"
 
 
 def test_sandbox_endpoint_takes_no_settings() -> None:

@@ -36,6 +36,7 @@ from adapters.helpdesk.salesforce.records import (
     CASE_FIELDS, PRIORITIES, _looks_like_id, _sf_time, _soql_time, _tag_text, _tags,
 )
 from adapters.http import build_session
+from adapters.oauth import OAuthClient, TokenSource
 
 API_VERSION = "59.0"
 
@@ -45,7 +46,7 @@ class SalesforceSettings:
     """How to reach the org and authenticate: a given session, client credentials or JWT."""
 
     login_url: str
-    auth: str = "client_credentials"          # client_credentials | jwt | session
+    auth: str = "client_credentials"          # client_credentials | jwt | web_server | session
     client_id: str | None = None
     client_secret: Secret | None = None
     username: str | None = None
@@ -58,6 +59,10 @@ class SalesforceSettings:
     contact_key_field: str = "Social_Handle__c"
     origin: str = "Social"
     budget_share: float = 0.2
+    # The JWT's audience: Salesforce takes only its login hosts (or an Experience Cloud
+    # site's URL) there, whatever host the token request goes to.
+    audience: str | None = None
+    name: str = "salesforce"
 
     def __repr__(self) -> str:
         return (f"SalesforceSettings(login_url={self.login_url!r}, auth={self.auth!r}, "
@@ -75,7 +80,7 @@ class SalesforceHelpdesk(SalesforceBatches, SalesforceBudget, SalesforceCoverage
         "login_url": "url", "auth": "string", "client_id": "string", "client_secret": "secret",
         "username": "string", "private_key": "secret", "session_token": "secret",
         "instance_url": "url", "ca_bundle": "path", "external_id_field": "string", "tags_field": "string",
-        "contact_key_field": "string", "origin": "string", "budget_share": "string"}
+        "contact_key_field": "string", "origin": "string", "budget_share": "string", "audience": "url"}
     required_settings: ClassVar[tuple[str, ...]] = ("login_url",)
     export_min_interval: ClassVar[float] = 10.0
     # sObject Collections take up to 200 records in one API call, one call at a time.
@@ -92,6 +97,21 @@ class SalesforceHelpdesk(SalesforceBatches, SalesforceBudget, SalesforceCoverage
         self._names: dict[tuple[str, str], str] = {}
         self.api_usage: tuple[int, int] | None = None
         self.org_id: str | None = None
+        self.oauth: TokenSource | None = None
+        self._refused_token: str | None = None
+        if settings.auth == "web_server":
+            if not settings.client_id or settings.client_secret is None:
+                raise FatalError("salesforce auth 'web_server' needs client_id and client_secret")
+            login = settings.login_url.rstrip("/")
+            self.oauth = TokenSource(OAuthClient(
+                vendor="salesforce", endpoint=settings.name, token_url=f"{login}/services/oauth2/token",
+                authorize_url=f"{login}/services/oauth2/authorize", client_id=settings.client_id,
+                client_secret=settings.client_secret, scope="api refresh_token", ca_bundle=settings.ca_bundle))
+
+    def use_vault(self, vault: Any) -> None:
+        """Keep the web-server flow's grant in ``vault`` (the state store)."""
+        if self.oauth is not None:
+            self.oauth.use_vault(vault)
 
     @classmethod
     def from_config(cls, values: Mapping[str, Any]) -> "SalesforceHelpdesk":
@@ -108,7 +128,8 @@ class SalesforceHelpdesk(SalesforceBatches, SalesforceBudget, SalesforceCoverage
             external_id_field=values.get("external_id_field", "Social_Post_Id__c"),
             tags_field=values.get("tags_field", "Social_Tags__c"),
             contact_key_field=values.get("contact_key_field", "Social_Handle__c"),
-            origin=values.get("origin", "Social"), budget_share=float(values.get("budget_share", 0.2))))
+            origin=values.get("origin", "Social"), budget_share=float(values.get("budget_share", 0.2)),
+            audience=values.get("audience"), name=str(values.get("name") or "salesforce")))
 
     def __repr__(self) -> str:
         return f"SalesforceHelpdesk({self.settings.login_url!r})"
@@ -122,6 +143,11 @@ class SalesforceHelpdesk(SalesforceBatches, SalesforceBudget, SalesforceCoverage
             if s.session_token is None or not (s.instance_url or s.login_url):
                 raise FatalError("salesforce auth 'session' needs session_token and instance_url")
             return s.session_token.reveal(), s.instance_url or s.login_url, None
+        if s.auth == "web_server" and self.oauth is not None:
+            refused, self._refused_token = self._refused_token, None
+            token = self.oauth.refused(refused) if refused else self.oauth.access_token()
+            extra = self.oauth.grant.extra if self.oauth.grant is not None else {}
+            return token, extra.get("instance_url") or s.instance_url or s.login_url, self._learn_org(extra.get("id", ""))
         data: dict[str, str]
         if s.auth == "client_credentials":
             if not s.client_id or s.client_secret is None:
@@ -132,12 +158,12 @@ class SalesforceHelpdesk(SalesforceBatches, SalesforceBudget, SalesforceCoverage
             if not s.client_id or not s.username or s.private_key is None:
                 raise FatalError("salesforce auth 'jwt' needs client_id, username and private_key")
             now = int(self.clock())
-            assertion = jwt.encode({"iss": s.client_id, "sub": s.username, "aud": s.login_url.rstrip("/"),
+            assertion = jwt.encode({"iss": s.client_id, "sub": s.username, "aud": self._audience(),
                                     "exp": now + 180, "jti": uuid.uuid4().hex},
                                    s.private_key.reveal(), algorithm="RS256")
             data = {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion}
         else:
-            raise FatalError(f"salesforce auth {s.auth!r}: use client_credentials, jwt or session")
+            raise FatalError(f"salesforce auth {s.auth!r}: use client_credentials, jwt, web_server or session")
         with _translated("get an access token"):
             response = self.session.post(f"{s.login_url.rstrip('/')}/services/oauth2/token", data=data)
         if response.status_code in (400, 401):
@@ -149,11 +175,22 @@ class SalesforceHelpdesk(SalesforceBatches, SalesforceBudget, SalesforceCoverage
         if response.status_code >= 300:
             raise RetriableError(f"get an access token: HTTP {response.status_code}")
         body = response.json()
-        # The identity URL ends /id/<org id>/<user id>.
-        parts = str(body.get("id", "")).rstrip("/").rsplit("/", 2)
-        self.org_id = parts[-2] if len(parts) == 3 else self.org_id
-        user_id = parts[-1] or None
-        return body["access_token"], body["instance_url"], user_id
+        return body["access_token"], body["instance_url"], self._learn_org(str(body.get("id", "")))
+
+    def _learn_org(self, identity: str) -> str | None:
+        """The org and user of an identity URL (``.../id/<org id>/<user id>``): the user id."""
+        parts = identity.rstrip("/").rsplit("/", 2)
+        if len(parts) == 3 and parts[-2]:
+            self.org_id = parts[-2]
+        return parts[-1] or None if len(parts) == 3 else None
+
+    def _audience(self) -> str:
+        if self.settings.audience:
+            return self.settings.audience.rstrip("/")
+        host = urlsplit(self.settings.login_url).netloc
+        # A sandbox org signs in at test.salesforce.com or a *.sandbox.my.salesforce.com domain.
+        sandbox_org = host == "test.salesforce.com" or host.endswith(".sandbox.my.salesforce.com")
+        return "https://test.salesforce.com" if sandbox_org else "https://login.salesforce.com"
 
     @property
     def sf(self) -> Salesforce:
@@ -175,6 +212,7 @@ class SalesforceHelpdesk(SalesforceBatches, SalesforceBudget, SalesforceCoverage
         except AuthFailed:
             if self.settings.auth == "session" or self._sf is None:
                 raise
+            self._refused_token = self._sf.session_id
             self._sf = None
             with _translated(what):
                 result = call(self.sf)

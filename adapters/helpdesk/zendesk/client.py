@@ -6,6 +6,7 @@ jobs and the batch writes), ``coverage.py`` (SLA policies and triggers), ``webho
 """
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,20 +28,36 @@ from adapters.helpdesk.zendesk.jobs import ZendeskJobs, _JobSlots
 from adapters.helpdesk.zendesk.session import _raise_on_429, _translated, _ZendeskSession
 from adapters.helpdesk.zendesk.webhook import ZendeskWebhooks
 from adapters.http import DEFAULT_RATE_SHARE, DEFAULT_TIMEOUT, RateBudget
+from adapters.oauth import BearerAuth, OAuthClient, TokenSource
+
+log = logging.getLogger("socialdesk.zendesk")
+
+# Zendesk issues no API tokens since 27 October 2026 and deactivates all of them then.
+API_TOKEN_CUTOFF = "30 April 2027"
+AUTH_MODES = ("oauth", "client_credentials", "api_token")
 
 AGENT_ROLES = frozenset({"agent", "admin"})
 
 
 @dataclass(frozen=True)
 class ZendeskSettings:
+    """How to reach the account: OAuth (a grant ``socialdesk connect`` stored, or the
+    client credentials of a confidential or global client), or a legacy API token."""
+
     url: str
-    email: str
-    token: Secret
+    email: str | None = None
+    token: Secret | None = None
     ca_bundle: str | None = None
     rate_share: float = DEFAULT_RATE_SHARE
+    auth: str = ""          # empty: api_token when a token is given, else oauth
+    client_id: str | None = None
+    client_secret: Secret | None = None
+    scope: str = "read write"
+    name: str = "zendesk"
 
     def __repr__(self) -> str:
-        return f"ZendeskSettings(url={self.url!r}, email={self.email!r}, token={self.token!r})"
+        return (f"ZendeskSettings(url={self.url!r}, auth={self.auth!r}, client_id={self.client_id!r}, "
+                f"email={self.email!r}, token={self.token!r})")
 
 
 
@@ -60,8 +77,9 @@ class ZendeskHelpdesk(ZendeskJobs, ZendeskWebhooks, ZendeskCoverage, Helpdesk, B
     kind: ClassVar[str] = "zendesk"
     ticket_keys: ClassVar[frozenset[str]] = frozenset({"type", "brand", "form"})
     settings_schema: ClassVar[Mapping[str, str]] = {
-        "url": "url", "email": "string", "token": "secret", "ca_bundle": "path", "rate_share": "share"}
-    required_settings: ClassVar[tuple[str, ...]] = ("url", "email", "token")
+        "url": "url", "auth": "string", "client_id": "string", "client_secret": "secret", "scope": "string",
+        "email": "string", "token": "secret", "ca_bundle": "path", "rate_share": "share"}
+    required_settings: ClassVar[tuple[str, ...]] = ("url",)
     # Incremental exports allow 10 requests a minute.
     export_min_interval: ClassVar[float] = 6.0
     # create_many, update_many and create_or_update_many take up to 100 items a job; a
@@ -97,20 +115,70 @@ class ZendeskHelpdesk(ZendeskJobs, ZendeskWebhooks, ZendeskCoverage, Helpdesk, B
         # zenpy joins subdomain and domain with a dot; splitting the host at its first
         # dot gives back any host, production (acme.zendesk.com) or the sandbox's.
         subdomain, domain = parts.netloc.split(".", 1)
-        self.client = Zenpy(subdomain=subdomain, domain=domain, email=settings.email,
-                            token=settings.token.reveal(), session=self.session,
-                            timeout=DEFAULT_TIMEOUT[1], disable_cache=True)
+        self.oauth: TokenSource | None = None
+        auth = settings.auth or ("api_token" if settings.token is not None else "oauth")
+        if auth == "api_token":
+            if not settings.email or settings.token is None:
+                raise FatalError("zendesk auth 'api_token' needs email and token")
+            credentials: dict[str, Any] = {"email": settings.email, "token": settings.token.reveal()}
+        else:
+            self.oauth = TokenSource(self._oauth_client(settings, auth))
+            self.session.auth = BearerAuth(self.oauth, self.session)
+            self.session.authorized = True  # zenpy leaves an authorized session's auth alone
+            credentials = {}
+        self.client = Zenpy(subdomain=subdomain, domain=domain, session=self.session,
+                            timeout=DEFAULT_TIMEOUT[1], disable_cache=True, **credentials)
         self._roles: dict[str, str] = {}
         self._me: str | None = None
         self._names: dict[str, list[dict[str, Any]]] = {}
 
     @classmethod
+    def settings_problems(cls, values: Mapping[str, Any]) -> list[str]:
+        """What a mapping entry lacks for the way it signs in (checked with the mapping)."""
+        auth = str(values.get("auth") or ("api_token" if values.get("token") is not None else "oauth"))
+        if auth not in AUTH_MODES:
+            return [f"auth {auth!r}: use {', '.join(AUTH_MODES)}"]
+        needs = {"oauth": ("client_id",), "client_credentials": ("client_id", "client_secret"),
+                 "api_token": ("email", "token")}[auth]
+        missing = [key for key in needs if values.get(key) is None]
+        return [f"auth {auth} needs {' and '.join(missing)}"] if missing else []
+
+    def _oauth_client(self, settings: ZendeskSettings, auth: str) -> OAuthClient:
+        problems = self.settings_problems({**settings.__dict__, "auth": auth})
+        if problems:
+            raise FatalError(f"zendesk {problems[0]}")
+        return OAuthClient(
+            vendor="zendesk", endpoint=settings.name, token_url=f"{self.base_url}/oauth/tokens",
+            authorize_url=f"{self.base_url}/oauth/authorizations/new", client_id=settings.client_id,
+            client_secret=settings.client_secret,
+            auth_method="client_secret_post" if settings.client_secret is not None else "none",
+            grant="client_credentials" if auth == "client_credentials" else "authorization_code",
+            scope=settings.scope, ca_bundle=settings.ca_bundle)
+
+    def use_vault(self, vault: Any) -> None:
+        """Keep the OAuth grant in ``vault`` (the state store), where ``connect`` put it."""
+        if self.oauth is not None:
+            self.oauth.use_vault(vault)
+
+    @classmethod
     def from_config(cls, values: Mapping[str, Any], sleep: Sleep | None = None) -> "ZendeskHelpdesk":
-        token = values["token"]
-        return cls(ZendeskSettings(url=values["url"], email=values["email"],
-                                   token=token if isinstance(token, Secret) else Secret(token, "token"),
+        def secret(key: str) -> Secret | None:
+            value = values.get(key)
+            return value if isinstance(value, Secret) or value is None else Secret(str(value), key)
+
+        auth = str(values.get("auth") or ("api_token" if values.get("token") is not None else "oauth"))
+        if auth not in AUTH_MODES:
+            raise FatalError(f"zendesk auth {auth!r}: use {', '.join(AUTH_MODES)}")
+        if auth == "api_token":
+            log.warning("zendesk %s: API tokens stop working on %s, when Zendesk deactivates them; set client_id "
+                        "and run 'socialdesk connect %s' to move to OAuth", values["url"], API_TOKEN_CUTOFF,
+                        values.get("name", "<helpdesk>"))
+        return cls(ZendeskSettings(url=values["url"], email=values.get("email"), token=secret("token"),
                                    ca_bundle=values.get("ca_bundle"),
-                                   rate_share=float(values.get("rate_share", DEFAULT_RATE_SHARE))), sleep)
+                                   rate_share=float(values.get("rate_share", DEFAULT_RATE_SHARE)),
+                                   auth=auth, client_id=values.get("client_id"), client_secret=secret("client_secret"),
+                                   scope=str(values.get("scope") or "read write"),
+                                   name=str(values.get("name") or "zendesk")), sleep)
 
     def __repr__(self) -> str:
         return f"ZendeskHelpdesk({self.base_url!r})"
