@@ -351,13 +351,14 @@ class Chaos:
         with self._lock:
             self.faults.clear()
 
-    def draw(self, method: str, paths: Iterable[str]) -> ChaosFault | None:
-        """Roll for each armed fault matching the call, in the order they were armed;
-        the first that fires is used up once and returned (as a copy)."""
-        paths = tuple(paths)
+    def draw(self, method: str, paths: Iterable[str],
+             kinds: Iterable[str] = CHAOS_KINDS) -> ChaosFault | None:
+        """Roll for each armed fault of ``kinds`` matching the call, in the order they
+        were armed; the first that fires is used up once and returned (as a copy)."""
+        paths, kinds = tuple(paths), frozenset(kinds)
         with self._lock:
             for fault in self.faults:
-                if not fault.matches(method, paths):
+                if fault.kind not in kinds or not fault.matches(method, paths):
                     continue
                 if self.rng.random() >= fault.probability:
                     continue

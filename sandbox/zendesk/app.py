@@ -7,6 +7,7 @@ from flask import Flask
 
 from sandbox.zendesk.api_catalog import _install_catalog
 from sandbox.zendesk.api_exports import _install_exports
+from sandbox.zendesk.api_oauth import _install_oauth
 from sandbox.zendesk.api_rules import _install_rules
 from sandbox.zendesk.api_tickets import _install_tickets
 from sandbox.zendesk.api_users import _install_users
@@ -46,4 +47,6 @@ def create_service(settings: Mapping[str, Any]) -> tuple[Flask, dict[str, Any]]:
     _install_rules(app, state)
     _install_webhooks(app, state)
     _install_control(app, state)
+    _install_oauth(app, state)
+    state.auth.install_control(app)
     return app, state.info()

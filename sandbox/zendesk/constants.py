@@ -39,6 +39,17 @@ IDEMPOTENCY_TTL = 2 * 3600
 WEBHOOK_TIMEOUT = 12.0
 REQUEST_LOG_MAX = 5000
 
+# OAuth (developer.zendesk.com "OAuth Tokens for Grant Types"): access tokens live 1800 s
+# unless the token request asks for 300..172800; refresh tokens 30 days unless it asks for
+# 7..90 days. An authorization code lives 120 s (assumed: not found in Zendesk's docs).
+ACCESS_SECONDS, ACCESS_MIN, ACCESS_MAX = 1800, 300, 172_800
+REFRESH_SECONDS, REFRESH_MIN, REFRESH_MAX = 30 * 86400, 7 * 86400, 90 * 86400
+CODE_SECONDS = 120
+# API tokens: none issued since 27 Oct 2026, all deactivated on 30 Apr 2027 (00:00 UTC).
+API_TOKEN_SUNSET = 1_809_043_200.0
+INVALID_TOKEN = ("The access token provided is expired, revoked, malformed or invalid for other "
+                 "reasons.")
+
 STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
 PRIORITIES = ("low", "normal", "high", "urgent")
 TYPES = ("question", "incident", "problem", "task")
@@ -79,6 +90,9 @@ FIDELITY_NOTES: tuple[str, ...] = (
     "placeholders are JSON-escaped for json webhooks; unknown placeholders render empty",
     "triggers: a subset of conditions/actions; unknown condition fields never match",
     "not modelled: search API, attachments/uploads, email, automations, SLA timers, CCs/followers",
+    "OAuth: authorization codes live 120 s (assumed); any presentation spends a code; scopes are "
+    "recorded, not enforced; error texts are the standard OAuth server ones (only invalid_token's "
+    "is quoted by Zendesk); expires_in out of range names the bound (wording assumed)",
     "outage (control API): 503 {error: ServiceUnavailable} with Retry-After when the end is known "
     "(wording and header assumed); chaos 429s reuse the account limit's text",
 )

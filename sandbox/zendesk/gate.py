@@ -1,7 +1,6 @@
 """What every request passes first: authentication, roles, rate limits, faults, outage."""
 from __future__ import annotations
 
-import hmac
 import json
 import math
 import re
@@ -12,6 +11,7 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from sandbox.common import (
+    REFUSING_KINDS,
     ChaosFault,
     add_pending_headers,
     cut_connection,
@@ -21,7 +21,14 @@ from sandbox.common import (
     match_fault,
     retry_after_seconds,
 )
-from sandbox.zendesk.constants import FORBIDDEN_BODY, JSON_CT, REQUEST_LOG_MAX, TEXT_CT
+from sandbox.oauth import API_TOKEN, Refused, masked, token_params
+from sandbox.zendesk.constants import (
+    FORBIDDEN_BODY,
+    INVALID_TOKEN,
+    JSON_CT,
+    REQUEST_LOG_MAX,
+    TEXT_CT,
+)
 from sandbox.zendesk.helpers import ApiError, iso
 from sandbox.zendesk.wire import _error_response, _json, _original_path
 
@@ -81,23 +88,35 @@ def _rate_headers(state: ZendeskState, limit: int, remaining: int, reset_at: flo
             "x-rate-limit-remaining": str(remaining)}
 
 
-def _authenticate(state: ZendeskState) -> dict[str, Any] | None:
+def _authenticate(state: ZendeskState) -> tuple[dict[str, Any] | None, bool]:
+    """(the caller, or None; whether a Bearer token was presented). An OAuth token acts as
+    its user while it lives; an API token as the user whose email comes with it, until
+    the API tokens' sunset on the sandbox clock."""
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
-        token = header[len("Bearer "):].strip()
-        if hmac.compare_digest(token, state.api_oauth_token):
-            return state.users.get(state.api_user_id)
-        if hmac.compare_digest(token, state.agent_oauth_token):
-            return state.users.get(state.agent_user_id)
-        return None
+        try:
+            token = state.auth.tokens.access(header[len("Bearer "):].strip())
+        except Refused:
+            return None, True
+        return state.users.get(int(token.subject)), True
     auth = request.authorization
     if auth is None or auth.type != "basic" or not auth.username or "/token" not in auth.username:
-        return None
-    email = auth.username.rsplit("/token", 1)[0]
-    token = auth.password or ""
-    if not (hmac.compare_digest(token, state.api_token) or hmac.compare_digest(token, state.agent_token)):
-        return None
-    return state.find_user_by_email(email)
+        return None, False
+    try:
+        state.auth.tokens.access(auth.password or "", kinds=(API_TOKEN,))
+    except Refused:
+        return None, False
+    return state.find_user_by_email(auth.username.rsplit("/token", 1)[0]), False
+
+
+def _unauthenticated(bearer: bool) -> ApiError:
+    """401: an OAuth token refused in the OAuth words, anything else in Zendesk's own."""
+    if bearer:
+        return ApiError(401, {"error": "invalid_token", "error_description": INVALID_TOKEN},
+                        {"WWW-Authenticate": f'Bearer realm="Zendesk", error="invalid_token", '
+                                             f'error_description="{INVALID_TOKEN}"'})
+    return ApiError(401, {"error": "Couldn't authenticate you"},
+                    {"WWW-Authenticate": 'Basic realm="Web Password"'})
 
 
 def _match_fault(state: ZendeskState, method: str) -> dict[str, Any] | None:
@@ -141,7 +160,7 @@ def _outage_error(left: float) -> ApiError:
 
 
 def _check_windows(state: ZendeskState, user: Mapping[str, Any] | None, method: str, path: str,
-                   ui: bool) -> None:
+                   ui: bool, bearer: bool = False) -> None:
     """Count the call in its windows (the plan's, then the endpoint's); 401 / 429 when due.
     An agent's UI action skips the plan window, as on Zendesk, but not the endpoint ones."""
     family = "webhooks" if path.startswith("/api/v2/webhooks") else "account"
@@ -150,8 +169,7 @@ def _check_windows(state: ZendeskState, user: Mapping[str, Any] | None, method: 
         allowed, limit, remaining, reset_at = _take(state, family, "account")
         g.headers = _rate_headers(state, limit, remaining, reset_at)
     if user is None:
-        raise ApiError(401, {"error": "Couldn't authenticate you"},
-                       {"WWW-Authenticate": 'Basic realm="Web Password"'})
+        raise _unauthenticated(bearer)
     if not allowed:
         raise _too_many(state, family, reset_at, {})
     for extra, scope in _family_for(method, path):
@@ -193,6 +211,30 @@ def _apply_faults(state: ZendeskState, method: str) -> Response | None:
     raise _chaos_refusal(state, chaos)
 
 
+def _token_call_faults(state: ZendeskState) -> Response | None:
+    """The token endpoint meets the probabilistic refusals (429, 5xx, reset: nothing
+    applied) but no fault that applies a call and loses its answer: a lost rotation
+    would lock the client out, and how Zendesk recovers from that is not documented."""
+    chaos = state.chaos.draw(request.method, (request.path,), REFUSING_KINDS)
+    if chaos is None:
+        return None
+    g.chaos = chaos
+    if chaos.kind == "reset":
+        return cut_connection()
+    raise _chaos_refusal(state, chaos)
+
+
+def _logged_body() -> Any:
+    """The request body for the log; a token request's secrets masked."""
+    if request.path.startswith("/oauth/"):
+        return masked(token_params())
+    try:
+        raw = request.get_data(cache=True)
+        return json.loads(raw) if raw.strip() else None
+    except ValueError:
+        return None
+
+
 def _install_gate(app: Flask, state: ZendeskState) -> None:
     @app.before_request
     def gate() -> Response | None:
@@ -208,11 +250,13 @@ def _install_gate(app: Flask, state: ZendeskState) -> None:
         left = state.outage.refuse()
         if left is not None:
             raise _outage_error(left)
+        if request.path.startswith("/oauth/"):
+            return _token_call_faults(state) if request.path == "/oauth/tokens" else None
         ui = from_agent_ui()
         with state.lock:
-            user = _authenticate(state)
+            user, bearer = _authenticate(state)
             g.user = user
-            _check_windows(state, user, request.method, request.path, ui)
+            _check_windows(state, user, request.method, request.path, ui, bearer)
             assert user is not None
             _check_role(user, request.method, request.path)
             return None if ui else _apply_faults(state, request.method)
@@ -233,12 +277,7 @@ def _install_gate(app: Flask, state: ZendeskState) -> None:
         if chaos is not None:
             fault = {"kind": chaos.kind}
         if not request.path.startswith("/_sandbox/"):
-            body: Any = None
-            try:
-                raw = request.get_data(cache=True)
-                body = json.loads(raw) if raw.strip() else None
-            except ValueError:
-                body = None
+            body = _logged_body()
             entry = {"time": iso(state.clock.now()), "method": request.method,
                      "path": _original_path(), "query": request.query_string.decode(),
                      "status": response.status_code,

@@ -11,8 +11,16 @@ import threading
 from typing import TYPE_CHECKING, Any, Mapping
 
 from sandbox.common import Chaos, Clock, Outage, RateLimits
+from sandbox.oauth import ACCESS, API_TOKEN, AuthServer
 from sandbox.zendesk.catalog import Catalog
-from sandbox.zendesk.constants import DEFAULT_PLAN, LIMIT_DEFAULTS, MAX_INFLIGHT_JOBS, STATUSES
+from sandbox.zendesk.constants import (
+    API_TOKEN_SUNSET,
+    CODE_SECONDS,
+    DEFAULT_PLAN,
+    LIMIT_DEFAULTS,
+    MAX_INFLIGHT_JOBS,
+    STATUSES,
+)
 from sandbox.zendesk.delivery import WebhookDispatcher
 from sandbox.zendesk.events import Events
 from sandbox.zendesk.jobs import Jobs
@@ -48,16 +56,33 @@ class ZendeskState(Users, Catalog, TicketViews, TicketParts, TicketWrites, Trigg
         self.agent_oauth_token = secrets.token_hex(32)
         self.api_email = str(settings.get("api_email", "socialdesk-api@sandbox.example.com"))
         self.agent_email = str(settings.get("agent_email", "alex.agent@sandbox.example.com"))
+        self.oauth_client_id = str(settings.get("oauth_client_id", "socialdesk_sandbox"))
+        self.oauth_client_secret = secrets.token_hex(32)
+        self.auth = AuthServer.create(self.clock, _mint, CODE_SECONDS)
         self.generation = 0
         self.dispatcher = WebhookDispatcher(self)
         self.reset()
+        # The account's credentials: API tokens (any user's email with either) until the
+        # sunset; the fixed OAuth tokens, which never expire (global ones made before the
+        # expiry rule).
+        sunset = settings.get("api_token_sunset", API_TOKEN_SUNSET)
+        for value in (self.api_token, self.agent_token):
+            self.auth.tokens.add(value, API_TOKEN, "account",
+                                 expires_at=None if sunset is None else float(sunset))
+        for value, user in ((self.api_oauth_token, self.api_user_id),
+                            (self.agent_oauth_token, self.agent_user_id)):
+            self.auth.tokens.add(value, ACCESS, str(user), scope="read write")
 
     # ----------------------------------------------------------- seed / reset
 
     def reset(self) -> None:
-        """Forget everything but the credentials; seeds come back with the same ids."""
+        """Forget everything but the credentials: tokens issued stay as they are (the
+        clock going back to the wall may make expired ones valid again), the fixed ones
+        work again, the next authorization is approved; seeds come back with the same ids."""
         self.generation += 1
         self.clock.reset()
+        self.auth.tokens.restore_fixed()
+        self.auth.consent.set(True)
         self.limits.reset()
         self.plan, self.high_volume = DEFAULT_PLAN, False
         self.max_inflight_jobs = MAX_INFLIGHT_JOBS
@@ -154,9 +179,18 @@ class ZendeskState(Users, Catalog, TicketViews, TicketParts, TicketWrites, Trigg
                 "agent_oauth_token": self.agent_oauth_token, "agent_user_id": self.agent_user_id,
                 "ticket_fields": dict(self.seed_fields),
                 "groups": {g["name"]: gid for gid, g in self.groups.items()},
-                "brand_id": self.default_brand_id, "ticket_form_id": self.default_form_id}
+                "brand_id": self.default_brand_id, "ticket_form_id": self.default_form_id,
+                "oauth_client_id": self.oauth_client_id,
+                "oauth_client_secret": self.oauth_client_secret,
+                "oauth_authorize_url": f"{self.base_url}/oauth/authorizations/new",
+                "oauth_token_url": f"{self.base_url}/oauth/tokens"}
 
     # ----------------------------------------------------------- urls
 
     def url(self, path: str) -> str:
         return f"{self.base_url}/api/v2/{path}"
+
+
+def _mint(kind: str) -> str:
+    """Zendesk's token values: 64 hex characters (authorization codes shorter)."""
+    return secrets.token_urlsafe(24) if kind == "code" else secrets.token_hex(32)

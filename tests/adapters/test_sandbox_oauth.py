@@ -1,0 +1,374 @@
+"""The sandbox's credentials, modelled as the vendors run them (issue 13): authorization
+codes with PKCE, tokens that expire by the sandbox clock, refresh tokens that rotate (X,
+Zendesk) or stay (Salesforce, unless rotation is switched on), consent an admin revokes,
+Zendesk's API-token sunset and Salesforce's JWT audience.
+
+Everything goes over real HTTPS with requests, as a client would; the control API
+(``/_sandbox/tokens``, ``/revoke``, ``/consent``, ``/clock``) plays the admin and time.
+Each test's docstring ends with what the old, kinder sandbox did instead.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from datetime import datetime, timezone
+from typing import Any, Iterator
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+
+from sandbox.server import Sandbox
+
+REDIRECT = "http://127.0.0.1:8765/callback"
+ZD_INVALID_GRANT = {
+    "error": "invalid_grant",
+    "error_description": "The provided authorization grant is invalid, expired, revoked, does not "
+                         "match the redirection URI used in the authorization request, or was "
+                         "issued to another client."}
+ZD_INVALID_TOKEN = {
+    "error": "invalid_token",
+    "error_description": "The access token provided is expired, revoked, malformed or invalid for "
+                         "other reasons."}
+ZD_UNAUTHENTICATED = {"error": "Couldn't authenticate you"}
+
+
+def pkce() -> tuple[str, str]:
+    """A fresh (verifier, S256 challenge) pair."""
+    verifier = secrets.token_urlsafe(48)
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def query(response: requests.Response) -> dict[str, str]:
+    """The parameters of a redirect's Location, one value each."""
+    assert response.status_code == 302, response.text
+    return {k: v[0] for k, v in parse_qs(urlsplit(response.headers["Location"]).query).items()}
+
+
+class Service:
+    """One stand-in over HTTPS: its info, plain requests and its control API."""
+
+    def __init__(self, sb: Sandbox, name: str) -> None:
+        self.info = sb.info()["services"][name]
+        self.url = self.info["url"]
+        self.http = requests.Session()
+        self.http.verify = sb.ca_bundle
+        self.http.trust_env = False  # REQUESTS_CA_BUNDLE would otherwise replace the sandbox CA
+
+    def control(self, method: str, path: str, body: Any = None) -> Any:
+        response = self.http.request(method, f"{self.url}/_sandbox/{path}", json=body)
+        assert response.status_code < 300, response.text
+        return response.json()
+
+    def advance(self, seconds: float) -> None:
+        self.control("POST", "clock", {"advance": seconds})
+
+    def tokens(self) -> list[dict[str, Any]]:
+        return self.control("GET", "tokens")["tokens"]
+
+    def token(self, token_id: str) -> dict[str, Any]:
+        return next(t for t in self.tokens() if t["id"] == token_id)
+
+    def issued(self, kind: str) -> list[dict[str, Any]]:
+        """Tokens of ``kind`` issued by a flow (not the service's fixed ones), oldest first."""
+        return [t for t in self.tokens() if t["kind"] == kind and not t["fixed"]]
+
+    def authorize(self, challenge: str | None = None, **params: str) -> requests.Response:
+        base = {"response_type": "code", "client_id": self.info.get("oauth_client_id")
+                or self.info["client_id"], "redirect_uri": REDIRECT, "state": "st-123"}
+        if challenge is not None:
+            base.update(code_challenge=challenge, code_challenge_method="S256")
+        return self.http.get(self.info["oauth_authorize_url"], params={**base, **params},
+                             allow_redirects=False)
+
+    def bearer(self, method: str, path: str, token: str, **kwargs: Any) -> requests.Response:
+        return self.http.request(method, self.url + path,
+                                 headers={"Authorization": f"Bearer {token}"}, **kwargs)
+
+
+def fingerprint(value: str) -> str:
+    """How ``/_sandbox/tokens`` names a token: the start of its SHA-256, never the value."""
+    return hashlib.sha256(value.encode()).hexdigest()[:12]
+
+
+@pytest.fixture(scope="module")
+def sb() -> Iterator[Sandbox]:
+    sandbox = Sandbox().start()
+    try:
+        yield sandbox
+    finally:
+        sandbox.stop()
+
+
+# ---------------------------------------------------------------------------- Zendesk
+
+
+class ZD(Service):
+    def __init__(self, sb: Sandbox) -> None:
+        super().__init__(sb, "zendesk")
+
+    def exchange(self, code: str, verifier: str | None, json_body: bool = True,
+                 **extra: str) -> requests.Response:
+        params = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+                  "client_id": self.info["oauth_client_id"],
+                  "client_secret": self.info["oauth_client_secret"], "scope": "read write",
+                  **({"code_verifier": verifier} if verifier else {}), **extra}
+        if json_body:
+            return self.http.post(self.info["oauth_token_url"], json=params)
+        return self.http.post(self.info["oauth_token_url"], data=params)
+
+    def grant(self, **extra: str) -> dict[str, Any]:
+        verifier, challenge = pkce()
+        code = query(self.authorize(challenge, scope="read write"))["code"]
+        response = self.exchange(code, verifier, **extra)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def refresh(self, refresh_token: str, **extra: str) -> requests.Response:
+        return self.http.post(self.info["oauth_token_url"], data={
+            "grant_type": "refresh_token", "refresh_token": refresh_token,
+            "client_id": self.info["oauth_client_id"],
+            "client_secret": self.info["oauth_client_secret"], **extra})
+
+    def me(self, token: str) -> requests.Response:
+        return self.bearer("GET", "/api/v2/users/me.json", token)
+
+
+@pytest.fixture
+def zd(sb: Sandbox) -> ZD:
+    client = ZD(sb)
+    client.control("POST", "reset")
+    return client
+
+
+def assert_zd_invalid_token(response: requests.Response) -> None:
+    assert response.status_code == 401 and response.json() == ZD_INVALID_TOKEN
+    challenge = response.headers["WWW-Authenticate"]
+    assert challenge.startswith('Bearer realm="Zendesk", error="invalid_token"')
+
+
+def test_zendesk_code_flow_with_pkce(zd: ZD) -> None:
+    """Authorize (auto-approved as the admin), exchange with the verifier, call the API.
+    Old sandbox: no /oauth/authorizations/new (404), no token endpoint."""
+    verifier, challenge = pkce()
+    redirect = zd.authorize(challenge, scope="read write")
+    params = query(redirect)
+    assert redirect.headers["Location"].startswith(REDIRECT + "?")
+    assert params["state"] == "st-123" and set(params) == {"code", "state"}
+    response = zd.exchange(params["code"], verifier)
+    assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
+    body = response.json()
+    assert set(body) == {"access_token", "token_type", "scope", "expires_in", "refresh_token",
+                         "refresh_token_expires_in"}
+    assert body["token_type"] == "bearer" and body["scope"] == "read write"
+    assert body["expires_in"] == 1800 and body["refresh_token_expires_in"] == 30 * 86400
+    me = zd.me(body["access_token"])
+    assert me.status_code == 200 and me.json()["user"]["id"] == zd.info["api_user_id"]
+    access, refresh = zd.token(fingerprint(body["access_token"])), \
+        zd.token(fingerprint(body["refresh_token"]))
+    assert access["kind"] == "oauth_access" and refresh["kind"] == "oauth_refresh"
+    assert access["client_id"] == zd.info["oauth_client_id"] and access["grant"] == "authorization_code"
+    assert access["expires_at"] == pytest.approx(access["issued_at"] + 1800)
+    assert refresh["expires_at"] == pytest.approx(refresh["issued_at"] + 30 * 86400)
+    assert access["pair"] == refresh["id"] and not access["revoked"] and access["uses"] == 1
+    # A form body works as well as JSON (the other code is refused: the verifier is wrong).
+    _, other = pkce()
+    code = query(zd.authorize(other))["code"]
+    assert zd.exchange(code, verifier, json_body=False).json() == ZD_INVALID_GRANT
+
+
+def test_zendesk_wrong_verifier_reused_code_and_other_redirect_are_refused(zd: ZD) -> None:
+    """A code is single use and bound to its verifier and redirect URI.
+    Old sandbox: no codes at all (404)."""
+    verifier, challenge = pkce()
+    code = query(zd.authorize(challenge))["code"]
+    wrong = zd.exchange(code, pkce()[0])
+    assert wrong.status_code == 400 and wrong.json() == ZD_INVALID_GRANT
+    assert zd.exchange(code, verifier).json() == ZD_INVALID_GRANT  # spent by the wrong try
+    code = query(zd.authorize(challenge))["code"]
+    assert zd.exchange(code, verifier).status_code == 200
+    reused = zd.exchange(code, verifier)
+    assert reused.status_code == 400 and reused.json() == ZD_INVALID_GRANT
+    code = query(zd.authorize(challenge))["code"]
+    assert zd.exchange(code, verifier, redirect_uri="http://127.0.0.1:9/other").status_code == 400
+    code = query(zd.authorize(challenge))["code"]
+    zd.advance(121)
+    assert zd.exchange(code, verifier).json() == ZD_INVALID_GRANT  # codes live 120 s
+    # Without PKCE the client secret is what binds the code: leaving it out is invalid_client.
+    code = query(zd.authorize())["code"]
+    no_secret = zd.exchange(code, None, client_secret="")
+    assert no_secret.status_code == 401 and no_secret.json()["error"] == "invalid_client"
+
+
+def test_zendesk_refresh_rotates_and_the_spent_token_is_refused(zd: ZD) -> None:
+    """A refresh returns a new pair and deletes the old access and refresh tokens; the
+    spent refresh token is invalid_grant, and every presentation counts in ``uses``.
+    Old sandbox: no refresh tokens (404)."""
+    first = zd.grant()
+    renewed = zd.refresh(first["refresh_token"])
+    assert renewed.status_code == 200, renewed.text
+    second = renewed.json()
+    assert second["refresh_token"] != first["refresh_token"]
+    assert second["access_token"] != first["access_token"]
+    assert zd.me(second["access_token"]).status_code == 200
+    assert_zd_invalid_token(zd.me(first["access_token"]))
+    spent = zd.refresh(first["refresh_token"])
+    assert spent.status_code == 400 and spent.json() == ZD_INVALID_GRANT
+    old = zd.token(fingerprint(first["refresh_token"]))
+    assert old["revoked"] and old["reason"] == "rotated" and old["uses"] == 2
+    assert old["replaced_by"] == fingerprint(second["refresh_token"])
+    old_access = zd.token(fingerprint(first["access_token"]))
+    assert old_access["reason"] == "rotated"
+    assert old_access["replaced_by"] == fingerprint(second["access_token"])
+    assert zd.token(fingerprint(second["refresh_token"]))["uses"] == 0
+    # Refreshing needs the client's secret; a wrong one is invalid_client (and spends nothing).
+    bad = zd.refresh(second["refresh_token"], client_secret="wrong")
+    assert bad.status_code == 401 and bad.json()["error"] == "invalid_client"
+    assert zd.refresh(second["refresh_token"]).status_code == 200
+
+
+def test_zendesk_access_token_expires_by_the_sandbox_clock(zd: ZD) -> None:
+    """Past expires_in on the sandbox clock the token is refused with invalid_token; a
+    refreshed one works. Old sandbox: only fixed OAuth tokens, which never expired."""
+    grant = zd.grant()
+    zd.advance(1799)
+    assert zd.me(grant["access_token"]).status_code == 200
+    zd.advance(2)
+    assert_zd_invalid_token(zd.me(grant["access_token"]))
+    assert zd.token(fingerprint(grant["access_token"]))["reason"] == "expired"
+    renewed = zd.refresh(grant["refresh_token"]).json()
+    assert zd.me(renewed["access_token"]).status_code == 200
+    assert zd.me(zd.info["api_oauth_token"]).status_code == 200  # the fixed token never expires
+
+
+def test_zendesk_lifetimes_asked_for_are_honoured_within_bounds(zd: ZD) -> None:
+    """expires_in 300..172800 s, refresh_token_expires_in 7..90 days, else invalid_request
+    (without spending the code); an expired refresh token is invalid_grant.
+    Old sandbox: no token endpoint."""
+    verifier, challenge = pkce()
+    code = query(zd.authorize(challenge))["code"]
+    for extra in ({"expires_in": "299"}, {"expires_in": "172801"}, {"expires_in": "soon"},
+                  {"refresh_token_expires_in": str(7 * 86400 - 1)},
+                  {"refresh_token_expires_in": str(90 * 86400 + 1)}):
+        refused = zd.exchange(code, verifier, **extra)
+        assert refused.status_code == 400 and refused.json()["error"] == "invalid_request", extra
+    asked = zd.exchange(code, verifier, expires_in="300",
+                        refresh_token_expires_in=str(7 * 86400))
+    assert asked.status_code == 200, asked.text
+    body = asked.json()
+    assert body["expires_in"] == 300 and body["refresh_token_expires_in"] == 7 * 86400
+    zd.advance(301)
+    assert_zd_invalid_token(zd.me(body["access_token"]))
+    longest = zd.refresh(body["refresh_token"], expires_in="172800",
+                         refresh_token_expires_in=str(7 * 86400)).json()
+    assert longest["expires_in"] == 172800
+    zd.advance(7 * 86400 + 1)
+    expired = zd.refresh(longest["refresh_token"])
+    assert expired.status_code == 400 and expired.json() == ZD_INVALID_GRANT
+    assert zd.token(fingerprint(longest["refresh_token"]))["reason"] == "expired"
+
+
+def test_zendesk_api_tokens_stop_at_the_sunset(zd: ZD) -> None:
+    """API tokens work until the sandbox clock reaches 2027-04-30T00:00:00Z, then 401 like
+    any bad credential; OAuth keeps working. Old sandbox: API tokens worked forever."""
+    me = f"{zd.url}/api/v2/users/me.json"
+    basic = (f"{zd.info['api_email']}/token", zd.info["api_token"])
+    assert zd.http.get(me, auth=basic).status_code == 200
+    sunset = datetime(2027, 4, 30, tzinfo=timezone.utc).timestamp()
+    now = zd.control("GET", "clock")["now"]
+    zd.advance(sunset - now - 5)
+    assert zd.http.get(me, auth=basic).status_code == 200
+    zd.advance(6)
+    refused = zd.http.get(me, auth=basic)
+    assert refused.status_code == 401 and refused.json() == ZD_UNAUTHENTICATED
+    api_tokens = [t for t in zd.tokens() if t["kind"] == "api_token"]
+    assert len(api_tokens) == 2 and all(t["expires_at"] == sunset for t in api_tokens)
+    assert all(t["reason"] == "expired" and not t["active"] for t in api_tokens)
+    grant = zd.grant()
+    assert zd.me(grant["access_token"]).status_code == 200
+    zd.control("POST", "reset")  # the clock goes back to the wall, the API tokens with it
+    assert zd.http.get(me, auth=basic).status_code == 200
+
+
+def test_zendesk_revoked_consent_ends_every_issued_token(zd: ZD) -> None:
+    """/_sandbox/revoke (an admin revoking the app) and DELETE oauth/tokens/current end
+    the issued tokens: API calls 401, refresh invalid_grant; fixed tokens and new consent
+    work. Old sandbox: nothing to revoke (404)."""
+    zd.control("POST", "revoke", {})  # what earlier tests left (a reset keeps issued tokens)
+    one, two = zd.grant(), zd.grant()
+    assert zd.control("POST", "revoke", {"client_id": "someone-else"})["revoked"] == 0
+    assert zd.control("POST", "revoke", {})["revoked"] == 4
+    for grant in (one, two):
+        assert_zd_invalid_token(zd.me(grant["access_token"]))
+        assert zd.refresh(grant["refresh_token"]).json() == ZD_INVALID_GRANT
+    ended = [zd.token(fingerprint(g[k])) for g in (one, two) for k in ("access_token", "refresh_token")]
+    assert all(t["revoked"] and t["reason"] == "revoked" for t in ended)
+    assert zd.me(zd.info["api_oauth_token"]).status_code == 200
+    again = zd.grant()
+    assert zd.me(again["access_token"]).status_code == 200
+    gone = zd.bearer("DELETE", "/api/v2/oauth/tokens/current.json", again["access_token"])
+    assert gone.status_code == 204
+    assert_zd_invalid_token(zd.me(again["access_token"]))
+    assert zd.refresh(again["refresh_token"]).json() == ZD_INVALID_GRANT
+
+
+def test_zendesk_consent_denied_once_then_approved(zd: ZD) -> None:
+    """POST /_sandbox/consent {"approve": false}: the next authorize redirects with
+    access_denied and the state, the one after approves. Old sandbox: 404."""
+    zd.control("POST", "consent", {"approve": False})
+    denied = query(zd.authorize(pkce()[1]))
+    assert denied["error"] == "access_denied" and denied["state"] == "st-123"
+    assert "code" not in denied
+    assert "code" in query(zd.authorize(pkce()[1]))
+
+
+def test_zendesk_authorize_refuses_unknown_clients_and_remote_redirects(zd: ZD) -> None:
+    """An unknown client_id or a redirect URI that is not loopback http is a 400 page,
+    never a redirect. Old sandbox: 404 JSON for the whole path."""
+    for params in ({"client_id": "nobody"}, {"redirect_uri": "https://evil.example/cb"},
+                   {"redirect_uri": "http://10.0.0.1/cb"}):
+        page = zd.authorize(pkce()[1], **params)
+        assert page.status_code == 400 and "Location" not in page.headers, params
+        assert page.headers["Content-Type"].startswith("text/html")
+    for host in ("localhost:9999", "[::1]:80"):
+        assert "code" in query(zd.authorize(pkce()[1], redirect_uri=f"http://{host}/x?y=1"))
+
+
+def test_zendesk_client_credentials_and_bad_clients(zd: ZD) -> None:
+    """client_credentials gives an access token (no refresh token) acting as the admin;
+    a wrong secret is 401 invalid_client. Old sandbox: no token endpoint."""
+    response = zd.http.post(zd.info["oauth_token_url"], json={
+        "grant_type": "client_credentials", "client_id": zd.info["oauth_client_id"],
+        "client_secret": zd.info["oauth_client_secret"], "scope": "read"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "refresh_token" not in body and body["scope"] == "read" and body["expires_in"] == 1800
+    assert zd.me(body["access_token"]).json()["user"]["id"] == zd.info["api_user_id"]
+    bad = zd.http.post(zd.info["oauth_token_url"], json={
+        "grant_type": "client_credentials", "client_id": zd.info["oauth_client_id"],
+        "client_secret": "wrong"})
+    assert bad.status_code == 401 and bad.json()["error"] == "invalid_client"
+    unknown = zd.http.post(zd.info["oauth_token_url"], json={"grant_type": "password"})
+    assert unknown.status_code == 400 and unknown.json()["error"] == "unsupported_grant_type"
+
+
+def test_zendesk_tokens_listing_and_request_log_keep_no_secret(zd: ZD) -> None:
+    """/_sandbox/tokens names tokens by fingerprint (API tokens included) and the request
+    log masks a token request's secrets. Old sandbox: no /_sandbox/tokens (404)."""
+    grant = zd.grant()
+    listing = zd.control("GET", "tokens")
+    text = str(listing)
+    for value in (grant["access_token"], grant["refresh_token"], zd.info["api_token"],
+                  zd.info["api_oauth_token"], zd.info["oauth_client_secret"]):
+        assert value not in text
+    kinds = {t["kind"] for t in listing["tokens"]}
+    assert kinds == {"api_token", "oauth_access", "oauth_refresh"}
+    for token in listing["tokens"]:
+        assert {"kind", "issued_at", "expires_at", "revoked", "id", "uses"} <= set(token)
+        assert isinstance(token["issued_at"], float) and isinstance(token["revoked"], bool)
+    logged = [r for r in zd.control("GET", "requests")["requests"] if r["path"] == "/oauth/tokens"]
+    assert logged and all(r["body"]["client_secret"] == "***" and r["body"]["code"] == "***"
+                          for r in logged)
+    assert grant["access_token"] not in str(zd.control("GET", "requests"))
