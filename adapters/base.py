@@ -556,6 +556,19 @@ class ChecksSetup(Protocol):
 # Old names, kept for the adapters' contract tests.
 BatchHelpdesk = BatchesWrites
 
+@runtime_checkable
+class SignsInWithOAuth(Protocol):
+    """Can sign in with an OAuth grant kept in the state (``socialdesk connect`` asks the
+    consent once); ``oauth`` is the grant's ``adapters.oauth.TokenSource``, None when this
+    entry signs in another way (a legacy token, keys)."""
+
+    oauth: Any
+
+    def use_vault(self, vault: Any) -> None:
+        """Keep the grant in ``vault`` (``adapters.credentials.TokenVault``)."""
+        raise NotImplementedError
+
+
 CAPABILITIES: Mapping[str, type] = {
     "reads_mentions": SocialNetwork, "reads_dms": ReadsDMs, "searches_recent": SearchesRecent,
     "reads_metrics": ReadsMetrics, "remembers_account": RemembersAccount,
@@ -564,6 +577,7 @@ CAPABILITIES: Mapping[str, type] = {
     "links_incidents": LinksIncidents, "meters_api_budget": MetersApiBudget,
     "receives_webhooks": ReceivesWebhooks, "receives_outbound_messages": ReceivesOutboundMessages,
     "checks_setup": ChecksSetup, "reports_sla_coverage": ReportsSlaCoverage,
+    "signs_in_with_oauth": SignsInWithOAuth,
 }
 """Capability name (as plugin_manifest.json lists it) -> the Protocol an adapter declares."""
 

@@ -65,6 +65,10 @@ class OAuthClient:
     def __repr__(self) -> str:
         return f"OAuthClient({self.vendor} {self.endpoint!r}, client_id={self.client_id!r}, grant={self.grant!r})"
 
+    def request_options(self) -> dict[str, Any]:
+        """Per-request options: a per-request ``verify`` wins over REQUESTS_CA_BUNDLE."""
+        return {"timeout": (5.0, 30.0), **({"verify": self.ca_bundle} if self.ca_bundle else {})}
+
     def session(self, **kwargs: Any) -> OAuth2Session:
         """An authlib session for this client (token requests only)."""
         secret = self.client_secret.reveal() if self.client_secret is not None else None
@@ -194,6 +198,7 @@ class TokenSource:
                 if not err.grant:
                     raise self._client_refused(err) from None
                 self.vault.refuse(err.reason, version)
+                self._grant = None   # until a new consent is stored, no call goes out with the old token
                 raise ConsentNeeded(f"{self.client.vendor} refused the stored OAuth grant ({err.reason}): "
                                     f"{self.connect_hint()}") from None
             # The refresh token is spent now: nothing may come between the answer and the vault.
@@ -224,10 +229,10 @@ class TokenSource:
         try:
             if body["grant_type"] == "refresh_token":
                 token = session.refresh_token(self.client.token_url, refresh_token=body["refresh_token"],
-                                              **self.client.extra)
+                                              **self.client.extra, **self.client.request_options())
             else:
                 token = session.fetch_token(self.client.token_url, grant_type=body["grant_type"],
-                                            **self.client.extra)
+                                            **self.client.extra, **self.client.request_options())
         except requests.RequestException as err:
             raise RetriableError(f"{self.client.vendor} token endpoint: {type(err).__name__}") from None
         except AuthlibBaseError as err:
@@ -273,10 +278,9 @@ class BearerAuth(requests.auth.AuthBase):
         if response.status_code != 401 or getattr(sent, "_socialdesk_resent", False):
             return response
         used = str(sent.headers.get("Authorization", "")).removeprefix("Bearer ")
-        try:
-            token = self.source.refused(used)
-        except AuthFailed:
-            return response   # the 401 stands; the adapter says what was refused
+        # A refused grant or client raises here, with the message that says what to do
+        # (run connect, check the client id); it passes through the HTTP libraries untouched.
+        token = self.source.refused(used)
         if token == used:
             return response
         response.content  # read it, so the connection can be reused
@@ -319,7 +323,8 @@ class Consent:
                                       code_challenge_method="S256")
         try:
             token = session.fetch_token(self.client.token_url, authorization_response=callback_url,
-                                        code_verifier=self.verifier, **self.client.extra)
+                                        code_verifier=self.verifier, **self.client.extra,
+                                        **self.client.request_options())
         except AuthlibBaseError as err:
             raise AuthFailed(f"{self.client.vendor} did not grant access: {err.error}"
                              + (f" ({err.description})" if err.description else "")) from None

@@ -2,12 +2,22 @@
 
 The daemon builds each adapter from its mapping entry's settings; an entry marked
 ``sandbox: true`` takes them from here instead, so ``sync`` never learns the sandbox exists.
+The sandbox's Zendesk and X are reached with OAuth, as production is: the consent an
+admin gives once (``socialdesk connect``) is given here by the sandbox's authorize page,
+which approves at once.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
-from adapters.base import FatalError, Secret
+import requests
+
+from adapters.base import FatalError, Secret, SignsInWithOAuth
+from adapters.oauth import Consent
+
+# Nothing listens here: the sandbox's authorize page answers with a redirect to this
+# address, and the code is read from that redirect.
+SANDBOX_REDIRECT = "http://127.0.0.1:9/socialdesk/callback"
 
 
 def sandbox_settings(kind: str, info: Mapping[str, Any]) -> dict[str, Any]:
@@ -16,10 +26,13 @@ def sandbox_settings(kind: str, info: Mapping[str, Any]) -> dict[str, Any]:
     if service is None:
         raise FatalError(f"the sandbox has no {kind!r} service")
     if kind == "zendesk":
-        return {"url": service["url"], "email": service["api_email"],
-                "token": Secret(service["api_token"], "token"), "ca_bundle": info["ca_bundle"]}
+        return {"url": service["url"], "auth": "oauth", "client_id": service["oauth_client_id"],
+                "client_secret": Secret(service["oauth_client_secret"], "client_secret"),
+                "ca_bundle": info["ca_bundle"]}
     if kind == "x":
-        return {"token": Secret(service["token"], "token"), "base_url": service["url"],
+        return {"auth": "oauth2", "client_id": service["oauth_client_id"],
+                "client_secret": Secret(service["oauth_client_secret"], "client_secret"),
+                "authorize_url": service["oauth_authorize_url"], "base_url": service["url"],
                 "ca_bundle": info["ca_bundle"]}
     if kind == "salesforce":
         return {"login_url": service["login_url"], "auth": "client_credentials",
@@ -28,12 +41,42 @@ def sandbox_settings(kind: str, info: Mapping[str, Any]) -> dict[str, Any]:
     raise FatalError(f"no sandbox settings known for {kind!r}")
 
 
-def sandbox_endpoints(info: Mapping[str, Any] | None) -> Callable[[Any], Mapping[str, Any]] | None:
+def consent_on_sandbox(adapter: Any) -> bool:
+    """Give the consent an admin would, for a sandbox entry that signs in with an
+    authorization-code grant; True when a grant was stored (in the adapter's vault)."""
+    if not isinstance(adapter, SignsInWithOAuth) or adapter.oauth is None:
+        return False
+    client = adapter.oauth.client
+    if client.grant != "authorization_code":
+        return False
+    consent = Consent.begin(client, SANDBOX_REDIRECT)
+    answer = requests.get(consent.url, allow_redirects=False, **client.request_options())
+    location = answer.headers.get("Location", "")
+    if not location.startswith(SANDBOX_REDIRECT):
+        raise FatalError(f"the sandbox's {client.vendor} consent page answered HTTP {answer.status_code}, "
+                         f"not a redirect back to socialdesk")
+    vault = adapter.oauth.vault
+    _, version, _ = vault.load()
+    if not vault.save(consent.finish(location), version):
+        raise FatalError(f"the sandbox grant of {client.endpoint!r} could not be stored: another process stored one")
+    return True
+
+
+class SandboxEndpoints:
+    """The daemon's ``endpoint_settings`` for a running sandbox: sandbox entries wired to
+    it (settings, and the consent its OAuth grants need), others as written."""
+
+    def __init__(self, info: Mapping[str, Any]) -> None:
+        self.info = info
+
+    def __call__(self, endpoint: Any) -> Mapping[str, Any]:
+        return sandbox_settings(endpoint.kind, self.info) if endpoint.sandbox else dict(endpoint.settings)
+
+    def consent(self, endpoint: Any, adapter: Any) -> None:
+        if endpoint.sandbox:
+            consent_on_sandbox(adapter)
+
+
+def sandbox_endpoints(info: Mapping[str, Any] | None) -> SandboxEndpoints | None:
     """The daemon's ``endpoint_settings``: sandbox entries wired to ``info``, others as written."""
-    if info is None:
-        return None
-
-    def settings_for(endpoint: Any) -> Mapping[str, Any]:
-        return sandbox_settings(endpoint.kind, info) if endpoint.sandbox else dict(endpoint.settings)
-
-    return settings_for
+    return SandboxEndpoints(info) if info is not None else None

@@ -20,7 +20,7 @@ from twitter_text import parse_tweet
 from adapters.base import (
     AuthFailed, Author, Cursor, DuplicateContent, FatalError, Mention, NotFound,
     OutboundPost, Page, PostedReply, RateLimited, RetriableError, Secret, SkippableError,
-    KeepsRateBudget, ReadsDMs, ReadsMetrics, RemembersAccount, SearchesRecent, SocialNetwork,
+    KeepsRateBudget, ReadsDMs, ReadsMetrics, RemembersAccount, SearchesRecent, SignsInWithOAuth, SocialNetwork,
     Unparseable,
 )
 from adapters.http import DEFAULT_RATE_SHARE, RateBudget, build_session, endpoint_bucket, transport_errors
@@ -154,7 +154,8 @@ def _opt(value: Any, kind: type) -> Any:
     return value if isinstance(value, kind) and not (kind is int and isinstance(value, bool)) else None
 
 
-class XNetwork(SocialNetwork, ReadsDMs, SearchesRecent, ReadsMetrics, RemembersAccount, KeepsRateBudget):
+class XNetwork(SocialNetwork, ReadsDMs, SearchesRecent, ReadsMetrics, RemembersAccount, KeepsRateBudget,
+               SignsInWithOAuth):
     """The brand's X account: ``SocialNetwork`` over the X API v2."""
 
     kind: ClassVar[str] = "x"

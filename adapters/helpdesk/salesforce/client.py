@@ -26,6 +26,7 @@ from adapters.base import (
     AgentReply, AuthFailed, Author, Cursor, FatalError, NewTicket, NotFound, Page,
     RetriableError, Secret, SkippableError, TicketRef,
     BatchesWrites, ChecksSetup, Helpdesk, MetersApiBudget, ReceivesOutboundMessages, ReportsSlaCoverage,
+    SignsInWithOAuth,
 )
 from adapters.helpdesk.salesforce.batches import SalesforceBatches
 from adapters.helpdesk.salesforce.budget import SalesforceBudget
@@ -71,7 +72,7 @@ class SalesforceSettings:
 
 
 class SalesforceHelpdesk(SalesforceBatches, SalesforceBudget, SalesforceCoverage, SalesforceOutbound, Helpdesk,
-                         BatchesWrites, MetersApiBudget, ReceivesOutboundMessages, ChecksSetup, ReportsSlaCoverage):
+                         BatchesWrites, MetersApiBudget, ReceivesOutboundMessages, ChecksSetup, ReportsSlaCoverage, SignsInWithOAuth):
     """A Service Cloud org: ``Helpdesk`` through simple-salesforce (Cases, CaseComments)."""
 
     kind: ClassVar[str] = "salesforce"

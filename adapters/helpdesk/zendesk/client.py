@@ -21,7 +21,7 @@ from adapters.base import (
     AgentReply, Author, Cursor, FatalError, NewTicket, NotFound, Page, RetriableError, Secret,
     SkippableError, Sleep, TicketRef,
     BatchesWrites, Helpdesk, KeepsRateBudget, LinksIncidents, ReceivesWebhooks, ReportsSlaCoverage,
-    WritesSideBySide,
+    SignsInWithOAuth, WritesSideBySide,
 )
 from adapters.helpdesk.zendesk.coverage import ZendeskCoverage
 from adapters.helpdesk.zendesk.jobs import ZendeskJobs, _JobSlots
@@ -71,7 +71,7 @@ def _iso(value: Any) -> datetime | None:
 
 
 class ZendeskHelpdesk(ZendeskJobs, ZendeskWebhooks, ZendeskCoverage, Helpdesk, BatchesWrites, WritesSideBySide,
-                      LinksIncidents, ReceivesWebhooks, KeepsRateBudget, ReportsSlaCoverage):
+                      LinksIncidents, ReceivesWebhooks, KeepsRateBudget, ReportsSlaCoverage, SignsInWithOAuth):
     """A Zendesk Support account: ``Helpdesk`` through zenpy."""
 
     kind: ClassVar[str] = "zendesk"
