@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from flask import Flask, Response
 
+from sandbox.x.api_oauth import OAuthRoutes
 from sandbox.x.api_reads import Reads
 from sandbox.x.api_writes import Writes
 from sandbox.x.constants import _DM_READ, _TIMELINE, _TWEET_READ
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from sandbox.x.constants import View
 
 
-class XApi(Gate, Representations, Reads, Writes, Control):
+class XApi(Gate, Representations, Reads, Writes, Control, OAuthRoutes):
     """The Flask app: API routes under ``/2/``, control routes under ``/_sandbox/``."""
 
     def __init__(self, state: XState) -> None:
@@ -77,17 +78,30 @@ class XApi(Gate, Representations, Reads, Writes, Control):
             ("/_sandbox/outage", "POST", self.c_outage),
             ("/_sandbox/outage", "DELETE", self.c_outage),
         ]
-        for rule, method, view in control:
+        oauth: list[tuple[str, str, Callable[..., Response]]] = [
+            ("/i/oauth2/authorize", "GET", self.o_authorize),
+            ("/2/oauth2/token", "POST", self.o_token),
+            ("/2/oauth2/revoke", "POST", self.o_revoke),
+        ]
+        for rule, method, view in control + oauth:
             app.add_url_rule(rule, f"{method} {rule}", view, methods=[method])
+        state.auth.install_control(app)
         app.after_request(self._log)
         app.register_error_handler(404, self._routing_error)
         app.register_error_handler(405, self._routing_error)
 
 
 def create_service(settings: dict[str, Any]) -> tuple[Flask, dict[str, Any]]:
-    """Build the X stand-in. Settings: ``brand_handle``, ``brand_user_id``, ``token``,
-    ``app_token``, ``rate_limits`` ({family: [limit, seconds]})."""
+    """Build the X stand-in. Settings: ``url``, ``brand_handle``, ``brand_user_id``,
+    ``token``, ``app_token``, ``rate_limits`` ({family: [limit, seconds]})."""
     state = XState(settings)
     api = XApi(state)
+    url = str(settings.get("url", "")).rstrip("/")
     return api.app, {"brand_handle": state.brand_handle, "brand_user_id": state.brand_id,
-                     "token": state.token, "app_token": state.app_token}
+                     "token": state.token, "app_token": state.app_token,
+                     "oauth_client_id": state.oauth_client_id,
+                     "oauth_client_secret": state.oauth_client_secret,
+                     "oauth_public_client_id": state.oauth_public_client_id,
+                     "oauth_authorize_url": f"{url}/i/oauth2/authorize",
+                     "oauth_token_url": f"{url}/2/oauth2/token",
+                     "oauth_revoke_url": f"{url}/2/oauth2/revoke"}

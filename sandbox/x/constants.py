@@ -31,6 +31,20 @@ TIERS: dict[str, dict[str, tuple[int, int]]] = {
     "pro": {"mentions": (300, WINDOW), "create_tweet": (100, WINDOW), "dm_write": (200, WINDOW)},
     "basic": {"mentions": (10, WINDOW), "create_tweet": (100, DAY), "dm_write": (200, WINDOW)},
 }
+# OAuth 2.0 (docs.x.com "OAuth 2.0 Authorization Code Flow with PKCE"): access tokens live
+# two hours; a refresh token (only with offline.access) is single use and has no documented
+# lifetime, so it never expires here; an authorization code lives 30 s.
+ACCESS_SECONDS = 7200
+CODE_SECONDS = 30
+OAUTH_SCOPES = frozenset(
+    "tweet.read tweet.write tweet.moderate.write users.email users.read follows.read "
+    "follows.write offline.access space.read mute.read mute.write like.read like.write "
+    "list.read list.write block.read block.write bookmark.read bookmark.write dm.read dm.write "
+    "media.write".split())
+BAD_TOKEN_VALUE = {"error": "invalid_request",
+                   "error_description": "Value passed for the token was invalid."}
+NO_CLIENT_AUTH = {"error": "unauthorized_client",
+                  "error_description": "Missing valid authorization header"}
 MENTIONS_REACH = 800
 TIMELINE_REACH, TIMELINE_REACH_NO_REPLIES = 3200, 800
 SEARCH_DAYS = 7

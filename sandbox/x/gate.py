@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 from flask import Response, g, request
 
 from sandbox.common import ChaosFault, cut_connection, hold, retry_after_seconds
+from sandbox.oauth import Refused, masked, token_params
 from sandbox.x.constants import JSON_TYPE, PROBLEM_TYPE, UNSUPPORTED_AUTH
 from sandbox.x.helpers import ApiError, generic_problem, iso
 from sandbox.x.params import _check_params
@@ -29,12 +30,15 @@ class Gate:
         return endpoint
 
     def _caller(self) -> str | None:
+        """Whom the request's token acts for: a user id, ``"app"`` for the app-only
+        token, None when it is missing, unknown, revoked or expired."""
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token:
             return None
-        if token == self.state.app_token:
-            return "app"
-        return self.state.tokens.get(token.strip())
+        try:
+            return self.state.auth.tokens.access(token.strip()).subject
+        except Refused:
+            return None
 
     def _serve(self, view: View, family: str, user_only: bool, params: tuple[str, ...],
                kwargs: dict[str, str]) -> Response:
@@ -132,7 +136,9 @@ class Gate:
                                      "query": request.query_string.decode(),
                                      "status": response.status_code,
                                      "at": iso(self.state.clock.now())}
-            if request.method in ("POST", "PUT"):
+            if request.path.startswith("/2/oauth2/"):
+                entry["body"] = masked(token_params())
+            elif request.method in ("POST", "PUT"):
                 entry["body"] = request.get_json(silent=True)
             chaos: ChaosFault | None = g.get("chaos")
             if fault is not None:

@@ -1,13 +1,15 @@
 """Everything the network knows, in memory: ``XState``."""
 from __future__ import annotations
 
+import base64
 import itertools
 import secrets
 import threading
 from typing import TYPE_CHECKING, Any, Iterable
 
 from sandbox.common import Chaos, Clock, Outage, RateLimits, Snowflake
-from sandbox.x.constants import RATE_LIMITS, USERNAME_RE
+from sandbox.oauth import ACCESS, REFRESH, AuthServer
+from sandbox.x.constants import CODE_SECONDS, RATE_LIMITS, USERNAME_RE
 from sandbox.x.helpers import detect_lang, snowflake_at
 from sandbox.x.records import DmEvent, mention_spans, Post, User, wrap_urls
 
@@ -34,12 +36,29 @@ class XState:
         self.app_token: str = (settings.get("app_token")
                                or "AAAAAAAAAAAAAAAAAAAAA" + secrets.token_urlsafe(60))
         self.brand_id: str = str(settings.get("brand_user_id") or self.ids.next())
+        # The developer app: a confidential client (Basic auth at the token endpoint) and a
+        # public one (client_id in the body, PKCE alone), as X's app types have.
+        self.oauth_client_id = _b64(f"{secrets.token_urlsafe(18)}:1:ci")
+        self.oauth_public_client_id = _b64(f"{secrets.token_urlsafe(18)}:1:ci")
+        self.oauth_client_secret = secrets.token_urlsafe(37)
+        self.auth = AuthServer.create(self.clock, self._mint, CODE_SECONDS)
         self.reset()
+        self.auth.tokens.add(self.token, ACCESS, self.brand_id, scope="tweet.read tweet.write "
+                             "users.read dm.read dm.write")
+        self.auth.tokens.add(self.app_token, ACCESS, "app", grant="app_only")
+
+    def _mint(self, kind: str) -> str:
+        """X's token shape: base64url of ``<random>:<issued ms>:1:0:<at|rt|ac>:1``."""
+        tag = {ACCESS: "at", REFRESH: "rt"}.get(kind, "ac")
+        return _b64(f"{secrets.token_urlsafe(40)}:{int(self.clock.now() * 1000)}:1:0:{tag}:1")
 
     def reset(self) -> None:
-        """Forget everything but the brand account and its tokens (the clock keeps its
-        offset so ids stay time-ordered)."""
+        """Forget everything but the brand account and the credentials: tokens issued
+        stay as they are, the fixed ones work again, the next authorization is approved
+        (the clock keeps its offset so ids stay time-ordered)."""
         with self.lock:
+            self.auth.tokens.restore_fixed()
+            self.auth.consent.set(True)
             self.users: dict[str, User] = {}
             self.handles: dict[str, str] = {}
             self.posts: dict[str, Post] = {}
@@ -56,7 +75,6 @@ class XState:
             brand = self.add_user(self.brand_handle, user_id=self.brand_id)
             brand.description = "Official support account (sandbox)"
             brand.verified = True
-            self.tokens = {self.token: brand.id}
 
     def new_id(self, at: float | None = None) -> str:
         if at is None:
@@ -148,3 +166,7 @@ class XState:
                         self.faults.remove(fault)
                     return fault
         return None
+
+
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()

@@ -372,3 +372,195 @@ def test_zendesk_tokens_listing_and_request_log_keep_no_secret(zd: ZD) -> None:
     assert logged and all(r["body"]["client_secret"] == "***" and r["body"]["code"] == "***"
                           for r in logged)
     assert grant["access_token"] not in str(zd.control("GET", "requests"))
+
+
+# ---------------------------------------------------------------------------- X
+
+X_BAD_VALUE = {"error": "invalid_request", "error_description": "Value passed for the token was invalid."}
+X_UNAUTHORIZED = {"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"}
+X_SCOPES = "tweet.read users.read tweet.write offline.access"
+
+
+class XS(Service):
+    def __init__(self, sb: Sandbox) -> None:
+        super().__init__(sb, "x")
+        self.basic = (self.info["oauth_client_id"], self.info["oauth_client_secret"])
+
+    def exchange(self, code: str, verifier: str, public: bool = False,
+                 **extra: str) -> requests.Response:
+        data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+                "code_verifier": verifier, **extra}
+        if public:
+            return self.http.post(self.info["oauth_token_url"],
+                                  data={**data, "client_id": self.info["oauth_public_client_id"]})
+        return self.http.post(self.info["oauth_token_url"], data=data, auth=self.basic)
+
+    def grant(self, scope: str = X_SCOPES, public: bool = False) -> dict[str, Any]:
+        verifier, challenge = pkce()
+        client = self.info["oauth_public_client_id"] if public else self.info["oauth_client_id"]
+        code = query(self.authorize(challenge, scope=scope, client_id=client))["code"]
+        response = self.exchange(code, verifier, public=public)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def refresh(self, refresh_token: str) -> requests.Response:
+        return self.http.post(self.info["oauth_token_url"], auth=self.basic, data={
+            "grant_type": "refresh_token", "refresh_token": refresh_token})
+
+    def me(self, token: str) -> requests.Response:
+        return self.bearer("GET", "/2/users/me", token)
+
+
+@pytest.fixture
+def xs(sb: Sandbox) -> XS:
+    client = XS(sb)
+    client.control("POST", "reset")
+    return client
+
+
+def assert_x_unauthorized(response: requests.Response) -> None:
+    assert response.status_code == 401 and response.json() == X_UNAUTHORIZED
+    assert response.headers["Content-Type"] == "application/problem+json"
+
+
+def test_x_code_flow_with_pkce(xs: XS) -> None:
+    """Authorize (as the brand account), exchange with HTTP Basic and the verifier, call
+    the API; a refresh token only with offline.access; a public client sends its
+    client_id instead. Old sandbox: no /i/oauth2/authorize or /2/oauth2/token (404)."""
+    body = xs.grant()
+    assert set(body) == {"token_type", "expires_in", "access_token", "scope", "refresh_token"}
+    assert body["token_type"] == "bearer" and body["expires_in"] == 7200
+    assert set(body["scope"].split()) == set(X_SCOPES.split())
+    me = xs.me(body["access_token"])
+    assert me.status_code == 200 and me.json()["data"]["id"] == xs.info["brand_user_id"]
+    assert "refresh_token" not in xs.grant(scope="tweet.read users.read")
+    public = xs.grant(public=True)
+    assert xs.me(public["access_token"]).status_code == 200
+    access = xs.token(fingerprint(public["access_token"]))
+    assert access["client_id"] == xs.info["oauth_public_client_id"]
+    assert access["expires_at"] == pytest.approx(access["issued_at"] + 7200)
+    assert xs.token(fingerprint(public["refresh_token"]))["expires_at"] is None
+    # The confidential client must authenticate with Basic: its client_id in the body is not enough.
+    verifier, challenge = pkce()
+    code = query(xs.authorize(challenge, scope=X_SCOPES))["code"]
+    bare = xs.http.post(xs.info["oauth_token_url"], data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+        "code_verifier": verifier, "client_id": xs.info["oauth_client_id"]})
+    assert bare.status_code == 401 and bare.json()["error"] == "unauthorized_client"
+    # code_challenge_method=plain is accepted too.
+    plain = secrets.token_urlsafe(48)
+    code = query(xs.authorize(None, scope=X_SCOPES, code_challenge=plain,
+                              code_challenge_method="plain"))["code"]
+    assert xs.exchange(code, plain).status_code == 200
+
+
+def test_x_wrong_verifier_reused_code_and_bad_requests_are_refused(xs: XS) -> None:
+    """PKCE is required; a wrong verifier, a reused or expired code (30 s) are 400 with
+    X's body. Old sandbox: 404."""
+    verifier, challenge = pkce()
+    code = query(xs.authorize(challenge, scope=X_SCOPES))["code"]
+    wrong = xs.exchange(code, pkce()[0])
+    assert wrong.status_code == 400 and wrong.json() == X_BAD_VALUE
+    code = query(xs.authorize(challenge, scope=X_SCOPES))["code"]
+    assert xs.exchange(code, verifier).status_code == 200
+    assert xs.exchange(code, verifier).json() == X_BAD_VALUE
+    code = query(xs.authorize(challenge, scope=X_SCOPES))["code"]
+    xs.advance(31)
+    assert xs.exchange(code, verifier).json() == X_BAD_VALUE
+    no_pkce = query(xs.authorize(None, scope=X_SCOPES))
+    assert no_pkce["error"] == "invalid_request" and no_pkce["state"] == "st-123"
+    assert query(xs.authorize(challenge, scope="tweet.read everything"))["error"] == "invalid_scope"
+    missing = xs.http.post(xs.info["oauth_token_url"], auth=xs.basic,
+                           data={"grant_type": "authorization_code", "code": "x",
+                                 "redirect_uri": REDIRECT})
+    assert missing.status_code == 400
+    assert missing.json()["error_description"] == "Missing required parameter [code_verifier]."
+
+
+def test_x_refresh_token_is_single_use(xs: XS) -> None:
+    """A refresh gives a new pair; the old refresh token and the old access token stop
+    working; presenting the spent one again is counted and refused.
+    Old sandbox: no refresh tokens (404)."""
+    first = xs.grant()
+    renewed = xs.refresh(first["refresh_token"])
+    assert renewed.status_code == 200, renewed.text
+    second = renewed.json()
+    assert set(second) == {"token_type", "expires_in", "access_token", "scope", "refresh_token"}
+    assert second["refresh_token"] != first["refresh_token"]
+    assert xs.me(second["access_token"]).status_code == 200
+    assert_x_unauthorized(xs.me(first["access_token"]))
+    spent = xs.refresh(first["refresh_token"])
+    assert spent.status_code == 400 and spent.json() == X_BAD_VALUE
+    old = xs.token(fingerprint(first["refresh_token"]))
+    assert old["uses"] == 2 and old["reason"] == "rotated" and old["revoked"]
+    assert old["replaced_by"] == fingerprint(second["refresh_token"])
+    assert xs.refresh(second["refresh_token"]).status_code == 200
+    assert xs.refresh("bm90LWEtdG9rZW4").json() == X_BAD_VALUE
+
+
+def test_x_access_token_expires_after_two_hours_refresh_tokens_do_not(xs: XS) -> None:
+    """Past 2 h on the sandbox clock the access token is a 401 problem; the refresh token
+    (no documented lifetime) still works months later. Old sandbox: tokens never expired."""
+    grant = xs.grant()
+    xs.advance(7199)
+    assert xs.me(grant["access_token"]).status_code == 200
+    xs.advance(2)
+    assert_x_unauthorized(xs.me(grant["access_token"]))
+    assert xs.token(fingerprint(grant["access_token"]))["reason"] == "expired"
+    xs.advance(200 * 86400)
+    renewed = xs.refresh(grant["refresh_token"])
+    assert renewed.status_code == 200
+    assert xs.me(renewed.json()["access_token"]).status_code == 200
+    assert xs.me(xs.info["token"]).status_code == 200  # the fixed user token never expires
+    app_only = xs.bearer("GET", f"/2/users/{xs.info['brand_user_id']}", xs.info["app_token"])
+    assert app_only.status_code == 200
+
+
+def test_x_revoke_endpoint(xs: XS) -> None:
+    """POST /2/oauth2/revoke: a refresh token takes its access token with it; an access
+    token goes alone. Old sandbox: 404."""
+    grant = xs.grant()
+    revoked = xs.http.post(xs.info["oauth_revoke_url"], auth=xs.basic,
+                           data={"token": grant["refresh_token"], "token_type_hint": "refresh_token"})
+    assert revoked.status_code == 200 and revoked.json() == {"revoked": True}
+    assert_x_unauthorized(xs.me(grant["access_token"]))
+    assert xs.refresh(grant["refresh_token"]).json() == X_BAD_VALUE
+    other = xs.grant()
+    xs.http.post(xs.info["oauth_revoke_url"], auth=xs.basic,
+                 data={"token": other["access_token"], "token_type_hint": "access_token"})
+    assert_x_unauthorized(xs.me(other["access_token"]))
+    assert xs.refresh(other["refresh_token"]).status_code == 200
+    stranger = xs.http.post(xs.info["oauth_revoke_url"], data={"token": other["refresh_token"]})
+    assert stranger.status_code == 401
+
+
+def test_x_revoked_consent_and_denied_consent(xs: XS) -> None:
+    """/_sandbox/revoke ends every issued token (the fixed ones stay); a denied consent
+    redirects with access_denied once. Old sandbox: 404."""
+    grant = xs.grant()
+    assert xs.control("POST", "revoke", {"client_id": xs.info["oauth_client_id"]})["revoked"] >= 2
+    assert_x_unauthorized(xs.me(grant["access_token"]))
+    assert xs.refresh(grant["refresh_token"]).json() == X_BAD_VALUE
+    assert xs.me(xs.info["token"]).status_code == 200
+    xs.control("POST", "consent", {"approve": False})
+    denied = query(xs.authorize(pkce()[1], scope=X_SCOPES))
+    assert denied == {"error": "access_denied", "state": "st-123"}
+    assert xs.me(xs.grant()["access_token"]).status_code == 200
+
+
+def test_x_tokens_listing(xs: XS) -> None:
+    """/_sandbox/tokens lists the fixed user and app tokens and everything issued, by
+    fingerprint. Old sandbox: 404."""
+    grant = xs.grant()
+    listing = xs.tokens()
+    fixed = [t for t in listing if t["fixed"]]
+    assert {t["id"] for t in fixed} == {fingerprint(xs.info["token"]), fingerprint(xs.info["app_token"])}
+    assert all(t["kind"] == "oauth_access" and t["expires_at"] is None for t in fixed)
+    mine = {t["id"]: t for t in listing}
+    assert mine[fingerprint(grant["refresh_token"])]["kind"] == "oauth_refresh"
+    assert mine[fingerprint(grant["access_token"])]["grant"] == "authorization_code"
+    for value in (grant["access_token"], grant["refresh_token"], xs.info["token"]):
+        assert value not in str(listing)
+    logged = [r for r in xs.control("GET", "requests")["requests"] if r["path"] == "/2/oauth2/token"]
+    assert logged and all(r["body"].get("code_verifier", "***") == "***" for r in logged)
+    assert grant["access_token"] not in str(xs.control("GET", "requests"))
