@@ -289,6 +289,10 @@ class SocialNetwork(Protocol):
         credentials are refused, RetriableError when the network cannot be reached."""
         raise NotImplementedError
 
+    def account_key(self) -> str:
+        """What names the brand account for good (its id), so a state is never used with another."""
+        raise NotImplementedError
+
     def fetch_mentions(self, cursor: Cursor, page: str | None = None) -> Page:
         """Mentions and replies newer than ``cursor``, newest first; Page of Mention."""
         raise NotImplementedError
@@ -371,6 +375,11 @@ class Helpdesk(Protocol):
     def probe(self) -> None:
         """One cheap authenticated call, never answered from a cache: AuthFailed when the
         credentials are refused, RetriableError when the helpdesk cannot be reached."""
+        raise NotImplementedError
+
+    def account_key(self) -> str:
+        """What names the helpdesk account for good (its address or org id), so a state is
+        never used with another."""
         raise NotImplementedError
 
     def upsert_requester(self, author: Author) -> str:

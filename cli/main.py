@@ -74,6 +74,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--public-url", help="base URL where the helpdesk reaches this daemon")
     p.set_defaults(func=Command("cli.setup", "cmd_setup"))
 
+    p = sub.add_parser("connect", help="give socialdesk OAuth access to a helpdesk or network (once)",
+                       description="Opens the vendor's consent page; the grant is stored encrypted in the "
+                                   "state and renews by itself.")
+    p.add_argument("name", help="the helpdesk or network entry of the mapping")
+    p.add_argument("--config", default=default_config)
+    p.add_argument("--redirect-uri", default="http://127.0.0.1:8765/socialdesk/callback",
+                   help="the callback address registered with the vendor's OAuth app (default: %(default)s)")
+    p.add_argument("--paste", action="store_true",
+                   help="no browser here: print the consent address and read back the address it sends you to")
+    p.set_defaults(func=Command("cli.connect", "cmd_connect"))
+
+    p = sub.add_parser("key", help="print a new key for SOCIALDESK_SECRET_KEY (the state's encryption key)")
+    p.set_defaults(func=Command("cli.connect", "cmd_key"))
+
     p = sub.add_parser("status", help="per-route health, queues and cursors")
     p.add_argument("--config", default=default_config)
     p.add_argument("--json", action="store_true")

@@ -4,15 +4,31 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+import time
+from typing import Any
 
 from cli.common import EXIT_CONFIG, configure_logging, load_mapping, open_store, stop_event
 from cli.wiring import sandbox_endpoints
 
 
+def set_aside(store: Any) -> str:
+    """Rename an SQLite state (and its WAL files) out of the way; the new name."""
+    database = store.engine.url.database
+    if store.engine.url.get_backend_name() != "sqlite" or not database:
+        raise SystemExit("socialdesk: the state was made with an earlier sandbox and is not an SQLite file: "
+                         "point 'state:' at a new database")
+    kept = f"{database}.{time.strftime('%Y%m%dT%H%M%S')}"
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(database + suffix):
+            os.replace(database + suffix, kept + suffix)
+    return kept
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the daemon (``--once``: one pass and its status); exit 2 when the mapping cannot be used."""
-    from sync.daemon import Daemon
+    from sync.daemon import Daemon, StateMismatch
     from sync.web import WebServer
 
     configure_logging(args.verbose)
@@ -32,7 +48,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     store = open_store(config)
     web = None
     try:
-        daemon = Daemon(config, store, sandbox_endpoints(info))
+        try:
+            daemon = Daemon(config, store, sandbox_endpoints(info))
+            daemon.bind_accounts()
+        except StateMismatch as err:
+            if sandbox is None:
+                print(f"socialdesk: {err}", file=sys.stderr)
+                return EXIT_CONFIG
+            # A fresh sandbox has fresh accounts: the state of an earlier one would send
+            # its replies to that sandbox's posts. It is kept, aside; this run starts afresh.
+            store.close()
+            kept = set_aside(store)
+            print(f"socialdesk: the state was made with an earlier sandbox; kept as {kept}, starting afresh",
+                  file=sys.stderr, flush=True)
+            store = open_store(config)
+            daemon = Daemon(config, store, sandbox_endpoints(info))
+            daemon.bind_accounts()
         daemon.prepare()
         listen = config.webhook
         if listen is not None or sandbox is not None:

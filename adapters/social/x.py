@@ -289,6 +289,9 @@ class XNetwork(SocialNetwork, ReadsDMs, SearchesRecent, ReadsMetrics, RemembersA
     def probe(self) -> None:
         self._call("GET", "/2/users/me", "check access")
 
+    def account_key(self) -> str:
+        return f"user {self.whoami().id}"
+
     def remember_account(self, me: Author) -> None:
         """Take the brand account as an earlier run read it, while ``users/me`` cannot be
         read: mentions and posts need its id and handle, not a fresh read."""

@@ -228,6 +228,10 @@ class SalesforceHelpdesk(SalesforceBatches, SalesforceBudget, SalesforceCoverage
     def probe(self) -> None:
         self._call("check access", lambda sf: sf.limits())
 
+    def account_key(self) -> str:
+        self.whoami()   # signing in names the org
+        return f"org {self.org_id}" if self.org_id else f"login {self.settings.login_url}"
+
     def whoami(self) -> str:
         """The integration user's id: from the token response, else OAuth userinfo."""
         if self._me is None:

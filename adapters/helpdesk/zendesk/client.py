@@ -194,6 +194,9 @@ class ZendeskHelpdesk(ZendeskJobs, ZendeskWebhooks, ZendeskCoverage, Helpdesk, B
         with _translated("check access"):
             self.client.users.me()
 
+    def account_key(self) -> str:
+        return self.base_url   # a Zendesk account is its subdomain
+
     def whoami(self) -> str:
         if self._me is None:
             with _translated("read own user"):
