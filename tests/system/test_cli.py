@@ -224,3 +224,23 @@ def test_only_the_application_layer_imports_the_sandbox() -> None:
                 found += [f"{path.relative_to(ROOT)}:{node.lineno} imports {name}" for name in names
                           if name.split(".")[0] in ("sandbox", "cli")]
     assert not found, found
+
+
+def test_run_with_sandbox_twice_in_one_folder_starts_the_second_afresh(tmp_path: Path) -> None:
+    """A fresh sandbox has fresh accounts and post ids: the first run's state is kept aside,
+    never used to send the second run's replies to the first run's posts; and both runs
+    signed in with OAuth, the grant sealed in the state."""
+    (tmp_path / "mapping.yaml").write_text((ROOT / "mapping.yaml").read_text())
+    env = {"SOCIALDESK_KEY_FILE": str(tmp_path / "secret.key")}
+    first = socialdesk("run", "--config", "mapping.yaml", "--sandbox", "--once", cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stderr
+    services = json.loads(first.stdout.splitlines()[0])["services"]
+    sealed = (tmp_path / "socialdesk.sqlite").read_bytes()
+    assert services["zendesk"]["api_token"].encode() not in sealed
+    second = socialdesk("run", "--config", "mapping.yaml", "--sandbox", "--once", cwd=tmp_path, env=env)
+    assert second.returncode == 0, second.stderr
+    assert "the state was made with an earlier sandbox; kept as socialdesk.sqlite." in second.stderr
+    kept = [p.name for p in tmp_path.glob("socialdesk.sqlite.*") if not p.name.endswith(("-wal", "-shm"))]
+    assert len(kept) == 1
+    status = json.loads(second.stdout.splitlines()[-1])
+    assert status["routes"]["x-support"]["state"] == "active", status
