@@ -46,6 +46,11 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
+def fingerprint(value: str) -> str:
+    """How the books name a credential: the start of its SHA-256."""
+    return _digest(value)[:12]
+
+
 @dataclass
 class Token:
     """One credential as the server remembers it (never its value)."""

@@ -1,10 +1,10 @@
 """Authentication routes: the OAuth token endpoint (password, client credentials, JWT
-bearer), revoke, identity and userinfo, and the SOAP partner login.
+bearer; authorization code and refresh token through ``api_oauth``), revoke, identity and
+userinfo, and the SOAP partner login.
 """
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import json
 import re
@@ -24,6 +24,14 @@ from sandbox.salesforce.constants import (
     SESSION_SECONDS,
     XML_CT,
 )
+from sandbox.salesforce.api_oauth import (
+    _install_authorize,
+    answer,
+    check_client as check_app,
+    code_grant,
+    refresh_grant,
+    token_body,
+)
 from sandbox.salesforce.errors import not_found, oauth_error
 from sandbox.salesforce.ids import normalize_id, om_time
 from sandbox.salesforce.wire import _json, _route
@@ -37,7 +45,7 @@ def _b64url(segment: str) -> bytes:
 
 
 def _install_auth(app: Flask, state: SalesforceState) -> None:
-    no_store = {"Cache-Control": "no-cache,must-revalidate,max-age=0,no-store,private"}
+    _install_authorize(app, state)
 
     def user_by_name(username: str) -> tuple[str, dict[str, str]] | None:
         for who, cred in state.credentials.items():
@@ -50,23 +58,8 @@ def _install_auth(app: Flask, state: SalesforceState) -> None:
             hmac.compare_digest(password, cred["password"] + cred["security_token"])
 
     def token_response(user_id: str, flow: str) -> Response:
-        token = state.new_session(user_id)
-        ident = f"{state.base_url}/id/{state.org_id}/{user_id}"
-        if flow == "jwt":
-            body: dict[str, Any] = {"access_token": token, "scope": "api", "instance_url": state.base_url,
-                                    "id": ident, "token_type": "Bearer"}
-        else:
-            issued = str(int(state.clock.now() * 1000))
-            signature = base64.b64encode(hmac.new(state.client_secret.encode(), (ident + issued).encode(),
-                                                  hashlib.sha256).digest()).decode()
-            if flow == "client_credentials":
-                body = {"access_token": token, "signature": signature, "scope": "api",
-                        "instance_url": state.base_url, "id": ident, "token_type": "Bearer",
-                        "issued_at": issued}
-            else:
-                body = {"access_token": token, "instance_url": state.base_url, "id": ident,
-                        "token_type": "Bearer", "issued_at": issued, "signature": signature}
-        return _json(body, 200, no_store)
+        issued = state.new_session(user_id, state.client_id, flow)
+        return answer(token_body(state, issued, flow))
 
     def client_from_request(form: Mapping[str, str]) -> tuple[str, str]:
         auth = request.authorization
@@ -75,10 +68,7 @@ def _install_auth(app: Flask, state: SalesforceState) -> None:
         return form.get("client_id", ""), form.get("client_secret", "")
 
     def check_client(client_id: str, secret: str | None) -> None:
-        if not hmac.compare_digest(client_id, state.client_id):
-            raise oauth_error("invalid_client_id", "client identifier invalid")
-        if secret is not None and not hmac.compare_digest(secret, state.client_secret):
-            raise oauth_error("invalid_client", "invalid client credentials")
+        check_app(state, client_id, secret)
 
     def verify_jwt(assertion: str) -> str:
         parts = assertion.split(".")
@@ -100,8 +90,8 @@ def _install_auth(app: Flask, state: SalesforceState) -> None:
             raise oauth_error("invalid_grant", "invalid assertion") from None
         audiences = claims.get("aud")
         audiences = audiences if isinstance(audiences, list) else [audiences]
-        accepted = {state.base_url, state.base_url + "/", "https://login.salesforce.com",
-                    "https://test.salesforce.com"}
+        accepted = {"https://login.salesforce.com", "https://test.salesforce.com",
+                    state.community_url}
         if not any(a in accepted for a in audiences):
             raise oauth_error("invalid_grant", "Audience validation failed")
         try:
@@ -131,17 +121,19 @@ def _install_auth(app: Flask, state: SalesforceState) -> None:
             return token_response(state.user_ids["api"], "client_credentials")
         if grant == JWT_GRANT:
             return token_response(verify_jwt(form.get("assertion", "")), "jwt")
+        if grant in ("authorization_code", "refresh_token"):
+            client_id, secret = client_from_request(form)
+            flow = code_grant if grant == "authorization_code" else refresh_grant
+            return answer(flow(state, form, client_id, secret))
         if not grant:
             raise oauth_error("invalid_request", "grant type not supported")
         raise oauth_error("unsupported_grant_type", "grant type not supported")
 
     @_route(app, state, "/services/oauth2/revoke", ["POST", "GET"])
     def oauth_revoke() -> Response:
-        token = request.values.get("token", "")
-        session = state.sessions.get(token)
-        if session is None:
+        """A session goes alone; a refresh token takes the sessions it issued with it."""
+        if state.auth.tokens.revoke_value(request.values.get("token", "")) is None:
             raise oauth_error("unsupported_token_type", "this token type is not supported")
-        session.expired = True
         return _json(None, 200)
 
     def identity_body(rec: Mapping[str, Any], caller: str) -> dict[str, Any]:
@@ -197,7 +189,7 @@ def _install_auth(app: Flask, state: SalesforceState) -> None:
             return soap_fault("INVALID_LOGIN",
                               "Invalid username, password, security token; or user locked out.")
         user_id, cred = found
-        token = state.new_session(user_id)
+        token = state.new_session(user_id).access
         rec = state.records["User"][user_id]
         version = ver if re.match(r"^\d+\.0$", ver) else API_VERSION
         xml = (

@@ -24,4 +24,5 @@ def create_service(settings: Mapping[str, Any]) -> tuple[Flask, dict[str, Any]]:
     _install_data(app, state)
     _install_collections(app, state)
     _install_control(app, state)
+    state.auth.install_control(app)
     return app, state.info()

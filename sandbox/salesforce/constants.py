@@ -16,6 +16,7 @@ EDITIONS: dict[str, tuple[int, int]] = {
     "developer": (15_000, 0), "professional": (100_000, 1_000), "enterprise": (100_000, 1_000),
     "unlimited": (100_000, 5_000), "performance": (100_000, 5_000), "full_sandbox": (5_000_000, 0)}
 SESSION_SECONDS = 7200
+CODE_SECONDS = 15 * 60  # an authorization code lives 15 minutes
 QUERY_PAGE = 2000
 LOCATOR_IDLE = 15 * 60
 COLLECTION_MAX = 200

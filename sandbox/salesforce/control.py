@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, Response, request
 
 from sandbox.common import is_chaos_spec
+from sandbox.oauth import ACCESS, fingerprint
 from sandbox.salesforce.catalog import CATALOG
 from sandbox.salesforce.errors import SfError
 from sandbox.salesforce.ids import sf_time
@@ -171,11 +172,14 @@ def _install_control(app: Flask, state: SalesforceState) -> None:
 
     @route("/_sandbox/sessions", ["GET", "POST"])
     def sessions() -> Response:
+        """Sessions (access tokens); POST {"expire": "issued" | "all" | <a session id>}
+        ends them as a timeout would."""
         if request.method == "POST":
             target = str(spec().get("expire", "issued"))
-            for token, session in state.sessions.items():
-                if target == "all" or (target == "issued" and not session.static) or target == token:
-                    session.expired = True
-        return _json({"sessions": [{"user_id": s.user_id, "static": s.static, "expired": s.expired,
-                                    "issued": sf_time(s.issued)} for s in state.sessions.values()]},
+            named = fingerprint(target)
+            state.auth.tokens.expire(lambda t: t.kind == ACCESS and (
+                target == "all" or (target == "issued" and not t.fixed) or t.id == named))
+        return _json({"sessions": [{"user_id": t["subject"], "static": t["fixed"],
+                                    "expired": not t["active"], "issued": sf_time(t["issued_at"])}
+                                   for t in state.auth.tokens.listing() if t["kind"] == ACCESS]},
                      content_type=CT)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, Any, Mapping
-from urllib.parse import parse_qsl
 
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
@@ -18,6 +17,7 @@ from sandbox.common import (
     match_fault,
     retry_after_seconds,
 )
+from sandbox.oauth import masked, token_params
 from sandbox.salesforce.constants import (
     JSON_CT,
     MAX_VERSION,
@@ -142,9 +142,8 @@ def _install_gate(app: Flask, state: SalesforceState) -> None:
                 body = json.loads(raw) if raw.strip() else None
             except ValueError:
                 body = raw.decode("utf-8", "replace")[:2000] if raw else None
-            if request.path.startswith("/services/oauth2/") and isinstance(body, str):
-                body = {k: ("***" if k in ("client_secret", "password", "assertion") else v)
-                        for k, v in parse_qsl(body)}
+            if request.path.startswith("/services/oauth2/"):
+                body = masked({**request.args, **token_params()})  # the form was read by the view
             if request.path.startswith("/services/Soap/"):
                 body = "<SOAP login>"
             with state.lock:

@@ -16,10 +16,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sandbox.common import Chaos, Clock, Outage
+from sandbox.oauth import ACCESS, AuthServer
 from sandbox.salesforce.catalog import CATALOG
 from sandbox.salesforce.coercion import Coercion
 from sandbox.salesforce.constants import (
     API_VERSION,
+    CODE_SECONDS,
     DAILY_API_DEFAULT,
     DAILY_WINDOW,
     QUERY_PAGE,
@@ -28,7 +30,7 @@ from sandbox.salesforce.constants import (
 from sandbox.salesforce.delivery import OutboundDispatcher
 from sandbox.salesforce.ids import IdFactory, sf_time
 from sandbox.salesforce.outbound import OutboundQueue
-from sandbox.salesforce.records import _token_chars, Session
+from sandbox.salesforce.records import _token_chars
 from sandbox.salesforce.sessions import Sessions
 from sandbox.salesforce.views import SchemaViews
 from sandbox.salesforce.writes import Writes
@@ -71,26 +73,29 @@ class SalesforceState(SchemaViews, Coercion, Writes, Sessions,
                                                  serialization.NoEncryption()).decode()
         self.jwt_public_pem = self.jwt_public_key.public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-        self.sessions: dict[str, Session] = {}
+        self.auth = AuthServer.create(self.clock, self.mint, CODE_SECONDS)
+        self.community_url = f"{self.base_url}/support"
         self.dispatcher = OutboundDispatcher(self)
         self.reset()
-        now = self.clock.now()
         self.static_tokens = {}
         for who in ("api", "agent"):
-            token = f"{self.org15}!AQ{_token_chars(94)}"
-            self.sessions[token] = Session(self.user_ids[who], now, now, static=True)
-            self.static_tokens[who] = token
+            token = self.static_tokens[who] = self.mint(ACCESS)
+            self.auth.tokens.add(token, ACCESS, self.user_ids[who], scope="api")
 
     # ----------------------------------------------------------- reset / seed
 
     def reset(self) -> None:
-        """Forget everything but credentials and sessions; seeds come back with the same ids."""
+        """Forget everything but credentials, sessions and refresh tokens (the clock going
+        back to the wall may make expired ones valid again); the fixed sessions work again,
+        the next authorization is approved; seeds come back with the same ids."""
         self.generation += 1
         self.clock.reset()
         self.ids.reset()
         self.ids.next("00D")
         self.settings: dict[str, Any] = {"custom_fields": True, "entitlement_management": True,
-                                         "query_page_size": QUERY_PAGE}
+                                         "query_page_size": QUERY_PAGE,
+                                         "refresh_token_rotation": False,
+                                         "refresh_token_expires_in": None}
         self._views: dict[str, ObjectView | None] = {}
         self.records: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in CATALOG}
         self.case_numbers = itertools.count(1001)
@@ -109,9 +114,8 @@ class SalesforceState(SchemaViews, Coercion, Writes, Sessions,
         self.deliveries: list[Delivery] = []
         self.delivery_ids = itertools.count(1)
         self.rule_entries: dict[str, list[dict[str, Any]]] = {}
-        for session in self.sessions.values():
-            if session.static:
-                session.expired = False
+        self.auth.tokens.restore_fixed()
+        self.auth.consent.set(True)
         self._seed()
         with self.om_cond:
             self.om_cond.notify_all()
@@ -196,6 +200,9 @@ class SalesforceState(SchemaViews, Coercion, Writes, Sessions,
                 "client_id": self.client_id, "client_secret": self.client_secret,
                 "jwt_private_key_pem": self.jwt_private_pem, "jwt_public_key_pem": self.jwt_public_pem,
                 "login_url": self.base_url, "instance_url": self.base_url, "api_version": API_VERSION,
+                "oauth_authorize_url": f"{self.base_url}/services/oauth2/authorize",
+                "oauth_token_url": f"{self.base_url}/services/oauth2/token",
+                "community_url": self.community_url,
                 "organization_id": self.org_id, "queue_id": self.queue_id,
                 "record_types": dict(self.record_type_ids), "assignment_rule_id": self.assignment_rule_id,
                 "entitlements": dict(self.entitlement_ids), "account_id": self.account_id,

@@ -1,4 +1,4 @@
-"""Sessions and Outbound Messaging records the org keeps besides plain dicts."""
+"""Outbound Messaging records the org keeps besides plain dicts, and token characters."""
 from __future__ import annotations
 
 import secrets
@@ -6,15 +6,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.salesforce.constants import OM_RETRY_INITIAL, OM_RETRY_MAX
-
-
-@dataclass
-class Session:
-    user_id: str
-    issued: float
-    last_used: float
-    static: bool = False
-    expired: bool = False
 
 
 @dataclass

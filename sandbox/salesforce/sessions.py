@@ -3,33 +3,42 @@ from __future__ import annotations
 
 from typing import Any
 
+from sandbox.oauth import ACCESS, REFRESH, Issued, Refused
 from sandbox.salesforce.constants import EDITIONS, LOCATOR_IDLE, SESSION_SECONDS
-from sandbox.salesforce.records import _token_chars, Session
+from sandbox.salesforce.records import _token_chars
 
 
 class Sessions:
-    """Sessions and usage of ``SalesforceState``."""
+    """Sessions (the org's access tokens, kept in ``self.auth.tokens``) and usage of
+    ``SalesforceState``."""
 
-    def new_session(self, user_id: str) -> str:
-        token = f"{self.org15}!AQ{_token_chars(94)}"
-        now = self.clock.now()
-        self.sessions[token] = Session(user_id, now, now)
-        return token
+    def mint(self, kind: str) -> str:
+        """Salesforce's shapes: ``<org15>!AQ...`` sessions, ``5Aep...`` refresh tokens,
+        ``aPrx...`` authorization codes."""
+        if kind == ACCESS:
+            return f"{self.org15}!AQ{_token_chars(94)}"
+        if kind == REFRESH:
+            return "5Aep861" + _token_chars(80).replace(".", "A").replace("_", "9")
+        return "aPrx" + _token_chars(80).replace(".", "x")
+
+    def new_session(self, user_id: str, client_id: str | None = None, grant: str = "soap_login",
+                    with_refresh: bool = False, scope: str = "api") -> Issued:
+        """A session that times out after ``SESSION_SECONDS`` idle on the sandbox clock
+        (and a refresh token that lives as the org's refresh-token policy says)."""
+        return self.auth.tokens.issue(user_id, client_id=client_id, grant=grant, scope=scope,
+                                      lifetime=None, idle=SESSION_SECONDS,
+                                      with_refresh=with_refresh,
+                                      refresh_lifetime=self.settings["refresh_token_expires_in"])
 
     def authenticate(self, header: str) -> str | None:
         if not header.startswith(("Bearer ", "OAuth ")):
             return None
-        token = header.split(" ", 1)[1].strip()
-        session = self.sessions.get(token)
-        now = self.clock.now()
-        if session is None or session.expired:
+        try:
+            session = self.auth.tokens.access(header.split(" ", 1)[1].strip())
+        except Refused:
             return None
-        if not session.static and now - session.last_used > SESSION_SECONDS:
-            session.expired = True
-            return None
-        session.last_used = now
-        user = self.records["User"].get(session.user_id)
-        return session.user_id if user is not None and user.get("IsActive") else None
+        user = self.records["User"].get(session.subject)
+        return session.subject if user is not None and user.get("IsActive") else None
 
     def take_api_call(self) -> tuple[bool, int, int]:
         """Count one API request against the rolling daily allocation: (allowed, used, max)."""

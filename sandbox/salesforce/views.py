@@ -52,6 +52,12 @@ class SchemaViews:
                 self.settings[key] = max(1, int(value))
             elif key == "default_case_owner":
                 self.settings[key] = normalize_id(value) or self.settings[key]
+            elif key == "refresh_token_rotation":
+                if not isinstance(value, bool):
+                    raise ValueError("refresh_token_rotation is true or false")
+                self.settings[key] = value
+            elif key == "refresh_token_expires_in":
+                self.settings[key] = None if value is None else max(1, int(value))
             else:
                 raise KeyError(key)
         self._views.clear()

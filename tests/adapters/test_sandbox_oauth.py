@@ -12,10 +12,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+import time
 from datetime import datetime, timezone
 from typing import Any, Iterator
 from urllib.parse import parse_qs, urlsplit
 
+import jwt
 import pytest
 import requests
 
@@ -564,3 +566,221 @@ def test_x_tokens_listing(xs: XS) -> None:
     logged = [r for r in xs.control("GET", "requests")["requests"] if r["path"] == "/2/oauth2/token"]
     assert logged and all(r["body"].get("code_verifier", "***") == "***" for r in logged)
     assert grant["access_token"] not in str(xs.control("GET", "requests"))
+
+
+# ---------------------------------------------------------------------------- Salesforce
+
+SF_EXPIRED = {"error": "invalid_grant", "error_description": "expired access/refresh token"}
+SF_INVALID_SESSION = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
+SF_CODE_KEYS = {"access_token", "refresh_token", "signature", "scope", "instance_url", "id",
+                "token_type", "issued_at"}
+
+
+class SFS(Service):
+    def __init__(self, sb: Sandbox) -> None:
+        super().__init__(sb, "salesforce")
+
+    def post_token(self, **data: str) -> requests.Response:
+        return self.http.post(self.info["oauth_token_url"], data=data)
+
+    def exchange(self, code: str, verifier: str | None, **extra: str) -> requests.Response:
+        return self.post_token(**{
+            "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+            "client_id": self.info["client_id"], "client_secret": self.info["client_secret"],
+            **({"code_verifier": verifier} if verifier else {}), **extra})
+
+    def grant(self, **params: str) -> dict[str, Any]:
+        verifier, challenge = pkce()
+        code = query(self.authorize(challenge, **params))["code"]
+        response = self.exchange(code, verifier)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def refresh(self, refresh_token: str, **extra: str) -> requests.Response:
+        return self.post_token(**{"grant_type": "refresh_token", "refresh_token": refresh_token,
+                                  "client_id": self.info["client_id"],
+                                  "client_secret": self.info["client_secret"], **extra})
+
+    def api(self, token: str) -> requests.Response:
+        return self.bearer("GET", f"/services/data/v{self.info['api_version']}/limits", token)
+
+    def jwt(self, aud: str) -> requests.Response:
+        claims = {"iss": self.info["client_id"], "sub": self.info["api_username"], "aud": aud,
+                  "exp": str(int(time.time()) + 180)}
+        return self.post_token(grant_type="urn:ietf:params:oauth:grant-type:jwt-bearer",
+                               assertion=jwt.encode(claims, self.info["jwt_private_key_pem"],
+                                                    algorithm="RS256"))
+
+
+@pytest.fixture
+def sfs(sb: Sandbox) -> SFS:
+    client = SFS(sb)
+    client.control("POST", "reset")
+    return client
+
+
+def assert_sf_invalid_session(response: requests.Response) -> None:
+    assert response.status_code == 401 and response.json() == SF_INVALID_SESSION
+
+
+def test_salesforce_code_flow_with_pkce(sfs: SFS) -> None:
+    """Authorize (as the integration user), exchange code + verifier + secret: a session
+    and a refresh token; the session times out idle after 2 h; the refresh token lives
+    until revoked. Old sandbox: no /services/oauth2/authorize and grant_type
+    authorization_code was unsupported_grant_type."""
+    body = sfs.grant()
+    assert set(body) == SF_CODE_KEYS
+    assert body["scope"] == "api refresh_token" and body["token_type"] == "Bearer"
+    assert body["instance_url"] == sfs.url
+    assert body["id"].endswith(f"/{sfs.info['api_user_id']}")
+    assert body["access_token"].startswith(sfs.info["organization_id"][:15] + "!")
+    assert sfs.api(body["access_token"]).status_code == 200
+    session, refresh = sfs.token(fingerprint(body["access_token"])), \
+        sfs.token(fingerprint(body["refresh_token"]))
+    assert session["expires_at"] == pytest.approx(session["issued_at"] + 7200, abs=5)
+    assert refresh["expires_at"] is None and refresh["client_id"] == sfs.info["client_id"]
+    assert "refresh_token" not in sfs.grant(scope="api")  # no refresh_token scope, none issued
+
+
+def test_salesforce_codes_are_single_use_and_bound(sfs: SFS) -> None:
+    """Wrong verifier, reused or expired code (15 min), another redirect URI and a missing
+    secret are refused in Salesforce's words. Old sandbox: unsupported_grant_type."""
+    verifier, challenge = pkce()
+    code = query(sfs.authorize(challenge))["code"]
+    wrong = sfs.exchange(code, pkce()[0])
+    assert wrong.status_code == 400
+    assert wrong.json() == {"error": "invalid_grant", "error_description": "invalid code verifier"}
+    code = query(sfs.authorize(challenge))["code"]
+    assert sfs.exchange(code, verifier).status_code == 200
+    assert sfs.exchange(code, verifier).json() == {"error": "invalid_grant",
+                                                   "error_description": "invalid authorization code"}
+    code = query(sfs.authorize(challenge))["code"]
+    assert sfs.exchange(code, verifier, redirect_uri="http://localhost/else").json()["error"] == \
+        "redirect_uri_mismatch"
+    code = query(sfs.authorize(challenge))["code"]
+    assert sfs.exchange(code, verifier, client_secret="").json()["error"] == "invalid_client"
+    code = query(sfs.authorize(challenge))["code"]
+    sfs.advance(15 * 60 + 1)
+    assert sfs.exchange(code, verifier).json()["error_description"] == "invalid authorization code"
+    unknown = sfs.authorize(challenge, client_id="3MVG9nobody")
+    assert unknown.status_code == 400 and "Location" not in unknown.headers
+
+
+def test_salesforce_refresh_tokens_do_not_rotate_by_default(sfs: SFS) -> None:
+    """Each refresh gives a new session and no new refresh token; the same refresh token
+    keeps working and earlier sessions stay valid. Old sandbox: unsupported_grant_type."""
+    grant = sfs.grant()
+    first = sfs.refresh(grant["refresh_token"])
+    second = sfs.refresh(grant["refresh_token"])
+    assert first.status_code == second.status_code == 200, first.text
+    assert set(first.json()) == SF_CODE_KEYS - {"refresh_token"}
+    assert first.json()["access_token"] != second.json()["access_token"]
+    for token in (grant["access_token"], first.json()["access_token"], second.json()["access_token"]):
+        assert sfs.api(token).status_code == 200
+    record = sfs.token(fingerprint(grant["refresh_token"]))
+    assert record["uses"] == 2 and record["active"] and record["replaced_by"] is None
+    wrong = sfs.refresh(grant["refresh_token"], client_secret="nope")
+    assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_client"
+    assert sfs.refresh("5Aep861nothing").json() == SF_EXPIRED
+
+
+def test_salesforce_refresh_token_rotation_spends_the_old_one(sfs: SFS) -> None:
+    """With the org's refresh_token_rotation on, a refresh returns a new refresh token
+    and the one presented is refused afterwards (counted). Old sandbox: no such setting."""
+    sfs.control("POST", "settings", {"refresh_token_rotation": True})
+    grant = sfs.grant()
+    renewed = sfs.refresh(grant["refresh_token"])
+    assert renewed.status_code == 200 and set(renewed.json()) == SF_CODE_KEYS
+    fresh = renewed.json()["refresh_token"]
+    assert fresh != grant["refresh_token"]
+    spent = sfs.refresh(grant["refresh_token"])
+    assert spent.status_code == 400 and spent.json() == SF_EXPIRED
+    old = sfs.token(fingerprint(grant["refresh_token"]))
+    assert old["uses"] == 2 and old["reason"] == "rotated" and old["replaced_by"] == fingerprint(fresh)
+    assert sfs.refresh(fresh).status_code == 200
+    bad = sfs.http.post(f"{sfs.url}/_sandbox/settings", json={"refresh_token_rotation": "yes"})
+    assert bad.status_code == 400
+
+
+def test_salesforce_sessions_time_out_and_refresh_policies_expire(sfs: SFS) -> None:
+    """A session idle 2 h on the sandbox clock is INVALID_SESSION_ID; a refresh gives a
+    working one; with a refresh-token policy the refresh token expires too.
+    Old sandbox: no refresh grant."""
+    grant = sfs.grant()
+    sfs.advance(7201)
+    assert_sf_invalid_session(sfs.api(grant["access_token"]))
+    renewed = sfs.refresh(grant["refresh_token"]).json()
+    assert sfs.api(renewed["access_token"]).status_code == 200
+    sfs.control("POST", "settings", {"refresh_token_expires_in": 3600})
+    short = sfs.grant()
+    assert sfs.token(fingerprint(short["refresh_token"]))["expires_at"] is not None
+    sfs.advance(3601)
+    assert sfs.refresh(short["refresh_token"]).json() == SF_EXPIRED
+    assert sfs.refresh(grant["refresh_token"]).status_code == 200  # issued under no policy
+
+
+def test_salesforce_revoke_endpoint_and_revoked_consent(sfs: SFS) -> None:
+    """/services/oauth2/revoke with a refresh token ends it and its sessions;
+    /_sandbox/revoke ends every token issued to the app (client-credentials sessions
+    included) but not the fixed sessions. Old sandbox: only sessions could be revoked."""
+    grant = sfs.grant()
+    renewed = sfs.refresh(grant["refresh_token"]).json()
+    revoked = sfs.http.post(f"{sfs.url}/services/oauth2/revoke", data={"token": grant["refresh_token"]})
+    assert revoked.status_code == 200
+    assert sfs.refresh(grant["refresh_token"]).json() == SF_EXPIRED
+    assert_sf_invalid_session(sfs.api(grant["access_token"]))
+    assert_sf_invalid_session(sfs.api(renewed["access_token"]))
+    other = sfs.grant()
+    machine = sfs.http.post(sfs.info["oauth_token_url"], data={"grant_type": "client_credentials"},
+                            auth=(sfs.info["client_id"], sfs.info["client_secret"])).json()
+    assert sfs.control("POST", "revoke", {"client_id": sfs.info["client_id"]})["revoked"] >= 3
+    assert sfs.refresh(other["refresh_token"]).json() == SF_EXPIRED
+    assert_sf_invalid_session(sfs.api(other["access_token"]))
+    assert_sf_invalid_session(sfs.api(machine["access_token"]))
+    assert sfs.api(sfs.info["api_token"]).status_code == 200
+    assert sfs.api(sfs.grant()["access_token"]).status_code == 200  # new consent works
+
+
+def test_salesforce_consent_denied(sfs: SFS) -> None:
+    """A refused consent redirects with access_denied, Salesforce's description and the
+    state, once. Old sandbox: 404."""
+    sfs.control("POST", "consent", {"approve": False})
+    denied = query(sfs.authorize(pkce()[1]))
+    assert denied == {"error": "access_denied", "error_description": "end-user denied authorization",
+                      "state": "st-123"}
+    assert "code" in query(sfs.authorize(pkce()[1]))
+
+
+def test_salesforce_jwt_audience_is_a_login_host_or_the_community(sfs: SFS) -> None:
+    """aud must be https://login.salesforce.com, https://test.salesforce.com or the
+    Experience Cloud site; the org's My Domain URL is refused.
+    Old sandbox: accepted the My Domain URL."""
+    refused = sfs.jwt(sfs.url)
+    assert refused.status_code == 400
+    assert refused.json() == {"error": "invalid_grant", "error_description": "Audience validation failed"}
+    assert sfs.jwt(sfs.url + "/").status_code == 400
+    for aud in ("https://login.salesforce.com", "https://test.salesforce.com", sfs.info["community_url"]):
+        accepted = sfs.jwt(aud)
+        assert accepted.status_code == 200, (aud, accepted.text)
+        assert sfs.api(accepted.json()["access_token"]).status_code == 200
+    assert sfs.info["community_url"] == f"{sfs.url}/support"
+
+
+def test_salesforce_tokens_listing(sfs: SFS) -> None:
+    """/_sandbox/tokens lists the fixed sessions, issued sessions and refresh tokens by
+    fingerprint; /_sandbox/sessions still reports sessions. Old sandbox: 404."""
+    grant = sfs.grant()
+    listing = sfs.tokens()
+    fixed = {t["id"] for t in listing if t["fixed"]}
+    assert fixed == {fingerprint(sfs.info["api_token"]), fingerprint(sfs.info["token"])}
+    kinds = {t["id"]: t["kind"] for t in listing}
+    assert kinds[fingerprint(grant["access_token"])] == "oauth_access"
+    assert kinds[fingerprint(grant["refresh_token"])] == "oauth_refresh"
+    assert grant["refresh_token"] not in str(listing) and sfs.info["api_token"] not in str(listing)
+    sessions = sfs.control("GET", "sessions")["sessions"]
+    assert sum(1 for s in sessions if s["static"]) == 2
+    exchanges = [r for r in sfs.control("GET", "requests")["requests"]
+                 if r["path"] == "/services/oauth2/token" and "code" in (r["body"] or {})]
+    assert exchanges and all(r["body"]["code"] == "***" and r["body"]["client_secret"] == "***"
+                             and r["body"]["grant_type"] == "authorization_code" for r in exchanges)
+    assert grant["refresh_token"] not in str(sfs.control("GET", "requests"))

@@ -927,7 +927,7 @@ def test_oauth_jwt_bearer_through_simple_salesforce(sf: SF) -> None:
     client = Salesforce(username=sf.info["api_username"], consumer_key=sf.info["client_id"],
                         privatekey=sf.info["jwt_private_key_pem"], session=session)
     assert client.Case.create({"Subject": "via JWT"})["id"].startswith("500")
-    claims = {"iss": sf.info["client_id"], "sub": sf.info["username"], "aud": sf.url,
+    claims = {"iss": sf.info["client_id"], "sub": sf.info["username"], "aud": "https://login.salesforce.com",
               "exp": str(int(time.time()) + 180)}
     token = sf.http.post(f"{sf.url}/services/oauth2/token", data={
         "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
@@ -939,6 +939,8 @@ def test_oauth_jwt_bearer_through_simple_salesforce(sf: SF) -> None:
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     cases = [({}, stranger, {"error": "invalid_grant", "error_description": "invalid assertion"}),
              ({"aud": "https://example.com"}, None,
+              {"error": "invalid_grant", "error_description": "Audience validation failed"}),
+             ({"aud": sf.url}, None,  # the My Domain URL is not an audience Salesforce accepts
               {"error": "invalid_grant", "error_description": "Audience validation failed"}),
              ({"exp": str(int(time.time()) - 10)}, None,
               {"error": "invalid_grant", "error_description": "expired authorization code"}),
