@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "zd-token-9f8e7d6c5b4a"
 X_TOKEN = "x-token-0a1b2c3d4e5f"
 ENV = {"SOCIALDESK_ZENDESK_TOKEN": TOKEN, "SOCIALDESK_X_TOKEN": X_TOKEN,
-       "SOCIALDESK_WEBHOOK_SECRET": "whsec-123456789"}
+       "SOCIALDESK_WEBHOOK_SECRET": "whsec-123456789", "SOCIALDESK_ZENDESK_CLIENT_SECRET": TOKEN,
+       "SOCIALDESK_X_CLIENT_SECRET": X_TOKEN}
 
 PRODUCTION = """\
 version: 1
@@ -131,7 +132,9 @@ def test_the_shipped_production_example_loads_once_uncommented() -> None:
     body = "\n".join(line[2:] if line.startswith("# ") else line.lstrip("#") for line in yaml_lines)
     config = parse_config("version: 1\n" + body, "mapping.yaml", ENV)
     acme = config.helpdesks["acme"]
-    assert acme.settings["token"] == Secret(TOKEN, "SOCIALDESK_ZENDESK_TOKEN")
+    assert acme.settings["auth"] == "oauth" and acme.settings["client_id"] == "socialdesk"
+    assert acme.settings["client_secret"] == Secret(TOKEN, "SOCIALDESK_ZENDESK_CLIENT_SECRET")
+    assert config.networks["acme_x"].settings["auth"] == "oauth2"
     assert not config.uses_sandbox
 
 
