@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from cli.common import EXIT_CONFIG, load_mapping
+from cli.common import EXIT_CONFIG, load_mapping, open_store
 from cli.wiring import sandbox_endpoints
 
 
@@ -33,11 +33,13 @@ def cmd_check(args: argparse.Namespace) -> int:
             seed(info)
             print("  sandbox helpdesks seeded with SLA policies and triggers like a live account's")
     failures = 0
+    # OAuth grants live in the state (``socialdesk connect`` put them there).
+    store = None if config.uses_sandbox else open_store(config)
     try:
         for role, endpoints in (("helpdesk", config.helpdesks), ("social", config.networks)):
             for name, endpoint in endpoints.items():
                 try:
-                    adapter = build_adapter(role, endpoint, sandbox_endpoints(info))
+                    adapter = build_adapter(role, endpoint, sandbox_endpoints(info), store)
                     who = adapter.whoami()
                     shown = f"@{who.handle} (id {who.id})" if role == "social" else f"user id {who}"
                     print(f"  {role} {name} ({endpoint.kind}): connected as {shown}")
@@ -48,7 +50,8 @@ def cmd_check(args: argparse.Namespace) -> int:
                     failures += 1
                     print(f"  {role} {name} ({endpoint.kind}): FAILED: {err}")
         if not failures:
-            desks = {name: build_adapter("helpdesk", ep, sandbox_endpoints(info)) for name, ep in config.helpdesks.items()}
+            desks = {name: build_adapter("helpdesk", ep, sandbox_endpoints(info), store)
+                     for name, ep in config.helpdesks.items()}
             for route in config.routes:
                 desk = desks[route.helpdesk]
                 failures += _check_names(desk, f"route {route.name}", route.ticket)
@@ -63,6 +66,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     finally:
         if sandbox is not None:
             sandbox.stop()
+        if store is not None:
+            store.close()
     print("all checks passed" if not failures else f"{failures} check(s) failed")
     return 0 if not failures else 1
 
