@@ -27,3 +27,22 @@ def sandbox() -> Iterator["Sandbox"]:
 @pytest.fixture(scope="session")
 def sandbox_info(sandbox: "Sandbox") -> dict:
     return sandbox.info()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def state_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The tests seal OAuth grants with a key of their own, never the user's
+    (~/.config/socialdesk/secret.key); subprocesses inherit it."""
+    import os
+
+    saved = {name: os.environ.get(name) for name in ("SOCIALDESK_KEY_FILE", "SOCIALDESK_SECRET_KEY")}
+    os.environ.pop("SOCIALDESK_SECRET_KEY", None)
+    os.environ["SOCIALDESK_KEY_FILE"] = str(tmp_path_factory.mktemp("state-key") / "secret.key")
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
