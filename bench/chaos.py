@@ -27,6 +27,35 @@ What happens:
    comments and replies, leaked internal notes, unanswered agent answers; the daemon's
    own quarantine comes from ``socialdesk status --json``.
 
+Signing in is OAuth, as at a customer's since the vendors moved to short-lived tokens:
+Zendesk ``auth: oauth`` (authorization code, 30-minute access tokens, refresh tokens that
+rotate), X ``auth: oauth2`` (2-hour access tokens, single-use refresh tokens), Salesforce
+client credentials. Before the daemon's first start the real ``socialdesk connect`` gives
+the consent for the Zendesk and X entries, with ``bench/consent_browser.py`` as the
+admin's browser (``BROWSER``); the grants are stored encrypted with a key file in the
+work directory. With ``--refresh-kills N``, at N moments spread over the chaos phase the
+daemon is killed twice around a renewal:
+
+a. just before: SIGKILL, move X's clock past its access-token lifetime and the
+   helpdesk's past its own (Zendesk's access token, Salesforce's session), restart. The
+   new daemon meets refused tokens (a 401 from a vendor whose clock runs ahead) and must
+   renew them;
+b. just after: the moment the daemon log says "access token renewed" (and no other
+   renewal is under way), SIGKILL and restart. The next daemon must go on with the grant
+   stored.
+
+No kill is aimed at the middle of a refresh request, and every kill (random ones too)
+waits while the log shows a renewal under way: with rotation, a refresh whose answer is
+lost has spent the old refresh token, and at the real vendors as here the grant then
+needs a new consent (the route waits, saying "run socialdesk connect"). That is the
+documented behaviour, not something this run provokes; the sandboxes' token endpoints
+likewise meet only faults that apply nothing (429, 5xx, reset).
+
+The report adds ``renewals`` (renewals the daemon logged), ``refresh_tokens_reused``
+(refresh tokens the vendors saw presented more than once), ``consent_refused`` (grants
+the daemon found refused) and ``waiting_routes`` (routes not active at the end); any of
+the last three fails the run.
+
 Exit status 1 when anything was lost, duplicated or leaked. Progress goes to stderr; the
 figures to stdout (``--json``: one object). The work directory (mapping, state, the
 daemon's log) is kept when the run fails, or always with ``--keep``.
@@ -37,11 +66,15 @@ import argparse
 import json
 import os
 import random
+import re
+import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tomllib
 from contextlib import contextmanager
@@ -57,7 +90,10 @@ if str(ROOT) not in sys.path:
 
 import requests  # noqa: E402
 
+from sandbox.salesforce import constants as salesforce_constants  # noqa: E402
 from sandbox.scenario import People, SalesforcePeople, audit  # noqa: E402
+from sandbox.x import constants as x_constants  # noqa: E402
+from sandbox.zendesk import constants as zendesk_constants  # noqa: E402
 
 HELPDESKS = ("zendesk", "salesforce")
 ROUTE = "chaos"
@@ -66,6 +102,21 @@ TAIL_SECONDS = 20.0        # after the last mention: one mention poll, tickets, 
 RESTART_PAUSE = (0.0, 0.8)  # seconds between a kill and the restart
 TIMEOUT_HOLD = 31.0        # held answers: just past the adapters' 30 s read timeout
 DAEMON_STOP_SECONDS = 20.0
+HELPDESK_NAME, NETWORK_NAME = "acme", "acme_x"   # the mapping's entries
+CONSENT_BROWSER = ROOT / "bench" / "consent_browser.py"
+CONNECT_TIMEOUT = 90.0     # one `socialdesk connect`, consent page and code exchange included
+# How far a service's clock moves so that the access tokens it issued are dead: past the
+# access token's lifetime (Zendesk, X) or the session's idle timeout (Salesforce).
+EXPIRY_JUMP = {"zendesk": zendesk_constants.ACCESS_SECONDS + 60, "x": x_constants.ACCESS_SECONDS + 60,
+               "salesforce": salesforce_constants.SESSION_SECONDS + 60}
+RENEWAL_WAIT = 120.0       # after a kill before renewal: how long the next renewal may take to show
+IN_FLIGHT_MAX = 36.0       # a renewal begun longer ago than the token request's timeout is over
+LOG_POLL = 0.005           # how often the renewal watch reads the daemon's log
+RENEWING, RENEWED, RENEWED_ELSEWHERE = ("renewing the access token", "access token renewed",
+                                        "a newer grant was stored meanwhile")
+CONSENT_REFUSED = "refused the stored OAuth grant"
+_OAUTH_LINE = re.compile(r"socialdesk\.oauth: (?P<who>.+?): (?P<what>renewing the access token|access token renewed"
+                         r"|a newer grant was stored meanwhile)")
 
 
 @dataclass(frozen=True)
@@ -83,6 +134,7 @@ class ChaosOptions:
     zendesk_speed: float = 20.0
     timeouts: int | None = None         # held answers per service (default: 1 per 20 kills)
     fault_rate: float = 1.0             # multiplies every fault probability
+    refresh_kills: int = 0              # kills around a token renewal (each: one before, one after)
     keep: bool = False
     workdir: Path | None = None
 
@@ -96,7 +148,9 @@ class ChaosReport:
     mentions: int = 0
     replies: int = 0
     notes: int = 0
-    kills: int = 0
+    kills: int = 0             # every SIGKILL: random ones and both kills of each refresh kill
+    refresh_kills: int = 0     # kills just before a renewal (tokens made to expire meanwhile)
+    kills_after_renewal: int = 0  # kills the moment a renewal was stored
     restarts_after_exit: int = 0
     lost: int = 0
     duplicate_tickets: int = 0
@@ -108,6 +162,10 @@ class ChaosReport:
     pending_inbox: int = 0     # still queued in the daemon when the drain ended
     pending_outbox: int = 0
     tickets: int = 0
+    renewals: int = 0              # "access token renewed" lines in the daemon's log
+    refresh_tokens_reused: int = 0  # refresh tokens presented more than once (X and the helpdesk)
+    consent_refused: int = 0       # "refused the stored OAuth grant" lines in the daemon's log
+    waiting_routes: int = 0        # routes not active at the end (socialdesk status)
     drained: bool = False
     elapsed_s: float = 0.0
     drain_s: float = 0.0
@@ -118,7 +176,8 @@ class ChaosReport:
     @property
     def failed(self) -> bool:
         return bool(self.lost or self.duplicate_tickets or self.duplicate_mentions
-                    or self.duplicate_replies or self.leaked_internal_notes)
+                    or self.duplicate_replies or self.leaked_internal_notes
+                    or self.refresh_tokens_reused or self.waiting_routes or self.consent_refused)
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -221,7 +280,10 @@ class DaemonProcess:
 
 def write_mapping(workdir: Path, info: dict[str, Any], helpdesk: str) -> tuple[Path, dict[str, str]]:
     """A mapping that reaches the sandbox as a customer's reaches production (explicit URLs,
-    the CA bundle, secrets by env-var name), polling as fast as the vendors allow."""
+    the CA bundle, OAuth clients with their secrets by env-var name), polling as fast as the
+    vendors allow; and the environment of every socialdesk process of the run, whose state
+    key is a key file in ``workdir``. The Zendesk and X entries sign in with grants that
+    ``connect_endpoints`` stores (the admin's one-time consent)."""
     x = info["services"]["x"]
     ca = info["ca_bundle"]
     if helpdesk == "salesforce":
@@ -232,19 +294,60 @@ def write_mapping(workdir: Path, info: dict[str, Any], helpdesk: str) -> tuple[P
         secrets = {"SOCIALDESK_SALESFORCE_CLIENT_SECRET": sf["client_secret"]}
     else:
         zd = info["services"]["zendesk"]
-        desk = (f"    kind: zendesk\n    url: {zd['url']}\n    email: {zd['api_email']}\n"
-                f"    token: {{env: SOCIALDESK_ZENDESK_TOKEN}}\n    ca_bundle: {ca}\n")
-        secrets = {"SOCIALDESK_ZENDESK_TOKEN": zd["api_token"]}
+        desk = (f"    kind: zendesk\n    url: {zd['url']}\n    auth: oauth\n    client_id: {zd['oauth_client_id']}\n"
+                f"    client_secret: {{env: SOCIALDESK_ZENDESK_CLIENT_SECRET}}\n    ca_bundle: {ca}\n")
+        secrets = {"SOCIALDESK_ZENDESK_CLIENT_SECRET": zd["oauth_client_secret"]}
     poll = ", ".join(f"{k}: {v}s" for k, v in POLL.items())
     path = workdir / "mapping.yaml"
     path.write_text(
-        f"version: 1\nstate: sqlite:///{workdir / 'state.sqlite'}\nhelpdesks:\n  acme:\n{desk}"
-        f"networks:\n  acme_x:\n    kind: x\n    base_url: {x['url']}\n"
-        f"    token: {{env: SOCIALDESK_X_TOKEN}}\n    ca_bundle: {ca}\n"
-        f"routes:\n  - name: {ROUTE}\n    network: acme_x\n    helpdesk: acme\n"
+        f"version: 1\nstate: sqlite:///{workdir / 'state.sqlite'}\nhelpdesks:\n  {HELPDESK_NAME}:\n{desk}"
+        f"networks:\n  {NETWORK_NAME}:\n    kind: x\n    base_url: {x['url']}\n    auth: oauth2\n"
+        f"    client_id: {x['oauth_client_id']}\n    client_secret: {{env: SOCIALDESK_X_CLIENT_SECRET}}\n"
+        f"    authorize_url: {x['oauth_authorize_url']}\n    ca_bundle: {ca}\n"
+        f"routes:\n  - name: {ROUTE}\n    network: {NETWORK_NAME}\n    helpdesk: {HELPDESK_NAME}\n"
         f"    streams: [mentions, dms]\n    poll: {{{poll}}}\n    ticket: {{priority: normal}}\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOCIALDESK_")}
-    return path, {**env, **secrets, "SOCIALDESK_X_TOKEN": x["token"]}
+    return path, {**env, **secrets, "SOCIALDESK_X_CLIENT_SECRET": x["oauth_client_secret"],
+                  "SOCIALDESK_KEY_FILE": str(workdir / "secret.key")}
+
+
+class ConnectFailed(RuntimeError):
+    """``socialdesk connect`` did not store a grant: the run cannot start."""
+
+
+def oauth_entries(helpdesk: str) -> list[str]:
+    """The mapping entries that sign in with an admin's consent (authorization code)."""
+    return [HELPDESK_NAME, NETWORK_NAME] if helpdesk == "zendesk" else [NETWORK_NAME]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def connect_endpoints(config: Path, env: dict[str, str], info: dict[str, Any], helpdesk: str,
+                      root: Path = ROOT) -> list[str]:
+    """Run the real ``socialdesk connect`` for each OAuth entry, as an admin does once,
+    with ``bench/consent_browser.py`` as the browser; the entries connected.
+    ``ConnectFailed`` (with connect's own stderr) when one exits non-zero."""
+    browser = f"{shlex.quote(sys.executable)} {shlex.quote(str(CONSENT_BROWSER))} %s"
+    connected = []
+    for name in oauth_entries(helpdesk):
+        redirect = f"http://127.0.0.1:{free_port()}/socialdesk/callback"
+        command = [*socialdesk_command(root), "connect", name, "--config", str(config), "--redirect-uri", redirect]
+        try:
+            done = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=CONNECT_TIMEOUT,
+                                  env={**env, "BROWSER": browser, "CONSENT_BROWSER_CA": info["ca_bundle"]})
+        except subprocess.TimeoutExpired as err:
+            stderr = err.stderr.decode() if isinstance(err.stderr, bytes) else err.stderr or ""
+            raise ConnectFailed(f"socialdesk connect {name} gave no answer within {CONNECT_TIMEOUT:.0f}s; "
+                                f"its stderr:\n{stderr.strip()}") from None
+        if done.returncode != 0:
+            raise ConnectFailed(f"socialdesk connect {name} exited {done.returncode}; its stderr:\n"
+                                f"{done.stderr.strip()}")
+        connected.append(name)
+    return connected
 
 
 # ---------------------------------------------------------------------------- the sandbox side
@@ -290,6 +393,23 @@ class Controls:
         for service in self.urls:
             self.call(service, "DELETE", "faults")
 
+    def advance(self, service: str, seconds: float) -> None:
+        """Move ``service``'s clock ahead (its tokens age; the daemon's clock stays)."""
+        self.call(service, "POST", "clock", {"advance": seconds})
+
+    def tokens(self, service: str) -> list[dict[str, Any]]:
+        """Every credential ``service`` issued or honours (``/_sandbox/tokens``: no values)."""
+        return list(self.call(service, "GET", "tokens").get("tokens", []))
+
+    def token_ids(self) -> dict[str, set[str]]:
+        return {service: {str(t["id"]) for t in self.tokens(service)} for service in self.urls}
+
+    def reused_refresh_tokens(self, before: dict[str, set[str]]) -> int:
+        """Refresh tokens issued since ``before`` that were presented more than once."""
+        return sum(1 for service in self.urls for t in self.tokens(service)
+                   if t.get("kind") == "oauth_refresh" and str(t.get("id")) not in before.get(service, set())
+                   and int(t.get("uses") or 0) > 1)
+
     def fault_hits(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
         for service in self.urls:
@@ -329,6 +449,130 @@ def fault_mix(helpdesk: str, timeouts: int) -> dict[str, list[dict[str, Any]]]:
     return mix
 
 
+# ---------------------------------------------------------------------------- renewals
+
+
+class RenewalWatch:
+    """Follows the daemon's log: which token renewals are under way in the running daemon,
+    and, once armed, calls ``on_renewed`` the moment a renewal is stored while no other is
+    under way (a kill then cannot land in the middle of a refresh request).
+
+    A renewal is under way from its "renewing the access token" line until its endpoint's
+    "access token renewed" (or "a newer grant was stored meanwhile") line, the daemon's
+    next start, or ``IN_FLIGHT_MAX`` seconds (a token request that failed logs nothing of
+    its own: it ends by its timeout at the latest).
+    """
+
+    def __init__(self, log: Path, on_renewed: Any) -> None:
+        self.log = log
+        self.on_renewed = on_renewed
+        self._lock = threading.RLock()
+        self._offset = 0
+        self._partial = b""
+        self._under_way: dict[str, float] = {}   # endpoint -> monotonic time its renewal began
+        self._armed_from: int | None = None      # log offset after which a renewal counts
+        self._armed_until = 0.0
+        self._seen_renewal = False
+        self.missed: list[str] = []               # armed waits that saw no renewal
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- reading -----------------------------------------------------------------------
+
+    def poll(self) -> None:
+        """Read what the log gained; fire ``on_renewed`` when armed and due (outside the
+        watch's lock: the callback kills and restarts the daemon)."""
+        fire = False
+        with self._lock:
+            try:
+                with self.log.open("rb") as f:
+                    f.seek(self._offset)
+                    chunk = f.read()
+            except FileNotFoundError:
+                return
+            if chunk:
+                position = self._offset - len(self._partial)   # where the unread data begins
+                lines = (self._partial + chunk).split(b"\n")
+                self._partial = lines.pop()
+                self._offset += len(chunk)
+                for raw in lines:
+                    position += len(raw) + 1
+                    self._line(raw.decode("utf-8", "replace"), position)
+            if self._armed_from is None:
+                return
+            if self._seen_renewal and not self.under_way():
+                self._armed_from, fire = None, True
+            elif time.monotonic() > self._armed_until:
+                self._armed_from = None
+                self.missed.append(f"no access token renewal within {RENEWAL_WAIT:.0f}s of a restart "
+                                   f"with expired tokens")
+        if fire:
+            self.on_renewed()
+
+    def _line(self, line: str, end: int) -> None:
+        if line.startswith("--- start "):
+            self._under_way.clear()   # a new daemon: whatever the last one began died with it
+            return
+        match = _OAUTH_LINE.search(line)
+        if match is None:
+            return
+        who, what = match["who"], match["what"]
+        if what == RENEWING:
+            self._under_way[who] = time.monotonic()
+            return
+        self._under_way.pop(who, None)
+        if what == RENEWED and self._armed_from is not None and end > self._armed_from:
+            self._seen_renewal = True
+
+    def under_way(self) -> bool:
+        """A renewal begun in the running daemon has not ended yet."""
+        with self._lock:
+            now = time.monotonic()
+            for who, began in list(self._under_way.items()):
+                if now - began > IN_FLIGHT_MAX:
+                    del self._under_way[who]
+            return bool(self._under_way)
+
+    def settled(self, timeout: float = IN_FLIGHT_MAX + 4.0) -> None:
+        """Return once no renewal is under way (read afresh), or after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.poll()
+            if not self.under_way() or time.monotonic() > deadline:
+                return
+            time.sleep(LOG_POLL)
+
+    # -- arming ------------------------------------------------------------------------
+
+    def arm(self) -> None:
+        """Fire at the next renewal stored from now on (within ``RENEWAL_WAIT``)."""
+        with self._lock:
+            self._armed_from = self.log.stat().st_size if self.log.exists() else 0
+            self._armed_until = time.monotonic() + RENEWAL_WAIT
+            self._seen_renewal = False
+
+    @property
+    def armed(self) -> bool:
+        with self._lock:
+            return self._armed_from is not None
+
+    # -- running -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="chaos-renewal-watch", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(LOG_POLL):
+            self.poll()
+
+
 # ---------------------------------------------------------------------------- the people
 
 
@@ -353,6 +597,7 @@ class Plan:
     kills_at: list[float]
     chaos_end: float
     customers: list[str]
+    refresh_kills_at: list[float] = field(default_factory=list)   # kills just before a renewal
 
 
 def make_plan(options: ChaosOptions, rng: random.Random) -> Plan:
@@ -366,7 +611,10 @@ def make_plan(options: ChaosOptions, rng: random.Random) -> Plan:
     chaos_end = posting + TAIL_SECONDS
     answers_at = sorted(rng.uniform(0.25 * posting, chaos_end) for _ in range(options.replies))
     kills_at = sorted(rng.uniform(1.0, chaos_end) for _ in range(options.kills))
-    return Plan(mentions, answers_at, max(1, options.replies // 3), kills_at, chaos_end, customers)
+    # One in each equal slice of the chaos phase, somewhere in the slice's middle half.
+    slices = max(1, options.refresh_kills)
+    refresh_at = [chaos_end * (i + rng.uniform(0.25, 0.75)) / slices for i in range(options.refresh_kills)]
+    return Plan(mentions, answers_at, max(1, options.replies // 3), kills_at, chaos_end, customers, refresh_at)
 
 
 class Crowd:
@@ -465,6 +713,11 @@ class ChaosRun:
         config, env = write_mapping(workdir, info, options.helpdesk)
         self.config, self.env = config, env
         self.daemon = DaemonProcess(config, env, workdir / "daemon.log")
+        # Kills and restarts come from this thread and from the renewal watch's.
+        self.daemon_lock = threading.Lock()
+        self.watch = RenewalWatch(self.daemon.log, self._kill_after_renewal)
+        self.restart_rng = random.Random(options.seed * 7 + 3)   # the watch's restart pauses
+        self.tokens_before: dict[str, set[str]] = {}
         self.report = ChaosReport(helpdesk=options.helpdesk, seed=options.seed)
         self.started = 0.0
 
@@ -472,6 +725,11 @@ class ChaosRun:
 
     def run(self) -> ChaosReport:
         self.controls.prepare(self.options)
+        # The sandbox keeps the tokens of earlier runs: only those issued from here on count.
+        self.tokens_before = self.controls.token_ids()
+        _progress(time.monotonic(), f"connecting {', '.join(oauth_entries(self.options.helpdesk))} "
+                                    f"(socialdesk connect, the consent browser)")
+        connect_endpoints(self.config, self.env, self.info, self.options.helpdesk)
         if self.options.faults:
             timeouts = self.options.timeouts
             if timeouts is None:
@@ -479,8 +737,12 @@ class ChaosRun:
             self.controls.arm_faults(self.options.helpdesk, timeouts, self.options.fault_rate)
         self.started = time.monotonic()
         self.daemon.start()
+        self.watch.start()
         try:
-            self.chaos_phase()
+            try:
+                self.chaos_phase()
+            finally:
+                self.watch.stop()
             self.report.faults_injected = self.controls.fault_hits()
             self.controls.clear_faults()
             drain_started = time.monotonic()
@@ -498,9 +760,10 @@ class ChaosRun:
     def chaos_phase(self) -> None:
         """Post, answer and kill on schedule until the plan's end and every answer is made."""
         mentions, answers, kills = list(self.plan.mentions), list(self.plan.answers_at), list(self.plan.kills_at)
+        refresh = list(self.plan.refresh_kills_at)
         notes_every = max(1, len(self.plan.answers_at) // max(1, self.plan.notes))
         last_report = 0.0
-        while mentions or kills or self.elapsed() < self.plan.chaos_end or (
+        while mentions or kills or refresh or self.watch.armed or self.elapsed() < self.plan.chaos_end or (
                 answers and self.elapsed() < self.plan.chaos_end + self._drain_budget()):
             now = self.elapsed()
             while mentions and mentions[0][0] <= now:
@@ -513,6 +776,10 @@ class ChaosRun:
             if kills and kills[0] <= now:
                 kills.pop(0)
                 self._kill_and_restart()
+            # The next kill before a renewal waits for the last one's kill after renewal.
+            if refresh and refresh[0] <= now and not self.watch.armed:
+                refresh.pop(0)
+                self._kill_before_renewal()
             self._keep_alive()
             if now - last_report >= 5.0:
                 last_report = now
@@ -522,16 +789,49 @@ class ChaosRun:
             pass
 
     def _kill_and_restart(self) -> None:
-        self.daemon.kill()
-        self.report.kills += 1
-        time.sleep(self.rng.uniform(*RESTART_PAUSE))
-        self.daemon.start()
+        """A kill at a random moment, but never while the daemon renews a token."""
+        self.watch.settled()
+        with self.daemon_lock:
+            self.watch.settled()
+            self.daemon.kill()
+            self.report.kills += 1
+            time.sleep(self.rng.uniform(*RESTART_PAUSE))
+            self.daemon.start()
+
+    def _kill_before_renewal(self) -> None:
+        """Kill, let every access token the daemon holds die, restart: the new daemon meets
+        refused tokens and renews. Then the watch kills it once more, just after."""
+        self.watch.settled()
+        with self.daemon_lock:
+            self.watch.settled()
+            self.daemon.kill()
+            self.report.kills += 1
+            self.report.refresh_kills += 1
+            for service in self.controls.urls:
+                self.controls.advance(service, EXPIRY_JUMP[service])
+            self.daemon.start()
+            self.watch.arm()
+        _progress(self.started, f"refresh kill {self.report.refresh_kills}: killed, "
+                                + ", ".join(f"{s} clock +{EXPIRY_JUMP[s]}s" for s in self.controls.urls)
+                                + ", restarted; killing again at the next renewal")
+
+    def _kill_after_renewal(self) -> None:
+        """The renewal watch saw a renewal stored (none other under way): kill, restart."""
+        with self.daemon_lock:
+            self.watch.settled()
+            self.daemon.kill()
+            self.report.kills += 1
+            self.report.kills_after_renewal += 1
+            time.sleep(self.restart_rng.uniform(*RESTART_PAUSE))
+            self.daemon.start()
+        _progress(self.started, f"refresh kill {self.report.refresh_kills}: killed just after a renewal, restarted")
 
     def _keep_alive(self) -> None:
         """A daemon that exited by itself (it should not) is started again and counted."""
-        if not self.daemon.alive():
-            self.report.restarts_after_exit += 1
-            self.daemon.start()
+        with self.daemon_lock:
+            if not self.daemon.alive():
+                self.report.restarts_after_exit += 1
+                self.daemon.start()
 
     def _drain_budget(self) -> float:
         if self.options.drain_timeout is not None:
@@ -572,14 +872,20 @@ class ChaosRun:
         return pending == 0
 
     def _status(self) -> dict[str, Any]:
+        """The routes' queue counts (``socialdesk status --json``)."""
+        return dict(self._status_json().get("routes") or {})
+
+    def _status_json(self) -> dict[str, Any]:
+        """What ``socialdesk status --json`` prints: routes (counts), health, budgets."""
         done = subprocess.run([*socialdesk_command(), "status", "--config", str(self.config), "--json"],
                               cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=60)
         if done.returncode != 0:
             return {}
         try:
-            return json.loads(done.stdout).get("routes", {})
+            status = json.loads(done.stdout)
         except ValueError:
             return {}
+        return status if isinstance(status, dict) else {}
 
     def reconcile(self) -> None:
         result = audit(self.people, self.plan.customers, answers=self.ledger.answers, notes=self.ledger.notes)
@@ -589,11 +895,25 @@ class ChaosRun:
         r.lost, r.unanswered, r.tickets = result.lost, result.unanswered, result.tickets
         r.duplicate_tickets, r.duplicate_mentions = result.duplicate_tickets, result.duplicate_mentions
         r.duplicate_replies, r.leaked_internal_notes = result.duplicate_replies, result.leaked_internal_notes
-        counts = self._status().get(ROUTE, {})
+        status = self._status_json()
+        counts = (status.get("routes") or {}).get(ROUTE, {})
         inbox, outbox = counts.get("inbox", {}), counts.get("outbox", {})
         r.quarantined = inbox.get("quarantined", 0) + outbox.get("failed", 0)
         r.pending_inbox, r.pending_outbox = inbox.get("pending", 0), outbox.get("pending", 0)
         r.problems = [_with_seq(p, by_post) for p in result.problems[:50]]
+        # Signing in: what the daemon logged, what the vendors saw, where the route stands.
+        log = self.daemon.log.read_text(encoding="utf-8", errors="replace") if self.daemon.log.exists() else ""
+        r.renewals = sum(1 for line in log.splitlines() if f": {RENEWED}, valid until" in line)
+        r.consent_refused = log.count(CONSENT_REFUSED)
+        r.refresh_tokens_reused = self.controls.reused_refresh_tokens(self.tokens_before)
+        health = status.get("health") or {}
+        for route in (ROUTE,):
+            state = health.get(route) or {"state": "unknown (socialdesk status said nothing of it)"}
+            if state.get("state") != "active":
+                r.waiting_routes += 1
+                r.problems.append(f"route {route} is {state.get('state')} at the end"
+                                  + (f": {state['reason']}" if state.get("reason") else ""))
+        r.problems += self.watch.missed
         if r.failed or not r.drained or self.options.keep:
             self.dump_far_side()
 
@@ -603,14 +923,16 @@ class ChaosRun:
         logs = {service: self.controls.call(service, "GET", "requests")["requests"] for service in self.controls.urls}
         far = {"ledger": {"posts": self.ledger.posts, "answers": self.ledger.answered_on,
                           "notes": self.ledger.notes},
-               "conversations": self.people.conversations(), "posts": self.people.all_posts(), "requests": logs}
+               "conversations": self.people.conversations(), "posts": self.people.all_posts(), "requests": logs,
+               "tokens": {service: self.controls.tokens(service) for service in self.controls.urls}}
         (self.workdir / "far_side.json").write_text(json.dumps(far, indent=1, default=str))
 
     def _show(self, phase: str) -> None:
         _progress(self.started, f"{phase}: posted {len(self.ledger.posts)}/{self.options.mentions} · "
                                 f"tickets {len(self.crowd.tickets)} · answers {len(self.ledger.answers)}/"
                                 f"{self.options.replies} · notes {len(self.ledger.notes)} · "
-                                f"kills {self.report.kills}/{self.options.kills}")
+                                f"kills {self.report.kills}/{self.options.kills + 2 * self.options.refresh_kills}"
+                                f" (refresh kills {self.report.refresh_kills}/{self.options.refresh_kills})")
 
 
 def _with_seq(problem: str, by_post: dict[str, int]) -> str:
@@ -656,26 +978,34 @@ def parse_args(argv: list[str] | None = None) -> tuple[ChaosOptions, bool]:
     parser.add_argument("--timeouts", type=int, default=None,
                         help="answers held past the client timeout, per service (default: kills // 20)")
     parser.add_argument("--fault-rate", type=float, default=1.0, help="multiplies every fault probability")
+    parser.add_argument("--refresh-kills", type=int, default=0,
+                        help="kills around a token renewal: each kills just before one (tokens made to expire) "
+                             "and again just after it")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     options = ChaosOptions(helpdesk=args.helpdesk, mentions=args.mentions, replies=args.replies, kills=args.kills,
                            faults=args.faults, seed=args.seed, rate=args.rate, drain_timeout=args.drain_timeout,
                            zendesk_speed=args.zendesk_speed, timeouts=args.timeouts,
-                           fault_rate=args.fault_rate, keep=args.keep)
+                           fault_rate=args.fault_rate, refresh_kills=args.refresh_kills, keep=args.keep)
     return options, args.json
 
 
 def main(argv: list[str] | None = None) -> int:
     options, as_json = parse_args(argv)
-    report = run_chaos(options)
+    try:
+        report = run_chaos(options)
+    except ConnectFailed as err:
+        print(f"chaos: {err}", file=sys.stderr)
+        return 2
     if as_json:
         print(json.dumps(report.as_dict(), sort_keys=True))
     else:
-        for key in ("helpdesk", "seed", "mentions", "replies", "notes", "kills", "restarts_after_exit", "lost",
-                    "duplicate_tickets", "duplicate_mentions", "duplicate_replies", "leaked_internal_notes",
-                    "unanswered", "quarantined", "pending_inbox", "pending_outbox", "tickets", "drained",
-                    "elapsed_s", "drain_s"):
+        for key in ("helpdesk", "seed", "mentions", "replies", "notes", "kills", "refresh_kills",
+                    "kills_after_renewal", "restarts_after_exit", "lost", "duplicate_tickets", "duplicate_mentions",
+                    "duplicate_replies", "leaked_internal_notes", "unanswered", "quarantined", "pending_inbox",
+                    "pending_outbox", "tickets", "renewals", "refresh_tokens_reused", "consent_refused",
+                    "waiting_routes", "drained", "elapsed_s", "drain_s"):
             print(f"{key:22} {getattr(report, key)}")
         print(f"{'faults_injected':22} {json.dumps(report.faults_injected, sort_keys=True)}")
         for problem in report.problems[:20]:

@@ -2,10 +2,14 @@
 every wire misbehaves, must lose nothing, duplicate nothing and leak no internal note.
 
 Sixty sequence-numbered mentions over many conversations, fifteen agent answers and a
-few internal notes, four kills, probabilistic faults on X and on the helpdesk (at twice
-the chaos run's default rates, so a run this short still meets every kind). The full
-runs are ``bench/chaos.py`` with bigger numbers; its report names the work directory
-(mapping, state, daemon log, far-side dump) when something is wrong.
+few internal notes, four kills at random moments, probabilistic faults on X and on the
+helpdesk (at twice the chaos run's default rates, so a run this short still meets every
+kind). The daemon signs in with OAuth, the grants given by the real ``socialdesk
+connect``; two refresh kills each kill it just before a renewal (its access tokens made
+to expire meanwhile) and again the moment a renewal is stored: no refresh token may be
+presented twice, no grant found refused, no route left waiting. The full runs are
+``bench/chaos.py`` with bigger numbers; its report names the work directory (mapping,
+state, daemon log, far-side dump) when something is wrong.
 """
 from __future__ import annotations
 
@@ -22,7 +26,9 @@ pytestmark = pytest.mark.slow
 
 sandbox_process = pytest.fixture(scope="module")(harness.sandbox_process)
 
-REDUCED = dict(mentions=60, replies=15, kills=4, faults=True, fault_rate=2.0, timeouts=1, drain_timeout=50.0)
+RANDOM_KILLS, REFRESH_KILLS = 4, 2
+REDUCED = dict(mentions=60, replies=15, kills=RANDOM_KILLS, refresh_kills=REFRESH_KILLS, faults=True, fault_rate=2.0,
+               timeouts=1, drain_timeout=50.0)
 
 
 def _explain(report: ChaosReport) -> str:
@@ -34,7 +40,17 @@ def test_reduced_chaos_run_loses_and_duplicates_nothing(helpdesk: str, seed: int
                                                          tmp_path: Path) -> None:
     options = ChaosOptions(helpdesk=helpdesk, seed=seed, workdir=tmp_path, **REDUCED)  # type: ignore[arg-type]
     report = run_chaos(options, sandbox_process)
-    assert report.mentions == 60 and report.replies == 15 and report.kills == 4
+    assert report.mentions == 60 and report.replies == 15
+    # report.kills counts every SIGKILL: the random ones, and per refresh kill one just
+    # before a renewal and one just after it.
+    assert report.refresh_kills == REFRESH_KILLS, _explain(report)
+    assert report.kills_after_renewal == REFRESH_KILLS, _explain(report)
+    assert report.kills == RANDOM_KILLS + 2 * REFRESH_KILLS, _explain(report)
+    # Each kill before a renewal let every access token die: the daemons after it renewed.
+    assert report.renewals >= report.refresh_kills, _explain(report)
+    assert report.refresh_tokens_reused == 0, _explain(report)
+    assert report.consent_refused == 0, _explain(report)
+    assert report.waiting_routes == 0, _explain(report)
     assert report.lost == 0, _explain(report)
     assert report.duplicate_tickets == 0 and report.duplicate_mentions == 0, _explain(report)
     assert report.duplicate_replies == 0, _explain(report)
