@@ -199,8 +199,9 @@ class TokenSource:
                     raise self._client_refused(err) from None
                 self.vault.refuse(err.reason, version)
                 self._grant = None   # until a new consent is stored, no call goes out with the old token
-                raise ConsentNeeded(f"{self.client.vendor} refused the stored OAuth grant ({err.reason}): "
-                                    f"{self.connect_hint()}") from None
+                message = f"{self.client.vendor} refused the stored OAuth grant ({err.reason}): {self.connect_hint()}"
+                log.error("%s %s: %s", self.client.vendor, self.client.endpoint, message)   # once: it is recorded
+                raise ConsentNeeded(message) from None
             # The refresh token is spent now: nothing may come between the answer and the vault.
             self._store(token, keep_refresh=grant.refresh_token)
         finally:
