@@ -1,8 +1,10 @@
-"""``socialdesk status``: per-route health, queues, cursors and API budget, from the store."""
+"""``socialdesk status``: per-route health (active, waiting with its next re-check, parked),
+queues, cursors and API budget, from the store."""
 from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from cli.common import load_mapping, open_store
 
@@ -19,8 +21,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             return 0
         for route in config.routes:
             c = counts.get(route.name, {})
-            h = health.get(route.name, {"state": "never run"})
-            print(f"route {route.name}: {h['state']}" + (f" ({h['reason']})" if h.get("reason") else ""))
+            print(f"route {route.name}: {health_line(health.get(route.name))}")
             print(f"  inbox   {c.get('inbox', {})}")
             print(f"  outbox  {c.get('outbox', {})}")
             print(f"  tickets {c.get('tickets', 0)}   cursors {c.get('cursors', {})}")
@@ -34,3 +35,21 @@ def cmd_status(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 0
+
+
+def health_line(h: dict[str, Any] | None) -> str:
+    """A route's state, why, since when, and for a waiting route when it re-checks."""
+    from sync.health import at
+
+    if h is None:
+        return "never run"
+    line = h["state"]
+    if h["state"] in ("waiting", "parked") and h.get("since"):
+        line += f" since {at(h['since'])}"
+    if h.get("reason"):
+        line += f" ({h['reason']})"
+    if h["state"] == "waiting" and h.get("next_check"):
+        line += f"; next re-check {at(h['next_check'])}"
+    elif h["state"] == "parked":
+        line += "; stays parked until restarted"
+    return line

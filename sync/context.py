@@ -49,10 +49,12 @@ class RouteContext:
         """
         self.stats.helpdesk_calls += 1
         try:
-            return call() if write else quick_retry(call)
+            result = call() if write else quick_retry(call)
         except SocialdeskError as err:
             err.side = "helpdesk"
             raise
+        self.health.answered("helpdesk")  # a run of passing faults is over
+        return result
 
     def budget_slowdown(self) -> float:
         """Work less often as the helpdesk's API budget tightens (Salesforce's daily

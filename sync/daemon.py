@@ -15,9 +15,11 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 import adapters
 from adapters.base import (
-    AuthFailed, FatalError, KeepsRateBudget, MetersApiBudget, ReceivesOutboundMessages, ReceivesWebhooks, Secret,
+    FatalError, KeepsRateBudget, MetersApiBudget, ReceivesOutboundMessages, ReceivesWebhooks, Secret,
     SocialdeskError,
 )
+from sync.failures import settle
+from sync.policy import RECHECK_CAP
 from sync.resolve import route_settings
 from sync.route import Route
 from sync.scheduler import schedule
@@ -50,10 +52,11 @@ class Daemon:
     """Every configured route, sharing one store."""
 
     def __init__(self, config: Any, store: Store, endpoint_settings: EndpointSettings | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, recheck_cap: float = RECHECK_CAP) -> None:
         self.config = config
         self.store = store
         self.clock = clock
+        self.recheck_cap = recheck_cap  # the longest a waiting route goes between re-checks
         self.helpdesks = {name: build_adapter("helpdesk", ep, endpoint_settings)
                           for name, ep in config.helpdesks.items()}
         self.networks = {name: build_adapter("social", ep, endpoint_settings) for name, ep in config.networks.items()}
@@ -68,7 +71,8 @@ class Daemon:
         self.scheduler: BackgroundScheduler | None = None
 
     def prepare(self) -> None:
-        """Resolve names and check credentials; a failing route is parked, the others run."""
+        """Resolve names and check credentials. A route refused or unreachable waits and
+        re-checks by itself; one whose mapping is wrong is parked; the others run."""
         hook = self.config.webhook
         if hook is not None and isinstance(hook.secret, Secret):
             # A webhook made by hand in the helpdesk: its secret comes from the config.
@@ -84,27 +88,22 @@ class Daemon:
                 log.info("helpdesk %s: %d API call(s) of the last 24 hours counted from the previous run",
                          name, restored)
         for route_cfg in self.config.routes:
-            helpdesk = self.helpdesks[route_cfg.helpdesk]
-            network = self.networks[route_cfg.network]
-            try:
-                settings = route_settings(route_cfg, helpdesk)
-            except SocialdeskError as err:
-                # Without its groups and fields a route would open tickets the helpdesk's
-                # rules do not recognise: it waits, parked, until the mapping is fixed.
-                settings = RouteSettings(name=route_cfg.name, helpdesk_name=route_cfg.helpdesk)
-                route = Route(settings, network, helpdesk, self.store, self.clock)
-                route.park(f"the mapping's names could not be resolved: {err}")
-                self.routes[route_cfg.name] = route
-                continue
-            route = Route(settings, network, helpdesk, self.store, self.clock)
-            self.routes[route_cfg.name] = route
-            try:
-                route.me()
+            self.routes[route_cfg.name] = route = self._route(route_cfg)
+            # Names resolved, the network account read. Refused or unreachable: the route
+            # waits and re-checks; a name the helpdesk does not have: parked until fixed.
+            if route.check():
                 route.healthy()
-            except AuthFailed as err:
-                route.park(f"{network.kind} refused the credentials: {err}")
-            except SocialdeskError as err:
-                log.warning("route %s: %s", route.name, err)
+
+    def _route(self, route_cfg: Any) -> Route:
+        """A route whose mapping names are still to be resolved (its first check does it).
+
+        Until then it has the mapping's streams (the scheduler's poll jobs) and no ticket
+        settings: it does no work before its names resolve."""
+        helpdesk = self.helpdesks[route_cfg.helpdesk]
+        unresolved = RouteSettings(name=route_cfg.name, helpdesk_name=route_cfg.helpdesk,
+                                   streams=tuple(route_cfg.streams))
+        return Route(unresolved, self.networks[route_cfg.network], helpdesk, self.store, self.clock,
+                     resolve=lambda: route_settings(route_cfg, helpdesk), recheck_cap=self.recheck_cap)
 
     def setup_push(self, public_url: str) -> dict[str, list[str]]:
         """Create the helpdesk webhooks and triggers that call us (idempotent)."""
@@ -148,17 +147,20 @@ class Daemon:
             except queue.Empty:
                 return handled
             for route in self.routes.values():
-                if route.settings.helpdesk_name == helpdesk and route.parked is None:
+                if route.settings.helpdesk_name == helpdesk and not route.health.stopped("helpdesk"):
                     try:
                         route.hint(ticket_id)
                         route.drain_outbox()
                     except SocialdeskError as err:
-                        log.warning("route %s: webhook hint for ticket %s failed: %s", route.name, ticket_id, err)
+                        # The export reads the ticket's replies later; refused credentials or
+                        # a helpdesk that keeps failing make the route wait, as anywhere else.
+                        settle(route.ctx, err, "read", f"webhook hint for ticket {ticket_id}")
             handled += 1
 
     def run_once(self) -> None:
+        """Every route's steps once; a waiting route re-checks first when its time has come."""
         for route in self.routes.values():
-            if route.parked is None:
+            if route.state != "parked":
                 route.run_once()
         self.drain_hints()
         self.record_budgets()
@@ -174,8 +176,9 @@ class Daemon:
                 self.store.put_budget(name, {**report, **pacing})
 
     def status(self) -> dict[str, Any]:
-        return {"routes": {name: {"parked": r.parked, "paused_until": r.paused_until}
-                           for name, r in self.routes.items()},
+        """Per route: state (active, waiting, parked), the reason, since when, the next
+        re-check of a waiting route, the sides paused; and the store's counts."""
+        return {"routes": {name: r.health.report() for name, r in self.routes.items()},
                 "counts": self.store.counts()}
 
     def start(self) -> BackgroundScheduler:

@@ -8,21 +8,25 @@ No logic of its own lives here: each method hands over to the part whose job it 
 - mirror: ``ReplyReader`` queues agents' public answers; ``ReplyPoster`` posts them past
   the guards (sync/mirror/guards.py).
 - watch: ``ViralWatch`` and ``SpikeWatch`` escalate.
-- every error any part meets is settled by ``sync/failures.py`` as ``sync/policy.py`` decides.
+- every error any part meets is settled by ``sync/failures.py`` as ``sync/policy.py`` decides;
+  ``check`` and ``recheck`` are the checks a route passes before it works and while it
+  waits (sync/health.py keeps its state).
 """
 from __future__ import annotations
 
 import time
 from typing import Callable
 
-from adapters.base import Author, Helpdesk, SocialNetwork
+from adapters.base import Author, Helpdesk, SocialdeskError, SocialNetwork
 from sync.context import RouteContext
+from sync.failures import probe, settle
 from sync.health import RouteHealth
 from sync.ingest.composer import TicketComposer
 from sync.ingest.inbox import InboxWorker
 from sync.ingest.reader import MentionReader
 from sync.mirror.poster import ReplyPoster
 from sync.mirror.reader import ReplyReader
+from sync.policy import RECHECK_CAP
 from sync.settings import RouteSettings, Stats
 from sync.store import Store
 from sync.watch.spike import SpikeWatch
@@ -33,16 +37,26 @@ class Route:
     """One network account feeding one helpdesk instance."""
 
     def __init__(self, settings: RouteSettings, network: SocialNetwork, helpdesk: Helpdesk,
-                 store: Store, clock: Callable[[], float] = time.time) -> None:
-        self.health = RouteHealth(settings.name, store, clock)
+                 store: Store, clock: Callable[[], float] = time.time, *,
+                 resolve: Callable[[], RouteSettings] | None = None, recheck_cap: float = RECHECK_CAP) -> None:
+        self.health = RouteHealth(settings.name, store, clock, recheck_cap)
         self.ctx = RouteContext(settings, network, helpdesk, store, clock, self.health)
-        self.composer = TicketComposer(settings, network.private_reply_window)
+        # The mapping's names, still to be resolved into ``settings`` by the route's check.
+        self.resolve = resolve
+        self.health.resolved = resolve is None
         self.reader = MentionReader(self.ctx)
-        self.inbox = InboxWorker(self.ctx, self.composer)
+        self.use_settings(settings)
         self.replies = ReplyReader(self.ctx)
         self.poster = ReplyPoster(self.ctx)
         self.viral = ViralWatch(self.ctx)
         self.spike = SpikeWatch(self.ctx)
+
+    def use_settings(self, settings: RouteSettings) -> None:
+        """Work with ``settings`` from now on (settings are frozen: the parts that hold
+        them are built anew; what the route counted, read and remembers stays)."""
+        self.ctx.settings = settings
+        self.composer = TicketComposer(settings, self.ctx.network.private_reply_window)
+        self.inbox = InboxWorker(self.ctx, self.composer)
 
     # What the daemon, the status page and the benches read.
 
@@ -75,8 +89,22 @@ class Route:
         return self.ctx.stats
 
     @property
+    def state(self) -> str:
+        """active, waiting (re-checks and resumes by itself) or parked (until restarted)."""
+        return self.health.state
+
+    @property
+    def running(self) -> bool:
+        """Neither waiting nor parked."""
+        return self.health.running
+
+    @property
     def parked(self) -> str | None:
         return self.health.parked
+
+    @property
+    def waiting(self) -> str | None:
+        return self.health.waiting
 
     @property
     def paused_until(self) -> dict[str, float]:
@@ -93,6 +121,47 @@ class Route:
     def healthy(self) -> None:
         self.health.healthy()
 
+    def check(self, side: str | None = None) -> bool:
+        """What a route passes before it works (``side`` None: at start), and what a
+        waiting route asks again of ``side``: its mapping names resolved (once, a helpdesk
+        call), its network account read (once, once the names are), else a probe of the
+        side. What a step meets is settled as the policy table says for the work ``check``
+        (refused or unreachable: that side waits; a configuration error: parked).
+        True when ``side`` (at start: every step) passed."""
+        ctx = self.ctx
+        if side in (None, "helpdesk"):
+            doing = f"resolving the mapping's names in {ctx.helpdesk.kind} {self.settings.helpdesk_name!r}"
+            try:
+                if self.resolve is not None:
+                    self.use_settings(ctx.desk(self.resolve))
+                    self.resolve, self.health.resolved = None, True
+                elif side == "helpdesk":
+                    doing = "checking the helpdesk"
+                    probe(ctx, "helpdesk")
+            except SocialdeskError as err:
+                settle(ctx, err, "check", doing, park_doing=doing)
+                return False
+        doing = f"reading the {ctx.network.kind} account" if ctx.me_ is None else "checking the network"
+        try:
+            if ctx.me_ is None:
+                ctx.me()
+            elif side == "network":
+                probe(ctx, "network")
+        except SocialdeskError as err:
+            settle(ctx, err, "check", doing, park_doing=doing)
+            return side == "helpdesk"  # the helpdesk answered; the network now waits
+        return True
+
+    def recheck(self) -> bool:
+        """Each side the route waits on whose re-check has come is asked again; True when
+        one resumed."""
+        resumed = False
+        for side in self.health.due():
+            if self.check(side) and side in self.health.waits:
+                self.health.resume(side)
+                resumed = True
+        return resumed
+
     def budget_slowdown(self) -> float:
         return self.ctx.budget_slowdown()
 
@@ -106,7 +175,14 @@ class Route:
         return self.reader.poll(stream)
 
     def process_inbox(self, limit: int = 50) -> int:
-        return self.inbox.process(limit)
+        try:
+            return self.inbox.process(limit)
+        except SocialdeskError as err:
+            # A batch (sync/ingest/batch.py) carries out pause, park and retry itself and
+            # lets a wait through: the route waits here; the batch's rows come back when
+            # their lease ends.
+            settle(self.ctx, err, "batch", "writing a batch of tickets")
+            return 0
 
     def poll_replies(self) -> int:
         return self.replies.poll()
@@ -124,7 +200,9 @@ class Route:
         return self.spike.run()
 
     def run_once(self) -> None:
-        """Every step once: read, ticket, read replies, post, watch."""
+        """Every step once: re-check if waiting, read, ticket, read replies, post, watch
+        (a part does nothing while the route waits or is parked)."""
+        self.recheck()
         for stream in self.settings.streams:
             self.poll(stream)
         while self.process_inbox():

@@ -2,7 +2,8 @@
 
 Per route: a poll job per stream (ticking at the network's fastest allowed pace; the route
 decides whether a read is due), a work job (inbox and outbox, a batch of each in turn), the
-agent-reply export, and the viral and spike watches. Daemon-wide: webhook hints and the
+agent-reply export, the viral and spike watches, and the re-check of a route that waits
+(refused credentials, a service down: sync/health.py). Daemon-wide: webhook hints and the
 API budget record. A job never lets an error stop the scheduler.
 """
 from __future__ import annotations
@@ -28,6 +29,7 @@ VIRAL_EVERY = 30.0        # the viral watch paces itself (refresh interval, API 
 SPIKE_EVERY = 60.0
 HINTS_EVERY = 0.5
 BUDGETS_EVERY = 60.0
+RECHECK_EVERY = 5.0       # how often a waiting route asks whether its re-check is due
 
 
 def schedule(daemon: "Daemon") -> BackgroundScheduler:
@@ -53,6 +55,8 @@ def schedule(daemon: "Daemon") -> BackgroundScheduler:
                           id=f"{route.name}:viral")
         scheduler.add_job(guarded(route, route.spike_watch), "interval", seconds=SPIKE_EVERY,
                           id=f"{route.name}:spike")
+        # A waiting route's re-check (it knows when the next is due; nothing to do otherwise).
+        scheduler.add_job(rechecker(route), "interval", seconds=RECHECK_EVERY, id=f"{route.name}:recheck")
     scheduler.add_job(daemon.drain_hints, "interval", seconds=HINTS_EVERY, id="hints")
     scheduler.add_job(daemon.record_budgets, "interval", seconds=BUDGETS_EVERY, id="budgets")
     scheduler.start()
@@ -80,8 +84,18 @@ def worker(route: Route) -> Callable[[], None]:
     return work
 
 
+def rechecker(route: Route) -> Callable[[], None]:
+    def recheck() -> None:
+        try:
+            route.recheck()
+        except Exception:  # a bug must not stop the scheduler; it is logged with its trace
+            log.exception("route %s: unexpected error re-checking", route.name)
+    return recheck
+
+
 def guarded(route: Route, job: Callable[[], Any]) -> Callable[[], None]:
-    """A parked route's jobs do nothing; an error the parts let through is logged, never fatal."""
+    """A parked route's jobs do nothing (a waiting route's parts stop themselves where they
+    need the side it waits on); an error the parts let through is logged, never fatal."""
     def run() -> None:
         if route.parked is not None:
             return

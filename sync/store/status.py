@@ -45,19 +45,23 @@ class Status:
                                 .values(state="pending", next_attempt_at=0.0, lease_until=0.0))
         return done.rowcount == 1
 
-    def set_health(self, route: str, state: str, reason: str | None = None) -> bool:
-        """Record a route's health; True when it changed (log once per transition)."""
+    def set_health(self, route: str, state: str, reason: str | None = None, *,
+                   next_check: float | None = None) -> bool:
+        """Record a route's health; True when its state or reason changed (log once per
+        transition). ``since`` moves only when the state changes, so a waiting route's row
+        says since when it waits while each re-check moves ``next_check``."""
         with self.engine.begin() as conn:
             row = conn.execute(sa.select(routes_health).where(routes_health.c.route == route)).first()
-            if row and row.state == state and row.reason == reason:
+            if row and row.state == state and row.reason == reason and row.next_check == next_check:
                 return False
             if row:
+                since = row.since if row.state == state else self.clock()
                 conn.execute(routes_health.update().where(routes_health.c.route == route)
-                             .values(state=state, reason=reason, since=self.clock()))
+                             .values(state=state, reason=reason, since=since, next_check=next_check))
             else:
                 conn.execute(routes_health.insert().values(route=route, state=state, reason=reason,
-                                                           since=self.clock()))
-        return True
+                                                           since=self.clock(), next_check=next_check))
+        return not (row and row.state == state and row.reason == reason)
 
     def put_budget(self, helpdesk: str, report: dict[str, Any]) -> None:
         with self.engine.begin() as conn:
@@ -74,7 +78,7 @@ class Status:
 
     def health(self) -> dict[str, dict[str, Any]]:
         with self.engine.connect() as conn:
-            return {r.route: {"state": r.state, "reason": r.reason, "since": r.since}
+            return {r.route: {"state": r.state, "reason": r.reason, "since": r.since, "next_check": r.next_check}
                     for r in conn.execute(sa.select(routes_health))}
 
     def counts(self) -> dict[str, Any]:

@@ -6,6 +6,7 @@ that settled an error its own way would have nowhere to hide.
 """
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -19,27 +20,43 @@ from sync.context import RouteContext
 from sync.failures import settle, work_rows
 from sync.health import RouteHealth
 from sync.mirror.guards import HeldReply
-from sync.policy import TABLE, WORKS, Action, backoff, decide, quick_retry, use_sleep
+from sync.policy import (
+    RECHECK_CAP, TABLE, WORKS, Action, backoff, decide, probe_after, quick_retry, recheck_delay, use_sleep,
+)
 from sync.settings import RouteSettings
 from sync.store import InboxItem, Store
 from sync.text import ReplyTooLong
 
 A = Action
+
+
+class ConsentNeeded(AuthFailed):
+    """As the OAuth layer reports a revoked grant: just a refused credential here."""
+
+
 # Every kind of error against every work: the rows of sync/policy.py written out by hand.
-#                        read        ingest        batch      mirror        watch
-SPEC: list[tuple[BaseException, tuple[Action, Action, Action, Action, Action]]] = [
-    (RateLimited("slow down", 30), (A.PAUSE, A.PAUSE, A.PAUSE, A.PAUSE, A.PAUSE)),
-    (AuthFailed("401"), (A.PARK, A.PARK, A.PARK, A.PARK, A.PARK)),
-    (HeldReply("held: a phone number"), (A.RAISE, A.HOLD, A.RAISE, A.HOLD, A.RAISE)),
-    (ReplyTooLong("too long"), (A.RAISE, A.HOLD, A.RAISE, A.HOLD, A.RAISE)),
-    (FatalError("no such group"), (A.PARK, A.PARK, A.PARK, A.HOLD, A.PARK)),
-    (SkippableError("bad item"), (A.RETRY, A.QUARANTINE, A.RETRY, A.QUARANTINE, A.RETRY)),
-    (NotFound("gone"), (A.RETRY, A.QUARANTINE, A.RETRY, A.QUARANTINE, A.RETRY)),
-    (DuplicateContent("said already"), (A.RETRY, A.QUARANTINE, A.RETRY, A.QUARANTINE, A.RETRY)),
-    (RetriableError("503"), (A.RETRY, A.RETRY, A.RETRY, A.RETRY, A.RETRY)),
-    (JobPending("job running", "j1"), (A.RETRY, A.RETRY, A.RETRY, A.RETRY, A.RETRY)),
-    (KeyError("author"), (A.RAISE, A.QUARANTINE, A.RAISE, A.RAISE, A.RAISE)),
-    (ZeroDivisionError(), (A.RAISE, A.RAISE, A.RAISE, A.RAISE, A.RAISE)),
+#                        read      ingest        batch      mirror        watch      check
+SPEC: list[tuple[BaseException, tuple[Action, Action, Action, Action, Action, Action]]] = [
+    (RateLimited("slow down", 30), (A.PAUSE, A.PAUSE, A.PAUSE, A.PAUSE, A.PAUSE, A.WAIT)),
+    (AuthFailed("401"), (A.WAIT, A.WAIT, A.WAIT, A.WAIT, A.WAIT, A.WAIT)),
+    (ConsentNeeded("run 'socialdesk connect zd'"), (A.WAIT, A.WAIT, A.WAIT, A.WAIT, A.WAIT, A.WAIT)),
+    (HeldReply("held: a phone number"), (A.RAISE, A.HOLD, A.RAISE, A.HOLD, A.RAISE, A.RAISE)),
+    (ReplyTooLong("too long"), (A.RAISE, A.HOLD, A.RAISE, A.HOLD, A.RAISE, A.RAISE)),
+    (FatalError("no such group"), (A.PARK, A.PARK, A.PARK, A.HOLD, A.PARK, A.PARK)),
+    (SkippableError("bad item"), (A.RETRY, A.QUARANTINE, A.RETRY, A.QUARANTINE, A.RETRY, A.PARK)),
+    (NotFound("gone"), (A.RETRY, A.QUARANTINE, A.RETRY, A.QUARANTINE, A.RETRY, A.PARK)),
+    (DuplicateContent("said already"), (A.RETRY, A.QUARANTINE, A.RETRY, A.QUARANTINE, A.RETRY, A.PARK)),
+    (RetriableError("503"), (A.RETRY, A.RETRY, A.RETRY, A.RETRY, A.RETRY, A.WAIT)),
+    (JobPending("job running", "j1"), (A.RETRY, A.RETRY, A.RETRY, A.RETRY, A.RETRY, A.WAIT)),
+    (KeyError("author"), (A.RAISE, A.QUARANTINE, A.RAISE, A.RAISE, A.RAISE, A.RAISE)),
+    (ZeroDivisionError(), (A.RAISE, A.RAISE, A.RAISE, A.RAISE, A.RAISE, A.RAISE)),
+]
+
+# Which faults, coming again and again from one side, call for a probe of that side.
+PROBED_AFTER: list[tuple[BaseException, int | None]] = [
+    (RetriableError("503"), 3), (RateLimited("slow down", 30), None), (JobPending("job running", "j1"), None),
+    (AuthFailed("401"), None), (FatalError("no such group"), None), (SkippableError("bad item"), None),
+    (KeyError("author"), None),
 ]
 
 
@@ -47,6 +64,11 @@ SPEC: list[tuple[BaseException, tuple[Action, Action, Action, Action, Action]]] 
 def test_each_error_gets_the_action_the_table_gives_it_in_every_work(error: BaseException,
                                                                      actions: tuple[Action, ...]) -> None:
     assert tuple(decide(error, work) for work in WORKS) == actions  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("error, after", PROBED_AFTER, ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else "")
+def test_only_a_run_of_passing_faults_calls_for_a_probe(error: BaseException, after: int | None) -> None:
+    assert probe_after(error) == after
 
 
 def test_every_row_of_the_table_is_reached_by_some_error() -> None:
@@ -87,12 +109,27 @@ def test_backoff_doubles_and_is_capped() -> None:
     assert [backoff(n) for n in (1, 2, 3)] == [15.0, 30.0, 60.0] and backoff(50) == 3600.0
 
 
+def test_a_waiting_route_rechecks_after_15s_doubling_up_to_5_minutes_or_the_cap_given() -> None:
+    assert [recheck_delay(n) for n in range(7)] == [15.0, 30.0, 60.0, 120.0, 240.0, 300.0, 300.0]
+    assert RECHECK_CAP == 300.0 and recheck_delay(40) == 300.0
+    assert [recheck_delay(n, cap=45) for n in range(3)] == [15.0, 30.0, 45.0]
+
+
 # --------------------------------------------------------------------------- carrying decisions out
 
 
 class _Side:
+    """A network or helpdesk whose probe answers, or raises what ``down`` says."""
+
     def __init__(self, kind: str) -> None:
         self.kind = kind
+        self.down: BaseException | None = None
+        self.probes = 0
+
+    def probe(self) -> None:
+        self.probes += 1
+        if self.down is not None:
+            raise self.down
 
 
 @pytest.fixture
@@ -136,13 +173,23 @@ def test_pause_waits_that_side_retries_the_row_and_hands_back_the_rest(ctx: Rout
     assert [r.payload["i"] for r in again] == [2], "the row after the pause is handed back; the paused one waits"
 
 
-def test_refused_credentials_park_the_route_naming_the_side_and_hand_back_every_row(ctx: RouteContext) -> None:
+def test_refused_credentials_make_the_route_wait_naming_the_side_and_hand_back_every_row(ctx: RouteContext) -> None:
     rows = _rows(ctx, 3)
     err = AuthFailed("token revoked")
     err.side = "helpdesk"
     work_rows(ctx, "inbox", rows, _failing({0: err}), lambda r, e: None, "ingest")
-    assert ctx.health.parked == "zendesk refused the credentials: token revoked"
+    assert ctx.health.state == "waiting" and ctx.health.parked is None and list(ctx.health.waits) == ["helpdesk"]
+    assert ctx.health.waiting == "zendesk refused the credentials: token revoked"
+    assert not ctx.health.ready("helpdesk") and not ctx.health.ready("export")
+    assert ctx.health.ready("network"), "mentions are still read into the inbox while the helpdesk waits"
+    assert ctx.store.health()["r"]["state"] == "waiting"
     assert [r.payload["i"] for r in ctx.store.claim_inbox("r", 10)] == [0, 1, 2], "nothing lost, nothing skipped"
+
+
+def test_a_revoked_grant_is_a_refused_credential_whose_reason_says_what_to_run(ctx: RouteContext) -> None:
+    settle(ctx, ConsentNeeded("X refused the stored OAuth grant: run 'socialdesk connect brand'"), "read",
+           "reading mentions")
+    assert ctx.health.state == "waiting" and "run 'socialdesk connect brand'" in (ctx.health.waiting or "")
 
 
 def test_quarantine_and_hold_set_the_one_item_aside_and_go_on(ctx: RouteContext) -> None:
@@ -174,10 +221,24 @@ def test_a_bug_is_never_settled_as_an_item_failure(ctx: RouteContext) -> None:
         work_rows(ctx, "outbox", rows, _failing({0: KeyError("x")}), lambda r, e: None, "mirror")
 
 
-def test_a_watch_parks_on_refused_credentials_like_every_other_part(ctx: RouteContext) -> None:
+def test_each_side_waits_and_resumes_on_its_own(ctx: RouteContext) -> None:
+    refused = AuthFailed("401")
+    refused.side = "helpdesk"
+    settle(ctx, refused, "ingest", "writing a ticket")
+    settle(ctx, AuthFailed("token expired"), "read", "reading mentions")
+    assert set(ctx.health.waits) == {"helpdesk", "network"}
+    assert ctx.health.waiting == "zendesk refused the credentials: 401; x refused the credentials: token expired"
+    ctx.health.resume("helpdesk")
+    assert ctx.health.state == "waiting" and ctx.health.ready("helpdesk") and not ctx.health.ready("network")
+    assert ctx.store.health()["r"]["reason"] == "x refused the credentials: token expired"
+    ctx.health.resume("network")
+    assert ctx.health.state == "active" and ctx.store.health()["r"]["state"] == "active"
+
+
+def test_a_watch_waits_on_refused_credentials_like_every_other_part(ctx: RouteContext) -> None:
     """The viral and spike watchers used to log a refused token and go on forever."""
     settle(ctx, AuthFailed("expired"), "watch", "viral watch")
-    assert ctx.health.parked == "x refused the credentials: expired"
+    assert ctx.health.waiting == "x refused the credentials: expired"
 
 
 def test_a_watch_tries_again_after_a_skippable_or_passing_fault(ctx: RouteContext) -> None:
@@ -191,6 +252,72 @@ def test_a_rate_limited_read_pauses_the_side_it_names(ctx: RouteContext) -> None
     assert set(ctx.health.paused_until) == {"export"}
 
 
-def test_a_configuration_error_parks_with_what_was_being_done(ctx: RouteContext) -> None:
+def test_a_configuration_error_parks_with_what_was_being_done_and_what_to_fix(ctx: RouteContext) -> None:
     settle(ctx, FatalError("field 123 is gone"), "read", "reading agent replies", park_doing="reading agent replies")
-    assert ctx.health.parked == "reading agent replies: field 123 is gone"
+    assert ctx.health.parked == ("reading agent replies: field 123 is gone "
+                                 "(fix the mapping or the service's setup, then restart socialdesk)")
+    assert ctx.health.next_check is None and ctx.health.due() == []
+    assert not any(ctx.health.ready(side) for side in ("network", "helpdesk", "export"))
+    settle(ctx, AuthFailed("401"), "read", "reading mentions")
+    assert ctx.health.state == "parked", "a parked route does not turn into a waiting one"
+
+
+def _unreachable(side: str) -> RetriableError:
+    err = RetriableError("HTTP 503")
+    err.side = side
+    return err
+
+
+def test_a_run_of_passing_faults_probes_that_side_and_waits_when_it_cannot_be_reached(ctx: RouteContext) -> None:
+    desk: Any = ctx.helpdesk
+    desk.down = RetriableError("check access: HTTP 503")
+    previous = use_sleep(lambda seconds: None)
+    try:
+        settle(ctx, _unreachable("helpdesk"), "read", "reading agent replies")
+        settle(ctx, _unreachable("helpdesk"), "watch", "spike watch")
+        assert desk.probes == 0 and ctx.health.running, "two faults may be passing ones"
+        rows = _rows(ctx, 2)
+        work_rows(ctx, "inbox", rows, _failing({0: _unreachable("helpdesk")}), lambda r, e: None, "ingest")
+    finally:
+        use_sleep(previous)
+    assert desk.probes == 3, "the third fault in a row probes the helpdesk (a few quick tries)"
+    assert ctx.health.waiting == "zendesk cannot be reached: check access: HTTP 503"
+    assert list(ctx.health.waits) == ["helpdesk"]
+    assert [r.payload["i"] for r in ctx.store.claim_inbox("r", 10)] == [0, 1], "rows handed back, not put off"
+
+
+def test_a_probe_that_answers_ends_the_run_and_the_route_goes_on(ctx: RouteContext) -> None:
+    for _ in range(3):
+        settle(ctx, _unreachable("network"), "read", "reading mentions")
+    network: Any = ctx.network
+    assert network.probes == 1 and ctx.health.running and ctx.health.faults["network"] == 0
+    settle(ctx, _unreachable("network"), "read", "reading mentions")
+    assert network.probes == 1, "the run starts over"
+
+
+def test_waiting_rechecks_double_up_to_the_cap_and_each_change_is_logged_once(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    now = [1000.0]
+    store = Store(f"sqlite:///{tmp_path / 'state.sqlite'}", clock=lambda: now[0])
+    store.migrate()
+    health = RouteHealth("r", store, lambda: now[0], recheck_cap=100)
+    caplog.set_level(logging.DEBUG, logger="socialdesk.engine")
+    health.wait("helpdesk", "refused", "zendesk refused the credentials: 401")
+    health.wait("helpdesk", "refused", "zendesk refused the credentials: 401")  # a second part, same round
+    delays = []
+    for _ in range(5):
+        delays.append(health.next_check - now[0])
+        now[0] = health.next_check
+        assert health.due() == ["helpdesk"]
+        health.check_failed("helpdesk", "refused", "zendesk refused the credentials: check access: 401")
+    assert delays == [15.0, 30.0, 60.0, 100.0, 100.0]
+    assert store.health()["r"] == {"state": "waiting", "reason": "zendesk refused the credentials: check access: 401",
+                                   "since": 1000.0, "next_check": now[0] + 100}
+    now[0] += 100
+    health.resume("helpdesk")
+    assert health.state == "active" and store.health()["r"]["state"] == "active"
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "socialdesk.engine"]
+    assert [level for level, _ in said] == ["WARNING", *["DEBUG"] * 5, "INFO"]
+    assert "re-checking the helpdesk at" in said[0][1] and "(in 15s)" in said[0][1]
+    assert said[-1][1] == "route r resumed: the helpdesk takes it again, after waiting 6m 45s"
+    store.close()
