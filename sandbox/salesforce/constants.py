@@ -16,7 +16,7 @@ EDITIONS: dict[str, tuple[int, int]] = {
     "developer": (15_000, 0), "professional": (100_000, 1_000), "enterprise": (100_000, 1_000),
     "unlimited": (100_000, 5_000), "performance": (100_000, 5_000), "full_sandbox": (5_000_000, 0)}
 SESSION_SECONDS = 7200
-CODE_SECONDS = 15 * 60  # an authorization code lives 15 minutes
+CODE_SECONDS = 15 * 60  # an authorization code lives 15 minutes (assumed)
 QUERY_PAGE = 2000
 LOCATOR_IDLE = 15 * 60
 COLLECTION_MAX = 200
@@ -66,11 +66,18 @@ FIDELITY_NOTES: tuple[str, ...] = (
     "of User or Group",
     "query locators snapshot the rendered rows; they expire after 15 idle minutes of sandbox time",
     "sessions issued by OAuth or SOAP login expire after 2 h idle on the sandbox clock; the tokens in "
-    "the sandbox info never expire (unless expired through /_sandbox/sessions)",
+    "the sandbox info never expire (unless expired through /_sandbox/sessions); refresh tokens live "
+    "until revoked unless the refresh_token_expires_in setting sets a policy, and rotate only with "
+    "the refresh_token_rotation setting (the session they were issued with stays valid either way)",
+    "authorization codes live 15 minutes (assumed); any presentation spends one; the client secret is "
+    "required for the code and refresh grants (the connected app defaults); the authorize page "
+    "approves at once as the integration user; any loopback http redirect URI is accepted (a real "
+    "app needs its exact callback URL)",
     "loopback callers count as a trusted IP range: passwords work with or without the security token",
-    "JWT bearer: exp is checked against the wall clock; aud may be the sandbox URL, "
-    "https://login.salesforce.com or https://test.salesforce.com; error texts for bad signature "
-    "('invalid assertion') and expiry ('expired authorization code') are from public reports",
+    "JWT bearer: exp is checked against the wall clock; aud must be https://login.salesforce.com, "
+    "https://test.salesforce.com or the community URL (info community_url), exactly; error texts for "
+    "bad signature ('invalid assertion') and expiry ('expired authorization code') are from public "
+    "reports",
     "a CaseComment insert/update touches its Case's LastModifiedDate, LastModifiedById, SystemModstamp",
     "CaseComment.CommentBody is updateable (the integration user is assumed to have Modify All)",
     "collections: per-record errors use statusCode (documented); failed entries carry no id; a record "

@@ -104,4 +104,8 @@ def create_service(settings: dict[str, Any]) -> tuple[Flask, dict[str, Any]]:
                      "oauth_public_client_id": state.oauth_public_client_id,
                      "oauth_authorize_url": f"{url}/i/oauth2/authorize",
                      "oauth_token_url": f"{url}/2/oauth2/token",
-                     "oauth_revoke_url": f"{url}/2/oauth2/revoke"}
+                     "oauth_revoke_url": f"{url}/2/oauth2/revoke",
+                     "consumer_key": state.oauth1.consumer_key,
+                     "consumer_secret": state.oauth1.consumer_secret,
+                     "access_token": state.oauth1.token,
+                     "access_token_secret": state.oauth1.token_secret}

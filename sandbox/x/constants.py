@@ -33,7 +33,7 @@ TIERS: dict[str, dict[str, tuple[int, int]]] = {
 }
 # OAuth 2.0 (docs.x.com "OAuth 2.0 Authorization Code Flow with PKCE"): access tokens live
 # two hours; a refresh token (only with offline.access) is single use and has no documented
-# lifetime, so it never expires here; an authorization code lives 30 s.
+# lifetime, so it never expires here; an authorization code lives 30 s (assumed).
 ACCESS_SECONDS = 7200
 CODE_SECONDS = 30
 OAUTH_SCOPES = frozenset(

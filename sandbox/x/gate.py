@@ -31,9 +31,14 @@ class Gate:
 
     def _caller(self) -> str | None:
         """Whom the request's token acts for: a user id, ``"app"`` for the app-only
-        token, None when it is missing, unknown, revoked or expired."""
+        token, None when it is missing, unknown, revoked or expired, or (OAuth 1.0a)
+        when the signature does not hold."""
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token:
+        if scheme.lower() == "oauth":
+            token = self.state.oauth1.verify() or ""
+        elif scheme.lower() != "bearer":
+            return None
+        if not token:
             return None
         try:
             return self.state.auth.tokens.access(token.strip()).subject

@@ -11,6 +11,7 @@ from sandbox.common import Chaos, Clock, Outage, RateLimits, Snowflake
 from sandbox.oauth import ACCESS, REFRESH, AuthServer
 from sandbox.x.constants import CODE_SECONDS, RATE_LIMITS, USERNAME_RE
 from sandbox.x.helpers import detect_lang, snowflake_at
+from sandbox.x.oauth1 import OAuth1Keys
 from sandbox.x.records import DmEvent, mention_spans, Post, User, wrap_urls
 
 if TYPE_CHECKING:
@@ -42,10 +43,15 @@ class XState:
         self.oauth_public_client_id = _b64(f"{secrets.token_urlsafe(18)}:1:ci")
         self.oauth_client_secret = secrets.token_urlsafe(37)
         self.auth = AuthServer.create(self.clock, self._mint, CODE_SECONDS)
+        # OAuth 1.0a: the app's consumer key pair and the brand's access token pair.
+        self.oauth1 = OAuth1Keys(secrets.token_urlsafe(18), secrets.token_urlsafe(37),
+                                 f"{self.brand_id}-{secrets.token_urlsafe(30)}",
+                                 secrets.token_urlsafe(33))
         self.reset()
         self.auth.tokens.add(self.token, ACCESS, self.brand_id, scope="tweet.read tweet.write "
                              "users.read dm.read dm.write")
         self.auth.tokens.add(self.app_token, ACCESS, "app", grant="app_only")
+        self.auth.tokens.add(self.oauth1.token, ACCESS, self.brand_id, grant="oauth1")
 
     def _mint(self, kind: str) -> str:
         """X's token shape: base64url of ``<random>:<issued ms>:1:0:<at|rt|ac>:1``."""

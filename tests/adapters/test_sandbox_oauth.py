@@ -294,6 +294,17 @@ def test_zendesk_api_tokens_stop_at_the_sunset(zd: ZD) -> None:
     assert zd.http.get(me, auth=basic).status_code == 200
 
 
+def test_zendesk_api_token_sunset_is_a_setting() -> None:
+    """A sandbox built with api_token_sunset null keeps its API tokens (for runs past the
+    real date). Old sandbox: no such setting, and no sunset to lift."""
+    with Sandbox(services=("zendesk",), settings={"zendesk": {"api_token_sunset": None}}) as sb:
+        zd = ZD(sb)
+        zd.advance(365 * 86400 * 2)
+        basic = (f"{zd.info['api_email']}/token", zd.info["api_token"])
+        assert zd.http.get(f"{zd.url}/api/v2/users/me.json", auth=basic).status_code == 200
+        assert all(t["expires_at"] is None for t in zd.tokens() if t["kind"] == "api_token")
+
+
 def test_zendesk_revoked_consent_ends_every_issued_token(zd: ZD) -> None:
     """/_sandbox/revoke (an admin revoking the app) and DELETE oauth/tokens/current end
     the issued tokens: API calls 401, refresh invalid_grant; fixed tokens and new consent
@@ -551,12 +562,13 @@ def test_x_revoked_consent_and_denied_consent(xs: XS) -> None:
 
 
 def test_x_tokens_listing(xs: XS) -> None:
-    """/_sandbox/tokens lists the fixed user and app tokens and everything issued, by
-    fingerprint. Old sandbox: 404."""
+    """/_sandbox/tokens lists the fixed tokens (user, app-only, OAuth 1.0a) and everything
+    issued, by fingerprint. Old sandbox: 404."""
     grant = xs.grant()
     listing = xs.tokens()
     fixed = [t for t in listing if t["fixed"]]
-    assert {t["id"] for t in fixed} == {fingerprint(xs.info["token"]), fingerprint(xs.info["app_token"])}
+    assert {t["id"] for t in fixed} == {fingerprint(xs.info[k])
+                                        for k in ("token", "app_token", "access_token")}
     assert all(t["kind"] == "oauth_access" and t["expires_at"] is None for t in fixed)
     mine = {t["id"]: t for t in listing}
     assert mine[fingerprint(grant["refresh_token"])]["kind"] == "oauth_refresh"
@@ -784,3 +796,27 @@ def test_salesforce_tokens_listing(sfs: SFS) -> None:
     assert exchanges and all(r["body"]["code"] == "***" and r["body"]["client_secret"] == "***"
                              and r["body"]["grant_type"] == "authorization_code" for r in exchanges)
     assert grant["refresh_token"] not in str(sfs.control("GET", "requests"))
+
+
+def test_x_oauth1_user_context(xs: XS) -> None:
+    """HMAC-SHA1 signed requests (consumer key pair + the brand's access token pair) act
+    as the brand; a wrong secret or a replayed nonce is 401. Old sandbox: only Bearer
+    tokens, OAuth 1.0a was always 401."""
+    from authlib.integrations.requests_client import OAuth1Auth
+
+    info = xs.info
+    signed = OAuth1Auth(info["consumer_key"], info["consumer_secret"], info["access_token"],
+                        info["access_token_secret"])
+    me = xs.http.get(f"{xs.url}/2/users/me", params={"user.fields": "created_at,verified"}, auth=signed)
+    assert me.status_code == 200, me.text
+    assert me.json()["data"]["id"] == info["brand_user_id"]
+    posted = xs.http.post(f"{xs.url}/2/tweets", json={"text": "signed with OAuth 1.0a"}, auth=signed)
+    assert posted.status_code == 201, posted.text
+    forged = OAuth1Auth(info["consumer_key"], "not-the-secret", info["access_token"],
+                        info["access_token_secret"])
+    assert_x_unauthorized(xs.http.get(f"{xs.url}/2/users/me", auth=forged))
+    once = xs.http.prepare_request(requests.Request("GET", f"{xs.url}/2/users/me", auth=signed))
+    assert xs.http.send(once).status_code == 200
+    assert_x_unauthorized(xs.http.send(once))  # the same nonce again
+    record = xs.token(fingerprint(info["access_token"]))
+    assert record["grant"] == "oauth1" and record["fixed"] and record["uses"] >= 3
