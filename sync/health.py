@@ -17,6 +17,7 @@ The policy table (``sync/policy.py``) decides which; this records it where
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -74,6 +75,9 @@ class RouteHealth:
         # False while the mapping's names are not resolved: the route can do nothing yet.
         self.resolved = True
         self.faults: dict[str, int] = {}
+        # The parts of a route run in several scheduler threads: two meeting the same
+        # refusal at once make one wait (and one log line), never two.
+        self._lock = threading.RLock()
 
     # ------------------------------------------------------------------ reading
 
@@ -88,7 +92,7 @@ class RouteHealth:
     @property
     def waiting(self) -> str | None:
         """Why the route waits (refused or unreachable, each side it waits on), else None."""
-        return "; ".join(w.reason for w in self.waits.values()) or None
+        return "; ".join(w.reason for w in self._waits()) or None
 
     @property
     def reason(self) -> str | None:
@@ -98,21 +102,23 @@ class RouteHealth:
     def since(self) -> float | None:
         if self.parked is not None:
             return self.parked_since
-        return min((w.since for w in self.waits.values()), default=None)
+        return min((w.since for w in self._waits()), default=None)
 
     @property
     def next_check(self) -> float | None:
         if self.parked is not None:
             return None
-        return min((w.next_check for w in self.waits.values()), default=None)
+        return min((w.next_check for w in self._waits()), default=None)
 
     def stopped(self, side: str) -> bool:
         """Parts that need ``side`` (network, helpdesk, export) must do nothing now."""
         if self.parked is not None:
             return True
-        if self.waits and not self.resolved:
+        with self._lock:
+            waited = tuple(self.waits)
+        if waited and not self.resolved:
             return True
-        return any(side in STOPS[waited] for waited in self.waits)
+        return any(side in STOPS[one] for one in waited)
 
     def ready(self, side: str) -> bool:
         return not self.stopped(side) and self.paused_until.get(side, 0) <= self.clock()
@@ -122,10 +128,15 @@ class RouteHealth:
         if self.parked is not None:
             return []
         now = self.clock()
-        return [side for side, w in self.waits.items() if w.next_check <= now]
+        with self._lock:
+            return [side for side, w in self.waits.items() if w.next_check <= now]
 
     def report(self) -> dict[str, Any]:
         """What ``Daemon.status()`` shows of this route."""
+        with self._lock:
+            return self._report()
+
+    def _report(self) -> dict[str, Any]:
         return {"state": self.state, "reason": self.reason, "since": self.since, "next_check": self.next_check,
                 "waiting": {side: {"reason": w.reason, "since": w.since, "next_check": w.next_check}
                             for side, w in self.waits.items()},
@@ -145,6 +156,10 @@ class RouteHealth:
         on for the same kind is not waited on anew (two parts met it in the same round).
         ``after``: the least the remote asked to be left alone (a rate limit's wait).
         """
+        with self._lock:
+            self._wait(side, kind, reason, after)
+
+    def _wait(self, side: str, kind: str, reason: str, after: float) -> None:
         if self.parked is not None:
             return
         now = self.clock()
@@ -164,34 +179,37 @@ class RouteHealth:
 
     def check_failed(self, side: str, kind: str, reason: str, after: float = 0.0) -> None:
         """A re-check of ``side`` met a failure again: the next one comes twice as late (capped)."""
-        current = self.waits.get(side)
-        if current is None or current.kind != kind:
-            self.wait(side, kind, reason, after)
-            return
-        now = self.clock()
-        current.failed_checks += 1
-        current.reason = reason
-        self._schedule(current, now, after)
-        self._record()
+        with self._lock:
+            current = self.waits.get(side)
+            if current is None or current.kind != kind:
+                self._wait(side, kind, reason, after)
+                return
+            now = self.clock()
+            current.failed_checks += 1
+            current.reason = reason
+            self._schedule(current, now, after)
+            self._record()
         log.debug("route %s: re-check of the %s failed (%s); next in %s", self.name, side, reason,
                   lasted(current.next_check - now))
 
     def resume(self, side: str) -> None:
         """``side`` takes the route again: the parts that need it go back to work."""
-        current = self.waits.pop(side, None)
-        if current is None:
-            return
-        self.faults[side] = 0
-        self._record()
+        with self._lock:
+            current = self.waits.pop(side, None)
+            if current is None:
+                return
+            self.faults[side] = 0
+            self._record()
         log.info("route %s resumed: the %s takes it again, after waiting %s", self.name, side,
                  lasted(self.clock() - current.since))
 
     def park(self, reason: str) -> None:
         """Stop the route until it is restarted with the fix; nothing is lost, rows stay queued."""
-        if self.parked is not None:
-            return
-        self.parked, self.parked_since = reason, self.clock()
-        self._record()
+        with self._lock:
+            if self.parked is not None:
+                return
+            self.parked, self.parked_since = reason, self.clock()
+            self._record()
         log.error("route %s parked: %s", self.name, reason)
 
     def healthy(self) -> None:
@@ -212,6 +230,10 @@ class RouteHealth:
             self.faults[side] = 0
 
     # ------------------------------------------------------------------ inside
+
+    def _waits(self) -> list[Wait]:
+        with self._lock:
+            return list(self.waits.values())
 
     def _schedule(self, wait: Wait, now: float, after: float) -> None:
         wait.next_check = now + max(recheck_delay(wait.failed_checks, self.recheck_cap), after)
