@@ -349,7 +349,7 @@ class CodeBook:
                 raise Refused("used")
             if now >= code.expires_at:
                 raise Refused("expired")
-            if not hmac.compare_digest(code.client_id, client_id):
+            if not same_secret(client_id, code.client_id):
                 raise Refused("client")
             if redirect_uri != code.redirect_uri:
                 raise Refused("redirect_uri")

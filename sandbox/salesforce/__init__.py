@@ -8,8 +8,9 @@ error arrays, token bodies), the Outbound Messaging SOAP bodies captured by aspn
 the vendor documentation quoted in CONTRACTS.md §3, §7, §8, §9 and LIMITS.md. Where no source
 says what Salesforce does, the choice made here is listed in ``FIDELITY_NOTES``.
 
-What is modelled: the OAuth token endpoint (password, client credentials, JWT bearer) and the
-SOAP partner login simple-salesforce uses; sObject describe / global describe; record create,
+What is modelled: the OAuth token endpoint (password, client credentials, JWT bearer,
+authorization code, refresh token), the authorize page and revoke, and the SOAP partner login
+simple-salesforce uses; sObject describe / global describe; record create,
 read, update, delete and upsert by external ID (201 / 200 or 204 / 300); sObject Collections
 (<= 200 records, per-record results, allOrNone); Composite; a SOQL subset with
 ``nextRecordsUrl`` paging; getUpdated / getDeleted; ``/limits`` and a rolling 24-hour API
@@ -21,8 +22,9 @@ State lives in memory in one ``SalesforceState`` (``app.extensions["sandbox_stat
 one re-entrant lock. Outbound messages are sent from a background thread.
 
 Rooms: ``app`` builds the Flask app; ``gate`` is what every request passes first;
-``api_auth``, ``api_data`` (with ``describe``) and ``api_collections`` are the vendor API's
-routes; ``control`` is the ``/_sandbox/`` API; ``model`` holds the org, its behaviour split by
+``api_auth`` (with ``api_oauth``: authorize, code and refresh grants; tokens and codes are
+``sandbox.oauth``'s), ``api_data`` (with ``describe``) and ``api_collections`` are the vendor
+API's routes; ``control`` is the ``/_sandbox/`` API; ``model`` holds the org, its behaviour split by
 subject (``views``, ``coercion``, ``writes``, ``sessions``, ``outbound``); ``delivery`` sends
 outbound messages; ``fields`` and ``catalog`` are the describe metadata; ``soql_parse`` and
 ``soql`` the query subset; ``ids``, ``errors`` and ``wire`` are Salesforce's shapes.

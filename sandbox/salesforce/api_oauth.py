@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from flask import Flask, Response
 
-from sandbox.oauth import AuthorizeRules, Issued, Refused
+from sandbox.oauth import AuthorizeRules, Issued, Refused, same_secret
 from sandbox.salesforce.constants import SESSION_SECONDS
 from sandbox.salesforce.errors import oauth_error
 from sandbox.salesforce.wire import _json, _route
@@ -31,9 +31,9 @@ CODE_REFUSALS = {"verifier": ("invalid_grant", "invalid code verifier"),
 
 def check_client(state: SalesforceState, client_id: str, secret: str | None) -> None:
     """The connected app's consumer key (and secret, unless None is passed)."""
-    if not hmac.compare_digest(client_id, state.client_id):
+    if not same_secret(client_id, state.client_id):
         raise oauth_error("invalid_client_id", "client identifier invalid")
-    if secret is not None and not hmac.compare_digest(secret, state.client_secret):
+    if secret is not None and not same_secret(secret, state.client_secret):
         raise oauth_error("invalid_client", "invalid client credentials")
 
 

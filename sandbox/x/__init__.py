@@ -11,7 +11,9 @@ replying and sending DMs, posts going viral, the clock moving, faults and tight 
 Nothing here imports ``adapters`` or ``sync``: this is the far side of the wire.
 
 Rooms: ``app`` builds the Flask app (``XApi``) from ``gate`` (what every request passes),
-``render``, ``api_reads``, ``api_writes`` and ``control``; ``model`` holds the network
+``render``, ``api_reads``, ``api_writes``, ``api_oauth`` (authorize, token, revoke) and
+``control``; ``oauth1`` checks OAuth 1.0a signatures (tokens and codes are
+``sandbox.oauth``'s); ``model`` holds the network
 (``XState``) and ``records`` its posts and people; ``params``, ``search`` and ``includes``
 read requests and shape responses; ``constants`` and ``helpers`` are X's vocabulary.
 """

@@ -11,7 +11,8 @@ guarded by a single re-entrant lock. Triggers fire synchronously inside the writ
 caused them; their webhook notifications are sent, signed, from a background thread.
 
 Rooms: ``app`` builds the Flask app; ``gate`` is what every request passes first;
-``api_*`` are the vendor API's routes; ``control`` is the ``/_sandbox/`` API; ``model``
+``api_*`` are the vendor API's routes (``api_oauth``: authorize, token, revoke; the
+tokens and codes are ``sandbox.oauth``'s); ``control`` is the ``/_sandbox/`` API; ``model``
 holds the account, its behaviour split by subject (``users``, ``catalog``,
 ``tickets_view``, ``ticket_parts``, ``tickets``, ``triggers``, ``webhooks``, ``jobs``,
 ``events``); ``delivery`` sends webhooks; ``wire`` and ``helpers`` are Zendesk's shapes.

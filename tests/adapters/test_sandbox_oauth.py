@@ -676,6 +676,8 @@ def test_salesforce_codes_are_single_use_and_bound(sfs: SFS) -> None:
     assert sfs.exchange(code, verifier).json()["error_description"] == "invalid authorization code"
     unknown = sfs.authorize(challenge, client_id="3MVG9nobody")
     assert unknown.status_code == 400 and "Location" not in unknown.headers
+    stranger = sfs.exchange("aPrxnothing", verifier, client_id="clïent-ñ")
+    assert stranger.status_code == 400 and stranger.json()["error"] == "invalid_client_id"
 
 
 def test_salesforce_refresh_tokens_do_not_rotate_by_default(sfs: SFS) -> None:
