@@ -44,6 +44,11 @@ b. just after: the moment the daemon log says "access token renewed" (and no oth
    renewal is under way), SIGKILL and restart. The next daemon must go on with the grant
    stored.
 
+X tells a 429's reset as a Unix time on its own clock. The real X keeps that clock right;
+here it runs hours ahead of the daemon's after a kill before renewal, and a 429 would ask
+for a wait of hours (the daemon rightly believes it, up to X's 24-hour window), so from
+the first such kill on X's 429 faults are disarmed; every other kind stays armed.
+
 No kill is aimed at the middle of a refresh request, and every kill (random ones too)
 waits while the log shows a renewal under way: with rotation, a refresh whose answer is
 lost has spent the old refresh token, and at the real vendors as here the grant then
@@ -56,7 +61,8 @@ The report adds ``renewals`` (renewals the daemon logged), ``refresh_tokens_reus
 the daemon found refused) and ``waiting_routes`` (routes not active at the end); any of
 the last three fails the run.
 
-Exit status 1 when anything was lost, duplicated or leaked. Progress goes to stderr; the
+Exit status 1 when anything was lost, duplicated or leaked, or one of those three is not
+zero; 2 when ``socialdesk connect`` fails (its stderr is shown). Progress goes to stderr; the
 figures to stdout (``--json``: one object). The work directory (mapping, state, the
 daemon's log) is kept when the run fails, or always with ``--keep``.
 """
@@ -361,6 +367,7 @@ class Controls:
         self.http = requests.Session()
         self.http.verify = info["ca_bundle"]
         self.http.trust_env = False
+        self.earlier_hits: dict[str, dict[str, int]] = {}   # hits of faults disarmed on the way
 
     def call(self, service: str, method: str, path: str, body: Any = None) -> Any:
         response = self.http.request(method, f"{self.urls[service]}/_sandbox/{path}", json=body)
@@ -410,10 +417,29 @@ class Controls:
                    if t.get("kind") == "oauth_refresh" and str(t.get("id")) not in before.get(service, set())
                    and int(t.get("uses") or 0) > 1)
 
+    def disarm(self, service: str, kind: str) -> bool:
+        """Disarm ``service``'s probabilistic faults of ``kind``, the others left as they are
+        (re-armed with what is left of their counts); their hits so far still count. True
+        when there was one to disarm."""
+        armed = self.call(service, "GET", "faults").get("probabilistic", [])
+        if not any(f["kind"] == kind for f in armed):
+            return False
+        earlier = self.earlier_hits.setdefault(service, {})
+        for fault in armed:
+            earlier[fault["kind"]] = earlier.get(fault["kind"], 0) + int(fault["hits"])
+        self.call(service, "DELETE", "faults")
+        for fault in armed:
+            if fault["kind"] == kind or (fault.get("count") is not None and int(fault["count"]) <= 0):
+                continue
+            spec = {key: fault[key] for key in ("kind", "probability", "path_prefix", "method", "delay", "status",
+                                                "retry_after", "count") if fault.get(key) is not None}
+            self.call(service, "POST", "faults", spec)
+        return True
+
     def fault_hits(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
         for service in self.urls:
-            hits: dict[str, int] = {}
+            hits: dict[str, int] = dict(self.earlier_hits.get(service, {}))
             for fault in self.call(service, "GET", "faults").get("probabilistic", []):
                 hits[fault["kind"]] = hits.get(fault["kind"], 0) + int(fault["hits"])
             out[service] = hits
@@ -458,9 +484,10 @@ class RenewalWatch:
     under way (a kill then cannot land in the middle of a refresh request).
 
     A renewal is under way from its "renewing the access token" line until its endpoint's
-    "access token renewed" (or "a newer grant was stored meanwhile") line, the daemon's
-    next start, or ``IN_FLIGHT_MAX`` seconds (a token request that failed logs nothing of
-    its own: it ends by its timeout at the latest).
+    "access token renewed" (or "a newer grant was stored meanwhile") line, a line telling
+    that its vendor's token endpoint failed or refused, the daemon's next start, or
+    ``IN_FLIGHT_MAX`` seconds (a failed token request is not always logged: it ends by its
+    timeout at the latest).
     """
 
     def __init__(self, log: Path, on_renewed: Any) -> None:
@@ -515,6 +542,13 @@ class RenewalWatch:
             return
         match = _OAUTH_LINE.search(line)
         if match is None:
+            # A renewal that failed ends with the daemon's word on the token endpoint's
+            # answer ("x token endpoint: ...", "zendesk refused the stored OAuth grant"),
+            # when the daemon logs it.
+            for who in list(self._under_way):
+                vendor = who.split(" ", 1)[0]
+                if f"{vendor} token endpoint" in line or f"{vendor} refused" in line:
+                    del self._under_way[who]
             return
         who, what = match["who"], match["what"]
         if what == RENEWING:
@@ -809,6 +843,10 @@ class ChaosRun:
             self.report.refresh_kills += 1
             for service in self.controls.urls:
                 self.controls.advance(service, EXPIRY_JUMP[service])
+            # X tells a 429's reset as a time on its own clock, now hours ahead of the
+            # daemon's: such a 429 would rightly pause the network side for hours.
+            if self.controls.disarm("x", "429"):
+                _progress(self.started, "X's clock is ahead of the daemon's from now on: X's 429 faults disarmed")
             self.daemon.start()
             self.watch.arm()
         _progress(self.started, f"refresh kill {self.report.refresh_kills}: killed, "
