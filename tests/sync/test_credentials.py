@@ -20,6 +20,7 @@ from cryptography.fernet import Fernet
 
 import harness
 from adapters.base import FatalError, RetriableError
+from cli.common import state_url
 from cli.wiring import sandbox_endpoints, sandbox_settings
 from sandbox.scenario import People
 from sandbox.server import Sandbox
@@ -196,7 +197,7 @@ def test_a_revoked_consent_waits_with_what_to_do_and_socialdesk_connect_brings_i
     assert _connect("zd", mapping, info, monkeypatch) == 0
     assert _connect("brand", mapping, info, monkeypatch) == 0
     config = load_config(str(mapping))
-    store = Store(str(config.state_url.reveal() if hasattr(config.state_url, "reveal") else config.state_url))
+    store = Store(state_url(config))
     passed = [0.0]
     daemon = Daemon(config, store, clock=lambda: time.time() + passed[0])
     daemon.bind_accounts()
@@ -276,3 +277,42 @@ def test_a_legacy_api_token_still_works_and_warns_of_the_cutoff(info: dict, capl
     assert "API tokens stop working on 30 April 2027" in caplog.text
     assert "socialdesk connect zd" in caplog.text
     assert service["api_token"] not in caplog.text
+
+
+@pytest.mark.parametrize("rotation", [False, True])
+def test_salesforce_web_server_flow_connects_and_renews_its_session(
+        sb: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rotation: bool) -> None:
+    """`socialdesk connect` for Salesforce's web-server flow; an idle session expires (two
+    hours on the org's clock) and is renewed with the refresh token, which, when the org
+    rotates them, is spent and never presented again."""
+    from sync.config import load_config
+
+    info = harness.reset(sb.info(), "salesforce")
+    sf = info["services"]["salesforce"]
+    control(info, "salesforce", "settings", {"refresh_token_rotation": rotation})
+    monkeypatch.setenv("SOCIALDESK_TEST_SF_SECRET", sf["client_secret"])
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text(f"""version: 1
+state: sqlite:///{tmp_path / 'state.sqlite'}
+helpdesks:
+  sf: {{kind: salesforce, login_url: "{sf['login_url']}", auth: web_server, client_id: {sf['client_id']},
+       client_secret: {{env: SOCIALDESK_TEST_SF_SECRET}}, ca_bundle: {info['ca_bundle']}}}
+networks: {{brand: {{kind: x, sandbox: true}}}}
+routes:
+  - {{name: t, network: brand, helpdesk: sf}}
+""")
+    earlier = {t["id"] for t in tokens(info, "salesforce")}   # a reset keeps what was issued
+    assert _connect("sf", mapping, info, monkeypatch) == 0
+    config = load_config(str(mapping))
+    store = Store(state_url(config))
+    desk = build_adapter("helpdesk", config.helpdesks["sf"], None, store)
+    desk.probe()
+    assert desk.account_key() == f"org {sf['organization_id']}"
+    for _ in range(2):
+        control(info, "salesforce", "clock", {"advance": 3 * 3600})
+        desk.probe()
+    assert desk.oauth.renewals == 2
+    refreshes = [t for t in tokens(info, "salesforce") if t["kind"] == "oauth_refresh" and t["id"] not in earlier]
+    assert all(t["uses"] <= 1 for t in refreshes) if rotation else len(refreshes) == 1
+    assert sum(1 for t in refreshes if t.get("reason") == "rotated") == (2 if rotation else 0)
+    store.close()
