@@ -19,7 +19,7 @@ import requests
 from cryptography.fernet import Fernet
 
 import harness
-from adapters.base import FatalError, RetriableError
+from adapters.base import AuthFailed, FatalError, OutboundPost, RetriableError
 from cli.common import state_url
 from cli.wiring import sandbox_endpoints, sandbox_settings
 from sandbox.scenario import People
@@ -316,3 +316,24 @@ routes:
     assert all(t["uses"] <= 1 for t in refreshes) if rotation else len(refreshes) == 1
     assert sum(1 for t in refreshes if t.get("reason") == "rotated") == (2 if rotation else 0)
     store.close()
+
+
+def test_x_oauth1_user_context_reads_and_posts_as_the_brand(info: dict) -> None:
+    """OAuth 1.0a user context, the option beside OAuth 2.0: every request signed
+    (HMAC-SHA1), a read and a reply with a JSON body both accepted as the brand's."""
+    from adapters.social.x import XNetwork
+
+    x = info["services"]["x"]
+    net = XNetwork.from_config({"auth": "oauth1", "base_url": x["url"], "ca_bundle": info["ca_bundle"],
+                                "consumer_key": x["consumer_key"], "consumer_secret": x["consumer_secret"],
+                                "access_token": x["access_token"], "access_token_secret": x["access_token_secret"]})
+    assert net.whoami().handle == x["brand_handle"]
+    people = People(info)
+    root = people.post("una", f"@{people.brand} signed?")
+    net.post(OutboundPost(text="@una Signed and sent.", in_reply_to=root))
+    assert [p["text"] for p in people.posts_by(people.brand)] == ["@una Signed and sent."]
+    forged = XNetwork.from_config({"auth": "oauth1", "base_url": x["url"], "ca_bundle": info["ca_bundle"],
+                                   "consumer_key": x["consumer_key"], "consumer_secret": "not-the-secret",
+                                   "access_token": x["access_token"], "access_token_secret": x["access_token_secret"]})
+    with pytest.raises(AuthFailed):
+        forged.probe()
