@@ -16,7 +16,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 import adapters
 from adapters.base import (
     FatalError, KeepsRateBudget, MetersApiBudget, ReceivesOutboundMessages, ReceivesWebhooks, Secret,
-    SocialdeskError,
+    SignsInWithOAuth, SocialdeskError,
 )
 from sync.failures import settle
 from sync.policy import RECHECK_CAP
@@ -31,12 +31,20 @@ log = logging.getLogger("socialdesk.daemon")
 WEBHOOK_NAME = "socialdesk"
 
 
+class StateMismatch(FatalError):
+    """The state store was made against other helpdesk or network accounts."""
+
+
 EndpointSettings = Callable[[Any], Mapping[str, Any]]
-"""Settings for one mapping entry; the application layer supplies it for sandbox entries."""
+"""Settings for one mapping entry; the application layer supplies it for sandbox entries.
+It may also have ``consent(endpoint, adapter, store)``: the OAuth consent for the entries it
+wires, given when the adapter is built."""
 
 
-def build_adapter(role: str, endpoint: Any, endpoint_settings: EndpointSettings | None = None) -> Any:
-    """The adapter for a mapping entry, built with its settings."""
+def build_adapter(role: str, endpoint: Any, endpoint_settings: EndpointSettings | None = None,
+                  store: Store | None = None) -> Any:
+    """The adapter for a mapping entry, built with its settings; an OAuth grant is kept
+    in ``store``, under the entry's name (where ``socialdesk connect`` puts it)."""
     cls = adapters.resolve(endpoint.kind, role)
     if endpoint_settings is not None:
         values = dict(endpoint_settings(endpoint))
@@ -45,7 +53,16 @@ def build_adapter(role: str, endpoint: Any, endpoint_settings: EndpointSettings 
                          f"(or 'socialdesk demo'), or give it real settings")
     else:
         values = dict(endpoint.settings)
-    return cls.from_config(values)
+    values.setdefault("name", endpoint.name)
+    adapter = cls.from_config(values)
+    if isinstance(adapter, SignsInWithOAuth) and adapter.oauth is not None:
+        if store is not None:
+            adapter.use_vault(store.vault(endpoint.name))
+        # The application layer may give the consent for the entries it wires (the sandbox's).
+        consent = getattr(endpoint_settings, "consent", None)
+        if consent is not None:
+            consent(endpoint, adapter)
+    return adapter
 
 
 class Daemon:
@@ -57,9 +74,10 @@ class Daemon:
         self.store = store
         self.clock = clock
         self.recheck_cap = recheck_cap  # the longest a waiting route goes between re-checks
-        self.helpdesks = {name: build_adapter("helpdesk", ep, endpoint_settings)
+        self.helpdesks = {name: build_adapter("helpdesk", ep, endpoint_settings, store)
                           for name, ep in config.helpdesks.items()}
-        self.networks = {name: build_adapter("social", ep, endpoint_settings) for name, ep in config.networks.items()}
+        self.networks = {name: build_adapter("social", ep, endpoint_settings, store)
+                         for name, ep in config.networks.items()}
         for adapter in (*self.helpdesks.values(), *self.networks.values()):
             if isinstance(adapter, KeepsRateBudget):
                 # Rate windows pass on the daemon's time (a simulation may compress it), and
@@ -104,6 +122,25 @@ class Daemon:
                                    streams=tuple(route_cfg.streams))
         return Route(unresolved, self.networks[route_cfg.network], helpdesk, self.store, self.clock,
                      resolve=lambda: route_settings(route_cfg, helpdesk), recheck_cap=self.recheck_cap)
+
+    def bind_accounts(self) -> None:
+        """Refuse a state made against other accounts (StateMismatch); the first run binds it.
+
+        A state's links and outbox name tickets and posts of the accounts it was made with:
+        used with others it would reply to posts that are not theirs."""
+        endpoints = [*(("helpdesk", n, a) for n, a in self.helpdesks.items()),
+                     *(("network", n, a) for n, a in self.networks.items())]
+        for role, name, adapter in endpoints:
+            try:
+                account = adapter.account_key()
+            except SocialdeskError as err:
+                log.warning("%s %s: could not tell which account it is yet (%s); its binding is checked at the "
+                            "next start", role, name, err)
+                continue
+            before = self.store.bind_account(name, adapter.kind, account)
+            if before is not None:
+                raise StateMismatch(f"this state belongs to {before} for {role} {name!r}, not to {adapter.kind} "
+                                    f"{account}: point 'state:' at a new database, or move this one aside")
 
     def setup_push(self, public_url: str) -> dict[str, list[str]]:
         """Create the helpdesk webhooks and triggers that call us (idempotent)."""
