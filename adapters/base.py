@@ -236,7 +236,7 @@ class JobPending(RetriableError):
 
 
 class AuthFailed(SocialdeskError):
-    """Credentials were refused: park the route and alert; nothing is lost."""
+    """Credentials were refused: the route waits and re-checks, and says why; nothing is lost."""
 
 
 class SkippableError(SocialdeskError):

@@ -507,8 +507,8 @@ class Compare:
         self.daemon = Daemon(config, self.store, sandbox_endpoints(self.info), clock=self.clock)
         self.daemon.prepare()
         self.route = next(iter(self.daemon.routes.values()))
-        if self.route.parked:
-            raise Stalled(f"route {self.route.name} parked at start: {self.route.parked}")
+        if self.route.parked or self.route.waiting:
+            raise Stalled(f"route {self.route.name} stopped at start: {self.route.parked or self.route.waiting}")
         self.budgets = self.wire_budgets()
         self.web = WebServer(self.daemon.web_app(), "127.0.0.1", 0).start()
         self.daemon.setup_push(self.web.url)

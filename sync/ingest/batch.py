@@ -15,7 +15,7 @@ from adapters.base import (
 )
 from sync.checkpoints import checkpoint
 from sync.context import RouteContext
-from sync.failures import park_reason, work_rows
+from sync.failures import halt, work_rows
 from sync.ingest.composer import TicketComposer, conversation_key, filtered, row_mention
 from sync.ingest.writer import TicketWriter
 from sync.policy import Action, backoff, decide
@@ -125,8 +125,8 @@ class BatchWriter:
             ctx.health.pause("helpdesk", err)
             for row in rows:
                 ctx.store.retry_later("inbox", row.id, str(err), err.retry_after)
-        elif action is Action.PARK:
-            ctx.health.park(park_reason(ctx, err))
+        elif action in (Action.PARK, Action.WAIT):
+            halt(ctx, err, action)
             ctx.store.release("inbox", [row.id for row in rows])
         elif action is Action.RETRY:
             if isinstance(err, SkippableError) and rows:

@@ -144,5 +144,6 @@ class MentionReader:
     def _gap_left(self, since: Cursor, why: str) -> int:
         ctx = self.ctx
         log.error("route %s: mentions after %s could not all be recovered: %s", ctx.name, since.value, why)
-        ctx.store.set_health(ctx.name, "active", f"gap after {since.value} not fully recovered: {why}")
+        if ctx.health.running:   # a note on an active route; a waiting one keeps saying why it waits
+            ctx.store.set_health(ctx.name, "active", f"gap after {since.value} not fully recovered: {why}")
         return 0

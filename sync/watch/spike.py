@@ -66,7 +66,8 @@ class SpikeWatch:
     def _open_problem(self, figures: str, now: float) -> str:
         ctx = self.ctx
         if not isinstance(ctx.helpdesk, LinksIncidents):
-            ctx.store.set_health(ctx.name, "active", f"mention spike: {figures}")
+            if ctx.health.running:   # a note on an active route; a waiting one keeps saying why it waits
+                ctx.store.set_health(ctx.name, "active", f"mention spike: {figures}")
             log.error("route %s: mention spike: %s", ctx.name, figures)
             return "alert"
         key = f"socialdesk:spike:{ctx.name}:{int(now)}"

@@ -261,15 +261,15 @@ def test_malformed_item_is_quarantined_and_the_route_goes_on(info: dict, store: 
     assert "malformed" in failed[0]["reason"]
 
 
-def test_refused_token_parks_the_route_and_loses_nothing(info: dict, store: Store) -> None:
+def test_refused_token_makes_the_route_wait_and_loses_nothing(info: dict, store: Store) -> None:
     people = People(info)
     post = people.post("max", f"@{people.brand} anyone there?")
     wrong = ZendeskHarness(info).adapter(token="expired-token-Rw4")
     route = make_route(info, store, helpdesk=wrong,
                        ticket=TicketSettings(tags=("social",)))
     cycle(route, people, 1)
-    assert route.parked and "refused the credentials" in route.parked
-    assert store.health()["t"]["state"] == "parked" and "Rw4" not in store.health()["t"]["reason"]
+    assert route.waiting and "refused the credentials" in route.waiting
+    assert store.health()["t"]["state"] == "waiting" and "Rw4" not in store.health()["t"]["reason"]
     assert people.tickets() == []
     assert store.counts()["t"]["inbox"] == {"pending": 1}
     route = make_route(info, store)
@@ -687,7 +687,7 @@ def test_a_post_that_takes_off_raises_priority_tags_and_notes_once(info: dict, s
     assert route.viral_watch() == 0, "an escalated ticket is escalated once"
 
 
-def test_a_watch_whose_credentials_are_refused_parks_the_route_like_every_other_part(info: dict,
+def test_a_watch_whose_credentials_are_refused_makes_the_route_wait_like_every_other_part(info: dict,
                                                                                    store: Store) -> None:
     """The viral watch used to log a refused token every 30 s and never park the route."""
     people = People(info)
@@ -699,8 +699,8 @@ def test_a_watch_whose_credentials_are_refused_parks_the_route_like_every_other_
                          ticket=TicketSettings(tags=("social",)))
     refused.clock.offset += 120
     assert refused.viral_watch() == 0
-    assert refused.parked and refused.parked.startswith("zendesk refused the credentials")
-    assert "Qz9" not in refused.parked and store.health()["t"]["state"] == "parked"
+    assert refused.waiting and refused.waiting.startswith("zendesk refused the credentials")
+    assert "Qz9" not in refused.waiting and store.health()["t"]["state"] == "waiting"
 
 
 def test_a_mention_spike_opens_one_problem_ticket_linking_the_incidents(info: dict, store: Store) -> None:
