@@ -15,10 +15,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     store = open_store(config)
     try:
         counts, health, budgets = store.counts(), store.health(), store.budgets()
+        grants = store.grant_status()
         if args.json:
             shown = {name: {k: v for k, v in b.items() if k != "calls_per_minute"} for name, b in budgets.items()}
-            print(json.dumps({"routes": counts, "health": health, "budgets": shown}, default=str))
+            print(json.dumps({"routes": counts, "health": health, "budgets": shown, "credentials": grants,
+                              "accounts": store.bound_accounts()}, default=str))
             return 0
+        for name, grant in grants.items():
+            print(f"credentials {name}: {grant_line(grant)}")
         for route in config.routes:
             c = counts.get(route.name, {})
             print(f"route {route.name}: {health_line(health.get(route.name))}")
@@ -35,6 +39,18 @@ def cmd_status(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 0
+
+
+def grant_line(grant: dict[str, Any]) -> str:
+    """An OAuth grant's state, never a token: when stored, until when access holds, refused."""
+    from sync.health import at
+
+    line = f"OAuth grant stored {at(grant['updated_at'])}"
+    if grant.get("access_expires_at"):
+        line += f", access renews by {at(grant['access_expires_at'])}"
+    if grant.get("refused"):
+        line += f"; REFUSED ({grant['refused']}): run 'socialdesk connect' for it"
+    return line
 
 
 def health_line(h: dict[str, Any] | None) -> str:

@@ -244,3 +244,10 @@ def test_run_with_sandbox_twice_in_one_folder_starts_the_second_afresh(tmp_path:
     assert len(kept) == 1
     status = json.loads(second.stdout.splitlines()[-1])
     assert status["routes"]["x-support"]["state"] == "active", status
+    shown = socialdesk("status", "--config", "mapping.yaml", cwd=tmp_path, env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert "credentials sandbox_zendesk: OAuth grant stored" in shown.stdout
+    assert "credentials brand_x: OAuth grant stored" in shown.stdout
+    as_json = json.loads(socialdesk("status", "--config", "mapping.yaml", "--json", cwd=tmp_path, env=env).stdout)
+    assert set(as_json["credentials"]) == {"sandbox_zendesk", "brand_x"}
+    assert as_json["accounts"]["sandbox_zendesk"].startswith("zendesk https://127.0.0.1:")
