@@ -71,7 +71,8 @@ def control(info: dict[str, Any], service: str, path: str, body: Any = None) -> 
                   verify=info["ca_bundle"]).raise_for_status()
 
 
-def test_days_on_the_sandbox_clocks_change_nothing_visible(info: dict, store: Store) -> None:
+def test_days_on_the_sandbox_clocks_change_nothing_visible(info: dict, store: Store,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
     """Mentions still become tickets and answers still go out while the sandbox's clocks
     move a day at a time: X's two-hour and Zendesk's thirty-minute access tokens expire
     between the passes, and socialdesk renews them, never presenting a spent refresh token."""
@@ -83,6 +84,7 @@ def test_days_on_the_sandbox_clocks_change_nothing_visible(info: dict, store: St
         passed[0] += 60   # the daemon's own pacing (poll and export intervals) lets it read again
         daemon.run_once()
 
+    caplog.set_level(logging.DEBUG)
     daemon.prepare()
     for day in range(3):
         root = people.post(f"day{day}", f"@{people.brand} help on day {day}")
@@ -103,6 +105,10 @@ def test_days_on_the_sandbox_clocks_change_nothing_visible(info: dict, store: St
         assert sum(1 for t in refreshes if t.get("reason") == "rotated") >= 3, f"{service}: tokens were not renewed"
         assert all(t["uses"] <= 1 for t in refreshes), f"{service}: a refresh token was presented twice"
     assert {t["kind"] for t in tokens(info, "zendesk") if not t.get("revoked")} >= {"oauth_access", "oauth_refresh"}
+    for adapter in (daemon.helpdesks["zd"], daemon.networks["brand"]):
+        grant = adapter.oauth.grant
+        assert "access token renewed" in caplog.text
+        assert grant.access_token not in caplog.text and grant.refresh_token not in caplog.text
 
 
 def test_replicas_sharing_a_state_renew_once_and_never_present_a_spent_token(info: dict, tmp_path: Path) -> None:
