@@ -343,3 +343,24 @@ def test_x_oauth1_user_context_reads_and_posts_as_the_brand(info: dict) -> None:
                                    "access_token": x["access_token"], "access_token_secret": x["access_token_secret"]})
     with pytest.raises(AuthFailed):
         forged.probe()
+
+
+def test_zendesk_client_credentials_mint_a_new_token_whenever_one_expires(info: dict) -> None:
+    """A confidential or global client (a marketplace install) needs no consent: each
+    expired access token is replaced by a new one from the client's credentials; a wrong
+    secret is named as the client's problem, not the consent's."""
+    from adapters.helpdesk.zendesk import ZendeskHelpdesk
+
+    zd = info["services"]["zendesk"]
+    settings = {"url": zd["url"], "auth": "client_credentials", "client_id": zd["oauth_client_id"],
+                "client_secret": zd["oauth_client_secret"], "ca_bundle": info["ca_bundle"], "name": "zd"}
+    desk = ZendeskHelpdesk.from_config(settings)
+    desk.probe()
+    control(info, "zendesk", "clock", {"advance": 3600})
+    desk.probe()
+    assert desk.oauth.renewals == 2 and desk.oauth.grant.refresh_token is None
+    wrong = ZendeskHelpdesk.from_config({**settings, "client_secret": "not-the-secret"})
+    with pytest.raises(AuthFailed, match=r"zendesk refused socialdesk's OAuth client 'socialdesk_sandbox' .*"
+                                         r"check client_id and client_secret of 'zd'") as refused:
+        wrong.probe()
+    assert "not-the-secret" not in str(refused.value)
