@@ -516,7 +516,7 @@ class Compare:
         x = self.info["services"]["x"]
         self.baseline_sleep_service = "x"
         self.baseline = NaiveSync(x_url=x["url"], x_token=x["token"], zendesk_url=zd["url"],
-                                  zendesk_email=zd["api_email"], zendesk_token=zd["api_token"],
+                                  zendesk_oauth_token=zd["api_oauth_token"],
                                   ca_bundle=self.info["ca_bundle"], sleep=self._baseline_sleep)
         self.baseline_slept: list[float] = []
 
@@ -793,7 +793,7 @@ class Compare:
         agent_http = requests.Session()
         agent_http.verify, agent_http.trust_env = self.info["ca_bundle"], False
         agent = self.info["services"]["zendesk"]
-        agent_http.auth = (f"{agent['agent_email']}/token", agent["agent_token"])
+        agent_http.headers["Authorization"] = f"Bearer {agent['agent_oauth_token']}"
         latencies: list[float] = []
         failures: list[str] = []
         pauses = 0

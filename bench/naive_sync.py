@@ -72,8 +72,8 @@ def _endpoint(method: str, path: str) -> str:
 class NaiveSync:
     """THE BASELINE sync (see the module docstring). One instance, one thread."""
 
-    def __init__(self, *, x_url: str, x_token: str, zendesk_url: str, zendesk_email: str,
-                 zendesk_token: str, ca_bundle: str | bool | None = None,
+    def __init__(self, *, x_url: str, x_token: str, zendesk_url: str, zendesk_oauth_token: str,
+                 ca_bundle: str | bool | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.x_url = x_url.rstrip("/")
         self.zd_url = zendesk_url.rstrip("/")
@@ -84,7 +84,7 @@ class NaiveSync:
         self.x = requests.Session()
         self.x.headers["Authorization"] = f"Bearer {x_token}"
         self.zd = requests.Session()
-        self.zd.auth = (f"{zendesk_email}/token", zendesk_token)
+        self.zd.headers["Authorization"] = f"Bearer {zendesk_oauth_token}"
         for session in (self.x, self.zd):
             session.trust_env = False
             if ca_bundle is not None:
@@ -227,8 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     with open(args.info, encoding="utf-8") as handle:
         info = json.load(handle)
     x, zd = info["services"]["x"], info["services"]["zendesk"]
-    sync = NaiveSync(x_url=x["url"], x_token=x["token"], zendesk_url=zd["url"], zendesk_email=zd["api_email"],
-                     zendesk_token=zd["api_token"], ca_bundle=info.get("ca_bundle"))
+    sync = NaiveSync(x_url=x["url"], x_token=x["token"], zendesk_url=zd["url"],
+                     zendesk_oauth_token=zd["api_oauth_token"], ca_bundle=info.get("ca_bundle"))
     try:
         written = sync.run_once()
     finally:

@@ -36,7 +36,9 @@ class People:
         self.http.verify = info["ca_bundle"]
         self.http.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
         self.agent = self._session()
-        self.agent.auth = (f"{self.zd['agent_email']}/token", self.zd["agent_token"])
+        # Agents work in Zendesk's own UI: an OAuth session of theirs, not an API token
+        # (Zendesk deactivates those on 30 April 2027, and the sandbox does too).
+        self.agent.headers["Authorization"] = f"Bearer {self.zd['agent_oauth_token']}"
         self.brand = self.x["brand_handle"]
 
     def _session(self) -> requests.Session:

@@ -60,7 +60,7 @@ def _session(info: dict[str, Any]) -> requests.Session:
     http = requests.Session()
     http.verify = info["ca_bundle"]
     http.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
-    http.auth = (f"{zd['api_email']}/token", zd["api_token"])  # the integration user: an admin
+    http.headers["Authorization"] = f"Bearer {zd['api_oauth_token']}"  # the integration user: an admin
     return http
 
 

@@ -85,12 +85,19 @@ class ZendeskHarness:
         self.control = Control(self.service["url"], info["ca_bundle"])
 
     def adapter(self, token: str | None = None) -> Any:
+        """The adapter as a marketplace install signs in (OAuth client credentials); with
+        ``token``, as a legacy API token (a refused one, in the refusal tests)."""
         from adapters.helpdesk.zendesk import ZendeskHelpdesk, ZendeskSettings
 
-        return ZendeskHelpdesk(ZendeskSettings(
-            url=self.service["url"], email=self.service["api_email"],
-            token=Secret(token or self.service["api_token"], "token"),
-            ca_bundle=self.info["ca_bundle"]), sleep=time.sleep)  # the test waits for jobs as the daemon does
+        if token is not None:
+            settings = ZendeskSettings(url=self.service["url"], email=self.service["api_email"],
+                                       token=Secret(token, "token"), ca_bundle=self.info["ca_bundle"])
+        else:
+            settings = ZendeskSettings(url=self.service["url"], auth="client_credentials",
+                                       client_id=self.service["oauth_client_id"],
+                                       client_secret=Secret(self.service["oauth_client_secret"], "client_secret"),
+                                       ca_bundle=self.info["ca_bundle"])
+        return ZendeskHelpdesk(settings, sleep=time.sleep)  # the test waits for jobs as the daemon does
 
     def agent(self) -> Zenpy:
         """Real zenpy logged in as the sandbox's agent."""
@@ -99,8 +106,8 @@ class ZendeskHarness:
         session.trust_env = False
         host = self.service["url"].split("://", 1)[1]
         subdomain, domain = host.split(".", 1)
-        return Zenpy(subdomain=subdomain, domain=domain, email=self.service["agent_email"],
-                     token=self.service["agent_token"], session=session)
+        return Zenpy(subdomain=subdomain, domain=domain, oauth_token=self.service["agent_oauth_token"],
+                     session=session)
 
     def agent_comment(self, ticket_id: str, body: str, public: bool = True,
                       status: str | None = None) -> None:
@@ -282,10 +289,11 @@ def production_mapping(tmp: Path, info: dict[str, Any], route: str, ticket: str,
         desk = f"""\
     kind: zendesk
     url: {zd['url']}
-    email: {zd['api_email']}
-    token: {{env: SOCIALDESK_ZENDESK_TOKEN}}
+    auth: client_credentials
+    client_id: {zd['oauth_client_id']}
+    client_secret: {{env: SOCIALDESK_ZENDESK_CLIENT_SECRET}}
     ca_bundle: {ca}"""
-        env = {"SOCIALDESK_ZENDESK_TOKEN": zd["api_token"]}
+        env = {"SOCIALDESK_ZENDESK_CLIENT_SECRET": zd["oauth_client_secret"]}
     path = tmp / "mapping.yaml"
     path.write_text(f"""\
 version: 1

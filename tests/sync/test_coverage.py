@@ -36,7 +36,7 @@ def admin(info: dict[str, Any]) -> requests.Session:
     http = requests.Session()
     http.verify = info["ca_bundle"]
     http.trust_env = False
-    http.auth = (f"{zd['api_email']}/token", zd["api_token"])
+    http.headers["Authorization"] = f"Bearer {zd['api_oauth_token']}"
     return http
 
 

@@ -44,14 +44,14 @@ def test_check_connects_and_resolves_names(sandbox_process: dict, tmp_path: Path
     assert done.returncode == 0, done.stdout + done.stderr
     assert "connected as @socialdesk_demo" in done.stdout
     assert "group 'Social care' is id" in done.stdout
-    assert env["SOCIALDESK_ZENDESK_TOKEN"] not in done.stdout + done.stderr
+    assert env["SOCIALDESK_ZENDESK_CLIENT_SECRET"] not in done.stdout + done.stderr
 
 
 def test_check_names_a_missing_environment_variable(sandbox_process: dict, tmp_path: Path) -> None:
     config, _ = _production_like(tmp_path, sandbox_process)
-    done = socialdesk("check", "--config", str(config), env={"SOCIALDESK_ZENDESK_TOKEN": "", "SOCIALDESK_X_TOKEN": ""})
+    done = socialdesk("check", "--config", str(config), env={"SOCIALDESK_ZENDESK_CLIENT_SECRET": "", "SOCIALDESK_X_TOKEN": ""})
     assert done.returncode == 2
-    assert "SOCIALDESK_ZENDESK_TOKEN" in done.stdout
+    assert "SOCIALDESK_ZENDESK_CLIENT_SECRET" in done.stdout
 
 
 def test_check_with_a_refused_token_says_so(sandbox_process: dict, tmp_path: Path) -> None:
