@@ -499,6 +499,7 @@ class RenewalWatch:
         self._under_way: dict[str, float] = {}   # endpoint -> monotonic time its renewal began
         self._armed_from: int | None = None      # log offset after which a renewal counts
         self._armed_until = 0.0
+        self._armed_vendor: str | None = None    # whose renewal fires (None: anyone's)
         self._seen_renewal = False
         self.missed: list[str] = []               # armed waits that saw no renewal
         self._stop = threading.Event()
@@ -531,8 +532,8 @@ class RenewalWatch:
                 self._armed_from, fire = None, True
             elif time.monotonic() > self._armed_until:
                 self._armed_from = None
-                self.missed.append(f"no access token renewal within {RENEWAL_WAIT:.0f}s of a restart "
-                                   f"with expired tokens")
+                self.missed.append(f"no {self._armed_vendor or 'access'} token renewal within "
+                                   f"{RENEWAL_WAIT:.0f}s of a restart with expired tokens")
         if fire:
             self.on_renewed()
 
@@ -555,7 +556,8 @@ class RenewalWatch:
             self._under_way[who] = time.monotonic()
             return
         self._under_way.pop(who, None)
-        if what == RENEWED and self._armed_from is not None and end > self._armed_from:
+        if what == RENEWED and self._armed_from is not None and end > self._armed_from and (
+                self._armed_vendor is None or who.split(" ", 1)[0] == self._armed_vendor):
             self._seen_renewal = True
 
     def under_way(self) -> bool:
@@ -578,11 +580,13 @@ class RenewalWatch:
 
     # -- arming ------------------------------------------------------------------------
 
-    def arm(self) -> None:
-        """Fire at the next renewal stored from now on (within ``RENEWAL_WAIT``)."""
+    def arm(self, vendor: str | None = None) -> None:
+        """Fire at the next renewal (``vendor``'s, or anyone's) stored from now on, within
+        ``RENEWAL_WAIT``."""
         with self._lock:
             self._armed_from = self.log.stat().st_size if self.log.exists() else 0
             self._armed_until = time.monotonic() + RENEWAL_WAIT
+            self._armed_vendor = vendor
             self._seen_renewal = False
 
     @property
@@ -848,10 +852,15 @@ class ChaosRun:
             if self.controls.disarm("x", "429"):
                 _progress(self.started, "X's clock is ahead of the daemon's from now on: X's 429 faults disarmed")
             self.daemon.start()
-            self.watch.arm()
+            # The daemon renews X first (its account check at start): the kills after a
+            # renewal take turns among the endpoints that renew with a refresh token.
+            renewing = oauth_entries(self.options.helpdesk)
+            vendor = "x" if renewing[(self.report.refresh_kills - 1) % len(renewing)] == NETWORK_NAME \
+                else self.options.helpdesk
+            self.watch.arm(vendor)
         _progress(self.started, f"refresh kill {self.report.refresh_kills}: killed, "
                                 + ", ".join(f"{s} clock +{EXPIRY_JUMP[s]}s" for s in self.controls.urls)
-                                + ", restarted; killing again at the next renewal")
+                                + f", restarted; killing again when the {vendor} token is renewed")
 
     def _kill_after_renewal(self) -> None:
         """The renewal watch saw a renewal stored (none other under way): kill, restart."""
