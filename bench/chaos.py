@@ -42,7 +42,8 @@ a. just before: SIGKILL, move X's clock past its access-token lifetime and the
    renew them;
 b. just after: the moment the daemon log says "access token renewed" (and no other
    renewal is under way), SIGKILL and restart. The next daemon must go on with the grant
-   stored.
+   stored. Whose renewal it waits for takes turns: Zendesk's, then X's (with Salesforce,
+   X's only: client credentials have no refresh token to lose).
 
 X tells a 429's reset as a Unix time on its own clock. The real X keeps that clock right;
 here it runs hours ahead of the daemon's after a kill before renewal, and a 429 would ask
