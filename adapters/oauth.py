@@ -28,6 +28,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 from authlib.common.errors import AuthlibBaseError
@@ -319,13 +320,24 @@ class Consent:
         return cls(client, redirect_uri, url, state, verifier)
 
     def finish(self, callback_url: str, clock: Callable[[], float] = time.time) -> Grant:
-        """Exchange the code the vendor sent back to ``callback_url`` for a grant."""
+        """Exchange the code the vendor sent back to ``callback_url`` for a grant; a refusal
+        (``error=access_denied``), a missing code or another consent's state is said plainly."""
+        answer = parse_qs(urlsplit(callback_url).query)
+        if answer.get("error"):
+            why = answer["error"][0] + (f" ({answer['error_description'][0]})" if answer.get("error_description") else "")
+            raise AuthFailed(f"{self.client.vendor} did not grant access: {why}")
+        if not answer.get("code"):
+            raise AuthFailed(f"the address given back from {self.client.vendor}'s consent page carries no code: "
+                             "paste the whole address the browser was sent to")
+        if answer.get("state", [""])[0] != self.state:
+            raise AuthFailed(f"the address given back from {self.client.vendor}'s consent page belongs to another "
+                             "consent (its state differs): start again")
         session = self.client.session(redirect_uri=self.redirect_uri, state=self.state,
                                       code_challenge_method="S256")
         try:
-            token = session.fetch_token(self.client.token_url, authorization_response=callback_url,
-                                        code_verifier=self.verifier, **self.client.extra,
-                                        **self.client.request_options())
+            token = session.fetch_token(self.client.token_url, grant_type="authorization_code",
+                                        code=answer["code"][0], code_verifier=self.verifier,
+                                        **self.client.extra, **self.client.request_options())
         except AuthlibBaseError as err:
             raise AuthFailed(f"{self.client.vendor} did not grant access: {err.error}"
                              + (f" ({err.description})" if err.description else "")) from None

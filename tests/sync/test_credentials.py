@@ -364,3 +364,19 @@ def test_zendesk_client_credentials_mint_a_new_token_whenever_one_expires(info: 
                                          r"check client_id and client_secret of 'zd'") as refused:
         wrong.probe()
     assert "not-the-secret" not in str(refused.value)
+
+
+@pytest.mark.parametrize("network", ["zd", "brand"])
+def test_a_refused_consent_is_said_plainly_and_stores_nothing(info: dict, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str], network: str) -> None:
+    """The admin clicks Deny: connect says the vendor did not grant access and stores no
+    grant (it must not fall back to another grant type with the client's secret)."""
+    mapping = _real_mapping(info, tmp_path, monkeypatch)
+    service = "zendesk" if network == "zd" else "x"
+    control(info, service, "consent", {"approve": False})
+    assert _connect(network, mapping, info, monkeypatch) == 1
+    assert "did not grant access: access_denied" in capsys.readouterr().err
+    store = Store(f"sqlite:///{tmp_path / 'state.sqlite'}")
+    assert store.grant_status() == {}
+    store.close()
