@@ -294,6 +294,8 @@ class DaemonAlone:
             filled = prefill(f"sqlite:///{self.db}", history)
             self.history_rows = filled["inbox_rows"]
             del history
+            # The admin's one-time OAuth consent, stored in the pre-filled state.
+            chaos.connect_endpoints(config, env, info, args.helpdesk, root=self.repo)
             command = None
             if args.profile:
                 module, function = chaos.socialdesk_entry(self.repo)
