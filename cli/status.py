@@ -21,8 +21,6 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(json.dumps({"routes": counts, "health": health, "budgets": shown, "credentials": grants,
                               "accounts": store.bound_accounts()}, default=str))
             return 0
-        for name, grant in grants.items():
-            print(f"credentials {name}: {grant_line(grant)}")
         for route in config.routes:
             c = counts.get(route.name, {})
             print(f"route {route.name}: {health_line(health.get(route.name))}")
@@ -36,6 +34,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                       f"{budget['socialdesk_calls_24h']} calls in 24 h, share {budget['share']:.0%}"
                       + (f"; polling slowed x{budget['slowdown']:g}, writes batched from "
                          f"{budget.get('batch_from', 2)} pending" if budget.get("slowdown", 1) > 1 else ""))
+        for name, grant in grants.items():
+            print(f"credentials {name}: {grant_line(grant)}")
     finally:
         store.close()
     return 0
