@@ -32,7 +32,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 from authlib.common.errors import AuthlibBaseError
-from authlib.integrations.requests_client import OAuth2Session
 
 from adapters.base import AuthFailed, FatalError, RetriableError, Secret
 from adapters.credentials import ConsentNeeded, Grant, TokenVault
@@ -70,8 +69,12 @@ class OAuthClient:
         """Per-request options: a per-request ``verify`` wins over REQUESTS_CA_BUNDLE."""
         return {"timeout": (5.0, 30.0), **({"verify": self.ca_bundle} if self.ca_bundle else {})}
 
-    def session(self, **kwargs: Any) -> OAuth2Session:
+    def session(self, **kwargs: Any) -> Any:
         """An authlib session for this client (token requests only)."""
+        # authlib's requests integration loads its OpenID and JOSE parts too: loaded only
+        # when a token is asked for, it costs a daemon that seldom does nothing.
+        from authlib.integrations.requests_client import OAuth2Session
+
         secret = self.client_secret.reveal() if self.client_secret is not None else None
         session = OAuth2Session(self.client_id, secret, token_endpoint_auth_method=self.auth_method,
                                 scope=self.scope, **kwargs)

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import sqlalchemy as sa
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy.engine import Engine
 
 from adapters.base import FatalError
@@ -35,6 +34,9 @@ class Sealer:
     """Seals and opens JSON values with the state key (Fernet: AES-128-CBC and HMAC-SHA256)."""
 
     def __init__(self, keys: list[bytes], source: str) -> None:
+        # Loaded when a grant is first sealed or opened: a daemon on API tokens never needs it.
+        from cryptography.fernet import Fernet, MultiFernet
+
         try:
             self._fernet = MultiFernet([Fernet(key) for key in keys])
         except (ValueError, TypeError):
@@ -52,6 +54,8 @@ class Sealer:
             return cls([k.strip().encode() for k in keys.split(",") if k.strip()], KEY_ENV)
         path = Path(os.environ.get(KEY_FILE_ENV) or default_key_file())
         if not path.exists():
+            from cryptography.fernet import Fernet
+
             path.parent.mkdir(parents=True, exist_ok=True)
             # Made with 0600 from the start: the key is never readable by others, not even briefly.
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -66,6 +70,8 @@ class Sealer:
         return self._fernet.encrypt(json.dumps(value, sort_keys=True).encode()).decode()
 
     def open(self, sealed: str, what: str) -> dict[str, Any]:
+        from cryptography.fernet import InvalidToken
+
         try:
             return dict(json.loads(self._fernet.decrypt(sealed.encode())))
         except InvalidToken:
