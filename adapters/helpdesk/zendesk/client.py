@@ -35,6 +35,7 @@ log = logging.getLogger("socialdesk.zendesk")
 # Zendesk issues no API tokens since 27 October 2026 and deactivates all of them then.
 API_TOKEN_CUTOFF = "30 April 2027"
 AUTH_MODES = ("oauth", "client_credentials", "api_token")
+TOKEN_LIFETIMES = {"expires_in": "1800", "refresh_token_expires_in": str(30 * 86400)}
 
 AGENT_ROLES = frozenset({"agent", "admin"})
 
@@ -153,7 +154,11 @@ class ZendeskHelpdesk(ZendeskJobs, ZendeskWebhooks, ZendeskCoverage, Helpdesk, B
             client_secret=settings.client_secret,
             auth_method="client_secret_post" if settings.client_secret is not None else "none",
             grant="client_credentials" if auth == "client_credentials" else "authorization_code",
-            scope=settings.scope, ca_bundle=settings.ca_bundle)
+            scope=settings.scope, ca_bundle=settings.ca_bundle,
+            # An OAuth client made before Zendesk's refresh tokens issues access tokens that
+            # never expire, and no refresh token, unless the request names a lifetime: name
+            # Zendesk's defaults, so every client gets the same rotating grant.
+            extra=TOKEN_LIFETIMES if auth == "oauth" else {})
 
     def use_vault(self, vault: Any) -> None:
         """Keep the OAuth grant in ``vault`` (the state store), where ``connect`` put it."""
