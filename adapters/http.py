@@ -42,46 +42,59 @@ class RateBudget:
     next call to that bucket, a budget already spent down to the others' share raises
     ``RateLimited`` with the wait, so the engine schedules instead of meeting a 429.
     ``names`` are the vendor's (limit, remaining, reset) header names; ``reset_epoch``
-    says whether reset is a Unix time (X) or seconds from now (Zendesk).
+    says whether reset is a Unix time (X) or seconds from now (Zendesk). ``caps`` are
+    more such header triples for longer caps some endpoints also have (X's 24-hour
+    caps), each kept as a bucket of its own whose wait may reach ``cap_wait``.
     """
 
     def __init__(self, vendor: str, names: tuple[str, str, str], *, reset_epoch: bool,
                  bucket_of: Callable[[str, str], str] = lambda method, url: "account",
                  share: float = DEFAULT_RATE_SHARE, max_wait: float = 900.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 caps: tuple[tuple[str, str, str], ...] = (), cap_wait: float | None = None) -> None:
         if not 0 < share <= 1:
             raise ValueError(f"rate share must be in (0, 1], not {share}")
         self.vendor, self.names, self.reset_epoch = vendor, names, reset_epoch
         self.bucket_of, self.share, self.max_wait, self.clock = bucket_of, share, max_wait, clock
+        self.caps, self.cap_wait = caps, max_wait if cap_wait is None else cap_wait
         self.buckets: dict[str, _Bucket] = {}
         self._lock = threading.Lock()
 
+    def _kinds(self) -> list[tuple[str, tuple[str, str, str], float]]:
+        """(bucket key suffix, header names, longest wait) of the window and each cap."""
+        return [("", self.names, self.max_wait)] + [(f" {cap[0].rsplit('-', 1)[0]}", cap, self.cap_wait)
+                                                    for cap in self.caps]
+
     def before(self, method: str, url: str) -> None:
-        key = self.bucket_of(method, url)
+        base = self.bucket_of(method, url)
         now = self.clock()
         with self._lock:
-            bucket = self.buckets.get(key)
-            if bucket is None or now >= bucket.reset_at:
-                return
-            if bucket.remaining <= bucket.limit * (1 - self.share):
-                used = bucket.limit - bucket.remaining
-                wait = min(max(bucket.reset_at - now, 1.0), self.max_wait)
-                bucket.reset_at = min(bucket.reset_at, now + self.max_wait)   # a far reset is not believed
-                raise RateLimited(f"{self.vendor}: keeping within {self.share:.0%} of the {key} rate limit "
-                                  f"({used} of {bucket.limit} used)", wait)
+            for suffix, _, max_wait in self._kinds():
+                key = base + suffix
+                bucket = self.buckets.get(key)
+                if bucket is None or now >= bucket.reset_at:
+                    continue
+                if bucket.remaining <= bucket.limit * (1 - self.share):
+                    used = bucket.limit - bucket.remaining
+                    wait = min(max(bucket.reset_at - now, 1.0), max_wait)
+                    bucket.reset_at = min(bucket.reset_at, now + max_wait)   # a far reset is not believed
+                    raise RateLimited(f"{self.vendor}: keeping within {self.share:.0%} of the {key} rate limit "
+                                      f"({used} of {bucket.limit} used)", wait)
 
     def after(self, method: str, url: str, headers: Mapping[str, str]) -> None:
-        limit, remaining, reset = (headers.get(name) for name in self.names)
-        try:
-            bucket = _Bucket(int(limit), int(remaining), float(reset))  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            return
-        if not math.isfinite(bucket.reset_at):
-            return
-        if not self.reset_epoch:
-            bucket.reset_at += self.clock()
-        with self._lock:
-            self.buckets[self.bucket_of(method, url)] = bucket
+        base = self.bucket_of(method, url)
+        for suffix, names, _ in self._kinds():
+            limit, remaining, reset = (headers.get(name) for name in names)
+            try:
+                bucket = _Bucket(int(limit), int(remaining), float(reset))  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                continue
+            if not math.isfinite(bucket.reset_at):
+                continue
+            if not self.reset_epoch:
+                bucket.reset_at += self.clock()
+            with self._lock:
+                self.buckets[base + suffix] = bucket
 
 
 _ID_PART = re.compile(r"/\d{3,}(?=/|$)")  # ids, not the API version

@@ -7,8 +7,8 @@ DMs. Every response is translated here; nothing of the wire format leaves this m
 from __future__ import annotations
 
 import hashlib
-import html
 import json
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -84,11 +84,17 @@ def _error_for(response: requests.Response, what: str, *, write: bool) -> Except
             detail = str(first.get("message") or first.get("detail") or "") if isinstance(first, dict) else ""
     message = f"{what}: HTTP {status}" + (f" {detail}" if detail else "")
     if status == 429:
-        reset = response.headers.get("x-rate-limit-reset")
+        # A spent 24-hour cap (posts, DMs) says so in its own headers, while the
+        # 15-minute window may still have calls left: then wait for the cap's reset.
+        resets = [response.headers.get(f"{cap}-reset") for cap in DAILY_CAPS
+                  if response.headers.get(f"{cap}-remaining", "").strip() == "0"]
+        reset = max(resets, key=_epoch) if resets else response.headers.get("x-rate-limit-reset")
         try:
             retry_after = max(1.0, float(reset) - time.time()) if reset else 60.0
         except ValueError:
             retry_after = 60.0
+        if resets:
+            message += " (24-hour cap spent)"
         if not retry_after <= MAX_RETRY_AFTER:  # inf, nan, a reset years ahead
             retry_after = MAX_RETRY_AFTER
         return RateLimited(message, retry_after)
@@ -109,6 +115,23 @@ def _error_for(response: requests.Response, what: str, *, write: bool) -> Except
     return FatalError(message)
 
 
+def _epoch(value: str | None) -> float:
+    try:
+        return float(value or "")
+    except ValueError:
+        return 0.0
+
+
+def _unescape(text: str) -> str:
+    """Undo X's escaping of ``&``, ``<`` and ``>`` exactly once: ``&amp;amp;`` (a
+    customer who typed ``&amp;``) becomes ``&amp;``; other entities are left as typed."""
+    return _ESCAPED.sub(lambda m: _ENTITIES[m.group(1)], text)
+
+
+_ENTITIES = {"amp": "&", "lt": "<", "gt": ">"}
+_ESCAPED = re.compile(r"&(amp|lt|gt);")
+
+
 def _parse_time(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
@@ -117,6 +140,8 @@ def _parse_time(value: Any) -> datetime | None:
 
 
 MAX_RETRY_AFTER = 86_400.0   # X's longest window: the 24-hour post cap
+# Header prefixes of X's 24-hour caps (per user, per app): -limit, -remaining, -reset.
+DAILY_CAPS = ("x-user-limit-24hour", "x-app-limit-24hour")
 # How far a retried write looks back for its own effect: 10 pages of 100.
 FIND_PAGES = 10
 ITEM_ERRORS = (KeyError, TypeError, ValueError, AttributeError, OverflowError)
@@ -176,10 +201,14 @@ class XNetwork(SocialNetwork, ReadsDMs, SearchesRecent, ReadsMetrics, RemembersA
         self.settings = settings
         self.base_url = settings.base_url.rstrip("/")
         self.session = session or build_session(settings.ca_bundle)
-        # Each endpoint has its own 15-minute window; socialdesk keeps to its share of each.
+        # Each endpoint has its own 15-minute window (and some a 24-hour cap); socialdesk
+        # keeps to its share of each.
         self.session.rate_budget = RateBudget(  # type: ignore[attr-defined]
             "X", ("x-rate-limit-limit", "x-rate-limit-remaining", "x-rate-limit-reset"), reset_epoch=True,
-            bucket_of=endpoint_bucket, share=settings.rate_share, max_wait=15 * 60)
+            bucket_of=endpoint_bucket, share=settings.rate_share, max_wait=15 * 60,
+            # Posting and DMs also have 24-hour caps, per user and per app.
+            caps=tuple((f"{cap}-limit", f"{cap}-remaining", f"{cap}-reset") for cap in DAILY_CAPS),
+            cap_wait=MAX_RETRY_AFTER)
         self._me: Author | None = None
         self._user_id = settings.user_id
         self.oauth: TokenSource | None = None
@@ -339,7 +368,7 @@ class XNetwork(SocialNetwork, ReadsDMs, SearchesRecent, ReadsMetrics, RemembersA
         items = tuple(self._tweet_item(t, users) for t in data)
         newest = newest or _x_id(meta.get("newest_id")) or cursor.value
         seen += len(items)
-        next_token = meta.get("next_token") if isinstance(meta.get("next_token"), str) else None
+        next_token = _next_token(meta, token, data)
         # A complete read that filled the whole window likely skipped older posts.
         gap = bool(cursor.value) and not next_token and seen >= self.mention_window
         return Page(items=items, next_page=_join_token(next_token, newest, seen) if next_token else None,
@@ -358,7 +387,7 @@ class XNetwork(SocialNetwork, ReadsDMs, SearchesRecent, ReadsMetrics, RemembersA
         text = tweet["text"]
         if not isinstance(text, str):
             raise TypeError("text is not a string")
-        text = _expand_links(text, tweet.get("entities"))
+        text = _shown_text(text, tweet.get("entities"))
         author_id = str(tweet["author_id"])
         user = users.get(author_id)
         author = self._author(user) if user else Author(self.kind, author_id, author_id)
@@ -397,7 +426,7 @@ class XNetwork(SocialNetwork, ReadsDMs, SearchesRecent, ReadsMetrics, RemembersA
             if isinstance(event, dict) and str(event.get("sender_id")) == me:
                 continue
             items.append(self._dm_item(event, users))
-        next_token = None if reached_cursor or not isinstance(meta.get("next_token"), str) else meta["next_token"]
+        next_token = None if reached_cursor else _next_token(meta, token, data)
         seen += len(items)
         return Page(items=tuple(items), next_page=_join_token(next_token, newest, seen) if next_token else None,
                     cursor=Cursor(newest or cursor.value))
@@ -413,7 +442,8 @@ class XNetwork(SocialNetwork, ReadsDMs, SearchesRecent, ReadsMetrics, RemembersA
                 raise TypeError("text is not a string")
             user = users.get(sender)
             author = self._author(user) if user else Author(self.kind, sender, sender)
-            return Mention(network=self.kind, id=event_id, kind="dm", author=author, text=text,
+            return Mention(network=self.kind, id=event_id, kind="dm", author=author,
+                           text=_shown_text(text, event.get("entities")),
                            created_at=_parse_time(event.get("created_at")), url=None,
                            conversation_id=str(event.get("dm_conversation_id") or sender))
         except ITEM_ERRORS as err:
@@ -443,7 +473,9 @@ class XNetwork(SocialNetwork, ReadsDMs, SearchesRecent, ReadsMetrics, RemembersA
         body = self._call("POST", "/2/tweets", "post reply", json_body=payload, write=True)
         data = body.get("data") or {}
         post_id = str(data["id"])
-        return PostedReply(network=self.kind, id=post_id, text=data.get("text", post.text),
+        shown = data.get("text")
+        return PostedReply(network=self.kind, id=post_id,
+                           text=_unescape(shown) if isinstance(shown, str) else post.text,
                            url=f"https://x.com/{self.whoami().handle}/status/{post_id}",
                            in_reply_to=post.in_reply_to)
 
@@ -499,8 +531,8 @@ class XNetwork(SocialNetwork, ReadsDMs, SearchesRecent, ReadsMetrics, RemembersA
                 if isinstance(item, dict):
                     yield item
             meta = body.get("meta")
-            token = meta.get("next_token") if isinstance(meta, dict) else None
-            if not isinstance(token, str):
+            token = _next_token(meta if isinstance(meta, dict) else {}, token, body.get("data"))
+            if token is None:
                 return
 
 
@@ -515,12 +547,30 @@ def _expand_links(text: str, entities: Any) -> str:
     return text
 
 
+def _shown_text(text: str, entities: Any) -> str:
+    """The text as its author wrote it: X's escaping undone first, then the t.co links
+    put back (an expanded URL is not escaped, so it must not be unescaped)."""
+    return _expand_links(_unescape(text), entities)
+
+
 def _same_text(item: Mapping[str, Any], text: str) -> bool:
-    """Whether a post X returns is one we sent: X shortens links and escapes &, <, >."""
+    """Whether a post X returns is one we sent: X shortens links and escapes &, <, >.
+    Only the unescaped text is compared: the raw one could match a different post
+    (``a &amp; b`` is how X shows ``a & b``)."""
     shown = item.get("text")
     if not isinstance(shown, str):
         return False
-    return html.unescape(_expand_links(shown, item.get("entities"))) == text or shown == text
+    return _shown_text(shown, item.get("entities")) == text
+
+
+def _next_token(meta: Mapping[str, Any], used: str | None, data: Any) -> str | None:
+    """The page after this one. X may name a next page after its last one, which is then
+    empty (``result_count: 0``, no token); an empty page naming the token it was read
+    with again would be read for ever, so that ends the read too."""
+    token = meta.get("next_token")
+    if not isinstance(token, str) or not token or (not data and token == used):
+        return None
+    return token
 
 
 def _id_le(a: str, b: str) -> bool:

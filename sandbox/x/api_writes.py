@@ -15,7 +15,7 @@ from sandbox.x.constants import (
     MAX_WEIGHTED,
     TOO_LONG,
 )
-from sandbox.x.helpers import ApiError, generic_problem, invalid
+from sandbox.x.helpers import ApiError, escaped, generic_problem, invalid
 from sandbox.x.params import (
     _body_problem,
     _id_value,
@@ -69,7 +69,7 @@ class Writes:
             raise ApiError(403, dict(DUPLICATE))
         post = self.state.create_post(user, text, reply_to=reply_to, quote_of=quote,
                                       reply_settings=body.get("reply_settings", "everyone"))
-        return 201, {"data": {"id": post.id, "text": post.text}}
+        return 201, {"data": {"id": post.id, "text": escaped(post.text)}}
 
     def _reply_prefix(self, parent: Post, user: User, reply: dict[str, Any]) -> str:
         """auto_populate_reply_metadata: the parent's author and the people it mentioned."""

@@ -10,6 +10,7 @@ from sandbox.x.api_reads import Reads
 from sandbox.x.api_writes import Writes
 from sandbox.x.constants import _DM_READ, _TIMELINE, _TWEET_READ
 from sandbox.x.control import Control
+from sandbox.x.daily import FidelityControl
 from sandbox.x.gate import Gate
 from sandbox.x.model import XState
 from sandbox.x.render import Representations
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from sandbox.x.constants import View
 
 
-class XApi(Gate, Representations, Reads, Writes, Control, OAuthRoutes):
+class XApi(Gate, Representations, Reads, Writes, Control, FidelityControl, OAuthRoutes):
     """The Flask app: API routes under ``/2/``, control routes under ``/_sandbox/``."""
 
     def __init__(self, state: XState) -> None:
@@ -67,6 +68,10 @@ class XApi(Gate, Representations, Reads, Writes, Control, OAuthRoutes):
             ("/_sandbox/clock", "POST", self.c_clock),
             ("/_sandbox/limits", "GET", self.c_limits),
             ("/_sandbox/limits", "POST", self.c_limits),
+            ("/_sandbox/daily_limits", "GET", self.c_daily_limits),
+            ("/_sandbox/daily_limits", "POST", self.c_daily_limits),
+            ("/_sandbox/pagination", "GET", self.c_pagination),
+            ("/_sandbox/pagination", "POST", self.c_pagination),
             ("/_sandbox/requests", "GET", self.c_requests),
             ("/_sandbox/requests", "DELETE", self.c_requests),
             ("/_sandbox/faults", "GET", self.c_faults),

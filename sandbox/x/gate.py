@@ -60,10 +60,14 @@ class Gate:
         if caller is None:
             return self._render(401, generic_problem(401), PROBLEM_TYPE)
         who = "app" if caller == "app" else f"user:{caller}"
-        allowed, limit, remaining, reset = state.limits.take(family, who, state.clock.now())
+        now = state.clock.now()
+        allowed, limit, remaining, reset = state.limits.take(family, who, now)
         headers = {"x-rate-limit-limit": str(limit), "x-rate-limit-remaining": str(remaining),
                    "x-rate-limit-reset": str(int(reset))}
-        if not allowed:
+        # Posting and DMs also have 24-hour caps, told on every answer of their family.
+        daily_ok, daily = state.daily.take(family, who, now, count=allowed)
+        headers.update(daily)
+        if not allowed or not daily_ok:
             return self._render(429, generic_problem(429), PROBLEM_TYPE, headers)
         if user_only and caller == "app":
             return self._render(403, UNSUPPORTED_AUTH, PROBLEM_TYPE, headers)

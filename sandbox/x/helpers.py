@@ -17,6 +17,11 @@ def iso(ts: float) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def escaped(text: str) -> str:
+    """Text as X serves it: ``&``, ``<`` and ``>`` as HTML entities (nothing else)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def parse_time(value: str) -> float:
     moment = datetime.fromisoformat(value.replace("z", "Z"))
     if moment.tzinfo is None:

@@ -54,7 +54,7 @@ class Includes:
         if "sender_id" in wanted:
             self.user(event.sender_id)
         if "referenced_tweets.id" in wanted:
-            for tweet_id in STATUS_URL_RE.findall(event.text):
+            for tweet_id in STATUS_URL_RE.findall(event.submitted_text):
                 self.tweet(tweet_id, "referenced_tweets.id")
 
     def attach(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from sandbox.common import Chaos, Clock, Outage, RateLimits, Snowflake
 from sandbox.oauth import ACCESS, REFRESH, AuthServer
 from sandbox.x.constants import CODE_SECONDS, RATE_LIMITS, USERNAME_RE
+from sandbox.x.daily import DailyCaps, TrailingPages
 from sandbox.x.helpers import detect_lang, snowflake_at
 from sandbox.x.oauth1 import OAuth1Keys
 from sandbox.x.records import DmEvent, mention_spans, Post, User, wrap_urls
@@ -30,6 +31,8 @@ class XState:
         self.limits = RateLimits(defaults={**RATE_LIMITS, **{
             k: tuple(v) for k, v in settings.get("rate_limits", {}).items()}})
         self.chaos = Chaos(int(settings.get("seed", 0)))
+        self.daily = DailyCaps()
+        self.pages = TrailingPages(self.chaos.seed)
         self.outage = Outage(self.clock)
         self.tier = "recorded"
         self.brand_handle: str = settings.get("brand_handle", "socialdesk_demo")
@@ -74,6 +77,8 @@ class XState:
             self.faults: list[Fault] = []
             self.calls: list[dict[str, Any]] = []
             self.limits.reset()
+            self.daily.reset()
+            self.pages.reset(self.chaos.seed)
             self.tier = "recorded"
             self.chaos.clear()
             self.chaos.reseed(self.chaos.seed)
@@ -148,11 +153,17 @@ class XState:
                   at: float | None = None) -> DmEvent:
         with self.lock:
             low, high = sorted((sender.id, recipient.id), key=int)
+            body, urls = wrap_urls(text)
             event = DmEvent(id=self.new_id(at), conversation_id=f"{low}-{high}",
-                            sender_id=sender.id, recipient_id=recipient.id, text=text,
-                            created_at=self.clock.now() if at is None else at)
+                            sender_id=sender.id, recipient_id=recipient.id, text=body,
+                            created_at=self.clock.now() if at is None else at,
+                            submitted_text=text, urls=urls)
             self.dms[event.id] = event
             return event
+
+    def trailing_page(self) -> bool:
+        """Whether this read's last page names an empty next page (``/_sandbox/pagination``)."""
+        return self.pages.draw()
 
     def newest_first(self, posts: Iterable[Post]) -> list[Post]:
         return sorted((p for p in posts if not p.deleted), key=lambda p: int(p.id), reverse=True)

@@ -81,9 +81,12 @@ def _token_param(name: str, dm: bool = False) -> tuple[str, int] | None:
     return decoded
 
 
-def paginate(items: list[Any], size: int,
-             token: tuple[str, int] | None) -> tuple[list[Any], str | None, str | None]:
-    """One page of a newest-first list; (page, cursor for next, cursor for previous)."""
+def paginate(items: list[Any], size: int, token: tuple[str, int] | None,
+             trailing: bool = False) -> tuple[list[Any], str | None, str | None]:
+    """One page of a newest-first list; (page, cursor for next, cursor for previous).
+
+    ``trailing``: the last page still names a next page, which is then empty, as X
+    sometimes answers."""
     start = 0
     if token is not None:
         direction, cursor = token
@@ -95,7 +98,7 @@ def paginate(items: list[Any], size: int,
                        len(items))
             start = max(0, end - size)
     page = items[start:start + size]
-    following = page[-1].id if page and start + size < len(items) else None
+    following = page[-1].id if page and (start + size < len(items) or trailing) else None
     previous = page[0].id if page and token is not None and start > 0 else None
     return page, following, previous
 

@@ -55,6 +55,9 @@ class DmEvent:
     text: str
     created_at: float
     event_type: str = "MessageCreate"
+    # As for posts: ``text`` has its links wrapped in t.co, ``submitted_text`` is as sent.
+    submitted_text: str = ""
+    urls: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from flask import request
 
 from sandbox.x.constants import DM_DAYS, EVENT_TYPES, HASHTAG_RE, STATUS_URL_RE
-from sandbox.x.helpers import iso, make_token
+from sandbox.x.helpers import escaped, iso, make_token
 from sandbox.x.includes import Includes
 from sandbox.x.params import (
     _id_value,
@@ -72,7 +72,7 @@ class Representations:
 
     def tweet_obj(self, post: Post, fields: set[str]) -> dict[str, Any]:
         """Default fields are exactly id, text, edit_history_tweet_ids (as recorded)."""
-        out: dict[str, Any] = {"id": post.id, "text": post.text,
+        out: dict[str, Any] = {"id": post.id, "text": escaped(post.text),
                                "edit_history_tweet_ids": [post.id]}
         optional: dict[str, Callable[[], Any]] = {
             "author_id": lambda: post.author_id,
@@ -100,11 +100,12 @@ class Representations:
         """Defaults are id, event_type, text; ``participant_ids`` exists only on
         ParticipantsJoin/Leave events (spec), so a MessageCreate never carries it."""
         out: dict[str, Any] = {"id": event.id, "event_type": event.event_type,
-                               "text": event.text}
-        refs = [{"id": i} for i in STATUS_URL_RE.findall(event.text)]
+                               "text": escaped(event.text)}
+        refs = [{"id": i} for i in STATUS_URL_RE.findall(event.submitted_text)]
         optional = {"created_at": iso(event.created_at), "sender_id": event.sender_id,
                     "dm_conversation_id": event.conversation_id,
-                    "referenced_tweets": refs or None}
+                    "referenced_tweets": refs or None,
+                    "entities": {"urls": [dict(u) for u in event.urls]} if event.urls else None}
         for name, value in optional.items():
             if name in fields and value is not None:
                 out[name] = value
@@ -112,7 +113,7 @@ class Representations:
 
     def tweet_page(self, items: list[Post], size: int, token: tuple[str, int] | None,
                    fields: Fields, previous: bool = True) -> dict[str, Any]:
-        page, following, before = paginate(items, size, token)
+        page, following, before = paginate(items, size, token, self.state.trailing_page())
         if not page:
             return {"meta": {"result_count": 0}}
         includes = Includes(self, fields)
@@ -137,7 +138,7 @@ class Representations:
         floor = self.state.clock.now() - DM_DAYS * 86400
         events = sorted((e for e in events if e.event_type in types and e.created_at >= floor),
                         key=lambda e: int(e.id), reverse=True)
-        page, following, before = paginate(events, size, token)
+        page, following, before = paginate(events, size, token, self.state.trailing_page())
         if not page:
             return {"meta": {"result_count": 0}}
         includes = Includes(self, fields)
