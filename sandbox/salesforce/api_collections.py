@@ -8,6 +8,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from flask import Flask, Response, g, request
 
+from sandbox.salesforce.api_data import _assign_header
 from sandbox.salesforce.catalog import PREFIXES
 from sandbox.salesforce.constants import COLLECTION_MAX, COMPOSITE_MAX
 from sandbox.salesforce.errors import not_found, sf_error, SfError
@@ -124,7 +125,7 @@ def _install_collections(app: Flask, state: SalesforceState) -> None:
             norm = normalize_id(rid)
             if norm is None or PREFIXES.get(norm[:3]) != kind:
                 raise sf_error(400, "MALFORMED_ID", f"{kind} ID: id value of incorrect type: {rid}", ["Id"])
-            state.update(kind, norm, strip(item, "Id"), g.user)
+            state.update(kind, norm, strip(item, "Id"), g.user, _assign_header())
             return {"id": norm, "success": True, "errors": []}
         return _json(run_all(items, update_one, all_or_none))
 
@@ -174,7 +175,7 @@ def _install_collections(app: Flask, state: SalesforceState) -> None:
                                f"{f['name']}: more than one record found for external "
                                f"id field: [{', '.join(m['Id'] for m in matches)}]", [f["name"]])
             if matches:
-                state.update(kind, matches[0]["Id"], strip(item, f["name"]), g.user)
+                state.update(kind, matches[0]["Id"], strip(item, f["name"]), g.user, _assign_header())
                 return {"id": matches[0]["Id"], "success": True, "errors": [], "created": False}
             return {"id": state.insert(kind, strip(item), g.user, assign), "success": True, "errors": [],
                     "created": True}

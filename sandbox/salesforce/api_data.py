@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, g, request
 
+from sandbox.common import from_agent_ui
 from sandbox.salesforce.catalog import CATALOG
 from sandbox.salesforce.constants import CREATED_FLAG_VERSION, MAX_VERSION, MIN_VERSION
 from sandbox.salesforce.describe import _describe, _global_entry, _limits, _page_size
@@ -17,6 +18,12 @@ from sandbox.salesforce.wire import _body, _json, _route, _version
 if TYPE_CHECKING:
     from sandbox.salesforce.catalog import ObjectView
     from sandbox.salesforce.model import SalesforceState
+
+
+def _assign_header() -> str | None:
+    """The request's Sforce-Auto-Assign header (absent means TRUE); an agent's edit in the
+    UI leaves "Assign using active assignment rule" unticked, so it never reassigns."""
+    return "FALSE" if from_agent_ui() else request.headers.get("Sforce-Auto-Assign")
 
 
 def _install_data(app: Flask, state: SalesforceState) -> None:
@@ -110,7 +117,7 @@ def _install_data(app: Flask, state: SalesforceState) -> None:
                                    f"No such column '{name}' on sobject of type {view.name}")
             return _json(state.render(view.name, rec, _version(ver), only))
         if request.method == "PATCH":
-            state.update(view.name, rid, _body(), g.user)
+            state.update(view.name, rid, _body(), g.user, _assign_header())
             return _json(None, 204)
         state.delete(view.name, rid, g.user)
         return _json(None, 204)
@@ -122,7 +129,7 @@ def _install_data(app: Flask, state: SalesforceState) -> None:
         if request.method == "PATCH":
             update_only = request.args.get("updateOnly", "").lower() == "true"
             rid, created = state.upsert(view.name, ext, value, _body(), g.user,
-                                        request.headers.get("Sforce-Auto-Assign"), version, update_only)
+                                        _assign_header(), version, update_only)
             major = int(float(version))
             body: dict[str, Any] = {"id": rid, "success": True, "errors": []}
             if major >= CREATED_FLAG_VERSION:

@@ -55,7 +55,7 @@ FIDELITY_NOTES: tuple[str, ...] = (
     "INVALID_CROSS_REFERENCE_KEY for deleted targets); RecordTypeId INVALID_CROSS_REFERENCE_KEY",
     "Status/Priority/Origin are unrestricted picklists as recorded (any value accepted); "
     "Social_Network__c is restricted (INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST)",
-    "assignment rules run on Case insert only (not on update); no match assigns the Default Case "
+    "assignment rules run on Case insert and update (see below); no match assigns the Default Case "
     "Owner (the agent user); an unknown rule id in Sforce-Auto-Assign is ignored",
     "daily API allocation: one rolling 24 h window on the sandbox clock, every authenticated "
     "/services/data call counts 1 (composite and collections count 1), refused calls do not count; "
@@ -78,7 +78,11 @@ FIDELITY_NOTES: tuple[str, ...] = (
     "https://test.salesforce.com or the community URL (info community_url), exactly; error texts for "
     "bad signature ('invalid assertion') and expiry ('expired authorization code') are from public "
     "reports",
-    "a CaseComment insert/update touches its Case's LastModifiedDate, LastModifiedById, SystemModstamp",
+    "a CaseComment insert/update touches its Case's LastModifiedDate, LastModifiedById, SystemModstamp; "
+    "only a comment saved as published or changed to published sends the Case outbound message (the "
+    "Socialdesk_Case_Comment_Published flow)",
+    "the active Case assignment rule runs on REST updates too (record PATCH, upsert, Collections) when "
+    "Sforce-Auto-Assign is absent or TRUE; agents' UI edits run none",
     "CaseComment.CommentBody is updateable (the integration user is assumed to have Modify All)",
     "collections: per-record errors use statusCode (documented); failed entries carry no id; a record "
     "without attributes.type is a per-record INVALID_FIELD (wording assumed)",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from xml.etree import ElementTree
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape as xml_escape
@@ -16,7 +17,29 @@ from sandbox.salesforce.constants import (
     SF_NS,
 )
 from sandbox.salesforce.ids import normalize_id, om_time
+
+MD_NS = "http://soap.sforce.com/2006/04/metadata"
 from sandbox.salesforce.records import Delivery, OutboundAction
+
+
+def _definition(text: str, name: Any) -> dict[str, Any]:
+    """The fields, name and includeSessionId of an outbound message as the admin deploys it
+    (an ``outboundMessages`` element of a Case.workflow-meta.xml), so the sandbox sends what
+    that definition says. ``name`` picks one by fullName (default: the first)."""
+    if "<!DOCTYPE" in text.upper():
+        raise ValueError("the outbound message definition must not carry a DTD")
+    try:
+        root = ElementTree.fromstring(text.encode())
+    except ElementTree.ParseError as err:
+        raise ValueError(f"the outbound message definition is not XML: {err}") from None
+    ns = {"md": MD_NS}
+    for om in root.iter(f"{{{MD_NS}}}outboundMessages"):
+        full = (om.findtext("md:fullName", "", ns) or "").strip()
+        if name and full != name:
+            continue
+        return {"name": full, "fields": [(f.text or "").strip() for f in om.findall("md:fields", ns)],
+                "send_session_id": (om.findtext("md:includeSessionId", "false", ns) or "").strip() == "true"}
+    raise ValueError("no outboundMessages definition" + (f" named {name!r}" if name else ""))
 
 
 class OutboundQueue:
@@ -40,6 +63,8 @@ class OutboundQueue:
             return self._register_outbound(spec)
 
     def _register_outbound(self, spec: Mapping[str, Any]) -> OutboundAction:
+        if spec.get("definition"):
+            spec = {**spec, **_definition(str(spec["definition"]), spec.get("name"))}
         url = str(spec.get("url") or "")
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or parts.hostname not in ("127.0.0.1", "localhost", "::1"):
@@ -53,7 +78,7 @@ class OutboundQueue:
             fields.insert(0, "Id")
         action = OutboundAction(self.ids.next("04k"), url,
                                 [case_view.by_lower[n.lower()]["name"] for n in fields],
-                                bool(spec.get("send_session_id", True)),
+                                bool(spec.get("send_session_id", spec.get("includeSessionId", True))),
                                 float(spec.get("retry_initial", OM_RETRY_INITIAL)),
                                 float(spec.get("retry_max", OM_RETRY_MAX)),
                                 [normalize_id(u) or u for u in spec.get("exclude_user_ids") or []],

@@ -49,7 +49,11 @@ class Writes:
         self._after_write(kind, rec, user)
         return rec["Id"]
 
-    def update(self, kind: str, rid: str, body: Any, user: str) -> dict[str, Any]:
+    def update(self, kind: str, rid: str, body: Any, user: str,
+               auto_assign: str | None = "FALSE") -> dict[str, Any]:
+        """``auto_assign`` is the request's Sforce-Auto-Assign header: the REST API runs the
+        active Case assignment rule on updates too when it is absent (None) or TRUE, as on
+        inserts. Internal writes (flows, the control API, the agent UI) pass FALSE."""
         view = self.must_view(kind)
         rec = self.live(kind, rid)
         if not view.kind.updateable:
@@ -63,11 +67,13 @@ class Writes:
                 self._case_status(new, now, rec.get("IsClosed", False))
             if changes.get("EntitlementId") and not new.get("SlaStartDate"):
                 new["SlaStartDate"] = sf_time(now)
+            self._assign(new, auto_assign)
         stamp = sf_time(now)
         new.update({"LastModifiedDate": stamp, "LastModifiedById": user, "SystemModstamp": stamp})
+        was_published = bool(rec.get("IsPublished"))
         rec.clear()
         rec.update(new)
-        self._after_write(kind, rec, user)
+        self._after_write(kind, rec, user, was_published)
         return rec
 
     def delete(self, kind: str, rid: str, user: str) -> None:
@@ -83,7 +89,7 @@ class Writes:
                     if other.get(fname) == rec["Id"] and not other.get("IsDeleted"):
                         other.update({"IsDeleted": True, "_deleted_at": stamp, "SystemModstamp": stamp})
         if kind == "CaseComment":
-            self._touch_case(rec.get("ParentId"), user)
+            self._touch_case(rec.get("ParentId"), user, notify=False)
 
     def upsert(self, kind: str, ext: str, value: str, body: Any, user: str, auto_assign: str | None,
                version: str = API_VERSION, update_only: bool = False) -> tuple[str, bool]:
@@ -100,7 +106,7 @@ class Writes:
         if len(matches) > 1:
             raise SfError(300, [f"/services/data/v{version}/sobjects/{kind}/{m['Id']}" for m in matches])
         if matches:
-            self.update(kind, matches[0]["Id"], body, user)
+            self.update(kind, matches[0]["Id"], body, user, auto_assign)
             return matches[0]["Id"], False
         if update_only or f["name"] == "Id":
             raise not_found()
@@ -137,19 +143,25 @@ class Writes:
                 return
         rec["OwnerId"] = self.settings["default_case_owner"]
 
-    def _touch_case(self, case_id: Any, user: str) -> None:
+    def _touch_case(self, case_id: Any, user: str, notify: bool) -> None:
+        """A comment's write moves its Case's timestamps; only the Socialdesk_Case_Comment_Published
+        flow (salesforce/force-app/.../flows) re-saves the Case so that the Case flow sends its
+        outbound message, and it runs only for a comment saved as published or changed to
+        published (IsPublished = true, doesRequireRecordChangedToMeetCriteria)."""
         case = self.records["Case"].get(case_id) if isinstance(case_id, str) else None
         if case is None or case.get("IsDeleted"):
             return
         stamp = sf_time(self.clock.now())
         case.update({"LastModifiedDate": stamp, "LastModifiedById": user, "SystemModstamp": stamp})
-        self._notify_case(case)
+        if notify:
+            self._notify_case(case)
 
-    def _after_write(self, kind: str, rec: Mapping[str, Any], user: str) -> None:
+    def _after_write(self, kind: str, rec: Mapping[str, Any], user: str, was_published: bool = False) -> None:
         if kind == "Case":
             self._notify_case(rec)
         elif kind == "CaseComment":
-            self._touch_case(rec.get("ParentId"), user)
+            published_now = bool(rec.get("IsPublished")) and not was_published
+            self._touch_case(rec.get("ParentId"), user, notify=published_now)
 
     # ----------------------------------------------------------- transactions (allOrNone)
 

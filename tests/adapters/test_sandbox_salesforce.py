@@ -792,8 +792,11 @@ def test_assignment_rules_apply_on_create_unless_told_not_to(sf: SF) -> None:
                                  headers={"Sforce-Auto-Assign": "FALSE"},
                                  raw_response=True).json()
     assert get_owner(created["id"]) == sf.info["api_user_id"]
-    client.Case.update(created["id"], {"Subject": "updates keep the owner"})
+    client.Case.update(created["id"], {"Subject": "told not to, an update keeps the owner"},
+                       headers={"Sforce-Auto-Assign": "FALSE"})
     assert get_owner(created["id"]) == sf.info["api_user_id"]
+    client.Case.update(created["id"], {"Subject": "without the header, the rule runs on update too"})
+    assert get_owner(created["id"]) == sf.info["queue_id"]
     rule = client.query("SELECT Id, Name, Active FROM AssignmentRule WHERE SobjectType = 'Case' AND Active = "
                         "true")
     assert [r["Name"] for r in rule["records"]] == ["Social Care Routing"]

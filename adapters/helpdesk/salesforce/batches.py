@@ -8,6 +8,7 @@ from simple_salesforce import Salesforce
 from simple_salesforce.format import format_soql
 
 from adapters.base import Author, NewTicket, RetriableError, SkippableError, SocialdeskError, TicketRef
+from adapters.helpdesk.salesforce.records import NO_ASSIGN, _comment_text
 
 
 class SalesforceBatches:
@@ -54,29 +55,49 @@ class SalesforceBatches:
 
     def create_tickets(self, tickets: Sequence[NewTicket],
                        on_submitted: Callable[[str, int, int], None] | None = None) -> list[TicketRef | SocialdeskError]:
-        """Cases upserted on the external-ID field, up to 200 a call (one per assignment setting)."""
+        """Cases inserted with the external-ID field set, up to 200 a call (one per assignment
+        setting); those a lost answer already made are read in one query, never updated (an
+        update would run the assignment rule again: see ``create_ticket``)."""
         field = self.settings.external_id_field
         out: dict[int, TicketRef | SocialdeskError] = {}
         groups: dict[str, list[int]] = {}
+        existing: dict[str, list[int]] = {}
         for index, ticket in enumerate(tickets):
             groups.setdefault(self._auto_assign(ticket), []).append(index)
         for assign, indexes in groups.items():
             datas = [self._case_data(tickets[i]) for i in indexes]
             records = [{"attributes": {"type": "Case"}, field: tickets[i].external_id, **data}
                        for i, data in zip(indexes, datas)]
-            results = self._collection("upsert cases", "PATCH", f"composite/sobjects/Case/{field}", records,
+            results = self._collection("create cases", "POST", "composite/sobjects", records,
                                        {"Sforce-Auto-Assign": assign})
             for i, data, result in zip(indexes, datas, results):
-                out[i] = self._failure(result, "upsert case") or self._new_ref(tickets[i], str(result["id"]), data)
+                if self._duplicate(result, field):
+                    existing.setdefault(str(tickets[i].external_id), []).append(i)
+                    continue
+                out[i] = self._failure(result, "create case") or self._new_ref(tickets[i], str(result["id"]), data)
+        if existing:
+            rows = self._call("find cases", lambda sf: sf.query_all(format_soql(
+                f"SELECT {self._fields()} FROM Case WHERE {field} IN {{}}", list(existing))))
+            for row in rows["records"]:
+                for i in existing.pop(str(row.get(field)), []):
+                    out[i] = self._ref(row)
+            for i in (i for indexes in existing.values() for i in indexes):
+                out[i] = RetriableError("create case: the case is not readable yet")
         return [out[i] for i in range(len(tickets))]
+
+    @staticmethod
+    def _duplicate(result: Mapping[str, Any], field: str) -> bool:
+        return not result.get("success") and any(
+            e.get("statusCode") == "DUPLICATE_VALUE" and field in str(e.get("message"))
+            for e in result.get("errors") or [])
 
     def add_comments(self, comments: Sequence[tuple[str, str, bool, str | None]],
                      on_submitted: Callable[[str, int, int], None] | None = None) -> list[None | SocialdeskError]:
-        """CaseComments, up to 200 in one call."""
+        """CaseComments, up to 200 in one call, each within CommentBody's 4,000 bytes."""
         records = [{"attributes": {"type": "CaseComment"}, "ParentId": ticket_id,
-                    "CommentBody": body[:4000], "IsPublished": public}
+                    "CommentBody": _comment_text(body), "IsPublished": public}
                    for ticket_id, body, public, _ in comments]
-        results = self._collection("add case comments", "POST", "composite/sobjects", records)
+        results = self._collection("add case comments", "POST", "composite/sobjects", records, NO_ASSIGN)
         return [self._failure(r, "add case comment") for r in results]
 
     def get_tickets(self, ticket_ids: Sequence[str]) -> dict[str, TicketRef]:

@@ -1,7 +1,7 @@
 """Salesforce Service Cloud over simple-salesforce: mentions become Cases.
 
-Idempotent by design: a Case is upserted on a unique external-ID field holding the post
-id, a Contact on an external-ID field holding the social identity. Every call goes
+Idempotent by design: a Case is inserted with a unique external-ID field holding the post
+id (a retry finds it there), a Contact on an external-ID field holding the social identity. Every call goes
 through one wrapper that translates simple-salesforce and requests errors into the
 adapter taxonomy (``errors.py``), reads ``Sforce-Limit-Info`` and keeps socialdesk within
 its share of the org's daily API allocation (``budget.py``). The other rooms:
@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import jwt
 from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceMalformedRequest
 from simple_salesforce.format import format_soql
 
 from adapters.base import (
@@ -34,7 +35,8 @@ from adapters.helpdesk.salesforce.coverage import SalesforceCoverage
 from adapters.helpdesk.salesforce.errors import _translated
 from adapters.helpdesk.salesforce.outbound import SalesforceOutbound
 from adapters.helpdesk.salesforce.records import (
-    CASE_FIELDS, PRIORITIES, _looks_like_id, _sf_time, _soql_time, _tag_text, _tags,
+    CASE_FIELDS, NO_ASSIGN, PRIORITIES, _comment_text, _duplicate_of, _looks_like_id, _sf_time, _soql_time,
+    _tag_text, _tags,
 )
 from adapters.http import build_session
 from adapters.oauth import OAuthClient, TokenSource
@@ -367,18 +369,27 @@ class SalesforceHelpdesk(SalesforceBatches, SalesforceBudget, SalesforceCoverage
         return "TRUE" if run else "FALSE"
 
     def create_ticket(self, ticket: NewTicket, idempotency_key: str) -> TicketRef:
-        """Upsert on the external-ID field: a retry updates the same Case, never a second."""
+        """Insert the Case with its post id in the unique external-ID field; a retry finds and
+        reads the Case the first attempt made. Not an upsert: its update half would run the
+        assignment rule again (the route's TRUE) and take the Case from the agent who has it."""
         data = self._case_data(ticket)
         field = self.settings.external_id_field
         headers = {"Sforce-Auto-Assign": self._auto_assign(ticket)}
-        response = self._call("upsert case", lambda sf: sf.Case.upsert(
-            f"{field}/{ticket.external_id}", data, raw_response=True, headers=headers))
-        if response.status_code == 201 and response.content:
-            # Created now: its id is in the answer, no read-back needed (API budget).
-            return self._new_ref(ticket, response.json()["id"], data)
+
+        def insert(sf: Salesforce) -> Any:
+            try:
+                return sf.Case.create({field: ticket.external_id, **data}, headers=headers)
+            except SalesforceMalformedRequest as err:
+                if _duplicate_of(err, field):
+                    return None
+                raise
+
+        created = self._call("create case", insert)
+        if created is not None:  # its id is in the answer, no read-back needed (API budget)
+            return self._new_ref(ticket, str(created["id"]), data)
         found = self.find_tickets(ticket.external_id)
         if not found:
-            raise RetriableError("upsert case: the case is not readable yet")
+            raise RetriableError("create case: the case is not readable yet")
         return found[0]
 
     def _new_ref(self, ticket: NewTicket, case_id: str, data: Mapping[str, Any]) -> TicketRef:
@@ -405,14 +416,16 @@ class SalesforceHelpdesk(SalesforceBatches, SalesforceBudget, SalesforceCoverage
             current = self.get_ticket(ticket_id).tags
             data[self.settings.tags_field] = _tag_text((*current, *add_tags))
         if data:
-            self._call("update case", lambda sf: sf.Case.update(ticket_id, data))
+            # Told not to: without the header the REST API reassigns the Case by the rules.
+            self._call("update case", lambda sf: sf.Case.update(ticket_id, data, headers=dict(NO_ASSIGN)))
         return self.get_ticket(ticket_id)
 
     def add_comment(self, ticket_id: str, body: str, *, public: bool,
                     author_id: str | None = None) -> None:
         """A CaseComment; ``IsPublished`` is what the customer may see."""
         self._call("add case comment", lambda sf: sf.CaseComment.create(
-            {"ParentId": ticket_id, "CommentBody": body[:4000], "IsPublished": public}))
+            {"ParentId": ticket_id, "CommentBody": _comment_text(body), "IsPublished": public},
+            headers=dict(NO_ASSIGN)))
 
     def list_comments(self, ticket_id: str) -> list[AgentReply]:
         """The case's opening message (its Description) and then its CaseComments."""

@@ -10,6 +10,24 @@ from typing import Any
 PRIORITIES = {"urgent": "High", "high": "High", "normal": "Medium", "low": "Low"}
 CASE_FIELDS = ("Id, CaseNumber, Status, IsClosed, Priority, ContactId, Social_Post_Id__c, Social_Tags__c")
 TAGS_LEN = 255
+COMMENT_BYTES = 4000   # CaseComment.CommentBody holds 4,000 bytes of UTF-8, not characters
+NO_ASSIGN = {"Sforce-Auto-Assign": "FALSE"}  # the REST API runs assignment rules on updates too
+
+
+def _comment_text(body: str) -> str:
+    """``body`` within CommentBody's 4,000 UTF-8 bytes, cut between characters."""
+    data = body.encode("utf-8")
+    if len(data) <= COMMENT_BYTES:
+        return body
+    return data[:COMMENT_BYTES].decode("utf-8", "ignore")
+
+
+def _duplicate_of(err: Any, field: str) -> bool:
+    """Whether a refused insert was refused because ``field`` (unique) already holds the value."""
+    content = getattr(err, "content", None)
+    return isinstance(content, list) and any(
+        isinstance(e, dict) and e.get("errorCode") == "DUPLICATE_VALUE" and field in str(e.get("message"))
+        for e in content)
 
 
 def _looks_like_id(value: str) -> bool:
