@@ -1,5 +1,5 @@
-"""The ``/_sandbox/`` control API: reset, clock, plans and limits, the request log, every
-ticket as stored, faults, seed, outage and webhook deliveries.
+"""The ``/_sandbox/`` control API: reset, clock, plans and limits, bulk jobs held queued, the
+request log, every ticket as stored, faults, seed, outage and webhook deliveries.
 """
 from __future__ import annotations
 
@@ -94,6 +94,18 @@ def _install_control(app: Flask, state: ZendeskState) -> None:
                 return _json({"error": "InvalidValue", "description": str(err)}, 400)
         with state.lock:
             return _json(_limits_json(state))
+
+    @app.route("/_sandbox/jobs", methods=["GET", "POST"])
+    def jobs() -> Response:
+        """Bulk jobs as they stand, and the hold that keeps new ones ``queued``."""
+        with state.lock:
+            if request.method == "POST":
+                spec = _body()
+                try:
+                    state.hold_jobs(spec if isinstance(spec, Mapping) else {})
+                except (TypeError, ValueError) as err:
+                    return _json({"error": "InvalidValue", "description": str(err)}, 400)
+            return _json(state.jobs_json())
 
     @app.route("/_sandbox/requests", methods=["GET", "DELETE"])
     def requests_log() -> Response:

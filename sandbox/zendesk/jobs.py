@@ -18,13 +18,26 @@ class Jobs:
     """Job settling and rendering on ``ZendeskState``."""
 
     def settle_jobs(self) -> None:
-        """Jobs finish on their own after JOB_SECONDS of sandbox time, polled or not."""
+        """Jobs finish on their own JOB_SECONDS of sandbox time after any hold ends, polled or not."""
         now = self.clock.now()
         for job in list(self.jobs.values()):
-            if job.status in ("queued", "working") and now - job.created >= JOB_SECONDS:
+            if (job.status in ("queued", "working") and not self.job_held(job, now)
+                    and now - max(job.created, job.hold_until) >= JOB_SECONDS):
                 self.advance_job(job, to_end=True)
 
+    @staticmethod
+    def job_held(job: Job, now: float) -> bool:
+        """A held job is still ``queued``: status reads left to answer so, or its hold time not over."""
+        return job.status == "queued" and (job.hold_reads > 0 or now < job.hold_until)
+
     def advance_job(self, job: Job, to_end: bool = False) -> None:
+        """One status read's worth of progress (``to_end``: all of it). A held job stays
+        ``queued`` and the read counts against its hold."""
+        if self.job_held(job, self.clock.now()):
+            if not to_end:
+                job.hold_reads = max(0, job.hold_reads - 1)
+                return
+            job.hold_reads, job.hold_until = 0, 0.0
         if job.status == "queued" and not to_end:
             job.status = "working"
             job.progress = len(job.items) // 2
@@ -37,6 +50,32 @@ class Jobs:
             job.progress = len(job.items)
             finished = datetime.fromtimestamp(self.clock.now(), timezone.utc)
             job.message = f"Completed at {finished:%Y-%m-%d %H:%M:%S} +0000"
+
+    def hold_jobs(self, spec: Mapping[str, Any]) -> None:
+        """``/_sandbox/jobs`` POST: ``hold`` (status reads each new job answers ``queued``),
+        ``hold_seconds`` (sandbox seconds each new job stays ``queued``), ``release`` (end
+        the hold of every job queued now; they run on their next reads)."""
+        if not {"hold", "hold_seconds", "release"} & set(spec):
+            raise ValueError("give hold (status reads), hold_seconds or release")
+        if "hold" in spec:
+            reads = spec["hold"]
+            if isinstance(reads, bool) or not isinstance(reads, int) or reads < 0:
+                raise ValueError("hold must be a whole number of status reads, 0 or more")
+            self.job_hold_reads = reads
+        if "hold_seconds" in spec:
+            seconds = spec["hold_seconds"]
+            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds < 10**7:
+                raise ValueError("hold_seconds must be a number of seconds, 0 or more")
+            self.job_hold_seconds = float(seconds)
+        if spec.get("release"):
+            for job in self.jobs.values():
+                job.hold_reads, job.hold_until = 0, 0.0
+
+    def jobs_json(self) -> dict[str, Any]:
+        now = self.clock.now()
+        return {"hold": self.job_hold_reads, "hold_seconds": self.job_hold_seconds,
+                "jobs": [{"id": j.id, "status": j.status, "held": self.job_held(j, now),
+                          "hold_reads": j.hold_reads, "total": len(j.items)} for j in self.jobs.values()]}
 
     def _run_job_items(self, job: Job, upto: int) -> None:
         actor = self.users.get(job.actor_id)

@@ -86,6 +86,8 @@ class ZendeskState(Users, Catalog, TicketViews, TicketParts, TicketWrites, Trigg
         self.limits.reset()
         self.plan, self.high_volume = DEFAULT_PLAN, False
         self.max_inflight_jobs = MAX_INFLIGHT_JOBS
+        # What each new bulk job is held for (``/_sandbox/jobs``): status reads, sandbox seconds.
+        self.job_hold_reads, self.job_hold_seconds = 0, 0.0
         self.chaos.clear()
         self.chaos.reseed(self.chaos.seed)
         self.outage.clear()

@@ -34,7 +34,7 @@ class TicketRec:
 
 @dataclass
 class Job:
-    """A bulk ticket job: ``queued`` → ``working`` → ``completed`` on successive polls."""
+    """A bulk ticket job: ``queued`` → ``working`` → ``completed`` on successive polls (after any hold)."""
 
     id: str
     kind: str
@@ -47,6 +47,10 @@ class Job:
     done: int = 0
     results: list[dict[str, Any]] = field(default_factory=list)
     message: str | None = None
+    # A held job answers ``queued`` for ``hold_reads`` more status reads and until the
+    # sandbox clock reaches ``hold_until`` (``/_sandbox/jobs``); it neither runs nor settles.
+    hold_reads: int = 0
+    hold_until: float = 0.0
 
 
 @dataclass

@@ -208,6 +208,7 @@ def _queue_job(state: ZendeskState, kind: str, items: list[Any]) -> Response:
                                                 f"({total}) exceeded"},
                            {**jobs_header, "Retry-After": "60"})
         job = Job(id=f"V3-{secrets.token_hex(16)}", kind=kind, items=items, actor_id=g.user["id"],
-                  client=_ctx(state).client, created=state.clock.now())
+                  client=_ctx(state).client, created=state.clock.now(),
+                  hold_reads=state.job_hold_reads, hold_until=state.clock.now() + state.job_hold_seconds)
         state.jobs[job.id] = job
         return _json({"job_status": state.job_json(job)}, headers=jobs_header)
