@@ -18,7 +18,7 @@ from sandbox.x.constants import (
 from sandbox.x.helpers import _minute, invalid, not_found, snowflake_at
 from sandbox.x.includes import Includes
 from sandbox.x.params import _id_value, _int_param, _list_param, _time_param, _token_param, Fields
-from sandbox.x.search import query_matches, QueryError, QueryParser
+from sandbox.x.search import indexed, query_matches, QueryError, QueryParser
 
 if TYPE_CHECKING:
     from sandbox.x.records import User
@@ -68,7 +68,7 @@ class Reads:
         token = _token_param("pagination_token")
         if user is None:
             return 200, {"errors": [not_found("user", "id", id)]}
-        items = self.time_window(self.state.mentions_of(user)[:MENTIONS_REACH])
+        items = self.time_window(indexed(self.state.mentions_of(user), self.state)[:MENTIONS_REACH])
         return 200, self.tweet_page(items, size, token, fields)
 
     def user_tweets(self, id: str) -> tuple[int, dict[str, Any]]:
@@ -163,7 +163,7 @@ class Reads:
         except QueryError as error:
             raise invalid("query", query, "There were errors processing your request: "
                                           f"{error.message} (at position {error.position})")
-        items = [p for p in self.state.newest_first(self.state.posts.values())
-                 if p.created_at >= floor and query_matches(tree, p, self.state)]
+        items = indexed([p for p in self.state.newest_first(self.state.posts.values())
+                         if p.created_at >= floor and query_matches(tree, p, self.state)], self.state)
         return 200, self.tweet_page(self.time_window(items), size, token, fields,
                                     previous=False)

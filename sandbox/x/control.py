@@ -12,6 +12,7 @@ from sandbox.common import is_chaos_spec
 from sandbox.x.constants import JSON_TYPE, METRIC_KEYS, TIERS, USER_FIELDS, WINDOW
 from sandbox.x.helpers import iso, parse_time
 from sandbox.x.records import Fault
+from sandbox.x.search import INDEX_LAG_DEFAULT
 
 if TYPE_CHECKING:
     from sandbox.x.records import Post
@@ -132,6 +133,7 @@ class Control:
 
     def c_reset(self) -> Response:
         self.state.reset()
+        self.state.index_lag = INDEX_LAG_DEFAULT
         return self._json({"ok": True})
 
     def c_clock(self) -> Response:
@@ -149,9 +151,11 @@ class Control:
         if request.method == "POST":
             body = request.get_json(force=True, silent=True) or {}
             try:
+                if "index_lag" in body:
+                    self._set_index_lag(body["index_lag"])
                 if "tier" in body:
                     self._set_tier(str(body["tier"]))
-                if "family" in body or "tier" not in body:
+                if "family" in body or not {"tier", "index_lag"} & set(body):
                     limits.set(str(body.get("family")), int(body["limit"]),
                                int(body.get("seconds", WINDOW)))
             except KeyError:
@@ -160,7 +164,14 @@ class Control:
                 return self._fail(str(error))
         figures = {name: {"limit": limit, "seconds": seconds}
                    for name, (limit, seconds) in {**limits.defaults, **limits.overrides}.items()}
-        return self._json({"families": figures, "tier": self.state.tier})
+        return self._json({"families": figures, "tier": self.state.tier,
+                           "index_lag": getattr(self.state, "index_lag", INDEX_LAG_DEFAULT)})
+
+    def _set_index_lag(self, value: Any) -> None:
+        """The bound of the per-post indexing lag of mentions and search (0: none)."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 3600:
+            raise ValueError("index_lag is a number of seconds from 0 to 3600")
+        self.state.index_lag = float(value)
 
     def _set_tier(self, tier: str) -> None:
         """An access tier's figures replace the windows it names (the others are kept)."""

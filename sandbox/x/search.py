@@ -1,6 +1,7 @@
 """The recent-search query language: tokens, the parser and matching a post."""
 from __future__ import annotations
 
+import random
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -9,6 +10,26 @@ from sandbox.x.constants import HASHTAG_RE
 if TYPE_CHECKING:
     from sandbox.x.model import XState
     from sandbox.x.records import Post
+
+
+# Timelines and search index a post late: it is served only ``lag`` seconds after it was
+# created, each post's lag drawn (from the chaos seed and its id) below this bound, which
+# ``POST /_sandbox/limits {"index_lag": seconds}`` sets (X: a few seconds). It is 0 after a
+# reset until the suite's immediate post-then-read tests let the clock pass first.
+INDEX_LAG_DEFAULT = 0.0
+
+
+def index_lag(post: Post, state: XState) -> float:
+    bound = getattr(state, "index_lag", INDEX_LAG_DEFAULT)
+    if bound <= 0:
+        return 0.0
+    return random.Random(f"{state.chaos.seed}:{post.id}").random() * bound
+
+
+def indexed(posts: list[Post], state: XState) -> list[Post]:
+    """What a timeline or search read can see now: posts whose indexing lag has passed."""
+    now = state.clock.now()
+    return [p for p in posts if p.created_at + index_lag(p, state) <= now]
 
 
 class QueryError(Exception):

@@ -21,6 +21,16 @@ from sync.store import InboxItem
 
 log = logging.getLogger("socialdesk.engine")
 
+# Timelines index a post late (X: seconds), so a post may first be served after newer
+# ones were: mentions and search are re-read this far back from the daemon's now.
+# Re-read posts are duplicates the store ignores, but each costs a read: keep it small.
+DEFAULT_READ_OVERLAP = 10.0
+_OVERLAPPED = ("mentions", "search")
+
+
+def _id_key(value: str) -> tuple[int, str]:
+    return (len(value), value)
+
 
 class MentionReader:
     """Polls a route's streams (mentions, DMs) at the pace the network and the budget allow."""
@@ -29,6 +39,24 @@ class MentionReader:
         self.ctx = ctx
         self._last_poll: dict[str, float] = {}
         self._rate: dict[str, float] = {}
+        self.overlap = float(getattr(ctx.settings, "read_overlap", DEFAULT_READ_OVERLAP))
+
+    def _held_back(self, stream: str, old: str | None, newest: str | None, read: list[Any]) -> str | None:
+        """The cursor to keep: the newest item read that is older than now - overlap (a
+        late-indexed post newer than it is still reached next time), never behind ``old``.
+        Only ``mentions`` and ``search`` are held back; DMs are not indexed late."""
+        if stream not in _OVERLAPPED or self.overlap <= 0:
+            return newest
+        horizon = self.ctx.clock() - self.overlap
+        settled = [str(i.id) for i in read if getattr(i, "created_at", None) is not None
+                   and i.created_at.timestamp() <= horizon and str(i.id).isdigit()]
+        if old is not None:
+            settled.append(old)
+        elif not settled and read:
+            # A first read with only recent posts: the oldest of them, so that the next
+            # read still has a cursor to tell a window gap by.
+            settled = [min((str(i.id) for i in read if str(i.id).isdigit()), key=_id_key, default=newest)]
+        return max(settled, key=_id_key) if settled else old
 
     def poll_due(self, stream: str, interval: float) -> bool:
         """Time to read ``stream``: its interval has passed, or at the rate posts arrive
@@ -82,19 +110,22 @@ class MentionReader:
         token: str | None = None
         new = 0
         read_items = 0
+        seen: list[Any] = []
         try:
             while True:
                 page = quick_retry(lambda: self._read(stream, cursor, token))
                 read_items += len(page.items)
+                seen.extend(i for i in page.items if not isinstance(i, Unparseable))
                 last = page.next_page is None
+                keep = self._held_back(stream, cursor.value, page.cursor.value, seen) if last else None
                 # A gap is filled before the cursor moves past it: if the backfill
                 # fails, the next read starts from the old cursor again.
-                new += self._record(stream, page.items, page.cursor.value, last and not page.gap, cutoff)
+                new += self._record(stream, page.items, keep, last and not page.gap, cutoff)
                 checkpoint("ingest.after_record_page")
                 if page.gap:
                     new += self._backfill(cursor)
                     if last:
-                        ctx.store.record_page(ctx.name, stream, [], page.cursor.value, move_cursor=True)
+                        ctx.store.record_page(ctx.name, stream, [], keep, move_cursor=True)
                 if last:
                     self._observe(stream, read_items)
                     break
