@@ -48,6 +48,56 @@ class ReplayGuard:
             return True
 
 
+class TokenBucket:
+    """Per-key token buckets: ``rate`` tokens a second up to ``burst``; ``take`` says how long
+    to wait when the key's bucket is empty (0.0: taken)."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str, now: float) -> float:
+        with self._lock:
+            tokens, at = self._buckets.get(key, (self.burst, now))
+            tokens = min(self.burst, tokens + max(0.0, now - at) * self.rate)
+            if tokens < 1.0:
+                self._buckets[key] = (tokens, now)
+                return (1.0 - tokens) / self.rate
+            self._buckets[key] = (tokens - 1.0, now)
+            return 0.0
+
+
+class Pending:
+    """Records hinted recently: a repeated notification for one while it is pending (hinted
+    less than ``window`` seconds ago and not ``settled``) is acknowledged without a new hint,
+    so N notifications for a Case cost one read, not N."""
+
+    def __init__(self, window: float = 10.0, size: int = 10_000) -> None:
+        self.window, self.size = window, size
+        self._at: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def first(self, key: tuple[str, str], now: float) -> bool:
+        with self._lock:
+            while self._at and (len(self._at) > self.size or next(iter(self._at.values())) < now - self.window):
+                self._at.popitem(last=False)
+            if key in self._at:
+                return False
+            self._at[key] = now
+            return True
+
+    def holds(self, key: tuple[str, str], now: float) -> bool:
+        """Whether ``key`` is pending now (nothing is recorded)."""
+        with self._lock:
+            at = self._at.get(key)
+            return at is not None and at >= now - self.window
+
+    def settled(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            self._at.pop(key, None)
+
+
 def _json(data: Any, status: int) -> Response:
     return Response(json.dumps(data), status=status, mimetype="application/json")
 
@@ -66,6 +116,10 @@ class WebhookApp:
         self.secrets, self.on_hint, self.status, self.clock = secrets, on_hint, status, clock
         self.org_ids, self.helpdesks = org_ids, helpdesks
         self.guard = ReplayGuard()
+        # Outbound messages are unsigned: whoever knows an org id and a Case id could make
+        # each post cost API reads. Per helpdesk (one org each): 1 new hint a second, 30 at once.
+        self.outbound_bucket = TokenBucket(rate=1.0, burst=30.0)
+        self.outbound_pending = Pending()
         self.urls = Map([Rule("/hooks/zendesk/<helpdesk>", endpoint=self.zendesk_hook, methods=["POST"]),
                          Rule("/hooks/salesforce/<helpdesk>", endpoint=self.salesforce_outbound, methods=["POST"]),
                          Rule("/health", endpoint=self.health, methods=["GET"])])
@@ -108,6 +162,10 @@ class WebhookApp:
         return _json({"accepted": True}, 202)
 
     def salesforce_outbound(self, request: Request, helpdesk: str) -> Response:
+        """Every check here is made before any API call: the body (no DTD, the org id, the
+        sObject type and fields the message definition sends), then one hint per Case not
+        already pending, within the helpdesk's rate. An unacknowledged message is sent
+        again by Salesforce, so a 429 only delays it; a duplicate is acknowledged."""
         expected = self.org_ids(helpdesk)
         desk = self.receiver("salesforce", helpdesk, ReceivesOutboundMessages) if expected is not None else None
         if expected is None or desk is None:
@@ -119,11 +177,25 @@ class WebhookApp:
         except AuthFailed as err:
             log.warning("outbound message for %s refused: %s", helpdesk, err)
             return _json({"error": "organization does not match"}, 401)
-        for record_id in ids:
-            self.on_hint(helpdesk, record_id)
+        now = self.clock()
+        fresh = [i for i in ids if not self.outbound_pending.holds((helpdesk, i), now)]
+        if fresh:
+            wait = self.outbound_bucket.take(helpdesk, now)
+            if wait > 0:
+                log.warning("outbound messages for %s over the rate: answered 429", helpdesk)
+                response = _json({"error": "too many outbound messages; Salesforce will send it again"}, 429)
+                response.headers["Retry-After"] = str(max(1, int(wait + 0.999)))
+                return response
+        for record_id in fresh:
+            if self.outbound_pending.first((helpdesk, record_id), now):
+                self.on_hint(helpdesk, record_id)
         # The helpdesk sends the message again until it gets this acknowledgement.
         ack, content_type = desk.acknowledge_outbound()
         return Response(ack, status=200, content_type=content_type)
+
+    def outbound_settled(self, helpdesk: str, record_id: str) -> None:
+        """The hint for ``record_id`` was handled: its next notification is news again."""
+        self.outbound_pending.settled((helpdesk, record_id))
 
     def health(self, request: Request) -> Response:
         return _json(self.status(), 200)
@@ -173,4 +245,4 @@ class WebServer:
         self.server.task_dispatcher.shutdown(timeout=timeout)
 
 
-__all__ = ["ReplayGuard", "WebServer", "WebhookApp", "create_app"]
+__all__ = ["Pending", "ReplayGuard", "TokenBucket", "WebServer", "WebhookApp", "create_app"]

@@ -456,14 +456,18 @@ def test_salesforce_outbound_message_is_acknowledged_and_hints_each_case() -> No
     from openapi_check import CONTRACTS
 
     hints: list[tuple[str, str]] = []
-    sample = (CONTRACTS / "salesforce" / "samples" / "aspnet-webhooks" / "RequestBodies__Salesforce.xml").read_bytes()
+    recorded = (CONTRACTS / "salesforce" / "samples" / "aspnet-webhooks" / "RequestBodies__Salesforce.xml").read_bytes()
+    # The recorded message is of Contacts; socialdesk's definition sends Cases with their post id.
+    sample = (recorded.replace(b"sf:Contact", b"sf:Case").replace(b"0031I", b"5001I")
+              .replace(b"<sf:FirstName>", b"<sf:Social_Post_Id__c>x:1</sf:Social_Post_Id__c><sf:FirstName>"))
     app = create_app(lambda _: None, lambda h, t: hints.append((h, t)), lambda: {},
                      org_ids={"org": "012345678901234AAA"}.get)
     web = WebServer(app, "127.0.0.1", 0).start()
     try:
         ok = requests.post(f"{web.url}/hooks/salesforce/org", data=sample, headers={"Content-Type": "text/xml"})
         assert ok.status_code == 200 and "<Ack>true</Ack>" in ok.text
-        assert hints == [("org", "0031I0000081tbPQAQ"), ("org", "0031I0000081tb0QAA")]
+        assert hints == [("org", "5001I0000081tbPQAQ"), ("org", "5001I0000081tb0QAA")]
+        assert requests.post(f"{web.url}/hooks/salesforce/org", data=recorded).status_code == 400  # not Cases
         other = sample.replace(b"012345678901234", b"00D000000000001")
         assert requests.post(f"{web.url}/hooks/salesforce/org", data=other).status_code == 401
         assert requests.post(f"{web.url}/hooks/salesforce/org", data=b"<not-soap").status_code == 400

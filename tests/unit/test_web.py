@@ -14,17 +14,29 @@ from adapters.base import Secret
 from adapters.helpdesk.salesforce import SalesforceHelpdesk, SalesforceSettings
 from adapters.helpdesk.zendesk import ZendeskHelpdesk, ZendeskSettings
 from adapters.helpdesk.zendesk.webhook import zendesk_signature
-from sync.web import WebServer, create_app
+from adapters.base import Author, NewTicket
+from sync.web import TokenBucket, WebServer, create_app
 
 SECRET = "d2ViaG9vay1zZWNyZXQtZm9yLXRoZS13ZWItdGVzdHM="
 ORG = "00D000000000042AAA"
-OUTBOUND = (f'<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
-            f'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>'
+CASE = "500000000000001AAA"
+
+
+def outbound(org: str = ORG[:15], case: str = CASE, extra: str = "", sobject_type: str = "sf:Case",
+             post_id: str = "x:1790000000000000000") -> bytes:
+    """A notification as the Socialdesk_Case_Changed definition sends it."""
+    return (f'<?xml version="1.0" encoding="UTF-8"?>{extra}<soapenv:Envelope '
+            f'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+            f'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>'
             f'<notifications xmlns="http://soap.sforce.com/2005/09/outbound">'
-            f'<OrganizationId>{ORG[:15]}</OrganizationId>'
-            f'<Notification><Id>04l1</Id><sObject xmlns:sf="urn:sobject.enterprise.soap.sforce.com">'
-            f'<sf:Id>500000000000001AAA</sf:Id></sObject></Notification>'
-            f'</notifications></soapenv:Body></soapenv:Envelope>').encode()
+            f'<OrganizationId>{org}</OrganizationId><SessionId xsi:nil="true"/>'
+            f'<Notification><Id>04l1</Id><sObject xsi:type="{sobject_type}" '
+            f'xmlns:sf="urn:sobject.enterprise.soap.sforce.com">'
+            f'<sf:Id>{case}</sf:Id><sf:Social_Post_Id__c>{post_id}</sf:Social_Post_Id__c></sObject>'
+            f'</Notification></notifications></soapenv:Body></soapenv:Envelope>').encode()
+
+
+OUTBOUND = outbound()
 
 
 def desks() -> dict[str, Any]:
@@ -85,3 +97,62 @@ def test_waitress_serves_on_a_free_port_and_stops_quickly() -> None:
     assert not web.thread.is_alive()
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+# ----------------------------------------------------------------------------- Salesforce outbound messages
+
+
+def _sandbox_desk() -> Any:
+    """A Salesforce sandbox, its harness and the adapter as the daemon builds it."""
+    from harness import SalesforceHarness, own_sandbox, reset
+
+    sandboxes = own_sandbox()
+    sandbox = next(sandboxes)
+    harness = SalesforceHarness(reset(sandbox.info(), "salesforce"))
+    return sandboxes, harness, harness.adapter()
+
+
+def test_outbound_endpoint_checks_before_any_api_call_and_coalesces() -> None:
+    """Only a message of the right org, shape and fields, without a DTD, makes socialdesk
+    read; N notifications for one pending Case cost one read; over the helpdesk's rate the
+    answer is 429 (Salesforce sends an unacknowledged message again). The old receiver read
+    for every post that named the org (two API calls each), DTDs and all."""
+    sandboxes, sf, desk = _sandbox_desk()
+    try:
+        org = desk.account_key().split()[-1]
+        requester = desk.upsert_requester(Author(network="x", id="1", handle="ada"))
+        case = desk.create_ticket(NewTicket(external_id="x:1790000000000000000", subject="s", body="b",
+                                            requester_id=requester), idempotency_key="k").id
+
+        def api_calls() -> int:
+            return sum(1 for r in sf.control.get("requests")["requests"] if r["path"].startswith("/services/data"))
+
+        app = create_app(lambda _: None, lambda h, t: desk.list_comments(t), lambda: {},
+                         org_ids={"sf": org}.get, helpdesks={"sf": desk}.get)
+        web = WebServer(app, "127.0.0.1", 0).start()
+        try:
+            url = f"{web.url}/hooks/salesforce/sf"
+            headers = {"Content-Type": "text/xml; charset=utf-8"}
+            before = api_calls()
+            bomb = ('<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>')
+            refused = [outbound(org[:15], case, extra=bomb), outbound("00D000000000001", case),
+                       outbound(org[:15], case, sobject_type="sf:Contact"), outbound(org[:15], "003000000000001AAA"),
+                       outbound(org[:15], case, post_id="")]
+            assert [requests.post(url, data=b, headers=headers).status_code for b in refused] == [400, 401, 400, 400, 400]
+            assert api_calls() == before
+            for _ in range(5):
+                answer = requests.post(url, data=outbound(org[:15], case), headers=headers)
+                assert answer.status_code == 200 and b"<Ack>true</Ack>" in answer.content
+            assert api_calls() == before + 2          # one read of the case and its comments
+            app.outbound_settled("sf", case)          # handled: the next notification is news
+            app.outbound_bucket = TokenBucket(rate=0.001, burst=1.0)
+            assert requests.post(url, data=outbound(org[:15], case), headers=headers).status_code == 200
+            assert api_calls() == before + 4
+            app.outbound_settled("sf", case)
+            limited = requests.post(url, data=outbound(org[:15], case), headers=headers)
+            assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+            assert api_calls() == before + 4
+        finally:
+            web.stop()
+    finally:
+        sandboxes.close()

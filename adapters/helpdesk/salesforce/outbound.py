@@ -20,16 +20,40 @@ SOAP_ACK = ('<?xml version="1.0" encoding="UTF-8"?>\n'
             '<Ack>true</Ack></notificationsResponse></soapenv:Body></soapenv:Envelope>')
 
 
+XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+# What the deployed definition (salesforce/force-app/.../workflows/Case.workflow-meta.xml) sends.
+SOBJECT_TYPE = "sf:Case"
+POST_ID_FIELD = "Social_Post_Id__c"
+
+
 def read_outbound_message(body: bytes) -> tuple[str, list[str]]:
-    """(organization id, record ids) of a Salesforce Outbound Messaging SOAP body."""
+    """(organization id, record ids) of a Salesforce Outbound Messaging SOAP body.
+
+    Checked without any API call: no DTD (refused before parsing: Salesforce never sends one,
+    and entity tricks need one), and every notification as the Socialdesk_Case_Changed
+    definition sends it: a Case (``sf:Case``) whose ``Id`` is a Case id and whose
+    ``Social_Post_Id__c`` is set (the flow's criterion)."""
+    if b"<!doctype" in body.lower() or b"<!entity" in body.lower():
+        raise ValueError("a DTD is not accepted")
     root = ElementTree.fromstring(body)
     notifications = root.find(f".//{{{OUTBOUND_NS}}}notifications")
     if notifications is None:
         raise ValueError("no notifications element")
     org = (notifications.findtext(f"{{{OUTBOUND_NS}}}OrganizationId") or "").strip()
-    ids = [(n.findtext(f"{{{OUTBOUND_NS}}}sObject/{{{SOBJECT_NS}}}Id") or "").strip()
-           for n in notifications.findall(f"{{{OUTBOUND_NS}}}Notification")]
-    return org, [i for i in ids if i]
+    ids: list[str] = []
+    for n in notifications.findall(f"{{{OUTBOUND_NS}}}Notification"):
+        sobject = n.find(f"{{{OUTBOUND_NS}}}sObject")
+        if sobject is None or sobject.get(f"{{{XSI_NS}}}type") != SOBJECT_TYPE:
+            raise ValueError("a notification is not of a Case")
+        record = (sobject.findtext(f"{{{SOBJECT_NS}}}Id") or "").strip()
+        if not (len(record) in (15, 18) and record.startswith("500") and record.isalnum()):
+            raise ValueError("a notification has no Case id")
+        if not (sobject.findtext(f"{{{SOBJECT_NS}}}{POST_ID_FIELD}") or "").strip():
+            raise ValueError(f"a notification has no {POST_ID_FIELD}")
+        ids.append(record)
+    if not ids:
+        raise ValueError("no notification")
+    return org, ids
 
 
 class SalesforceOutbound:
