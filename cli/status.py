@@ -16,10 +16,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     try:
         counts, health, budgets = store.counts(), store.health(), store.budgets()
         grants = store.grant_status()
+        reads = store.reads()
         if args.json:
             shown = {name: {k: v for k, v in b.items() if k != "calls_per_minute"} for name, b in budgets.items()}
             print(json.dumps({"routes": counts, "health": health, "budgets": shown, "credentials": grants,
-                              "accounts": store.bound_accounts()}, default=str))
+                              "accounts": store.bound_accounts(), "reads": reads}, default=str))
             return 0
         for route in config.routes:
             c = counts.get(route.name, {})
@@ -27,6 +28,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"  inbox   {c.get('inbox', {})}")
             print(f"  outbox  {c.get('outbox', {})}")
             print(f"  tickets {c.get('tickets', 0)}   cursors {c.get('cursors', {})}")
+            r = reads.get(route.name)
+            if r:
+                print(f"  {reads_line(r)}")
             budget = budgets.get(route.helpdesk)
             if budget:
                 used, total = budget.get("org_usage") or (None, None)
@@ -39,6 +43,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 0
+
+
+def reads_line(r: dict[str, int]) -> str:
+    """What the network's reads returned this UTC month (X bills each post and DM event)."""
+    return f"X reads this month: {r.get('posts', 0)} posts, {r.get('dm_events', 0)} DM events"
 
 
 def grant_line(grant: dict[str, Any]) -> str:

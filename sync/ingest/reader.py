@@ -80,6 +80,12 @@ class MentionReader:
             self._rate[stream] = 0.5 * self._rate.get(stream, rate) + 0.5 * rate
         self._last_poll[stream] = now
 
+    def _count(self, stream: str, page: Page) -> None:
+        """Every item a read returned is a billed read (X: per post, per DM event), by the
+        route's clock's UTC month."""
+        kind = "dm_events" if stream == "dms" else "posts"
+        self.ctx.store.count_reads(self.ctx.name, kind, len(page.items), self.ctx.clock())
+
     def _read(self, stream: str, cursor: Cursor, token: str | None) -> Page:
         network = self.ctx.network
         if stream == "mentions":
@@ -114,6 +120,7 @@ class MentionReader:
         try:
             while True:
                 page = quick_retry(lambda: self._read(stream, cursor, token))
+                self._count(stream, page)
                 read_items += len(page.items)
                 seen.extend(i for i in page.items if not isinstance(i, Unparseable))
                 last = page.next_page is None
@@ -167,6 +174,7 @@ class MentionReader:
             except (FatalError, SkippableError) as err:
                 # Search cannot reach that far back (X keeps 7 days): say what is missing.
                 return new + self._gap_left(since, str(err))
+            self._count("search", page)
             new += self._record("mentions", page.items, None, False)
             if page.next_page is None:
                 return new

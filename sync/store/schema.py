@@ -101,6 +101,17 @@ helpdesk_budget = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
 )
 
+# Items a network read returned, per route, UTC calendar month ("2026-12") and kind
+# ("posts", "dm_events"): X bills reads per item, with a monthly cap.
+network_reads = sa.Table(
+    "network_reads", metadata,
+    sa.Column("route", sa.String(100), primary_key=True),
+    sa.Column("month", sa.String(7), primary_key=True),
+    sa.Column("kind", sa.String(20), primary_key=True),
+    sa.Column("read_count", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
 # Viral watch: the public metrics last read for a conversation's first post.
 watch = sa.Table(
     "watch", metadata,
@@ -214,6 +225,11 @@ def _add_next_check(conn: Connection) -> None:
         conn.execute(sa.text("ALTER TABLE route_health ADD COLUMN next_check FLOAT"))
 
 
+def _add_network_reads(conn: Connection) -> None:
+    """v11: items read from a network per route and month (X charges per post read)."""
+    network_reads.create(conn, checkfirst=True)
+
+
 # Versioned schema changes, applied in order, each recorded in schema_migrations.
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _create_v1),
@@ -226,6 +242,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (8, _add_credentials),
     (9, _add_bindings),
     (10, _add_next_check),
+    (11, _add_network_reads),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
