@@ -802,9 +802,12 @@ def test_salesforce_outbound_message_with_any_body_never_crashes(helpdesk: str,
 def test_salesforce_recorded_sample_still_acknowledged() -> None:
     """The fuzzed route still does its job on the recorded sample (a sanity anchor)."""
     hints: list[tuple[str, str]] = []
-    sample = SAMPLE.read_bytes().replace(b"012345678901234", ORG_ID[:15].encode())
+    # The recorded message is of Contacts; socialdesk's definition sends Cases with their post id.
+    sample = (SAMPLE.read_bytes().replace(b"012345678901234", ORG_ID[:15].encode())
+              .replace(b"sf:Contact", b"sf:Case").replace(b"0031I", b"5001I")
+              .replace(b"<sf:FirstName>", b"<sf:Social_Post_Id__c>x:1</sf:Social_Post_Id__c><sf:FirstName>"))
     response = webhook_app(hints).post("/hooks/salesforce/org", data=sample)
-    assert response.status_code == 200 and hints == [("org", "0031I0000081tbPQAQ"), ("org", "0031I0000081tb0QAA")]
+    assert response.status_code == 200 and hints == [("org", "5001I0000081tbPQAQ"), ("org", "5001I0000081tb0QAA")]
 
 
 # =========================================================================== 3. mapping.yaml
