@@ -143,13 +143,23 @@ class Daemon:
                                     f"{account}: point 'state:' at a new database, or move this one aside")
 
     def setup_push(self, public_url: str) -> dict[str, list[str]]:
-        """Create the helpdesk webhooks and triggers that call us (idempotent)."""
+        """Create the helpdesk webhooks and triggers that call us (idempotent); with the mapping's
+        webhook.secret, made with it, and FatalError for a webhook that signs with another."""
         done: dict[str, list[str]] = {}
+        hook = self.config.webhook
+        # The mapping's webhook.secret: the webhook is made with it, and one that signs with
+        # another is refused (FatalError) rather than its secret silently taking over.
+        configured = hook.secret if hook is not None and isinstance(hook.secret, Secret) else None
         for name, helpdesk in self.helpdesks.items():
             if not isinstance(helpdesk, ReceivesWebhooks):
                 continue
             endpoint = f"{public_url.rstrip('/')}/hooks/{helpdesk.kind}/{name}"
-            _, secret, created = helpdesk.setup_push(f"{WEBHOOK_NAME}-{name}", endpoint, SOCIALDESK_TAG)
+            if configured is not None:
+                self.webhook_secrets[name] = configured  # deliveries are checked with it, whatever follows
+                _, secret, created = helpdesk.setup_push(f"{WEBHOOK_NAME}-{name}", endpoint, SOCIALDESK_TAG,
+                                                         secret=configured)  # type: ignore[call-arg]
+            else:
+                _, secret, created = helpdesk.setup_push(f"{WEBHOOK_NAME}-{name}", endpoint, SOCIALDESK_TAG)
             self.webhook_secrets[name] = secret
             done[name] = created
         return done

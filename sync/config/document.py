@@ -3,6 +3,7 @@ and the inbound webhook."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Union
 from urllib.parse import urlsplit
 
@@ -64,14 +65,52 @@ def _public_url(value: Any) -> str | None:
     return url
 
 
+class FileReference(Section):
+    """A secret read from a file: ``{file: PATH}``."""
+
+    file: str
+    """The file holding the secret alone (a trailing newline is dropped); a relative path is read
+    from the mapping's folder."""
+
+
+def _file_secret(value: dict[str, Any], doc: LoadContext) -> Secret:
+    """``{file: PATH}`` read: the file's one line as a Secret. Problems name the path, never
+    what the file holds."""
+    if set(value) != {"file"}:
+        f.fail("expected {env: NAME} or {file: PATH}, one of them alone")
+    text = value["file"]
+    if not isinstance(text, str) or not text.strip():
+        f.fail("file: expects the path of a file holding the secret")
+    try:
+        path = Path(text).expanduser()
+    except RuntimeError:
+        f.fail("cannot expand the ~ at the start of the secret file's path (no such user)")
+    if not path.is_absolute() and doc.base_dir is not None:
+        path = doc.base_dir / path
+    try:
+        content = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        f.fail(f"the secret file {path} is not UTF-8 text")
+    except OSError as err:
+        f.fail(f"cannot read the secret file {path}: {err.strerror or type(err).__name__}")
+    secret = content.strip()
+    if not secret:
+        f.fail(f"the secret file {path} is empty")
+    if any(c.isspace() for c in secret):
+        f.fail(f"the secret file {path} should hold the signing secret alone, on one line")
+    return Secret(secret, "webhook secret file")
+
+
 def _webhook_secret(value: Any, info: ValidationInfo) -> Secret | EnvRef | None:
     if isinstance(value, dict):
+        if "file" in value:
+            return _file_secret(value, info.context)
         secret = env_value(value, ("webhook", "secret"), info.context, secret=True)
         return secret if isinstance(secret, (Secret, EnvRef)) else None
     if value is not None:
         f.fail("secret is a secret: do not write it in the mapping; put it in an environment variable and "
-               "write secret: {env: SOCIALDESK_WEBHOOK_SECRET}, or leave it out to read the signing secret "
-               "from the helpdesk")
+               "write secret: {env: SOCIALDESK_WEBHOOK_SECRET} (or keep it in a file: secret: {file: PATH}), "
+               "or leave it out to read the signing secret from the helpdesk")
     return None
 
 
@@ -83,8 +122,11 @@ class Webhook(Section):
     """HOST:PORT the daemon listens on, like 127.0.0.1:8787."""
     public_url: Annotated[str | None, PlainValidator(_public_url, json_schema_input_type=str | None)] = None
     """The https:// URL the helpdesk reaches the daemon at."""
-    secret: Annotated[Any, PlainValidator(_webhook_secret, json_schema_input_type=EnvReference | None)] = None
-    """The signing secret, {env: NAME}; left out: read from the helpdesk."""
+    secret: Annotated[Any, PlainValidator(_webhook_secret,
+                                          json_schema_input_type=EnvReference | FileReference | None)] = None
+    """The signing secret of the helpdesk's webhook, {env: NAME} or {file: PATH}; the webhook socialdesk
+    sets up is made with it, and a webhook signing with another is refused. Left out: read from the
+    helpdesk."""
 
     def value(self) -> WebhookConfig:
         host, port = self.listen

@@ -15,7 +15,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
-from adapters.base import REPLAYED, Secret
+from adapters.base import REPLAYED, FatalError, Secret
 
 # How old a delivery's timestamp may be (either way) before it is refused.
 MAX_AGE = 300.0
@@ -89,19 +89,26 @@ class ZendeskWebhooks:
     def read_webhook(headers: Mapping[str, str], body: bytes) -> str | None:
         return read_hint(headers.get("Content-Type"), body)
 
-    def setup_push(self, name: str, endpoint: str, tag: str) -> tuple[str, Secret, list[str]]:
+    def setup_push(self, name: str, endpoint: str, tag: str,
+                   secret: Secret | None = None) -> tuple[str, Secret, list[str]]:
         """Make sure a webhook to ``endpoint`` and the trigger calling it exist (idempotent).
 
         The trigger fires on public comments by agents on tickets tagged ``tag``. Returns
         the webhook id, its signing secret and what was created (empty when all existed).
+        With ``secret`` (the mapping's ``webhook.secret``) a new webhook is made with it
+        as its signing secret; a webhook that signs with another is refused (FatalError:
+        Zendesk's API sets the secret only on create, and deliveries would all be refused).
         """
         created: list[str] = []
         hooks = self._list_all("webhooks", "webhooks", "list webhooks")
         hook = next((h for h in hooks if h.get("name") == name), None)
         if hook is None:
-            hook = self._api("POST", "webhooks", "create webhook", {"webhook": {
+            spec: dict[str, Any] = {
                 "name": name, "endpoint": endpoint, "http_method": "POST", "request_format": "json",
-                "status": "active", "subscriptions": ["conditional_ticket_events"]}})["webhook"]
+                "status": "active", "subscriptions": ["conditional_ticket_events"]}
+            if secret is not None:
+                spec["signing_secret"] = {"secret": secret.reveal(), "algorithm": "sha256"}
+            hook = self._api("POST", "webhooks", "create webhook", {"webhook": spec})["webhook"]
             created.append(f"webhook {name!r}")
         elif hook.get("endpoint") != endpoint:
             self._api("PUT", f"webhooks/{hook['id']}", "update webhook",
@@ -109,7 +116,14 @@ class ZendeskWebhooks:
                                                            "status", "subscriptions") if k in hook},
                                    "endpoint": endpoint}})
             created.append(f"webhook {name!r} endpoint")
-        secret = self._api("GET", f"webhooks/{hook['id']}/signing_secret", "read webhook secret")
+        signing = str(self._api("GET", f"webhooks/{hook['id']}/signing_secret",
+                                "read webhook secret")["signing_secret"]["secret"])
+        if secret is not None and not hmac.compare_digest(signing.encode(), secret.reveal().encode()):
+            raise FatalError(
+                f"Zendesk webhook {name!r} ({hook['id']}) signs its deliveries with another secret than "
+                f"webhook.secret ({secret.name}), so each would be refused: put that webhook's signing secret "
+                "there (Admin Center > Apps and integrations > Webhooks > the webhook > Reveal secret), "
+                "delete the webhook so that setup makes it with yours, or leave webhook.secret out")
         title = f"{name}: agent replied"
         triggers = self._list_all("triggers", "triggers", "list triggers")
         # The comment's author and the requester let the receiver drop, without a single
@@ -130,4 +144,4 @@ class ZendeskWebhooks:
         elif existing.get("actions") != trigger["actions"]:
             self._api("PUT", f"triggers/{existing['id']}", "update trigger", {"trigger": trigger})
             created.append(f"trigger {title!r} payload")
-        return str(hook["id"]), Secret(secret["signing_secret"]["secret"], "webhook signing secret"), created
+        return str(hook["id"]), secret or Secret(signing, "webhook signing secret"), created
