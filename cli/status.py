@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from cli.common import load_mapping, open_store
+from sync.config import ReadBudgetConfig
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -29,8 +30,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"  outbox  {c.get('outbox', {})}")
             print(f"  tickets {c.get('tickets', 0)}   cursors {c.get('cursors', {})}")
             r = reads.get(route.name)
-            if r:
-                print(f"  {reads_line(r)}")
+            if r or route.read_budget != ReadBudgetConfig():
+                print(f"  {reads_line(r or {}, route.read_budget)}")
             budget = budgets.get(route.helpdesk)
             if budget:
                 used, total = budget.get("org_usage") or (None, None)
@@ -45,9 +46,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def reads_line(r: dict[str, int]) -> str:
+def reads_line(r: dict[str, int], budget: Any = None) -> str:
     """What the network's reads returned this UTC month (X bills each post and DM event)."""
-    return f"X reads this month: {r.get('posts', 0)} posts, {r.get('dm_events', 0)} DM events"
+    line = f"X reads this month: {r.get('posts', 0)} posts, {r.get('dm_events', 0)} DM events"
+    budget = budget or ReadBudgetConfig()
+    parts = [f"{n} {what}" for n, what in ((budget.monthly_posts, "posts"), (budget.monthly_dm_events, "DM events"))
+             if n is not None]
+    return line + (f" (monthly budget {', '.join(parts)})" if parts else "")
 
 
 def grant_line(grant: dict[str, Any]) -> str:

@@ -53,4 +53,5 @@ def route_settings(route: Any, helpdesk: Any) -> RouteSettings:
         name=route.name, helpdesk_name=route.helpdesk, streams=tuple(route.streams), include=route.include,
         blocklist=frozenset(h.lower().lstrip("@") for h in route.blocklist),
         search_query=route.search_query, history=route.history, ticket=ticket_settings(route.ticket, helpdesk),
-        mirror=route.mirror, viral=route.viral, ticket_for=rules_resolver(route, helpdesk))
+        mirror=route.mirror, viral=route.viral, read_budget=route.read_budget,
+        ticket_for=rules_resolver(route, helpdesk))

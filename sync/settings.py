@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from adapters.base import Mention
-from sync.config import IncludeConfig, MirrorConfig, ViralConfig
+from sync.config import IncludeConfig, MirrorConfig, ReadBudgetConfig, ViralConfig
 
 # Every ticket we open carries it; the helpdesk trigger that calls our webhook keys on it.
 SOCIALDESK_TAG = "socialdesk"
@@ -45,6 +45,7 @@ class RouteSettings:
     # A backlog of this many rows is written in batches when the helpdesk can.
     batch_min: int = 10
     viral: ViralConfig = ViralConfig()      # the spike watch's settings are ``viral.spike``
+    read_budget: ReadBudgetConfig = ReadBudgetConfig()
     # The mapping's rules: a mention -> (rules fired, ticket settings); None: ``ticket`` always.
     ticket_for: Callable[[Mention], tuple[tuple[str, ...], TicketSettings]] | None = None
 

@@ -21,7 +21,7 @@ from sync.config.loading import load_config, parse_config
 from sync.config.text import duration, render_template, template_problem
 from sync.config.values import (
     ApprovalConfig, Config, ConfigError, EndpointConfig, EnvRef, IncludeConfig, MirrorConfig, PiiPattern,
-    PollConfig, RouteConfig, Rule, RuleActions, RuleConditions, RuleSet, SpikeConfig, TicketTemplate,
+    PollConfig, ReadBudgetConfig, RouteConfig, Rule, RuleActions, RuleConditions, RuleSet, SpikeConfig, TicketTemplate,
     ViralConfig, WebhookConfig,
 )
 
@@ -35,7 +35,7 @@ def json_schema() -> dict[str, Any]:
 
 __all__ = [
     "ApprovalConfig", "Config", "ConfigError", "EndpointConfig", "EnvRef", "IncludeConfig",
-    "MirrorConfig", "PiiPattern", "PollConfig", "RouteConfig", "Rule", "RuleActions",
+    "MirrorConfig", "PiiPattern", "PollConfig", "ReadBudgetConfig", "RouteConfig", "Rule", "RuleActions",
     "RuleConditions", "RuleSet", "SpikeConfig", "TicketTemplate", "ViralConfig", "WebhookConfig",
     "duration", "json_schema", "load_config", "parse_config", "render_template", "template_problem",
     "ACTION_KEYS", "CONDITION_KEYS", "COMMON_TICKET_KEYS", "owner_of", "understood_by", "METRICS", "PLACEHOLDERS", "PRIORITIES",

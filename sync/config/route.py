@@ -16,8 +16,8 @@ from sync.config.guards import Duration, Mirror, Viral, mirror_section, viral_se
 from sync.config.sections import Section, leaf, read, section
 from sync.config.tickets import Ticket, rules_field, ticket_section
 from sync.config.text import did_you_mean, listing, seconds_text
-from sync.config.values import IncludeConfig, MirrorConfig, PollConfig, RouteConfig, RuleSet, TicketTemplate, \
-    ViralConfig
+from sync.config.values import IncludeConfig, MirrorConfig, PollConfig, ReadBudgetConfig, RouteConfig, RuleSet, \
+    TicketTemplate, ViralConfig
 from sync.config.yaml_marks import describe
 
 Stream = Literal["mentions", "dms", "search"]
@@ -58,6 +58,16 @@ class Poll(Section):
     def value(self, context: RouteContext | None) -> PollConfig:
         values = {k: max(DEFAULT_POLL[k], _floor(context, k)[0] if context else 0.0) for k in POLL_KEYS}
         return PollConfig(**{**values, **self.given()})
+
+
+class ReadBudget(Section):
+    """What the route may read in a UTC calendar month; reads pause before a read could
+    pass it and resume when the month turns."""
+
+    monthly_posts: Annotated[int | None, leaf(lambda v: f.count(v, 1), int, nullable=True)] = None
+    """Posts read (mentions, search): each one X bills."""
+    monthly_dm_events: Annotated[int | None, leaf(lambda v: f.count(v, 1), int, nullable=True)] = None
+    """DM events read."""
 
 
 class Include(Section):
@@ -177,6 +187,8 @@ class Route(Section):
     rules: Annotated[RuleSet, rules_field] = Field(default_factory=RuleSet)
     mirror: Annotated[Mirror, mirror_section] = Field(default_factory=Mirror)
     viral: Annotated[Viral, viral_section] = Field(default_factory=Viral)
+    read_budget: Annotated[ReadBudget, section(ReadBudget)] = Field(default_factory=ReadBudget)
+    """Monthly read budget: {monthly_posts: N, monthly_dm_events: M}."""
 
     def value(self, context: RouteContext | None) -> RouteConfig:
         return RouteConfig(
@@ -187,7 +199,7 @@ class Route(Section):
             mirror=self.mirror.value() if "mirror" in self.model_fields_set else MirrorConfig(),
             history=self.history, rules=self.rules or RuleSet(), rules_match=self.rules_match or "all",
             viral=self.viral.value() if self.viral is not None and "viral" in self.model_fields_set
-            else ViralConfig())
+            else ViralConfig(), read_budget=ReadBudgetConfig(**self.read_budget.given()))
 
 
 def read_routes(value: Any, doc: LoadContext) -> tuple[RouteConfig, ...]:

@@ -66,6 +66,18 @@ class PollConfig:
 
 
 @dataclass(frozen=True)
+class ReadBudgetConfig:
+    """What a route may read from its network in a UTC calendar month (X bills each post
+    and DM event read); None: no budget."""
+
+    monthly_posts: int | None = None
+    monthly_dm_events: int | None = None
+
+    def for_kind(self, kind: str) -> int | None:
+        return self.monthly_posts if kind == "posts" else self.monthly_dm_events
+
+
+@dataclass(frozen=True)
 class IncludeConfig:
     """Which of the network's items become tickets at all."""
 
@@ -235,6 +247,7 @@ class RouteConfig:
     rules: RuleSet = field(default_factory=RuleSet)
     rules_match: str = "all"                 # all: every matching rule, in order; first: the first only
     viral: ViralConfig = field(default_factory=ViralConfig)
+    read_budget: ReadBudgetConfig = field(default_factory=ReadBudgetConfig)
 
 
 @dataclass(frozen=True)

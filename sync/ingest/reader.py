@@ -18,6 +18,7 @@ from sync.failures import settle
 from sync.ingest.composer import conversation_key, mention_to_payload
 from sync.policy import quick_retry
 from sync.store import InboxItem
+from sync.store.reads import month_of, next_month
 
 log = logging.getLogger("socialdesk.engine")
 
@@ -26,6 +27,9 @@ log = logging.getLogger("socialdesk.engine")
 # Re-read posts are duplicates the store ignores, but each costs a read: keep it small.
 DEFAULT_READ_OVERLAP = 10.0
 _OVERLAPPED = ("mentions", "search")
+# The most items one read returns (X: max_results 100): a read is started only when this
+# many more still fit the month's budget, so the budget is never passed.
+MOST_PER_READ = 100
 
 
 def _id_key(value: str) -> tuple[int, str]:
@@ -40,6 +44,27 @@ class MentionReader:
         self._last_poll: dict[str, float] = {}
         self._rate: dict[str, float] = {}
         self.overlap = float(getattr(ctx.settings, "read_overlap", DEFAULT_READ_OVERLAP))
+        self._told: set[tuple[str, str]] = set()   # (kind, month) whose spent budget was logged
+
+    def _budget_left(self, stream: str) -> bool:
+        """True when one more read of ``stream`` fits the month's read budget; the first
+        time it does not, say so once: which budget, and when reads resume."""
+        ctx = self.ctx
+        kind = "dm_events" if stream == "dms" else "posts"
+        budget = ctx.settings.read_budget.for_kind(kind)
+        if budget is None:
+            return True
+        now = ctx.clock()
+        month = month_of(now)
+        used = ctx.store.reads(month).get(ctx.name, {}).get(kind, 0)
+        if used + MOST_PER_READ <= budget:
+            return True
+        if (kind, month) not in self._told:
+            self._told.add((kind, month))
+            log.warning("route %s: the %s read budget for %s is %d %s and %d are read: %s is not read "
+                        "until %s (replies still go out)", ctx.name, ctx.network.kind, month, budget,
+                        kind.replace("_", " "), used, stream, next_month(now))
+        return False
 
     def _held_back(self, stream: str, old: str | None, newest: str | None, read: list[Any]) -> str | None:
         """The cursor to keep: the newest item read that is older than now - overlap (a
@@ -107,7 +132,7 @@ class MentionReader:
     def poll(self, stream: str) -> int:
         """Read one stream to its end; items and the cursor are recorded together."""
         ctx = self.ctx
-        if not ctx.health.ready("network") or stream not in ctx.settings.streams:
+        if not ctx.health.ready("network") or stream not in ctx.settings.streams or not self._budget_left(stream):
             return 0
         cursor = Cursor(ctx.store.get_cursor(ctx.name, stream))
         # A route's first read would return the network's whole reachable history;
@@ -136,6 +161,8 @@ class MentionReader:
                 if last:
                     self._observe(stream, read_items)
                     break
+                if not self._budget_left(stream):
+                    break   # the cursor stays: the rest is read when the budget allows again
                 token = page.next_page
         except SocialdeskError as err:
             settle(ctx, err, "read", f"reading {stream}", pause_side="network")

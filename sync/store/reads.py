@@ -17,6 +17,13 @@ def month_of(moment: float) -> str:
     return time.strftime("%Y-%m", time.gmtime(moment))
 
 
+def next_month(moment: float) -> str:
+    """When the UTC calendar month after ``moment``'s begins, as text."""
+    year, month = (int(p) for p in month_of(moment).split("-"))
+    year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return f"{year:04d}-{month:02d}-01 00:00 UTC"
+
+
 class Reads:
     """Counting read items (a mixin of ``Store``)."""
 

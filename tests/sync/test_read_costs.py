@@ -57,3 +57,55 @@ def test_counts_are_kept_per_utc_month(store: Store) -> None:
     with pytest.raises(ValueError, match="read kind"):
         store.count_reads("r", "likes", 1)
     assert reads_line(store.reads("2026-11")["r"]) == "X reads this month: 7 posts, 0 DM events"
+
+
+def test_reads_pause_before_the_monthly_budget_is_passed_and_resume_when_the_month_turns(
+        info: dict, store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    """With a budget of 150 posts a month, a read starts only while 100 more (one full
+    read) still fit: reading stops before the budget is passed, says so once (the budget,
+    the month, when reads resume), and resumes by itself in the next month."""
+    from sync.config import ReadBudgetConfig
+
+    people = People(info)
+    route = make_route(info, store, read_budget=ReadBudgetConfig(monthly_posts=150))
+    month = month_of(route.clock())
+    store.count_reads("t", "posts", 50, route.clock())          # earlier this month
+    people.post("bud0", f"@{people.brand} first")
+    assert route.poll("mentions") == 1                          # 50 + 100 fit: the last read of the month
+    late = people.post("bud1", f"@{people.brand} second")
+    with caplog.at_level("WARNING", "socialdesk.engine"):
+        assert route.poll("mentions") == 0
+        assert route.poll("mentions") == 0
+    said = [r.getMessage() for r in caplog.records if "read budget" in r.getMessage()]
+    assert len(said) == 1 and f"read budget for {month} is 150 posts" in said[0], said
+    assert "mentions is not read until" in said[0] and "replies still go out" in said[0]
+    assert store.reads(month)["t"]["posts"] <= 150
+    # The month turns (the route's clock): reads resume and the waiting post is read.
+    year, number = (int(p) for p in month.split("-"))
+    start = calendar.timegm((year + (number == 12), number % 12 + 1, 1, 0, 0, 5))
+    route.clock.offset += start - route.clock()
+    people.advance("x", 60)
+    assert route.poll("mentions") >= 1
+    keys = {row.source_key for row in store.claim_inbox("t", limit=10)}
+    assert f"x:post:{late}" in keys
+
+
+def test_a_read_budget_in_the_mapping_is_checked_and_shown(tmp_path: Path) -> None:
+    from sync.config import ConfigError, parse_config
+
+    base = """
+version: 1
+helpdesks: {zd: {kind: zendesk, sandbox: true}}
+networks: {brand: {kind: x, sandbox: true}}
+routes:
+  - {name: t, network: brand, helpdesk: zd, read_budget: BUDGET}
+"""
+    config = parse_config(base.replace("BUDGET", "{monthly_posts: 50000, monthly_dm_events: 2000}"))
+    budget = config.routes[0].read_budget
+    assert (budget.monthly_posts, budget.monthly_dm_events) == (50000, 2000)
+    assert reads_line({"posts": 7}, budget) == ("X reads this month: 7 posts, 0 DM events "
+                                                "(monthly budget 50000 posts, 2000 DM events)")
+    with pytest.raises(ConfigError, match=r"routes\[0\]\.read_budget\.monthly_posts"):
+        parse_config(base.replace("BUDGET", "{monthly_posts: 0}"))
+    with pytest.raises(ConfigError, match=r"unknown key 'monthly_likes'"):
+        parse_config(base.replace("BUDGET", "{monthly_likes: 5}"))
