@@ -504,8 +504,10 @@ class ReceivesWebhooks(Protocol):
     """Calls socialdesk when a ticket changes; socialdesk sets the webhook up itself and
     checks each delivery the way this helpdesk signs it."""
 
-    def setup_push(self, name: str, endpoint: str, tag: str) -> tuple[str, Secret, list[str]]:
-        """Create (or find) the webhook and trigger; (webhook id, signing secret, what was created)."""
+    def setup_push(self, name: str, endpoint: str, tag: str,
+                   secret: Secret | None = None) -> tuple[str, Secret, list[str]]:
+        """Create (or find) the webhook and trigger; (webhook id, signing secret, what was
+        created). With ``secret`` (the mapping's), the webhook signs with it or setup fails."""
         raise NotImplementedError
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes, secret: str, now: float,

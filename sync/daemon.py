@@ -87,6 +87,7 @@ class Daemon:
         self.hints: "queue.Queue[tuple[str, str]]" = queue.Queue()
         self.webhook_secrets: dict[str, Secret] = {}
         self.scheduler: BackgroundScheduler | None = None
+        self._web: Any = None
 
     def prepare(self) -> None:
         """Resolve names and check credentials. A route refused or unreachable waits and
@@ -156,10 +157,8 @@ class Daemon:
             endpoint = f"{public_url.rstrip('/')}/hooks/{helpdesk.kind}/{name}"
             if configured is not None:
                 self.webhook_secrets[name] = configured  # deliveries are checked with it, whatever follows
-                _, secret, created = helpdesk.setup_push(f"{WEBHOOK_NAME}-{name}", endpoint, SOCIALDESK_TAG,
-                                                         secret=configured)  # type: ignore[call-arg]
-            else:
-                _, secret, created = helpdesk.setup_push(f"{WEBHOOK_NAME}-{name}", endpoint, SOCIALDESK_TAG)
+            _, secret, created = helpdesk.setup_push(f"{WEBHOOK_NAME}-{name}", endpoint, SOCIALDESK_TAG,
+                                                     secret=configured)
             self.webhook_secrets[name] = secret
             done[name] = created
         return done
@@ -175,8 +174,9 @@ class Daemon:
         """The daemon's HTTP app: helpdesk webhooks and outbound messages, health."""
         from sync.web import create_app
 
-        return create_app(self.webhook_secret, self.hint, self.status, org_ids=self.org_id,
-                          helpdesks=self.helpdesks.get)
+        self._web = create_app(self.webhook_secret, self.hint, self.status, org_ids=self.org_id,
+                               helpdesks=self.helpdesks.get)
+        return self._web
 
     def org_id(self, helpdesk: str) -> str | None:
         """The Salesforce org id outbound messages for ``helpdesk`` must carry."""
@@ -202,6 +202,10 @@ class Daemon:
                         # The export reads the ticket's replies later; refused credentials or
                         # a helpdesk that keeps failing make the route wait, as anywhere else.
                         settle(route.ctx, err, "read", f"webhook hint for ticket {ticket_id}")
+            if self._web is not None:
+                # The receiver coalesces a record's repeated notifications while its hint is
+                # pending: this one is handled, the next is news again.
+                self._web.outbound_settled(helpdesk, ticket_id)
             handled += 1
 
     def run_once(self) -> None:
