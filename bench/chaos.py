@@ -109,6 +109,8 @@ TAIL_SECONDS = 20.0        # after the last mention: one mention poll, tickets, 
 RESTART_PAUSE = (0.0, 0.8)  # seconds between a kill and the restart
 TIMEOUT_HOLD = 31.0        # held answers: just past the adapters' 30 s read timeout
 DAEMON_STOP_SECONDS = 20.0
+INDEX_LAG = 5.0            # X indexes a post up to this late in mentions and search
+TRAILING_EMPTY_PAGE = 0.2  # the chance a last page carries a next_token to an empty one
 HELPDESK_NAME, NETWORK_NAME = "acme", "acme_x"   # the mapping's entries
 CONSENT_BROWSER = ROOT / "bench" / "consent_browser.py"
 CONNECT_TIMEOUT = 90.0     # one `socialdesk connect`, consent page and code exchange included
@@ -390,6 +392,10 @@ class Controls:
         posting = max(200, 3 * options.replies + 50)
         for family in ("create_tweet", "dm_write"):
             self.call("x", "POST", "limits", {"family": family, "limit": posting, "seconds": 900})
+        # X as it is on a busy day: posts indexed up to 5 s late (the reader's 10 s overlap
+        # must still read each once), and a last page that sometimes promises one more, empty.
+        self.call("x", "POST", "limits", {"index_lag": INDEX_LAG})
+        self.call("x", "POST", "pagination", {"trailing_empty_page": TRAILING_EMPTY_PAGE})
 
     def arm_faults(self, helpdesk: str, timeouts: int, rate: float) -> None:
         for service, specs in fault_mix(helpdesk, timeouts).items():
