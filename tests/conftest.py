@@ -8,6 +8,7 @@ import pytest
 
 if TYPE_CHECKING:
     from sandbox.server import Sandbox
+    from sync.store import Store
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -46,3 +47,14 @@ def state_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator["Store"]:
+    """A migrated SQLite state of the test's own (a module may define its own)."""
+    from sync.store import Store
+
+    s = Store(f"sqlite:///{tmp_path / 'state.sqlite'}")
+    s.migrate()
+    yield s
+    s.close()

@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -50,14 +50,6 @@ def own_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test seals with a key of its own, made on first use in its own folder."""
     monkeypatch.delenv(KEY_ENV, raising=False)
     monkeypatch.setenv(KEY_FILE_ENV, str(tmp_path / "secret.key"))
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(f"sqlite:///{tmp_path / 'state.sqlite'}")
-    s.migrate()
-    yield s
-    s.close()
 
 
 def tokens(info: dict[str, Any], service: str) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ import hmac
 import json
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -37,14 +37,6 @@ sb = pytest.fixture(scope="module")(harness.own_sandbox)
 @pytest.fixture
 def info(sb: Sandbox) -> dict[str, Any]:
     return harness.reset(sb.info(), "x", "zendesk")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(f"sqlite:///{tmp_path / 'state.sqlite'}")
-    s.migrate()
-    yield s
-    s.close()
 
 
 class Clock:

@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -24,14 +23,6 @@ LAG = 20
 @pytest.fixture
 def info(sb: Sandbox) -> dict[str, Any]:
     return harness.reset(sb.info(), "x", "zendesk")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(f"sqlite:///{tmp_path / 'state.sqlite'}")
-    s.migrate()
-    yield s
-    s.close()
 
 
 def _control(info: dict[str, Any], method: str, path: str, **body: Any) -> dict[str, Any]:

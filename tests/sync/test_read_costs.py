@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import calendar
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -21,14 +21,6 @@ sb = pytest.fixture(scope="module")(harness.own_sandbox)
 @pytest.fixture
 def info(sb: Sandbox) -> dict[str, Any]:
     return harness.reset(sb.info(), "x", "zendesk")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(f"sqlite:///{tmp_path / 'state.sqlite'}")
-    s.migrate()
-    yield s
-    s.close()
 
 
 def test_each_post_and_dm_event_read_is_counted_for_the_route_and_month(info: dict, store: Store) -> None:

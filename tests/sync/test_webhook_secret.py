@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -36,14 +36,6 @@ routes:
 @pytest.fixture
 def info(sb: Sandbox) -> dict[str, Any]:
     return harness.reset(sb.info(), "x", "zendesk")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(f"sqlite:///{tmp_path / 'state.sqlite'}")
-    s.migrate()
-    yield s
-    s.close()
 
 
 def _mapping(secret: str | None) -> str:
