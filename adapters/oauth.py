@@ -91,6 +91,7 @@ class MemoryVault:
     def __init__(self) -> None:
         self._grant: Grant | None = None
         self._version = 0
+        self._refusal: str | None = None   # why the vendor refused the stored grant, if it did
         self._refused: str | None = None
 
     def load(self) -> tuple[Grant | None, int, str | None]:
@@ -136,7 +137,7 @@ class TokenSource:
 
     def use_vault(self, vault: TokenVault) -> None:
         with self._lock:
-            self.vault, self._grant, self._version = vault, None, 0
+            self.vault, self._grant, self._version, self._refusal = vault, None, 0, None
 
     def connect_hint(self) -> str:
         return f"run 'socialdesk connect {self.client.endpoint}'"
@@ -165,11 +166,22 @@ class TokenSource:
     def _adopt_stored(self, refused: str | None) -> bool:
         """Take what the vault holds, if it is usable: True if nothing more is needed."""
         grant, version, why = self.vault.load()
-        self._grant, self._version = grant, version
+        self._grant, self._version, self._refusal = grant, version, why
         if grant is None:
             return False
         usable = grant.fresh(self.clock()) and grant.access_token != refused
         return usable and why is None
+
+    def _renewable(self) -> Grant:
+        """The stored grant, if a refresh may be presented for it; else ConsentNeeded."""
+        grant = self._grant
+        if grant is None or not grant.refresh_token:
+            raise ConsentNeeded(f"{self.client.vendor} {self.client.endpoint!r} has no stored OAuth grant: "
+                                f"{self.connect_hint()}")
+        if self._refusal is not None:
+            raise ConsentNeeded(f"{self.client.vendor} refused the stored OAuth grant ({self._refusal}): "
+                                f"{self.connect_hint()}")
+        return grant
 
     def _renew(self, refused: str | None) -> None:
         if self._adopt_stored(refused):
@@ -181,20 +193,15 @@ class TokenSource:
                 raise self._client_refused(err) from None
             self._store(token, keep_refresh=None)
             return
-        grant, version, why = self.vault.load()
-        if grant is None or not grant.refresh_token:
-            raise ConsentNeeded(f"{self.client.vendor} {self.client.endpoint!r} has no stored OAuth grant: "
-                                f"{self.connect_hint()}")
-        if why is not None:
-            raise ConsentNeeded(f"{self.client.vendor} refused the stored OAuth grant ({why}): {self.connect_hint()}")
+        self._renewable()
         if not self.vault.claim(RENEWAL_LEASE):
             raise RetriableError(f"{self.client.vendor} token renewal is under way in another process")
         try:
             # The claim is ours: read again, another process may have renewed in between.
             if self._adopt_stored(refused):
                 return
-            grant, version = self._grant, self._version
-            assert grant is not None and grant.refresh_token
+            # Another process may have recorded a refusal meanwhile: never present it again.
+            grant, version = self._renewable(), self._version
             log.info("%s %s: renewing the access token", self.client.vendor, self.client.endpoint)
             try:
                 token = self._request({"grant_type": "refresh_token", "refresh_token": grant.refresh_token})

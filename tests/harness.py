@@ -9,7 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator
 
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
 from zenpy import Zenpy
@@ -315,3 +317,41 @@ routes:
     ticket: {ticket}
 """)
     return path, {**env, "SOCIALDESK_X_TOKEN": x["token"]}
+
+
+class OutboundReceiver:
+    """A loopback SOAP listener for Salesforce outbound messages: answers each delivery with the
+    next of ``answers`` (status, body), then with ``ack``; keeps the bodies and headers."""
+
+    def __init__(self, ack: str, answers: list[tuple[int, str]] | None = None) -> None:
+        self.bodies: list[str] = []
+        self.headers: list[dict[str, str]] = []
+        self.answers = list(answers or [])
+        self.ack = ack
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server API
+                length = int(self.headers.get("Content-Length", 0))
+                with receiver.lock:
+                    receiver.bodies.append(self.rfile.read(length).decode())
+                    receiver.headers.append(dict(self.headers))
+                    status, body = receiver.answers.pop(0) if receiver.answers else (200, receiver.ack)
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/xml; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/salesforce/outbound"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -11,7 +11,7 @@ from typing import Callable
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from sync.store.schema import _insert_ignore, bindings, cursors, inbox, links, outbox
+from sync.store.schema import _insert_ignore, bindings
 
 
 class Bindings:
@@ -36,9 +36,3 @@ class Bindings:
     def bound_accounts(self) -> dict[str, str]:
         with self.engine.connect() as conn:
             return {row.endpoint: f"{row.kind} {row.account}" for row in conn.execute(sa.select(bindings))}
-
-    def is_empty(self) -> bool:
-        """True when the state holds no bindings, nothing read and nothing written yet."""
-        with self.engine.connect() as conn:
-            return all(conn.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first() is None
-                       for table in (bindings, cursors, inbox, links, outbox))

@@ -6,17 +6,15 @@ through the adapter as the daemon builds it (tests/harness.py ``SalesforceHarnes
 """
 from __future__ import annotations
 
-import threading
 import time
 import xml.etree.ElementTree as ET
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
 from adapters.base import Author, NewTicket
-from harness import SalesforceHarness, own_sandbox, reset
+from harness import OutboundReceiver, SalesforceHarness, own_sandbox, reset
 
 WORKFLOW = Path(__file__).resolve().parents[2] / "salesforce/force-app/main/default/workflows/Case.workflow-meta.xml"
 OM = "{http://soap.sforce.com/2005/09/outbound}"
@@ -129,36 +127,9 @@ def test_comment_bodies_are_cut_to_4000_bytes_between_characters(sf: SalesforceH
 # ----------------------------------------------------------------------------- outbound messages
 
 
-class Receiver:
-    def __init__(self) -> None:
-        self.bodies: list[str] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server API
-                receiver.bodies.append(self.rfile.read(int(self.headers.get("Content-Length", 0))).decode())
-                data = ACK.encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/xml; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/salesforce/sf"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
+def receiver() -> Iterator[OutboundReceiver]:
+    r = OutboundReceiver(ACK)
     try:
         yield r
     finally:
@@ -176,7 +147,7 @@ def _messages(sf: SalesforceHarness, count: int, settle: float = 0.3) -> list[di
     raise AssertionError(f"timed out: {sf.control.get('outbound_messages')}")
 
 
-def test_only_published_comments_send_the_case_message(sf: SalesforceHarness, receiver: Receiver) -> None:
+def test_only_published_comments_send_the_case_message(sf: SalesforceHarness, receiver: OutboundReceiver) -> None:
     """Sandbox: the Socialdesk_Case_Comment_Published flow (IsPublished = true, and on update
     only when it becomes true) is what makes a comment send the Case message; a private
     note, an edit of a published comment and a deletion send none. Fails against the old
@@ -198,7 +169,7 @@ def test_only_published_comments_send_the_case_message(sf: SalesforceHarness, re
     assert len(_messages(sf, 3)) == 3
 
 
-def test_the_deployed_definition_sends_its_fields_and_no_session(sf: SalesforceHarness, receiver: Receiver) -> None:
+def test_the_deployed_definition_sends_its_fields_and_no_session(sf: SalesforceHarness, receiver: OutboundReceiver) -> None:
     """Sandbox: registered from salesforce/'s Case.workflow-meta.xml, the message carries
     exactly its <fields> and, as includeSessionId is false, a nil SessionId (no session
     token anywhere in the body). Fails against the old sandbox, which ignored the definition

@@ -16,11 +16,9 @@ import hashlib
 import hmac
 import json
 import re
-import threading
 import time
 import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlsplit
@@ -41,6 +39,7 @@ from simple_salesforce.exceptions import (
 from sandbox.salesforce import FIDELITY_NOTES, normalize_id
 from sandbox.server import Sandbox
 
+from harness import OutboundReceiver
 from openapi_check import CONTRACTS as _CONTRACTS  # noqa: E402
 
 CONTRACTS = _CONTRACTS / "salesforce"
@@ -1005,40 +1004,11 @@ def test_expired_session_is_refreshed_by_simple_salesforce(sf: SF) -> None:
 # ---------------------------------------------------------------------------- outbound messaging
 
 
-class Receiver:
-    """A loopback SOAP listener: fails the first ``failures`` deliveries, then acknowledges."""
+class Receiver(OutboundReceiver):
+    """The receiver, acknowledging with the recorded real answer."""
 
     def __init__(self, answers: list[tuple[int, str]] | None = None) -> None:
-        self.bodies: list[str] = []
-        self.headers: list[dict[str, str]] = []
-        self.answers = list(answers or [])
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server API
-                length = int(self.headers.get("Content-Length", 0))
-                with receiver.lock:
-                    receiver.bodies.append(self.rfile.read(length).decode())
-                    receiver.headers.append(dict(self.headers))
-                    status, body = receiver.answers.pop(0) if receiver.answers else (200, ACK)
-                data = body.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "text/xml; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/salesforce/outbound"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(ACK, answers)
 
 
 @pytest.fixture
