@@ -17,6 +17,8 @@ if TYPE_CHECKING:  # the coverage vocabulary lives with the helpdesk adapters th
     from adapters.helpdesk.coverage import RouteOutcome, SlaCoverage
 
 MentionKind = Literal["mention", "reply", "dm", "comment"]
+MediaKind = Literal["image", "video", "audio", "file"]
+ChangeKind = Literal["edited", "deleted", "hidden", "unhidden", "unsent"]
 TicketStatus = Literal["new", "open", "pending", "hold", "solved", "closed"]
 
 
@@ -69,6 +71,17 @@ class Author:
 
 
 @dataclass(frozen=True)
+class Media:
+    """A picture, video or file attached to a post. ``ref`` is the network's id for it:
+    the CDN link a network serves expires (Meta's within days), so a ticket shows a link
+    that reads a fresh one when opened (``ResolvesMedia``); ``url`` is the link as read."""
+
+    kind: MediaKind
+    ref: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
 class Mention:
     """One inbound social item: a mention, a reply to the brand, a comment or a DM."""
 
@@ -85,11 +98,37 @@ class Mention:
     is_quote: bool = False
     lang: str | None = None
     metrics: Mapping[str, int] = field(default_factory=dict)
+    media: tuple[Media, ...] = ()
 
     @property
     def key(self) -> str:
         """Source key: unique per network, stable across re-reads."""
-        return f"{self.network}:{self.kind if self.kind == 'dm' else 'post'}:{self.id}"
+        return post_key(self.network, self.id, dm=self.kind == "dm")
+
+
+def post_key(network: str, post_id: str, *, dm: bool = False) -> str:
+    """The source key of a network's post or message (``Mention.key``)."""
+    return f"{network}:{'dm' if dm else 'post'}:{post_id}"
+
+
+@dataclass(frozen=True)
+class Change:
+    """Something done to a post already read: edited, deleted, hidden or unhidden by a
+    moderator, or a message unsent. It becomes an internal note on the ticket the post
+    went to; ``target`` is that post's source key (``post_key``). ``text`` is an edit's
+    new text; ``at`` when it happened (part of the key: a post edited twice is two changes)."""
+
+    network: str
+    target: str
+    what: ChangeKind
+    text: str | None = None
+    at: datetime | None = None
+    by: str | None = None
+
+    @property
+    def key(self) -> str:
+        stamp = self.at.isoformat(timespec="seconds") if self.at else ""
+        return f"{self.target}:{self.what}:{stamp}"
 
 
 @dataclass(frozen=True)
@@ -131,6 +170,11 @@ class OutboundPost:
     text: str
     in_reply_to: str | None = None
     dm_recipient_id: str | None = None
+    # Meta's Private Reply: a message to the author of this comment (one per comment).
+    private_reply_to: str | None = None
+    # A message tag for a private message outside the network's standard window (Meta:
+    # HUMAN_AGENT, a person answering up to 7 days after the customer's last message).
+    tag: str | None = None
 
 
 @dataclass(frozen=True)
@@ -247,6 +291,11 @@ class FatalError(SocialdeskError):
     """Configuration or contract problem: stop the route and say why."""
 
 
+class WindowClosed(SkippableError):
+    """The network refused a private message: its messaging window has closed (Meta: 24
+    hours after the customer's last message, 7 days for a human agent's answer)."""
+
+
 class DuplicateContent(SkippableError):
     """The network refused a post because the same text was already posted."""
 
@@ -279,6 +328,9 @@ class SocialNetwork(Protocol):
     mention_window: ClassVar[int] = 0
     # How long after a customer's message the brand may answer privately (None: no limit).
     private_reply_window: ClassVar[float | None] = None
+    # How long a person (not a bot) may still answer privately with the network's
+    # human-agent tag (Meta: 7 days; None: no such tag).
+    human_agent_window: ClassVar[float | None] = None
 
     def whoami(self) -> Author:
         """The brand's own account."""
@@ -325,6 +377,48 @@ class SearchesRecent(Protocol):
 
     def search_recent(self, query: str, cursor: Cursor, page: str | None = None) -> Page:
         """Recent public posts matching ``query``; Page of Mention."""
+        raise NotImplementedError
+
+
+@runtime_checkable
+class StartsAtTime(Protocol):
+    """Can read a stream from a moment rather than from a post (X: ``start_time``): a
+    route's first cursor, so a post indexed late is still reached by the next read."""
+
+    def cursor_at(self, moment: float) -> Cursor:
+        """A cursor whose next read returns what was posted from ``moment`` (epoch seconds) on."""
+        raise NotImplementedError
+
+
+@runtime_checkable
+class ReceivesPushes(Protocol):
+    """The network calls socialdesk when something happens (Meta's webhooks). Pushes can
+    be lost (Meta gives up after 36 hours), so the route's reads still run as a
+    reconciliation; the store's dedupe makes the two meet exactly once."""
+
+    def answer_subscription(self, params: Mapping[str, str], verify_token: str) -> str | None:
+        """The body that confirms a subscription check (Meta: ``hub.challenge`` when
+        ``hub.verify_token`` matches), None when the check is refused."""
+        raise NotImplementedError
+
+    def verify_push(self, headers: Mapping[str, str], body: bytes) -> str | None:
+        """None when a delivery is signed by the network (Meta: ``X-Hub-Signature-256``,
+        HMAC-SHA256 of the raw body with the app secret), else why it is refused."""
+        raise NotImplementedError
+
+    def read_push(self, body: bytes) -> list[Mention | Change | Unparseable]:
+        """What a verified delivery carries for this account: mentions, comments, DMs and
+        changes to them; the brand's own posts (echoes) left out. May read the network
+        (an author's name). ValueError saying what a delivery must be when it is not one."""
+        raise NotImplementedError
+
+
+@runtime_checkable
+class ResolvesMedia(Protocol):
+    """Reads a fresh link for an attachment whose links expire."""
+
+    def media_link(self, ref: str) -> str:
+        """A link to the attachment ``Media.ref`` names, valid now; NotFound when it is gone."""
         raise NotImplementedError
 
 
@@ -583,6 +677,7 @@ class SignsInWithOAuth(Protocol):
 CAPABILITIES: Mapping[str, type] = {
     "reads_mentions": SocialNetwork, "reads_dms": ReadsDMs, "searches_recent": SearchesRecent,
     "reads_metrics": ReadsMetrics, "remembers_account": RemembersAccount,
+    "starts_at_time": StartsAtTime, "receives_pushes": ReceivesPushes, "resolves_media": ResolvesMedia,
     "keeps_rate_budget": KeepsRateBudget,
     "writes_tickets": Helpdesk, "batches_writes": BatchesWrites, "writes_side_by_side": WritesSideBySide,
     "links_incidents": LinksIncidents, "meters_api_budget": MetersApiBudget,

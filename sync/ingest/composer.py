@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Callable
 
-from adapters.base import Author, Mention, NewTicket, TicketRef
+from adapters.base import Author, Media, Mention, NewTicket, TicketRef
 from sync.rules import NETWORK_NAMES, placeholders
 from sync.settings import SOCIALDESK_TAG, RouteSettings
 from sync.store import InboxRow
@@ -30,13 +30,15 @@ def mention_to_payload(m: Mention) -> dict[str, Any]:
                        "followers": a.followers, "verified": a.verified, "profile_url": a.profile_url},
             "text": m.text, "created_at": m.created_at.isoformat() if m.created_at else None, "url": m.url,
             "conversation_id": m.conversation_id, "in_reply_to": m.in_reply_to, "is_repost": m.is_repost,
-            "is_quote": m.is_quote, "lang": m.lang, "metrics": dict(m.metrics)}
+            "is_quote": m.is_quote, "lang": m.lang, "metrics": dict(m.metrics),
+            **({"media": [{"kind": x.kind, "ref": x.ref, "url": x.url} for x in m.media]} if m.media else {})}
 
 
 def mention_from_payload(data: dict[str, Any]) -> Mention:
     data = dict(data)
     data["author"] = Author(**data["author"])
     data["created_at"] = datetime.fromisoformat(data["created_at"]) if data.get("created_at") else None
+    data["media"] = tuple(Media(**x) for x in data.get("media", ()))
     return Mention(**data)
 
 
