@@ -31,7 +31,7 @@ def mention_to_payload(m: Mention) -> dict[str, Any]:
             "text": m.text, "created_at": m.created_at.isoformat() if m.created_at else None, "url": m.url,
             "conversation_id": m.conversation_id, "in_reply_to": m.in_reply_to, "is_repost": m.is_repost,
             "is_quote": m.is_quote, "lang": m.lang, "metrics": dict(m.metrics),
-            **({"media": [{"kind": x.kind, "ref": x.ref, "url": x.url} for x in m.media]} if m.media else {})}
+            "media": [{"kind": x.kind, "ref": x.ref, "url": x.url} for x in m.media]}
 
 
 def mention_from_payload(data: dict[str, Any]) -> Mention:
