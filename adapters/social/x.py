@@ -21,7 +21,7 @@ from adapters.base import (
     AuthFailed, Author, Cursor, DuplicateContent, FatalError, Mention, NotFound,
     OutboundPost, Page, PostedReply, RateLimited, RetriableError, Secret, SkippableError,
     KeepsRateBudget, ReadsDMs, ReadsMetrics, RemembersAccount, SearchesRecent, SignsInWithOAuth, SocialNetwork,
-    Unparseable,
+    StartsAtTime, Unparseable,
 )
 from adapters.http import DEFAULT_RATE_SHARE, RateBudget, build_session, endpoint_bucket, transport_errors
 from adapters.oauth import BearerAuth, OAuthClient, TokenSource
@@ -33,6 +33,10 @@ USER_FIELDS = "name,username,public_metrics,verified,profile_image_url"
 DM_FIELDS = "id,text,event_type,created_at,sender_id,dm_conversation_id,participant_ids,entities"
 # The mentions timeline reaches back this many posts at most (X API v2 docs).
 MENTION_WINDOW = 800
+# A cursor that names a moment (``t:<epoch seconds>``) rather than a post id.
+TIME_CURSOR = "t:"
+# How far recent search reaches back (7 days), less a minute for clocks that disagree.
+SEARCH_REACH = 7 * 86400 - 60
 AUTHORIZE_URL = "https://x.com/i/oauth2/authorize"
 # What socialdesk does as the brand: read mentions and DMs, post replies and DMs; offline.access
 # makes X send a refresh token (user tokens live two hours).
@@ -179,8 +183,8 @@ def _opt(value: Any, kind: type) -> Any:
     return value if isinstance(value, kind) and not (kind is int and isinstance(value, bool)) else None
 
 
-class XNetwork(SocialNetwork, ReadsDMs, SearchesRecent, ReadsMetrics, RemembersAccount, KeepsRateBudget,
-               SignsInWithOAuth):
+class XNetwork(SocialNetwork, ReadsDMs, SearchesRecent, StartsAtTime, ReadsMetrics, RemembersAccount,
+               KeepsRateBudget, SignsInWithOAuth):
     """The brand's X account: ``SocialNetwork`` over the X API v2."""
 
     kind: ClassVar[str] = "x"
@@ -353,11 +357,21 @@ class XNetwork(SocialNetwork, ReadsDMs, SearchesRecent, ReadsMetrics, RemembersA
         return self._read_tweets("/2/tweets/search/recent", "search recent posts", params,
                                  cursor, page, token_param="next_token")
 
+    def cursor_at(self, moment: float) -> Cursor:
+        """A cursor from a moment: the next read asks for posts from then on
+        (``start_time``), not for posts newer than one already read (``since_id``)."""
+        return Cursor(f"{TIME_CURSOR}{int(moment)}")
+
     def _read_tweets(self, path: str, what: str, params: dict[str, Any], cursor: Cursor,
                      page: str | None, *, token_param: str) -> Page:
         # Page tokens carry the read's newest id along, since only the first page knows it.
         token, newest, seen = _split_token(page)
-        if cursor.value:
+        if cursor.value and cursor.value.startswith(TIME_CURSOR):
+            # Search reaches back 7 days; asking for more is refused, and nothing older is there.
+            floor = self.session.rate_budget.clock() - SEARCH_REACH if "search" in path else 0  # type: ignore[attr-defined]
+            moment = max(float(cursor.value[len(TIME_CURSOR):]), floor)
+            params["start_time"] = datetime.fromtimestamp(moment, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        elif cursor.value:
             params["since_id"] = cursor.value
         if token:
             params[token_param] = token

@@ -10,7 +10,8 @@ import logging
 from typing import Any
 
 from adapters.base import (
-    Cursor, FatalError, Page, ReadsDMs, SearchesRecent, SkippableError, SocialdeskError, Unparseable,
+    Cursor, FatalError, Page, ReadsDMs, SearchesRecent, SkippableError, SocialdeskError, StartsAtTime,
+    Unparseable,
 )
 from sync.checkpoints import checkpoint
 from sync.context import RouteContext
@@ -69,19 +70,28 @@ class MentionReader:
     def _held_back(self, stream: str, old: str | None, newest: str | None, read: list[Any]) -> str | None:
         """The cursor to keep: the newest item read that is older than now - overlap (a
         late-indexed post newer than it is still reached next time), never behind ``old``.
-        Only ``mentions`` and ``search`` are held back; DMs are not indexed late."""
+        Only ``mentions`` and ``search`` are held back; DMs are not indexed late.
+
+        With nothing settled yet, the cursor names the moment now - overlap when the
+        network reads from a moment (X's ``start_time``): a post written before the
+        route's first read but indexed after it is still read next time."""
         if stream not in _OVERLAPPED or self.overlap <= 0:
             return newest
         horizon = self.ctx.clock() - self.overlap
         settled = [str(i.id) for i in read if getattr(i, "created_at", None) is not None
                    and i.created_at.timestamp() <= horizon and str(i.id).isdigit()]
-        if old is not None:
+        if old is not None and old.isdigit():
             settled.append(old)
-        elif not settled and read:
-            # A first read with only recent posts: the oldest of them, so that the next
-            # read still has a cursor to tell a window gap by.
-            settled = [min((str(i.id) for i in read if str(i.id).isdigit()), key=_id_key, default=newest)]
-        return max(settled, key=_id_key) if settled else old
+        if settled:
+            return max(settled, key=_id_key)
+        if old is not None:
+            return old    # a moment, and still nothing older than the overlap: read from it again
+        network = self.ctx.network
+        if isinstance(network, StartsAtTime):
+            return network.cursor_at(horizon).value
+        # A network that reads only after a post: the oldest read, so that the next read
+        # still has a cursor to tell a window gap by.
+        return min((str(i.id) for i in read if str(i.id).isdigit()), key=_id_key, default=None)
 
     def poll_due(self, stream: str, interval: float) -> bool:
         """Time to read ``stream``: its interval has passed, or at the rate posts arrive
