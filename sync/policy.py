@@ -135,9 +135,10 @@ def use_sleep(sleep: Sleep) -> Sleep:
 
 
 def quick_retry(call: Callable[[], T]) -> T:
-    """A few quick tries for passing faults, never for rate limits (they pause instead)."""
+    """A few quick tries for passing faults, never for rate limits (they pause instead) nor
+    for a queued background job (trying again would queue the same work a second time)."""
     for attempt in Retrying(
-            retry=retry_if_exception_type(RetriableError) & retry_if_not_exception_type(RateLimited),
+            retry=retry_if_exception_type(RetriableError) & retry_if_not_exception_type((RateLimited, JobPending)),
             stop=stop_after_attempt(3), wait=wait_exponential(multiplier=0.2, max=2), reraise=True,
             sleep=lambda seconds: _sleep(seconds)):
         with attempt:

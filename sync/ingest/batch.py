@@ -143,7 +143,7 @@ class BatchWriter:
         the next round and named in ``handed_back``."""
         ctx, desk = self.ctx, self.desk
         per_job, jobs = int(desk.batch_max), int(desk.batch_jobs)
-        requesters = self.requesters([m.author for _, m in batch])
+        requesters = self.requesters(batch)
         latest = ctx.store.latest_links(ctx.name, [conversation_key(m) for _, m in batch])
         links = {row.id: latest.get(conversation_key(m)) for row, m in batch}
         tickets = self.tickets([link.ticket_id for link in links.values() if link is not None])
@@ -241,10 +241,15 @@ class BatchWriter:
             self.ctx.store.undo_attempts(ids)  # rows already in a queued job keep theirs
             raise
 
-    def requesters(self, authors: list[Author]) -> dict[str, Any]:
-        """Helpdesk user ids by author id: known ones from the store, the rest upserted."""
+    def requesters(self, batch: list[tuple[InboxRow, Mention]]) -> dict[str, Any]:
+        """Helpdesk user ids by author id: known ones from the store, the rest upserted.
+
+        An upsert's background job is noted on the rows of the authors it holds as soon as
+        it is queued: when its answer does not come in time (JobPending), those rows go the
+        single way next round and wait for that job rather than queue another."""
         ctx, desk = self.ctx, self.desk
         desk_name = ctx.settings.helpdesk_name
+        authors = [m.author for _, m in batch]
         found: dict[str, Any] = {}
         missing: dict[str, Author] = {}
         for network in dict.fromkeys(author.network for author in authors):
@@ -257,7 +262,11 @@ class BatchWriter:
                 else:
                     missing[author.id] = author
         for part in chunks(list(missing.values()), self.capacity):
-            results = ctx.desk(lambda: desk.upsert_requesters(part))
+            def submitted(job: str, start: int, end: int, part: list[Author] = part) -> None:
+                held = {author.id for author in part[start:end]}
+                ctx.store.note_job([row.id for row, m in batch if m.author.id in held], job)
+
+            results = ctx.desk(lambda: desk.upsert_requesters(part, on_submitted=submitted))
             for network in dict.fromkeys(author.network for author in part):
                 ctx.store.put_requesters(desk_name, network, {
                     author.id: result for author, result in zip(part, results)

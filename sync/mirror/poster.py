@@ -62,8 +62,13 @@ class ReplyPoster:
             if held:
                 raise HeldReply(held)
         parts = split_reply(text, network.weighted_length, limit, thread=mirror.thread_long_replies)
-        done = {p["index"]: p for p in row.posted}
-        previous = link.last_post_id
+        done = {p["index"]: p for p in row.posted if "index" in p}
+        # The first part answers the conversation's newest post as of the first attempt;
+        # a retry whose first answer was lost must look for itself under that same post.
+        previous = next((p["anchor"] for p in row.posted if "anchor" in p), None)
+        if previous is None and not to_dm and link.last_post_id:
+            previous = ctx.store.record_reply_anchor(row.id, link.last_post_id)
+        previous = previous or link.last_post_id
         urls: list[str] = []
         for index, part in enumerate(parts):
             if index in done:

@@ -43,6 +43,19 @@ class Replies:
                 current.append(part)
             conn.execute(outbox.update().where(outbox.c.id == row_id).values(posted=json.dumps(current)))
 
+    def record_reply_anchor(self, row_id: int, post_id: str) -> str:
+        """The post a reply answers, fixed by its first attempt: a retry answers the same
+        post (and looks for itself there) even when the customer has written since.
+        Returns the anchor kept (an earlier one wins)."""
+        with self.engine.begin() as conn:
+            current = json.loads(conn.execute(sa.select(outbox.c.posted).where(outbox.c.id == row_id)).scalar())
+            kept = next((p["anchor"] for p in current if "anchor" in p), None)
+            if kept is not None:
+                return str(kept)
+            current.append({"anchor": post_id})
+            conn.execute(outbox.update().where(outbox.c.id == row_id).values(posted=json.dumps(current)))
+        return post_id
+
     def finish_outbox(self, row_id: int, state: str = "posted", note: str | None = None) -> None:
         with self.engine.begin() as conn:
             conn.execute(outbox.update().where(outbox.c.id == row_id).values(

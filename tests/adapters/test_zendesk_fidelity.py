@@ -260,3 +260,33 @@ def test_a_held_job_survives_a_daemon_restart_and_its_rows_are_written_once(
         assert all(state == "done" for state, _, _ in _rows(again))
     finally:
         again.close()
+
+
+def test_new_customers_wait_for_their_held_requester_job_and_none_is_queued_twice(info: dict, store: Store) -> None:
+    """A backlog from customers never seen: their requesters are one create_or_update_many
+    job, held. The rows carry that job, so the next rounds wait for it instead of queueing
+    the same users again round after round (without a sleep, none would ever finish)."""
+    people = People(info)
+    clock = Clock()
+    zd = ZendeskHarness(info)
+    route = _route(info, store, clock)
+    before = len(_jobs(zd))
+    zd.control.post("jobs", {"hold_seconds": 900})
+    posts = [people.post(f"newcomer{i}", f"@{people.brand} first question {i}") for i in range(12)]
+    people.advance("x", 5)   # X indexes a post a few seconds late
+    route.poll("mentions")
+    route.process_inbox()
+    held = [j for j in _jobs(zd) if j["held"]]
+    assert len(held) == 1 and held[0]["total"] == 12, (_jobs(zd), _rows(store), route.stats)
+    assert {job for state, job, _ in _rows(store)} == {held[0]["id"]}, _rows(store)
+    _drain(route, 3)     # still held: the rows wait, no job is queued again
+    assert len(_jobs(zd)) == before + 1 and people.tickets() == []
+    people.advance("zendesk", 900 + 10)
+    zd.control.post("jobs", {"hold_seconds": 0})
+    _drain(route)
+    external = sorted(t["external_id"] for t in people.tickets())
+    assert external == sorted(f"x:post:{p}" for p in posts), "each ticket exactly once"
+    assert all(state == "done" and ticket for state, _, ticket in _rows(store)), _rows(store)
+    users = [u for u in people._zd("GET", "users.json?per_page=100")["users"]
+             if str(u.get("external_id") or "").startswith("x:")]
+    assert len(users) == len({u["external_id"] for u in users}) == 12, "each customer one user"

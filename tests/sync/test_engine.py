@@ -986,3 +986,29 @@ def test_routes_sharing_a_zendesk_account_share_its_jobs_in_flight() -> None:
     assert slots.used == 0, "every slot comes back, also after a refusal"
     with slots.hold(40, wait=0.05):  # a call with more jobs than the share holds all of it
         assert slots.used == 15
+
+
+def test_a_reply_whose_answer_was_lost_is_found_even_after_the_customer_wrote_again(
+        info: dict, store: Store) -> None:
+    """X posted the reply but its answer never came; before the retry the customer wrote
+    again. The retry looks for the reply under the post it answered (not the newest), finds
+    it, and records it: one post on X, nothing marked failed."""
+    people = People(info)
+    route = make_route(info, store)
+    root = people.post("ivy", f"@{people.brand} my order is late")
+    cycle(route, people, 1)
+    ticket = people.ticket_for(root)
+    people.answer(ticket["id"], "Sorry Ivy, checking with the courier now.")
+    people.advance("zendesk", 120)
+    XHarness(info).fault(kind="drop_response", method="POST", path_prefix="/2/tweets", count=1, status=503)
+    cycle(route, people, 1)
+    assert len(people.posts_by(people.brand)) == 1        # on X, though its answer was lost
+    people.post("ivy", "any news?", in_reply_to=root)
+    for _ in range(4):
+        route.clock.offset += 120                          # the retry is due
+        cycle(route, people, 1)
+    posts = people.posts_by(people.brand)
+    assert [(p["text"], p["in_reply_to"]) for p in posts] == [("@ivy Sorry Ivy, checking with the courier now.", root)]
+    assert store.failed() == []
+    notes = [c["body"] for c in people.comments(ticket["id"]) if not c["public"]]
+    assert sum("socialdesk posted this reply on X" in n and posts[0]["id"] in n for n in notes) == 1
