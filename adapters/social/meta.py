@@ -538,8 +538,7 @@ def decode_state(token: str) -> dict[str, Any]:
 
 def item_key(network: str, item: Any, *, dm: bool = False) -> str:
     """The source key of an item, or of a digest of it when it names no usable id."""
-    item_id = item.get("id") or item.get("mid") or item.get("comment_id") or item.get("post_id") \
-        if isinstance(item, dict) else None
+    item_id = item.get("id") or item.get("mid") if isinstance(item, dict) else None
     if isinstance(item_id, (str, int)) and not isinstance(item_id, bool) and str(item_id):
         return post_key(network, str(item_id), dm=dm)
     digest = hashlib.sha256(json.dumps(item, sort_keys=True, default=repr).encode("utf-8", "backslashreplace"))
@@ -738,9 +737,9 @@ class MetaAccount:
         try:
             return list(read())
         except ITEM_ERRORS as err:
-            value = raw.get("value", raw) if isinstance(raw, dict) else raw
-            message = value.get("message") if isinstance(value, dict) else None
-            key = item_key(self.kind, message if isinstance(message, dict) else value, dm=dm)
+            # Keyed by the whole item: an id it does carry may be another object's (a
+            # comment's post), and a redelivery of the same item meets the same key.
+            key = item_key(self.kind, {"webhook": raw}, dm=dm)
             return [Unparseable(self.kind, key, f"unreadable webhook item: {type(err).__name__}: {err}", raw)]
 
     def _change_items(self, entry: Mapping[str, Any], change: Any) -> list[Mention | Change]:
@@ -790,7 +789,9 @@ class MetaAccount:
             return self._names[scoped_id]
         try:
             body = self.graph.get(scoped_id, "read a customer's profile", fields=self._profile_fields())
-        except (SkippableError, FatalError, AuthFailed):
+        except RetriableError:
+            return None, None           # not remembered: read again next time
+        except SocialdeskError:
             found: tuple[str | None, str | None] = (None, None)
         else:
             found = (_opt_str(body.get("name")), _opt_str(body.get("username")))
