@@ -26,6 +26,7 @@ SERVICES: dict[str, str] = {
     "zendesk": "sandbox.zendesk",
     "x": "sandbox.x",
     "salesforce": "sandbox.salesforce",
+    "meta": "sandbox.meta",
 }
 
 
