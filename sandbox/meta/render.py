@@ -84,6 +84,8 @@ class Nodes:
             value = maker(item)
             if value is not None:
                 out[item.key] = value
+        if fields is not None and "id" not in out and "id" in makers:
+            out["id"] = makers["id"](Field("id"))  # Graph adds a node's id unasked
         return out
 
     def edge(self, call: Call, path: str, items: list[Any], key: Callable[[Any], Any],

@@ -66,6 +66,7 @@ class Pending:
     first_failure: float | None = None
     body: bytes | None = None
     in_flight: bool = False
+    alone: bool = False          # a duplicate is its own POST, never batched
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -204,11 +205,12 @@ class Webhooks:
                 self.dropped.append({"reason": "drop", "object": obj, "entries": [entry],
                                      "at": now})
                 return
-            for _ in range(copies):
+            for copy in range(copies):
                 delay = self.rng.uniform(0, self.knobs["delay"]) if self.knobs["delay"] else 0.0
                 self.queue.append(Pending(id=next(self._ids), callback=sub["callback_url"],
                                           obj=obj, updates=[update],
-                                          due=now + delay + self.knobs["batch_window"]))
+                                          due=now + delay + self.knobs["batch_window"],
+                                          alone=copy > 0))
             self._start()
             self._cond.notify_all()
 
@@ -235,12 +237,12 @@ class Webhooks:
                 continue
             key = (item.callback, item.obj)
             head = fresh.get(key)
-            if (item.attempts == 0 and head is not None
+            if (item.attempts == 0 and head is not None and not item.alone
                     and len(head.updates) + len(item.updates) <= WEBHOOK_BATCH_MAX):
                 head.updates.extend(item.updates)
                 self.queue.remove(item)
                 continue
-            if item.attempts == 0:
+            if item.attempts == 0 and not item.alone:
                 fresh[key] = item
             batches.append(item)
         for item in batches:
