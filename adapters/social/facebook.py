@@ -262,7 +262,7 @@ class FacebookPage(MetaAccount, SocialNetwork, ReadsDMs, StartsAtTime, ReceivesP
                     return []
                 if sender_id is None:
                     return self._read_comment(comment_id, value, "comment")
-                return [self._pushed_comment(value, comment_id, sender_id, by)]
+                return [self._pushed_comment(value, comment_id, sender_id, by, at)]
             return self._change(post_key(self.kind, comment_id), verb, value, at, by)
         if item in POST_ITEMS:
             post_id = sid(value["post_id"])
@@ -271,7 +271,7 @@ class FacebookPage(MetaAccount, SocialNetwork, ReadsDMs, StartsAtTime, ReceivesP
                     return []
                 if sender_id is None:
                     return self._read_post(post_id)
-                return [self._pushed_post(value, post_id, sender_id, by)]
+                return [self._pushed_post(value, post_id, sender_id, by, at)]
             return self._change(post_key(self.kind, post_id), verb, value, at, by)
         return []           # reactions, likes: nothing for a ticket
 
@@ -282,24 +282,26 @@ class FacebookPage(MetaAccount, SocialNetwork, ReadsDMs, StartsAtTime, ReceivesP
         text = text_of(value.get("message")) if what == "edited" else None
         return [Change(self.kind, target, what, text=text, at=at, by=by)]
 
-    def _pushed_comment(self, value: Mapping[str, Any], comment_id: str, sender_id: str, by: str | None) -> Mention:
+    def _pushed_comment(self, value: Mapping[str, Any], comment_id: str, sender_id: str, by: str | None,
+                        at: Any) -> Mention:
         post_id = sid(value["post_id"])
         parent = value.get("parent_id")
         media = tuple(Media(kind, f"comment:{comment_id}", url) for kind, url in
                       (("image", value.get("photo")), ("video", value.get("video"))) if isinstance(url, str) and url)
         return Mention(network=self.kind, id=comment_id, kind="comment", author=self._author(sender_id, by, None),
-                       text=text_of(value.get("message")), created_at=graph_time(value.get("created_time")),
+                       text=text_of(value.get("message")), created_at=graph_time(value.get("created_time")) or at,
                        url=comment_url(post_id, comment_id), conversation_id=post_id,
                        in_reply_to=sid(parent) if parent is not None else post_id, media=media)
 
-    def _pushed_post(self, value: Mapping[str, Any], post_id: str, sender_id: str, by: str | None) -> Mention:
+    def _pushed_post(self, value: Mapping[str, Any], post_id: str, sender_id: str, by: str | None,
+                     at: Any) -> Mention:
         photos = value.get("photos") if isinstance(value.get("photos"), list) else [value.get("link")] \
             if value.get("item") == "photo" else []
         media = tuple(Media("image", f"post:{post_id}", url) for url in photos if isinstance(url, str) and url)
         if isinstance(value.get("video"), str):
             media += (Media("video", f"post:{post_id}", value["video"]),)
         return Mention(network=self.kind, id=post_id, kind="mention", author=self._author(sender_id, by, None),
-                       text=text_of(value.get("message")), created_at=graph_time(value.get("created_time")),
+                       text=text_of(value.get("message")), created_at=graph_time(value.get("created_time")) or at,
                        url=post_url(post_id), conversation_id=post_id, media=media)
 
     def _mention_change(self, value: Mapping[str, Any], verb: Any, at: Any) -> list[Mention | Change]:

@@ -279,6 +279,10 @@ class UsageBudget:
 
     def after(self, method: str, url: str, headers: Mapping[str, str]) -> None:
         self.count(1)
+        self.observe(headers)
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        """Take the usage headers of an answer (a batch's requests each carry their own)."""
         read = usage_figures(headers)
         if not read:
             return
@@ -423,8 +427,9 @@ class GraphClient:
         for start in range(0, len(calls), BATCH_MAX):
             chunk = calls[start:start + BATCH_MAX]
             payload = json.dumps([{"method": c.method, "relative_url": c.relative_url()} for c in chunk])
+            # Each request's answer carries its own usage headers (include_headers defaults on).
             answer = transport_errors(what, lambda: self.session.request(
-                "POST", self.root, params=self._proof, data={"batch": payload, "include_headers": "false"}))
+                "POST", self.root, params=self._proof, data={"batch": payload}))
             self.budget.count(len(chunk) - 1)
             try:
                 body = answer.json()
@@ -441,6 +446,9 @@ class GraphClient:
         # Meta answers null for a request of a batch that did not complete in time.
         if not isinstance(item, dict):
             return RetriableError(f"{what}: this request of the batch did not complete")
+        headers = {str(h.get("name")): str(h.get("value")) for h in item.get("headers") or []
+                   if isinstance(h, dict) and h.get("name") and h.get("value") is not None}
+        self.budget.observe(_Caseless(headers))
         try:
             body = json.loads(item.get("body") or "null")
         except (TypeError, ValueError, RecursionError):
@@ -465,6 +473,14 @@ class GraphClient:
             after = next_after(body)
             if after is None:
                 return
+
+
+class _Caseless(dict):  # type: ignore[type-arg]
+    """Header names as a batch spells them, looked up without regard to case."""
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        lowered = str(key).lower()
+        return next((v for k, v in self.items() if k.lower() == lowered), default)
 
 
 def next_after(body: Mapping[str, Any]) -> str | None:
@@ -781,20 +797,32 @@ class MetaAccount:
     def _author(self, scoped_id: str, name: str | None, username: str | None) -> Author:
         raise NotImplementedError
 
+    def _participant(self, scoped_id: str) -> tuple[str | None, str | None]:
+        body = self.graph.get(f"{self.settings.page_id}/conversations", "read a customer's conversation",
+                              platform=self.platform, user_id=scoped_id, fields="participants")
+        for thread in body.get("data") or []:
+            for person in _nested(thread, "participants", "data") or []:
+                if isinstance(person, dict) and str(person.get("id")) == scoped_id:
+                    return _opt_str(person.get("name")), _opt_str(person.get("username"))
+        return None, None
+
     def _profile_fields(self) -> str:
         return "name"
 
     def _profile(self, scoped_id: str) -> tuple[str | None, str | None]:
+        """(name, username): as the conversation with the Page names its participant, else
+        from the User Profile API."""
         if scoped_id in self._names:
             return self._names[scoped_id]
         try:
-            body = self.graph.get(scoped_id, "read a customer's profile", fields=self._profile_fields())
+            found = self._participant(scoped_id)
+            if found == (None, None):
+                body = self.graph.get(scoped_id, "read a customer's profile", fields=self._profile_fields())
+                found = (_opt_str(body.get("name")), _opt_str(body.get("username")))
         except RetriableError:
             return None, None           # not remembered: read again next time
         except SocialdeskError:
-            found: tuple[str | None, str | None] = (None, None)
-        else:
-            found = (_opt_str(body.get("name")), _opt_str(body.get("username")))
+            found = (None, None)
         if len(self._names) > 4096:
             self._names.clear()
         self._names[scoped_id] = found
@@ -803,6 +831,9 @@ class MetaAccount:
     # ------------------------------------------------------------------ direct messages
 
     DM_FIELDS: ClassVar[str] = "id,message,created_time,from,to,attachments"
+    # What names the conversation a Private Reply opened: the comment's own field on
+    # Facebook; on Instagram, the commenter (an Instagram-scoped id).
+    PRIVATE_REPLY_FIELDS: ClassVar[str] = "private_reply_conversation,from"
 
     def fetch_dms(self, cursor: Cursor, page: str | None = None) -> Page:
         """Messages received in conversations updated since ``cursor``, newest first within a
@@ -873,11 +904,11 @@ class MetaAccount:
                                f"malformed message: {type(err).__name__}: {err}", dict(row))
 
     def _send(self, recipient: Mapping[str, str], text: str, tag: str | None, what: str) -> dict[str, Any]:
-        body: dict[str, Any] = {"recipient": dict(recipient), "message": {"text": text}}
-        if "id" in recipient:
-            body["messaging_type"] = "MESSAGE_TAG" if tag else "RESPONSE"
-            if tag:
-                body["tag"] = tag
+        # The Send API asks for messaging_type on every message, Private Replies included.
+        body: dict[str, Any] = {"recipient": dict(recipient), "message": {"text": text},
+                                "messaging_type": "MESSAGE_TAG" if tag else "RESPONSE"}
+        if tag:
+            body["tag"] = tag
         return self.graph.call("POST", f"{self.settings.page_id}/messages", what, json_body=body, write=True)
 
     def _post_message(self, post: OutboundPost) -> PostedReply | None:
@@ -901,7 +932,7 @@ class MetaAccount:
         threads: list[str] = []
         if post.private_reply_to:
             comment = self.graph.call("GET", post.private_reply_to, "read the comment answered privately",
-                                      params={"fields": "private_reply_conversation,from"}, write=True)
+                                      params={"fields": self.PRIVATE_REPLY_FIELDS}, write=True)
             thread = _nested(comment, "private_reply_conversation", "id")
             if isinstance(thread, str):
                 threads.append(thread)

@@ -589,3 +589,480 @@ def test_page_tokens_are_ours_and_batches_are_capped() -> None:
     assert BATCH_MAX == 50
     call = BatchCall("123_456/comments", {"filter": "stream", "since": 5, "after": None})
     assert call.relative_url() == "123_456/comments?filter=stream&since=5"
+
+
+# =========================================================================== against the sandbox
+#
+# The adapters end to end over real HTTPS against sandbox/meta: what customers do goes
+# through its control API, what socialdesk does through the adapters alone.
+
+import threading  # noqa: E402
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: E402
+from typing import Iterator  # noqa: E402
+from urllib.parse import parse_qsl, urlsplit  # noqa: E402
+
+import requests  # noqa: E402
+
+from sandbox.server import Sandbox  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def sb() -> Iterator[Sandbox]:
+    sandbox = Sandbox(services=("meta",)).start()
+    try:
+        yield sandbox
+    finally:
+        sandbox.stop()
+
+
+class MetaWorld:
+    """The sandbox's Meta service: its info, its control API, its clock."""
+
+    def __init__(self, sb: Sandbox) -> None:
+        self.sb = sb
+        self.info = sb.info()["services"]["meta"]
+        self.url = self.info["url"]
+        self.state = sb.app("meta").extensions["sandbox_state"]
+        self.http = requests.Session()
+        self.http.verify = sb.ca_bundle
+        self.http.trust_env = False
+
+    def values(self, **extra: Any) -> dict[str, Any]:
+        return {"page_id": self.info["page_id"], "page_token": self.info["page_token"], "base_url": self.url,
+                "version": self.info["version"], "ca_bundle": self.sb.ca_bundle,
+                "app_secret": self.info["app_secret"], "verify_token": self.info["verify_token"],
+                "ig_user_id": self.info["ig_user_id"], **extra}
+
+    def facebook(self, **extra: Any) -> FacebookPage:
+        page = FacebookPage.from_config(self.values(**extra))
+        page.use_clock(self.state.clock.now)
+        return page
+
+    def instagram(self, **extra: Any) -> InstagramAccount:
+        account = InstagramAccount.from_config(self.values(**extra))
+        account.use_clock(self.state.clock.now)
+        return account
+
+    def network(self, kind: str, **extra: Any) -> FacebookPage | InstagramAccount:
+        return self.facebook(**extra) if kind == "facebook" else self.instagram(**extra)
+
+    def control(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
+        response = self.http.request(method, f"{self.url}/_sandbox/{path}", json=body, params=params)
+        assert response.status_code < 300, response.text
+        return response.json()
+
+    def say(self, network: str, author: str, text: str, **extra: Any) -> dict[str, Any]:
+        """A person posts, comments (``on``) or writes a DM (``dm=True``)."""
+        return self.control("POST", "posts", {"network": network, "author": author, "text": text, **extra})
+
+    def posts_by(self, author: str) -> list[dict[str, Any]]:
+        return self.control("GET", "posts", author=author)["posts"]
+
+    def advance(self, seconds: float) -> None:
+        self.control("POST", "clock", {"advance": seconds})
+
+    def graph_calls(self) -> list[dict[str, Any]]:
+        return self.control("GET", "requests")["requests"]
+
+    def graph(self, method: str, path: str, token: str | None = None, **params: Any) -> requests.Response:
+        token = token or self.info["page_token"]
+        return self.http.request(method, f"{self.url}/{self.info['version']}/{path}", params=params,
+                                 headers={"Authorization": f"Bearer {token}"})
+
+
+@pytest.fixture
+def world(sb: Sandbox) -> MetaWorld:
+    w = MetaWorld(sb)
+    w.control("POST", "reset")
+    return w
+
+
+def _read_all(read: Any, cursor: Cursor) -> tuple[list[Any], Cursor, int]:
+    items: list[Any] = []
+    page = read(cursor, None)
+    pages = 1
+    items.extend(page.items)
+    while page.next_page:
+        page = read(cursor, page.next_page)
+        items.extend(page.items)
+        pages += 1
+    return items, page.cursor, pages
+
+
+def test_identity_and_token_check(world: MetaWorld) -> None:
+    page, account = world.facebook(), world.instagram()
+    me = page.whoami()
+    assert me.id == world.info["page_id"] and me.handle == world.info["page_handle"] and me.network == "facebook"
+    ig = account.whoami()
+    assert ig.id == world.info["ig_user_id"] and ig.handle == world.info["ig_handle"]
+    page.probe()
+    account.probe()
+    assert page.account_key() == f"page {world.info['page_id']}"
+
+
+def test_refused_token_says_what_to_do_and_never_shows_itself(world: MetaWorld) -> None:
+    bad = world.facebook(page_token="EAAbogus-token-Zq9")
+    with pytest.raises(AuthFailed) as caught:
+        bad.probe()
+    assert "Zq9" not in str(caught.value) and "Zq9" not in repr(bad) and "Zq9" not in repr(bad.settings)
+    assert "long-lived Page token" in str(caught.value)
+    page = world.facebook()
+    page.probe()
+    world.control("POST", "tokens", {"action": "expire", "token": "page"})
+    with pytest.raises(AuthFailed) as expired:
+        page.probe()
+    assert "expired" in str(expired.value)
+    world.control("POST", "tokens", {"action": "restore", "token": "page"})
+    world.control("POST", "tokens", {"action": "revoke", "token": "page"})
+    with pytest.raises(AuthFailed):
+        world.instagram().probe()
+
+
+def test_facebook_reconciliation_reads_comments_replies_visitor_posts_and_mentions(world: MetaWorld) -> None:
+    page = world.facebook()
+    comment = world.say("facebook", "ana_fb", "my order #1234 never arrived 😡")
+    reply = world.say("facebook", "bob_fb", "same here", on=comment["id"])
+    ours = page.post(OutboundPost("So sorry, we are on it", in_reply_to=comment["id"]))
+    visitor = world.say("facebook", "cara_fb", "Is the shop open on Sunday?", on=world.info["page_id"])
+    mention = world.say("facebook", "dan_fb", f"@{world.info['page_handle']} great service today", on="timeline")
+    items, cursor, _ = _read_all(page.fetch_mentions, Cursor())
+    by_id = {i.id: i for i in items}
+    assert len(by_id) == len(items) and ours.id not in by_id
+    assert not [i for i in items if isinstance(i, Unparseable)]
+    first = by_id[comment["id"]]
+    assert first.kind == "comment" and first.text == "my order #1234 never arrived 😡"
+    assert first.conversation_id == comment["post_id"] and first.in_reply_to == comment["post_id"]
+    person = world.state.people[comment["author_id"]]
+    assert first.author.id == person.id and first.author.handle == first.author.name == person.name
+    assert first.url and first.created_at is not None
+    second = by_id[reply["id"]]
+    assert second.kind == "comment" and second.in_reply_to == comment["id"]
+    assert second.conversation_id == comment["post_id"] and second.author.id == reply["author_id"]
+    assert by_id[visitor["id"]].kind == "mention" and by_id[visitor["id"]].conversation_id == visitor["id"]
+    assert by_id[mention["id"]].kind == "mention" and by_id[mention["id"]].author.id == mention["author_id"]
+    assert cursor_time(cursor) is not None
+
+
+def test_cursor_reads_what_came_after_and_rereads_are_stable(world: MetaWorld) -> None:
+    page = world.facebook()
+    first = world.say("facebook", "ana_fb", "first")
+    world.advance(2)
+    read, cursor, _ = _read_all(page.fetch_mentions, Cursor())
+    assert first["id"] in {i.id for i in read}
+    world.advance(2)
+    later = world.say("facebook", "bob_fb", "second")
+    world.advance(2)
+    items, after, _ = _read_all(page.fetch_mentions, cursor)
+    assert [i.id for i in items] == [later["id"]]
+    again, _, _ = _read_all(page.fetch_mentions, cursor)
+    assert [i.id for i in again] == [later["id"]]
+    world.advance(2)
+    assert _read_all(page.fetch_mentions, after)[0] == []
+
+
+def test_paging_returns_every_item_once(world: MetaWorld) -> None:
+    page = world.facebook()
+    target = world.say("facebook", "ana_fb", "thread starter")
+    posted = {target["id"]}
+    posted |= {world.say("facebook", f"cust{i}", f"comment {i}", on=target["post_id"])["id"] for i in range(110)}
+    posted |= {world.say("facebook", f"visitor{i}", f"visit {i}", on=world.info["page_id"])["id"] for i in range(30)}
+    items, _, pages = _read_all(page.fetch_mentions, Cursor())
+    ids = [i.id for i in items]
+    assert len(ids) == len(set(ids)) and set(ids) == posted
+    assert pages >= 3      # two pages of the feed, then the mentions
+    batches = [c for c in world.graph_calls() if c["method"] == "POST" and c["path"].rstrip("/").endswith(
+        world.info["version"])]
+    assert batches, "comments are read in batch calls"
+
+
+def test_a_batch_holds_at_most_fifty_requests(world: MetaWorld) -> None:
+    page = world.facebook()
+    answers = page.graph.batch([BatchCall(world.info["page_id"], {"fields": "id"})] * 60, "read the Page")
+    assert len(answers) == 60 and all(isinstance(a, dict) and a["id"] == world.info["page_id"] for a in answers)
+    batches = [c for c in world.graph_calls() if c["method"] == "POST"]
+    assert len(batches) == 2 and page.usage()["calls"] == 60
+
+
+def test_the_read_reaches_back_lookback_days_at_most(world: MetaWorld) -> None:
+    page = world.facebook(lookback_days="2")
+    old = world.say("facebook", "cust_old", "an old visit", on=world.info["page_id"])
+    world.advance(3 * 86400)
+    new = world.say("facebook", "cust_new", "a new visit", on=world.info["page_id"])
+    items, _, _ = _read_all(page.fetch_mentions, Cursor("t:0"))
+    ids = {i.id for i in items}
+    assert new["id"] in ids and old["id"] not in ids
+
+
+def test_instagram_reconciliation_and_replies_to_the_top_level_comment(world: MetaWorld) -> None:
+    account = world.instagram()
+    comment = world.say("instagram", "ana_ig", "where is my parcel?")
+    reply = world.say("instagram", "bob_ig", "mine too", on=comment["id"])
+    tagged = world.say("instagram", "dan_ig", f"love it @{world.info['ig_handle']}", on="timeline", tagged=True)
+    answer = account.post(OutboundPost("We're checking, sorry!", in_reply_to=reply["id"]))
+    items, _, _ = _read_all(account.fetch_mentions, Cursor())
+    by_id = {i.id: i for i in items}
+    assert answer.id not in by_id
+    assert by_id[comment["id"]].kind == "comment" and by_id[comment["id"]].author.handle == "ana_ig"
+    assert by_id[comment["id"]].conversation_id == comment["post_id"]
+    assert by_id[reply["id"]].in_reply_to == comment["id"]
+    assert by_id[tagged["id"]].kind == "mention" and by_id[tagged["id"]].author.handle == "dan_ig"
+    [mine] = [p for p in world.posts_by(world.info["ig_handle"]) if p["id"] == answer.id]
+    assert mine["in_reply_to"] == comment["id"], "Instagram takes replies on the top-level comment"
+    found = account.find_own_post(OutboundPost("We're checking, sorry!", in_reply_to=reply["id"]))
+    assert found is not None and found.id == answer.id
+    assert account.find_own_post(OutboundPost("never said", in_reply_to=reply["id"])) is None
+
+
+def test_facebook_reply_is_found_again_after_a_lost_answer(world: MetaWorld) -> None:
+    page = world.facebook()
+    comment = world.say("facebook", "ana_fb", "help please")
+    post = OutboundPost("We sent you a message", in_reply_to=comment["id"])
+    assert page.find_own_post(post) is None
+    world.control("POST", "faults", {"path_prefix": f"/{world.info['version']}/{comment['id']}/comments",
+                                     "method": "POST", "kind": "drop_response", "count": 1})
+    with pytest.raises(RetriableError):
+        page.post(post)
+    found = page.find_own_post(post)
+    assert found is not None and found.in_reply_to == comment["id"]
+    assert [p["id"] for p in world.posts_by(world.info["page_handle"]) if p["text"] == post.text] == [found.id]
+
+
+@pytest.mark.parametrize("kind", ["facebook", "instagram"])
+def test_direct_messages_in_and_out(world: MetaWorld, kind: str) -> None:
+    net = world.network(kind)
+    _, cursor, _ = _read_all(net.fetch_dms, Cursor())
+    world.advance(2)
+    sent = world.say(kind, "cust_dm", "my account number is 12345, please check", dm=True)
+    items, after, _ = _read_all(net.fetch_dms, cursor)
+    [dm] = [i for i in items if i.id == sent["id"]]
+    assert dm.kind == "dm" and dm.author.id == dm.conversation_id == sent["author_id"]
+    assert dm.text == "my account number is 12345, please check"
+    answer = net.post(OutboundPost("Thanks, checking now", dm_recipient_id=dm.author.id))
+    assert answer.dm and answer.conversation_id == dm.author.id
+    world.advance(2)
+    mine, _, _ = _read_all(net.fetch_dms, after)
+    assert answer.id not in {m.id for m in mine}, "our own messages never come back in"
+    found = net.find_own_post(OutboundPost("Thanks, checking now", dm_recipient_id=dm.author.id))
+    assert found is not None and found.id == answer.id
+    [record] = [p for p in world.posts_by(world.info[f"{'page' if kind == 'facebook' else 'ig'}_handle"])
+                if p["id"] == answer.id]
+    assert record["messaging_type"] == "RESPONSE"
+
+
+@pytest.mark.parametrize("kind", ["facebook", "instagram"])
+def test_messaging_windows(world: MetaWorld, kind: str) -> None:
+    net = world.network(kind)
+    sent = world.say(kind, "cust_late", "hello?", dm=True)
+    world.advance(25 * 3600)
+    with pytest.raises(WindowClosed) as closed:
+        net.post(OutboundPost("Sorry for the wait", dm_recipient_id=sent["author_id"]))
+    assert "HUMAN_AGENT" in str(closed.value)
+    tagged = net.post(OutboundPost("Sorry for the wait", dm_recipient_id=sent["author_id"], tag="HUMAN_AGENT"))
+    handle = world.info["page_handle" if kind == "facebook" else "ig_handle"]
+    [record] = [p for p in world.posts_by(handle) if p["id"] == tagged.id]
+    assert record["messaging_type"] == "MESSAGE_TAG" and record["tag"] == "HUMAN_AGENT"
+    world.advance(7 * 86400)
+    with pytest.raises(WindowClosed):
+        net.post(OutboundPost("Still there?", dm_recipient_id=sent["author_id"], tag="HUMAN_AGENT"))
+
+
+@pytest.mark.parametrize("kind", ["facebook", "instagram"])
+def test_one_private_reply_per_comment(world: MetaWorld, kind: str) -> None:
+    net = world.network(kind)
+    comment = world.say(kind, "cust_pr", "what's my order status?")
+    post = OutboundPost("Let's take this to DMs", private_reply_to=comment["id"])
+    assert net.find_own_post(post) is None
+    first = net.post(post)
+    assert first.dm and first.in_reply_to == comment["id"]
+    with pytest.raises(DuplicateContent) as again:
+        net.post(OutboundPost("One more thing", private_reply_to=comment["id"]))
+    assert "one private reply" in str(again.value)
+    found = net.find_own_post(post)
+    assert found is not None and found.id == first.id
+
+
+def test_private_reply_after_seven_days_is_refused(world: MetaWorld) -> None:
+    page = world.facebook()
+    comment = world.say("facebook", "cust_old", "anyone?")
+    world.advance(8 * 86400)
+    with pytest.raises((WindowClosed, SkippableError)):
+        page.post(OutboundPost("Sorry we missed this", private_reply_to=comment["id"]))
+
+
+def test_usage_past_the_share_slows_down_before_meta_throttles(world: MetaWorld) -> None:
+    world.control("POST", "usage", {"bucket": "pages", "calls": 20, "seconds": 3600})
+    page = world.facebook()
+    made = 0
+    with pytest.raises(RateLimited) as caught:
+        for _ in range(40):
+            page.probe()
+            made += 1
+    assert 0 < caught.value.retry_after <= 3600
+    assert made < 20
+    assert all(c["status"] < 400 for c in world.graph_calls()), "Meta never had to throttle"
+
+
+def test_meta_throttle_is_rate_limited_with_its_estimate(world: MetaWorld) -> None:
+    world.control("POST", "usage", {"bucket": "pages", "calls": 3, "seconds": 600})
+    page = world.facebook(rate_share="1")
+    with pytest.raises(RateLimited) as caught:
+        for _ in range(10):
+            page.probe()
+    assert 60 <= caught.value.retry_after <= 600
+    with pytest.raises(RateLimited):
+        page.probe()       # held by the adapter: no call is made
+    world.advance(601)
+    page.probe()
+
+
+def test_server_error_is_retriable(world: MetaWorld) -> None:
+    page = world.facebook()
+    world.control("POST", "faults", {"path_prefix": f"/{world.info['version']}/", "method": "GET", "count": 1,
+                                     "code": 2, "status": 500})
+    with pytest.raises(RetriableError):
+        page.fetch_dms(Cursor())
+    page.fetch_dms(Cursor())
+
+
+def test_media_links_are_read_again_when_they_expire(world: MetaWorld) -> None:
+    page = world.facebook()
+    world.control("POST", "cdn", {"ttl": 60})
+    sent = world.say("facebook", "cust_pic", "see the damage", dm=True, media=[{"type": "image"}])
+    [dm] = [i for i in _read_all(page.fetch_dms, Cursor())[0] if i.id == sent["id"]]
+    [media] = dm.media
+    assert media.kind == "image" and media.ref.startswith("message:") and media.url
+    assert world.http.get(media.url).status_code == 200
+    world.advance(120)
+    assert world.http.get(media.url).status_code == 403
+    fresh = page.media_link(media.ref)
+    assert fresh != media.url and world.http.get(fresh).status_code == 200
+    with pytest.raises(NotFound):
+        page.media_link("nothing:1")
+
+
+# --------------------------------------------------------------------------- webhooks end to end
+
+
+class Receiver:
+    """socialdesk's webhook endpoint, reduced to the adapter's three calls."""
+
+    def __init__(self, net: FacebookPage | InstagramAccount, verify_token: str) -> None:
+        self.items: list[Any] = []
+        self.refused: list[str] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server API
+                params = dict(parse_qsl(urlsplit(self.path).query))
+                answer = net.answer_subscription(params, verify_token)
+                self._reply(200 if answer is not None else 403, answer or "refused")
+
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                why = net.verify_push(dict(self.headers), body)
+                with receiver.lock:
+                    if why is not None:
+                        receiver.refused.append(why)
+                    else:
+                        receiver.items.extend(net.read_push(body))
+                self._reply(200 if why is None else 403, "ok")
+
+            def _reply(self, status: int, text: str) -> None:
+                data = text.encode()
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/meta/webhook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _subscribe(world: MetaWorld, obj: str, fields: str, callback: str) -> None:
+    app_token = world.info["app_token"]
+    answer = world.graph("POST", f"{world.info['app_id']}/subscriptions", token=app_token, object=obj,
+                         callback_url=callback, fields=fields, verify_token=world.info["verify_token"])
+    assert answer.status_code == 200, answer.text
+    answer = world.graph("POST", f"{world.info['page_id']}/subscribed_apps",
+                         subscribed_fields="feed,mention,messages,message_echoes")
+    assert answer.status_code == 200, answer.text
+
+
+def _settle(world: MetaWorld) -> None:
+    assert world.control("GET", "webhooks", wait=10)["idle"]
+
+
+def test_page_webhooks_meet_the_reconciliation_on_the_same_keys(world: MetaWorld) -> None:
+    page = world.facebook()
+    receiver = Receiver(page, world.info["verify_token"])
+    try:
+        _subscribe(world, "page", "feed,mention,messages,message_echoes", receiver.url)
+        comment = world.say("facebook", "ana_hook", "the app crashes")
+        dm = world.say("facebook", "ana_hook", "and my card was charged twice", dm=True)
+        visitor = world.say("facebook", "bob_hook", "hello page", on=world.info["page_id"])
+        ours = page.post(OutboundPost("Looking into it", in_reply_to=comment["id"]))
+        page.post(OutboundPost("Refund on its way", dm_recipient_id=dm["author_id"]))
+        world.control("POST", f"posts/{comment['id']}/edit", {"text": "the app crashes on login"})
+        world.control("POST", f"posts/{visitor['id']}/hide")
+        world.control("POST", f"posts/{dm['id']}/unsend")
+        _settle(world)
+        pushed = list(receiver.items)
+        assert receiver.refused == []
+        mentions = {i.key: i for i in pushed if isinstance(i, Mention)}
+        polled = {i.key: i for i in _read_all(page.fetch_mentions, Cursor())[0]}
+        assert post_key("facebook", comment["id"]) in mentions and post_key("facebook", comment["id"]) in polled
+        assert post_key("facebook", visitor["id"]) in mentions
+        assert post_key("facebook", dm["id"], dm=True) in mentions
+        assert post_key("facebook", ours.id) not in mentions, "our own comment is an echo"
+        pushed_dm = mentions[post_key("facebook", dm["id"], dm=True)]
+        assert pushed_dm.conversation_id == dm["author_id"] and pushed_dm.author.handle != dm["author_id"]
+        changes = {(c.what, c.target) for c in pushed if isinstance(c, Change)}
+        assert ("edited", post_key("facebook", comment["id"])) in changes
+        assert ("hidden", post_key("facebook", visitor["id"])) in changes
+        assert ("unsent", post_key("facebook", dm["id"], dm=True)) in changes
+        assert len([i for i in pushed if isinstance(i, Mention) and i.kind == "dm"]) == 1, "no echo of our DM"
+    finally:
+        receiver.close()
+
+
+def test_instagram_webhooks_carry_comments_mentions_and_messages(world: MetaWorld) -> None:
+    account = world.instagram()
+    receiver = Receiver(account, world.info["verify_token"])
+    try:
+        _subscribe(world, "instagram", "comments,mentions,messages", receiver.url)
+        comment = world.say("instagram", "ana_ighook", "is this in stock?")
+        dm = world.say("instagram", "ana_ighook", "size M please", dm=True)
+        mention = world.say("instagram", "bob_ighook", f"thanks @{world.info['ig_handle']}", on="timeline")
+        _settle(world)
+        keys = {i.key for i in receiver.items if isinstance(i, Mention)}
+        assert post_key("instagram", comment["id"]) in keys
+        assert post_key("instagram", dm["id"], dm=True) in keys
+        assert post_key("instagram", mention["id"]) in keys
+        polled = {i.key for i in _read_all(account.fetch_mentions, Cursor())[0]}
+        assert post_key("instagram", comment["id"]) in polled
+    finally:
+        receiver.close()
+
+
+def test_a_forged_delivery_is_refused(world: MetaWorld) -> None:
+    page = world.facebook()
+    receiver = Receiver(page, world.info["verify_token"])
+    try:
+        body = json.dumps({"object": "page", "entry": []}).encode()
+        forged = "sha256=" + hmac.new(b"not-the-app-secret", body, hashlib.sha256).hexdigest()
+        answer = requests.post(receiver.url, data=body, headers={"X-Hub-Signature-256": forged})
+        assert answer.status_code == 403 and receiver.refused and receiver.items == []
+        wrong = requests.get(receiver.url, params={"hub.mode": "subscribe", "hub.challenge": "5",
+                                                   "hub.verify_token": "guess"})
+        assert wrong.status_code == 403
+    finally:
+        receiver.close()
