@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 NODE_TYPES = {"page": "Page", "ig_user": "IGUser", "post": "PagePost", "comment": "Comment",
               "ig_media": "IGMedia", "ig_comment": "IGComment", "thread": "UnifiedThread",
-              "message": "Message", "app": "Application"}
+              "message": "Message", "app": "Application", "person": "User"}
 # Content the app token may not read: Meta's recorded answer (python-facebook
 # ``base__error_data.json``).
 APP_TOKEN_READ = (
@@ -66,6 +66,9 @@ class Reads:
         message = s.messages.get(ident)
         if message is not None and not message.unsent:
             return "message", message
+        person = s.people.get(ident)
+        if person is not None:
+            return "person", person
         if _NUMERIC.match(ident) or ident.startswith(("m_", "t_", "aWdf")):
             raise errors.unsupported(call.method, ident)
         raise errors.alias_missing(ident)
@@ -75,7 +78,7 @@ class Reads:
         """The BUC budget a Page-token call on this node counts against."""
         if kind in ("ig_user", "ig_media", "ig_comment"):
             return "instagram"
-        if kind in ("thread", "message") and getattr(obj, "network", "") == INSTAGRAM:
+        if kind in ("thread", "message", "person") and getattr(obj, "network", "") == INSTAGRAM:
             return "instagram"
         return "pages"
 
@@ -135,6 +138,9 @@ class Reads:
                 return self.message_node(call, obj, fields)
             if edge == "attachments":
                 return self._message_attachments(obj, fields) or {"data": []}
+        elif kind == "person":
+            if edge is None:
+                return self.person_node(obj, fields)
         elif kind == "app":
             if edge is None:
                 return {"name": self.state.app_name, "id": self.state.app_id}

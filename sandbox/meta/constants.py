@@ -69,6 +69,8 @@ DEFAULT_FIELDS = {
     "UnifiedThread": ("id",),
     "Message": ("id", "created_time"),
     "Profile": ("name", "id"),
+    "User": ("name", "id"),
+    "InstagramUser": ("name", "username", "id"),
 }
 # Message node fields (Graph API reference, Message): not in the codegen specs.
 MESSAGE_FIELDS = frozenset({"id", "created_time", "from", "to", "message", "attachments",

@@ -76,7 +76,7 @@ class Gate:
                 error.status = chaos.status or 503
             return self._respond(error.status, error.body(), error.headers)
         if not call.path and call.method == "POST" and "batch" in call.params:
-            status, answer, headers = self.batch(call)
+            status, answer, headers = self.batch_checked(call)
         else:
             status, answer, headers = self.dispatch(call)
         kind = (fault or {}).get("kind") or (chaos.kind if chaos else "")
@@ -106,12 +106,7 @@ class Gate:
             if call.path[:1] == ["oauth"]:
                 return 200, self.app_token(call), {}
             call.grant = s.tokens.check(call.token)
-            proof = call.params.pop("appsecret_proof", None)
-            if proof is not None:
-                wanted = hmac.new(s.app_secret.encode(), str(call.token).encode(),
-                                  hashlib.sha256).hexdigest()
-                if not hmac.compare_digest(str(proof), wanted):
-                    raise errors.bad_proof()
+            self._check_proof(call)
         except errors.GraphError as error:
             return error.status, error.body(), error.headers
         bucket, owner = "app", s.app_id
@@ -199,6 +194,23 @@ class Gate:
             data["error"] = {"code": 190, "message": problem.message,
                              "subcode": problem.subcode}
         return {"data": data}
+
+    def batch_checked(self, call: Call) -> Answer:
+        """A batch is refused whole when its own token or proof is refused."""
+        try:
+            self.state.tokens.check(call.token)
+            self._check_proof(call)
+        except errors.GraphError as error:
+            return error.status, error.body(), error.headers
+        return self.batch(call)
+
+    def _check_proof(self, call: Call) -> None:
+        proof = call.params.pop("appsecret_proof", None)
+        if proof is not None:
+            wanted = hmac.new(self.state.app_secret.encode(), str(call.token).encode(),
+                              hashlib.sha256).hexdigest()
+            if not hmac.compare_digest(str(proof), wanted):
+                raise errors.bad_proof()
 
     def batch(self, call: Call) -> Answer:
         """``POST /`` with ``batch=[{method, relative_url, body}]``: up to 50 calls, each

@@ -19,7 +19,7 @@ from sandbox.meta.constants import (
 )
 from sandbox.meta.fields import Field, unparse
 from sandbox.meta.paging import Call, graph_time, limit_of, link_for, page, window
-from sandbox.meta.records import FACEBOOK, Comment, Message, Post, Thread
+from sandbox.meta.records import FACEBOOK, Comment, Message, Person, Post, Thread
 from sandbox.meta.vocabulary import EDGES, FIELDS
 
 if TYPE_CHECKING:
@@ -39,7 +39,20 @@ ATTACHMENT_FIELDS = {
 }
 
 
+# People as a Page token sees them: the Messenger User Profile API (PSID) and the
+# Instagram User Profile API (IGSID).
+PERSON_FIELDS = {
+    "User": frozenset({"id", "name", "first_name", "last_name", "profile_pic", "locale",
+                       "timezone", "gender"}),
+    "InstagramUser": frozenset({"id", "name", "username", "profile_pic", "follower_count",
+                                "is_user_follow_business", "is_business_follow_user",
+                                "is_verified_user"}),
+}
+
+
 def vocabulary(node: str) -> frozenset[str]:
+    if node in PERSON_FIELDS:
+        return PERSON_FIELDS[node]
     if node in ATTACHMENT_FIELDS:
         return ATTACHMENT_FIELDS[node]
     if node == "Message":
@@ -458,6 +471,22 @@ class Nodes:
             "replies": lambda f: self.ig_comments_edge(call, comment, f),
         }
         return self.node("IGComment", fields, makers)
+
+    # -- people ---------------------------------------------------------------------------
+
+    def person_node(self, person: Person, fields: list[Field] | None) -> dict[str, Any]:
+        first, _, last = person.name.partition(" ")
+        if person.network == FACEBOOK:
+            makers: dict[str, Maker] = {
+                "id": lambda f: person.id, "name": lambda f: person.name,
+                "first_name": lambda f: first, "last_name": lambda f: last or None}
+            return self.node("User", fields, makers)
+        makers = {"id": lambda f: person.id, "name": lambda f: person.name,
+                  "username": lambda f: person.handle, "follower_count": lambda f: 0,
+                  "is_user_follow_business": lambda f: False,
+                  "is_business_follow_user": lambda f: False,
+                  "is_verified_user": lambda f: False}
+        return self.node("InstagramUser", fields, makers)
 
     # -- conversations ---------------------------------------------------------------------
 
