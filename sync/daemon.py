@@ -15,8 +15,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 import adapters
 from adapters.base import (
-    FatalError, KeepsRateBudget, MetersApiBudget, ReceivesOutboundMessages, ReceivesWebhooks, Secret,
-    SignsInWithOAuth, SocialdeskError,
+    FatalError, KeepsRateBudget, MetersApiBudget, ReceivesOutboundMessages, ReceivesPushes, ReceivesWebhooks,
+    Secret, SignsInWithOAuth, SocialdeskError,
 )
 from sync.failures import settle
 from sync.policy import RECHECK_CAP
@@ -41,11 +41,8 @@ It may also have ``consent(endpoint, adapter, store)``: the OAuth consent for th
 wires, given when the adapter is built."""
 
 
-def build_adapter(role: str, endpoint: Any, endpoint_settings: EndpointSettings | None = None,
-                  store: Store | None = None) -> Any:
-    """The adapter for a mapping entry, built with its settings; an OAuth grant is kept
-    in ``store``, under the entry's name (where ``socialdesk connect`` puts it)."""
-    cls = adapters.resolve(endpoint.kind, role)
+def endpoint_values(endpoint: Any, endpoint_settings: EndpointSettings | None = None) -> dict[str, Any]:
+    """A mapping entry's settings as its adapter is built with them."""
     if endpoint_settings is not None:
         values = dict(endpoint_settings(endpoint))
     elif endpoint.sandbox:
@@ -54,7 +51,15 @@ def build_adapter(role: str, endpoint: Any, endpoint_settings: EndpointSettings 
     else:
         values = dict(endpoint.settings)
     values.setdefault("name", endpoint.name)
-    adapter = cls.from_config(values)
+    return values
+
+
+def build_adapter(role: str, endpoint: Any, endpoint_settings: EndpointSettings | None = None,
+                  store: Store | None = None) -> Any:
+    """The adapter for a mapping entry, built with its settings; an OAuth grant is kept
+    in ``store``, under the entry's name (where ``socialdesk connect`` puts it)."""
+    cls = adapters.resolve(endpoint.kind, role)
+    adapter = cls.from_config(endpoint_values(endpoint, endpoint_settings))
     if isinstance(adapter, SignsInWithOAuth) and adapter.oauth is not None:
         if store is not None:
             adapter.use_vault(store.vault(endpoint.name))
@@ -78,6 +83,13 @@ class Daemon:
                           for name, ep in config.helpdesks.items()}
         self.networks = {name: build_adapter("social", ep, endpoint_settings, store)
                          for name, ep in config.networks.items()}
+        # The token a network's subscription check must name (Meta's verify token), by network.
+        self.verify_tokens: dict[str, Secret] = {}
+        for name, ep in config.networks.items():
+            if isinstance(self.networks[name], ReceivesPushes):
+                token = endpoint_values(ep, endpoint_settings).get("verify_token")
+                if token:
+                    self.verify_tokens[name] = token if isinstance(token, Secret) else Secret(str(token), "verify_token")
         for adapter in (*self.helpdesks.values(), *self.networks.values()):
             if isinstance(adapter, KeepsRateBudget):
                 # Rate windows pass on the daemon's time (a simulation may compress it), and
@@ -175,8 +187,21 @@ class Daemon:
         from sync.web import create_app
 
         self._web = create_app(self.webhook_secret, self.hint, self.status, org_ids=self.org_id,
-                               helpdesks=self.helpdesks.get)
+                               helpdesks=self.helpdesks.get, networks=self)
         return self._web
+
+    # What the receiver asks of the networks that push (sync/web.py ``Networks``).
+
+    def account(self, name: str) -> Any:
+        return self.networks.get(name)
+
+    def verify_token(self, name: str) -> str | None:
+        token = self.verify_tokens.get(name)
+        return token.reveal() if token is not None else None
+
+    def keep(self, name: str, body: bytes) -> int:
+        """A verified delivery, kept for each route that reads network ``name``."""
+        return self.store.put_push([r.name for r in self.config.routes if r.network == name], body)
 
     def org_id(self, helpdesk: str) -> str | None:
         """The Salesforce org id outbound messages for ``helpdesk`` must carry."""

@@ -23,6 +23,7 @@ from sync.failures import probe, settle
 from sync.health import RouteHealth
 from sync.ingest.composer import TicketComposer
 from sync.ingest.inbox import InboxWorker
+from sync.ingest.pushes import PushReader
 from sync.ingest.reader import MentionReader
 from sync.mirror.poster import ReplyPoster
 from sync.mirror.reader import ReplyReader
@@ -45,6 +46,7 @@ class Route:
         self.resolve = resolve
         self.health.resolved = resolve is None
         self.reader = MentionReader(self.ctx)
+        self.pushes = PushReader(self.ctx, self.reader)
         self.use_settings(settings)
         self.replies = ReplyReader(self.ctx)
         self.poster = ReplyPoster(self.ctx)
@@ -174,6 +176,10 @@ class Route:
     def poll(self, stream: str) -> int:
         return self.reader.poll(stream)
 
+    def read_pushes(self, limit: int = 20) -> int:
+        """Deliveries the network pushed (Meta's webhooks), into the inbox."""
+        return self.pushes.process(limit)
+
     def process_inbox(self, limit: int = 50) -> int:
         try:
             return self.inbox.process(limit)
@@ -205,6 +211,8 @@ class Route:
         self.recheck()
         for stream in self.settings.streams:
             self.poll(stream)
+        while self.read_pushes():
+            pass
         while self.process_inbox():
             pass
         self.poll_replies()

@@ -78,8 +78,8 @@ def poller(route: Route, stream: str, every: float) -> Callable[[], None]:
 def worker(route: Route) -> Callable[[], None]:
     def work() -> None:
         # A batch of each in turn: a long run of replies never holds up new mentions,
-        # nor a backlog of mentions the replies.
-        while route.process_inbox() + route.drain_outbox():
+        # nor a backlog of mentions the replies; pushed deliveries join the inbox first.
+        while route.read_pushes() + route.process_inbox() + route.drain_outbox():
             pass
     return work
 

@@ -1,4 +1,5 @@
-"""Inbound HTTP: helpdesk webhooks (a hint to mirror now) and health, served by waitress.
+"""Inbound HTTP: helpdesk webhooks (a hint to mirror now), networks' pushed deliveries
+(kept for the route to read) and health, served by waitress.
 
 A webhook is only a hint: the daemon re-reads the ticket's comments through the API,
 so a forged or replayed body could at worst cause one extra read, and it is rejected
@@ -13,7 +14,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
@@ -21,12 +22,25 @@ from werkzeug.wrappers import Request, Response
 from waitress.server import create_server
 
 import adapters
-from adapters.base import REPLAYED, AuthFailed, ReceivesOutboundMessages, ReceivesWebhooks
+from adapters.base import REPLAYED, AuthFailed, ReceivesOutboundMessages, ReceivesPushes, ReceivesWebhooks
 
 log = logging.getLogger("socialdesk.web")
 
 Helpdesks = Callable[[str], Any]
 """helpdesk name -> its built adapter, or None."""
+
+
+class Networks(Protocol):
+    """The network accounts that push (the daemon): what the receiver asks of them."""
+
+    def account(self, name: str) -> Any:
+        """The built adapter of network ``name``, or None."""
+
+    def verify_token(self, name: str) -> str | None:
+        """The token a subscription check must name for ``name`` (None: none is set)."""
+
+    def keep(self, name: str, body: bytes) -> int:
+        """Keep a verified delivery for every route reading ``name``; returns rows kept."""
 
 
 class ReplayGuard:
@@ -109,12 +123,16 @@ class WebhookApp:
     framework, and the daemon stays the lighter for it."""
 
     max_body = 256 * 1024  # a ticket hint is a few dozen bytes
+    # A network's delivery may batch many entries (Meta: up to 1,000 changes in one POST).
+    push_max_body = 4 * 1024 * 1024
 
     def __init__(self, secrets: Callable[[str], str | None], on_hint: Callable[[str, str], None],
                  status: Callable[[], dict[str, Any]], clock: Callable[[], float],
-                 org_ids: Callable[[str], str | None], helpdesks: Helpdesks | None) -> None:
+                 org_ids: Callable[[str], str | None], helpdesks: Helpdesks | None,
+                 networks: Networks | None = None) -> None:
         self.secrets, self.on_hint, self.status, self.clock = secrets, on_hint, status, clock
         self.org_ids, self.helpdesks = org_ids, helpdesks
+        self.networks = networks
         self.guard = ReplayGuard()
         # Outbound messages are unsigned: whoever knows an org id and a Case id could make
         # each post cost API reads. Per helpdesk (one org each): 1 new hint a second, 30 at once.
@@ -122,13 +140,14 @@ class WebhookApp:
         self.outbound_pending = Pending()
         self.urls = Map([Rule("/hooks/zendesk/<helpdesk>", endpoint=self.zendesk_hook, methods=["POST"]),
                          Rule("/hooks/salesforce/<helpdesk>", endpoint=self.salesforce_outbound, methods=["POST"]),
+                         Rule("/hooks/network/<network>", endpoint=self.network_push, methods=["GET", "POST"]),
                          Rule("/health", endpoint=self.health, methods=["GET"])])
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         request = Request(environ)
-        request.max_content_length = self.max_body
         try:
             handler, values = self.urls.bind_to_environ(environ).match()
+            request.max_content_length = self.push_max_body if handler == self.network_push else self.max_body
             response = handler(request, **values)
         except HTTPException as err:  # unknown path or method, a body over the limit
             return err(environ, start_response)
@@ -193,6 +212,29 @@ class WebhookApp:
         ack, content_type = desk.acknowledge_outbound()
         return Response(ack, status=200, content_type=content_type)
 
+    def network_push(self, request: Request, network: str) -> Response:
+        """A network's webhook (Meta): the subscription check (GET) answered with its
+        challenge when the verify token matches; a delivery (POST) checked against its
+        signature and kept as received, answered at once. The route reads it later: the
+        network is never kept waiting, and a delivery kept is never lost."""
+        account = self.networks.account(network) if self.networks is not None else None
+        if not isinstance(account, ReceivesPushes):
+            return _json({"error": f"no network {network!r} that pushes is configured"}, 404)
+        if request.method == "GET":
+            token = self.networks.verify_token(network)  # type: ignore[union-attr]
+            challenge = account.answer_subscription(request.args, token) if token else None
+            if challenge is None:
+                log.warning("subscription check for %s refused: hub.mode or hub.verify_token does not match", network)
+                return _json({"error": "subscription check refused: hub.verify_token does not match"}, 403)
+            return Response(challenge, status=200, mimetype="text/plain")
+        body = request.get_data()
+        refused = account.verify_push(request.headers, body)
+        if refused:
+            log.warning("delivery for %s refused: %s", network, refused)
+            return _json({"error": refused}, 401)
+        kept = self.networks.keep(network, body)  # type: ignore[union-attr]
+        return _json({"received": True, "kept": kept}, 200)
+
     def outbound_settled(self, helpdesk: str, record_id: str) -> None:
         """The hint for ``record_id`` was handled: its next notification is news again."""
         self.outbound_pending.settled((helpdesk, record_id))
@@ -204,12 +246,12 @@ class WebhookApp:
 def create_app(secrets: Callable[[str], str | None], on_hint: Callable[[str, str], None],
                status: Callable[[], dict[str, Any]], clock: Callable[[], float] = time.time,
                org_ids: Callable[[str], str | None] = lambda _: None, *,
-               helpdesks: Helpdesks | None = None) -> WebhookApp:
+               helpdesks: Helpdesks | None = None, networks: Networks | None = None) -> WebhookApp:
     """``secrets(helpdesk)`` gives a webhook signing secret, ``org_ids(helpdesk)`` a
     Salesforce org id; ``on_hint(helpdesk, ticket_id)`` queues work. ``helpdesks(name)``
     gives the built adapter that checks its deliveries; without it, the adapter class
     registered for the kind in the path checks them (its checks need no connection)."""
-    return WebhookApp(secrets, on_hint, status, clock, org_ids, helpdesks)
+    return WebhookApp(secrets, on_hint, status, clock, org_ids, helpdesks, networks)
 
 
 class WebServer:

@@ -16,6 +16,7 @@ from adapters.base import (
 from sync.checkpoints import checkpoint
 from sync.context import RouteContext
 from sync.failures import halt, work_rows
+from sync.ingest.changes import is_change
 from sync.ingest.composer import TicketComposer, conversation_key, filtered, row_mention
 from sync.ingest.writer import TicketWriter
 from sync.policy import Action, backoff, decide
@@ -71,7 +72,12 @@ class BatchWriter:
         ctx = self.ctx
         done = 0
         readable: list[tuple[InboxRow, Mention]] = []
+        changes = [row for row in rows if is_change(row)]   # notes on tickets: one at a time
+        if changes:
+            done += work_rows(ctx, "inbox", changes, self.single.ingest, self.single.quarantine, "ingest")
         for row in rows:
+            if is_change(row):
+                continue
             try:
                 m = row_mention(row)
             except (KeyError, TypeError, ValueError) as err:

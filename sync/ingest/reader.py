@@ -178,6 +178,10 @@ class MentionReader:
             settle(ctx, err, "read", f"reading {stream}", pause_side="network")
         return new
 
+    def record(self, stream: str, items: tuple[Any, ...]) -> int:
+        """Record items read another way (a network's push) in the inbox; the cursor stays."""
+        return self._record(stream, items, None, False)
+
     def _record(self, stream: str, items: tuple[Any, ...], cursor: str | None, last: bool,
                 cutoff: float | None = None) -> int:
         ctx = self.ctx

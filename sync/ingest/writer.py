@@ -12,6 +12,7 @@ import logging
 from adapters.base import Author, BatchesWrites, JobPending, Mention, NotFound, SocialdeskError, TicketRef
 from sync.checkpoints import checkpoint
 from sync.context import RouteContext
+from sync.ingest.changes import ChangeWriter, is_change
 from sync.ingest.composer import TicketComposer, conversation_key, filtered, marker, row_mention
 from sync.store import InboxRow
 
@@ -24,12 +25,16 @@ class TicketWriter:
     def __init__(self, ctx: RouteContext, composer: TicketComposer) -> None:
         self.ctx = ctx
         self.composer = composer
+        self.changes = ChangeWriter(ctx)
 
     def quarantine(self, row: InboxRow, err: Exception) -> None:
         self.ctx.store.quarantine("inbox", row.id, f"{type(err).__name__}: {err}")
         self.ctx.stats.quarantined += 1
 
     def ingest(self, row: InboxRow) -> None:
+        if is_change(row):
+            self.changes.apply(row)
+            return
         ctx, desk = self.ctx, self.ctx.helpdesk
         m = row_mention(row)
         reason = filtered(ctx.settings, ctx.me, m, row.payload)

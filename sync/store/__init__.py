@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sync.store.bindings import Bindings
 from sync.store.conversations import Conversations
 from sync.store.credentials import Credentials
+from sync.store.pushes import Pushes
 from sync.store.reads import Reads
 from sync.store.replies import Replies
 from sync.store.rows import Finished, InboxItem, InboxRow, LinkRow, OutboxRow
@@ -31,7 +32,7 @@ __all__ = ["Finished", "IN_CHUNK", "INBOX_STATES", "InboxItem", "InboxRow", "Lin
            "metadata", "outbox", "requesters", "routes_health", "schema_migrations", "watch"]
 
 
-class Store(WorkRows, Conversations, Replies, Status, Credentials, Bindings, Reads):
+class Store(WorkRows, Conversations, Replies, Status, Credentials, Bindings, Reads, Pushes):
     """All durable state of one daemon (or of several replicas sharing PostgreSQL)."""
 
     def __init__(self, url: str, clock: Any = time.time) -> None:

@@ -112,6 +112,21 @@ network_reads = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
 )
 
+# Deliveries a network pushed (Meta's webhooks), as received, one per route reading it.
+pushes = sa.Table(
+    "pushes", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("route", sa.String(100), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Column("next_attempt_at", sa.Float, nullable=False),
+    sa.Column("received_at", sa.Float, nullable=False),
+    sa.Column("done_at", sa.Float),
+)
+sa.Index("ix_pushes_work", pushes.c.route, pushes.c.state, pushes.c.id)
+
 # Viral watch: the public metrics last read for a conversation's first post.
 watch = sa.Table(
     "watch", metadata,
@@ -230,6 +245,13 @@ def _add_network_reads(conn: Connection) -> None:
     network_reads.create(conn, checkfirst=True)
 
 
+def _add_pushes(conn: Connection) -> None:
+    """v12: deliveries a network pushes (Meta's webhooks), kept until read into the inbox."""
+    pushes.create(conn, checkfirst=True)
+    for index in pushes.indexes:
+        index.create(conn, checkfirst=True)
+
+
 # Versioned schema changes, applied in order, each recorded in schema_migrations.
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _create_v1),
@@ -243,6 +265,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (9, _add_bindings),
     (10, _add_next_check),
     (11, _add_network_reads),
+    (12, _add_pushes),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
