@@ -341,8 +341,11 @@ class MetaState:
                     "message": post.text, "post_id": post.id,
                     "created_time": int(post.created_at), "item": "post", "verb": "add"})
             return
+        # The Page's own text posts are ``status`` items, a visitor's ``post`` items, photos
+        # ``photo`` items (RestFB fixtures feed-status-add, feed-post-add, feed-photo-add).
+        item = "post" if post.kind == "visitor" else "status"
         value: dict[str, Any] = {"from": self.display(post.author_id), "post_id": post.id,
-                                 "created_time": int(post.created_at), "item": "status",
+                                 "created_time": int(post.created_at), "item": item,
                                  "verb": verb, "published": 1}
         if verb in ("add", "edited"):
             value["message"] = post.text

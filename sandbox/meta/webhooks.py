@@ -90,6 +90,9 @@ class Webhooks:
         self._ids = itertools.count(1)
         self._thread: threading.Thread | None = None
         self._seed = seed
+        # The callback is reached directly: no proxy from the environment.
+        self._http = requests.Session()
+        self._http.trust_env = False
         self.reset()
 
     def reset(self) -> None:
@@ -122,7 +125,7 @@ class Webhooks:
                                        f"- got \"{','.join(unknown) or ''}\"")
         challenge = str(secrets.randbelow(2**31 - 1) + 1)
         try:
-            answer = requests.get(callback, params={"hub.mode": "subscribe",
+            answer = self._http.get(callback, params={"hub.mode": "subscribe",
                                                     "hub.challenge": challenge,
                                                     "hub.verify_token": verify_token},
                                   timeout=WEBHOOK_TIMEOUT, verify=self.knobs["verify_tls"],
@@ -268,7 +271,7 @@ class Webhooks:
         status, problem = 0, ""
         started = time.monotonic()
         try:
-            answer = requests.post(item.callback, data=item.body, headers=headers,
+            answer = self._http.post(item.callback, data=item.body, headers=headers,
                                    timeout=WEBHOOK_TIMEOUT, verify=self.knobs["verify_tls"])
             status = answer.status_code
         except requests.RequestException as failure:
@@ -325,7 +328,9 @@ class Webhooks:
                         raise ValueError(f"{key} is a number of seconds from 0 to 86400")
                     self.knobs[key] = value
             if "verify_tls" in spec:
-                self.knobs["verify_tls"] = bool(spec["verify_tls"])
+                # True (the system's CAs), False, or the path of a CA bundle to trust.
+                value = spec["verify_tls"]
+                self.knobs["verify_tls"] = value if isinstance(value, str) else bool(value)
             if "seed" in spec:
                 self.rng = random.Random(int(spec["seed"]))
 
