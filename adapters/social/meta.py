@@ -215,8 +215,7 @@ def graph_error(status: int, body: Any, what: str, *, write: bool, retry_after: 
     if info.transient or code in TRANSIENT_CODES or status >= 500 or (code is None and status in (408, 409)):
         return RetriableError(message)
     if code == 10 and subcode in WINDOW_SUBCODES or "outside of allowed window" in info.message.lower():
-        return WindowClosed(f"{message}: the messaging window has closed (24 hours after the customer's last "
-                            f"message; a person may answer up to 7 days with the HUMAN_AGENT tag)")
+        return WindowClosed(f"{message}: the messaging window has closed")
     if code == PRIVATE_REPLY_USED:
         return DuplicateContent(f"{message}: Meta allows one private reply per comment, and this comment has one")
     if code in PRIVATE_REPLY_LATE:
@@ -228,10 +227,12 @@ def graph_error(status: int, body: Any, what: str, *, write: bool, retry_after: 
     if code == 803 or (code == 100 and subcode == 33) or status == 404:
         return NotFound(message)
     if code == 10 or (code is not None and 200 <= code <= 299):
-        return AuthFailed(f"{message}: the token lacks a permission this call needs (pages_read_engagement, "
-                          f"pages_read_user_content, pages_manage_engagement, pages_messaging; for Instagram "
-                          f"instagram_basic, instagram_manage_comments, instagram_manage_messages): grant it "
-                          f"and make a new token")
+        why = (f"{message}: the token lacks a permission this call needs (pages_read_engagement, "
+               f"pages_read_user_content, pages_manage_engagement, pages_messaging; for Instagram instagram_basic, "
+               f"instagram_manage_comments, instagram_manage_messages): grant it and make a new token")
+        # A refused write may concern this post alone (a post the Page may not comment on):
+        # it is held with the reason rather than parking the route.
+        return SkippableError(why) if write else AuthFailed(why)
     if code == 368:
         return SkippableError(message) if write else RetriableError(message)
     if write:
@@ -917,10 +918,13 @@ class MetaAccount:
             return None
         if self.weighted_length(post.text) > self.max_dm_len:
             raise SkippableError(f"message is {len(post.text)} characters; {self.kind} allows {self.max_dm_len}")
-        if post.private_reply_to:
-            answer = self._send({"comment_id": post.private_reply_to}, post.text, None, "send private reply")
-        else:
-            answer = self._send({"id": str(post.dm_recipient_id)}, post.text, post.tag, "send direct message")
+        try:
+            if post.private_reply_to:
+                answer = self._send({"comment_id": post.private_reply_to}, post.text, None, "send private reply")
+            else:
+                answer = self._send({"id": str(post.dm_recipient_id)}, post.text, post.tag, "send direct message")
+        except WindowClosed as err:
+            raise WindowClosed(f"{err} ({_window_rule(post)})") from err
         message_id = answer.get("message_id")
         if not isinstance(message_id, str) or not message_id:
             raise RetriableError("send message: Meta's answer names no message_id")
@@ -973,6 +977,16 @@ class MetaAccount:
         if not url:
             raise NotFound(f"read an attachment: {ref} has no attachment any more")
         return url
+
+
+def _window_rule(post: OutboundPost) -> str:
+    """Meta's rule that closed the window on ``post`` (Messenger Platform policy)."""
+    if post.private_reply_to:
+        return "a Private Reply goes within 7 days of the comment"
+    if post.tag:
+        return f"the {post.tag} tag allows 7 days after the customer's last message"
+    return ("a reply goes within 24 hours of the customer's last message; a person may still answer "
+            "within 7 days with the HUMAN_AGENT tag")
 
 
 def _media_url(kind: str, body: Mapping[str, Any], index: str) -> str | None:

@@ -442,8 +442,8 @@ def test_throttling_codes_are_rate_limited(code: int) -> None:
     (400, _err(506, message="Duplicate status message"), DuplicateContent),
     (400, _err(803, message="(#803) Some of the aliases you requested do not exist"), NotFound),
     (400, _err(100, 33, "Unsupported get request. Object with ID '1' does not exist"), NotFound),
-    (400, _err(200, message="(#200) Permissions error"), AuthFailed),
-    (403, _err(10, message="(#10) Application does not have permission for this action"), AuthFailed),
+    (400, _err(200, message="(#200) Permissions error"), SkippableError),
+    (403, _err(10, message="(#10) Application does not have permission for this action"), SkippableError),
     (400, _err(551, 1545041, "This person isn't available right now."), SkippableError),
 ])
 def test_error_table(status: int, body: Any, kind: type) -> None:
@@ -451,9 +451,16 @@ def test_error_table(status: int, body: Any, kind: type) -> None:
     assert type(err) is kind
 
 
-def test_window_closed_names_the_human_agent_window() -> None:
+@pytest.mark.parametrize("body", [_err(200, message="(#200) Permissions error"),
+                                  _err(10, message="(#10) Application does not have permission for this action")])
+def test_a_permission_refused_on_a_read_names_the_permissions(body: Any) -> None:
+    err = graph_error(403, body, "read comments", write=False)
+    assert isinstance(err, AuthFailed) and "pages_read_user_content" in str(err) and "new token" in str(err)
+
+
+def test_window_and_private_reply_refusals_say_so() -> None:
     err = graph_error(400, _err(10, 2018278), "send direct message", write=True)
-    assert "24 hours" in str(err) and "HUMAN_AGENT" in str(err)
+    assert "messaging window has closed" in str(err)
     assert "one private reply per comment" in str(graph_error(400, _err(10900), "send private reply", write=True))
 
 
@@ -856,14 +863,15 @@ def test_messaging_windows(world: MetaWorld, kind: str) -> None:
     world.advance(25 * 3600)
     with pytest.raises(WindowClosed) as closed:
         net.post(OutboundPost("Sorry for the wait", dm_recipient_id=sent["author_id"]))
-    assert "HUMAN_AGENT" in str(closed.value)
+    assert "24 hours" in str(closed.value) and "HUMAN_AGENT" in str(closed.value)
     tagged = net.post(OutboundPost("Sorry for the wait", dm_recipient_id=sent["author_id"], tag="HUMAN_AGENT"))
     handle = world.info["page_handle" if kind == "facebook" else "ig_handle"]
     [record] = [p for p in world.posts_by(handle) if p["id"] == tagged.id]
     assert record["messaging_type"] == "MESSAGE_TAG" and record["tag"] == "HUMAN_AGENT"
     world.advance(7 * 86400)
-    with pytest.raises(WindowClosed):
+    with pytest.raises(WindowClosed) as late:
         net.post(OutboundPost("Still there?", dm_recipient_id=sent["author_id"], tag="HUMAN_AGENT"))
+    assert "HUMAN_AGENT tag allows 7 days" in str(late.value)
 
 
 @pytest.mark.parametrize("kind", ["facebook", "instagram"])
@@ -885,8 +893,9 @@ def test_private_reply_after_seven_days_is_refused(world: MetaWorld) -> None:
     page = world.facebook()
     comment = world.say("facebook", "cust_old", "anyone?")
     world.advance(8 * 86400)
-    with pytest.raises((WindowClosed, SkippableError)):
+    with pytest.raises(WindowClosed) as late:
         page.post(OutboundPost("Sorry we missed this", private_reply_to=comment["id"]))
+    assert "within 7 days of the comment" in str(late.value)
 
 
 def test_usage_past_the_share_slows_down_before_meta_throttles(world: MetaWorld) -> None:
@@ -1009,6 +1018,8 @@ def test_page_webhooks_meet_the_reconciliation_on_the_same_keys(world: MetaWorld
         comment = world.say("facebook", "ana_hook", "the app crashes")
         dm = world.say("facebook", "ana_hook", "and my card was charged twice", dm=True)
         visitor = world.say("facebook", "bob_hook", "hello page", on=world.info["page_id"])
+        named = world.say("facebook", "dan_hook", f"@{world.info['page_handle']} fixed my laptop", on="timeline")
+        named_in = world.say("facebook", "eve_hook", f"ask @{world.info['page_handle']}", on=named["id"])
         ours = page.post(OutboundPost("Looking into it", in_reply_to=comment["id"]))
         page.post(OutboundPost("Refund on its way", dm_recipient_id=dm["author_id"]))
         world.control("POST", f"posts/{comment['id']}/edit", {"text": "the app crashes on login"})
@@ -1021,6 +1032,10 @@ def test_page_webhooks_meet_the_reconciliation_on_the_same_keys(world: MetaWorld
         polled = {i.key: i for i in _read_all(page.fetch_mentions, Cursor())[0]}
         assert post_key("facebook", comment["id"]) in mentions and post_key("facebook", comment["id"]) in polled
         assert post_key("facebook", visitor["id"]) in mentions
+        assert post_key("facebook", named["id"]) in mentions and post_key("facebook", named["id"]) in polled
+        by_mention = mentions[post_key("facebook", named_in["id"])]
+        assert by_mention.kind == "mention" and by_mention.author.id == named_in["author_id"]
+        assert by_mention.conversation_id == named["id"] and by_mention.text.startswith("ask @")
         assert post_key("facebook", dm["id"], dm=True) in mentions
         assert post_key("facebook", ours.id) not in mentions, "our own comment is an echo"
         pushed_dm = mentions[post_key("facebook", dm["id"], dm=True)]
@@ -1042,11 +1057,17 @@ def test_instagram_webhooks_carry_comments_mentions_and_messages(world: MetaWorl
         comment = world.say("instagram", "ana_ighook", "is this in stock?")
         dm = world.say("instagram", "ana_ighook", "size M please", dm=True)
         mention = world.say("instagram", "bob_ighook", f"thanks @{world.info['ig_handle']}", on="timeline")
+        elsewhere = world.say("instagram", "eve_ighook", "my new shoes", on="timeline")
+        named = world.say("instagram", "fay_ighook", f"@{world.info['ig_handle']} do you ship these?",
+                          on=elsewhere["id"])
         _settle(world)
-        keys = {i.key for i in receiver.items if isinstance(i, Mention)}
-        assert post_key("instagram", comment["id"]) in keys
-        assert post_key("instagram", dm["id"], dm=True) in keys
-        assert post_key("instagram", mention["id"]) in keys
+        got = {i.key: i for i in receiver.items if isinstance(i, Mention)}
+        assert post_key("instagram", comment["id"]) in got
+        assert post_key("instagram", dm["id"], dm=True) in got
+        assert got[post_key("instagram", mention["id"])].kind == "mention"
+        in_comment = got[post_key("instagram", named["id"])]
+        assert in_comment.kind == "mention" and in_comment.author.handle == "fay_ighook"
+        assert in_comment.conversation_id == elsewhere["id"] and "do you ship" in in_comment.text
         polled = {i.key for i in _read_all(account.fetch_mentions, Cursor())[0]}
         assert post_key("instagram", comment["id"]) in polled
     finally:
