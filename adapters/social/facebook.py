@@ -123,7 +123,7 @@ class FacebookPage(MetaAccount, SocialNetwork, ReadsDMs, StartsAtTime, ReceivesP
                               since=floor, limit=PAGE_SIZE, after=after)
         posts = [p for p in body.get("data") or [] if isinstance(p, dict)]
         items: list[Mention | Unparseable] = []
-        recent = []
+        recent, commented = [], []
         for post in posts:
             created = _epoch_or_none(post.get("created_time"))
             if created is not None and created < floor:
@@ -133,9 +133,9 @@ class FacebookPage(MetaAccount, SocialNetwork, ReadsDMs, StartsAtTime, ReceivesP
                 items.extend(self._visitor_post(post))
             # A post's updated_time moves when someone comments (Graph API Post reference).
             updated = _epoch_or_none(post.get("updated_time"))
-            post["_read_comments"] = updated is None or updated >= since
-        ids = [str(p["id"]) for p in recent if p.get("id") and p["_read_comments"]]
-        items.extend(self._comments(ids, since))
+            if post.get("id") and (updated is None or updated >= since):
+                commented.append(str(post["id"]))
+        items.extend(self._comments(commented, since))
         return items, next_after(body) if len(recent) == len(posts) else None
 
     def _visitor_post(self, post: dict[str, Any]) -> list[Mention | Unparseable]:

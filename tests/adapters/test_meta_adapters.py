@@ -764,7 +764,11 @@ def test_cursor_reads_what_came_after_and_rereads_are_stable(world: MetaWorld) -
     again, _, _ = _read_all(page.fetch_mentions, cursor)
     assert [i.id for i in again] == [later["id"]]
     world.advance(2)
+    world.control("DELETE", "requests")
     assert _read_all(page.fetch_mentions, after)[0] == []
+    calls = world.graph_calls()
+    assert calls and not [c for c in calls if c["method"] == "POST"], \
+        "no comment was made since: no post's comments are read (its updated_time says so)"
 
 
 def test_paging_returns_every_item_once(world: MetaWorld) -> None:
