@@ -449,8 +449,7 @@ class Nodes:
             key = lambda c: (c.seq,)
             path = f"{target.id}/replies"
         return self.edge(call, path, items, key,
-                         lambda c, sub: self.ig_comment_node(call, c, sub), spec,
-                         default_limit=50)
+                         lambda c, sub: self.ig_comment_node(call, c, sub), spec)
 
     def ig_comment_node(self, call: Call, comment: Comment, fields: list[Field] | None
                         ) -> dict[str, Any]:

@@ -313,6 +313,11 @@ def test_comments_filter_order_and_fields(meta: Meta) -> None:
     assert "next" in post["comments"]["paging"]
     more = requests.get(post["comments"]["paging"]["next"], verify=meta.ca_bundle).json()
     assert [c["message"] for c in more["data"]] == ["second"]
+    # Several objects at once (python-facebook's get_batch: ``GET /?ids=``), keyed by id.
+    both = meta.client().comment.get_batch(f"{top['id']},{reply['id']}", fields="message",
+                                           return_json=True)
+    assert both == {top["id"]: {"message": "first", "id": top["id"]},
+                    reply["id"]: {"message": "me too", "id": reply["id"]}}
     # python-facebook's own comment reader.
     via_lib = meta.client().comment.get_info(top["id"], fields="id,message,comment_count",
                                              return_json=True)
