@@ -953,6 +953,20 @@ def test_media_links_are_read_again_when_they_expire(world: MetaWorld) -> None:
         page.media_link("nothing:1")
 
 
+def test_comment_and_media_attachments_resolve_to_fresh_links(world: MetaWorld) -> None:
+    page, account = world.facebook(), world.instagram()
+    comment = world.say("facebook", "cust_pic", "look at this", media=[{"type": "image"}])
+    [read] = [i for i in _read_all(page.fetch_mentions, Cursor())[0] if i.id == comment["id"]]
+    [media] = read.media
+    assert media.ref == f"comment:{comment['id']}" and media.kind == "image"
+    assert world.http.get(page.media_link(media.ref)).status_code == 200
+    tagged = world.say("instagram", "cust_igpic", f"wearing @{world.info['ig_handle']}", on="timeline",
+                       tagged=True, media=[{"type": "image"}])
+    [shown] = [i for i in _read_all(account.fetch_mentions, Cursor())[0] if i.id == tagged["id"]]
+    assert shown.media and shown.media[0].ref == f"igmedia:{tagged['id']}"
+    assert world.http.get(account.media_link(shown.media[0].ref)).status_code == 200
+
+
 # --------------------------------------------------------------------------- webhooks end to end
 
 
@@ -1059,6 +1073,7 @@ def test_instagram_webhooks_carry_comments_mentions_and_messages(world: MetaWorl
     try:
         _subscribe(world, "instagram", "comments,mentions,messages", receiver.url)
         comment = world.say("instagram", "ana_ighook", "is this in stock?")
+        ours = account.post(OutboundPost("Yes, in all sizes!", in_reply_to=comment["id"]))
         dm = world.say("instagram", "ana_ighook", "size M please", dm=True)
         mention = world.say("instagram", "bob_ighook", f"thanks @{world.info['ig_handle']}", on="timeline")
         elsewhere = world.say("instagram", "eve_ighook", "my new shoes", on="timeline")
@@ -1067,6 +1082,7 @@ def test_instagram_webhooks_carry_comments_mentions_and_messages(world: MetaWorl
         _settle(world)
         got = {i.key: i for i in receiver.items if isinstance(i, Mention)}
         assert post_key("instagram", comment["id"]) in got
+        assert post_key("instagram", ours.id) not in got, "our own reply is an echo"
         assert post_key("instagram", dm["id"], dm=True) in got
         assert got[post_key("instagram", mention["id"])].kind == "mention"
         in_comment = got[post_key("instagram", named["id"])]
