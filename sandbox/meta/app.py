@@ -42,7 +42,8 @@ class MetaApi(Gate, Nodes, Reads, Writes, Messaging, Control):
                          "action>", "POST change", self.c_change, methods=["POST"])
         app.add_url_rule("/cdn/<path:rest>", "cdn", self.cdn_get, methods=["GET"])
         app.add_url_rule("/", "graph root", self.http, methods=GRAPH_METHODS)
-        app.add_url_rule("/<version>/", "graph version root", self.http, methods=GRAPH_METHODS)
+        app.add_url_rule("/<version>/", "graph version root", self.http, methods=GRAPH_METHODS,
+                         strict_slashes=False)
         app.add_url_rule("/<version>/<path:rest>", "graph", self.http, methods=GRAPH_METHODS)
         app.after_request(self._log)
         app.register_error_handler(404, self._routing_error)

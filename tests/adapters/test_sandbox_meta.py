@@ -421,6 +421,13 @@ def test_conversations_and_messages_read_like_the_inbox(meta: Meta) -> None:
     assert ig_threads[0]["participants"]["data"][0] == {"username": "ig.fan",
                                                         "id": ig_dm["author_id"]}
     assert ig_threads[0]["messages"]["data"][0]["message"] == "Hi!"
+    # People by their scoped ids (User Profile APIs); unversioned paths work too.
+    assert meta.get(dm["author_id"], fields="name,first_name").json() == {
+        "name": "Jane Doe", "first_name": "Jane", "id": dm["author_id"]}
+    assert meta.get(ig_dm["author_id"], fields="name,username").json()["username"] == "ig.fan"
+    graph_error(meta.get(dm["author_id"], fields="username"), 100)
+    plain = meta.http.get(f"{meta.url}/{dm['author_id']}", params={"access_token": meta.token})
+    assert plain.json() == {"name": "Jane Doe", "id": dm["author_id"]}
     listed = meta.get(f"{threads[0]['id']}/messages", fields="message", limit=1).json()
     assert listed["data"] == [{"message": "Looking now", "id": sent["message_id"]}]
     assert "next" in listed["paging"]
