@@ -18,8 +18,8 @@ from adapters.base import (
 )
 from adapters.social.meta import (
     COMMENT_PAGE_SIZE, FIND_PAGES, ITEM_ERRORS, MAX_EXTRA_PAGES, PAGE_SIZE, BatchCall, MetaAccount, MetaSettings,
-    _nested, decode_state, encode_state, graph_time, item_key, media_kind, meta_settings, newest_first,
-    next_after, same_text, settings_problems, sid, text_of, time_cursor, _epoch_or_none, _opt_str,
+    decode_state, encode_state, epoch_or_none, graph_time, item_key, media_kind, meta_settings, nested,
+    newest_first, next_after, opt_str, same_text, settings_problems, sid, text_of, time_cursor,
 )
 
 POST_FIELDS = "id,message,created_time,updated_time,from{id,name},permalink_url,full_picture"
@@ -79,10 +79,10 @@ class FacebookPage(MetaAccount, SocialNetwork, ReadsDMs, StartsAtTime, ReceivesP
             if str(body.get("id")) != self.settings.page_id:
                 raise FatalError(f"read the Page: Meta answered for {body.get('id')!r}, not page_id "
                                  f"{self.settings.page_id}")
-            name = _opt_str(body.get("name"))
-            handle = _opt_str(body.get("username")) or name or self.settings.page_id
+            name = opt_str(body.get("name"))
+            handle = opt_str(body.get("username")) or name or self.settings.page_id
             self._me = Author(self.kind, self.settings.page_id, handle, name,
-                              profile_url=_opt_str(body.get("link")) or f"https://www.facebook.com/{handle}")
+                              profile_url=opt_str(body.get("link")) or f"https://www.facebook.com/{handle}")
         return self._me
 
     def probe(self) -> None:
@@ -125,14 +125,14 @@ class FacebookPage(MetaAccount, SocialNetwork, ReadsDMs, StartsAtTime, ReceivesP
         items: list[Mention | Unparseable] = []
         recent, commented = [], []
         for post in posts:
-            created = _epoch_or_none(post.get("created_time"))
+            created = epoch_or_none(post.get("created_time"))
             if created is not None and created < floor:
                 continue
             recent.append(post)
             if created is None or created >= since:
                 items.extend(self._visitor_post(post))
             # A post's updated_time moves when someone comments (Graph API Post reference).
-            updated = _epoch_or_none(post.get("updated_time"))
+            updated = epoch_or_none(post.get("updated_time"))
             if post.get("id") and (updated is None or updated >= since):
                 commented.append(str(post["id"]))
         items.extend(self._comments(commented, since))
@@ -168,7 +168,7 @@ class FacebookPage(MetaAccount, SocialNetwork, ReadsDMs, StartsAtTime, ReceivesP
                     raise answer
                 reached = False
                 for row in answer.get("data") or []:
-                    created = _epoch_or_none(row.get("created_time")) if isinstance(row, dict) else None
+                    created = epoch_or_none(row.get("created_time")) if isinstance(row, dict) else None
                     if created is not None and created < since:
                         reached = True
                         continue
@@ -195,18 +195,18 @@ class FacebookPage(MetaAccount, SocialNetwork, ReadsDMs, StartsAtTime, ReceivesP
         author_id = sid(who["id"])
         if author_id == self.settings.page_id:
             return None     # our own answer
-        parent = _nested(row, "parent", "id")
+        parent = nested(row, "parent", "id")
         attachment = row.get("attachment")
         media: tuple[Media, ...] = ()
         if isinstance(attachment, dict):
-            url = (_nested(attachment, "media", "source") or _nested(attachment, "media", "image", "src")
+            url = (nested(attachment, "media", "source") or nested(attachment, "media", "image", "src")
                    or attachment.get("url"))
             media = (Media(media_kind(attachment.get("type")), f"comment:{comment_id}",
                            url if isinstance(url, str) else None),)
         return Mention(network=self.kind, id=comment_id, kind=kind,  # type: ignore[arg-type]
-                       author=self._author(author_id, _opt_str(who.get("name")), None),
+                       author=self._author(author_id, opt_str(who.get("name")), None),
                        text=text_of(row.get("message")), created_at=graph_time(row.get("created_time")),
-                       url=_opt_str(row.get("permalink_url")) or comment_url(post_id, comment_id),
+                       url=opt_str(row.get("permalink_url")) or comment_url(post_id, comment_id),
                        conversation_id=post_id, in_reply_to=parent if isinstance(parent, str) else post_id,
                        media=media)
 
@@ -222,16 +222,16 @@ class FacebookPage(MetaAccount, SocialNetwork, ReadsDMs, StartsAtTime, ReceivesP
         picture = row.get("full_picture")
         media = (Media("image", f"post:{post_id}", picture),) if isinstance(picture, str) and picture else ()
         return Mention(network=self.kind, id=post_id, kind="mention",
-                       author=self._author(author_id, _opt_str(who.get("name")), None),
+                       author=self._author(author_id, opt_str(who.get("name")), None),
                        text=text_of(row.get("message")), created_at=graph_time(row.get("created_time")),
-                       url=_opt_str(row.get("permalink_url")) or post_url(post_id), conversation_id=post_id,
+                       url=opt_str(row.get("permalink_url")) or post_url(post_id), conversation_id=post_id,
                        media=media)
 
     def _tagged_page(self, since: int, after: str | None) -> tuple[list[Mention | Unparseable], str | None]:
         body = self.graph.get(f"{self.settings.page_id}/tagged", "read posts that mention the Page",
                               fields=POST_FIELDS, since=since, limit=PAGE_SIZE, after=after)
         rows = [p for p in body.get("data") or [] if isinstance(p, dict)]
-        fresh = [p for p in rows if (_epoch_or_none(p.get("created_time")) or since) >= since]
+        fresh = [p for p in rows if (epoch_or_none(p.get("created_time")) or since) >= since]
         items: list[Mention | Unparseable] = []
         for row in fresh:
             items.extend(self._visitor_post(row))
@@ -254,7 +254,7 @@ class FacebookPage(MetaAccount, SocialNetwork, ReadsDMs, StartsAtTime, ReceivesP
         who = value.get("from") if isinstance(value.get("from"), dict) else {}
         sender = who.get("id", value.get("sender_id"))
         sender_id = sid(sender) if sender is not None else None
-        by = _opt_str(who.get("name")) or _opt_str(value.get("sender_name")) or sender_id
+        by = opt_str(who.get("name")) or opt_str(value.get("sender_name")) or sender_id
         if item == "comment":
             comment_id = sid(value["comment_id"])
             if verb == "add":
@@ -320,7 +320,7 @@ class FacebookPage(MetaAccount, SocialNetwork, ReadsDMs, StartsAtTime, ReceivesP
             row = self.graph.call("GET", comment_id, "read a comment", params={"fields": COMMENT_FIELDS})
         except NotFound:
             return []
-        post_id = _opt_str(value.get("post_id")) or comment_id
+        post_id = opt_str(value.get("post_id")) or comment_id
         mention = self._comment(row, post_id, kind)
         return [mention] if mention is not None else []
 
@@ -348,7 +348,7 @@ class FacebookPage(MetaAccount, SocialNetwork, ReadsDMs, StartsAtTime, ReceivesP
         comment_id = body.get("id")
         if not isinstance(comment_id, str) or not comment_id:
             raise FatalError("post a comment: Meta's answer names no id")
-        return PostedReply(self.kind, comment_id, _opt_str(body.get("permalink_url")), post.text,
+        return PostedReply(self.kind, comment_id, opt_str(body.get("permalink_url")), post.text,
                            in_reply_to=post.in_reply_to)
 
     def find_own_post(self, post: OutboundPost, since_id: str | None = None) -> PostedReply | None:
@@ -361,7 +361,7 @@ class FacebookPage(MetaAccount, SocialNetwork, ReadsDMs, StartsAtTime, ReceivesP
         found = self._find_comment(post.in_reply_to, post)
         if found is None:
             try:
-                parent = _nested(self.graph.call("GET", post.in_reply_to, "read the comment answered",
+                parent = nested(self.graph.call("GET", post.in_reply_to, "read the comment answered",
                                                  params={"fields": "parent{id}"}, write=True), "parent", "id")
             except SkippableError:
                 parent = None     # a post, or gone
@@ -374,7 +374,7 @@ class FacebookPage(MetaAccount, SocialNetwork, ReadsDMs, StartsAtTime, ReceivesP
                   "fields": "id,message,from{id},permalink_url,created_time"}
         for row in self.graph.pages(f"{object_id}/comments", "read the answers under a comment", params,
                                     most=FIND_PAGES, write=True):
-            if str(_nested(row, "from", "id")) == self.settings.page_id and same_text(row.get("message"), post.text):
-                return PostedReply(self.kind, str(row["id"]), _opt_str(row.get("permalink_url")), post.text,
+            if str(nested(row, "from", "id")) == self.settings.page_id and same_text(row.get("message"), post.text):
+                return PostedReply(self.kind, str(row["id"]), opt_str(row.get("permalink_url")), post.text,
                                    in_reply_to=post.in_reply_to)
         return None

@@ -17,8 +17,8 @@ from adapters.base import (
 )
 from adapters.social.meta import (
     FIND_PAGES, ITEM_ERRORS, MAX_EXTRA_PAGES, PAGE_SIZE, SETTINGS_SCHEMA, BatchCall, MetaAccount, MetaSettings,
-    _epoch_or_none, _nested, _opt_str, decode_state, encode_state, graph_time, item_key, media_kind, meta_settings,
-    newest_first, next_after, same_text, settings_problems, sid, text_of, time_cursor,
+    decode_state, encode_state, epoch_or_none, graph_time, item_key, media_kind, meta_settings, nested,
+    newest_first, next_after, opt_str, same_text, settings_problems, sid, text_of, time_cursor,
 )
 
 COMMENT_FIELDS = "id,text,timestamp,username,from{id,username},parent_id"
@@ -72,11 +72,11 @@ class InstagramAccount(MetaAccount, SocialNetwork, ReadsDMs, StartsAtTime, Recei
     def whoami(self) -> Author:
         if self._me is None:
             body = self.graph.get(self.own_id, "read the Instagram account", fields="id,username,name")
-            username = _opt_str(body.get("username"))
+            username = opt_str(body.get("username"))
             if str(body.get("id")) != self.own_id or username is None:
                 raise FatalError(f"read the Instagram account: Meta answered for {body.get('id')!r}, not "
                                  f"ig_user_id {self.own_id}")
-            self._me = Author(self.kind, self.own_id, username, _opt_str(body.get("name")),
+            self._me = Author(self.kind, self.own_id, username, opt_str(body.get("name")),
                               profile_url=f"https://www.instagram.com/{username}/")
         return self._me
 
@@ -124,7 +124,7 @@ class InstagramAccount(MetaAccount, SocialNetwork, ReadsDMs, StartsAtTime, Recei
         body = self.graph.get(f"{self.own_id}/media", "read the account's media", fields=MEDIA_FIELDS,
                               since=floor, limit=PAGE_SIZE, after=after)
         rows = [m for m in body.get("data") or [] if isinstance(m, dict)]
-        recent = [m for m in rows if (_epoch_or_none(m.get("timestamp")) or floor) >= floor]
+        recent = [m for m in rows if (epoch_or_none(m.get("timestamp")) or floor) >= floor]
         with_comments = [m for m in recent if m.get("id") and m.get("comments_count") != 0]
         items = self._media_comments(with_comments, since)
         return items, next_after(body) if len(recent) == len(rows) else None
@@ -136,7 +136,7 @@ class InstagramAccount(MetaAccount, SocialNetwork, ReadsDMs, StartsAtTime, Recei
             return BatchCall(f"{media_id}/comments", {"fields": THREAD_FIELDS, "limit": COMMENTS_PER_PAGE,
                                                       "after": after})
 
-        permalinks = {str(m["id"]): _opt_str(m.get("permalink")) for m in media}
+        permalinks = {str(m["id"]): opt_str(m.get("permalink")) for m in media}
         items: list[Mention | Unparseable] = []
         pending = [(str(m["id"]), call(str(m["id"]))) for m in media]
         for _ in range(MAX_EXTRA_PAGES + 1):
@@ -159,12 +159,12 @@ class InstagramAccount(MetaAccount, SocialNetwork, ReadsDMs, StartsAtTime, Recei
 
     def _thread_items(self, row: Any, media_id: str, permalink: str | None, since: int) -> list[Mention | Unparseable]:
         found: list[Mention | Unparseable] = []
-        replies = _nested(row, "replies", "data") if isinstance(row, dict) else None
+        replies = nested(row, "replies", "data") if isinstance(row, dict) else None
         for item, parent in [(row, None)] + [(r, row.get("id")) for r in replies or []]:
-            created = _epoch_or_none(item.get("timestamp")) if isinstance(item, dict) else None
+            created = epoch_or_none(item.get("timestamp")) if isinstance(item, dict) else None
             if created is not None and created < since:
                 if isinstance(item, dict) and item.get("id"):
-                    self._parents[str(item["id"])] = _opt_str(item.get("parent_id")) or _opt_str(parent)
+                    self._parents[str(item["id"])] = opt_str(item.get("parent_id")) or opt_str(parent)
                 continue
             found.extend(self._comment_item(item, media_id, permalink, parent))
         return found
@@ -182,11 +182,11 @@ class InstagramAccount(MetaAccount, SocialNetwork, ReadsDMs, StartsAtTime, Recei
                  kind: str = "comment") -> Mention | None:
         comment_id = sid(row["id"])
         who = row.get("from") if isinstance(row.get("from"), dict) else {}
-        username = _opt_str(who.get("username")) or _opt_str(row.get("username"))
+        username = opt_str(who.get("username")) or opt_str(row.get("username"))
         author_id = sid(who["id"]) if who.get("id") is not None else username
         if author_id is None:
             raise KeyError("from: the comment names no author")
-        parent_id = _opt_str(row.get("parent_id")) or (sid(parent) if parent is not None else None)
+        parent_id = opt_str(row.get("parent_id")) or (sid(parent) if parent is not None else None)
         self._parents[comment_id] = parent_id
         if self._is_own(author_id, username):
             return None
@@ -200,7 +200,7 @@ class InstagramAccount(MetaAccount, SocialNetwork, ReadsDMs, StartsAtTime, Recei
         body = self.graph.get(f"{self.own_id}/tags", "read media the account is tagged in", fields=TAG_FIELDS,
                               limit=PAGE_SIZE, after=after)
         rows = [m for m in body.get("data") or [] if isinstance(m, dict)]
-        fresh = [m for m in rows if (_epoch_or_none(m.get("timestamp")) or since) >= since]
+        fresh = [m for m in rows if (epoch_or_none(m.get("timestamp")) or since) >= since]
         items: list[Mention | Unparseable] = []
         for row in fresh:
             try:
@@ -217,8 +217,8 @@ class InstagramAccount(MetaAccount, SocialNetwork, ReadsDMs, StartsAtTime, Recei
         """Someone's media that tags or names the account. Instagram shows its owner's
         username, not an id: the username stands in for one."""
         media_id = sid(row["id"])
-        username = _opt_str(row.get("username"))
-        owner = _nested(row, "owner", "id")
+        username = opt_str(row.get("username"))
+        owner = nested(row, "owner", "id")
         author_id = sid(owner) if owner is not None else username
         if author_id is None:
             raise KeyError("username: the media names no owner")
@@ -229,7 +229,7 @@ class InstagramAccount(MetaAccount, SocialNetwork, ReadsDMs, StartsAtTime, Recei
             if isinstance(url, str) and url else ()
         return Mention(network=self.kind, id=media_id, kind="mention", author=self._author(author_id, None, username),
                        text=text_of(row.get("caption")), created_at=graph_time(row.get("timestamp")),
-                       url=_opt_str(row.get("permalink")), conversation_id=media_id, media=media)
+                       url=opt_str(row.get("permalink")), conversation_id=media_id, media=media)
 
     # ------------------------------------------------------------------ webhooks
 
@@ -244,7 +244,7 @@ class InstagramAccount(MetaAccount, SocialNetwork, ReadsDMs, StartsAtTime, Recei
         if field == "mentions":
             return self._mention_change(value)
         comment_id = sid(value["id"])
-        media_id = _nested(value, "media", "id")
+        media_id = nested(value, "media", "id")
         who = value.get("from")
         if not isinstance(who, dict) or media_id is None:
             # An older, shorter delivery (id and text): the comment is read.
@@ -260,10 +260,10 @@ class InstagramAccount(MetaAccount, SocialNetwork, ReadsDMs, StartsAtTime, Recei
                                   params={"fields": f"{COMMENT_FIELDS},media{{id,permalink}}"})
         except NotFound:
             return []
-        media_id = _nested(row, "media", "id")
+        media_id = nested(row, "media", "id")
         if media_id is None:
             raise KeyError("media: the comment names no media")
-        mention = self._comment(row, sid(media_id), _opt_str(_nested(row, "media", "permalink")))
+        mention = self._comment(row, sid(media_id), opt_str(nested(row, "media", "permalink")))
         return [mention] if mention is not None else []
 
     def _mention_change(self, value: Mapping[str, Any]) -> list[Mention | Change]:
@@ -280,7 +280,7 @@ class InstagramAccount(MetaAccount, SocialNetwork, ReadsDMs, StartsAtTime, Recei
                 if not isinstance(row, dict):
                     return []
                 self._mentioned[comment_id] = media_id
-                mention = self._comment(row, media_id, _opt_str(_nested(row, "media", "permalink")), kind="mention")
+                mention = self._comment(row, media_id, opt_str(nested(row, "media", "permalink")), kind="mention")
             else:
                 body = self.graph.get(self.own_id, "read a mention",
                                       fields=f"mentioned_media.media_id({media_id}){{{TAG_FIELDS}}}")
@@ -330,7 +330,7 @@ class InstagramAccount(MetaAccount, SocialNetwork, ReadsDMs, StartsAtTime, Recei
                                   write=True)
         except SkippableError:
             return None    # a media has no parent_id: the answer is a comment on it
-        parent = _opt_str(row.get("parent_id"))
+        parent = opt_str(row.get("parent_id"))
         self._parents[object_id] = parent
         return parent or object_id
 
@@ -347,8 +347,8 @@ class InstagramAccount(MetaAccount, SocialNetwork, ReadsDMs, StartsAtTime, Recei
         for row in self.graph.pages(path, "read the answers under a comment",
                                     {"fields": "id,text,username,from{id,username},timestamp",
                                      "limit": COMMENTS_PER_PAGE}, most=FIND_PAGES, write=True):
-            author = str(_nested(row, "from", "id"))
-            username = _opt_str(_nested(row, "from", "username")) or _opt_str(row.get("username"))
+            author = str(nested(row, "from", "id"))
+            username = opt_str(nested(row, "from", "username")) or opt_str(row.get("username"))
             if (author == self.own_id or (me is not None and username == me)) and same_text(row.get("text"), post.text):
                 return PostedReply(self.kind, str(row["id"]), None, post.text, in_reply_to=post.in_reply_to)
         return None

@@ -56,7 +56,9 @@ TOKEN_SUBCODES = {458: "the app is no longer installed for this Page", 459: "the
 # Messenger and Instagram messaging: "This message is sent outside of allowed window".
 WINDOW_SUBCODES = frozenset({2018278, 2018065, 2018108, 2534022})
 PRIVATE_REPLY_USED = 10900       # "(#10900) Activity already replied to"
-PRIVATE_REPLY_LATE = frozenset({10901, 10903})   # too old / not replyable any more
+# Codes integrations report for a Private Reply too late or to an object that takes none
+# (not in Meta's Messenger error table; a window error 10/2018278 is read the same way).
+PRIVATE_REPLY_LATE = frozenset({10901, 10903})
 DUPLICATE_POST = 506
 TRANSIENT_CODES = frozenset({1, 2, 1200})
 TIME_CURSOR = "t:"
@@ -598,7 +600,7 @@ def message_media(mid: str, attachments: Any) -> tuple[Media, ...]:
         if not isinstance(row, dict):
             continue
         payload = row.get("payload") if isinstance(row.get("payload"), dict) else {}
-        url = (payload.get("url") or _nested(row, "image_data", "url") or _nested(row, "video_data", "url")
+        url = (payload.get("url") or nested(row, "image_data", "url") or nested(row, "video_data", "url")
                or row.get("file_url") or row.get("url"))
         kind = row.get("type") or ("image" if row.get("image_data") else "video" if row.get("video_data") else None)
         found.append(Media(media_kind(kind, row.get("mime_type")), f"message:{mid}#{index}",
@@ -606,7 +608,7 @@ def message_media(mid: str, attachments: Any) -> tuple[Media, ...]:
     return tuple(found)
 
 
-def _nested(data: Any, *keys: str) -> Any:
+def nested(data: Any, *keys: str) -> Any:
     for key in keys:
         if not isinstance(data, dict):
             return None
@@ -767,7 +769,7 @@ class MetaAccount:
         an unsend; reads, deliveries, postbacks and reactions carry nothing for a ticket."""
         if not isinstance(event, dict):
             raise TypeError("a messaging event is an object")
-        sender = sid(_nested(event, "sender", "id"))
+        sender = sid(nested(event, "sender", "id"))
         at = graph_time(event.get("timestamp"))
         message, edit = event.get("message"), event.get("message_edit")
         if isinstance(edit, dict):
@@ -780,7 +782,7 @@ class MetaAccount:
         mid = sid(message["mid"])
         if message.get("is_deleted"):
             return [Change(self.kind, post_key(self.kind, mid, dm=True), "unsent", at=at, by=sender)]
-        reply_to = _nested(message, "reply_to", "mid")
+        reply_to = nested(message, "reply_to", "mid")
         return [Mention(network=self.kind, id=mid, kind="dm", author=self._person(sender), created_at=at,
                         text=text_of(message.get("text")), url=None, conversation_id=sender,
                         in_reply_to=reply_to if isinstance(reply_to, str) else None,
@@ -802,9 +804,9 @@ class MetaAccount:
         body = self.graph.get(f"{self.settings.page_id}/conversations", "read a customer's conversation",
                               platform=self.platform, user_id=scoped_id, fields="participants")
         for thread in body.get("data") or []:
-            for person in _nested(thread, "participants", "data") or []:
+            for person in nested(thread, "participants", "data") or []:
                 if isinstance(person, dict) and str(person.get("id")) == scoped_id:
-                    return _opt_str(person.get("name")), _opt_str(person.get("username"))
+                    return opt_str(person.get("name")), opt_str(person.get("username"))
         return None, None
 
     def _profile_fields(self) -> str:
@@ -819,7 +821,7 @@ class MetaAccount:
             found = self._participant(scoped_id)
             if found == (None, None):
                 body = self.graph.get(scoped_id, "read a customer's profile", fields=self._profile_fields())
-                found = (_opt_str(body.get("name")), _opt_str(body.get("username")))
+                found = (opt_str(body.get("name")), opt_str(body.get("username")))
         except RetriableError:
             return None, None           # not remembered: read again next time
         except SocialdeskError:
@@ -869,7 +871,7 @@ class MetaAccount:
                 rows = [m for m in answer.get("data") or [] if isinstance(m, dict)]
                 reached = False
                 for row in rows:
-                    stamp = _epoch_or_none(row.get("created_time"))
+                    stamp = epoch_or_none(row.get("created_time"))
                     if stamp is not None and stamp < since:
                         reached = True
                         continue
@@ -896,7 +898,7 @@ class MetaAccount:
             if sender_id == self.own_id:
                 return None
             mid = sid(row["id"])
-            author = self._author(sender_id, _opt_str(sender.get("name")), _opt_str(sender.get("username")))
+            author = self._author(sender_id, opt_str(sender.get("name")), opt_str(sender.get("username")))
             return Mention(network=self.kind, id=mid, kind="dm", author=author, text=text_of(row.get("message")),
                            created_at=graph_time(row.get("created_time")), url=None, conversation_id=sender_id,
                            media=message_media(mid, row.get("attachments")))
@@ -929,7 +931,7 @@ class MetaAccount:
         if not isinstance(message_id, str) or not message_id:
             raise RetriableError("send message: Meta's answer names no message_id")
         return PostedReply(self.kind, message_id, None, post.text, in_reply_to=post.private_reply_to, dm=True,
-                           conversation_id=_opt_str(answer.get("recipient_id")) or post.dm_recipient_id)
+                           conversation_id=opt_str(answer.get("recipient_id")) or post.dm_recipient_id)
 
     def _find_message(self, post: OutboundPost) -> PostedReply | None:
         """Our earlier identical message in the conversation ``post`` goes to (crash recovery)."""
@@ -937,25 +939,25 @@ class MetaAccount:
         if post.private_reply_to:
             comment = self.graph.call("GET", post.private_reply_to, "read the comment answered privately",
                                       params={"fields": self.PRIVATE_REPLY_FIELDS}, write=True)
-            thread = _nested(comment, "private_reply_conversation", "id")
+            thread = nested(comment, "private_reply_conversation", "id")
             if isinstance(thread, str):
                 threads.append(thread)
-            person = _nested(comment, "from", "id")
+            person = nested(comment, "from", "id")
         else:
             person = post.dm_recipient_id
         if not threads and person:
             for row in self.graph.pages(f"{self.settings.page_id}/conversations", "find the conversation",
                                         {"platform": self.platform, "user_id": str(person),
                                          "fields": "id,participants", "limit": PAGE_SIZE}, most=1, write=True):
-                people = {str(p.get("id")) for p in _nested(row, "participants", "data") or [] if isinstance(p, dict)}
+                people = {str(p.get("id")) for p in nested(row, "participants", "data") or [] if isinstance(p, dict)}
                 if not people or str(person) in people:
                     threads.append(str(row.get("id")))
         for thread in threads:
             for row in self.graph.pages(f"{thread}/messages", "read the conversation",
                                         {"fields": "id,message,from,created_time", "limit": 50}, write=True):
-                if str(_nested(row, "from", "id")) == self.own_id and same_text(row.get("message"), post.text):
+                if str(nested(row, "from", "id")) == self.own_id and same_text(row.get("message"), post.text):
                     return PostedReply(self.kind, str(row["id"]), None, post.text, in_reply_to=post.private_reply_to,
-                                       dm=True, conversation_id=_opt_str(person))
+                                       dm=True, conversation_id=opt_str(person))
         return None
 
     # ------------------------------------------------------------------ media
@@ -992,35 +994,35 @@ def _window_rule(post: OutboundPost) -> str:
 def _media_url(kind: str, body: Mapping[str, Any], index: str) -> str | None:
     if kind == "comment":
         attachment = body.get("attachment")
-        url = (_nested(attachment, "media", "source") or _nested(attachment, "media", "image", "src")
-               or _nested(attachment, "url"))
+        url = (nested(attachment, "media", "source") or nested(attachment, "media", "image", "src")
+               or nested(attachment, "url"))
     elif kind == "post":
         url = body.get("full_picture")
         if not isinstance(url, str):
-            rows = _nested(body, "attachments", "data") or []
-            url = _nested(rows[0], "media", "image", "src") if rows and isinstance(rows[0], dict) else None
+            rows = nested(body, "attachments", "data") or []
+            url = nested(rows[0], "media", "image", "src") if rows and isinstance(rows[0], dict) else None
     elif kind == "message":
-        rows = _nested(body, "attachments", "data") or []
+        rows = nested(body, "attachments", "data") or []
         try:
             row = rows[int(index or 0)]
         except (ValueError, IndexError, TypeError):
             return None
-        url = (_nested(row, "image_data", "url") or _nested(row, "video_data", "url") or _nested(row, "file_url")
-               or _nested(row, "payload", "url")) if isinstance(row, dict) else None
+        url = (nested(row, "image_data", "url") or nested(row, "video_data", "url") or nested(row, "file_url")
+               or nested(row, "payload", "url")) if isinstance(row, dict) else None
     else:
         url = body.get("media_url") or body.get("thumbnail_url")
     return url if isinstance(url, str) and url else None
 
 
-def _opt_str(value: Any) -> str | None:
+def opt_str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
 def _updated(thread: Mapping[str, Any]) -> float | None:
-    return _epoch_or_none(thread.get("updated_time"))
+    return epoch_or_none(thread.get("updated_time"))
 
 
-def _epoch_or_none(value: Any) -> float | None:
+def epoch_or_none(value: Any) -> float | None:
     try:
         return epoch(value)
     except ITEM_ERRORS:
