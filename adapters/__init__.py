@@ -10,6 +10,8 @@ from adapters.base import FatalError
 REGISTRY: dict[str, tuple[str, str]] = {
     # kind: (role, "module:Class")
     "x": ("social", "adapters.social.x:XNetwork"),
+    "facebook": ("social", "adapters.social.facebook:FacebookPage"),
+    "instagram": ("social", "adapters.social.instagram:InstagramAccount"),
     "zendesk": ("helpdesk", "adapters.helpdesk.zendesk:ZendeskHelpdesk"),
     "salesforce": ("helpdesk", "adapters.helpdesk.salesforce:SalesforceHelpdesk"),
 }

@@ -331,6 +331,12 @@ class SocialNetwork(Protocol):
     # How long a person (not a bot) may still answer privately with the network's
     # human-agent tag (Meta: 7 days; None: no such tag).
     human_agent_window: ClassVar[float | None] = None
+    # Whether a commenter is reached privately by a Private Reply to their comment (Meta)
+    # rather than a direct message to their account (X).
+    private_replies: ClassVar[bool] = False
+    # Whether a public reply opens with the author's @handle (X, Instagram); a Facebook
+    # reply sits under the comment it answers, and a name is not a handle there.
+    addresses_author: ClassVar[bool] = True
 
     def whoami(self) -> Author:
         """The brand's own account."""

@@ -59,8 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sandbox", help="serve local HTTPS stand-ins for the remote APIs")
     p.add_argument("--json", action="store_true",
                    help="print one JSON line (CA bundle, URLs, credentials) first")
-    p.add_argument("--service", action="append", choices=["zendesk", "x", "salesforce"],
+    p.add_argument("--service", action="append", choices=["zendesk", "x", "salesforce", "meta"],
                    help="serve only this service (repeatable; default: all)")
+    p.add_argument("--x-index-lag", type=float, metavar="SECONDS",
+                   help="how late X indexes a post at most (default: 3; 0 serves every post at once)")
+    p.add_argument("--x-trailing-empty-page", type=float, metavar="P",
+                   help="the chance that X's last page names an empty next one (default: 0.1)")
     p.set_defaults(func=Command("cli.sandbox", "cmd_sandbox"))
 
     p = sub.add_parser("check", help="validate the mapping, connect, say what was found")

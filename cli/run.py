@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from cli.common import EXIT_CONFIG, configure_logging, load_mapping, open_store, stop_event
-from cli.wiring import sandbox_endpoints
+from cli.wiring import SUBSCRIPTIONS, sandbox_endpoints, subscribe_on_sandbox
 
 
 def set_aside(store: Any) -> str:
@@ -75,6 +75,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                     if desk.kind == "salesforce":
                         sandbox.connect_push("salesforce", f"{web.url}/hooks/salesforce/{name}")
             try:
+                if sandbox is not None:
+                    for name, network in daemon.networks.items():
+                        if network.kind in SUBSCRIPTIONS and config.networks[name].sandbox:
+                            subscribe_on_sandbox(info, network.kind, f"{web.url}/hooks/network/{name}")
                 created = daemon.setup_push(public)
                 logging.getLogger("socialdesk").info("webhooks ready at %s (%s)", web.url, created or "unchanged")
             except Exception as err:  # polling still mirrors; say why push is off

@@ -11,7 +11,16 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     """Serve the sandbox until Ctrl-C; ``--json`` prints what a client needs as the first line."""
     from sandbox.server import SERVICES, Sandbox
 
-    sandbox = Sandbox(services=tuple(args.service or SERVICES)).start()
+    x: dict[str, float] = {}
+    if args.x_index_lag is not None:
+        x["index_lag"] = args.x_index_lag
+    if args.x_trailing_empty_page is not None:
+        x["trailing_empty_page"] = args.x_trailing_empty_page
+    try:
+        sandbox = Sandbox(services=tuple(args.service or SERVICES), settings={"x": x}).start()
+    except ValueError as err:
+        print(f"socialdesk sandbox: {err}", file=sys.stderr)
+        return 2
     stop = stop_event()
     try:
         if args.json:

@@ -18,13 +18,24 @@ from adapters.oauth import Consent
 # Nothing listens here: the sandbox's authorize page answers with a redirect to this
 # address, and the code is read from that redirect.
 SANDBOX_REDIRECT = "http://127.0.0.1:9/socialdesk/callback"
+# Adapter kinds served by a sandbox service of another name.
+SERVICE_OF = {"facebook": "meta", "instagram": "meta"}
+# What each pushing network's app subscribes to (Meta's webhook objects and fields).
+SUBSCRIPTIONS = {"facebook": ("page", "feed,mention,messages,message_echoes,message_edits"),
+                 "instagram": ("instagram", "comments,mentions,messages")}
 
 
 def sandbox_settings(kind: str, info: Mapping[str, Any]) -> dict[str, Any]:
     """Adapter settings for a ``sandbox: true`` entry, from ``socialdesk sandbox --json``."""
-    service = info["services"].get(kind)
+    service = info["services"].get(SERVICE_OF.get(kind, kind))
     if service is None:
         raise FatalError(f"the sandbox has no {kind!r} service")
+    if kind in ("facebook", "instagram"):
+        values = {"page_id": service["page_id"], "page_token": Secret(service["page_token"], "page_token"),
+                  "app_id": service["app_id"], "app_secret": Secret(service["app_secret"], "app_secret"),
+                  "verify_token": Secret(service["verify_token"], "verify_token"), "base_url": service["url"],
+                  "version": service["version"], "ca_bundle": info["ca_bundle"]}
+        return {**values, "ig_user_id": service["ig_user_id"]} if kind == "instagram" else values
     if kind == "zendesk":
         return {"url": service["url"], "auth": "oauth", "client_id": service["oauth_client_id"],
                 "client_secret": Secret(service["oauth_client_secret"], "client_secret"),
@@ -75,6 +86,24 @@ class SandboxEndpoints:
     def consent(self, endpoint: Any, adapter: Any) -> None:
         if endpoint.sandbox:
             consent_on_sandbox(adapter)
+
+
+def subscribe_on_sandbox(info: Mapping[str, Any], kind: str, callback_url: str) -> None:
+    """Do what an admin does in Meta's App Dashboard: point the app's webhook for this
+    network at the daemon (Meta checks it with a GET first) and subscribe the Page."""
+    service = info["services"]["meta"]
+    graph = f"{service['url']}/{service['version']}"
+    obj, fields = SUBSCRIPTIONS[kind]
+    answer = requests.post(f"{graph}/{service['app_id']}/subscriptions", verify=info["ca_bundle"], timeout=30, data={
+        "object": obj, "callback_url": callback_url, "fields": fields, "verify_token": service["verify_token"],
+        "access_token": service["app_token"]})
+    if answer.status_code != 200:
+        raise FatalError(f"the sandbox's Meta app refused the webhook at {callback_url}: HTTP {answer.status_code} "
+                         f"{answer.text[:200]}")
+    answer = requests.post(f"{graph}/{service['page_id']}/subscribed_apps", verify=info["ca_bundle"], timeout=30,
+                           data={"subscribed_fields": "feed,mention,messages", "access_token": service["page_token"]})
+    if answer.status_code != 200:
+        raise FatalError(f"the sandbox's Page refused the app's subscription: HTTP {answer.status_code}")
 
 
 def sandbox_endpoints(info: Mapping[str, Any] | None) -> SandboxEndpoints | None:

@@ -209,10 +209,10 @@ class Route:
         """Every step once: re-check if waiting, read, ticket, read replies, post, watch
         (a part does nothing while the route waits or is parked)."""
         self.recheck()
+        while self.read_pushes():   # what the network pushed first: the reads reconcile after
+            pass
         for stream in self.settings.streams:
             self.poll(stream)
-        while self.read_pushes():
-            pass
         while self.process_inbox():
             pass
         self.poll_replies()

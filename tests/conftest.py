@@ -12,13 +12,15 @@ if TYPE_CHECKING:
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import harness  # noqa: E402
+
 
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator["Sandbox"]:
     """One sandbox (all services, real HTTPS) for the whole test session."""
     from sandbox.server import Sandbox
 
-    sb = Sandbox().start()
+    sb = Sandbox(settings=harness.INSTANT).start()
     try:
         yield sb
     finally:

@@ -59,6 +59,8 @@ class FacebookPage(MetaAccount, SocialNetwork, ReadsDMs, StartsAtTime, ReceivesP
     min_poll_interval: ClassVar[float] = 60.0
     private_reply_window: ClassVar[float | None] = 24 * 3600.0
     human_agent_window: ClassVar[float | None] = 7 * 24 * 3600.0
+    private_replies: ClassVar[bool] = True
+    addresses_author: ClassVar[bool] = False
 
     def __init__(self, settings: MetaSettings, session: requests.Session | None = None) -> None:
         super().__init__(settings, session)

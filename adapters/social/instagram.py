@@ -41,6 +41,7 @@ class InstagramAccount(MetaAccount, SocialNetwork, ReadsDMs, StartsAtTime, Recei
     min_poll_interval: ClassVar[float] = 60.0
     private_reply_window: ClassVar[float | None] = 24 * 3600.0
     human_agent_window: ClassVar[float | None] = 7 * 24 * 3600.0
+    private_replies: ClassVar[bool] = True
     PRIVATE_REPLY_FIELDS: ClassVar[str] = "from"
     settings_schema: ClassVar[Mapping[str, str]] = {**SETTINGS_SCHEMA, "ig_user_id": "string"}
     required_settings: ClassVar[tuple[str, ...]] = ("page_id", "page_token", "ig_user_id")

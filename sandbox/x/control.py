@@ -133,7 +133,7 @@ class Control:
 
     def c_reset(self) -> Response:
         self.state.reset()
-        self.state.index_lag = INDEX_LAG_DEFAULT
+        self.state.index_lag = self.state.index_lag_default
         return self._json({"ok": True})
 
     def c_clock(self) -> Response:

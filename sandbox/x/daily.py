@@ -87,17 +87,24 @@ class DailyCaps:
         return allowed, headers
 
 
+# How often a last page still names a next page, which is then empty: X's pagination
+# guide says a ``next_token`` does not promise more results. A tenth of reads by default.
+TRAILING_EMPTY_PAGE_DEFAULT = 0.1
+
+
 class TrailingPages:
     """How often a last page still names a next page (which is then empty)."""
 
-    def __init__(self, seed: int) -> None:
-        self.chance = 0.0
+    def __init__(self, seed: int, chance: float = TRAILING_EMPTY_PAGE_DEFAULT) -> None:
+        if not 0 <= chance <= 1:
+            raise ValueError("trailing_empty_page is a number from 0 to 1")
+        self.default = self.chance = float(chance)
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
 
     def reset(self, seed: int) -> None:
         with self.lock:
-            self.chance = 0.0
+            self.chance = self.default
             self.rng.seed(seed)
 
     def draw(self) -> bool:

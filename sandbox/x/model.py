@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any, Iterable
 from sandbox.common import Chaos, Clock, Outage, RateLimits, Snowflake
 from sandbox.oauth import ACCESS, REFRESH, AuthServer
 from sandbox.x.constants import CODE_SECONDS, RATE_LIMITS, USERNAME_RE
-from sandbox.x.daily import DailyCaps, TrailingPages
+from sandbox.x.daily import TRAILING_EMPTY_PAGE_DEFAULT, DailyCaps, TrailingPages
 from sandbox.x.helpers import detect_lang, snowflake_at
 from sandbox.x.oauth1 import OAuth1Keys
 from sandbox.x.records import DmEvent, mention_spans, Post, User, wrap_urls
+from sandbox.x.search import INDEX_LAG_DEFAULT
 
 if TYPE_CHECKING:
     from sandbox.x.records import Fault
@@ -32,7 +33,15 @@ class XState:
             k: tuple(v) for k, v in settings.get("rate_limits", {}).items()}})
         self.chaos = Chaos(int(settings.get("seed", 0)))
         self.daily = DailyCaps()
-        self.pages = TrailingPages(self.chaos.seed)
+        # X's timelines: posts indexed up to a few seconds late, and last pages that
+        # sometimes name an empty next one. A reset comes back to these (settings
+        # ``index_lag``, ``trailing_empty_page``; ``socialdesk sandbox --x-index-lag``).
+        self.pages = TrailingPages(self.chaos.seed, float(settings.get("trailing_empty_page",
+                                                                       TRAILING_EMPTY_PAGE_DEFAULT)))
+        self.index_lag_default = float(settings.get("index_lag", INDEX_LAG_DEFAULT))
+        if not 0 <= self.index_lag_default <= 3600:
+            raise ValueError("index_lag is a number of seconds from 0 to 3600")
+        self.index_lag = self.index_lag_default
         self.outage = Outage(self.clock)
         self.tier = "recorded"
         self.brand_handle: str = settings.get("brand_handle", "socialdesk_demo")

@@ -14,9 +14,9 @@ if TYPE_CHECKING:
 
 # Timelines and search index a post late: it is served only ``lag`` seconds after it was
 # created, each post's lag drawn (from the chaos seed and its id) below this bound, which
-# ``POST /_sandbox/limits {"index_lag": seconds}`` sets (X: a few seconds). It is 0 after a
-# reset until the suite's immediate post-then-read tests let the clock pass first.
-INDEX_LAG_DEFAULT = 0.0
+# ``POST /_sandbox/limits {"index_lag": seconds}`` sets (X: a few seconds; the service's
+# ``index_lag`` setting is what a reset comes back to).
+INDEX_LAG_DEFAULT = 3.0
 
 
 def index_lag(post: Post, state: XState) -> float:

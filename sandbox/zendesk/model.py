@@ -155,6 +155,8 @@ class ZendeskState(Users, Catalog, TicketViews, TicketParts, TicketWrites, Trigg
                 ("social_network", "tagger", "Social network",
                  [("X", "x"), ("Facebook", "facebook"), ("Instagram", "instagram")]),
                 ("social_post_url", "text", "Social post URL", None),
+                # What an admin adds for Meta's messaging window: socialdesk writes the deadline.
+                ("social_reply_deadline", "text", "Reply deadline", None),
                 ("social_followers", "integer", "Social followers", None)):
             fid = self.ids.next()
             record = self._field_record(fid, kind, title, 9999, now, removable=True)

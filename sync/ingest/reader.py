@@ -84,11 +84,13 @@ class MentionReader:
             settled.append(old)
         if settled:
             return max(settled, key=_id_key)
+        network = self.ctx.network
+        if isinstance(network, StartsAtTime) and (old is None or not str(newest or "").isdigit()):
+            # The first read; or a network whose ids do not tell time (Meta's): every post
+            # before the horizon has been read, so the next read starts there.
+            return network.cursor_at(horizon).value
         if old is not None:
             return old    # a moment, and still nothing older than the overlap: read from it again
-        network = self.ctx.network
-        if isinstance(network, StartsAtTime):
-            return network.cursor_at(horizon).value
         # A network that reads only after a post: the oldest read, so that the next read
         # still has a cursor to tell a window gap by.
         return min((str(i.id) for i in read if str(i.id).isdigit()), key=_id_key, default=None)

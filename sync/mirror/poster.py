@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from adapters.base import DuplicateContent, OutboundPost, RetriableError
+from adapters.base import DuplicateContent, OutboundPost, RetriableError, WindowClosed
 from sync.checkpoints import checkpoint
 from sync.context import RouteContext
 from sync.failures import work_rows
@@ -23,6 +23,14 @@ log = logging.getLogger("socialdesk.engine")
 
 # How often a reply waiting for a lead's approval looks at its ticket again (seconds).
 APPROVAL_RECHECK = 60.0
+# How often a reply held past the messaging window looks for a new customer message.
+WINDOW_RECHECK = 300.0
+# Meta's message tag for a person's answer after the standard 24-hour window.
+HUMAN_AGENT = "HUMAN_AGENT"
+
+
+def _ago(seconds: float) -> str:
+    return f"{seconds / 86400:.1f} days" if seconds >= 86400 else f"{seconds / 3600:.1f} hours"
 
 
 class ReplyPoster:
@@ -53,20 +61,27 @@ class ReplyPoster:
             return  # the lease ran out and another worker has the row now
         retry = attempt > 1
         to_dm = link.dm or (mirror.dm_tag is not None and mirror.dm_tag in ticket.tags)
+        # A commenter is first reached privately by a Private Reply to their comment (Meta).
+        privately = to_dm and not link.dm and network.private_replies
+        tag = self._message_tag(row) if link.dm else None
+        if tag is False:
+            return      # past the network's messaging window: held, with a note that says why
         limit = network.max_dm_len if to_dm else network.max_reply_len
         body = row.body.strip() + (f" {mirror.sign_off}" if mirror.sign_off else "")
-        text = body if to_dm else address(body, link.author_handle)
+        text = body if to_dm or not network.addresses_author else address(body, link.author_handle)
         if not to_dm:
             held = (public_reply_guard(row.body, tuple((p.name, p.regex) for p in mirror.pii_patterns))
                     or self._too_old(row.ticket_id))
             if held:
                 raise HeldReply(held)
-        parts = split_reply(text, network.weighted_length, limit, thread=mirror.thread_long_replies)
+        parts = split_reply(text, network.weighted_length, limit, thread=mirror.thread_long_replies and not privately)
+        if privately and len(parts) > 1:
+            raise HeldReply(f"a Private Reply is one message of at most {limit} characters: shorten the reply")
         done = {p["index"]: p for p in row.posted if "index" in p}
         # The first part answers the conversation's newest post as of the first attempt;
         # a retry whose first answer was lost must look for itself under that same post.
         previous = next((p["anchor"] for p in row.posted if "anchor" in p), None)
-        if previous is None and not to_dm and link.last_post_id:
+        if previous is None and (privately or not to_dm) and link.last_post_id:
             previous = ctx.store.record_reply_anchor(row.id, link.last_post_id)
         previous = previous or link.last_post_id
         urls: list[str] = []
@@ -75,20 +90,29 @@ class ReplyPoster:
                 previous = done[index]["id"]
                 urls.append(done[index].get("url") or done[index]["id"])
                 continue
-            post = (OutboundPost(part, dm_recipient_id=link.author_id) if to_dm
-                    else OutboundPost(part, in_reply_to=previous))
-            result = self._post_once(post, retry)
+            if privately:
+                post = OutboundPost(part, private_reply_to=previous)
+            elif to_dm:
+                post = OutboundPost(part, dm_recipient_id=link.author_id, tag=tag or None)
+            else:
+                post = OutboundPost(part, in_reply_to=previous)
+            try:
+                result = self._post_once(post, retry)
+            except WindowClosed as err:
+                self._hold_for_window(row, str(err))
+                return
             checkpoint("mirror.after_post")
             ctx.store.record_posted_part(row.id, {"index": index, "id": result.id, "url": result.url})
             checkpoint("mirror.after_record_part")
             ctx.stats.posts += 1
             previous = result.id
             urls.append(result.url or result.id)
-        if to_dm and not link.dm and not link.dm_note_posted and mirror.dm_public_note:
+        if to_dm and not link.dm and not privately and not link.dm_note_posted and mirror.dm_public_note:
             note = address(mirror.dm_public_note, link.author_handle)
             self._post_once(OutboundPost(note, in_reply_to=link.last_post_id), retry)
             ctx.store.mark_dm_note_posted(link.id)
-        where = "as a direct message" if to_dm else "in the thread"
+        where = ("as a Private Reply to the comment" if privately else "as a direct message" if to_dm
+                 else "in the thread") + (f" (tag {tag})" if tag else "")
         note = (f"socialdesk posted this reply on {self._network_name()} {where}: " + ", ".join(urls)
                 + f" [comment {row.comment_id}]")
         if not (retry and any(f"[comment {row.comment_id}]" in c.body
@@ -107,6 +131,41 @@ class ReplyPoster:
         mirror = ctx.settings.mirror
         last = ctx.store.last_post_at(ctx.name, ticket_id) if mirror.max_age is not None else None
         return too_old(last, ctx.clock(), mirror.max_age, mirror.dm_tag)
+
+    def _message_tag(self, row: OutboxRow) -> str | bool | None:
+        """How a private answer may still go out: None within the network's standard window
+        (or when it has none), the human-agent tag past it, False when that window has
+        closed too (the reply is then held with a note)."""
+        ctx, network = self.ctx, self.ctx.network
+        window = network.private_reply_window
+        if not window:
+            return None
+        last = ctx.store.last_post_at(ctx.name, row.ticket_id)
+        if last is None:
+            return None
+        age = ctx.clock() - last
+        if age <= window:
+            return None
+        if network.human_agent_window and age <= network.human_agent_window:
+            return HUMAN_AGENT
+        hours = window / 3600
+        days = (network.human_agent_window or 0) / 86400
+        self._hold_for_window(row, f"the customer last wrote {_ago(age)} ago; {self._network_name()} lets a business "
+                                   f"answer privately within {hours:g} hours"
+                              + (f", and a person within {days:g} days" if days else ""))
+        return False
+
+    def _hold_for_window(self, row: OutboxRow, why: str) -> None:
+        """Keep a private answer the network no longer accepts: say once why and what the
+        agent can do; it goes out by itself once the customer writes again."""
+        ctx = self.ctx
+        waiting = f"outside the messaging window: {why}"
+        if not (row.last_error or "").startswith("outside the messaging window"):
+            note = (f"socialdesk is holding this reply: {why}. It goes out by itself if the customer writes "
+                    f"again. To reach them now, answer them publicly on one of their posts or comments. "
+                    f"[comment {row.comment_id}]")
+            ctx.desk(lambda: ctx.helpdesk.add_comment(row.ticket_id, note, public=False), write=True)
+        ctx.store.retry_later("outbox", row.id, waiting, WINDOW_RECHECK)
 
     def _await_approval(self, row: OutboxRow, tag: str) -> None:
         """Keep the reply until a lead approves the ticket; say so once, then check again."""

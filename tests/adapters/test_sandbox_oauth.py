@@ -22,6 +22,7 @@ import pytest
 import requests
 
 from sandbox.server import Sandbox
+import harness
 
 REDIRECT = "http://127.0.0.1:8765/callback"
 ZD_INVALID_GRANT = {
@@ -97,7 +98,7 @@ def fingerprint(value: str) -> str:
 
 @pytest.fixture(scope="module")
 def sb() -> Iterator[Sandbox]:
-    sandbox = Sandbox().start()
+    sandbox = Sandbox(settings=harness.INSTANT).start()
     try:
         yield sandbox
     finally:

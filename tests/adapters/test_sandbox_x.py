@@ -18,6 +18,7 @@ import requests
 from sandbox.server import Sandbox
 
 from openapi_check import CONTRACTS as _CONTRACTS  # noqa: E402
+import harness  # noqa: E402
 
 RECORDED = _CONTRACTS / "x" / "decoded"
 PROBLEM_INVALID = "https://api.twitter.com/2/problems/invalid-request"
@@ -93,7 +94,7 @@ class XClient:
 
 @pytest.fixture(scope="module")
 def sb() -> Iterator[Sandbox]:
-    sandbox = Sandbox(services=("x",)).start()
+    sandbox = Sandbox(services=("x",), settings=harness.INSTANT).start()
     try:
         yield sandbox
     finally:
@@ -144,7 +145,7 @@ def test_info_and_users_me(sb: Sandbox, x: XClient) -> None:
 
 
 def test_brand_handle_is_a_setting() -> None:
-    with Sandbox(services=("x",), settings={"x": {"brand_handle": "acme_help"}}) as other:
+    with Sandbox(services=("x",), settings={"x": {"brand_handle": "acme_help", **harness.INSTANT_X}}) as other:
         info = other.info()["services"]["x"]
         response = requests.get(info["url"] + "/2/users/me", verify=other.ca_bundle,
                                 headers={"Authorization": f"Bearer {info['token']}"})

@@ -255,7 +255,7 @@ def test_a_state_made_against_other_accounts_is_refused_before_any_work(info: di
     root = people.post("ada", f"@{people.brand} first sandbox")
     daemon.run_once()
     assert people.ticket_for(root) is not None
-    with Sandbox(services=("zendesk", "x")) as other:
+    with Sandbox(services=("zendesk", "x"), settings=harness.INSTANT) as other:
         later = Daemon(parse_config(MAPPING), store, sandbox_endpoints(other.info()))
         with pytest.raises(StateMismatch, match=r"this state belongs to zendesk https://127\.0\.0\.1:\d+ for "
                                                 r"helpdesk 'zd', not to zendesk https://"):
