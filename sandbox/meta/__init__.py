@@ -13,9 +13,11 @@ Nothing here imports ``adapters`` or ``sync``: this is the far side of the wire.
 
 Rooms: ``app`` builds the Flask app (``MetaApi``) from ``gate`` (what every call
 passes: token, proof, usage, faults; batches; debug_token), ``api_reads`` (which node an
-id names; reads), ``render`` (nodes, fields, edges), ``api_writes`` (comments, moderation,
-subscriptions), ``api_messaging`` (Send API, windows, Private Replies) and ``control``;
-``model`` holds the network and ``records`` its objects; ``fields`` parses ``fields=``;
+id names; reads), ``render`` (the walker of fields and edges) with ``render_facebook``,
+``render_instagram`` and ``render_inbox`` (the node types), ``api_writes`` (comments,
+moderation, subscriptions), ``api_messaging`` (Send API, windows, Private Replies) and
+``control``; ``model`` holds the network, ``records`` its objects, ``ids`` their ids'
+shapes and ``announce`` the webhook each change sends; ``fields`` parses ``fields=``;
 ``paging`` holds the call, times and cursor pages; ``tokens``, ``usage``, ``cdn`` and
 ``webhooks`` are the token store, the budgets, signed media links and deliveries;
 ``errors``, ``constants`` and ``vocabulary`` are Meta's wording, figures and field names.

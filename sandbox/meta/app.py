@@ -11,12 +11,15 @@ from sandbox.meta.api_writes import Writes
 from sandbox.meta.control import Control
 from sandbox.meta.gate import Gate
 from sandbox.meta.model import MetaState
-from sandbox.meta.render import Nodes
+from sandbox.meta.render_facebook import FacebookNodes
+from sandbox.meta.render_inbox import InboxNodes
+from sandbox.meta.render_instagram import InstagramNodes
 
 GRAPH_METHODS = ["GET", "POST", "DELETE"]
 
 
-class MetaApi(Gate, Nodes, Reads, Writes, Messaging, Control):
+class MetaApi(Gate, FacebookNodes, InstagramNodes, InboxNodes, Reads, Writes, Messaging,
+              Control):
     """Graph API routes (``/{version}/...`` and unversioned), the CDN under ``/cdn/``,
     control routes under ``/_sandbox/``."""
 

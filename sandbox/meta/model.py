@@ -1,33 +1,30 @@
 """Everything the stand-in knows, in memory: ``MetaState``.
 
 One Facebook Page and the Instagram professional account connected to it (the brand),
-the people who write to them, and what each action sends to the webhook subscribers.
-The control API (``control``) and the Graph API (``api_*``) both act through the
-methods here, so the webhook a change sends is the same whoever made the change.
+the people who write to them and what they write. The control API (``control``) and the
+Graph API (``api_*``) both act through the methods here, and each change goes out through
+``announce``, so the webhook a change sends is the same whoever made the change; ``ids``
+gives what is made its id.
 """
 from __future__ import annotations
 
-import base64
 import itertools
 import re
 import secrets
-import string
 import threading
 from typing import Any, Iterable
 
 from sandbox.common import Chaos, Clock, Outage
+from sandbox.meta.announce import Announcer
 from sandbox.meta.cdn import Cdn
 from sandbox.meta.constants import VERSION
+from sandbox.meta.ids import GraphIds, digits
 from sandbox.meta.records import FACEBOOK, INSTAGRAM, Comment, Message, Person, Post, Thread
 from sandbox.meta.tokens import Tokens
 from sandbox.meta.usage import Usage
 from sandbox.meta.webhooks import Webhooks
 
 HANDLE_RE = re.compile(r"^[A-Za-z0-9._]{1,30}$")
-
-
-def _digits(count: int, first: str = "1") -> str:
-    return first + "".join(secrets.choice(string.digits) for _ in range(count - 1))
 
 
 class MetaState:
@@ -39,15 +36,15 @@ class MetaState:
         self.clock = Clock()
         self.url = str(settings.get("url", "")).rstrip("/")
         self.version = str(settings.get("version") or VERSION)
-        self.page_id = str(settings.get("page_id") or _digits(15))
+        self.page_id = str(settings.get("page_id") or digits(15))
         self.page_handle = str(settings.get("page_handle") or "socialdesk_demo")
         self.page_name = str(settings.get("page_name") or "Socialdesk Demo")
-        self.ig_user_id = str(settings.get("ig_user_id") or "17841" + _digits(12, "4"))
+        self.ig_user_id = str(settings.get("ig_user_id") or "17841" + digits(12, "4"))
         self.ig_handle = str(settings.get("ig_handle") or "socialdesk_demo")
-        self.app_id = str(settings.get("app_id") or _digits(16))
+        self.app_id = str(settings.get("app_id") or digits(16))
         self.app_secret = str(settings.get("app_secret") or secrets.token_hex(16))
         self.app_name = "socialdesk sandbox"
-        self.admin_user_id = _digits(16)
+        self.admin_user_id = digits(16)
         self.verify_token = str(settings.get("verify_token") or secrets.token_urlsafe(18))
         self.tokens = Tokens(self.clock, self.app_id, self.app_secret,
                              settings.get("page_token"))
@@ -57,11 +54,8 @@ class MetaState:
         self.chaos = Chaos(int(settings.get("seed", 0)))
         self.outage = Outage(self.clock)
         self._fault_ids = itertools.count(1)
-        # Graph object numbers: Facebook's 15-17 digit ones, Instagram's 17-18 digit ones.
-        self._fb_seq = itertools.count(int(_digits(15)) * 10)
-        self._ig_seq = itertools.count(int("179" + _digits(14, "1")))
-        self._person_seq = itertools.count(int(_digits(16, "2")))
-        self._order = itertools.count(1)
+        self.ids = GraphIds(self.ig_user_id)
+        self.announce = Announcer(self)
         self.reset()
 
     # -- life cycle ---------------------------------------------------------------------
@@ -111,8 +105,7 @@ class MetaState:
             if known:
                 return self.people[known]
             name = " ".join(p.capitalize() for p in re.split(r"[._]", handle) if p) or handle
-            found = Person(id=str(next(self._person_seq)), network=network, handle=handle,
-                           name=name)
+            found = Person(id=self.ids.person(), network=network, handle=handle, name=name)
             self.people[found.id] = found
             self.handles[(network, handle.lower())] = found.id
             return found
@@ -159,20 +152,16 @@ class MetaState:
             now = self.clock.now()
             brand = self.is_brand(author_id)
             kind = "page" if brand else (kind or "timeline")
-            if network == FACEBOOK:
-                number = str(next(self._fb_seq))
-                owner = self.page_id if kind in ("page", "visitor") else author_id
-                post_id = f"{owner}_{number}"
-            else:
-                post_id = str(next(self._ig_seq))
-            post = Post(id=post_id, network=network, kind=kind, author_id=author_id, text=text,
-                        created_at=now, updated_at=now, seq=next(self._order),
+            owner = self.page_id if kind in ("page", "visitor") else author_id
+            post = Post(id=self.ids.post(network, owner), network=network, kind=kind,
+                        author_id=author_id, text=text, created_at=now, updated_at=now,
+                        seq=self.ids.order(),
                         media=[self.cdn.asset(m) for m in media],
                         mentions_brand=not brand and self.mentions(network, text),
                         tagged=tagged and not brand,
-                        shortcode=_shortcode() if network == INSTAGRAM else "")
+                        shortcode=self.ids.shortcode() if network == INSTAGRAM else "")
             self.posts[post.id] = post
-            self._announce_post(post, "add")
+            self.announce.post(post, "add")
             return post
 
     def top_comment(self, target: Post | Comment) -> tuple[Post, Comment | None]:
@@ -187,18 +176,14 @@ class MetaState:
         with self.lock:
             post, parent = self.top_comment(target)
             network = post.network
-            if network == FACEBOOK:
-                comment_id = f"{post.id.split('_')[-1]}_{next(self._fb_seq)}"
-            else:
-                comment_id = str(next(self._ig_seq))
-            comment = Comment(id=comment_id, network=network, post_id=post.id,
+            comment = Comment(id=self.ids.comment(post), network=network, post_id=post.id,
                               author_id=author_id, text=text, created_at=self.clock.now(),
-                              seq=next(self._order), parent_id=parent.id if parent else None,
+                              seq=self.ids.order(), parent_id=parent.id if parent else None,
                               media=[self.cdn.asset(m) for m in media],
                               mentions_brand=not self.is_brand(author_id)
                               and self.mentions(network, text))
             self.comments[comment.id] = comment
-            self._announce_comment(comment, "add")
+            self.announce.comment(comment, "add")
             return comment
 
     def thread_with(self, network: str, person_id: str) -> Thread:
@@ -206,14 +191,9 @@ class MetaState:
             known = self.thread_of.get((network, person_id))
             if known:
                 return self.threads[known]
-            seq = next(self._order)
-            if network == FACEBOOK:
-                thread_id = f"t_{next(self._fb_seq)}"
-            else:
-                raw = f"ig_message_thread:1:IGMessageThread:{self.ig_user_id}:{seq}{person_id}"
-                thread_id = _b64(raw)
-            thread = Thread(id=thread_id, network=network, person_id=person_id, seq=seq,
-                            updated_at=self.clock.now())
+            seq = self.ids.order()
+            thread = Thread(id=self.ids.thread(network, person_id, seq), network=network,
+                            person_id=person_id, seq=seq, updated_at=self.clock.now())
             self.threads[thread.id] = thread
             self.thread_of[(network, person_id)] = thread.id
             return thread
@@ -226,12 +206,8 @@ class MetaState:
         with self.lock:
             thread = self.thread_with(network, person_id)
             now = self.clock.now()
-            seq = next(self._order)
-            if network == FACEBOOK:
-                mid = "m_" + secrets.token_urlsafe(64)[:86]
-            else:
-                mid = _b64(f"ig_message_item:1:IGMessageThread:{self.ig_user_id}:"
-                           f"{seq}{secrets.randbelow(10**30)}")
+            seq = self.ids.order()
+            mid = self.ids.message(network, seq)
             brand = self.brand_id(network)
             message = Message(id=mid, network=network, thread_id=thread.id,
                               sender_id=brand if from_brand else person_id,
@@ -245,7 +221,7 @@ class MetaState:
             thread.updated_at = now
             if not from_brand:
                 thread.customer_at = now
-            self._announce_message(message)
+            self.announce.message(message)
             return message
 
     # -- changes (each sends the webhook Meta sends) ---------------------------------------
@@ -256,13 +232,13 @@ class MetaState:
             obj.text = text
             if isinstance(obj, Post):
                 obj.updated_at = now
-                self._announce_post(obj, "edited")
+                self.announce.post(obj, "edited")
             elif isinstance(obj, Comment):
                 obj.edited_at = now
-                self._announce_comment(obj, "edited")
+                self.announce.comment(obj, "edited")
             else:
                 obj.edits += 1
-                self._announce_edit(obj)
+                self.announce.edit(obj)
 
     def delete(self, obj: Post | Comment) -> None:
         with self.lock:
@@ -270,12 +246,12 @@ class MetaState:
                 return
             obj.deleted = True
             if isinstance(obj, Post):
-                self._announce_post(obj, "remove")
+                self.announce.post(obj, "remove")
                 for comment in self.comments.values():
                     if comment.post_id == obj.id:
                         comment.deleted = True
             else:
-                self._announce_comment(obj, "remove")
+                self.announce.comment(obj, "remove")
                 for reply in self.comments.values():
                     if reply.parent_id == obj.id:
                         reply.deleted = True
@@ -287,16 +263,16 @@ class MetaState:
             obj.hidden = hidden
             verb = "hide" if hidden else "unhide"
             if isinstance(obj, Post):
-                self._announce_post(obj, verb)
+                self.announce.post(obj, verb)
             else:
-                self._announce_comment(obj, verb)
+                self.announce.comment(obj, verb)
 
     def unsend(self, message: Message) -> None:
         with self.lock:
             if message.unsent:
                 return
             message.unsent = True
-            self._announce_unsend(message)
+            self.announce.unsend(message)
 
     # -- lookups --------------------------------------------------------------------------
 
@@ -324,124 +300,3 @@ class MetaState:
             fault = match_fault(self.faults, method, (path,))
             self.faults[:] = [f for f in self.faults if f["count"] > 0]
             return fault
-
-    # -- webhook payloads (shapes as in the RestFB fixtures of Meta's deliveries) ----------
-
-    def _announce_post(self, post: Post, verb: str) -> None:
-        if post.network == INSTAGRAM:
-            if verb == "add" and post.mentions_brand:
-                # A caption @mention: ``mentions`` with the media id alone.
-                self.hooks.emit(INSTAGRAM, self.ig_user_id, "mentions",
-                                change={"media_id": post.id})
-            return
-        when = int(self.clock.now())
-        if post.kind == "timeline":
-            if post.mentions_brand and verb == "add":
-                self.hooks.emit("page", self.page_id, "mention", change={
-                    "message": post.text, "post_id": post.id,
-                    "created_time": int(post.created_at), "item": "post", "verb": "add"})
-            return
-        # The Page's own text posts are ``status`` items, a visitor's ``post`` items, photos
-        # ``photo`` items (RestFB fixtures feed-status-add, feed-post-add, feed-photo-add).
-        item = "post" if post.kind == "visitor" else "status"
-        value: dict[str, Any] = {"from": self.display(post.author_id), "post_id": post.id,
-                                 "created_time": int(post.created_at), "item": item,
-                                 "verb": verb, "published": 1}
-        if verb in ("add", "edited"):
-            value["message"] = post.text
-        if verb == "add":
-            value["is_hidden"] = post.hidden
-        if post.media and verb == "add":
-            value["item"] = "photo"
-            value["link"] = self.cdn.link(post.media[0])
-            value["photo_id"] = post.media[0]["id"]
-        if verb in ("remove", "hide", "unhide"):
-            value["item"] = "post"
-            value["created_time"] = when
-        if post.kind == "visitor":
-            value["recipient_id"] = self.page_id
-        self.hooks.emit("page", self.page_id, "feed", change=value)
-
-    def _announce_comment(self, comment: Comment, verb: str) -> None:
-        post = self.posts[comment.post_id]
-        if comment.network == INSTAGRAM:
-            if verb != "add":
-                return  # Instagram sends no webhook for edits, removals or hiding
-            if post.kind == "page":
-                value: dict[str, Any] = {
-                    "from": self.ig_display(comment.author_id),
-                    "media": {"id": post.id, "media_product_type": "FEED"},
-                    "id": comment.id, "text": comment.text}
-                if comment.parent_id:
-                    value["parent_id"] = comment.parent_id
-                self.hooks.emit(INSTAGRAM, self.ig_user_id, "comments", change=value)
-            elif comment.mentions_brand:
-                self.hooks.emit(INSTAGRAM, self.ig_user_id, "mentions",
-                                change={"comment_id": comment.id, "media_id": post.id})
-            return
-        if post.kind == "timeline":
-            if comment.mentions_brand and verb == "add":
-                self.hooks.emit("page", self.page_id, "mention", change={
-                    "message": comment.text, "post_id": post.id, "comment_id": comment.id,
-                    "created_time": int(comment.created_at), "item": "comment", "verb": "add"})
-            return
-        value = {"from": self.display(comment.author_id), "post_id": post.id,
-                 "comment_id": comment.id, "parent_id": comment.parent_id or post.id,
-                 "created_time": int(comment.created_at), "item": "comment", "verb": verb}
-        if verb in ("add", "edited", "hide", "unhide"):
-            value["message"] = comment.text
-        if verb == "edited":
-            value["created_time"] = int(comment.edited_at or comment.created_at)
-        if comment.media and verb in ("add", "edited"):
-            value["photo"] = self.cdn.link(comment.media[0])
-        self.hooks.emit("page", self.page_id, "feed", change=value)
-
-    def _messaging(self, message: Message) -> dict[str, Any]:
-        return {"sender": {"id": message.sender_id}, "recipient": {"id": message.recipient_id},
-                "timestamp": int(message.created_at * 1000)}
-
-    def _object(self, network: str) -> tuple[str, str]:
-        return ("page", self.page_id) if network == FACEBOOK else (INSTAGRAM, self.ig_user_id)
-
-    def _announce_message(self, message: Message) -> None:
-        obj, entry = self._object(message.network)
-        body: dict[str, Any] = {"mid": message.id}
-        if message.text:
-            body["text"] = message.text
-        if message.media:
-            body["attachments"] = [{"type": m["type"], "payload": {"url": self.cdn.link(m)}}
-                                   for m in message.media]
-        field = "messages"
-        if message.from_brand:
-            body["is_echo"] = True
-            body["app_id"] = int(self.app_id)
-            if message.network == FACEBOOK:
-                field = "message_echoes"
-        event = self._messaging(message)
-        event["message"] = body
-        self.hooks.emit(obj, entry, field, messaging=event)
-
-    def _announce_edit(self, message: Message) -> None:
-        obj, entry = self._object(message.network)
-        event = self._messaging(message)
-        event["timestamp"] = int(self.clock.now() * 1000)
-        event["message_edit"] = {"mid": message.id, "text": message.text,
-                                 "num_edit": message.edits}
-        field = "message_edits" if message.network == FACEBOOK else "message_edit"
-        self.hooks.emit(obj, entry, field, messaging=event)
-
-    def _announce_unsend(self, message: Message) -> None:
-        obj, entry = self._object(message.network)
-        event = self._messaging(message)
-        event["timestamp"] = int(self.clock.now() * 1000)
-        event["message"] = {"mid": message.id, "is_deleted": True}
-        self.hooks.emit(obj, entry, "messages", messaging=event)
-
-
-def _b64(raw: str) -> str:
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _shortcode() -> str:
-    return "".join(secrets.choice(string.ascii_letters + string.digits + "_-")
-                   for _ in range(11))
