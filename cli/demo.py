@@ -1,7 +1,8 @@
 """``socialdesk demo``: the sandbox, the daemon on a temporary SQLite file, a scripted day.
 
-Customers post, reply, DM and repost on the sandbox's X; agents answer in the sandbox's
-Zendesk; the daemon does the rest. The summary comes from an audit of the far side,
+Customers post, reply, DM and repost on the sandbox's X, comment and write on its Facebook
+Page and Instagram account (cli/demo_meta.py); agents answer in the sandbox's Zendesk (or
+Salesforce); the daemon does the rest. The summary comes from an audit of the far side,
 not from the daemon's own counters.
 """
 from __future__ import annotations
@@ -17,7 +18,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
-from cli.wiring import sandbox_endpoints
+from cli.demo_meta import meta_networks, meta_routes, play_meta
+from cli.wiring import SUBSCRIPTIONS, sandbox_endpoints, subscribe_on_sandbox
 from sandbox.scenario import Audit, People, SalesforcePeople, audit, wait_until
 from sandbox.server import Sandbox
 from sync.config import Config, load_config, parse_config
@@ -37,7 +39,7 @@ helpdesks:
   {helpdesk}: {{kind: {kind}, sandbox: true}}
 networks:
   brand_x: {{kind: x, sandbox: true}}
-routes:
+{meta_networks()}routes:
   - name: x-support
     network: brand_x
     helpdesk: {helpdesk}
@@ -61,7 +63,7 @@ routes:
       max_age: 72h
       approval: {{required: true, tag: approved}}
       pii_patterns: [{{name: an order number, regex: '\\bORD-\\d{{6}}\\b'}}]
-"""
+{meta_routes(helpdesk, kind)}"""
 
 
 DEMO_MAPPING = _demo_mapping(
@@ -121,9 +123,14 @@ def run_demo(config_path: str | None = None, progress: Callable[[str], None] = l
             created = daemon.setup_push(web.url)
             if created:
                 progress(f"webhook and trigger set up in Zendesk: {created}")
+            for name, network in daemon.networks.items():
+                if network.kind in SUBSCRIPTIONS:
+                    subscribe_on_sandbox(info, network.kind, f"{web.url}/hooks/network/{name}")
+            progress("the Meta app's webhooks pointed at the daemon (what an admin does in the App Dashboard)")
             people = SalesforcePeople(info, ui=True) if helpdesk == "salesforce" else People(info, ui=True)
             coverage = _coverage(info, daemon, progress)
             result = _play(people, daemon, progress)
+            result["meta"] = play_meta(info, people, daemon.run_once, progress)
             result["sla_report"] = coverage
         finally:
             web.stop()
@@ -131,10 +138,12 @@ def run_demo(config_path: str | None = None, progress: Callable[[str], None] = l
     counts = result["audit"]
     summary = {
         "mentions": counts.mentions, "tickets": counts.tickets, "comments": result["comments"],
-        "replies_posted": counts.replies_posted, "duplicates": counts.duplicates,
-        "quarantined": result["quarantined"], "lost": counts.lost,
+        "replies_posted": counts.replies_posted, "duplicates": counts.duplicates + result["meta"]["duplicates"],
+        "quarantined": result["quarantined"], "lost": counts.lost + result["meta"]["lost"],
         "filtered": result["filtered"], "unanswered": counts.unanswered,
-        "problems": counts.problems, "seconds": round(time.monotonic() - started, 1), "helpdesk": helpdesk,
+        "problems": counts.problems + [f"Meta: {k} {v}" for k, v in result["meta"].items()
+                                       if k in ("lost", "duplicates") and v],
+        "seconds": round(time.monotonic() - started, 1), "helpdesk": helpdesk, "meta": result["meta"],
         "rules_fired": result["rules_fired"], "held": result["held"],
         "waited_for_approval": result["waited_for_approval"], "escalated_viral": result["escalated_viral"],
         "moved_to_dm": result["moved_to_dm"],
@@ -169,7 +178,7 @@ def _coverage(info: dict[str, Any], daemon: Daemon, progress: Callable[[str], No
 
 def _play(people: People, daemon: Daemon, progress: Callable[[str], None]) -> dict[str, Any]:
     brand = people.brand
-    route = next(iter(daemon.routes.values()))
+    route = daemon.routes["x-support"]
     interval = route.network.min_poll_interval
 
     def step() -> None:
@@ -284,7 +293,8 @@ def _play(people: People, daemon: Daemon, progress: Callable[[str], None]) -> di
 def render(summary: dict[str, Any]) -> str:
     ok = summary["lost"] == 0 and summary["duplicates"] == 0 and summary["unanswered"] == 0
     lines = [
-        f"socialdesk demo: one scripted day on the sandbox (X -> {summary['helpdesk'].title()} and back)",
+        f"socialdesk demo: one scripted day on the sandbox (X, Facebook, Instagram -> {summary['helpdesk'].title()} "
+        "and back)",
         f"  customer posts and DMs : {summary['mentions']}",
         f"  tickets opened         : {summary['tickets']}",
         f"  follow-ups as comments : {summary['comments']}",
@@ -297,6 +307,8 @@ def render(summary: dict[str, Any]) -> str:
         "  held by guards         : " + (", ".join(f"{k} x{v}" for k, v in summary["held"].items()) or "none"),
         f"  escalated as viral     : {summary['escalated_viral']}",
         f"  moved to DM by an agent: {summary['moved_to_dm']}",
+        f"  Facebook and Instagram : {summary['meta']['items']} posts and DMs, {summary['meta']['tickets']} tickets, "
+        f"{summary['meta']['answered_in_place']} answered in place",
         f"  quarantined            : {summary['quarantined']}",
         f"  duplicates             : {summary['duplicates']}",
         f"  lost                   : {summary['lost']}",

@@ -24,6 +24,10 @@ from sync.config import Config, RouteConfig, Rule, RuleActions, TicketTemplate
 # Mention kinds each stream produces (the ticket gets the tag social_<kind>).
 STREAM_KINDS: Mapping[str, tuple[str, ...]] = {
     "mentions": ("mention", "reply"), "search": ("mention", "reply"), "dms": ("dm",)}
+# On Meta's networks the reads and pushes bring comments (and replies to them) and mentions.
+_META_STREAM_KINDS: Mapping[str, tuple[str, ...]] = {"mentions": ("mention", "comment"), "dms": ("dm",)}
+NETWORK_STREAM_KINDS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
+    "facebook": _META_STREAM_KINDS, "instagram": _META_STREAM_KINDS}
 SCALARS = ("priority", "group", "type", "brand", "form", "origin", "record_type", "entitlement",
            "assignment_rule")
 
@@ -74,10 +78,12 @@ def _with_rule(values: Mapping[str, Any], actions: RuleActions) -> dict[str, Any
     return out
 
 
-def route_kinds(route: RouteConfig) -> tuple[str, ...]:
+def route_kinds(route: RouteConfig, network_kind: str | None = None) -> tuple[str, ...]:
+    """The mention kinds a route's streams bring on its network."""
+    produced = NETWORK_STREAM_KINDS.get(network_kind or "", STREAM_KINDS)
     kinds: list[str] = []
     for stream in route.streams:
-        kinds.extend(STREAM_KINDS.get(stream, ()))
+        kinds.extend(produced.get(stream, ()))
     return tuple(dict.fromkeys(kinds)) or ("mention",)
 
 
@@ -108,7 +114,7 @@ Outcome = tuple[str, tuple[str, ...], dict[str, Any]]     # label, mention kinds
 def route_outcomes(route: RouteConfig, network_kind: str | None = None) -> tuple[list[Outcome], list[str]]:
     """(label, kinds, unresolved settings) for the route's template and each of its rules."""
     base = _template_values(route.ticket)
-    kinds = route_kinds(route)
+    kinds = route_kinds(route, network_kind)
     rules = list(route.rules)
     notes: list[str] = []
     outcomes = [("no rule fires" if rules else "route ticket", kinds, base)]
