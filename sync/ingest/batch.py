@@ -268,11 +268,17 @@ class BatchWriter:
                 else:
                     missing[author.id] = author
         for part in chunks(list(missing.values()), self.capacity):
+            noted: list[int] = []
+
             def submitted(job: str, start: int, end: int, part: list[Author] = part) -> None:
                 held = {author.id for author in part[start:end]}
-                ctx.store.note_job([row.id for row, m in batch if m.author.id in held], job)
+                rows = [row.id for row, m in batch if m.author.id in held]
+                ctx.store.note_job(rows, job)
+                noted.extend(rows)
 
             results = ctx.desk(lambda: desk.upsert_requesters(part, on_submitted=submitted))
+            if noted:
+                ctx.store.note_job(noted, None)   # its results are in: nothing left to wait for
             for network in dict.fromkeys(author.network for author in part):
                 ctx.store.put_requesters(desk_name, network, {
                     author.id: result for author, result in zip(part, results)

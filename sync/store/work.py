@@ -135,10 +135,12 @@ class WorkRows:
                 conn.execute(inbox.update().where(inbox.c.id.in_(row_ids), inbox.c.attempts > 0, inbox.c.job.is_(None))
                              .values(attempts=inbox.c.attempts - 1))
 
-    def note_job(self, row_ids: Sequence[int], job_id: str) -> None:
-        """Remember the background job a batched write of these rows went into."""
+    def note_job(self, row_ids: Sequence[int], job_id: str | None) -> None:
+        """Remember the background job a batched write of these rows went into (None: the
+        job's results are in, there is nothing to wait for)."""
         with self.engine.begin() as conn:
-            conn.execute(inbox.update().where(inbox.c.id.in_(row_ids)).values(job=job_id[:100]))
+            conn.execute(inbox.update().where(inbox.c.id.in_(row_ids)).values(
+                job=job_id[:100] if job_id is not None else None))
 
     def finish_inbox(self, row_id: int, state: str, *, ticket_id: str | None = None,
                      note: str | None = None, link: dict[str, Any] | None = None,
