@@ -240,3 +240,27 @@ def test_an_edit_and_a_hidden_comment_are_noted_on_the_ticket(desk: MetaDesk) ->
     assert any("hidden" in n for n in notes), notes
     assert all(c["public"] is False for c in desk.people.comments(ticket["id"])[1:]
                if "edited" in c["body"] or "hidden" in c["body"])
+
+
+def test_a_commenter_is_answered_privately_by_one_private_reply(desk: MetaDesk) -> None:
+    """The agent moves a comment's conversation to private (the dm tag): the answer goes as
+    Meta's Private Reply to that comment, once; a second private answer to the same comment
+    is refused by Meta and held with a note, never sent twice."""
+    comment = desk.say("facebook", "sami", "My card was charged twice")
+    desk.settle(2)
+    ticket = desk.ticket_for("facebook", comment)
+    desk.people.tag(ticket["id"], "social_dm")
+    desk.answer(ticket, "Sorry Sami, we refunded the second charge: details in your inbox.")
+    desk.settle(2)
+    private = [p for p in desk.page_posts() if p["dm"]]
+    assert [(p["in_reply_to"], p["text"]) for p in private] == [
+        (comment, "Sorry Sami, we refunded the second charge: details in your inbox.")], private
+    assert not [p for p in desk.page_posts() if p["in_reply_to"] == comment and not p["dm"]], "no public note"
+    assert any("Private Reply" in n for n in desk.notes(ticket)), desk.notes(ticket)
+
+    desk.answer(ticket, "One more thing: the refund takes 3 days.")
+    desk.settle(2)
+    assert len([p for p in desk.page_posts() if p["dm"]]) == 1, "one Private Reply per comment"
+    said = [n for n in desk.notes(ticket) if "could not post this reply" in n]
+    assert len(said) == 1 and "private reply" in said[0].lower(), desk.notes(ticket)
+    assert [f["flow"] for f in desk.store.failed()] == ["mirror"]
