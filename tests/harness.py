@@ -229,7 +229,211 @@ class SalesforceHarness:
         self.control.post("reset")
 
 
-HARNESSES = {"x": XHarness, "zendesk": ZendeskHarness, "salesforce": SalesforceHarness}
+class XSocialHarness(XHarness):
+    """X as the social contract suite (tests/adapters/test_contract_social.py) asks every
+    network: what a customer's opening post is read as, how the network counts length,
+    what it refuses twice, how its reads are throttled and failed."""
+
+    mention_kind = "mention"
+    reply_kind = "reply"
+    # X threads a reply under the post it answers, at any depth.
+    flat_replies = False
+    supports_reposts = True
+    # X's weighted length: a link weighs 23, CJK and emoji 2 (twitter-text config v3).
+    length_cases = {"abc": 3, "see https://example.com/a/very/long/path/indeed": 4 + 23, "日本": 4, "😀": 2}
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        super().__init__(info)
+        self._conversations: dict[str, str] = {}
+
+    def customer_posts(self, handle: str, text: str, in_reply_to: str | None = None,
+                       dm: bool = False, **extra: Any) -> str:
+        body = {"author": handle, "text": text, "in_reply_to": in_reply_to, "dm": dm, **extra}
+        answer = self.control.post("posts", body)
+        post_id = str(answer["id"])
+        if not dm:
+            self._conversations[post_id] = str(answer.get("conversation_id") or post_id)
+        return post_id
+
+    def conversation_of(self, post_id: str) -> str:
+        return self._conversations.get(post_id, post_id)
+
+    def shown_handle(self, handle: str) -> str:
+        return handle
+
+    def tick(self) -> None:
+        """Nothing to wait for: X's reads go on from the newest post id read."""
+
+    def throttle(self) -> None:
+        self.limit("mentions", 1)
+
+    def unthrottle(self) -> None:
+        self.limit("mentions", 10_000)
+
+    def fail_next_read(self, status: int) -> None:
+        self.fault(path_prefix="/2/users", method="GET", status=status, count=1)
+
+    def refused_twice(self, text: str, root: str) -> Any:
+        """X refuses the same text posted twice ("duplicate content")."""
+        from adapters.base import OutboundPost
+
+        return OutboundPost(text=text, in_reply_to=root)
+
+
+class MetaHarness:
+    """The sandbox's Meta service as one of its two networks, for the social contract
+    suite: people comment, post on the Page and write DMs through its control API.
+
+    The adapter keeps the sandbox's time (its reads start at a moment, ``since``), and
+    ``tick`` moves that time on: Graph's ``since`` is whole seconds and inclusive, so a
+    read begun in the second something was posted reads it again (the store's dedupe
+    meets it), and a test of "only what is newer" lets a second pass first.
+    """
+
+    role = "social"
+    kind = "meta"
+    handle_key = "page_handle"
+    bucket = "pages"              # the Business Use Case budget its calls count against
+    reply_kind = "comment"
+    flat_replies = False
+    # Meta shows a Page or account no reshares of its posts as items, only share counts.
+    supports_reposts = False
+    # Meta counts characters as written: no link shortening, no weights.
+    length_cases = {"abc": 3, "see https://example.com/a/very/long/path/indeed": 47, "日本": 2}
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        self.info = info
+        self.service = info["services"]["meta"]
+        self.control = Control(self.service["url"], info["ca_bundle"])
+        self.brand = self.service[self.handle_key]
+        self._answers: dict[str, dict[str, Any]] = {}
+        self._people: dict[str, str] = {}
+        self._budget: dict[str, Any] | None = None
+        self._offset = 0.0
+        self._sync_clock()
+
+    def _sync_clock(self) -> None:
+        epoch = float(self.control.get("clock")["epoch"])
+        self._offset = epoch - time.time()
+
+    def now(self) -> float:
+        """The sandbox's time, as the adapter reads it."""
+        return time.time() + self._offset
+
+    def tick(self) -> None:
+        self.control.post("clock", {"advance": 2})
+        self._sync_clock()
+
+    def adapter(self, token: str | None = None) -> Any:
+        """The adapter as ``cli/wiring.py`` builds a ``sandbox: true`` entry; with ``token``,
+        one holding that Page token instead."""
+        import adapters
+        from cli.wiring import sandbox_settings
+
+        values = sandbox_settings(self.kind, self.info)
+        if token is not None:
+            values["page_token"] = Secret(token, "page_token")
+        network = adapters.resolve(self.kind, "social").from_config(values)
+        network.use_clock(self.now)
+        return network
+
+    def opening(self) -> dict[str, Any]:
+        """Where a customer's opening post goes (control API ``on``)."""
+        raise NotImplementedError
+
+    def customer_posts(self, handle: str, text: str, in_reply_to: str | None = None,
+                       dm: bool = False, **extra: Any) -> str:
+        body: dict[str, Any] = {"network": self.kind, "author": handle, "text": text, "dm": dm, **extra}
+        if in_reply_to:
+            body["on"] = in_reply_to
+        elif not dm:
+            body.update(self.opening())
+        answer = self.control.post("posts", body)
+        post_id = str(answer["id"])
+        self._answers[post_id] = answer
+        self._people[handle] = str(answer["author_id"])
+        return post_id
+
+    def conversation_of(self, post_id: str) -> str:
+        """The post a comment sits on; a post is its own conversation."""
+        return str(self._answers.get(post_id, {}).get("post_id") or post_id)
+
+    def posts_by(self, handle: str) -> list[dict[str, Any]]:
+        return self.control.get("posts", author=handle)["posts"]
+
+    def mention_text(self, text: str) -> str:
+        # The opening post is in the brand's own space (on its Page, under its media):
+        # it reaches the brand without naming it.
+        return text
+
+    def shown_handle(self, handle: str) -> str:
+        return handle
+
+    def fault(self, **spec: Any) -> None:
+        self.control.post("faults", spec)
+
+    def throttle(self) -> None:
+        """The budget this network's reads count against is spent (Meta answers 80001/80002)."""
+        usage = self.control.get("usage")["usage"][self.bucket]
+        self._budget = {"bucket": self.bucket, "calls": usage["calls"], "seconds": usage["seconds"]}
+        self.control.post("usage", {"bucket": self.bucket, "calls": 1})
+
+    def unthrottle(self) -> None:
+        if self._budget is not None:
+            self.control.post("usage", self._budget)
+            self._budget = None
+
+    def fail_next_read(self, status: int) -> None:
+        # Graph's code 2, "Service temporarily unavailable".
+        self.fault(path_prefix=f"/{self.service['version']}/", method="GET", status=status, code=2, count=1)
+
+    def refused_twice(self, text: str, root: str) -> Any:
+        """Meta takes one Private Reply per post or comment; a second is error 10900
+        (public comments of the same text are taken again)."""
+        from adapters.base import OutboundPost
+
+        return OutboundPost(text=text, private_reply_to=root)
+
+    def reset(self) -> None:
+        self.control.post("reset")
+
+
+class FacebookHarness(MetaHarness):
+    kind = "facebook"
+    handle_key = "page_handle"
+    bucket = "pages"
+    # A customer opens with a visitor post on the Page: a root, as a mention on X is.
+    mention_kind = "mention"
+
+    def opening(self) -> dict[str, Any]:
+        return {"on": self.service["page_id"]}
+
+    def shown_handle(self, handle: str) -> str:
+        """Meta shows a Page a person's name, never a username: the User Profile API's."""
+        person = self._people[handle]
+        response = self.control.http.get(f"{self.service['url']}/{self.service['version']}/{person}",
+                                         params={"fields": "name"},
+                                         headers={"Authorization": f"Bearer {self.service['page_token']}"})
+        response.raise_for_status()
+        return str(response.json()["name"])
+
+
+class InstagramHarness(MetaHarness):
+    kind = "instagram"
+    handle_key = "ig_handle"
+    bucket = "instagram"
+    # Instagram has no visitor posts: a customer opens with a comment under the brand's
+    # latest media, and Instagram keeps one level of replies, so an answer to a reply is
+    # filed under the top-level comment (IG Comment replies reference).
+    mention_kind = "comment"
+    flat_replies = True
+
+    def opening(self) -> dict[str, Any]:
+        return {}
+
+
+HARNESSES = {"x": XSocialHarness, "zendesk": ZendeskHarness, "salesforce": SalesforceHarness,
+             "facebook": FacebookHarness, "instagram": InstagramHarness}
 
 
 # X indexes a post up to a few seconds late and sometimes names an empty last page; the
