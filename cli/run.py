@@ -79,6 +79,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     for name, network in daemon.networks.items():
                         if network.kind in SUBSCRIPTIONS and config.networks[name].sandbox:
                             subscribe_on_sandbox(info, network.kind, f"{web.url}/hooks/network/{name}")
+                daemon.serve_media(public)
                 created = daemon.setup_push(public)
                 logging.getLogger("socialdesk").info("webhooks ready at %s (%s)", web.url, created or "unchanged")
             except Exception as err:  # polling still mirrors; say why push is off

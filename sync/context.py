@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from adapters.base import (
-    Author, Helpdesk, MetersApiBudget, RateLimited, RemembersAccount, RetriableError, SocialdeskError,
+    Author, Helpdesk, Media, MetersApiBudget, RateLimited, RemembersAccount, RetriableError, SocialdeskError,
     SocialNetwork,
 )
 from sync.health import RouteHealth
@@ -36,6 +36,8 @@ class RouteContext:
     health: RouteHealth
     stats: Stats = field(default_factory=Stats)
     me_: Author | None = None
+    # A lasting link to an attachment (sync/media.py), once the daemon knows its address.
+    media_url: Callable[[Media], str] | None = None
 
     @property
     def name(self) -> str:

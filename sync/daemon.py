@@ -16,7 +16,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 import adapters
 from adapters.base import (
     FatalError, KeepsRateBudget, MetersApiBudget, ReceivesOutboundMessages, ReceivesPushes, ReceivesWebhooks,
-    Secret, SignsInWithOAuth, SocialdeskError,
+    ResolvesMedia, Secret, SignsInWithOAuth, SocialdeskError,
 )
 from sync.failures import settle
 from sync.policy import RECHECK_CAP
@@ -100,6 +100,7 @@ class Daemon:
         self.webhook_secrets: dict[str, Secret] = {}
         self.scheduler: BackgroundScheduler | None = None
         self._web: Any = None
+        self.media: Any = None   # sync/media.py MediaLinks, once the daemon's address is known
 
     def prepare(self) -> None:
         """Resolve names and check credentials. A route refused or unreachable waits and
@@ -198,6 +199,24 @@ class Daemon:
     def verify_token(self, name: str) -> str | None:
         token = self.verify_tokens.get(name)
         return token.reveal() if token is not None else None
+
+    def serve_media(self, public_url: str) -> None:
+        """Tickets link a post's attachments through the daemon at ``public_url``."""
+        from sync.media import MediaLinks
+
+        self.media = MediaLinks(self.store, public_url)
+        for route_cfg in self.config.routes:
+            route = self.routes.get(route_cfg.name)
+            if route is not None and isinstance(route.network, ResolvesMedia):
+                route.ctx.media_url = lambda media, network=route_cfg.network: self.media.link(network, media)
+
+    def media_link(self, token: str) -> str | None:
+        """A fresh link to the attachment a ticket's media link names; None when it names none."""
+        opened = self.media.open(token) if self.media is not None else None
+        network = self.networks.get(opened[0]) if opened is not None else None
+        if opened is None or not isinstance(network, ResolvesMedia):
+            return None
+        return network.media_link(opened[1])
 
     def keep(self, name: str, body: bytes) -> int:
         """A verified delivery, kept for each route that reads network ``name``."""

@@ -57,7 +57,9 @@ class Route:
         """Work with ``settings`` from now on (settings are frozen: the parts that hold
         them are built anew; what the route counted, read and remembers stays)."""
         self.ctx.settings = settings
-        self.composer = TicketComposer(settings, self.ctx.network.private_reply_window)
+        ctx = self.ctx
+        self.composer = TicketComposer(settings, ctx.network.private_reply_window,
+                                       lambda media: ctx.media_url(media) if ctx.media_url is not None else None)
         self.inbox = InboxWorker(self.ctx, self.composer)
 
     # What the daemon, the status page and the benches read.

@@ -22,7 +22,9 @@ from werkzeug.wrappers import Request, Response
 from waitress.server import create_server
 
 import adapters
-from adapters.base import REPLAYED, AuthFailed, ReceivesOutboundMessages, ReceivesPushes, ReceivesWebhooks
+from adapters.base import (
+    REPLAYED, AuthFailed, NotFound, ReceivesOutboundMessages, ReceivesPushes, ReceivesWebhooks, SocialdeskError,
+)
 
 log = logging.getLogger("socialdesk.web")
 
@@ -41,6 +43,9 @@ class Networks(Protocol):
 
     def keep(self, name: str, body: bytes) -> int:
         """Keep a verified delivery for every route reading ``name``; returns rows kept."""
+
+    def media_link(self, token: str) -> str | None:
+        """A fresh link to the attachment a ticket's media link names (None: not one of ours)."""
 
 
 class ReplayGuard:
@@ -141,6 +146,7 @@ class WebhookApp:
         self.urls = Map([Rule("/hooks/zendesk/<helpdesk>", endpoint=self.zendesk_hook, methods=["POST"]),
                          Rule("/hooks/salesforce/<helpdesk>", endpoint=self.salesforce_outbound, methods=["POST"]),
                          Rule("/hooks/network/<network>", endpoint=self.network_push, methods=["GET", "POST"]),
+                         Rule("/media/<token>", endpoint=self.media, methods=["GET"]),
                          Rule("/health", endpoint=self.health, methods=["GET"])])
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
@@ -234,6 +240,24 @@ class WebhookApp:
             return _json({"error": refused}, 401)
         kept = self.networks.keep(network, body)  # type: ignore[union-attr]
         return _json({"received": True, "kept": kept}, 200)
+
+    def media(self, request: Request, token: str) -> Response:
+        """An attachment a ticket links to: a redirect to a link the network gives now."""
+        if self.networks is None:
+            return _json({"error": "no such attachment"}, 404)
+        try:
+            link = self.networks.media_link(token)
+        except NotFound:
+            return _json({"error": "the attachment was deleted on the network"}, 410)
+        except SocialdeskError as err:
+            log.warning("attachment link could not be read: %s", type(err).__name__)
+            return _json({"error": "the network cannot give the attachment now; try again shortly"}, 503)
+        if link is None:
+            return _json({"error": "no such attachment"}, 404)
+        response = Response(status=302)
+        response.headers["Location"] = link
+        response.headers["Cache-Control"] = "no-store"   # the network's link expires
+        return response
 
     def outbound_settled(self, helpdesk: str, record_id: str) -> None:
         """The hint for ``record_id`` was handled: its next notification is news again."""

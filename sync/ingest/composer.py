@@ -59,9 +59,11 @@ def marker(m: Mention) -> str:
 class TicketComposer:
     """Ticket fields and comment bodies for one route's mentions."""
 
-    def __init__(self, settings: RouteSettings, reply_window: float | None) -> None:
+    def __init__(self, settings: RouteSettings, reply_window: float | None,
+                 media_url: Callable[[Media], str | None] = lambda media: None) -> None:
         self.settings = settings
         self.reply_window = reply_window
+        self.media_url = media_url
 
     def comment_body(self, m: Mention) -> str:
         """The post exactly as written, then what an agent needs to know about it."""
@@ -70,6 +72,9 @@ class TicketComposer:
         lines = [m.text, "", "—", f"{who} on {network}" + (
             f" · {m.author.followers:,} followers" if m.author.followers is not None else "")]
         lines.append(("Direct message · " if m.kind == "dm" else "") + marker(m))
+        for media in m.media:
+            link = self.media_url(media)
+            lines.append(f"{media.kind.title()}: " + (link or f"{media.url or media.ref} (the network's link expires)"))
         if m.created_at:
             lines.append(f"Posted {m.created_at.strftime('%Y-%m-%d %H:%M UTC')}")
         if self.settings.ticket.include_metrics and m.metrics:

@@ -62,6 +62,7 @@ class MetaDesk:
         self.daemon.bind_accounts()
         self.daemon.prepare()
         self.web = WebServer(self.daemon.web_app(), "127.0.0.1", 0).start()
+        self.daemon.serve_media(self.web.url)
         for name, network in self.daemon.networks.items():
             if network.kind in SUBSCRIPTIONS:
                 subscribe_on_sandbox(self.info, network.kind, self.hook(name))
@@ -264,3 +265,26 @@ def test_a_commenter_is_answered_privately_by_one_private_reply(desk: MetaDesk) 
     said = [n for n in desk.notes(ticket) if "could not post this reply" in n]
     assert len(said) == 1 and "private reply" in said[0].lower(), desk.notes(ticket)
     assert [f["flow"] for f in desk.store.failed()] == ["mirror"]
+
+
+def test_a_photo_is_linked_through_the_daemon_and_opens_after_metas_link_expired(desk: MetaDesk) -> None:
+    """The ticket links the photo through the daemon (never Meta's CDN link, which expires,
+    never a copy): the link redirects to a link Meta gives at that moment."""
+    desk.control("POST", "cdn", {"ttl": 3600})
+    comment = desk.say("facebook", "tara", "The lamp arrived like this", media=[{"type": "image"}])
+    desk.settle(2)
+    assert desk.store.failed() == [], [f["reason"] for f in desk.store.failed()]
+    body = desk.ticket_for("facebook", comment)["description"]
+    link = next(line.split(": ", 1)[1] for line in body.splitlines() if line.startswith("Image: "))
+    assert link.startswith(f"{desk.web.url}/media/") and "cdn" not in link, body
+
+    def opened() -> int:
+        hop = requests.get(link, allow_redirects=False)
+        assert hop.status_code == 302 and hop.headers["Cache-Control"] == "no-store", hop.text
+        return desk.http.get(hop.headers["Location"]).status_code
+
+    assert opened() == 200
+    desk.advance(2 * 3600)            # Meta's link of then has expired; the ticket's still opens
+    assert opened() == 200
+    forged = link[:-6] + ("AAAAAA" if not link.endswith("AAAAAA") else "BBBBBB")
+    assert requests.get(forged, allow_redirects=False).status_code == 404
