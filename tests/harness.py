@@ -427,6 +427,8 @@ class InstagramHarness(MetaHarness):
     # filed under the top-level comment (IG Comment replies reference).
     mention_kind = "comment"
     flat_replies = True
+    # Instagram's Send API takes 1,000 bytes of UTF-8; the adapter counts bytes everywhere.
+    length_cases = {"abc": 3, "see https://example.com/a/very/long/path/indeed": 47, "日本": 6}
 
     def opening(self) -> dict[str, Any]:
         return {}

@@ -353,6 +353,11 @@ class FacebookPage(MetaAccount, SocialNetwork, ReadsDMs, StartsAtTime, ReceivesP
         return PostedReply(self.kind, comment_id, opt_str(body.get("permalink_url")), post.text,
                            in_reply_to=post.in_reply_to)
 
+    def private_recipient(self, target: str) -> dict[str, str]:
+        """A post on the Page (a visitor post: ``<page id>_<n>``) is answered privately by
+        ``post_id``, a comment by ``comment_id`` (Meta's Private Replies guide)."""
+        return {"post_id": target} if target.startswith(f"{self.settings.page_id}_") else {"comment_id": target}
+
     def find_own_post(self, post: OutboundPost, since_id: str | None = None) -> PostedReply | None:
         """The Page's earlier identical answer: under the comment or post (or under the
         comment's parent, where Facebook threads a reply to a reply), or in the conversation."""

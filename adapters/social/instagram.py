@@ -43,6 +43,11 @@ class InstagramAccount(MetaAccount, SocialNetwork, ReadsDMs, StartsAtTime, Recei
     human_agent_window: ClassVar[float | None] = 7 * 24 * 3600.0
     private_replies: ClassVar[bool] = True
     PRIVATE_REPLY_FIELDS: ClassVar[str] = "from"
+
+    def weighted_length(self, text: str) -> int:
+        """UTF-8 bytes: Instagram's Send API takes at most 1,000 bytes of message text; a
+        comment's 2,200 is held to the same count (never refused, at worst split sooner)."""
+        return len(text.encode("utf-8"))
     settings_schema: ClassVar[Mapping[str, str]] = {**SETTINGS_SCHEMA, "ig_user_id": "string"}
     required_settings: ClassVar[tuple[str, ...]] = ("page_id", "page_token", "ig_user_id")
 

@@ -906,6 +906,10 @@ class MetaAccount:
             return Unparseable(self.kind, item_key(self.kind, row, dm=True),
                                f"malformed message: {type(err).__name__}: {err}", dict(row))
 
+    def private_recipient(self, target: str) -> dict[str, str]:
+        """The Send API's recipient for a Private Reply to ``target`` (a comment here)."""
+        return {"comment_id": target}
+
     def _send(self, recipient: Mapping[str, str], text: str, tag: str | None, what: str) -> dict[str, Any]:
         # The Send API asks for messaging_type on every message, Private Replies included.
         body: dict[str, Any] = {"recipient": dict(recipient), "message": {"text": text},
@@ -922,7 +926,8 @@ class MetaAccount:
             raise SkippableError(f"message is {len(post.text)} characters; {self.kind} allows {self.max_dm_len}")
         try:
             if post.private_reply_to:
-                answer = self._send({"comment_id": post.private_reply_to}, post.text, None, "send private reply")
+                answer = self._send(self.private_recipient(post.private_reply_to), post.text, None,
+                                    "send private reply")
             else:
                 answer = self._send({"id": str(post.dm_recipient_id)}, post.text, post.tag, "send direct message")
         except WindowClosed as err:
@@ -937,8 +942,10 @@ class MetaAccount:
         """Our earlier identical message in the conversation ``post`` goes to (crash recovery)."""
         threads: list[str] = []
         if post.private_reply_to:
-            comment = self.graph.call("GET", post.private_reply_to, "read the comment answered privately",
-                                      params={"fields": self.PRIVATE_REPLY_FIELDS}, write=True)
+            fields = (self.PRIVATE_REPLY_FIELDS if "comment_id" in self.private_recipient(post.private_reply_to)
+                      else "from")   # only a comment has private_reply_conversation
+            comment = self.graph.call("GET", post.private_reply_to, "read the post answered privately",
+                                      params={"fields": fields}, write=True)
             thread = nested(comment, "private_reply_conversation", "id")
             if isinstance(thread, str):
                 threads.append(thread)
