@@ -18,8 +18,8 @@ from adapters.base import (
 )
 from adapters.social.meta import (
     COMMENT_PAGE_SIZE, FIND_PAGES, ITEM_ERRORS, MAX_EXTRA_PAGES, PAGE_SIZE, BatchCall, MetaAccount, MetaSettings,
-    decode_state, encode_state, epoch_or_none, graph_time, item_key, media_kind, meta_settings, nested,
-    newest_first, next_after, opt_str, same_text, settings_problems, sid, text_of, time_cursor,
+    epoch_or_none, graph_time, item_key, media_kind, meta_settings, nested,
+    next_after, opt_str, same_text, settings_problems, sid, text_of,
 )
 
 POST_FIELDS = "id,message,created_time,updated_time,from{id,name},permalink_url,full_picture"
@@ -106,19 +106,7 @@ class FacebookPage(MetaAccount, SocialNetwork, ReadsDMs, StartsAtTime, ReceivesP
     def fetch_mentions(self, cursor: Cursor, page: str | None = None) -> Page:
         """Comments and replies on the Page's recent posts, visitor posts, then posts that
         mention the Page, created at or after ``cursor``'s moment (within ``lookback_days``)."""
-        if page:
-            state = decode_state(page)
-        else:
-            start, floor, since = self._since(cursor)
-            state = {"phase": "feed", "start": start, "floor": floor, "since": since}
-        if state["phase"] == "feed":
-            items, after = self._feed_page(int(state["since"]), int(state["floor"]), state.get("after"))
-            following = {"phase": "feed", "after": after} if after else {"phase": "tagged", "after": None}
-        else:
-            items, after = self._tagged_page(int(state["since"]), state.get("after"))
-            following = {"phase": "tagged", "after": after} if after else None
-        return Page(items=newest_first(items), next_page=encode_state({**state, **following}) if following else None,
-                    cursor=time_cursor(state["start"]))
+        return self.phased_read(cursor, page, ("feed", self._feed_page), ("tagged", self._tagged_page))
 
     def _feed_page(self, since: int, floor: int, after: str | None) -> tuple[list[Mention | Unparseable], str | None]:
         body = self.graph.get(f"{self.settings.page_id}/feed", "read the Page's feed", fields=POST_FIELDS,

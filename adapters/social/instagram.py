@@ -17,8 +17,8 @@ from adapters.base import (
 )
 from adapters.social.meta import (
     FIND_PAGES, ITEM_ERRORS, MAX_EXTRA_PAGES, PAGE_SIZE, SETTINGS_SCHEMA, BatchCall, MetaAccount, MetaSettings,
-    decode_state, encode_state, epoch_or_none, graph_time, item_key, media_kind, meta_settings, nested,
-    newest_first, next_after, opt_str, same_text, settings_problems, sid, text_of, time_cursor,
+    epoch_or_none, graph_time, item_key, media_kind, meta_settings, nested,
+    next_after, opt_str, same_text, settings_problems, sid, text_of,
 )
 
 COMMENT_FIELDS = "id,text,timestamp,username,from{id,username},parent_id"
@@ -112,19 +112,7 @@ class InstagramAccount(MetaAccount, SocialNetwork, ReadsDMs, StartsAtTime, Recei
     def fetch_mentions(self, cursor: Cursor, page: str | None = None) -> Page:
         """Comments and replies on the account's recent media, then media it is tagged in,
         created at or after ``cursor``'s moment (within ``lookback_days``)."""
-        if page:
-            state = decode_state(page)
-        else:
-            start, floor, since = self._since(cursor)
-            state = {"phase": "media", "start": start, "floor": floor, "since": since}
-        if state["phase"] == "media":
-            items, after = self._media_page(int(state["since"]), int(state["floor"]), state.get("after"))
-            following = {"phase": "media", "after": after} if after else {"phase": "tags", "after": None}
-        else:
-            items, after = self._tags_page(int(state["since"]), state.get("after"))
-            following = {"phase": "tags", "after": after} if after else None
-        return Page(items=newest_first(items), next_page=encode_state({**state, **following}) if following else None,
-                    cursor=time_cursor(state["start"]))
+        return self.phased_read(cursor, page, ("media", self._media_page), ("tags", self._tags_page))
 
     def _media_page(self, since: int, floor: int, after: str | None) -> tuple[list[Mention | Unparseable], str | None]:
         body = self.graph.get(f"{self.own_id}/media", "read the account's media", fields=MEDIA_FIELDS,

@@ -729,6 +729,28 @@ class MetaAccount:
         moment = cursor_time(cursor)
         return now, floor, max(int(moment), floor) if moment is not None else floor
 
+    def phased_read(self, cursor: Cursor, page: str | None, first: tuple[str, Callable[..., Any]],
+                    then: tuple[str, Callable[..., Any]]) -> Page:
+        """A reconciliation read in two phases, each paged by Meta's cursors: the account's
+        own posts with their comments (``first``: read(since, floor, after)), then the posts
+        that tag it (``then``: read(since, after)). The read's state rides in the page token;
+        its cursor is the moment the read started."""
+        (first_phase, read_first), (then_phase, read_then) = first, then
+        if page:
+            state = decode_state(page)
+        else:
+            start, floor, since = self._since(cursor)
+            state = {"phase": first_phase, "start": start, "floor": floor, "since": since}
+        following: dict[str, Any] | None
+        if state["phase"] == first_phase:
+            items, after = read_first(int(state["since"]), int(state["floor"]), state.get("after"))
+            following = {"phase": first_phase, "after": after} if after else {"phase": then_phase, "after": None}
+        else:
+            items, after = read_then(int(state["since"]), state.get("after"))
+            following = {"phase": then_phase, "after": after} if after else None
+        return Page(items=newest_first(items), next_page=encode_state({**state, **following}) if following else None,
+                    cursor=time_cursor(state["start"]))
+
     # ------------------------------------------------------------------ webhooks
 
     def answer_subscription(self, params: Mapping[str, str], verify_token: str) -> str | None:
