@@ -28,6 +28,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"route {route.name}: {health_line(health.get(route.name))}")
             print(f"  inbox   {c.get('inbox', {})}")
             print(f"  outbox  {c.get('outbox', {})}")
+            if c.get("pushes"):
+                print(f"  pushed  {c['pushes']}   (the network's webhook deliveries, read into the inbox)")
             print(f"  tickets {c.get('tickets', 0)}   cursors {c.get('cursors', {})}")
             r = reads.get(route.name)
             if r or route.read_budget != ReadBudgetConfig():

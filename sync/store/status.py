@@ -7,7 +7,9 @@ from typing import Any, Callable
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from sync.store.schema import _insert_ignore, cursors, helpdesk_budget, inbox, links, outbox, routes_health
+from sync.store.schema import (
+    _insert_ignore, cursors, helpdesk_budget, inbox, links, outbox, pushes, routes_health,
+)
 
 
 class Status:
@@ -85,7 +87,7 @@ class Status:
         """Per-route totals for ``socialdesk status`` and the demo summary."""
         out: dict[str, Any] = {}
         with self.engine.connect() as conn:
-            for table, name in ((inbox, "inbox"), (outbox, "outbox")):
+            for table, name in ((inbox, "inbox"), (outbox, "outbox"), (pushes, "pushes")):
                 for r in conn.execute(sa.select(table.c.route, table.c.state, sa.func.count())
                                       .group_by(table.c.route, table.c.state)):
                     out.setdefault(r[0], {}).setdefault(name, {})[r[1]] = r[2]
