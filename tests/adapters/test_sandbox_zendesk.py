@@ -143,7 +143,8 @@ def test_info_has_credentials_and_seeds(zd: ZD) -> None:
     for key in ("agent_email", "agent_token", "api_email", "api_token", "subdomain"):
         assert isinstance(info[key], str) and info[key]
     assert info["api_token"] != info["agent_token"]
-    assert set(info["ticket_fields"]) == {"social_network", "social_post_url", "social_followers"}
+    assert set(info["ticket_fields"]) == {"social_network", "social_post_url", "social_followers",
+                                          "social_reply_deadline"}
     assert set(info["groups"]) == {"Social care", "Escalations"}
     me = zd.zenpy().users.me()
     assert me.role == "admin" and me.email == info["api_email"]
