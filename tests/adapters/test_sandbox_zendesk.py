@@ -174,7 +174,7 @@ def test_create_ticket_with_inline_requester_tags_and_custom_fields(zd: ZD) -> N
     values = {f["id"]: f["value"] for f in ticket.custom_fields}
     assert values == {fields["social_network"]: "facebook",
                       fields["social_post_url"]: "https://x.com/ada/status/1",
-                      fields["social_followers"]: "1200"}
+                      fields["social_followers"]: "1200", fields["social_reply_deadline"]: None}
     assert ticket.requester_id == requester.id
     assert ticket.submitter_id == zd.info["api_user_id"]
     comments = list(z.tickets.comments(ticket.id))
