@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """socialdesk against a naive sync (THE BASELINE, bench/naive_sync.py): one run, same sandbox, same limits.
 
-    cd /work/main && /work/venv/bin/python bench/compare.py                      # 10,000 mentions, table
+    cd /work/main && /work/venv/bin/python bench/compare.py                      # 10,000 mentions + 2,000 Meta items
     cd /work/main && /work/venv/bin/python bench/compare.py --mentions 2000 --json
+    cd /work/main && /work/venv/bin/python bench/compare.py --meta-items 0          # X alone
     cd /work/main && /work/venv/bin/python bench/compare.py --process --mentions 2000   # the daemon alone
 
 ``--process`` measures the daemon alone (bench/daemon_alone.py): the sandbox and the real
@@ -34,6 +35,22 @@ each reader are reported on their own. Then the backlog is drained:
       the trigger's webhook reaches the daemon, which posts the answer on X.
   (c) Zendesk is reset (``/_sandbox/reset``: empty account, fresh windows, plan set
       again) and the baseline writes the same N mentions into it.
+  (d) Facebook and Instagram, in the same run (``--meta-items``, default 2,000; 0 leaves it
+      out): the same kind of scenario (bench/meta_workload.py) as comments on the brand's
+      posts and media, replies under them and Messenger / Instagram DMs, posted through the
+      Meta stand-in's control API. socialdesk runs ``META_MAPPING`` (a Facebook and an
+      Instagram route) in a daemon of its own on a reset Zendesk, its receiver subscribed
+      to Meta's webhooks; it reads the kept deliveries into its inbox and runs each
+      stream's reconciliation read once (as at start), then drains as in (a) over both
+      routes, reconciliation reads coming due as simulated time passes. THE BASELINE's Meta
+      equivalent (bench/naive_meta.py: every edge read object by object, then one lookup +
+      one ticket per item, as for X) writes the same items into a Zendesk reset again.
+      Reported: helpdesk calls per item and Graph API reads per item (HTTP requests, and
+      calls as Meta counts them, a batch's each) beside the X figures, the ratio
+      baseline/socialdesk, drain against the same floor formula (U = people per network,
+      T = tickets as socialdesk threads them: one per person per brand post, one per DM
+      thread), item -> ticket latency, lost and duplicate items (found by each item's
+      ``ref M000123``). No target is set for Meta; agent replies are measured on X only.
 
 Time model (how the drain is "simulated minutes"). The sandbox's rate limiter counts in
 fixed windows on the sandbox clock, which runs at wall speed and can be moved forward by
@@ -115,15 +132,19 @@ for _path in (str(ROOT), str(HERE)):
 import requests  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
+from meta_workload import MetaScenario, Poster, make_meta_scenario, refs_in  # noqa: E402
+from naive_meta import LABEL as META_BASELINE_LABEL  # noqa: E402
+from naive_meta import NaiveMeta  # noqa: E402
 from naive_sync import LABEL as BASELINE_LABEL  # noqa: E402
 from naive_sync import NaiveSync  # noqa: E402
 from sandbox.scenario import People  # noqa: E402
 from sandbox.server import Sandbox  # noqa: E402
 from sync.config import parse_config  # noqa: E402
 from sync.daemon import Daemon  # noqa: E402
+from sync.scheduler import poll_interval  # noqa: E402
 from sync.store import Store, inbox  # noqa: E402
 from sync.web import WebServer  # noqa: E402
-from cli.wiring import sandbox_endpoints  # noqa: E402
+from cli.wiring import sandbox_endpoints, subscribe_on_sandbox  # noqa: E402
 
 # The route under test: X mentions -> Zendesk tickets, agent answers mirrored, everything
 # else at the product's defaults (no routing rules, no approval step, no viral watch), so
@@ -147,6 +168,46 @@ routes:
       custom_fields: {Social network: x, Social post URL: "{url}"}
     mirror: {enabled: true}
 """
+
+# The Meta routes under test: the sandbox's Facebook Page and Instagram account -> Zendesk,
+# comments and DMs (streams: mentions, dms), Meta's webhooks received, everything else at the
+# product's defaults (poll intervals, history, rate share), as BENCH_MAPPING is for X.
+META_MAPPING = """\
+version: 1
+helpdesks:
+  sandbox_zendesk: {kind: zendesk, sandbox: true}
+networks:
+  brand_page: {kind: facebook, sandbox: true}
+  brand_instagram: {kind: instagram, sandbox: true}
+routes:
+  - name: facebook-support
+    network: brand_page
+    helpdesk: sandbox_zendesk
+    streams: [mentions, dms]
+    ticket:
+      subject: "{network} {kind} from {author}"
+      tags: [social, facebook]
+      priority: normal
+      group: Social care
+      custom_fields: {Social network: facebook, Social post URL: "{url}"}
+    mirror: {enabled: true}
+  - name: instagram-support
+    network: brand_instagram
+    helpdesk: sandbox_zendesk
+    streams: [mentions, dms]
+    ticket:
+      subject: "{network} {kind} from @{author}"
+      tags: [social, instagram]
+      priority: normal
+      group: Social care
+      custom_fields: {Social network: instagram, Social post URL: "{url}"}
+    mirror: {enabled: true}
+"""
+META_SERVICES = ("zendesk", "meta")
+# Meta's Pages budget is 4,800 calls a day per engaged user of the Page, Instagram's 4,800
+# per impression (shared/contracts/LIMITS.md 1.4); the stand-in starts at one of each.
+META_CALLS_PER_PERSON = 4800
+WEBHOOK_SETTLE_WALL = 300.0  # wall seconds the stand-in may take to deliver the workload's webhooks
 
 HTTP_TIMEOUT = 60.0
 BULK_MAX = 100             # create_many / update_many / create_or_update_many items per job
@@ -412,6 +473,15 @@ def endpoint_of(entry: dict[str, Any]) -> str:
     return f"{entry['method']} {path.removesuffix('.json')}"
 
 
+def graph_endpoint(entry: dict[str, Any]) -> str:
+    """A Graph call by its shape: version dropped, object ids folded, the edge kept."""
+    path = re.sub(r"^/v\d+\.\d+", "", str(entry["path"]).split("?")[0]) or "/"
+    path = re.sub(r"/(?:[0-9_]{6,}|t_[\w-]+|aWdf[\w=-]+|m_[\w-]+)(?=/|$)", "/{id}", path)
+    query = str(entry.get("query") or "")
+    platform = re.search(r"platform=(\w+)", query)
+    return f"{entry['method']} {path}" + (f" ({platform.group(1)})" if platform else "")
+
+
 def parse_iso(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
@@ -483,13 +553,17 @@ class Compare:
         self.memory = Memory(args.tracemalloc)
         self.skipped = 0.0
         self.skips = 0
+        self.meta_web: WebServer | None = None
+        self.meta_store: Store | None = None
+        self.meta_baseline: NaiveMeta | None = None
 
     # ------------------------------------------------------------------ setup
 
     def setup(self) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="socialdesk-compare-")
         tmp = Path(self._tmp.name)
-        self.sandbox = Sandbox(services=("zendesk", "x"), workdir=str(tmp)).start()
+        services = ("zendesk", "x", "meta") if self.args.meta_items else ("zendesk", "x")
+        self.sandbox = Sandbox(services=services, workdir=str(tmp)).start()
         self.info = self.sandbox.info()
         self.ctl = Control(self.info)
         self.people = People(self.info)
@@ -563,6 +637,9 @@ class Compare:
 
     def teardown(self) -> None:
         for closer in (lambda: self.baseline.close(), lambda: self.web and self.web.stop(),
+                       lambda: self.meta_web and self.meta_web.stop(),
+                       lambda: self.meta_store and self.meta_store.close(),
+                       lambda: self.meta_baseline and self.meta_baseline.close(),
                        lambda: self.store and self.store.close(), lambda: self.sandbox and self.sandbox.stop(),
                        lambda: self._tmp and self._tmp.cleanup(), self.memory.close):
             try:
@@ -642,13 +719,16 @@ class Compare:
         return {"waves": math.ceil(len(events) / wave), "wave_size": wave,
                 "x_calls": {k: {"total": sum(v.values()), "by_endpoint": dict(v)} for k, v in x_calls.items()}}
 
-    def pending(self) -> tuple[int, float | None]:
-        """Pending inbox rows and the earliest time one of them may be claimed."""
-        with self.store.engine.connect() as conn:  # type: ignore[union-attr]
+    def pending(self, store: Store | None = None, routes: tuple[str, ...] | None = None) -> tuple[int, float | None]:
+        """Pending inbox rows (of the X route, or of ``routes`` in ``store``) and the earliest
+        time one of them may be claimed."""
+        store = store or self.store
+        routes = routes or (self.route.name,)
+        with store.engine.connect() as conn:  # type: ignore[union-attr]
             row = conn.execute(sa.select(sa.func.count(), sa.func.min(
                 sa.case((inbox.c.next_attempt_at > inbox.c.lease_until, inbox.c.next_attempt_at),
                         else_=inbox.c.lease_until)))
-                .where(inbox.c.route == self.route.name, inbox.c.state == "pending")).one()
+                .where(inbox.c.route.in_(routes), inbox.c.state == "pending")).one()
         return int(row[0]), (None if row[1] is None else float(row[1]))
 
     # ------------------------------------------------------------------ (a) socialdesk drain
@@ -861,13 +941,17 @@ class Compare:
 
     # ------------------------------------------------------------------ (c) baseline drain
 
-    def drain_baseline(self, n: int) -> dict[str, Any]:
+    def drain_baseline(self, n: int, sync: NaiveSync | None = None, queue: list[dict[str, Any]] | None = None,
+                       refs: Callable[[str], set[str]] | None = None) -> dict[str, Any]:
+        """The baseline writes ``queue`` (X's mentions unless told) into a reset Zendesk."""
+        sync = sync or self.baseline
+        queue = self.baseline_queue if queue is None else queue
         self.ctl.call("zendesk", "POST", "reset")
         self.set_plan()
         self.ctl.take_log("zendesk")
         self.baseline_sleep_service = "zendesk"
         self.baseline_slept.clear()
-        timer = HttpTimer(self.baseline.zd)
+        timer = HttpTimer(sync.zd)
         entries: list[dict[str, Any]] = []
         t0 = self.ctl.now("zendesk")
         wall0 = time.perf_counter()
@@ -883,19 +967,19 @@ class Compare:
             if time.monotonic() - last_report[0] > 5:
                 last_report[0] = time.monotonic()
                 simulated = self.ctl.now("zendesk") - t0
-                self.progress(f"baseline drain: {index}/{n} mentions, {timer.count} helpdesk requests, "
-                              f"{self.baseline.stats.throttled_429} x 429, {simulated / 60:.1f} simulated min, "
+                self.progress(f"baseline drain: {index}/{n} items, {timer.count} helpdesk requests, "
+                              f"{sync.stats.throttled_429} x 429, {simulated / 60:.1f} simulated min, "
                               f"{time.perf_counter() - wall0:.0f}s wall")
             if time.perf_counter() - wall0 > self.args.timeout:
                 raise Stalled(f"baseline drain: {index}/{n} after {self.args.timeout:.0f}s wall")
 
-        self.baseline.write_all(self.baseline_queue, progress)
+        sync.write_all(queue, progress)
         wall = time.perf_counter() - wall0
         t_end = self.ctl.now("zendesk")
         entries.extend(self.ctl.take_log("zendesk"))
         calls = [e for e in entries if e.get("user") == self.api_email]
         tickets = self.ctl.call("zendesk", "GET", "tickets")["tickets"]
-        result = self.side_result(n, calls, t0, t_end, wall, tickets)
+        result = self.side_result(n, calls, t0, t_end, wall, tickets, refs)
         slept = sum(self.baseline_slept)
         result["drain"]["time_breakdown_s"] = {
             "helpdesk_http_round_trips": round(timer.seconds, 1),
@@ -903,22 +987,315 @@ class Compare:
             "client_cpu_and_other": round(max(0.0, wall - timer.seconds - flush["overhead"]), 1),
             "bench_log_reads": round(flush["overhead"], 1),
             "note": "simulated = wall + Retry-After sleeps (skipped by moving the sandbox clock)"}
-        result["throttled_429"]["counted_by_baseline"] = self.baseline.stats.throttled_429
-        result["baseline_stats"] = self.baseline.stats.as_dict()
+        result["throttled_429"]["counted_by_baseline"] = sync.stats.throttled_429
+        result["baseline_stats"] = sync.stats.as_dict()
         result["reply_to_post"] = None
         return result
+
+    # ------------------------------------------------------------------ (d) Facebook and Instagram
+
+    def setup_meta(self) -> None:
+        """socialdesk's Meta routes (META_MAPPING) on a Zendesk reset to the plan: a daemon of
+        their own (own store, own receiver), Meta's webhooks pointed at it as an admin does
+        in the App Dashboard (cli/wiring.py ``subscribe_on_sandbox``), Zendesk's at it too."""
+        self.ctl.call("zendesk", "POST", "reset")
+        self.set_plan()
+        # One time for Meta, Zendesk's windows and the daemon from here on.
+        gap = self.clock() - self.ctl.now("meta")
+        if gap > 0:
+            self.ctl.advance("meta", gap)
+        else:
+            self.clock.advance(-gap)
+        tmp = Path(self._tmp.name)  # type: ignore[union-attr]
+        self.meta_store = Store(f"sqlite:///{tmp / 'state-meta.sqlite'}", clock=self.clock)
+        self.meta_store.migrate()
+        config = dataclasses.replace(parse_config(META_MAPPING, source="<bench meta mapping>"),
+                                     state_url=self.meta_store.url)
+        self.meta_config = config
+        self.meta_daemon = Daemon(config, self.meta_store, sandbox_endpoints(self.info), clock=self.clock)
+        self.meta_daemon.prepare()
+        self.meta_routes = list(self.meta_daemon.routes.values())
+        for route in self.meta_routes:
+            if route.parked or route.waiting:
+                raise Stalled(f"route {route.name} stopped at start: {route.parked or route.waiting}")
+        if self.args.rate_share is not None:
+            budget = getattr(getattr(self.meta_routes[0].helpdesk, "session", None), "rate_budget", None)
+            if budget is not None:
+                budget.share = self.args.rate_share
+        self.meta_web = WebServer(self.meta_daemon.web_app(), "127.0.0.1", 0).start()
+        self.meta_daemon.setup_push(self.meta_web.url)
+        for name, network in self.meta_daemon.networks.items():
+            subscribe_on_sandbox(self.info, network.kind, f"{self.meta_web.url}/hooks/network/{name}")
+        self.meta_every = {(route.name, stream): max(poll_interval(cfg.poll, stream), route.network.min_poll_interval)
+                           for cfg, route in zip(config.routes, self.meta_routes) for stream in route.settings.streams}
+
+    def graph_calls_counted(self) -> int:
+        """Graph calls socialdesk's Meta adapters made, as Meta counts them (a batch's each)."""
+        return sum(int(net.usage()["calls"]) for net in self.meta_daemon.networks.values())
+
+    def meta_refs(self, body: str) -> set[str]:
+        return refs_in(body) & self.meta_ref_set
+
+    def post_and_read_meta(self, scenario: MetaScenario) -> dict[str, Any]:
+        """The workload posted on Meta (webhooks delivered to socialdesk's receiver and kept),
+        then read by both syncs before any helpdesk work: socialdesk reads the kept
+        deliveries into its inbox and runs each stream's reconciliation read once, as the
+        daemon does when it starts; the baseline reads every edge."""
+        meta = self.info["services"]["meta"]
+        expected = scenario.expected()
+        for bucket, people in (("pages", expected["people"]["facebook"]),
+                               ("instagram", expected["people"]["instagram"])):
+            self.ctl.call("meta", "POST", "usage", json={"bucket": bucket, "seconds": 86400,
+                                                         "calls": META_CALLS_PER_PERSON * max(1, people)})
+        self.ctl.take_log("meta")
+        local = threading.local()
+
+        def session() -> requests.Session:
+            found = getattr(local, "session", None)
+            if found is None:
+                found = local.session = requests.Session()
+                found.verify, found.trust_env = self.info["ca_bundle"], False
+            return found
+
+        wall0 = time.perf_counter()
+        Poster(meta["url"], session, {"facebook": meta["page_handle"], "instagram": meta["ig_handle"]}
+               ).post_all(scenario)
+        self.meta_ref_set = {item.ref for item in scenario.items}
+        self.progress(f"meta: posted {len(scenario.items)} comments and DMs in {time.perf_counter() - wall0:.0f}s; "
+                      "waiting for Meta's webhooks")
+        deadline = time.monotonic() + WEBHOOK_SETTLE_WALL
+        while True:
+            hooks = self.ctl.call("meta", "GET", "webhooks", params={"wait": 10, "deliveries": 0})
+            if hooks["idle"] and not hooks["pending"]:
+                break
+            if time.monotonic() > deadline:
+                raise Stalled(f"meta: webhooks still pending after {WEBHOOK_SETTLE_WALL:.0f}s: {hooks['pending']}")
+        webhooks = {"delivered": hooks["delivered"], "failed_attempts": hooks["failed_attempts"],
+                    "dropped": len(hooks["dropped"])}
+        if self.ctl.take_log("meta"):
+            self.notes.append("meta: Graph calls were logged while the workload was posted (none expected)")
+
+        counted0 = self.graph_calls_counted()
+        read_pushes = 0
+        for route in self.meta_routes:
+            while (done := route.read_pushes()):
+                read_pushes += done
+        push_log = self.ctl.take_log("meta")
+        counted1 = self.graph_calls_counted()
+        for route in self.meta_routes:
+            for stream in route.settings.streams:
+                route.poll(stream)
+        recon_log = self.ctl.take_log("meta")
+        counted2 = self.graph_calls_counted()
+        pending = self.pending(self.meta_store, tuple(r.name for r in self.meta_routes))[0]
+
+        self.meta_baseline = NaiveMeta(
+            graph_url=f"{meta['url']}/{meta['version']}", page_token=meta["page_token"], page_id=meta["page_id"],
+            ig_user_id=meta["ig_user_id"], zendesk_url=self.info["services"]["zendesk"]["url"],
+            zendesk_oauth_token=self.info["services"]["zendesk"]["api_oauth_token"],
+            ca_bundle=self.info["ca_bundle"], sleep=self._baseline_sleep)
+        self.baseline_sleep_service = "meta"
+        self.meta_queue = self.meta_baseline.read_meta()
+        base_log = self.ctl.take_log("meta")
+        n = len(scenario.items)
+        if pending != n or len(self.meta_queue) != n:
+            raise Stalled(f"meta: reading the workload: socialdesk inbox holds {pending}, baseline read "
+                          f"{len(self.meta_queue)}, expected {n}")
+        refused = [e for e in push_log + recon_log + base_log if int(e.get("status") or 0) >= 400]
+        if refused:
+            self.notes.append(f"meta: {len(refused)} Graph call(s) refused while reading: "
+                              + ", ".join(f"{k} x{v}" for k, v in Counter(
+                                  f"{endpoint_of(e)} {e['status']}" for e in refused).most_common(4)))
+
+        def reads(entries: list[dict[str, Any]], counted: int | None) -> dict[str, Any]:
+            return {"http_requests": len(entries), "calls_counted_by_meta": counted,
+                    "by_endpoint": dict(Counter(graph_endpoint(e) for e in entries).most_common())}
+
+        return {"wall_seconds": round(time.perf_counter() - wall0, 1), "webhooks": webhooks,
+                "deliveries_read": read_pushes,
+                "socialdesk": {"webhook_path": reads(push_log, counted1 - counted0),
+                               "reconciliation": reads(recon_log, counted2 - counted1)},
+                "baseline": reads(base_log, len(base_log))}
+
+    def drain_meta(self, n: int) -> dict[str, Any]:
+        """socialdesk's Meta routes drain their inbox into Zendesk, driven as the daemon's
+        scheduler would (as ``drain_socialdesk``, over both routes); Meta's reconciliation
+        reads come due as the (simulated) minutes pass and are counted apart."""
+        routes, daemon = self.meta_routes, self.meta_daemon
+        names = tuple(r.name for r in routes)
+        desk = routes[0].helpdesk
+        timer = HttpTimer(desk.session)
+        pauses: list[dict[str, Any]] = []
+        undo = [record_pauses(route, pauses) for route in routes]
+        entries: list[dict[str, Any]] = []
+        self.ctl.take_log("zendesk")
+        self.ctl.take_log("meta")
+        counted0 = self.graph_calls_counted()
+        hints_handled = 0
+        t0 = self.ctl.now("zendesk")
+        clock0 = self.clock()
+        wall0 = last_work = time.perf_counter()
+        self.skipped, self.skips = 0.0, 0
+        last_replies = -math.inf
+        last_flush_count = 0
+        last_report = time.monotonic()
+        idle = 0
+        quiet_since: float | None = None
+        while True:
+            hints = daemon.drain_hints()
+            hints_handled += hints
+            if hints:
+                last_work = time.perf_counter()
+            for route in routes:
+                while route.read_pushes():
+                    last_work = time.perf_counter()
+            left, due = self.pending(self.meta_store, names)
+            if left == 0:
+                if hints or daemon.hints.qsize():
+                    quiet_since = None
+                    continue
+                if quiet_since is None:
+                    quiet_since = time.perf_counter()
+                if time.perf_counter() - quiet_since < self.args.settle:
+                    time.sleep(0.02)
+                    continue
+                break
+            quiet_since = None
+            if time.perf_counter() - wall0 > self.args.timeout:
+                raise Stalled(f"meta drain: {left} rows still pending after {self.args.timeout:.0f}s wall")
+            for route in routes:
+                if route.parked:
+                    raise Stalled(f"meta drain: route {route.name} parked: {route.parked}")
+                for stream in route.settings.streams:
+                    if route.poll_due(stream, self.meta_every[(route.name, stream)]):
+                        route.poll(stream)
+            if self.clock() - last_replies >= REPLIES_EVERY:
+                for route in routes:
+                    route.poll_replies()
+                last_replies = self.clock()
+            done = sum(route.process_inbox() for route in routes)
+            last_work = time.perf_counter()
+            if timer.count - last_flush_count >= LOG_FLUSH_EVERY:
+                entries.extend(self.ctl.take_log("zendesk"))
+                last_flush_count = timer.count
+            if time.monotonic() - last_report > 5:
+                last_report = time.monotonic()
+                self.progress(f"meta drain: {left} pending, {time.perf_counter() - wall0:.0f}s wall, "
+                              f"{self.clock() - clock0:.0f}s simulated, {timer.count} helpdesk requests")
+            if done:
+                idle = 0
+                continue
+            now = self.clock()
+            waits = [until - now for route in routes for until in route.paused_until.values() if until > now]
+            if waits:
+                self.skip(max(waits) + 0.5, META_SERVICES)
+                continue
+            left, due = self.pending(self.meta_store, names)
+            if left and due is not None and due > now:
+                self.skip(due - now + 0.1, META_SERVICES)
+                continue
+            idle += 1
+            if idle > 200:
+                raise Stalled(f"meta drain: {left} rows pending and nothing done in 200 rounds")
+            time.sleep(0.01)
+        tail = time.perf_counter() - last_work
+        wall = last_work - wall0
+        t_end = self.ctl.now("zendesk") - tail
+        entries.extend(self.ctl.take_log("zendesk"))
+        graph = self.ctl.take_log("meta")
+        for undo_one in undo:
+            undo_one()
+        calls = [e for e in entries if e.get("user") == self.api_email]
+        tickets = self.ctl.call("zendesk", "GET", "tickets")["tickets"]
+        result = self.side_result(n, calls, t0, t_end, wall, tickets, self.meta_refs)
+        result["drain"]["time_breakdown_s"] = {
+            "helpdesk_http_round_trips": round(timer.seconds, 1),
+            "daemon_and_store_cpu_and_other": round(max(0.0, wall - timer.seconds), 1),
+            "skipped_waits": round(self.skipped, 1)}
+        reasons = Counter(re.sub(r"\d+", "N", p["reason"]) for p in pauses)
+        result["route_pauses"] = {"count": len(pauses), "reasons": dict(reasons.most_common(5))}
+        result["hints_handled"] = hints_handled
+        result["graph_during_drain"] = {
+            "http_requests": len(graph), "calls_counted_by_meta": self.graph_calls_counted() - counted0,
+            "by_endpoint": dict(Counter(graph_endpoint(e) for e in graph).most_common()),
+            "note": "the reconciliation reads that came due while the drain ran (simulated time)"}
+        result["by_route"] = {route.name: dataclasses.asdict(route.stats) for route in routes}
+        return result
+
+    def meta_part(self) -> dict[str, Any]:
+        """(d) Facebook and Instagram: the workload read by both syncs, socialdesk's drain,
+        then the baseline's into a reset Zendesk."""
+        args = self.args
+        base_events = make_scenario(args.meta_items, args.followup_share, args.customer_ratio, args.seed + 1).events
+        scenario = make_meta_scenario(base_events, args.meta_dm_share, args.seed + 1)
+        expected = scenario.expected()
+        floor = floor_of(Scenario([], expected["requesters"], expected["tickets"],
+                                  expected["followups_in_a_ticket"], expected["max_followups_per_ticket"]),
+                         PLAN_RATES[args.plan])
+        n = expected["items"]
+        with self.memory.phase("meta: setup, post and read (both syncs)"):
+            self.progress(f"meta: {n} Facebook and Instagram comments and DMs")
+            self.setup_meta()
+            reading = self.post_and_read_meta(scenario)
+        with self.memory.phase("meta: socialdesk drain"), WarningCounter() as warnings:
+            self.progress(f"meta: socialdesk draining {n} items")
+            sd = self.drain_meta(n)
+        sd["daemon_warnings"] = dict(warnings.counts.most_common(8))
+        with self.memory.phase("meta: baseline drain"):
+            self.progress(f"meta: baseline writing {n} items into a reset Zendesk")
+            base = self.drain_baseline(n, self.meta_baseline, self.meta_queue, self.meta_refs)
+        base["baseline_stats"]["label"] = META_BASELINE_LABEL
+        for figures in (sd, base):
+            figures["calls_per_item"] = figures.pop("calls_per_mention")
+            figures["item_to_ticket"] = figures.pop("mention_to_ticket")
+            figures["drain"]["vs_floor"] = (round(figures["drain"]["simulated_seconds"] / floor["seconds"], 2)
+                                            if floor["seconds"] else None)
+        sd_reads = reading["socialdesk"]
+        graph_sd = (sd_reads["webhook_path"]["http_requests"] + sd_reads["reconciliation"]["http_requests"]
+                    + sd["graph_during_drain"]["http_requests"])
+        counted_sd = (sd_reads["webhook_path"]["calls_counted_by_meta"]
+                      + sd_reads["reconciliation"]["calls_counted_by_meta"]
+                      + sd["graph_during_drain"]["calls_counted_by_meta"])
+        graph_base = reading["baseline"]["http_requests"]
+        sd["graph_reads"] = {"http_requests": graph_sd, "per_item": round(graph_sd / n, 4),
+                             "calls_counted_by_meta": counted_sd, "counted_per_item": round(counted_sd / n, 4)}
+        base["graph_reads"] = {"http_requests": graph_base, "per_item": round(graph_base / n, 4),
+                               "calls_counted_by_meta": graph_base, "counted_per_item": round(graph_base / n, 4)}
+        return {
+            "scenario": {**expected, "dm_share": args.meta_dm_share, "seed": args.seed + 1},
+            "floor": floor,
+            "reading": reading,
+            "socialdesk": sd,
+            "baseline": {"label": META_BASELINE_LABEL, **base},
+            "ratios": {
+                "baseline_over_socialdesk_calls_per_item": (round(base["calls_per_item"] / sd["calls_per_item"], 2)
+                                                            if sd["calls_per_item"] else None),
+                "baseline_over_socialdesk_graph_reads": (round(graph_base / graph_sd, 2) if graph_sd else None),
+                "socialdesk_drain_over_floor": sd["drain"]["vs_floor"]},
+            "notes": [
+                "same run, same sandbox and Zendesk plan as the X figures; Zendesk reset before each Meta drain",
+                "socialdesk receives Meta's webhooks (kept by its receiver, read into the inbox) and reconciles by "
+                "reading; the baseline has no webhook listener and reads every edge once",
+                f"Meta budgets set to {META_CALLS_PER_PERSON} calls a day per person engaging on each network "
+                "(Meta's Pages rule, 4,800 x engaged users; the stand-in starts at one)",
+                "Graph reads: HTTP requests on the stand-in's log; 'counted by Meta' counts each request of a "
+                "batch (socialdesk batches up to 50 reads; the baseline makes no batch requests)",
+                "no target is set for Meta: the ratio is reported, the X target stays X's",
+                "agent replies are measured on X only",
+            ]}
 
     # ------------------------------------------------------------------ figures of one side
 
     def side_result(self, n: int, calls: list[dict[str, Any]], t0: float, t_end: float, wall: float,
-                    tickets: list[dict[str, Any]]) -> dict[str, Any]:
+                    tickets: list[dict[str, Any]], refs: Callable[[str], set[str]] | None = None) -> dict[str, Any]:
+        """One sync's figures; ``refs`` finds the items a comment carries (X: its /status/<id> URLs)."""
+        refs = refs or self.x_refs
         carried: dict[str, list[float]] = {}
         live = [t for t in tickets if not t.get("deleted")]
         for ticket in live:
             for comment in ticket.get("comments") or []:
-                for post_id in set(re.findall(r"/status/(\d+)", comment.get("body") or "")):
-                    if post_id in self.post_ids:
-                        carried.setdefault(post_id, []).append(parse_iso(comment["created_at"]))
+                for post_id in refs(comment.get("body") or ""):
+                    carried.setdefault(post_id, []).append(parse_iso(comment["created_at"]))
         latencies = [max(0.0, min(times) - t0) for times in carried.values()]
         simulated = t_end - t0
         statuses = Counter(str(e.get("status")) for e in calls)
@@ -931,11 +1308,16 @@ class Compare:
                       "wall_seconds": round(wall, 1), "skipped_seconds": round(simulated - wall, 1)},
             "mention_to_ticket": {**pct(latencies), "method": (
                 "backlog latency: all posts readable at drain start t0; creation time (Zendesk sandbox clock, "
-                "1 s resolution) of the ticket/comment carrying the post's /status/<id> URL minus t0")},
+                "1 s resolution) of the ticket/comment carrying the post (X: its /status/<id> URL; Meta: its "
+                "ref) minus t0")},
             "throttled_429": {"from_log": statuses.get("429", 0)},
             "tickets": len(live), "posts_in_helpdesk": len(carried), "lost": n - len(carried),
             "duplicates": sum(len(v) - 1 for v in carried.values()),
         }
+
+    def x_refs(self, body: str) -> set[str]:
+        """The scenario's X posts a helpdesk comment carries (by their /status/<id> URLs)."""
+        return {post_id for post_id in re.findall(r"/status/(\d+)", body) if post_id in self.post_ids}
 
     # ------------------------------------------------------------------ all of it
 
@@ -964,6 +1346,7 @@ class Compare:
         with self.memory.phase("baseline drain"):
             self.progress(f"baseline: draining {args.mentions} mentions into a reset Zendesk")
             base = self.drain_baseline(args.mentions)
+        meta = self.meta_part() if args.meta_items else None
         sd["x_calls_reading"] = reading["x_calls"]["socialdesk"]
         base["x_calls_reading"] = reading["x_calls"]["baseline"]
         sd_cpm, base_cpm = sd["calls_per_mention"], base["calls_per_mention"]
@@ -974,7 +1357,8 @@ class Compare:
         sd["requests_vs_floor_requests"] = round(sd["helpdesk_calls"] / floor["requests"], 2)
         base["requests_vs_floor_requests"] = round(base["helpdesk_calls"] / floor["requests"], 2)
         result = {
-            "parameters": {"mentions": args.mentions, "replies": args.replies, "followup_share": args.followup_share,
+            "parameters": {"mentions": args.mentions, "meta_items": args.meta_items,
+                           "meta_dm_share": args.meta_dm_share, "replies": args.replies, "followup_share": args.followup_share,
                            "customer_ratio": args.customer_ratio, "seed": args.seed, "plan": args.plan,
                            "reply_spacing_s": args.reply_spacing, "tracemalloc": args.tracemalloc,
                            "rate_share_override": args.rate_share,
@@ -1004,6 +1388,21 @@ class Compare:
             "notes": self.notes + self.standard_notes(),
             "total_wall_seconds": round(time.perf_counter() - started, 1),
         }
+        if meta is not None:
+            result["meta"] = meta
+            result["ratios"]["meta_baseline_over_socialdesk_calls_per_item"] = \
+                meta["ratios"]["baseline_over_socialdesk_calls_per_item"]
+            result["per_item_side_by_side"] = {
+                "helpdesk_calls_per_item": {
+                    "socialdesk": {"x": sd_cpm, "meta": meta["socialdesk"]["calls_per_item"]},
+                    "baseline": {"x": base_cpm, "meta": meta["baseline"]["calls_per_item"]}},
+                "network_reads_per_item": {
+                    "socialdesk": {"x": round((sd["x_calls_reading"]["total"] + sd.get("x_calls_during_drain", 0))
+                                         / args.mentions, 4),
+                                   "meta": meta["socialdesk"]["graph_reads"]["per_item"]},
+                    "baseline": {"x": round(base["x_calls_reading"]["total"] / args.mentions, 4),
+                                 "meta": meta["baseline"]["graph_reads"]["per_item"]}},
+                "note": "one run: X mentions and Meta comments/DMs through the same sandbox and Zendesk plan"}
         result["where_it_goes"] = self.explain(result)
         return result
 
@@ -1090,6 +1489,7 @@ def render(r: dict[str, Any]) -> str:
         f"(target >= {r['targets']['calls_ratio_min']:g}x: {'met' if r['targets']['calls_ratio_met'] else 'MISSED'}); "
         f"socialdesk drain/floor = {ratios['socialdesk_drain_over_floor']}x (target <= "
         f"{r['targets']['drain_over_floor_max']:g}x: {'met' if r['targets']['drain_over_floor_met'] else 'MISSED'})",
+        *meta_lines(r, row, lat),
         "",
         "socialdesk calls: " + ", ".join(f"{k} x{v}" for k, v in sd["by_endpoint"].items()),
         "baseline calls:   " + ", ".join(f"{k} x{v}" for k, v in base["by_endpoint"].items()),
@@ -1116,10 +1516,75 @@ def render(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def meta_lines(r: dict[str, Any], row: Callable[[str, str, str], str],
+               lat: Callable[[dict[str, Any] | None], str]) -> list[str]:
+    """The Facebook and Instagram part of the table, and the per-item figures beside X's."""
+    m = r.get("meta")
+    if not m:
+        return ["", "Facebook and Instagram: not run (--meta-items 0)"]
+    sd, base, sc, fl, reading = m["socialdesk"], m["baseline"], m["scenario"], m["floor"], m["reading"]
+    side = r["per_item_side_by_side"]
+    channels = ", ".join(f"{v} {k}s" for k, v in sorted(sc["by_channel"].items()))
+    sd_read = reading["socialdesk"]
+    return [
+        "",
+        f"Facebook + Instagram, same run - {sc['items']} items ({channels}), {sc['requesters']} people, "
+        f"{sc['tickets']} tickets as socialdesk threads them; Zendesk reset, same plan",
+        row("", "socialdesk", "baseline"),
+        row("helpdesk calls per item", f"{sd['calls_per_item']:.3f}", f"{base['calls_per_item']:.3f}"),
+        row("helpdesk calls", str(sd["helpdesk_calls"]), str(base["helpdesk_calls"])),
+        row("Graph API reads per item", f"{sd['graph_reads']['per_item']:.3f}",
+            f"{base['graph_reads']['per_item']:.3f}"),
+        row("  counted as Meta counts (batches)", f"{sd['graph_reads']['counted_per_item']:.3f}",
+            f"{base['graph_reads']['counted_per_item']:.3f}"),
+        row("drain, simulated minutes", f"{sd['drain']['simulated_minutes']:.2f}",
+            f"{base['drain']['simulated_minutes']:.2f}"),
+        row("drain / floor", f"{sd['drain']['vs_floor']:.2f}x", f"{base['drain']['vs_floor']:.2f}x"),
+        row("item -> ticket p50 / p95", lat(sd["item_to_ticket"]), lat(base["item_to_ticket"])),
+        row("429s received", str(sd["throttled_429"]["from_log"]), str(base["throttled_429"]["from_log"])),
+        row("tickets / lost / duplicate items", f"{sd['tickets']} / {sd['lost']} / {sd['duplicates']}",
+            f"{base['tickets']} / {base['lost']} / {base['duplicates']}"),
+        f"meta floor: {fl['requests']} requests (U={fl['U_authors']}, T={fl['T_conversations']}, "
+        f"F={fl['F_followups']}, k_max={fl['k_max']}) = {fl['seconds']:.1f} s",
+        f"meta ratios: baseline/socialdesk helpdesk calls per item = "
+        f"{m['ratios']['baseline_over_socialdesk_calls_per_item']}x (X: "
+        f"{r['ratios']['baseline_over_socialdesk_calls_per_mention']}x); Graph reads baseline/socialdesk = "
+        f"{m['ratios']['baseline_over_socialdesk_graph_reads']}x; no Meta target",
+        "per item, this run: helpdesk calls socialdesk X {sx:.3f} / Meta {sm:.3f}, baseline X {bx:.3f} / Meta "
+        "{bm:.3f}; network reads socialdesk X {rsx:.3f} / Meta {rsm:.3f}, baseline X {rbx:.3f} / Meta {rbm:.3f}".format(
+            sx=side["helpdesk_calls_per_item"]["socialdesk"]["x"], sm=side["helpdesk_calls_per_item"]["socialdesk"]["meta"],
+            bx=side["helpdesk_calls_per_item"]["baseline"]["x"], bm=side["helpdesk_calls_per_item"]["baseline"]["meta"],
+            rsx=side["network_reads_per_item"]["socialdesk"]["x"], rsm=side["network_reads_per_item"]["socialdesk"]["meta"],
+            rbx=side["network_reads_per_item"]["baseline"]["x"], rbm=side["network_reads_per_item"]["baseline"]["meta"]),
+        f"meta webhooks: {reading['webhooks']['delivered']} deliveries ({reading['webhooks']['failed_attempts']} "
+        f"failed attempts, {reading['webhooks']['dropped']} dropped)",
+        "meta socialdesk Graph reads: webhook path " + _graph(sd_read["webhook_path"]) + "; reconciliation at start "
+        + _graph(sd_read["reconciliation"]) + "; during the drain " + _graph(sd["graph_during_drain"]),
+        "meta baseline Graph reads: " + _graph(reading["baseline"]),
+        "meta socialdesk calls: " + ", ".join(f"{k} x{v}" for k, v in sd["by_endpoint"].items()),
+        "meta baseline calls:   " + ", ".join(f"{k} x{v}" for k, v in base["by_endpoint"].items()),
+        "meta socialdesk warnings: " + ("; ".join(f"{k} x{v}" for k, v in
+                                                  (sd.get("daemon_warnings") or {}).items()) or "none"),
+        *[f"  - {note}" for note in m["notes"]],
+    ]
+
+
+def _graph(reads: dict[str, Any]) -> str:
+    counted = reads.get("calls_counted_by_meta")
+    extra = f" ({counted} counted)" if counted is not None and counted != reads["http_requests"] else ""
+    return f"{reads['http_requests']} requests{extra}" + (
+        " [" + ", ".join(f"{k} x{v}" for k, v in reads["by_endpoint"].items()) + "]" if reads["by_endpoint"] else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mentions", type=int, default=10_000, help="mentions to drain (default 10,000)")
+    parser.add_argument("--meta-items", type=int, default=2_000,
+                        help="Facebook and Instagram comments and DMs to drain after the X part, in the same run "
+                             "(default 2,000; 0 leaves Meta out)")
+    parser.add_argument("--meta-dm-share", type=float, default=0.5,
+                        help="share of Meta conversations that are DMs rather than comments (default 0.5)")
     parser.add_argument("--replies", type=int, default=100, help="agent replies mirrored by socialdesk (default 100)")
     parser.add_argument("--followup-share", type=float, default=0.2,
                         help="share of mentions that are follow-ups in an open conversation (default 0.2)")
@@ -1155,6 +1620,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.mentions < 2:
         parser.error("--mentions must be at least 2")
+    if args.meta_items == 1 or args.meta_items < 0:
+        parser.error("--meta-items must be 0 (no Meta part) or at least 2")
+    if not 0 <= args.meta_dm_share <= 1:
+        parser.error("--meta-dm-share must be in [0, 1]")
     if not 0 <= args.followup_share < 1 or not 0 < args.customer_ratio <= 1:
         parser.error("--followup-share must be in [0, 1) and --customer-ratio in (0, 1]")
     logging.basicConfig(level=logging.ERROR, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")

@@ -1,6 +1,6 @@
 """bench/compare.py end to end on a small backlog: the figures are there and socialdesk
-needs fewer helpdesk calls per mention than THE BASELINE (naive sync) - a property that
-fails if batching or threading stops working."""
+needs fewer helpdesk calls per mention (X) and per comment or DM (Facebook, Instagram) than
+THE BASELINE (naive sync) - a property that fails if batching or threading stops working."""
 from __future__ import annotations
 
 import importlib.util
@@ -45,7 +45,8 @@ def test_scenario_and_floor() -> None:
 def test_compare_small_run(capsys: pytest.CaptureFixture[str]) -> None:
     compare = _load("compare")
     started = time.monotonic()
-    code = compare.main(["--mentions", "300", "--replies", "5", "--json", "--quiet", "--settle", "0.5"])
+    code = compare.main(["--mentions", "300", "--meta-items", "90", "--replies", "5", "--json", "--quiet",
+                         "--settle", "0.5"])
     out = capsys.readouterr().out
     assert code == 0, out[-2000:]
     result = json.loads(out)
@@ -77,7 +78,67 @@ def test_compare_small_run(capsys: pytest.CaptureFixture[str]) -> None:
     assert sd["reply_to_post"]["posted"] == 5 and sd["reply_to_post"]["latency"]["n"] == 5
     assert base["reply_to_post"] is None
     assert result["memory"]["phases"]["socialdesk drain"]["rss_peak_mib"] > 0
-    assert time.monotonic() - started < 120
+
+    # Facebook and Instagram, measured in the same run.
+    meta = result["meta"]
+    scenario = meta["scenario"]
+    assert scenario["items"] == 90 and sum(scenario["by_channel"].values()) == 90
+    assert set(scenario["by_channel"]) == {"facebook comment", "facebook dm", "instagram comment", "instagram dm"}
+    msd, mbase = meta["socialdesk"], meta["baseline"]
+    for figures in (msd, mbase):
+        assert figures["lost"] == 0 and figures["duplicates"] == 0   # every item in the helpdesk, once
+        assert figures["item_to_ticket"]["n"] == 90
+        assert figures["graph_reads"]["http_requests"] > 0
+    assert msd["tickets"] == scenario["tickets"] < 90                 # threaded as socialdesk threads them
+    assert mbase["tickets"] == 90                                     # one ticket per item
+    assert mbase["by_endpoint"]["POST /api/v2/tickets"] >= 90
+    assert msd["calls_per_item"] < mbase["calls_per_item"]
+    assert meta["ratios"]["baseline_over_socialdesk_calls_per_item"] == pytest.approx(
+        mbase["calls_per_item"] / msd["calls_per_item"], rel=0.01)
+    reading = meta["reading"]
+    assert reading["webhooks"]["delivered"] > 0 and reading["deliveries_read"] == reading["webhooks"]["delivered"]
+    # socialdesk batches its reconciliation reads: Meta counts more calls than HTTP requests.
+    recon = reading["socialdesk"]["reconciliation"]
+    assert recon["calls_counted_by_meta"] > recon["http_requests"] > 0
+    assert reading["baseline"]["http_requests"] == mbase["baseline_stats"]["x_requests"]
+    side = result["per_item_side_by_side"]["helpdesk_calls_per_item"]
+    assert side["socialdesk"] == {"x": sd["calls_per_mention"], "meta": msd["calls_per_item"]}
+    assert side["baseline"] == {"x": base["calls_per_mention"], "meta": mbase["calls_per_item"]}
+    text = compare.render(result)
+    assert "Facebook + Instagram, same run" in text and "meta ratios: baseline/socialdesk" in text
+    assert time.monotonic() - started < 150
+
+
+def test_meta_scenario_keeps_a_conversation_on_its_channel_and_counts_tickets_as_socialdesk_threads() -> None:
+    compare = _load("compare")
+    workload = _load("meta_workload")
+    events = compare.make_scenario(600, 0.25, 0.6, seed=5).events
+    s = workload.make_meta_scenario(events, dm_share=0.4, seed=5)
+    by_seq = {i.seq: i for i in s.items}
+    assert len(s.items) == 600
+    for item in s.items:
+        if item.root is not None:   # a reply under the customer's comment, or the same DM thread
+            first = by_seq[item.root]
+            assert (item.network, item.dm, item.on, item.author) == (first.network, first.dm, first.on, first.author)
+    expected = s.expected()
+    keys = {(i.network, "dm", i.author) if i.dm else (i.network, i.on, i.author) for i in s.items}
+    assert expected["tickets"] == len(keys) <= 600 - 150
+    assert expected["requesters"] == len({(i.network, i.author) for i in s.items})
+    dms = sum(1 for i in s.items if i.dm and i.root is None)
+    assert 0.3 < dms / sum(1 for i in s.items if i.root is None) < 0.5
+    assert workload.refs_in("where is it? (ref M000042) and ref M12") == {"M000042"}
+    only_dms = workload.make_meta_scenario(events, dm_share=1.0, seed=5)
+    assert all(i.dm for i in only_dms.items)
+
+
+def test_graph_calls_are_named_by_their_edge() -> None:
+    compare = _load("compare")
+    assert compare.graph_endpoint({"method": "GET", "path": "/v25.0/151137200181324/conversations",
+                                   "query": "platform=instagram&user_id=26822"}) == "GET /{id}/conversations (instagram)"
+    assert compare.graph_endpoint({"method": "GET", "path": "/v25.0/151137200181324_1000002/comments",
+                                   "query": "filter=stream"}) == "GET /{id}/comments"
+    assert compare.graph_endpoint({"method": "GET", "path": "/v25.0/t_8841200/messages"}) == "GET /{id}/messages"
+    assert compare.graph_endpoint({"method": "POST", "path": "/v25.0/"}) == "POST /"
 
 
 # --------------------------------------------------------------------------- the daemon alone: pure parts
