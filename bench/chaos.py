@@ -7,7 +7,8 @@ daemon, hard-killed at random moments while every wire misbehaves.
 
 What happens:
 
-1. A sandbox process (``socialdesk sandbox --json``) serves X and the helpdesk over HTTPS.
+1. A sandbox process (``socialdesk sandbox --json``) serves X, Meta (a Facebook Page and
+   its Instagram account) and the helpdesk over HTTPS.
    With ``--faults`` every service gets probabilistic faults at modest rates (429 with the
    vendor's own headers, 5xx, slow answers, connection resets, writes whose answer is lost,
    and a few answers held past the client's timeout), each from a generator seeded by
@@ -16,16 +17,28 @@ What happens:
 2. The real daemon (``socialdesk run --config <mapping>``, no ``--once``) is pointed at the
    sandbox by explicit URLs and credentials, as at a customer's site, with a file-backed
    SQLite state. It is SIGKILLed ``--kills`` times at random moments and restarted each time
-   (also whenever it exits by itself).
-3. Customers post ``--mentions`` sequence-numbered posts ("#chaos 000123") over many
-   conversations: new mentions, replies in their own threads, some DMs. Agents answer
-   (``--replies`` public answers, some solving the ticket) and write internal notes on the
+   (also whenever it exits by itself). Its routes: X, the Facebook Page and the Instagram
+   account, all into the helpdesk; it receives Meta's webhooks on a fixed port, at which
+   the Meta app is pointed once the first daemon listens (``bench/chaos_meta.py``).
+3. Customers post ``--mentions`` sequence-numbered posts ("#chaos 000123") on X over many
+   conversations: new mentions, replies in their own threads, some DMs; and
+   ``--meta-mentions`` (default half as many; 0 leaves Meta out) on Facebook and Instagram
+   ("#chaos fb000012"): comments on the brand's latest post or media, replies under their
+   own comments, Messenger and Instagram DMs. Agents answer (``--replies`` public answers,
+   some solving the ticket, the networks taking turns) and write internal notes on the
    tickets as they appear, acting in the helpdesk's own UI (the sandbox's UI channel: no
-   injected fault touches them).
+   injected fault touches them). With ``--faults`` Meta's webhook deliveries are also
+   duplicated, delayed (out of order) and dropped, and Graph answers 5xx, throttles,
+   resets, slow and lost answers (the throttles until the last random kill).
 4. Then faults stop, the daemon runs until quiescent, and the far side is reconciled
-   against the input with ``sandbox.scenario.audit``: lost mentions, duplicate tickets,
+   against the input with ``sandbox.scenario.audit`` (X) and ``chaos_meta.audit_meta``
+   (Facebook, Instagram), by the same rules: lost mentions, duplicate tickets,
    comments and replies, leaked internal notes, unanswered agent answers; the daemon's
-   own quarantine comes from ``socialdesk status --json``.
+   own quarantine comes from ``socialdesk status --json``. ``by_network`` gives the
+   figures network by network (the top-level ones sum them); ``webhooks`` what Meta's
+   webhook side did (``never_pushed``: items whose only update was dropped, so only the
+   reconciliation read could bring them); ``meta_first_read`` how the Meta items first
+   reached the daemon's inbox (``push``, or the ``mentions``/``dms`` reconciliation).
 
 Signing in is OAuth, as at a customer's since the vendors moved to short-lived tokens:
 Zendesk ``auth: oauth`` (authorization code, 30-minute access tokens, refresh tokens that
@@ -85,6 +98,7 @@ import threading
 import time
 import tomllib
 import contextlib
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -98,8 +112,10 @@ if str(ROOT) not in sys.path:
 
 import requests  # noqa: E402
 
+from bench import chaos_meta  # noqa: E402
+from bench.chaos_meta import META_NETWORKS, MetaItem, MetaPeople, NetworkAudit, audit_meta, network_of  # noqa: E402
 from sandbox.salesforce import constants as salesforce_constants  # noqa: E402
-from sandbox.scenario import People, SalesforcePeople, audit  # noqa: E402
+from sandbox.scenario import Audit, People, SalesforcePeople, audit  # noqa: E402
 from sandbox.x import constants as x_constants  # noqa: E402
 from sandbox.zendesk import constants as zendesk_constants  # noqa: E402
 
@@ -114,6 +130,7 @@ TRAILING_EMPTY_PAGE = 0.2  # the chance a last page carries a next_token to an e
 HELPDESK_NAME, NETWORK_NAME = "acme", "acme_x"   # the mapping's entries
 CONSENT_BROWSER = ROOT / "bench" / "consent_browser.py"
 CONNECT_TIMEOUT = 90.0     # one `socialdesk connect`, consent page and code exchange included
+LISTEN_WAIT = 120.0        # the first daemon's start, until its webhook receiver listens
 # How far a service's clock moves so that the access tokens it issued are dead: past the
 # access token's lifetime (Zendesk, X) or the session's idle timeout (Salesforce).
 EXPIRY_JUMP = {"zendesk": zendesk_constants.ACCESS_SECONDS + 60, "x": x_constants.ACCESS_SECONDS + 60,
@@ -145,6 +162,7 @@ class ChaosOptions:
     fault_rate: float = 1.0             # multiplies every fault probability
     index_lag: float = 0.0              # X indexes a post up to this late (seconds)
     refresh_kills: int = 0              # kills around a token renewal (each: one before, one after)
+    meta_mentions: int | None = None    # customer items on Facebook and Instagram (default: mentions // 2)
     keep: bool = False
     workdir: Path | None = None
 
@@ -181,6 +199,12 @@ class ChaosReport:
     elapsed_s: float = 0.0
     drain_s: float = 0.0
     faults_injected: dict[str, dict[str, int]] = field(default_factory=dict)
+    # The same figures network by network (x, facebook, instagram); the ones above sum them.
+    by_network: dict[str, dict[str, int]] = field(default_factory=dict)
+    webhooks: dict[str, Any] = field(default_factory=dict)    # what Meta's webhook side did
+    # How each Meta item first reached the daemon's inbox: by webhook ("push") or by the
+    # route's reconciliation read ("mentions", "dms").
+    meta_first_read: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     workdir: str | None = None
 
@@ -289,12 +313,14 @@ class DaemonProcess:
             self.kill()
 
 
-def write_mapping(workdir: Path, info: dict[str, Any], helpdesk: str) -> tuple[Path, dict[str, str]]:
+def write_mapping(workdir: Path, info: dict[str, Any], helpdesk: str,
+                  meta_port: int | None = None) -> tuple[Path, dict[str, str]]:
     """A mapping that reaches the sandbox as a customer's reaches production (explicit URLs,
     the CA bundle, OAuth clients with their secrets by env-var name), polling as fast as the
     vendors allow; and the environment of every socialdesk process of the run, whose state
     key is a key file in ``workdir``. The Zendesk and X entries sign in with grants that
-    ``connect_endpoints`` stores (the admin's one-time consent)."""
+    ``connect_endpoints`` stores (the admin's one-time consent). With ``meta_port``, also
+    the Facebook Page and Instagram routes, Meta's webhooks received on that port."""
     x = info["services"]["x"]
     ca = info["ca_bundle"]
     if helpdesk == "salesforce":
@@ -309,14 +335,18 @@ def write_mapping(workdir: Path, info: dict[str, Any], helpdesk: str) -> tuple[P
                 f"    client_secret: {{env: SOCIALDESK_ZENDESK_CLIENT_SECRET}}\n    ca_bundle: {ca}\n")
         secrets = {"SOCIALDESK_ZENDESK_CLIENT_SECRET": zd["oauth_client_secret"]}
     poll = ", ".join(f"{k}: {v}s" for k, v in POLL.items())
+    meta_networks = meta_routes = webhook = ""
+    if meta_port is not None:
+        meta_networks, meta_routes, webhook, meta_secrets = chaos_meta.mapping_parts(info, meta_port, HELPDESK_NAME)
+        secrets.update(meta_secrets)
     path = workdir / "mapping.yaml"
     path.write_text(
         f"version: 1\nstate: sqlite:///{workdir / 'state.sqlite'}\nhelpdesks:\n  {HELPDESK_NAME}:\n{desk}"
         f"networks:\n  {NETWORK_NAME}:\n    kind: x\n    base_url: {x['url']}\n    auth: oauth2\n"
         f"    client_id: {x['oauth_client_id']}\n    client_secret: {{env: SOCIALDESK_X_CLIENT_SECRET}}\n"
-        f"    authorize_url: {x['oauth_authorize_url']}\n    ca_bundle: {ca}\n"
+        f"    authorize_url: {x['oauth_authorize_url']}\n    ca_bundle: {ca}\n{meta_networks}"
         f"routes:\n  - name: {ROUTE}\n    network: {NETWORK_NAME}\n    helpdesk: {HELPDESK_NAME}\n"
-        f"    streams: [mentions, dms]\n    poll: {{{poll}}}\n    ticket: {{priority: normal}}\n")
+        f"    streams: [mentions, dms]\n    poll: {{{poll}}}\n    ticket: {{priority: normal}}\n{meta_routes}{webhook}")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOCIALDESK_")}
     return path, {**env, **secrets, "SOCIALDESK_X_CLIENT_SECRET": x["oauth_client_secret"],
                   "SOCIALDESK_KEY_FILE": str(workdir / "secret.key")}
@@ -399,6 +429,16 @@ class Controls:
         # everything a route's very first read saw can still be skipped, see FIDELITY.md).
         self.call("x", "POST", "limits", {"index_lag": options.index_lag})
         self.call("x", "POST", "pagination", {"trailing_empty_page": TRAILING_EMPTY_PAGE})
+        if "meta" in self.urls:
+            for bucket in ("pages", "instagram"):
+                self.call("meta", "POST", "usage", {"bucket": bucket, "calls": chaos_meta.BUDGET_CALLS,
+                                                    "seconds": 86400})
+            self.call("meta", "POST", "webhooks", {**chaos_meta.NO_WEBHOOK_FAULTS, "seed": options.seed * 101 + 7})
+
+    @property
+    def oauth_services(self) -> list[str]:
+        """The services whose sign-in the run renews (Meta's Page token never expires)."""
+        return [service for service in self.urls if service in EXPIRY_JUMP]
 
     def arm_faults(self, helpdesk: str, timeouts: int, rate: float) -> None:
         for service, specs in fault_mix(helpdesk, timeouts).items():
@@ -406,9 +446,17 @@ class Controls:
                 self.call(service, "POST", "faults",
                           {**spec, "probability": min(1.0, spec["probability"] * rate)})
 
+    def arm_meta_faults(self, version: str, timeouts: int, rate: float, throttles: bool) -> None:
+        """Graph's faults, and webhook deliveries duplicated, delayed and dropped."""
+        for spec in chaos_meta.fault_specs(version, timeouts, throttles):
+            self.call("meta", "POST", "faults", {**spec, "probability": min(1.0, spec["probability"] * rate)})
+        self.call("meta", "POST", "webhooks", chaos_meta.webhook_knobs(rate))
+
     def clear_faults(self) -> None:
         for service in self.urls:
             self.call(service, "DELETE", "faults")
+        if "meta" in self.urls:
+            self.call("meta", "POST", "webhooks", chaos_meta.NO_WEBHOOK_FAULTS)
 
     def advance(self, service: str, seconds: float) -> None:
         """Move ``service``'s clock ahead (its tokens age; the daemon's clock stays)."""
@@ -419,11 +467,11 @@ class Controls:
         return list(self.call(service, "GET", "tokens").get("tokens", []))
 
     def token_ids(self) -> dict[str, set[str]]:
-        return {service: {str(t["id"]) for t in self.tokens(service)} for service in self.urls}
+        return {service: {str(t["id"]) for t in self.tokens(service)} for service in self.oauth_services}
 
     def reused_refresh_tokens(self, before: dict[str, set[str]]) -> int:
         """Refresh tokens issued since ``before`` that were presented more than once."""
-        return sum(1 for service in self.urls for t in self.tokens(service)
+        return sum(1 for service in self.oauth_services for t in self.tokens(service)
                    if t.get("kind") == "oauth_refresh" and str(t.get("id")) not in before.get(service, set())
                    and int(t.get("uses") or 0) > 1)
 
@@ -633,6 +681,7 @@ class Ledger:
     notes: list[str] = field(default_factory=list)                 # markers of internal notes
     answered: set[str] = field(default_factory=set)                # ticket ids
     answered_on: dict[str, str] = field(default_factory=dict)      # answer marker -> ticket id
+    answer_network: dict[str, str] = field(default_factory=dict)   # answer marker -> its ticket's network
 
 
 @dataclass(frozen=True)
@@ -646,6 +695,8 @@ class Plan:
     chaos_end: float
     customers: list[str]
     refresh_kills_at: list[float] = field(default_factory=list)   # kills just before a renewal
+    meta: list[MetaItem] = field(default_factory=list)            # customer items on Facebook and Instagram
+    meta_customers: list[str] = field(default_factory=list)
 
 
 def make_plan(options: ChaosOptions, rng: random.Random) -> Plan:
@@ -662,16 +713,25 @@ def make_plan(options: ChaosOptions, rng: random.Random) -> Plan:
     # One in each equal slice of the chaos phase, somewhere in the slice's middle half.
     slices = max(1, options.refresh_kills)
     refresh_at = [chaos_end * (i + rng.uniform(0.25, 0.75)) / slices for i in range(options.refresh_kills)]
-    return Plan(mentions, answers_at, max(1, options.replies // 3), kills_at, chaos_end, customers, refresh_at)
+    meta, meta_customers = chaos_meta.make_meta_plan(meta_count(options), posting, options.seed)
+    return Plan(mentions, answers_at, max(1, options.replies // 3), kills_at, chaos_end, customers, refresh_at,
+                meta, meta_customers)
+
+
+def meta_count(options: ChaosOptions) -> int:
+    """How many customer items go to Facebook and Instagram (0: X alone)."""
+    return options.mentions // 2 if options.meta_mentions is None else max(0, options.meta_mentions)
 
 
 class Crowd:
     """Customers posting on X and agents answering in the helpdesk, from the plan."""
 
-    def __init__(self, people: People, rng: random.Random, ledger: Ledger) -> None:
+    def __init__(self, people: People, rng: random.Random, ledger: Ledger,
+                 networks: tuple[str, ...] = ("x",)) -> None:
         self.people = people
         self.rng = rng
         self.ledger = ledger
+        self.networks = networks
         self.last_post: dict[str, str] = {}
         self.tickets: list[dict[str, Any]] = []
         self.tickets_read = 0.0
@@ -701,10 +761,17 @@ class Crowd:
         return self.tickets
 
     def answer_one(self) -> bool:
-        """One public answer on a ticket not answered yet (any ticket once all are)."""
+        """One public answer on a ticket not answered yet (any ticket once all are), on the
+        network with tickets that has had the fewest answers: each network gets its share
+        whatever its ticket count."""
         tickets = self.refresh()
         if not tickets:
             return False
+        if len(self.networks) > 1:
+            answered = Counter(self.ledger.answer_network.values())
+            present = {network_of(t.get("external_id")) for t in tickets}
+            turn = min((n for n in self.networks if n in present), key=lambda n: answered[n], default=None)
+            tickets = [t for t in tickets if network_of(t.get("external_id")) == turn] or tickets
         fresh = [t for t in tickets if str(t["id"]) not in self.ledger.answered]
         ticket = self.rng.choice(fresh or tickets)
         marker = f"R-{len(self.ledger.answers) + 1:06d}"
@@ -714,6 +781,7 @@ class Crowd:
         self.ledger.answers.append(marker)
         self.ledger.answered.add(str(ticket["id"]))
         self.ledger.answered_on[marker] = str(ticket["id"])
+        self.ledger.answer_network[marker] = network_of(ticket.get("external_id"))
         return True
 
     def note_one(self) -> bool:
@@ -753,12 +821,17 @@ class ChaosRun:
         self.workdir = workdir
         self.rng = random.Random(options.seed)
         self.plan = make_plan(options, self.rng)
-        self.controls = Controls(info, ("x", options.helpdesk))
+        self.meta = bool(self.plan.meta)
+        self.networks = ("x", *META_NETWORKS) if self.meta else ("x",)
+        self.routes = [ROUTE, *(chaos_meta.ROUTE[n] for n in META_NETWORKS)] if self.meta else [ROUTE]
+        self.controls = Controls(info, ("x", options.helpdesk, *(("meta",) if self.meta else ())))
         people_cls = SalesforcePeople if options.helpdesk == "salesforce" else People
         self.people = people_cls(info, ui=True)
         self.ledger = Ledger()
-        self.crowd = Crowd(self.people, self.rng, self.ledger)
-        config, env = write_mapping(workdir, info, options.helpdesk)
+        self.crowd = Crowd(self.people, self.rng, self.ledger, self.networks)
+        self.meta_people = MetaPeople(info) if self.meta else None
+        self.meta_port = free_port() if self.meta else None
+        config, env = write_mapping(workdir, info, options.helpdesk, self.meta_port)
         self.config, self.env = config, env
         self.daemon = DaemonProcess(config, env, workdir / "daemon.log")
         # Kills and restarts come from this thread and from the renewal watch's.
@@ -778,13 +851,20 @@ class ChaosRun:
         _progress(time.monotonic(), f"connecting {', '.join(oauth_entries(self.options.helpdesk))} "
                                     f"(socialdesk connect, the consent browser)")
         connect_endpoints(self.config, self.env, self.info, self.options.helpdesk)
+        timeouts = self.options.timeouts
+        if timeouts is None:
+            timeouts = self.options.kills // 20
         if self.options.faults:
-            timeouts = self.options.timeouts
-            if timeouts is None:
-                timeouts = self.options.kills // 20
             self.controls.arm_faults(self.options.helpdesk, timeouts, self.options.fault_rate)
         self.started = time.monotonic()
         self.daemon.start()
+        if self.meta:
+            self._subscribe_meta()
+            if self.options.faults:
+                # Throttles are disarmed at the last random kill: none without one.
+                self.controls.arm_meta_faults(self.info["services"]["meta"]["version"], timeouts,
+                                              self.options.fault_rate, throttles=self.options.kills > 0)
+            self.started = time.monotonic()
         self.watch.start()
         try:
             try:
@@ -805,24 +885,47 @@ class ChaosRun:
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
+    def _subscribe_meta(self) -> None:
+        """Once the first daemon listens: the admin points the Meta app's webhooks at it."""
+        deadline = time.monotonic() + LISTEN_WAIT
+        health = f"http://127.0.0.1:{self.meta_port}/health"
+        while True:
+            try:
+                requests.get(health, timeout=5)
+                break
+            except requests.RequestException:
+                if time.monotonic() > deadline or not self.daemon.alive():
+                    raise RuntimeError(f"the daemon did not listen on port {self.meta_port} within "
+                                       f"{LISTEN_WAIT:.0f}s (see {self.daemon.log})") from None
+                time.sleep(0.2)
+        chaos_meta.subscribe(self.info, int(self.meta_port or 0))
+        _progress(self.started, f"Meta's webhooks point at the daemon (port {self.meta_port})")
+
     def chaos_phase(self) -> None:
         """Post, answer and kill on schedule until the plan's end and every answer is made."""
         mentions, answers, kills = list(self.plan.mentions), list(self.plan.answers_at), list(self.plan.kills_at)
         refresh = list(self.plan.refresh_kills_at)
+        meta = list(self.plan.meta)
         notes_every = max(1, len(self.plan.answers_at) // max(1, self.plan.notes))
         last_report = 0.0
-        while mentions or kills or refresh or self.watch.armed or self.elapsed() < self.plan.chaos_end or (
+        while mentions or meta or kills or refresh or self.watch.armed or self.elapsed() < self.plan.chaos_end or (
                 answers and self.elapsed() < self.plan.chaos_end + self._drain_budget()):
             now = self.elapsed()
             while mentions and mentions[0][0] <= now:
                 _, seq, customer, kind = mentions.pop(0)
                 self.crowd.post(seq, customer, kind)
+            while meta and meta[0].at <= now and self.meta_people is not None:
+                self.meta_people.post(meta.pop(0))
             if answers and answers[0] <= now and self.crowd.answer_one():
                 answers.pop(0)
                 if len(self.ledger.answers) % notes_every == 0 and len(self.ledger.notes) < self.plan.notes:
                     self.crowd.note_one()
             if kills and kills[0] <= now:
                 kills.pop(0)
+                if not kills and self.meta and self.controls.disarm("meta", "429"):
+                    # A Meta throttle without an estimate pauses the Page 15 minutes: none
+                    # after the last kill, whose restart forgets the pauses taken so far.
+                    _progress(self.started, "the last random kill: Meta's throttle faults disarmed")
                 self._kill_and_restart()
             # The next kill before a renewal waits for the last one's kill after renewal.
             if refresh and refresh[0] <= now and not self.watch.armed:
@@ -855,7 +958,7 @@ class ChaosRun:
             self.daemon.kill()
             self.report.kills += 1
             self.report.refresh_kills += 1
-            for service in self.controls.urls:
+            for service in self.controls.oauth_services:
                 self.controls.advance(service, EXPIRY_JUMP[service])
             # X tells a 429's reset as a time on its own clock, now hours ahead of the
             # daemon's: such a 429 would rightly pause the network side for hours.
@@ -869,7 +972,7 @@ class ChaosRun:
                 else self.options.helpdesk
             self.watch.arm(vendor)
         _progress(self.started, f"refresh kill {self.report.refresh_kills}: killed, "
-                                + ", ".join(f"{s} clock +{EXPIRY_JUMP[s]}s" for s in self.controls.urls)
+                                + ", ".join(f"{s} clock +{EXPIRY_JUMP[s]}s" for s in self.controls.oauth_services)
                                 + f", restarted; killing again when the {vendor} token is renewed")
 
     def _kill_after_renewal(self) -> None:
@@ -893,7 +996,22 @@ class ChaosRun:
     def _drain_budget(self) -> float:
         if self.options.drain_timeout is not None:
             return self.options.drain_timeout
-        return 60.0 + self.options.mentions / 20.0
+        return 60.0 + (self.options.mentions + len(self.plan.meta)) / 20.0
+
+    def audit_all(self) -> tuple[Audit, dict[str, NetworkAudit]]:
+        """The far side held against the ledger: X's audit (``sandbox.scenario.audit``) on X's
+        tickets and answers, Meta's (``bench/chaos_meta.py``) on the Facebook and Instagram
+        ones; one read of the helpdesk for both."""
+        conversations = self.people.conversations()
+        x_answers = [m for m in self.ledger.answers if self.ledger.answer_network.get(m, "x") == "x"]
+        x_tickets = [c for c in conversations if network_of(c[0].get("external_id")) not in META_NETWORKS]
+        x = audit(_Tickets(self.people, x_tickets), self.plan.customers, answers=x_answers,
+                  notes=self.ledger.notes)
+        if self.meta_people is None:
+            return x, {}
+        meta_answers = {m: n for m, n in self.ledger.answer_network.items() if n in META_NETWORKS}
+        return x, audit_meta(conversations, self.meta_people.ledger, self.meta_people.brand_entries(), meta_answers,
+                             self.ledger.notes)
 
     def drain(self) -> bool:
         """Let the daemon run, faults off, until the far side holds everything the people
@@ -905,10 +1023,11 @@ class ChaosRun:
         while time.monotonic() < deadline:
             self._keep_alive()
             started = time.monotonic()
-            result = audit(self.people, self.plan.customers, answers=self.ledger.answers,
-                           notes=self.ledger.notes)
+            x, meta = self.audit_all()
+            lost = x.lost + sum(a.lost for a in meta.values())
+            unanswered = x.unanswered + sum(a.unanswered for a in meta.values())
             pause = max(2.0, 5 * (time.monotonic() - started))
-            settled = result.lost == 0 and result.unanswered == 0
+            settled = lost == 0 and unanswered == 0
             if settled or time.monotonic() - last_status >= 10.0:
                 # Asking the daemon's state costs a process: only when it can end the drain.
                 last_status = time.monotonic()
@@ -918,15 +1037,17 @@ class ChaosRun:
                     return settled
             if self.elapsed() - last_report >= 5.0:
                 last_report = self.elapsed()
-                self._show(f"drain: {result.lost} mentions and {result.unanswered} answers to go")
+                self._show(f"drain: {lost} mentions and {unanswered} answers to go")
             time.sleep(pause)
         return False
 
     def _daemon_idle(self) -> bool:
-        """Nothing pending in the daemon's inbox or outbox (``socialdesk status --json``)."""
-        counts = self._status().get(ROUTE, {})
-        pending = counts.get("inbox", {}).get("pending", 0) + counts.get("outbox", {}).get("pending", 0)
-        return pending == 0
+        """Nothing pending in the daemon's inbox or outbox (``socialdesk status --json``), nor
+        a kept webhook delivery unread (its state, read directly)."""
+        status = self._status()
+        pending = sum(status.get(route, {}).get("inbox", {}).get("pending", 0)
+                      + status.get(route, {}).get("outbox", {}).get("pending", 0) for route in self.routes)
+        return pending == 0 and self._pending_pushes() == 0
 
     def _status(self) -> dict[str, Any]:
         """The routes' queue counts (``socialdesk status --json``)."""
@@ -945,32 +1066,54 @@ class ChaosRun:
         return status if isinstance(status, dict) else {}
 
     def reconcile(self) -> None:
-        result = audit(self.people, self.plan.customers, answers=self.ledger.answers, notes=self.ledger.notes)
+        x, meta = self.audit_all()
         by_post = {post_id: seq for seq, post_id in self.ledger.posts.items()}
         r = self.report
-        r.mentions, r.replies, r.notes = len(self.ledger.posts), len(self.ledger.answers), len(self.ledger.notes)
-        r.lost, r.unanswered, r.tickets = result.lost, result.unanswered, result.tickets
         # A post still queued in the daemon's inbox (a retry waiting out its backoff when the
         # drain's time ran out) is late, not lost: lost is what the daemon no longer holds.
         queued = self._queued_posts()
-        late = [p for p in result.problems if p.startswith("post ") and p.split()[1] in queued]
-        r.late_mentions = len(late)
-        r.lost -= len(late)
-        r.duplicate_tickets, r.duplicate_mentions = result.duplicate_tickets, result.duplicate_mentions
-        r.duplicate_replies, r.leaked_internal_notes = result.duplicate_replies, result.leaked_internal_notes
+        audits = {"x": _x_figures(x, len(self.ledger.posts)), **meta}
+        late = 0
+        for network, result in audits.items():
+            result.answers = sum(1 for n in self.ledger.answer_network.values() if n == network)
+            tardy = [p for p in result.problems if p.startswith("post ") and p.split()[1] in queued]
+            result.late_mentions = len(tardy)
+            result.lost -= len(tardy)
+            late += len(tardy)
+        r.by_network = {network: result.figures() for network, result in audits.items()}
+        r.mentions, r.replies, r.notes = (sum(a.mentions for a in audits.values()), len(self.ledger.answers),
+                                          len(self.ledger.notes))
+        r.late_mentions = late
+        for name in ("lost", "unanswered", "tickets", "duplicate_tickets", "duplicate_mentions", "duplicate_replies",
+                     "leaked_internal_notes"):
+            setattr(r, name, sum(getattr(a, name) for a in audits.values()))
         status = self._status_json()
-        counts = (status.get("routes") or {}).get(ROUTE, {})
-        inbox, outbox = counts.get("inbox", {}), counts.get("outbox", {})
-        r.quarantined = inbox.get("quarantined", 0) + outbox.get("failed", 0)
-        r.pending_inbox, r.pending_outbox = inbox.get("pending", 0), outbox.get("pending", 0)
-        r.problems = [_with_seq(p, by_post) for p in result.problems[:50]]
-        # Signing in: what the daemon logged, what the vendors saw, where the route stands.
+        routes = status.get("routes") or {}
+        for route in self.routes:
+            counts = routes.get(route, {})
+            inbox, outbox = counts.get("inbox", {}), counts.get("outbox", {})
+            r.quarantined += inbox.get("quarantined", 0) + outbox.get("failed", 0)
+            r.pending_inbox += inbox.get("pending", 0)
+            r.pending_outbox += outbox.get("pending", 0)
+        r.problems = [_with_seq(p, by_post) for p in x.problems[:50]]
+        for result in meta.values():
+            r.problems += result.problems[:25]
+        if self.meta_people is not None:
+            hooks = self.meta_people.webhooks(deliveries=chaos_meta.DELIVERIES_KEPT)
+            ids = [item["id"] for item in self.meta_people.ledger.items.values()]
+            r.webhooks = {**chaos_meta.webhook_figures(hooks),
+                          "never_pushed": len(chaos_meta.never_pushed(hooks, ids)),
+                          "kept_by_daemon": self._pushes_by_state(),
+                          "knobs": chaos_meta.webhook_knobs(self.options.fault_rate) if self.options.faults
+                          else chaos_meta.NO_WEBHOOK_FAULTS}
+            r.meta_first_read = self._first_reads(set(ids))
+        # Signing in: what the daemon logged, what the vendors saw, where the routes stand.
         log = self.daemon.log.read_text(encoding="utf-8", errors="replace") if self.daemon.log.exists() else ""
         r.renewals = sum(1 for line in log.splitlines() if f": {RENEWED}, valid until" in line)
         r.consent_refused = log.count(CONSENT_REFUSED)
         r.refresh_tokens_reused = self.controls.reused_refresh_tokens(self.tokens_before)
         health = status.get("health") or {}
-        for route in (ROUTE,):
+        for route in self.routes:
             state = health.get(route) or {"state": "unknown (socialdesk status said nothing of it)"}
             if state.get("state") != "active":
                 r.waiting_routes += 1
@@ -980,33 +1123,90 @@ class ChaosRun:
         if r.failed or not r.drained or self.options.keep:
             self.dump_far_side()
 
-    def _queued_posts(self) -> set[str]:
-        """Post ids the daemon's inbox still holds pending (its SQLite state, read directly)."""
+    def _state_rows(self, query: str) -> list[tuple[Any, ...]]:
+        """Rows of the daemon's SQLite state, read directly (read-only)."""
         import sqlite3
 
         path = self.workdir / "state.sqlite"
         if not path.exists():
-            return set()
+            return []
         with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-            keys = [row[0] for row in db.execute("SELECT source_key FROM inbox WHERE state = 'pending'")]
-        return {key.rsplit(":", 1)[-1] for key in keys}
+            return list(db.execute(query))
+
+    def _queued_posts(self) -> set[str]:
+        """Post ids the daemon's inbox still holds pending."""
+        return {row[0].rsplit(":", 1)[-1] for row in self._state_rows(
+            "SELECT source_key FROM inbox WHERE state = 'pending'")}
+
+    def _pending_pushes(self) -> int:
+        """Webhook deliveries the daemon kept and has not read into its inbox yet."""
+        if not self.meta:
+            return 0
+        try:
+            return int(self._state_rows("SELECT count(*) FROM pushes WHERE state = 'pending'")[0][0])
+        except Exception:  # sqlite3.Error: a state too old for pushes, or busy: not idle
+            return 1
+
+    def _pushes_by_state(self) -> dict[str, int]:
+        """The deliveries the daemon's receiver kept, by state (done: read into the inbox)."""
+        return {str(state): int(count) for state, count in self._state_rows(
+            "SELECT state, count(*) FROM pushes GROUP BY state")}
+
+    def _first_reads(self, ids: set[str]) -> dict[str, int]:
+        """How the Meta items first reached the inbox: by webhook (``push``) or by the
+        reconciliation read of a stream (``mentions``, ``dms``)."""
+        routes = ", ".join(f"'{chaos_meta.ROUTE[n]}'" for n in META_NETWORKS)
+        counts: dict[str, int] = {}
+        for key, stream in self._state_rows(f"SELECT source_key, stream FROM inbox WHERE route IN ({routes})"):
+            if key.rsplit(":", 1)[-1] in ids:
+                counts[stream] = counts.get(stream, 0) + 1
+        return counts
 
     def dump_far_side(self) -> None:
         """What the sandbox holds, for the post-mortem: tickets with comments, every post,
         each service's request log (the last few thousand calls, faults marked)."""
         logs = {service: self.controls.call(service, "GET", "requests")["requests"] for service in self.controls.urls}
         far = {"ledger": {"posts": self.ledger.posts, "answers": self.ledger.answered_on,
-                          "notes": self.ledger.notes},
+                          "answer_network": self.ledger.answer_network, "notes": self.ledger.notes},
                "conversations": self.people.conversations(), "posts": self.people.all_posts(), "requests": logs,
-               "tokens": {service: self.controls.tokens(service) for service in self.controls.urls}}
+               "tokens": {service: self.controls.tokens(service) for service in self.controls.oauth_services}}
+        if self.meta_people is not None:
+            far["meta"] = {"ledger": self.meta_people.ledger.items, "posts": self.meta_people.everything(),
+                           "webhooks": self.meta_people.webhooks(deliveries=chaos_meta.DELIVERIES_KEPT)}
         (self.workdir / "far_side.json").write_text(json.dumps(far, indent=1, default=str))
 
     def _show(self, phase: str) -> None:
-        _progress(self.started, f"{phase}: posted {len(self.ledger.posts)}/{self.options.mentions} · "
+        meta = (f" + Meta {len(self.meta_people.ledger.items)}/{len(self.plan.meta)}"
+                if self.meta_people is not None else "")
+        _progress(self.started, f"{phase}: posted {len(self.ledger.posts)}/{self.options.mentions}{meta} · "
                                 f"tickets {len(self.crowd.tickets)} · answers {len(self.ledger.answers)}/"
                                 f"{self.options.replies} · notes {len(self.ledger.notes)} · "
                                 f"kills {self.report.kills}/{self.options.kills + 2 * self.options.refresh_kills}"
                                 f" (refresh kills {self.report.refresh_kills}/{self.options.refresh_kills})")
+
+
+class _Tickets:
+    """The people with the helpdesk's tickets narrowed to ``conversations`` (what
+    ``sandbox.scenario.audit`` reads of them), the rest as they are."""
+
+    def __init__(self, people: People, conversations: list[Any]) -> None:
+        self._people = people
+        self._conversations = conversations
+
+    def conversations(self) -> list[Any]:
+        return self._conversations
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._people, name)
+
+
+def _x_figures(result: Audit, mentions: int) -> NetworkAudit:
+    """X's audit in the figures every network reports."""
+    return NetworkAudit(mentions=mentions, replies_posted=result.replies_posted, tickets=result.tickets,
+                        lost=result.lost, duplicate_tickets=result.duplicate_tickets,
+                        duplicate_mentions=result.duplicate_mentions, duplicate_replies=result.duplicate_replies,
+                        leaked_internal_notes=result.leaked_internal_notes, unanswered=result.unanswered,
+                        problems=list(result.problems))
 
 
 def _with_seq(problem: str, by_post: dict[str, int]) -> str:
@@ -1041,7 +1241,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[ChaosOptions, bool]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--helpdesk", choices=HELPDESKS, default="zendesk")
-    parser.add_argument("--mentions", type=int, default=200, help="sequence-numbered customer posts")
+    parser.add_argument("--mentions", type=int, default=200, help="sequence-numbered customer posts on X")
     parser.add_argument("--replies", type=int, default=50, help="public agent answers")
     parser.add_argument("--kills", type=int, default=10, help="SIGKILLs of the running daemon")
     parser.add_argument("--faults", action="store_true", help="probabilistic faults on every service")
@@ -1057,6 +1257,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[ChaosOptions, bool]:
     parser.add_argument("--refresh-kills", type=int, default=0,
                         help="kills around a token renewal: each kills just before one (tokens made to expire) "
                              "and again just after it")
+    parser.add_argument("--meta-mentions", type=int, default=None,
+                        help="customer items on Facebook and Instagram (default: half of --mentions; 0: X alone)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
@@ -1064,7 +1266,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[ChaosOptions, bool]:
                            faults=args.faults, seed=args.seed, rate=args.rate, drain_timeout=args.drain_timeout,
                            zendesk_speed=args.zendesk_speed, timeouts=args.timeouts,
                            fault_rate=args.fault_rate, refresh_kills=args.refresh_kills, keep=args.keep,
-                           index_lag=args.index_lag)
+                           index_lag=args.index_lag, meta_mentions=args.meta_mentions)
     return options, args.json
 
 
@@ -1085,6 +1287,11 @@ def main(argv: list[str] | None = None) -> int:
                     "waiting_routes", "drained", "elapsed_s", "drain_s"):
             print(f"{key:22} {getattr(report, key)}")
         print(f"{'faults_injected':22} {json.dumps(report.faults_injected, sort_keys=True)}")
+        for network, figures in report.by_network.items():
+            print(f"{network:22} {json.dumps(figures)}")
+        if report.webhooks:
+            print(f"{'webhooks':22} {json.dumps(report.webhooks, sort_keys=True)}")
+            print(f"{'meta_first_read':22} {json.dumps(report.meta_first_read, sort_keys=True)}")
         for problem in report.problems[:20]:
             print(f"  problem: {problem}")
         if report.workdir:

@@ -1,15 +1,18 @@
 """A reduced chaos run per helpdesk: the real daemon, SIGKILLed at random moments while
 every wire misbehaves, must lose nothing, duplicate nothing and leak no internal note.
 
-Sixty sequence-numbered mentions over many conversations, fifteen agent answers and a
-few internal notes, four kills at random moments, probabilistic faults on X and on the
-helpdesk (at twice the chaos run's default rates, so a run this short still meets every
-kind). The daemon signs in with OAuth, the grants given by the real ``socialdesk
-connect``; two refresh kills each kill it just before a renewal (its access tokens made
-to expire meanwhile) and again the moment a renewal is stored: no refresh token may be
-presented twice, no grant found refused, no route left waiting. The full runs are
-``bench/chaos.py`` with bigger numbers; its report names the work directory (mapping,
-state, daemon log, far-side dump) when something is wrong.
+Sixty sequence-numbered mentions on X over many conversations and thirty customer items on
+Facebook and Instagram (comments, replies under them, Messenger and Instagram DMs),
+fifteen agent answers (the networks taking turns) and a few internal notes, four kills at
+random moments, probabilistic faults on X, Meta's Graph API and the helpdesk (at twice the
+chaos run's default rates, so a run this short still meets every kind), and Meta's webhook
+deliveries duplicated, delayed and dropped: a dropped one reaches a ticket only through
+the route's reconciliation read. The daemon signs in with OAuth, the grants given by the
+real ``socialdesk connect``; two refresh kills each kill it just before a renewal (its
+access tokens made to expire meanwhile) and again the moment a renewal is stored: no
+refresh token may be presented twice, no grant found refused, no route left waiting. The
+full runs are ``bench/chaos.py`` with bigger numbers; its report names the work directory
+(mapping, state, daemon log, far-side dump) when something is wrong.
 """
 from __future__ import annotations
 
@@ -27,8 +30,12 @@ pytestmark = pytest.mark.slow
 sandbox_process = pytest.fixture(scope="module")(harness.sandbox_process)
 
 RANDOM_KILLS, REFRESH_KILLS = 4, 2
-REDUCED = dict(mentions=60, replies=15, kills=RANDOM_KILLS, refresh_kills=REFRESH_KILLS, faults=True, fault_rate=2.0,
-               timeouts=1, drain_timeout=50.0)
+X_MENTIONS, META_MENTIONS = 60, 30
+# The drain ends as soon as the far side is complete; its budget covers a Meta route's
+# reconciliation read (once a minute at most) after the last kill.
+REDUCED = dict(mentions=X_MENTIONS, meta_mentions=META_MENTIONS, replies=15, kills=RANDOM_KILLS,
+               refresh_kills=REFRESH_KILLS, faults=True, fault_rate=2.0, timeouts=1, drain_timeout=90.0)
+NETWORKS = ("x", "facebook", "instagram")
 
 
 def _explain(report: ChaosReport) -> str:
@@ -40,7 +47,7 @@ def test_reduced_chaos_run_loses_and_duplicates_nothing(helpdesk: str, seed: int
                                                          tmp_path: Path) -> None:
     options = ChaosOptions(helpdesk=helpdesk, seed=seed, workdir=tmp_path, **REDUCED)  # type: ignore[arg-type]
     report = run_chaos(options, sandbox_process)
-    assert report.mentions == 60 and report.replies == 15
+    assert report.mentions == X_MENTIONS + META_MENTIONS and report.replies == 15
     # report.kills counts every SIGKILL: the random ones, and per refresh kill one just
     # before a renewal and one just after it.
     assert report.refresh_kills == REFRESH_KILLS, _explain(report)
@@ -62,3 +69,25 @@ def test_reduced_chaos_run_loses_and_duplicates_nothing(helpdesk: str, seed: int
     # An answer still in the daemon's outbox (a retry waiting out its backoff when the
     # drain's time ran out) is late, not lost; one the daemon no longer holds is lost.
     assert report.unanswered <= report.pending_outbox, _explain(report)
+
+    # Network by network, the same rules: the top-level figures are their sums.
+    assert set(report.by_network) == set(NETWORKS), _explain(report)
+    assert report.by_network["x"]["mentions"] == X_MENTIONS, _explain(report)
+    assert sum(report.by_network[n]["mentions"] for n in ("facebook", "instagram")) == META_MENTIONS
+    for network in NETWORKS:
+        figures = report.by_network[network]
+        assert figures["mentions"] > 0 and figures["tickets"] > 0, _explain(report)
+        # Each network had answers, and each answer went out on it once.
+        assert figures["answers"] > 0 and figures["replies_posted"] >= figures["answers"] - figures["unanswered"], \
+            _explain(report)
+        for kind in ("lost", "duplicate_tickets", "duplicate_mentions", "duplicate_replies",
+                     "leaked_internal_notes"):
+            assert figures[kind] == 0, (network, kind, _explain(report))
+    assert sum(report.by_network[n]["answers"] for n in NETWORKS) == report.replies
+    # Meta's faults happened: Graph calls failed, and updates were dropped, so some items
+    # reached their tickets by the reconciliation read alone; the deliveries that came were
+    # kept and read (none set aside as unreadable).
+    assert sum(report.faults_injected.get("meta", {}).values()) > 0, _explain(report)
+    assert report.webhooks["dropped"] > 0 and report.webhooks["never_pushed"] > 0, _explain(report)
+    kept = report.webhooks["kept_by_daemon"]
+    assert kept.get("done", 0) > 0 and kept.get("quarantined", 0) == 0, _explain(report)
