@@ -53,6 +53,17 @@ class TicketWriter:
         checkpoint("ingest.after_claim")
         requester = self.requester(m.author)
         checkpoint("ingest.after_requester")
+        # A first attempt may have opened a ticket under this post's key before its outcome
+        # was recorded; meanwhile an earlier post of the conversation (delivered late) may
+        # have opened the conversation's ticket. The post's own ticket is kept and linked,
+        # so it is in one ticket and an answer written there still goes out.
+        existing = ctx.desk(lambda: desk.find_tickets(m.key)) if retry else []
+        if existing:
+            self.catch_up(existing[0].id)
+            ctx.store.finish_inbox(row.id, "done", ticket_id=existing[0].id,
+                                   link=self.composer.link_values(m, existing[0]))
+            ctx.stats.tickets += 1
+            return
         link = ctx.store.latest_link(ctx.name, conversation_key(m))
         previous: TicketRef | None = None
         ticket = self.linked_ticket(link.ticket_id) if link is not None else None
@@ -71,11 +82,8 @@ class TicketWriter:
                 return
             previous = ticket
         new = self.composer.new_ticket(m, requester, previous)
-        existing = ctx.desk(lambda: desk.find_tickets(m.key)) if retry else []
-        ref = existing[0] if existing else ctx.desk(lambda: desk.create_ticket(new, idempotency_key=m.key))
+        ref = ctx.desk(lambda: desk.create_ticket(new, idempotency_key=m.key))
         checkpoint("ingest.after_create_ticket")
-        if existing:
-            self.catch_up(ref.id)
         ctx.store.finish_inbox(row.id, "done", ticket_id=ref.id, link=self.composer.link_values(m, ref))
         ctx.stats.tickets += 1
         checkpoint("ingest.after_finish")

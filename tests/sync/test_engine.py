@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from adapters.base import OutboundPost, RateLimited, Secret, Unparseable
+from adapters.base import Cursor, OutboundPost, RateLimited, Secret, Unparseable
 from adapters.social.x import XNetwork
 from sandbox.scenario import People, audit
 from sandbox.server import Sandbox
@@ -1012,3 +1012,35 @@ def test_a_reply_whose_answer_was_lost_is_found_even_after_the_customer_wrote_ag
     assert store.failed() == []
     notes = [c["body"] for c in people.comments(ticket["id"]) if not c["public"]]
     assert sum("socialdesk posted this reply on X" in n and posts[0]["id"] in n for n in notes) == 1
+
+
+def test_a_retried_post_whose_ticket_was_opened_keeps_it_when_its_conversation_got_one_meanwhile(
+        info: dict, store: Store) -> None:
+    """A reply read before the post it answers (a late or out-of-order delivery): its first
+    attempt opens a ticket but the answer is lost; the earlier post then opens the
+    conversation's ticket. The retry finds the reply's own ticket and links it: the reply is
+    in one ticket, and an answer written there goes out."""
+    people = People(info)
+    zd = ZendeskHarness(info)
+    route = make_route(info, store)
+    root = people.post("uma", f"@{people.brand} my order is missing")
+    reply = people.post("uma", "and the invoice too", in_reply_to=root)
+    mentions = {m.id: m for m in route.network.fetch_mentions(Cursor(None)).items}
+    route.reader.record("mentions", (mentions[reply],))
+    zd.fault(kind="drop_response", method="POST", path_prefix="/api/v2/tickets", count=3, status=0)
+    route.process_inbox()                                  # opened, but the answer never came
+    assert [t["external_id"] for t in people.tickets()] == [f"x:post:{reply}"]
+    route.reader.record("mentions", (mentions[root],))
+    route.process_inbox()                                  # the earlier post opens the conversation's
+    route.clock.offset += 3600                             # the reply's retry is due
+    while route.process_inbox():
+        pass
+    tickets = {t["external_id"]: t for t in people.tickets()}
+    assert sorted(tickets) == sorted([f"x:post:{root}", f"x:post:{reply}"]), (store.counts(), store.failed())
+    holding = [key for key, t in tickets.items()
+               if any("and the invoice too" in c["body"] for c in people.comments(t["id"]))]
+    assert holding == [f"x:post:{reply}"], "the reply is in its own ticket only"
+    people.answer(tickets[f"x:post:{reply}"]["id"], "Invoice sent by e-mail.")
+    people.advance("zendesk", 120)
+    cycle(route, people, 2)
+    assert any("Invoice sent by e-mail." in p["text"] for p in people.posts_by(people.brand))
