@@ -143,6 +143,7 @@ from sync.config import parse_config  # noqa: E402
 from sync.daemon import Daemon  # noqa: E402
 from sync.scheduler import poll_interval  # noqa: E402
 from sync.store import Store, inbox  # noqa: E402
+from sync.store.schema import pushes  # noqa: E402
 from sync.web import WebServer  # noqa: E402
 from cli.wiring import sandbox_endpoints, subscribe_on_sandbox  # noqa: E402
 
@@ -1070,7 +1071,9 @@ class Compare:
                 break
             if time.monotonic() > deadline:
                 raise Stalled(f"meta: webhooks still pending after {WEBHOOK_SETTLE_WALL:.0f}s: {hooks['pending']}")
-        webhooks = {"delivered": hooks["delivered"], "failed_attempts": hooks["failed_attempts"],
+        with self.meta_store.engine.connect() as conn:  # type: ignore[union-attr]
+            kept = dict(conn.execute(sa.select(pushes.c.state, sa.func.count()).group_by(pushes.c.state)).all())
+        webhooks = {"kept_by_receiver": sum(kept.values()), "failed_attempts": hooks["failed_attempts"],
                     "dropped": len(hooks["dropped"])}
         if self.ctl.take_log("meta"):
             self.notes.append("meta: Graph calls were logged while the workload was posted (none expected)")
@@ -1556,8 +1559,9 @@ def meta_lines(r: dict[str, Any], row: Callable[[str, str, str], str],
             bx=side["helpdesk_calls_per_item"]["baseline"]["x"], bm=side["helpdesk_calls_per_item"]["baseline"]["meta"],
             rsx=side["network_reads_per_item"]["socialdesk"]["x"], rsm=side["network_reads_per_item"]["socialdesk"]["meta"],
             rbx=side["network_reads_per_item"]["baseline"]["x"], rbm=side["network_reads_per_item"]["baseline"]["meta"]),
-        f"meta webhooks: {reading['webhooks']['delivered']} deliveries ({reading['webhooks']['failed_attempts']} "
-        f"failed attempts, {reading['webhooks']['dropped']} dropped)",
+        f"meta webhooks: {reading['webhooks']['kept_by_receiver']} deliveries kept by socialdesk's receiver, "
+        f"{reading['deliveries_read']} read into the inbox ({reading['webhooks']['failed_attempts']} failed "
+        f"attempts, {reading['webhooks']['dropped']} dropped)",
         "meta socialdesk Graph reads: webhook path " + _graph(sd_read["webhook_path"]) + "; reconciliation at start "
         + _graph(sd_read["reconciliation"]) + "; during the drain " + _graph(sd["graph_during_drain"]),
         "meta baseline Graph reads: " + _graph(reading["baseline"]),

@@ -96,7 +96,9 @@ def test_compare_small_run(capsys: pytest.CaptureFixture[str]) -> None:
     assert meta["ratios"]["baseline_over_socialdesk_calls_per_item"] == pytest.approx(
         mbase["calls_per_item"] / msd["calls_per_item"], rel=0.01)
     reading = meta["reading"]
-    assert reading["webhooks"]["delivered"] > 0 and reading["deliveries_read"] == reading["webhooks"]["delivered"]
+    hooks = reading["webhooks"]
+    assert hooks["kept_by_receiver"] > 0 and reading["deliveries_read"] == hooks["kept_by_receiver"]
+    assert hooks["dropped"] == 0
     # socialdesk batches its reconciliation reads: Meta counts more calls than HTTP requests.
     recon = reading["socialdesk"]["reconciliation"]
     assert recon["calls_counted_by_meta"] > recon["http_requests"] > 0
