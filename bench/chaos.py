@@ -113,7 +113,9 @@ if str(ROOT) not in sys.path:
 import requests  # noqa: E402
 
 from bench import chaos_meta  # noqa: E402
-from bench.chaos_meta import META_NETWORKS, MetaItem, MetaPeople, NetworkAudit, audit_meta, network_of  # noqa: E402
+from bench.chaos_meta import (  # noqa: E402
+    META_NETWORKS, ChaosMetaPeople, MetaItem, NetworkAudit, audit_meta, network_of,
+)
 from sandbox.salesforce import constants as salesforce_constants  # noqa: E402
 from sandbox.scenario import Audit, People, SalesforcePeople, audit  # noqa: E402
 from sandbox.x import constants as x_constants  # noqa: E402
@@ -829,7 +831,7 @@ class ChaosRun:
         self.people = people_cls(info, ui=True)
         self.ledger = Ledger()
         self.crowd = Crowd(self.people, self.rng, self.ledger, self.networks)
-        self.meta_people = MetaPeople(info) if self.meta else None
+        self.meta_people = ChaosMetaPeople(info) if self.meta else None
         self.meta_port = free_port() if self.meta else None
         config, env = write_mapping(workdir, info, options.helpdesk, self.meta_port)
         self.config, self.env = config, env

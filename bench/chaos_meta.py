@@ -38,7 +38,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-import requests
+from sandbox.scenario import MetaPeople
 
 META_NETWORKS = ("facebook", "instagram")
 ENTRY = {"facebook": "acme_fb", "instagram": "acme_ig"}          # the mapping's network entries
@@ -158,21 +158,14 @@ class MetaLedger:
     items: dict[int, dict[str, Any]] = field(default_factory=dict)   # seq -> {id, network, kind, author}
 
 
-class MetaPeople:
-    """Customers on the sandbox's Facebook Page and Instagram account (its control API)."""
+class ChaosMetaPeople(MetaPeople):
+    """The run's customers on the sandbox's Facebook Page and Instagram account, with the
+    ledger of what each did."""
 
     def __init__(self, info: dict[str, Any]) -> None:
-        self.meta = info["services"]["meta"]
-        self.http = requests.Session()
-        self.http.verify = info["ca_bundle"]
-        self.http.trust_env = False
+        super().__init__(info)
         self.last_comment: dict[tuple[str, str], str] = {}
         self.ledger = MetaLedger()
-
-    def control(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
-        response = self.http.request(method, f"{self.meta['url']}/_sandbox/{path}", json=body, params=params)
-        response.raise_for_status()
-        return response.json() if response.content else None
 
     def post(self, item: MetaItem) -> str:
         tag = item_tag(item.network, item.seq)

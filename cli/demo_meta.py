@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import requests
-
-from sandbox.scenario import People, wait_until
+from sandbox.scenario import MetaPeople, People, wait_until
 
 # The demo mapping's Meta networks and routes, by helpdesk kind: that helpdesk's own fields.
 _TICKETS = {
@@ -40,38 +38,6 @@ def meta_routes(helpdesk: str, kind: str) -> str:
     mirror: {{enabled: true, max_age: 168h}}
 """)
     return "".join(routes)
-
-
-class MetaPeople:
-    """Customers on Facebook and Instagram, and what the brand's accounts posted there."""
-
-    def __init__(self, info: dict[str, Any]) -> None:
-        self.meta = info["services"]["meta"]
-        self.http = requests.Session()
-        self.http.verify = info["ca_bundle"]
-        self.http.trust_env = False
-
-    def _control(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
-        answer = self.http.request(method, f"{self.meta['url']}/_sandbox/{path}", json=body, params=params)
-        answer.raise_for_status()
-        return answer.json()
-
-    def say(self, network: str, author: str, text: str, **extra: Any) -> str:
-        return str(self._control("POST", "posts", {"network": network, "author": author, "text": text,
-                                                   **extra})["id"])
-
-    def posts_by(self, author: str) -> list[dict[str, Any]]:
-        return self._control("GET", "posts", author=author)["posts"]
-
-    def brand_posts(self) -> list[dict[str, Any]]:
-        return self.posts_by(self.meta["page_id"]) + self.posts_by(self.meta["ig_user_id"])
-
-    def edit(self, post_id: str, text: str) -> None:
-        self._control("POST", f"posts/{post_id}/edit", {"text": text})
-
-    def delivered(self) -> None:
-        """Wait until the sandbox has made every webhook delivery that is due."""
-        self._control("GET", "webhooks", wait=10)
 
 
 def play_meta(info: dict[str, Any], people: People, run_once: Callable[[], None],

@@ -262,6 +262,42 @@ def _count_leaks(result: Audit, brand_posts: list[dict[str, Any]], notes: list[s
             result.flag("leaked_internal_notes", 1, f"internal note {marker} went out as {leaked[0]['id']}")
 
 
+class MetaPeople:
+    """Customers on the sandbox's Facebook Page and Instagram account, and what the brand's
+    accounts wrote there (the Meta service's control API)."""
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        self.meta = info["services"]["meta"]
+        self.http = requests.Session()
+        self.http.verify = info["ca_bundle"]
+        self.http.trust_env = False   # REQUESTS_CA_BUNDLE would override verify
+
+    def control(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
+        response = self.http.request(method, f"{self.meta['url']}/_sandbox/{path}", json=body, params=params)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def say(self, network: str, author: str, text: str, **extra: Any) -> str:
+        """A customer comments (``on``: a post or comment; default the brand's latest), or
+        writes a DM (``dm=True``); returns the new object's id."""
+        return str(self.control("POST", "posts", {"network": network, "author": author, "text": text,
+                                                  **extra})["id"])
+
+    def posts_by(self, author: str) -> list[dict[str, Any]]:
+        return self.control("GET", "posts", author=author)["posts"]
+
+    def brand_posts(self) -> list[dict[str, Any]]:
+        """What the Page and the Instagram account wrote: comments, replies, messages."""
+        return self.posts_by(self.meta["page_id"]) + self.posts_by(self.meta["ig_user_id"])
+
+    def edit(self, post_id: str, text: str) -> None:
+        self.control("POST", f"posts/{post_id}/edit", {"text": text})
+
+    def delivered(self, wait: float = 10) -> bool:
+        """Wait until the sandbox has made every webhook delivery that is due."""
+        return bool(self.control("GET", "webhooks", wait=wait)["idle"])
+
+
 def wait_until(condition: Callable[[], bool], step: Callable[[], None], timeout: float = 30.0) -> bool:
     """Run ``step`` until ``condition`` holds or ``timeout`` seconds pass."""
     deadline = time.monotonic() + timeout
