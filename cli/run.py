@@ -83,7 +83,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                 created = daemon.setup_push(public)
                 logging.getLogger("socialdesk").info("webhooks ready at %s (%s)", web.url, created or "unchanged")
             except Exception as err:  # polling still mirrors; say why push is off
-                logging.getLogger("socialdesk").warning("webhook setup failed, polling only: %s", err)
+                logging.getLogger("socialdesk").warning(
+                    "helpdesk webhook setup failed: agents' replies are read by polling (networks' webhooks are "
+                    "still received): %s", err)
         if args.once:
             daemon.run_once()
             print(json.dumps(daemon.status(), default=str), flush=True)

@@ -53,7 +53,8 @@ def metric_name(name: str) -> str:
 
 def marker(m: Mention) -> str:
     """What identifies the post inside a ticket's comments (a retried write looks for it)."""
-    return m.url or f"{NETWORK_NAMES.get(m.network, m.network)} message {m.id}"
+    what = {"dm": "message", "comment": "comment"}.get(m.kind, "post")
+    return m.url or f"{NETWORK_NAMES.get(m.network, m.network)} {what} {m.id}"
 
 
 class TicketComposer:
