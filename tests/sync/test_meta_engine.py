@@ -288,3 +288,20 @@ def test_a_photo_is_linked_through_the_daemon_and_opens_after_metas_link_expired
     assert opened() == 200
     forged = link[:-6] + ("AAAAAA" if not link.endswith("AAAAAA") else "BBBBBB")
     assert requests.get(forged, allow_redirects=False).status_code == 404
+
+
+def test_a_revoked_page_token_makes_the_routes_wait_with_what_to_do_and_nothing_is_lost(desk: MetaDesk) -> None:
+    desk.control("POST", "tokens", {"action": "revoke", "token": "page"})
+    comment = desk.say("facebook", "vera", "Nobody answers here")
+    desk.settle(2)
+    health = desk.daemon.status()["routes"]["facebook-support"]
+    assert health["state"] == "waiting", health
+    assert "Page token" in (health["reason"] or "") and desk.meta["page_token"] not in str(health), health
+    # What Meta pushed is kept and written (it needs no Graph read); nothing is read or sent.
+    assert desk.store.counts()["facebook-support"]["pushes"] == {"done": 1}
+
+    desk.control("POST", "tokens", {"action": "restore", "token": "page"})
+    desk.advance(400)                                 # the route's next re-check
+    desk.settle(3)
+    assert desk.daemon.status()["routes"]["facebook-support"]["state"] == "active"
+    desk.ticket_for("facebook", comment)
