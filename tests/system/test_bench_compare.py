@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-import time
 from pathlib import Path
 from types import ModuleType
 
@@ -44,7 +43,6 @@ def test_scenario_and_floor() -> None:
 
 def test_compare_small_run(capsys: pytest.CaptureFixture[str]) -> None:
     compare = _load("compare")
-    started = time.monotonic()
     code = compare.main(["--mentions", "300", "--meta-items", "90", "--replies", "5", "--json", "--quiet",
                          "--settle", "0.5"])
     out = capsys.readouterr().out
@@ -108,7 +106,6 @@ def test_compare_small_run(capsys: pytest.CaptureFixture[str]) -> None:
     assert side["baseline"] == {"x": base["calls_per_mention"], "meta": mbase["calls_per_item"]}
     text = compare.render(result)
     assert "Facebook + Instagram, same run" in text and "meta ratios: baseline/socialdesk" in text
-    assert time.monotonic() - started < 150
 
 
 def test_meta_scenario_keeps_a_conversation_on_its_channel_and_counts_tickets_as_socialdesk_threads() -> None:
