@@ -1,6 +1,6 @@
 """socialdesk: social mentions into your helpdesk, agent answers back to the network.
 
-Commands: demo | run | sandbox | check | setup | status | failed | rules explain | schema.
+Commands: demo | run | sandbox | check | setup | status | failed | rules explain | schema | package.
 """
 from __future__ import annotations
 
@@ -114,6 +114,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--route", help="route to evaluate (default: the first one reading the mention's network)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.set_defaults(func=Command("cli.rules", "cmd_rules_explain"))
+
+    p = sub.add_parser("package", help="write the Zendesk app generated from plugin_manifest.json, or check one")
+    p.add_argument("target", choices=["zendesk"], help="what to package")
+    p.add_argument("-o", "--output", default="zendesk_app", help="folder to write (default: %(default)s)")
+    p.add_argument("--daemon-url", help="https address where Zendesk reaches this daemon "
+                                        "(default: $SOCIALDESK_PUBLIC_URL)")
+    p.add_argument("--check", metavar="DIR", help="check the app in DIR against Zendesk's rules and "
+                                                  "plugin_manifest.json instead of writing one")
+    p.add_argument("--no-drift", action="store_true", help="with --check: Zendesk's rules only")
+    p.set_defaults(func=Command("cli.package", "cmd_package"))
 
     p = sub.add_parser("schema", help="print the mapping's JSON Schema (for editor completion)",
                        description=SCHEMA_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)

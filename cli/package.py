@@ -1,0 +1,351 @@
+"""``socialdesk package zendesk``: the Zendesk app (ZAF v2) generated from plugin_manifest.json,
+and ``--check`` for a package on disk (Zendesk's rules, offline, and drift from the manifest).
+
+What the package holds and where each part comes from:
+
+- manifest.json: name, author, version from plugin_manifest.json; the ticket sidebar location;
+  parameters = the settings meant for the app (a secret one is ``secure`` with ``scopes``,
+  never a ``default``); ``domainWhitelist`` = the daemon's host, so Zendesk's proxy sends the
+  secure setting there and nowhere else.
+- translations/en.json: the listing and a label per parameter.
+- requirements.json: the Channel Framework integration (its manifest is served by the daemon)
+  and the ticket fields socialdesk writes.
+- assets/: the sidebar page (packaging/zendesk/app/), logos and a screenshot placeholder.
+"""
+from __future__ import annotations
+
+import argparse
+import filecmp
+import json
+import os
+import shutil
+import struct
+import sys
+import tempfile
+import zlib
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+from cli.package_rules import Finding, check_package
+
+ROOT = Path(__file__).resolve().parents[1]
+PLUGIN_MANIFEST = ROOT / "plugin_manifest.json"
+APP_SOURCES = ROOT / "packaging" / "zendesk" / "app"
+# What the Zendesk app needs that plugin_manifest.json does not say yet; plugin_manifest.json
+# wins for every key it has (``agent_ui.zendesk``, settings aimed at ``zendesk_app``, listing).
+APP_DEFAULTS = ROOT / "packaging" / "zendesk" / "app.json"
+# Where the daemon serves the Channel Framework integration manifest.
+CHANNEL_MANIFEST_PATH = "/channel/manifest.json"
+CHANNEL_REQUIREMENT = "socialdesk_channel"
+# plugin_manifest.json setting type -> ZAF parameter type (ZAF has no choice list).
+PARAMETER_TYPES = {"text": "text", "url": "url", "choice": "text", "number": "number", "checkbox": "checkbox",
+                   "multiline": "multiline"}
+# helpdesk field type -> Zendesk ticket field type.
+TICKET_FIELD_TYPES = {"text": "text", "url": "text", "picklist": "tagger", "integer": "integer"}
+BRAND = (14, 124, 134)
+WHITE = (255, 255, 255)
+
+
+# ---------------------------------------------------------------- what the package says
+
+def _source(manifest: dict[str, Any]) -> dict[str, Any]:
+    """plugin_manifest.json, with the app's defaults for what it does not say."""
+    defaults = json.loads(APP_DEFAULTS.read_text())
+    agent_ui = (manifest.get("agent_ui") or {}).get("zendesk") or defaults["agent_ui"]["zendesk"]
+    settings = [s for s in manifest.get("settings", []) if "zendesk_app" in s.get("targets", ())]
+    if not settings:
+        settings = [s for s in defaults["settings"] if "zendesk_app" in s.get("targets", ())]
+    listing = {**defaults.get("listing", {}), **manifest.get("listing", {})}
+    return {"agent_ui": agent_ui, "settings": settings, "listing": listing}
+
+
+def daemon_base(url: str) -> str:
+    """The daemon's public https URL without a trailing slash; ValueError when it cannot be one."""
+    parts = urlsplit(url.strip())
+    if parts.scheme != "https" or not parts.hostname:
+        raise ValueError(f"{url!r} is not an https URL: Zendesk's proxy and the Channel Framework call the daemon "
+                         "over https only")
+    if parts.query or parts.fragment:
+        raise ValueError(f"{url!r}: give the daemon's base URL, without a query or fragment")
+    return f"https://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+def _parameter(setting: dict[str, Any], daemon_url: str) -> dict[str, Any]:
+    param: dict[str, Any] = {"name": setting["name"], "type": PARAMETER_TYPES.get(setting.get("type", "text"), "text")}
+    param["required"] = bool(setting.get("required"))
+    if setting.get("secret"):
+        # Zendesk's proxy puts a secure setting only where its scopes allow (a header here).
+        param["secure"] = True
+        param["scopes"] = list(setting.get("zendesk_scopes") or ["header"])
+    elif setting["name"] == "daemon_url":
+        param["default"] = daemon_url
+    elif "default" in setting:
+        param["default"] = setting["default"]
+    return param
+
+
+def app_manifest(manifest: dict[str, Any], daemon_url: str) -> dict[str, Any]:
+    src = _source(manifest)
+    ui = src["agent_ui"]
+    location: dict[str, Any] = {"url": "assets/iframe.html"}
+    if "flexible" in ui:
+        location["flexible"] = ui["flexible"]
+    return {
+        "name": manifest["name"],
+        "author": manifest["author"],
+        "defaultLocale": "en",
+        "private": ui.get("private", True),
+        "location": {"support": {ui.get("location", "ticket_sidebar"): location}},
+        "version": manifest["version"],
+        "frameworkVersion": ui.get("framework_version", "2.0"),
+        "domainWhitelist": [urlsplit(daemon_url).hostname],
+        "parameters": [_parameter(s, daemon_url) for s in src["settings"]],
+    }
+
+
+def translations(manifest: dict[str, Any]) -> dict[str, Any]:
+    src = _source(manifest)
+    listing = src["listing"]
+    params: dict[str, Any] = {}
+    for setting in src["settings"]:
+        entry = {"label": setting.get("label", setting["name"])}
+        if setting.get("help"):
+            entry["helpText"] = setting["help"]
+        params[setting["name"]] = entry
+    app: dict[str, Any] = {"name": manifest["name"]}
+    for key in ("short_description", "long_description", "installation_instructions"):
+        if listing.get(key):
+            app[key] = listing[key]
+    if "installation_instructions" not in app:
+        needed = [params[s["name"]]["label"] for s in src["settings"] if s.get("required")]
+        app["installation_instructions"] = f"Enter {' and '.join(needed) or 'the settings'}, then click Install."
+    app["parameters"] = params
+    return {"app": app}
+
+
+def requirements(manifest: dict[str, Any], daemon_url: str) -> dict[str, Any]:
+    """The channel integration (Zendesk reads its manifest from the daemon) and the ticket
+    fields socialdesk's rules fill in (the daemon finds them by title)."""
+    fields: dict[str, Any] = {}
+    for field in manifest.get("helpdesk_fields", []):
+        title = (field.get("zendesk") or {}).get("ticket_field")
+        if not title:
+            continue
+        spec: dict[str, Any] = {"type": TICKET_FIELD_TYPES.get(field.get("type", "text"), "text"), "title": title}
+        if spec["type"] == "tagger":
+            spec["custom_field_options"] = [{"name": v.capitalize(), "value": v} for v in field.get("values", [])]
+        fields[field["key"]] = spec
+    out: dict[str, Any] = {
+        "channel_integrations": {CHANNEL_REQUIREMENT: {"manifest_url": daemon_url + CHANNEL_MANIFEST_PATH}}}
+    if fields:
+        out["ticket_fields"] = fields
+    return out
+
+
+# ---------------------------------------------------------------- images
+
+def png(width: int, height: int, rows: Callable[[int], bytes], alpha: bool = False) -> bytes:
+    """A PNG from ``rows(y)`` (RGB or RGBA bytes per row); the same input gives the same bytes."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    raw = b"".join(b"\x00" + rows(y) for y in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 6 if alpha else 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9))
+            + chunk(b"IEND", b""))
+
+
+def logo(size: int, transparent: bool) -> bytes:
+    """socialdesk's mark: a speech bubble with three dots, on the brand colour (logo.png, square
+    corners) or on transparency (logo-small.png)."""
+    ink, paper = (BRAND, WHITE) if transparent else (WHITE, BRAND)
+    s = size / 32.0
+
+    def pixel(x: float, y: float) -> tuple[int, int, int] | None:
+        u, v = x / s, y / s
+        bubble = 5 <= u <= 27 and 7 <= v <= 22 and not _outside_corner(u, v, 5, 7, 27, 22, 3)
+        tail = 9 <= u <= 15 and 22 <= v <= 27 and (u - 9) <= (27 - v) * 1.2
+        if any((u - cx) ** 2 + (v - 14.5) ** 2 <= 2.2 ** 2 for cx in (11, 16, 21)):
+            return paper
+        if bubble or tail:
+            return ink
+        return None if transparent else paper
+
+    def row(y: int) -> bytes:
+        out = bytearray()
+        for x in range(size):
+            rgb = pixel(x + 0.5, y + 0.5)
+            if transparent:
+                out += (bytes(rgb) + b"\xff") if rgb else b"\x00\x00\x00\x00"
+            else:
+                out += bytes(rgb or paper)
+        return bytes(out)
+    return png(size, size, row, alpha=transparent)
+
+
+def _outside_corner(u: float, v: float, x0: float, y0: float, x1: float, y1: float, r: float) -> bool:
+    cx = x0 + r if u < x0 + r else x1 - r if u > x1 - r else None
+    cy = y0 + r if v < y0 + r else y1 - r if v > y1 - r else None
+    return cx is not None and cy is not None and (u - cx) ** 2 + (v - cy) ** 2 > r * r
+
+
+def screenshot_placeholder(width: int = 1024, height: int = 768) -> bytes:
+    """A ticket page outline with the sidebar on the right: replace it with a real screenshot
+    before a Marketplace submission."""
+    grey, light, panel = (238, 240, 242), (216, 220, 222), WHITE
+    left, right = width * 5 // 8, width - 24
+
+    def row(y: int) -> bytes:
+        if y < 48:
+            return bytes(BRAND) * width
+        if 72 <= y < height - 24:
+            line = bytearray(bytes(grey) * width)
+            line[24 * 3:(left - 24) * 3] = bytes(panel) * (left - 48)
+            line[left * 3:right * 3] = bytes(panel) * (right - left)
+            if (y - 72) % 40 < 12 and y < height - 60:
+                end = right - 16 - ((y - 72) // 40 * 37) % 90
+                line[(left + 16) * 3:end * 3] = bytes(light) * (end - left - 16)
+            return bytes(line)
+        return bytes(grey) * width
+    return png(width, height, row)
+
+
+# ---------------------------------------------------------------- writing and checking
+
+def _dump(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def build_zendesk(out: str | Path, daemon_url: str, manifest: dict[str, Any] | None = None) -> Path:
+    """Write the package into ``out`` (emptied of what a previous build wrote); returns it."""
+    manifest = manifest if manifest is not None else json.loads(PLUGIN_MANIFEST.read_text())
+    base = daemon_base(daemon_url)
+    out = Path(out)
+    for old in ("assets", "translations"):
+        if (out / old).is_dir():
+            shutil.rmtree(out / old)
+    (out / "assets").mkdir(parents=True, exist_ok=True)
+    (out / "translations").mkdir(exist_ok=True)
+    (out / "manifest.json").write_text(_dump(app_manifest(manifest, base)))
+    (out / "translations" / "en.json").write_text(_dump(translations(manifest)))
+    (out / "requirements.json").write_text(_dump(requirements(manifest, base)))
+    for source in sorted(APP_SOURCES.iterdir()):
+        if source.is_file():
+            shutil.copyfile(source, out / "assets" / source.name)
+    (out / "assets" / "logo.png").write_bytes(logo(320, transparent=False))
+    (out / "assets" / "logo-small.png").write_bytes(logo(128, transparent=True))
+    (out / "assets" / "screenshot-0.png").write_bytes(screenshot_placeholder())
+    return out
+
+
+def packaged_daemon_url(root: Path) -> str | None:
+    """The daemon URL a package was made for: its channel manifest URL, else its
+    ``daemon_url`` default, else its whitelisted domain."""
+    def load(rel: str) -> Any:
+        try:
+            return json.loads((root / rel).read_text())
+        except (OSError, ValueError):
+            return None
+    req = load("requirements.json") or {}
+    for spec in (req.get("channel_integrations") or {}).values() if isinstance(req, dict) else ():
+        url = spec.get("manifest_url") if isinstance(spec, dict) else None
+        if isinstance(url, str) and url.endswith(CHANNEL_MANIFEST_PATH):
+            return url[: -len(CHANNEL_MANIFEST_PATH)]
+    app = load("manifest.json") or {}
+    for param in app.get("parameters") or [] if isinstance(app, dict) else []:
+        if isinstance(param, dict) and param.get("name") == "daemon_url" and isinstance(param.get("default"), str):
+            return param["default"]
+    domains = app.get("domainWhitelist") if isinstance(app, dict) else None
+    return f"https://{domains[0]}" if isinstance(domains, list) and domains and isinstance(domains[0], str) else None
+
+
+def drift(root: str | Path, manifest: dict[str, Any] | None = None) -> list[Finding]:
+    """Where the package at ``root`` differs from a fresh generation from plugin_manifest.json."""
+    root = Path(root)
+    url = packaged_daemon_url(root)
+    if url is None:
+        return [Finding("error", "requirements.json", "cannot tell which daemon URL this package was made for")]
+    try:
+        base = daemon_base(url)
+    except ValueError as err:
+        return [Finding("error", "requirements.json", str(err))]
+    findings = []
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = build_zendesk(tmp, base, manifest)
+        ours = {p.relative_to(fresh).as_posix() for p in fresh.rglob("*") if p.is_file()}
+        theirs = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+        for rel in sorted(ours - theirs):
+            findings.append(Finding("error", rel, "missing: plugin_manifest.json's package has it"))
+        for rel in sorted(theirs - ours):
+            findings.append(Finding("error", rel, "not in the package plugin_manifest.json makes"))
+        for rel in sorted(ours & theirs):
+            if filecmp.cmp(fresh / rel, root / rel, shallow=False):
+                continue
+            details = _json_drift(fresh / rel, root / rel) if rel.endswith(".json") else []
+            findings.extend(Finding("error", rel, d) for d in details or
+                            ["differs from what plugin_manifest.json makes; run 'socialdesk package zendesk' again"])
+    return findings
+
+
+def _json_drift(expected_path: Path, actual_path: Path) -> list[str]:
+    try:
+        expected, actual = json.loads(expected_path.read_text()), json.loads(actual_path.read_text())
+    except ValueError:
+        return []
+    out: list[str] = []
+
+    def walk(want: Any, got: Any, path: str) -> None:
+        if isinstance(want, dict) and isinstance(got, dict):
+            for key in list(want) + [k for k in got if k not in want]:
+                walk(want.get(key, _ABSENT), got.get(key, _ABSENT), f"{path}.{key}" if path else key)
+        elif isinstance(want, list) and isinstance(got, list) and len(want) == len(got):
+            for i, (w, g) in enumerate(zip(want, got)):
+                walk(w, g, f"{path}[{i}]")
+        elif want != got:
+            said = "absent" if want is _ABSENT else json.dumps(want, ensure_ascii=False)
+            found = "absent" if got is _ABSENT else json.dumps(got, ensure_ascii=False)
+            out.append(f"{path} is {found}; plugin_manifest.json makes it {said}")
+    walk(expected, actual, "")
+    return out or ["same data, other formatting; run 'socialdesk package zendesk' again"]
+
+
+_ABSENT = object()
+
+
+def check(root: str | Path, against_manifest: bool = True) -> list[Finding]:
+    """Zendesk's rules, then (when the rules pass) drift from plugin_manifest.json."""
+    findings = check_package(root)
+    if against_manifest and not any(f.level == "error" for f in findings):
+        findings += drift(root)
+    return findings
+
+
+def _report(findings: list[Finding], root: Path) -> int:
+    errors = sum(f.level == "error" for f in findings)
+    for finding in findings:
+        print(f"  {finding}")
+    warnings = len(findings) - errors
+    print(f"{root}: {errors} error(s), {warnings} warning(s)" + ("" if errors else ": Zendesk would accept it"))
+    return 1 if errors else 0
+
+
+def cmd_package(args: argparse.Namespace) -> int:
+    """``package zendesk -o DIR`` writes and checks the app; ``--check DIR`` checks one."""
+    if args.check:
+        root = Path(args.check)
+        if not root.is_dir():
+            print(f"socialdesk: no such folder: {root}", file=sys.stderr)
+            return 2
+        return _report(check(root, against_manifest=not args.no_drift), root)
+    url = args.daemon_url or os.environ.get("SOCIALDESK_PUBLIC_URL")
+    if not url:
+        print("socialdesk: give --daemon-url https://... (where Zendesk reaches this daemon), or set "
+              "SOCIALDESK_PUBLIC_URL", file=sys.stderr)
+        return 2
+    try:
+        root = build_zendesk(args.output, url)
+    except ValueError as err:
+        print(f"socialdesk: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote the Zendesk app for {daemon_base(url)} to {root}")
+    return _report(check(root), root)
