@@ -23,6 +23,7 @@ import struct
 import sys
 import tempfile
 import zlib
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
@@ -155,6 +156,7 @@ def png(width: int, height: int, rows: Callable[[int], bytes], alpha: bool = Fal
             + chunk(b"IEND", b""))
 
 
+@lru_cache(maxsize=None)
 def logo(size: int, transparent: bool) -> bytes:
     """socialdesk's mark: a speech bubble with three dots, on the brand colour (logo.png, square
     corners) or on transparency (logo-small.png)."""
@@ -189,6 +191,7 @@ def _outside_corner(u: float, v: float, x0: float, y0: float, x1: float, y1: flo
     return cx is not None and cy is not None and (u - cx) ** 2 + (v - cy) ** 2 > r * r
 
 
+@lru_cache(maxsize=None)
 def screenshot_placeholder(width: int = 1024, height: int = 768) -> bytes:
     """A ticket page outline with the sidebar on the right: replace it with a real screenshot
     before a Marketplace submission."""

@@ -405,8 +405,10 @@ def _translations(c: _Check, m: dict[str, Any]) -> None:
             if not (isinstance(leaf, dict) and "label" in leaf):
                 c.error(f"{rel}: app.parameters.{name}", f"Missing required key label on leaf {name} from {rel}")
         if "package" in app:
-            for problem in _translation_format({k: v for k, v in data.items() if k != "app"}
-                                               | {"app": {k: v for k, v in app.items() if k != "package"}}):
+            # A translation source (one with app.package) holds only {title, value} leaves.
+            source = {**data, "app": {k: v for k, v in app.items() if k != "package"}}
+            problem = next(_translation_format(source), None)
+            if problem is not None:
                 c.error(rel, f"{problem} is invalid for translation.")
         if rel == "translations/en.json":
             keys = {"short_description" if k == "description" else k for k in app}
@@ -424,15 +426,15 @@ def _translations(c: _Check, m: dict[str, Any]) -> None:
                                            "bare name")
 
 
-def _translation_format(node: dict[str, Any], path: str = "") -> Iterator[str]:
-    """Leaves must be strings or ``{title, value}`` string pairs."""
+def _translation_format(node: dict[str, Any]) -> Iterator[str]:
+    """Each value must be an object: a ``{title, value}`` string pair or more of the same."""
     for key, value in node.items():
         if not isinstance(value, dict):
-            yield f"'{path}{key}': '{value}'"
+            yield f"'{key}': '{value}'"
         elif sorted(value) == ["title", "value"] and all(isinstance(v, str) for v in value.values()):
             continue
         else:
-            yield from _translation_format(value, f"{path}{key}.")
+            yield from _translation_format(value)
 
 
 def _requirements(c: _Check, m: dict[str, Any]) -> None:
