@@ -164,7 +164,7 @@
       if (item.why) { li.appendChild(el('div', 'why muted', item.why)); }
       if (state === 'held' && item.release_tag) { li.appendChild(releaseButton(item)); }
     } else if (safeUrl(item.url)) {
-      li.appendChild(link(item.url, 'open', 'when'));
+      li.appendChild(link(item.url, 'view on ' + (item.network_name || 'the network'), 'when'));
     }
     return li;
   }
