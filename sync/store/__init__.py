@@ -25,6 +25,7 @@ from sync.store.schema import (
     helpdesk_budget, inbox, links, metadata, outbox, requesters, routes_health, schema_migrations, watch,
 )
 from sync.store.status import Status
+from sync.store.tenants import Tenants
 from sync.store.work import WorkRows
 
 __all__ = ["Finished", "IN_CHUNK", "INBOX_STATES", "InboxItem", "InboxRow", "LinkRow", "MIGRATIONS", "OUTBOX_STATES",
@@ -32,7 +33,7 @@ __all__ = ["Finished", "IN_CHUNK", "INBOX_STATES", "InboxItem", "InboxRow", "Lin
            "metadata", "outbox", "requesters", "routes_health", "schema_migrations", "watch"]
 
 
-class Store(WorkRows, Conversations, Replies, Status, Credentials, Bindings, Reads, Pushes):
+class Store(WorkRows, Conversations, Replies, Status, Credentials, Bindings, Reads, Pushes, Tenants):
     """All durable state of one daemon (or of several replicas sharing PostgreSQL)."""
 
     def __init__(self, url: str, clock: Any = time.time) -> None:

@@ -169,6 +169,90 @@ bindings = sa.Table(
     sa.Column("bound_at", sa.Float, nullable=False),
 )
 
+# Channel Framework mode (Zendesk any_channel). A tenant is one integration instance an
+# admin added in one Zendesk account: its push credentials (sealed), its pull cursor, its
+# push budget. Resources are what socialdesk hands Zendesk, by helpdesk entry; threads are
+# the conversations the framework threads them into (the engine's ticket reference in this
+# mode); channelbacks are agents' replies posted, once per Zendesk request.
+channel_tenants = sa.Table(
+    "channel_tenants", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("helpdesk", sa.String(100), nullable=False),
+    sa.Column("subdomain", sa.String(255), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("instance_push_id", sa.String(255), nullable=False),
+    sa.Column("push_token", sa.Text),
+    sa.Column("locale", sa.String(40)),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("pull_state", sa.Text),
+    sa.Column("pulls", sa.Integer, nullable=False, default=0),
+    sa.Column("pushes", sa.Integer, nullable=False, default=0),
+    sa.Column("pushed", sa.Integer, nullable=False, default=0),
+    sa.Column("channelbacks", sa.Integer, nullable=False, default=0),
+    sa.Column("push_blocked_until", sa.Float, nullable=False, default=0.0),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+sa.Index("ix_channel_tenants_helpdesk", channel_tenants.c.helpdesk, channel_tenants.c.state)
+
+channel_threads = sa.Table(
+    "channel_threads", metadata,
+    sa.Column("ref", sa.String(64), primary_key=True),
+    sa.Column("helpdesk", sa.String(100), nullable=False),
+    sa.Column("route", sa.String(100), nullable=False),
+    sa.Column("thread_id", sa.String(255), nullable=False),
+    sa.Column("conversation", sa.String(200), nullable=False),
+    sa.Column("ticket_id", sa.String(64)),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("helpdesk", "thread_id", name="uq_channel_threads_thread"),
+)
+
+channel_resources = sa.Table(
+    "channel_resources", metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("helpdesk", sa.String(100), nullable=False),
+    sa.Column("route", sa.String(100), nullable=False),
+    sa.Column("external_id", sa.String(255), nullable=False),
+    sa.Column("thread_ref", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("resource", sa.Text, nullable=False),
+    sa.Column("after_creation", sa.Text),
+    sa.Column("post_id", sa.String(100)),
+    sa.Column("post_url", sa.Text),
+    sa.Column("author_id", sa.String(100)),
+    sa.Column("author_handle", sa.String(100)),
+    sa.Column("dm", sa.Boolean, nullable=False, default=False),
+    sa.Column("pushed_at", sa.Float),
+    sa.Column("pulled_at", sa.Float),
+    sa.Column("push_status", sa.String(60)),
+    sa.Column("push_attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("push_tenant", sa.String(40)),
+    sa.Column("ticket_id", sa.String(64)),
+    sa.Column("applied_at", sa.Float),
+    sa.Column("apply_error", sa.Text),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("helpdesk", "external_id", name="uq_channel_resources_external"),
+)
+sa.Index("ix_channel_resources_helpdesk", channel_resources.c.helpdesk, channel_resources.c.seq)
+sa.Index("ix_channel_resources_thread", channel_resources.c.thread_ref, channel_resources.c.seq)
+
+channel_backs = sa.Table(
+    "channel_backs", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("tenant", sa.String(40), nullable=False),
+    sa.Column("request_key", sa.String(255), nullable=False),
+    sa.Column("thread_ref", sa.String(64)),
+    sa.Column("external_id", sa.String(255)),
+    sa.Column("posted", sa.Text, nullable=False, default="[]"),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("done_at", sa.Float),
+    sa.UniqueConstraint("tenant", "request_key", name="uq_channel_backs_request"),
+)
+sa.Index("ix_channel_backs_external", channel_backs.c.external_id)
+
 inbox.append_column(sa.Column("lease_owner", sa.String(40)))
 outbox.append_column(sa.Column("lease_owner", sa.String(40)))
 inbox.append_column(sa.Column("job", sa.String(100)))
@@ -252,6 +336,15 @@ def _add_pushes(conn: Connection) -> None:
         index.create(conn, checkfirst=True)
 
 
+def _add_channel(conn: Connection) -> None:
+    """v13: Channel Framework mode: tenants (integration instances), the resources and
+    threads socialdesk hands Zendesk, channelbacks posted."""
+    for table in (channel_tenants, channel_threads, channel_resources, channel_backs):
+        table.create(conn, checkfirst=True)
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
+
+
 # Versioned schema changes, applied in order, each recorded in schema_migrations.
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _create_v1),
@@ -266,6 +359,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (10, _add_next_check),
     (11, _add_network_reads),
     (12, _add_pushes),
+    (13, _add_channel),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
