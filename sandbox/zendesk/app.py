@@ -12,6 +12,7 @@ from sandbox.zendesk.api_rules import _install_rules
 from sandbox.zendesk.api_tickets import _install_tickets
 from sandbox.zendesk.api_users import _install_users
 from sandbox.zendesk.api_webhooks import _install_webhooks
+from sandbox.zendesk.channel_api import _install_channels
 from sandbox.zendesk.control import _install_control
 from sandbox.zendesk.gate import _install_gate
 from sandbox.zendesk.model import ZendeskState
@@ -48,5 +49,6 @@ def create_service(settings: Mapping[str, Any]) -> tuple[Flask, dict[str, Any]]:
     _install_webhooks(app, state)
     _install_control(app, state)
     _install_oauth(app, state)
+    _install_channels(app, state)
     state.auth.install_control(app)
     return app, state.info()

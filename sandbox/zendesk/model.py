@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from sandbox.common import Chaos, Clock, Outage, RateLimits
 from sandbox.oauth import ACCESS, API_TOKEN, AuthServer
 from sandbox.zendesk.catalog import Catalog
+from sandbox.zendesk.channels import Channels
 from sandbox.zendesk.constants import (
     API_TOKEN_SUNSET,
     CODE_SECONDS,
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from sandbox.zendesk.records import Job, TicketRec
 
 
-class ZendeskState(Users, Catalog, TicketViews, TicketParts, TicketWrites, Triggers,
+class ZendeskState(Channels, Users, Catalog, TicketViews, TicketParts, TicketWrites, Triggers,
                    Webhooks, Jobs, Events):
     """The whole account in memory. Every public method expects ``self.lock`` held."""
 
@@ -61,6 +62,7 @@ class ZendeskState(Users, Catalog, TicketViews, TicketParts, TicketWrites, Trigg
         self.auth = AuthServer.create(self.clock, _mint, CODE_SECONDS)
         self.generation = 0
         self.dispatcher = WebhookDispatcher(self)
+        self._init_channels(settings)
         self.reset()
         # The account's credentials: API tokens (any user's email with either) until the
         # sunset; the fixed OAuth tokens, which never expire (global ones made before the
@@ -117,6 +119,7 @@ class ZendeskState(Users, Catalog, TicketViews, TicketParts, TicketWrites, Trigg
         self.request_log: list[dict[str, Any]] = []
         self.faults: list[dict[str, Any]] = []
         self.deliveries: list[dict[str, Any]] = []
+        self._reset_channels()
         self._seed()
 
     def _seed(self) -> None:
