@@ -120,8 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="zendesk_app", help="folder to write (default: %(default)s)")
     p.add_argument("--daemon-url", help="https address where Zendesk reaches this daemon "
                                         "(default: $SOCIALDESK_PUBLIC_URL)")
-    p.add_argument("--check", metavar="DIR", help="check the app in DIR against Zendesk's rules and "
-                                                  "plugin_manifest.json instead of writing one")
+    p.add_argument("--check", metavar="DIR", help="check the app in DIR (or a zip) against Zendesk's rules "
+                                                  "and plugin_manifest.json instead of writing one")
+    p.add_argument("--zip", action="store_true", help="also write DIR.zip, ready to upload")
     p.add_argument("--no-drift", action="store_true", help="with --check: Zendesk's rules only")
     p.set_defaults(func=Command("cli.package", "cmd_package"))
 

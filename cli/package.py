@@ -22,6 +22,7 @@ import shutil
 import struct
 import sys
 import tempfile
+import zipfile
 import zlib
 from functools import lru_cache
 from pathlib import Path
@@ -224,6 +225,8 @@ def build_zendesk(out: str | Path, daemon_url: str, manifest: dict[str, Any] | N
     manifest = manifest if manifest is not None else json.loads(PLUGIN_MANIFEST.read_text())
     base = daemon_base(daemon_url)
     out = Path(out)
+    if out.is_dir() and any(out.iterdir()) and not (out / "manifest.json").is_file():
+        raise ValueError(f"{out} holds other files and no app: give an empty or new folder")
     for old in ("assets", "translations"):
         if (out / old).is_dir():
             shutil.rmtree(out / old)
@@ -239,6 +242,28 @@ def build_zendesk(out: str | Path, daemon_url: str, manifest: dict[str, Any] | N
     (out / "assets" / "logo-small.png").write_bytes(logo(128, transparent=True))
     (out / "assets" / "screenshot-0.png").write_bytes(screenshot_placeholder())
     return out
+
+
+def write_zip(root: Path, target: Path) -> Path:
+    """The package as Zendesk uploads it: manifest.json at the zip's root; the same package
+    gives the same bytes."""
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            info = zipfile.ZipInfo(path.relative_to(root).as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, path.read_bytes())
+    return target
+
+
+def _unzipped(archive: Path, into: Path) -> Path:
+    """A zip's files in ``into``, refusing names that would land outside it."""
+    with zipfile.ZipFile(archive) as zf:
+        for name in zf.namelist():
+            if name.startswith("/") or ".." in Path(name).parts:
+                raise ValueError(f"{archive}: {name} points outside the package")
+        zf.extractall(into)
+    return into
 
 
 def packaged_daemon_url(root: Path) -> str | None:
@@ -336,8 +361,16 @@ def cmd_package(args: argparse.Namespace) -> int:
     """``package zendesk -o DIR`` writes and checks the app; ``--check DIR`` checks one."""
     if args.check:
         root = Path(args.check)
+        if root.is_file() and zipfile.is_zipfile(root):
+            with tempfile.TemporaryDirectory() as tmp:
+                try:
+                    found = check(_unzipped(root, Path(tmp)), against_manifest=not args.no_drift)
+                except ValueError as err:
+                    print(f"socialdesk: {err}", file=sys.stderr)
+                    return 2
+            return _report(found, root)
         if not root.is_dir():
-            print(f"socialdesk: no such folder: {root}", file=sys.stderr)
+            print(f"socialdesk: no such folder or zip: {root}", file=sys.stderr)
             return 2
         return _report(check(root, against_manifest=not args.no_drift), root)
     url = args.daemon_url or os.environ.get("SOCIALDESK_PUBLIC_URL")
@@ -351,4 +384,8 @@ def cmd_package(args: argparse.Namespace) -> int:
         print(f"socialdesk: {err}", file=sys.stderr)
         return 2
     print(f"wrote the Zendesk app for {daemon_base(url)} to {root}")
-    return _report(check(root), root)
+    status = _report(check(root), root)
+    if args.zip and not status:
+        archive = write_zip(root, root.with_name(root.name + ".zip"))
+        print(f"zipped for upload: {archive}")
+    return status

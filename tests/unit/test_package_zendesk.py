@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 
 from cli.main import main
-from cli.package import PLUGIN_MANIFEST, build_zendesk, check, drift, logo, screenshot_placeholder
+from cli.package import PLUGIN_MANIFEST, build_zendesk, check, drift, logo, screenshot_placeholder, write_zip
 from cli.package_rules import Finding, check_package, png_size
 
 DAEMON = "https://sd.acme.example/socialdesk"
@@ -430,3 +431,39 @@ def test_command_takes_the_daemon_url_from_the_environment(tmp_path: Path, monke
     monkeypatch.setenv("SOCIALDESK_PUBLIC_URL", "https://env.acme.example")
     assert main(["package", "zendesk", "-o", str(tmp_path / "zd")]) == 0
     assert json.loads((tmp_path / "zd" / "manifest.json").read_text())["domainWhitelist"] == ["env.acme.example"]
+
+
+def test_a_folder_holding_something_else_is_not_overwritten(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "assets" / "mine.txt").write_text("keep")
+    assert main(["package", "zendesk", "-o", str(tmp_path), "--daemon-url", DAEMON]) == 2
+    assert "holds other files and no app" in capsys.readouterr().err
+    assert (tmp_path / "assets" / "mine.txt").read_text() == "keep"
+
+
+def test_zip_is_ready_to_upload_and_checkable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "zd"
+    assert main(["package", "zendesk", "-o", str(out), "--daemon-url", DAEMON, "--zip"]) == 0
+    archive = tmp_path / "zd.zip"
+    assert f"zipped for upload: {archive}" in capsys.readouterr().out
+    with zipfile.ZipFile(archive) as zf:
+        names = zf.namelist()
+    assert "manifest.json" in names and "assets/iframe.html" in names and not any(n.startswith("zd/") for n in names)
+    first = archive.read_bytes()
+    assert main(["package", "zendesk", "-o", str(out), "--daemon-url", DAEMON, "--zip"]) == 0
+    assert archive.read_bytes() == first
+    assert main(["package", "zendesk", "--check", str(archive)]) == 0
+    edit_json(out / "manifest.json", lambda m: m.update(version="0.0.1"))
+    write_zip(out, archive)
+    capsys.readouterr()
+    assert main(["package", "zendesk", "--check", str(archive)]) == 1
+    assert 'manifest.json: version is "0.0.1"' in capsys.readouterr().out
+
+
+def test_a_zip_reaching_outside_its_folder_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("../outside.json", "{}")
+    assert main(["package", "zendesk", "--check", str(archive)]) == 2
+    assert "points outside the package" in capsys.readouterr().err
+    assert not (tmp_path.parent / "outside.json").exists()
