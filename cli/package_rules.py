@@ -254,7 +254,7 @@ def _http_url(value: str) -> bool:
 
 def _oauth(c: _Check, m: dict[str, Any]) -> None:
     oauth = m.get("oauth")
-    if not oauth:
+    if oauth is None:
         return
     missing = [k for k in OAUTH_KEYS if not (isinstance(oauth, dict) and oauth.get(k))]
     if missing:
