@@ -194,7 +194,8 @@ def clickthrough(state: ZendeskState, target: Any, external_id: str) -> dict[str
 class ChannelRunner:
     """An account's two daemon threads for the framework: one makes the queued calls
     (channelbacks, event callbacks) in order, one pulls each account when its time comes
-    on the sandbox clock. Both start on first need; work queued before a reset is dropped."""
+    on the sandbox clock. Both start on first need (the pulling one ends when no account
+    pulls any more); work queued before a reset is dropped."""
 
     def __init__(self, state: ZendeskState) -> None:
         self.state = state
@@ -237,6 +238,10 @@ class ChannelRunner:
             time.sleep(SCHEDULE_TICK)
             with self.state.lock:
                 due = self.state.due_channel_pulls()
+                if due is None:  # no account pulls any more (deleted, or a reset): stop watching
+                    with self._lock:
+                        self._threads.pop("pulls", None)
+                    return
             for inst_id in due:
                 try:
                     pull(self.state, inst_id, trigger="schedule", wait=False)

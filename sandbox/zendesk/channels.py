@@ -634,11 +634,14 @@ class Channels:
 
     # ----------------------------------------------------------- pulls
 
-    def due_channel_pulls(self) -> list[int]:
+    def due_channel_pulls(self) -> list[int] | None:
+        """The accounts whose pull is due on the sandbox clock; None when no account pulls."""
         now = self.clock.now()
-        return [inst.id for inst in self.channel_instances.values()
-                if inst.status == "active" and inst.next_pull_at <= now
-                and self.channel_integrations[inst.integration_id].urls.get("pull_url")]
+        pulling = [inst for inst in self.channel_instances.values()
+                   if inst.status == "active" and self.channel_integrations[inst.integration_id].urls.get("pull_url")]
+        if not pulling:
+            return None
+        return [inst.id for inst in pulling if inst.next_pull_at <= now]
 
     def finish_channel_pull(self, inst: Instance, request_id: str, trigger: str, started: float,
                             sent_state: str, answer: Answer) -> dict[str, Any]:

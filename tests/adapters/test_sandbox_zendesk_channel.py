@@ -324,6 +324,14 @@ def test_the_validator_applies_keywords_beside_a_ref() -> None:
         "integration_instance_name": "a", "url": "https://x.example/cb", "request_id": "r"}}) == []
 
 
+def test_plain_http_passes_only_on_loopback_and_only_when_the_service_allows_it() -> None:
+    manifest = {"name": "n", "id": "i", "urls": {"admin_ui": "http://127.0.0.1:8080/admin"}}
+    assert validate("manifest.json", manifest) == ["#/urls/admin_ui: is not an https URL"]
+    assert validate("manifest.json", manifest, plain_loopback=True) == []
+    remote = {**manifest, "urls": {"admin_ui": "http://integration.example/admin"}}
+    assert validate("manifest.json", remote, plain_loopback=True) == ["#/urls/admin_ui: is not an https URL"]
+
+
 # ---------------------------------------------------------------------------- install and admin UI
 
 
@@ -478,6 +486,47 @@ def test_a_pull_answer_that_breaks_the_schema_changes_nothing(zd: ZD, service: S
     assert zd.row(row["instance_id"])["state"] == ""
     assert zd.resources(row["instance_id"]) == {}
     assert zd.call("GET", "/api/v2/tickets.json").json()["tickets"] == []
+
+
+def test_a_thread_reopens_its_solved_ticket_and_follows_up_a_closed_one(zd: ZD, service: Service) -> None:
+    row = connect(zd, service)
+    tid = _ticket_from_push(zd, row, resource("f1", thread_id="conv"))
+    assert zd.call("PUT", f"/api/v2/tickets/{tid}.json", json={"ticket": {"status": "solved"}}).ok
+    _ticket_from_push(zd, row, resource("f2", "still broken", thread_id="conv"))
+    assert zd.resources(row["instance_id"])["f2"]["ticket_id"] == tid
+    assert zd.ticket(tid)["status"] == "open"
+
+    assert zd.call("PUT", f"/api/v2/tickets/{tid}.json", json={"ticket": {"status": "closed"}}).ok
+    _ticket_from_push(zd, row, resource("f3", "and again", thread_id="conv"))
+    _ticket_from_push(zd, row, resource("f4", "hello?", parent_id="f1"))
+    found = zd.resources(row["instance_id"])
+    follow = found["f3"]["ticket_id"]
+    assert follow != tid and found["f4"]["ticket_id"] == follow
+    ticket = zd.ticket(follow)
+    assert ticket["via"]["channel"] == "any_channel" and ticket["via"]["source"]["rel"] == "follow_up"
+    assert ticket["via"]["source"]["from"]["ticket_id"] == tid
+    assert zd.ticket(tid)["followup_ids"] == [follow]
+    wait_for(lambda: "f4" in {r["external_id"] for e in service.events_of("resources_created_from_external_ids")
+                              for r in e["data"]["resource_events"]})
+    made = {r["external_id"]: r for e in service.events_of("resources_created_from_external_ids")
+            for r in e["data"]["resource_events"]}
+    assert made["f3"] == {"type_id": "comment_on_follow_up_ticket", "external_id": "f3", "ticket_id": tid,
+                          "follow_up_ticket_id": follow, "comment_id": zd.comments(follow)[0]["id"]}
+    assert made["f4"]["type_id"] == "comment_on_existing_ticket" and made["f4"]["ticket_id"] == follow
+
+
+def test_fields_and_html_of_a_resource_make_the_new_ticket(zd: ZD, service: Service) -> None:
+    row = connect(zd, service)
+    network_field = zd.info["ticket_fields"]["social_network"]
+    tid = _ticket_from_push(zd, row, resource(
+        "h1", "plain words", html_message="<b>rich</b> words",
+        fields=[{"id": "subject", "value": "Set by the integration"}, {"id": "priority", "value": "high"},
+                {"id": network_field, "value": "x"}, {"id": "no such field", "value": 1}]))
+    ticket = zd.ticket(tid)
+    assert (ticket["subject"], ticket["priority"]) == ("Set by the integration", "high")
+    assert {"id": network_field, "value": "x"} in ticket["custom_fields"] and "x" in ticket["tags"]
+    [comment] = zd.comments(tid)
+    assert comment["body"] == "plain words" and "<b>rich</b> words" in comment["html_body"]
 
 
 # ---------------------------------------------------------------------------- push
