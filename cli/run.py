@@ -9,6 +9,7 @@ import sys
 import time
 from typing import Any
 
+from cli.channel import ChannelMount
 from cli.common import EXIT_CONFIG, configure_logging, load_mapping, open_store, stop_event
 from cli.wiring import SUBSCRIPTIONS, sandbox_endpoints, subscribe_on_sandbox
 
@@ -47,6 +48,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     store = open_store(config)
     web = None
+    channel = None
     try:
         try:
             daemon = Daemon(config, store, sandbox_endpoints(info))
@@ -68,8 +70,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         listen = config.webhook
         if listen is not None or sandbox is not None:
             host, port = (listen.host, listen.port) if listen else ("127.0.0.1", 0)
-            web = WebServer(daemon.web_app(), host, port).start()
+            channel = ChannelMount.of(daemon)   # Zendesk's Channel Framework, for a helpdesk in that mode
+            app = channel.wrap(daemon.web_app())
+            web = WebServer(app, host, port).start()
             public = (listen.public_url if listen and listen.public_url else web.url)
+            channel.start(app, public, info)
             if sandbox is not None:
                 for name, desk in daemon.helpdesks.items():
                     if desk.kind == "salesforce":
@@ -96,6 +101,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         stop.wait()
         daemon.stop()
     finally:
+        if channel is not None:
+            channel.stop()
         if web is not None:
             web.stop()
         store.close()

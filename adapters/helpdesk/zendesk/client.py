@@ -35,6 +35,9 @@ log = logging.getLogger("socialdesk.zendesk")
 # Zendesk issues no API tokens since 27 October 2026 and deactivates all of them then.
 API_TOKEN_CUTOFF = "30 April 2027"
 AUTH_MODES = ("oauth", "client_credentials", "api_token")
+# rest: socialdesk writes tickets through the REST API; channel: Zendesk makes them from the
+# resources socialdesk hands it (the Channel Framework, ``channel.py``).
+MODES = ("rest", "channel")
 TOKEN_LIFETIMES = {"expires_in": "1800", "refresh_token_expires_in": str(30 * 86400)}
 
 AGENT_ROLES = frozenset({"agent", "admin"})
@@ -79,7 +82,7 @@ class ZendeskHelpdesk(ZendeskJobs, ZendeskWebhooks, ZendeskCoverage, Helpdesk, B
     ticket_keys: ClassVar[frozenset[str]] = frozenset({"type", "brand", "form"})
     settings_schema: ClassVar[Mapping[str, str]] = {
         "url": "url", "auth": "string", "client_id": "string", "client_secret": "secret", "scope": "string",
-        "email": "string", "token": "secret", "ca_bundle": "path", "rate_share": "share"}
+        "email": "string", "token": "secret", "ca_bundle": "path", "rate_share": "share", "mode": "string"}
     required_settings: ClassVar[tuple[str, ...]] = ("url",)
     # Incremental exports allow 10 requests a minute.
     export_min_interval: ClassVar[float] = 6.0
@@ -139,6 +142,8 @@ class ZendeskHelpdesk(ZendeskJobs, ZendeskWebhooks, ZendeskCoverage, Helpdesk, B
         auth = str(values.get("auth") or ("api_token" if values.get("token") is not None else "oauth"))
         if auth not in AUTH_MODES:
             return [f"auth {auth!r}: use {', '.join(AUTH_MODES)}"]
+        if str(values.get("mode") or "rest") not in MODES:
+            return [f"mode {values.get('mode')!r}: use {' or '.join(MODES)}"]
         needs = {"oauth": ("client_id",), "client_credentials": ("client_id", "client_secret"),
                  "api_token": ("email", "token")}[auth]
         missing = [key for key in needs if values.get(key) is None]
@@ -178,12 +183,20 @@ class ZendeskHelpdesk(ZendeskJobs, ZendeskWebhooks, ZendeskCoverage, Helpdesk, B
             log.warning("zendesk %s: API tokens stop working on %s, when Zendesk deactivates them; set client_id "
                         "and run 'socialdesk connect %s' to move to OAuth", values["url"], API_TOKEN_CUTOFF,
                         values.get("name", "<helpdesk>"))
-        return cls(ZendeskSettings(url=values["url"], email=values.get("email"), token=secret("token"),
+        mode = str(values.get("mode") or "rest")
+        if mode not in MODES:
+            raise FatalError(f"zendesk mode {mode!r}: use {' or '.join(MODES)}")
+        desk = cls(ZendeskSettings(url=values["url"], email=values.get("email"), token=secret("token"),
                                    ca_bundle=values.get("ca_bundle"),
                                    rate_share=float(values.get("rate_share", DEFAULT_RATE_SHARE)),
                                    auth=auth, client_id=values.get("client_id"), client_secret=secret("client_secret"),
                                    scope=str(values.get("scope") or "read write"),
                                    name=str(values.get("name") or "zendesk")), sleep)
+        if mode == "channel":
+            from adapters.helpdesk.zendesk.channel import ZendeskChannel
+
+            return ZendeskChannel(desk)  # type: ignore[return-value]
+        return desk
 
     def __repr__(self) -> str:
         return f"ZendeskHelpdesk({self.base_url!r})"
