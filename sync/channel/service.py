@@ -191,7 +191,8 @@ class ChannelService:
                 log.warning("channel tenant %s: a pull's state %r is not socialdesk's; pulling from the start",
                             tenant.id, state[:40])
         desk = self.desks[tenant.helpdesk]
-        rows, cursor = self.store.pullable(tenant.helpdesk, after, desk.max_resources, self.clock() - PULL_SETTLE)
+        settle = PULL_SETTLE if self.store.shared else 0.0   # one SQLite writer commits in order
+        rows, cursor = self.store.pullable(tenant.helpdesk, after, desk.max_resources, self.clock() - settle)
         self.store.mark_pulled([r.seq for r in rows])
         new_state = json.dumps({"after": cursor})
         self.store.update_tenant(tenant.id, pull_state=new_state)

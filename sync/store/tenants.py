@@ -252,7 +252,7 @@ class Tenants:
         with self.engine.connect() as conn:
             rows = [_resource(r) for r in conn.execute(sa.select(channel_resources).where(
                 channel_resources.c.helpdesk == helpdesk, channel_resources.c.seq > after,
-                channel_resources.c.created_at < settled_before).order_by(channel_resources.c.seq).limit(limit * 4))]
+                channel_resources.c.created_at <= settled_before).order_by(channel_resources.c.seq).limit(limit * 4))]
         out: list[ResourceRow] = []
         cursor = after
         for row in rows:

@@ -1,0 +1,294 @@
+"""Channel Framework mode end to end on the sandbox: the daemon with a Zendesk helpdesk in
+``mode: channel``, its ``/channel/`` endpoints served over HTTPS, the integration installed
+in the sandbox's Zendesk as an admin installs it (manifest URL, then the admin UI).
+
+A mention becomes an any_channel ticket that Zendesk makes from socialdesk's resource; an
+agent's public reply comes back through channelback and is posted on X in the thread;
+pushes are batched 256 to a request; Zendesk's pulls follow the cursor socialdesk keeps in
+``state``; a reply the guards hold is a failed channelback, reported by Zendesk."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+import requests
+
+from cli.channel import ChannelMount
+from cli.common import open_store
+from cli.wiring import sandbox_endpoints
+from sandbox.scenario import People
+from sandbox.server import Sandbox
+from sync.config import parse_config
+from sync.daemon import Daemon
+from sync.web import WebServer
+import harness
+
+sb = pytest.fixture(scope="module")(harness.own_sandbox)
+
+
+def until(check: Callable[[], Any], timeout: float = 15.0) -> Any:
+    """``check()`` once it is truthy; fails after ``timeout`` seconds."""
+    end = time.time() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.time() > end:
+            raise AssertionError(f"still not true after {timeout} s: {check}")
+        time.sleep(0.1)
+
+
+def mapping(tmp: Path, info: dict[str, Any], ticket: str) -> str:
+    """The mapping a customer writes for production, pointed at the sandbox: explicit URL,
+    CA bundle, a confidential OAuth client, ``mode: channel``."""
+    zd = info["services"]["zendesk"]
+    return f"""\
+version: 1
+state: sqlite:///{tmp / 'state.sqlite'}
+helpdesks:
+  acme:
+    kind: zendesk
+    url: {zd['url']}
+    auth: client_credentials
+    client_id: {zd['oauth_client_id']}
+    client_secret: {{env: SOCIALDESK_ZENDESK_CLIENT_SECRET}}
+    ca_bundle: {info['ca_bundle']}
+    mode: channel
+networks:
+  brand_x:
+    kind: x
+    sandbox: true
+routes:
+  - name: x-support
+    network: brand_x
+    helpdesk: acme
+    streams: [mentions, dms]
+    ticket: {ticket}
+    mirror:
+      enabled: true
+      pii_patterns:
+        - {{name: order number, regex: '\\bORD-\\d{{6}}\\b'}}
+"""
+
+
+TICKET = ('{subject: "{network} {kind} from @{author}", tags: [social, x], priority: high, group: Social care, '
+          'custom_fields: {Social post URL: "{url}"}}')
+
+
+class ChannelDesk:
+    """``socialdesk run`` in channel mode on a sandbox, with the people on both sides."""
+
+    def __init__(self, sb: Sandbox, tmp: Path) -> None:
+        self.info = harness.reset(sb.info(), "x", "zendesk")
+        self.zd = self.info["services"]["zendesk"]
+        self.http = requests.Session()
+        self.http.verify = self.info["ca_bundle"]
+        self.http.trust_env = False
+        self.people = People(self.info)
+        config = parse_config(mapping(tmp, self.info, TICKET),
+                              env={"SOCIALDESK_ZENDESK_CLIENT_SECRET": self.zd["oauth_client_secret"]})
+        self.store = open_store(config)
+        self.daemon = Daemon(config, self.store, sandbox_endpoints(self.info))
+        self.daemon.bind_accounts()
+        self.daemon.prepare()
+        self.channel = ChannelMount.of(self.daemon)
+        app = self.channel.wrap(self.daemon.web_app())
+        self.web = WebServer(app, "127.0.0.1", 0).start()
+        self.manifest_url = self.channel.start(app, self.web.url, self.info)
+        self.service = self.channel.service
+        assert self.service is not None
+        self.integration = self.listing()[0]
+        self.instance = self.integration["instance_id"]
+
+    def stop(self) -> None:
+        self.channel.stop()
+        self.web.stop()
+        self.store.close()
+
+    def listing(self) -> list[dict[str, Any]]:
+        return self.http.get(f"{self.zd['url']}/_sandbox/channel_integrations").json()["integrations"]
+
+    def account(self) -> dict[str, Any]:
+        return self.http.get(f"{self.zd['url']}/_sandbox/channel_integrations/{self.instance}").json()
+
+    def pull_now(self) -> dict[str, Any]:
+        answer = self.http.post(f"{self.zd['url']}/_sandbox/channel_integrations/{self.instance}/pull")
+        assert answer.status_code == 200, answer.text
+        return answer.json()["pull"]
+
+    def tickets(self) -> list[dict[str, Any]]:
+        return self.people.tickets()
+
+    def channel_post(self, path: str, form: dict[str, str]) -> requests.Response:
+        """A call as Zendesk makes it, to the daemon's https address."""
+        assert self.channel.public is not None
+        return requests.post(f"{self.channel.public}/channel/{path}", data=form, verify=self.channel.ca_bundle,
+                             timeout=30)
+
+
+@pytest.fixture
+def desk(sb: Sandbox, tmp_path: Path) -> Iterator[ChannelDesk]:
+    running = ChannelDesk(sb, tmp_path)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def test_the_admin_installs_the_integration_from_its_manifest(desk: ChannelDesk) -> None:
+    """Zendesk read the manifest (the sandbox holds it to manifest.json), showed the admin UI
+    and made the account from the name and metadata the page posted back."""
+    row = desk.integration
+    assert row["manifest_url"] == desk.manifest_url and desk.manifest_url.startswith("https://")
+    urls = row["manifest"]["urls"]
+    assert {"admin_ui", "pull_url", "channelback_url", "clickthrough_url", "healthcheck_url",
+            "event_callback_url"} <= set(urls)
+    assert row["status"] == "active" and row["instance_name"] == "socialdesk (sandbox)"
+    # The metadata is sealed: it names the tenant and holds no token in clear.
+    assert "token" not in row["metadata"] and len(row["metadata"]) < 5000
+    # Zendesk's event that it made the account (confirmed with Zendesk: events are not signed).
+    until(lambda: any(e["type_id"] == "create_integration_instance" and e["status"] == "delivered"
+                      for e in desk.account()["events"]))
+    tenant = desk.service.tenant_for(row["metadata"], activate=False)
+    assert tenant.state == "active" and tenant.helpdesk == "acme" and tenant.instance_push_id == row["instance_push_id"]
+    # An admin editing the account keeps the same tenant.
+    answer = desk.http.post(f"{desk.zd['url']}/_sandbox/channel_integrations/{desk.instance}/admin_ui",
+                            json={"form": {"name": "Social (X)"}})
+    assert answer.status_code == 200, answer.text
+    assert desk.account()["instance_name"] == "Social (X)"
+    assert desk.account()["metadata"] == row["metadata"]
+
+
+def test_a_mention_becomes_an_any_channel_ticket_and_the_reply_goes_back_in_the_thread(desk: ChannelDesk) -> None:
+    people = desk.people
+    post = people.post("carol", f"@{people.brand} my order never arrived")
+    desk.daemon.run_once()
+    ticket = until(lambda: next(iter(desk.tickets()), None))
+    assert ticket["via"]["channel"] == "any_channel"
+    assert ticket["subject"] == "X mention from @carol" and ticket["priority"] == "high"
+    assert {"socialdesk", "social", "x", "social_mention"} <= set(ticket["tags"])
+    first = people.comments(ticket["id"])[0]
+    assert first["body"].startswith(f"@{people.brand} my order never arrived") and first["public"]
+    # The group has no field name in a resource: set through REST once Zendesk said which ticket it made.
+    group = desk.info["services"]["zendesk"]["groups"]["Social care"]
+    until(lambda: desk.tickets()[0].get("group_id") == group)
+
+    people.answer(ticket["id"], "Sorry Carol, we are looking into it now.")
+    reply = until(lambda: next(iter(people.posts_by(people.brand)), None))
+    assert reply["in_reply_to"] == post
+    assert reply["text"] == "@carol Sorry Carol, we are looking into it now."
+    sent = until(lambda: [c for c in desk.account()["channelbacks"] if c["status"] == "sent"])
+    assert sent[0]["external_id"] == f"x-support:x:post:{reply['id']}"
+
+    # The customer answers in the thread: a comment on the same ticket, no new ticket.
+    people.post("carol", f"@{people.brand} thanks, any news?", in_reply_to=reply["id"])
+    desk.daemon.run_once()
+    until(lambda: len(people.comments(ticket["id"])) == 3)
+    assert len(desk.tickets()) == 1
+    # An internal note never leaves Zendesk.
+    people.answer(ticket["id"], "note to self: call the warehouse", public=False)
+    time.sleep(1.0)
+    assert len(people.posts_by(people.brand)) == 1
+
+
+def test_a_direct_message_is_answered_by_direct_message(desk: ChannelDesk) -> None:
+    people = desk.people
+    people.post("dave", "where is my parcel?", dm=True)
+    desk.daemon.run_once()
+    ticket = until(lambda: next(iter(desk.tickets()), None))
+    assert "social_dm" in ticket["tags"]
+    people.answer(ticket["id"], "Hi Dave, it leaves today.")
+    sent = until(lambda: [p for p in desk.http.get(f"{desk.info['services']['x']['url']}/_sandbox/posts").json()["posts"]
+                          if p.get("dm") and p["author"] == people.brand])
+    assert sent[0]["text"] == "Hi Dave, it leaves today."
+
+
+def test_pushes_carry_up_to_256_resources_each(desk: ChannelDesk) -> None:
+    desk.service.pusher.stop()        # rounds made by the test alone
+    people = desk.people
+    for i in range(260):
+        people.post(f"cust{i}", f"@{people.brand} question {i}")
+    for _ in range(12):
+        desk.daemon.run_once()
+        if desk.store.counts().get("inbox", {}).get("pending", 0) == 0:
+            break
+    assert desk.service.pusher.round() == 260
+    pushes = desk.account()["pushes"]
+    assert [p["count"] for p in pushes] == [256, 4]
+    assert all(r["status"]["code"] == "success" for p in pushes for r in p["results"])
+    assert len(desk.tickets()) == 260
+    # Pushed resources are not offered again to Zendesk's pull.
+    assert desk.pull_now()["results"] == []
+
+
+def test_pulls_follow_the_cursor_socialdesk_keeps_in_state(desk: ChannelDesk) -> None:
+    desk.service.pusher.stop()        # nothing pushed: Zendesk's pulls bring everything
+    people = desk.people
+    for who in ("erin", "frank"):
+        people.post(who, f"@{people.brand} hello from {who}")
+    desk.daemon.run_once()
+    pulled = desk.pull_now()
+    assert pulled["status"] == "ok" and [r["status"]["code"] for r in pulled["results"]] == ["success", "success"]
+    state = json.loads(pulled["state"])
+    assert state["after"] >= 2
+    assert len(desk.tickets()) == 2
+    again = desk.pull_now()
+    assert again["results"] == [] and again["state_sent"] == pulled["state"]
+    people.post("gina", f"@{people.brand} one more")
+    desk.daemon.run_once()
+    third = desk.pull_now()
+    assert [r["external_resource_id"] for r in third["results"]] == [
+        f"x-support:x:post:{people.posts_by('gina')[0]['id']}"]
+    assert json.loads(third["state"])["after"] > state["after"]
+    assert len(desk.tickets()) == 3
+
+
+def test_a_reply_the_guards_hold_is_a_failed_channelback_and_nothing_is_posted(desk: ChannelDesk) -> None:
+    people = desk.people
+    people.post("hank", f"@{people.brand} my order is late")
+    desk.daemon.run_once()
+    ticket = until(lambda: next(iter(desk.tickets()), None))
+    people.answer(ticket["id"], "Write to us at help@acme.example with ORD-123456")
+    failed = until(lambda: [c for c in desk.account()["channelbacks"] if c["status"] == "failed"])
+    assert "held" in failed[0]["error"] and "email address" in failed[0]["error"]
+    assert failed[0]["http_status"] == 422
+    reported = until(lambda: [e for e in desk.account()["events"]
+                              if e["type_id"] == "channelback" and e["status"] == "delivered"])
+    assert "held" in reported[0]["event"]["error"]
+    assert people.posts_by(people.brand) == []
+    # Answered without the address, the reply goes out.
+    people.answer(ticket["id"], "We are on it, Hank.")
+    until(lambda: people.posts_by(people.brand))
+
+
+def test_a_channelback_made_again_posts_once(desk: ChannelDesk) -> None:
+    people = desk.people
+    post = people.post("ivy", f"@{people.brand} is the shop open?")
+    desk.daemon.run_once()
+    until(lambda: desk.tickets())
+    metadata = desk.account()["metadata"]
+    # Found by its parent alone (Zendesk sends thread_id only for threads that named one).
+    form = {"message": "Yes, until 6pm.", "parent_id": f"x-support:x:post:{post}", "metadata": metadata,
+            "request_unique_identifier": "req-1"}
+    first = desk.channel_post("channelback", form)
+    second = desk.channel_post("channelback", form)
+    assert first.status_code == second.status_code == 200, (first.text, second.text)
+    assert first.json() == second.json() and first.json()["allow_channelback"] is True
+    assert len(people.posts_by(people.brand)) == 1
+    assert first.json()["external_id"] == f"x-support:x:post:{people.posts_by(people.brand)[0]['id']}"
+
+
+def test_clickthrough_opens_the_post_on_x(desk: ChannelDesk) -> None:
+    people = desk.people
+    post = people.post("jack", f"@{people.brand} look at this")
+    desk.daemon.run_once()
+    until(lambda: desk.tickets())
+    answer = desk.http.get(f"{desk.zd['url']}/_sandbox/channel_integrations/{desk.instance}/clickthrough",
+                           params={"external_id": f"x-support:x:post:{post}"}).json()["clickthrough"]
+    assert answer["status"] == 302 and post in answer["location"]
+    unknown = desk.http.get(f"{desk.zd['url']}/_sandbox/channel_integrations/{desk.instance}/clickthrough",
+                            params={"external_id": "x-support:x:post:1"}).json()["clickthrough"]
+    assert unknown["status"] == 404 and unknown["location"] is None
