@@ -229,10 +229,13 @@ class Tenants:
                 channel_resources.c.thread_ref == ref).order_by(channel_resources.c.seq))]
 
     def unpushed(self, helpdesk: str, limit: int, max_attempts: int = 5) -> list[ResourceRow]:
-        """Resources not yet imported by a push, oldest first (a thread's first one first)."""
+        """Resources neither imported by a push nor handed to a pull, oldest first (a
+        thread's first one first). A pulled one Zendesk failed to take comes back in its
+        next pull, which starts from the state Zendesk kept."""
         with self.engine.connect() as conn:
             return [_resource(r) for r in conn.execute(sa.select(channel_resources).where(
                 channel_resources.c.helpdesk == helpdesk, channel_resources.c.pushed_at.is_(None),
+                channel_resources.c.pulled_at.is_(None),
                 channel_resources.c.push_attempts < max_attempts).order_by(channel_resources.c.seq).limit(limit))]
 
     def record_push(self, tenant_id: str, outcomes: Sequence[tuple[int, str, bool]]) -> None:
