@@ -21,12 +21,13 @@ from cli.common import open_store
 from cli.wiring import sandbox_endpoints
 from sandbox.scenario import People
 from sandbox.server import Sandbox
-from sync.config import parse_config
+from sync.config import ConfigError, load_config, parse_config
 from sync.daemon import Daemon
 from sync.web import WebServer
 import harness
 
 sb = pytest.fixture(scope="module")(harness.own_sandbox)
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "zendesk-channel.yaml"
 
 
 def until(check: Callable[[], Any], timeout: float = 15.0) -> Any:
@@ -292,3 +293,39 @@ def test_clickthrough_opens_the_post_on_x(desk: ChannelDesk) -> None:
     unknown = desk.http.get(f"{desk.zd['url']}/_sandbox/channel_integrations/{desk.instance}/clickthrough",
                             params={"external_id": "x-support:x:post:1"}).json()["clickthrough"]
     assert unknown["status"] == 404 and unknown["location"] is None
+
+
+def test_the_example_mapping_runs_x_into_zendesk_in_channel_mode(sb: Sandbox, tmp_path: Path) -> None:
+    """examples/zendesk-channel.yaml as ``socialdesk run --sandbox`` runs it: its routing rule
+    set at creation, the reply in the thread."""
+    try:
+        config = load_config(EXAMPLE)
+    except ConfigError as err:
+        if "takes no settings" not in str(err):
+            raise
+        pytest.skip("the mapping loader does not yet let a sandbox entry keep `mode` (sync/config/endpoints.py, "
+                    "cli/wiring.py: see issue 16's channel-mode report)")
+    info = harness.reset(sb.info(), "x", "zendesk")
+    store = open_store(parse_config(EXAMPLE.read_text().replace("sqlite:///socialdesk-channel.sqlite",
+                                                                f"sqlite:///{tmp_path / 'state.sqlite'}")))
+    daemon = Daemon(config, store, sandbox_endpoints(info))
+    daemon.bind_accounts()
+    daemon.prepare()
+    channel = ChannelMount.of(daemon)
+    app = channel.wrap(daemon.web_app())
+    web = WebServer(app, "127.0.0.1", 0).start()
+    try:
+        assert channel.start(app, web.url, info) is not None
+        people = People(info)
+        post = people.post("zoe", f"@{people.brand} the app is down for me")
+        daemon.run_once()
+        ticket = until(lambda: next(iter(people.tickets()), None))
+        assert ticket["via"]["channel"] == "any_channel"
+        assert (ticket["priority"], ticket["type"]) == ("high", "incident") and "social_outage" in ticket["tags"]
+        people.answer(ticket["id"], "We are fixing it, Zoe.")
+        reply = until(lambda: next(iter(people.posts_by(people.brand)), None))
+        assert reply["in_reply_to"] == post and reply["text"] == "@zoe We are fixing it, Zoe."
+    finally:
+        channel.stop()
+        web.stop()
+        store.close()

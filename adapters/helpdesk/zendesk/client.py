@@ -84,6 +84,8 @@ class ZendeskHelpdesk(ZendeskJobs, ZendeskWebhooks, ZendeskCoverage, Helpdesk, B
         "url": "url", "auth": "string", "client_id": "string", "client_secret": "secret", "scope": "string",
         "email": "string", "token": "secret", "ca_bundle": "path", "rate_share": "share", "mode": "string"}
     required_settings: ClassVar[tuple[str, ...]] = ("url",)
+    # What a ``sandbox: true`` entry may still set: how the account is used, not how it is reached.
+    sandbox_settings: ClassVar[tuple[str, ...]] = ("mode",)
     # Incremental exports allow 10 requests a minute.
     export_min_interval: ClassVar[float] = 6.0
     # create_many, update_many and create_or_update_many take up to 100 items a job; a
