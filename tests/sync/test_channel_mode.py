@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 import requests
+import sqlalchemy as sa
 
 from cli.channel import ChannelMount
 from cli.common import open_store
@@ -23,6 +24,7 @@ from sandbox.scenario import People
 from sandbox.server import Sandbox
 from sync.config import ConfigError, load_config, parse_config
 from sync.daemon import Daemon
+from sync.store.schema import channel_resources, inbox
 from sync.web import WebServer
 import harness
 
@@ -280,6 +282,28 @@ def test_a_channelback_made_again_posts_once(desk: ChannelDesk) -> None:
     assert first.json() == second.json() and first.json()["allow_channelback"] is True
     assert len(people.posts_by(people.brand)) == 1
     assert first.json()["external_id"] == f"x-support:x:post:{people.posts_by(people.brand)[0]['id']}"
+
+
+def test_a_write_retried_after_its_effect_hands_zendesk_the_post_once(desk: ChannelDesk) -> None:
+    """The daemon stopped after handing a post to Zendesk, before it recorded the row as
+    done: the retry finds the post's thread and records it, handing nothing twice."""
+    people = desk.people
+    post = people.post("kim", f"@{people.brand} my voucher does not work")
+    desk.daemon.run_once()
+    until(lambda: desk.tickets())
+    with desk.store.engine.begin() as conn:   # the outcome of the first attempt, lost
+        conn.execute(sa.update(inbox).where(inbox.c.source_key == f"x:post:{post}").values(
+            state="pending", attempts=1, lease_until=0.0, done_at=None, ticket_id=None))
+    desk.daemon.run_once()
+    with desk.store.engine.connect() as conn:
+        row = conn.execute(sa.select(inbox.c.state, inbox.c.ticket_id, inbox.c.attempts)
+                           .where(inbox.c.source_key == f"x:post:{post}")).one()
+        handed = conn.execute(sa.select(sa.func.count()).select_from(channel_resources)).scalar()
+    assert (row.state, row.attempts, handed) == ("done", 2, 1)
+    assert row.ticket_id == desk.store.channel_resource("acme", f"x-support:x:post:{post}").thread_ref
+    time.sleep(0.5)
+    assert len(desk.tickets()) == 1
+    assert sum(p["count"] for p in desk.account()["pushes"]) == 1
 
 
 def test_clickthrough_opens_the_post_on_x(desk: ChannelDesk) -> None:
