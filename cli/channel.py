@@ -56,7 +56,11 @@ class ChannelMount:
         if urlsplit(public_url).scheme == "https":
             self.public = public_url.rstrip("/")
         else:
-            self.public = self._serve_tls(app, urlsplit(public_url).hostname or "127.0.0.1")
+            try:
+                self.public = self._serve_tls(app, urlsplit(public_url).hostname or "127.0.0.1")
+            except FatalError as err:
+                log.error("%s; until then Zendesk can neither pull nor send replies, and posts wait", err)
+                return None
         self.service.start()
         manifest_url = f"{self.public}/channel/manifest.json"
         log.info("Channel Framework integration at %s", manifest_url)

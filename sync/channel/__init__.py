@@ -24,7 +24,8 @@ PUSH_CLIENT_ENV = "SOCIALDESK_CHANNEL_PUSH_CLIENT_ID"
 
 
 def identity() -> dict[str, str]:
-    """The integration's name, version and author, as plugin_manifest.json lists them."""
+    """The integration's name, version and author, as plugin_manifest.json lists them, and
+    the OAuth client Zendesk makes push tokens for."""
     try:
         plugin = json.loads(_PLUGIN.read_text())
     except (OSError, ValueError):
@@ -32,7 +33,6 @@ def identity() -> dict[str, str]:
     author = plugin.get("author") or {}
     return {"name": str(plugin.get("name") or "socialdesk"), "version": str(plugin.get("version") or "0"),
             "author": str(author.get("name") or "socialdesk"),
-            "id": str(author.get("url") or "https://socialdesk.example").rstrip("/") + "/channel-integration",
             "push_client_id": os.environ.get(PUSH_CLIENT_ENV, "socialdesk")}
 
 

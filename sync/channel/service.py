@@ -326,7 +326,8 @@ class ChannelService:
         urls = {"admin_ui": f"{base}/admin", "pull_url": f"{base}/pull", "channelback_url": f"{base}/channelback",
                 "clickthrough_url": f"{base}/clickthrough", "healthcheck_url": f"{base}/healthcheck",
                 "event_callback_url": f"{base}/events"}
-        return self.any_desk().manifest(name=self.identity["name"], integration_id=self.identity["id"],
+        # One integration per deployment: its address names it (Zendesk asks for a unique URI).
+        return self.any_desk().manifest(name=self.identity["name"], integration_id=self.identity.get("id") or base,
                                         version=self.identity["version"], author=self.identity["author"],
                                         urls=urls, push_client_id=self.identity.get("push_client_id"))
 
