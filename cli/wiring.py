@@ -81,7 +81,9 @@ class SandboxEndpoints:
         self.info = info
 
     def __call__(self, endpoint: Any) -> Mapping[str, Any]:
-        return sandbox_settings(endpoint.kind, self.info) if endpoint.sandbox else dict(endpoint.settings)
+        if endpoint.sandbox:   # reached through the sandbox; used as the mapping says (mode)
+            return {**sandbox_settings(endpoint.kind, self.info), **endpoint.settings}
+        return dict(endpoint.settings)
 
     def consent(self, endpoint: Any, adapter: Any) -> None:
         if endpoint.sandbox:

@@ -174,9 +174,20 @@ def read_endpoints(value: Any, role: str, section_key: str, doc: LoadContext) ->
                 found.take(err, (*here, "sandbox"))
         checked: dict[str, Any] = {}
         if sandbox:
+            # How the service is used (Zendesk's mode) still comes from the mapping; how it is
+            # reached (url, credentials) comes from the sandbox.
+            keep = tuple(getattr(cls, "sandbox_settings", ()))
             for setting in settings:
-                found.add(f"a sandbox endpoint takes no settings, got {setting!r}: url and credentials come "
-                          "from the in-process sandbox; remove it, or set sandbox: false", (*here, setting), "in")
+                if setting not in keep:
+                    found.add(f"a sandbox endpoint takes no settings{' but ' + ', '.join(keep) if keep else ''}, got "
+                              f"{setting!r}: url and credentials come from the in-process sandbox; remove it, or "
+                              "set sandbox: false", (*here, setting), "in")
+            kept = {k: v for k, v in settings.items() if k in keep}
+            if kept and cls is not None:
+                try:
+                    checked = read(settings_model(kind, cls), kept, EndpointContext(doc, kind)).given()
+                except PydanticCustomError as err:
+                    found.take(err, here)
         elif cls is not None:
             checked = _settings(settings, kind, cls, (section_key, *here), doc, found)
         doc.classes[(role, name)] = cls
