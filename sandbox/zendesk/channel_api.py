@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any, Mapping
 from flask import Flask, Response, g, request
 
 from sandbox.zendesk import channel_flows as flows
+from sandbox.zendesk.channel_records import RETURN_PATH, Instance
 from sandbox.zendesk.channel_validate import validate
-from sandbox.zendesk.channels import RETURN_PATH, Instance
 from sandbox.zendesk.constants import FORBIDDEN_BODY, JSON_CT
 from sandbox.zendesk.helpers import ApiError, bad_request, iso, not_found
 from sandbox.zendesk.wire import _body, _json

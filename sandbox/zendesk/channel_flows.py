@@ -14,9 +14,9 @@ import uuid
 from typing import TYPE_CHECKING, Any, Mapping
 from urllib.parse import urljoin
 
+from sandbox.zendesk.channel_records import PULL_SECONDS
 from sandbox.zendesk.channel_validate import is_https_url, validate
 from sandbox.zendesk.channel_wire import first_form, same_endpoint, send, with_query
-from sandbox.zendesk.channels import PULL_SECONDS
 from sandbox.zendesk.helpers import ApiError
 
 if TYPE_CHECKING:
