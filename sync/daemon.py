@@ -9,7 +9,7 @@ import logging
 import queue
 import threading
 import time
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -25,6 +25,9 @@ from sync.route import Route
 from sync.scheduler import schedule
 from sync.settings import SOCIALDESK_TAG, RouteSettings
 from sync.store import Store
+
+if TYPE_CHECKING:
+    from sync.agent_view import AgentView
 
 log = logging.getLogger("socialdesk.daemon")
 
@@ -184,12 +187,23 @@ class Daemon:
         return secret.reveal() if secret is not None else None
 
     def web_app(self) -> Any:
-        """The daemon's HTTP app: helpdesk webhooks and outbound messages, health."""
+        """The daemon's HTTP app: helpdesk webhooks and outbound messages, the agent view, health."""
         from sync.web import create_app
 
         self._web = create_app(self.webhook_secret, self.hint, self.status, org_ids=self.org_id,
-                               helpdesks=self.helpdesks.get, networks=self)
+                               helpdesks=self.helpdesks.get, networks=self, agent_view=self.agent_view())
         return self._web
+
+    def agent_view(self) -> "AgentView":
+        """What the Zendesk ticket sidebar reads (sync/agent_view.py), from the store alone:
+        the tickets of this daemon's Zendesk accounts in REST mode, for the holder of the token
+        in SOCIALDESK_AGENT_VIEW_TOKEN."""
+        from sync.agent_view import AgentView, sources, token_from_env
+        from sync.channel import HostsChannel
+
+        rest = {name: desk for name, desk in self.helpdesks.items() if not isinstance(desk, HostsChannel)}
+        return AgentView(self.store, self.clock, token_from_env(),
+                         lambda account: sources(account, self.config.routes, rest, self.networks))
 
     # What the receiver asks of the networks that push (sync/web.py ``Networks``).
 

@@ -1,5 +1,6 @@
 """Inbound HTTP: helpdesk webhooks (a hint to mirror now), networks' pushed deliveries
-(kept for the route to read) and health, served by waitress.
+(kept for the route to read), the agent view the Zendesk sidebar reads, and health, served
+by waitress.
 
 A webhook is only a hint: the daemon re-reads the ticket's comments through the API,
 so a forged or replayed body could at worst cause one extra read, and it is rejected
@@ -25,6 +26,7 @@ import adapters
 from adapters.base import (
     REPLAYED, AuthFailed, NotFound, ReceivesOutboundMessages, ReceivesPushes, ReceivesWebhooks, SocialdeskError,
 )
+from sync.agent_view import AgentView, NoView, ViewUnavailable
 
 log = logging.getLogger("socialdesk.web")
 
@@ -134,10 +136,11 @@ class WebhookApp:
     def __init__(self, secrets: Callable[[str], str | None], on_hint: Callable[[str, str], None],
                  status: Callable[[], dict[str, Any]], clock: Callable[[], float],
                  org_ids: Callable[[str], str | None], helpdesks: Helpdesks | None,
-                 networks: Networks | None = None) -> None:
+                 networks: Networks | None = None, agent_view: AgentView | None = None) -> None:
         self.secrets, self.on_hint, self.status, self.clock = secrets, on_hint, status, clock
         self.org_ids, self.helpdesks = org_ids, helpdesks
         self.networks = networks
+        self.agent_view = agent_view  # None: every request for the agent view is refused
         self.guard = ReplayGuard()
         # Outbound messages are unsigned: whoever knows an org id and a Case id could make
         # each post cost API reads. Per helpdesk (one org each): 1 new hint a second, 30 at once.
@@ -147,6 +150,7 @@ class WebhookApp:
                          Rule("/hooks/salesforce/<helpdesk>", endpoint=self.salesforce_outbound, methods=["POST"]),
                          Rule("/hooks/network/<network>", endpoint=self.network_push, methods=["GET", "POST"]),
                          Rule("/media/<token>", endpoint=self.media, methods=["GET"]),
+                         Rule("/api/agent-view/tickets/<ticket_id>", endpoint=self.agent_ticket, methods=["GET"]),
                          Rule("/health", endpoint=self.health, methods=["GET"])])
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
@@ -259,6 +263,28 @@ class WebhookApp:
         response.headers["Cache-Control"] = "no-store"   # the network's link expires
         return response
 
+    def agent_ticket(self, request: Request, ticket_id: str) -> Response:
+        """What the Zendesk ticket sidebar shows (packaging/zendesk/README.md): the token
+        first, so a caller without it learns nothing of any ticket or account."""
+        views = self.agent_view
+        if views is None or not views.allows(request.headers.get("Authorization")):
+            error = "no valid agent view token" if views is not None and views.enabled else \
+                "the agent view is off: set SOCIALDESK_AGENT_VIEW_TOKEN on the daemon"
+            response = _json({"error": error}, 401)
+            response.headers["WWW-Authenticate"] = 'Bearer realm="socialdesk"'
+            return response
+        try:
+            view = views.view(request.args.get("account", ""), ticket_id)
+        except NoView as err:
+            return _json({"error": str(err)}, 404)
+        except ViewUnavailable as err:
+            response = _json({"error": str(err)}, 503)
+            response.headers["Retry-After"] = "5"
+            return response
+        response = _json(view, 200)
+        response.headers["Cache-Control"] = "no-store"   # a customer's conversation
+        return response
+
     def outbound_settled(self, helpdesk: str, record_id: str) -> None:
         """The hint for ``record_id`` was handled: its next notification is news again."""
         self.outbound_pending.settled((helpdesk, record_id))
@@ -270,12 +296,15 @@ class WebhookApp:
 def create_app(secrets: Callable[[str], str | None], on_hint: Callable[[str, str], None],
                status: Callable[[], dict[str, Any]], clock: Callable[[], float] = time.time,
                org_ids: Callable[[str], str | None] = lambda _: None, *,
-               helpdesks: Helpdesks | None = None, networks: Networks | None = None) -> WebhookApp:
+               helpdesks: Helpdesks | None = None, networks: Networks | None = None,
+               agent_view: AgentView | None = None) -> WebhookApp:
     """``secrets(helpdesk)`` gives a webhook signing secret, ``org_ids(helpdesk)`` a
     Salesforce org id; ``on_hint(helpdesk, ticket_id)`` queues work. ``helpdesks(name)``
     gives the built adapter that checks its deliveries; without it, the adapter class
-    registered for the kind in the path checks them (its checks need no connection)."""
-    return WebhookApp(secrets, on_hint, status, clock, org_ids, helpdesks, networks)
+    registered for the kind in the path checks them (its checks need no connection).
+    ``agent_view`` (sync/agent_view.py) answers the ticket sidebar; without it, every
+    request for it is refused."""
+    return WebhookApp(secrets, on_hint, status, clock, org_ids, helpdesks, networks, agent_view)
 
 
 class WebServer:
