@@ -11,6 +11,10 @@ What the package holds and where each part comes from:
 - requirements.json: the Channel Framework integration (its manifest is served by the daemon)
   and the ticket fields socialdesk writes.
 - assets/: the sidebar page (packaging/zendesk/app/), logos and a screenshot placeholder.
+
+``socialdesk package salesforce`` writes the deployable Salesforce DX project (salesforce/, without
+the components' tests) with a package.xml listing every member, and checks it against
+plugin_manifest.json: the Case page component (``agent_ui.salesforce``) and the fields it reads.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import argparse
 import filecmp
 import json
 import os
+import re
 import shutil
 import struct
 import sys
@@ -28,6 +33,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
+from xml.etree import ElementTree
+from xml.sax.saxutils import escape
 
 from cli.package_rules import Finding, check_package
 
@@ -357,8 +364,210 @@ def _report(findings: list[Finding], root: Path) -> int:
     return 1 if errors else 0
 
 
+# ---------------------------------------------------------------- Salesforce
+
+SF_ROOT = ROOT / "salesforce"
+SF_SOURCE = "force-app/main/default"
+MD_NS = "http://soap.sforce.com/2006/04/metadata"
+# The Case page component, where plugin_manifest.json has no ``agent_ui.salesforce``.
+SALESFORCE_AGENT_UI = {"lwc": "socialdeskThread", "target": "lightning__RecordPage", "objects": ["Case"]}
+# What the copy carries besides force-app (the deploy reads sfdx-project.json; .forceignore
+# keeps the components' tests out of a deploy).
+SF_PROJECT_FILES = ("sfdx-project.json", ".forceignore", "README.md")
+# The committed workflow's placeholders (salesforce/README.md: replace before deploying).
+OUTBOUND_PLACEHOLDER = "https://socialdesk.example/hooks/salesforce/outbound"
+INTEGRATION_USER_PLACEHOLDER = "socialdesk.integration@example.com"
+# Salesforce DX source layout: file under force-app/main/default -> (metadata type, member).
+SF_LAYOUT = [
+    (re.compile(r"^objects/(\w+)/fields/(\w+)\.field-meta\.xml$"), "CustomField", "{0}.{1}"),
+    (re.compile(r"^flows/(\w+)\.flow-meta\.xml$"), "Flow", "{0}"),
+    (re.compile(r"^workflows/(\w+)\.workflow-meta\.xml$"), "Workflow", "{0}"),
+    (re.compile(r"^permissionsets/(\w+)\.permissionset-meta\.xml$"), "PermissionSet", "{0}"),
+    (re.compile(r"^lwc/(\w+)/\1\.js-meta\.xml$"), "LightningComponentBundle", "{0}"),
+]
+# A bundle's other files belong to it; its __tests__ are not deployed (.forceignore).
+SF_BUNDLE_FILE = re.compile(r"^lwc/(\w+)/(?!__tests__/)[\w.-]+\.(js|html|css|svg)$")
+SF_SCHEMA_IMPORT = re.compile(r"""from\s+['"]@salesforce/schema/(\w+)\.(\w+)['"]""")
+
+
+def _sf_deployed(rel: str) -> bool:
+    return "__tests__" not in rel.split("/")
+
+
+def salesforce_members(source: Path) -> dict[str, set[str]]:
+    """Metadata type -> members of the Salesforce DX source at ``source`` (a project folder);
+    ValueError for a file a deploy would drop without a word."""
+    base = source / SF_SOURCE
+    members: dict[str, set[str]] = {}
+    for path in sorted(p for p in base.rglob("*") if p.is_file()):
+        rel = path.relative_to(base).as_posix()
+        if not _sf_deployed(rel):
+            continue
+        for pattern, kind, member in SF_LAYOUT:
+            match = pattern.match(rel)
+            if match:
+                members.setdefault(kind, set()).add(member.format(*match.groups()))
+                break
+        else:
+            if not SF_BUNDLE_FILE.match(rel):
+                raise ValueError(f"{SF_SOURCE}/{rel}: not a source file socialdesk ships; a deploy would drop it")
+            continue
+        if kind == "Workflow":   # its outbound messages are members of their own type
+            root = ElementTree.parse(path).getroot()
+            for name in root.iterfind(f"{{{MD_NS}}}outboundMessages/{{{MD_NS}}}fullName"):
+                members.setdefault("WorkflowOutboundMessage", set()).add(f"{match.group(1)}.{name.text}")
+    bundles = {p.parent.name for p in base.glob("lwc/*/*.js")}
+    for name in sorted(bundles - members.get("LightningComponentBundle", set())):
+        raise ValueError(f"{SF_SOURCE}/lwc/{name}: a component without {name}.js-meta.xml is not deployable")
+    return members
+
+
+def package_xml(members: dict[str, set[str]], api_version: str) -> str:
+    """manifest/package.xml listing ``members``, types and members in name order."""
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', f'<Package xmlns="{MD_NS}">']
+    for kind in sorted(members):
+        lines.append("    <types>")
+        lines += [f"        <members>{m}</members>" for m in sorted(members[kind])]
+        lines += [f"        <name>{kind}</name>", "    </types>"]
+    lines += [f"    <version>{api_version}</version>", "</Package>", ""]
+    return "\n".join(lines)
+
+
+def _sf_api_version(source: Path) -> str:
+    return str(json.loads((source / "sfdx-project.json").read_text())["sourceApiVersion"])
+
+
+def salesforce_drift(source: str | Path, manifest: dict[str, Any] | None = None) -> list[Finding]:
+    """Where the Salesforce source at ``source`` disagrees with plugin_manifest.json or with
+    itself: the Case page component (``agent_ui.salesforce``), the fields it reads
+    (``helpdesk_fields``), the declared fields' files, package.xml's members."""
+    source = Path(source)
+    manifest = manifest if manifest is not None else json.loads(PLUGIN_MANIFEST.read_text())
+    ui = (manifest.get("agent_ui") or {}).get("salesforce") or SALESFORCE_AGENT_UI
+    findings: list[Finding] = []
+
+    def error(where: str, message: str) -> None:
+        findings.append(Finding("error", where, message))
+
+    try:
+        members = salesforce_members(source)
+        version = _sf_api_version(source)
+    except (OSError, ValueError, KeyError, ElementTree.ParseError) as err:
+        return [Finding("error", str(source), str(err))]
+    declared = {(f["salesforce"]["object"], f["salesforce"]["api_name"]) for f in manifest.get("helpdesk_fields", [])
+                if "salesforce" in f}
+    for obj, name in sorted(declared):
+        if f"{obj}.{name}" not in members.get("CustomField", set()):
+            error(f"{SF_SOURCE}/objects/{obj}/fields/{name}.field-meta.xml",
+                  "missing: plugin_manifest.json's helpdesk_fields declare it")
+
+    bundle = f"{SF_SOURCE}/lwc/{ui['lwc']}"
+    meta_path = source / bundle / f"{ui['lwc']}.js-meta.xml"
+    if ui["lwc"] not in members.get("LightningComponentBundle", set()):
+        error(bundle, "missing: plugin_manifest.json's agent_ui.salesforce names it")
+    else:
+        meta = ElementTree.parse(meta_path).getroot()
+        where = f"{bundle}/{ui['lwc']}.js-meta.xml"
+
+        def text(tag: str) -> str:
+            return (meta.findtext(f"{{{MD_NS}}}{tag}") or "").strip()
+        if text("isExposed") != "true":
+            error(where, "isExposed must be true: App Builder lists only exposed components")
+        if text("apiVersion") != version:
+            error(where, f"apiVersion {text('apiVersion')} differs from sfdx-project.json's {version}")
+        targets = [t.text for t in meta.iterfind(f"{{{MD_NS}}}targets/{{{MD_NS}}}target")]
+        if targets != [ui["target"]]:
+            error(where, f"targets are {targets}; agent_ui.salesforce says [{ui['target']!r}]")
+        config = meta.find(f"{{{MD_NS}}}targetConfigs/{{{MD_NS}}}targetConfig[@targets='{ui['target']}']")
+        objects = [o.text for o in config.iterfind(f"{{{MD_NS}}}objects/{{{MD_NS}}}object")] if config is not None \
+            else []
+        if objects != list(ui["objects"]):
+            error(where, f"{ui['target']} objects are {objects}; agent_ui.salesforce says {list(ui['objects'])}")
+        for js in sorted((source / bundle).glob("*.js")):
+            for obj, name in SF_SCHEMA_IMPORT.findall(js.read_text(encoding="utf-8")):
+                if name.endswith("__c") and (obj, name) not in declared:
+                    error(f"{bundle}/{js.name}", f"reads {obj}.{name}, which plugin_manifest.json's "
+                                                 "helpdesk_fields do not declare")
+
+    listed = source / "manifest" / "package.xml"
+    try:
+        if listed.read_text(encoding="utf-8") != package_xml(members, version):
+            error("manifest/package.xml", "does not list exactly the source's members; run "
+                                          "'socialdesk package salesforce' and take its package.xml")
+    except OSError:
+        error("manifest/package.xml", "missing")
+    return findings
+
+
+def build_salesforce(out: str | Path, manifest: dict[str, Any] | None = None, *, source: Path = SF_ROOT,
+                     outbound_url: str | None = None, integration_user: str | None = None) -> Path:
+    """Write the deployable Salesforce DX project into ``out``: force-app without the
+    components' tests, sfdx-project.json, and a package.xml listing every member; with
+    ``outbound_url``/``integration_user``, the org's own values in place of the placeholders."""
+    out = Path(out)
+    if out.is_dir() and any(out.iterdir()) and not (out / "sfdx-project.json").is_file():
+        raise ValueError(f"{out} holds other files and no Salesforce project: give an empty or new folder")
+    if outbound_url is not None:
+        daemon_base(outbound_url)   # outbound messages are not signed: https only
+    members = salesforce_members(source)
+    for old in ("force-app", "manifest"):
+        if (out / old).is_dir():
+            shutil.rmtree(out / old)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in SF_PROJECT_FILES:
+        if (source / name).is_file():
+            shutil.copyfile(source / name, out / name)
+    base = source / SF_SOURCE
+    for path in sorted(p for p in base.rglob("*") if p.is_file()):
+        rel = path.relative_to(base).as_posix()
+        if _sf_deployed(rel):
+            target = out / SF_SOURCE / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+    workflow = out / SF_SOURCE / "workflows" / "Case.workflow-meta.xml"
+    if workflow.is_file() and (outbound_url or integration_user):
+        text = workflow.read_text(encoding="utf-8")
+        if outbound_url:
+            text = text.replace(f"<endpointUrl>{OUTBOUND_PLACEHOLDER}</endpointUrl>",
+                                f"<endpointUrl>{escape(outbound_url)}</endpointUrl>")
+        if integration_user:
+            text = text.replace(f"<integrationUser>{INTEGRATION_USER_PLACEHOLDER}</integrationUser>",
+                                f"<integrationUser>{escape(integration_user)}</integrationUser>")
+        workflow.write_text(text, encoding="utf-8")
+    (out / "manifest").mkdir()
+    (out / "manifest" / "package.xml").write_text(package_xml(members, _sf_api_version(source)), encoding="utf-8")
+    return out
+
+
+def cmd_package_salesforce(args: argparse.Namespace) -> int:
+    """``package salesforce -o DIR`` writes the deployable source; ``--check DIR`` checks one."""
+    if args.check:
+        root = Path(args.check)
+        if not (root / "sfdx-project.json").is_file():
+            print(f"socialdesk: no Salesforce project (sfdx-project.json) in {root}", file=sys.stderr)
+            return 2
+        return _report(salesforce_drift(root), root)
+    # The parser's default names the Zendesk app's folder.
+    out = args.output if args.output not in (None, "zendesk_app") else "salesforce_package"
+    try:
+        root = build_salesforce(out, outbound_url=getattr(args, "outbound_url", None),
+                                integration_user=getattr(args, "integration_user", None))
+    except ValueError as err:
+        print(f"socialdesk: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote the Salesforce metadata to {root}; deploy it with "
+          f"'sf project deploy start --manifest manifest/package.xml' from that folder")
+    workflow = (root / SF_SOURCE / "workflows" / "Case.workflow-meta.xml").read_text(encoding="utf-8")
+    if OUTBOUND_PLACEHOLDER in workflow or INTEGRATION_USER_PLACEHOLDER in workflow:
+        print(f"  before deploying, put the org's values in {SF_SOURCE}/workflows/Case.workflow-meta.xml "
+              "(endpointUrl, integrationUser): see salesforce/README.md")
+    return _report(salesforce_drift(root), root)
+
+
 def cmd_package(args: argparse.Namespace) -> int:
     """``package zendesk -o DIR`` writes and checks the app; ``--check DIR`` checks one."""
+    if getattr(args, "target", "zendesk") == "salesforce":
+        return cmd_package_salesforce(args)
     if args.check:
         root = Path(args.check)
         if root.is_file() and zipfile.is_zipfile(root):
