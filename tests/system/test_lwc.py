@@ -119,7 +119,7 @@ def _ui_record(api_name: str, row: dict[str, Any], fields: list[str]) -> dict[st
                        for f in fields}}
 
 
-CASE_FIELDS = ["Social_Post_Id__c", "Social_Network__c", "Social_Post_Url__c", "Social_Tags__c", "Description",
+CASE_FIELDS = ["Social_Post_Id__c", "Social_Network__c", "Social_Post_Url__c", "Description",
                "CreatedDate"]
 COMMENT_FIELDS = ["CommentBody", "IsPublished", "CreatedDate"]
 

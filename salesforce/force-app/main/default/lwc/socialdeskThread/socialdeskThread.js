@@ -4,7 +4,6 @@ import { getRelatedListRecords } from 'lightning/uiRelatedListApi';
 import POST_ID from '@salesforce/schema/Case.Social_Post_Id__c';
 import NETWORK from '@salesforce/schema/Case.Social_Network__c';
 import POST_URL from '@salesforce/schema/Case.Social_Post_Url__c';
-import TAGS from '@salesforce/schema/Case.Social_Tags__c';
 import DESCRIPTION from '@salesforce/schema/Case.Description';
 import CREATED_DATE from '@salesforce/schema/Case.CreatedDate';
 import { buildThread } from './thread';
@@ -12,10 +11,10 @@ import { buildThread } from './thread';
 // Read through Lightning Data Service (User Interface API): no Apex, no callout; what an
 // agent may not read is an error shown in the card, not a blank. Custom fields named here
 // are declared in plugin_manifest.json's helpdesk_fields (tests/unit/test_package_salesforce.py).
-const CASE_FIELDS = [POST_ID, NETWORK, POST_URL, TAGS, DESCRIPTION, CREATED_DATE];
+const CASE_FIELDS = [POST_ID, NETWORK, POST_URL, DESCRIPTION, CREATED_DATE];
 // CaseComments is Case's child relationship; the related-list wire returns at most 1,999 a page.
-export const COMMENT_FIELDS = ['CaseComment.CommentBody', 'CaseComment.IsPublished', 'CaseComment.CreatedDate'];
-export const COMMENT_PAGE_SIZE = 1999;
+const COMMENT_FIELDS = ['CaseComment.CommentBody', 'CaseComment.IsPublished', 'CaseComment.CreatedDate'];
+const COMMENT_PAGE_SIZE = 1999;
 // The messaging-window deadline moves from open to closed while the page stays open.
 const TICK_MS = 60 * 1000;
 
@@ -94,7 +93,6 @@ export default class SocialdeskThread extends LightningElement {
             postId: getFieldValue(this.caseRecord, POST_ID),
             network: getFieldValue(this.caseRecord, NETWORK),
             postUrl: getFieldValue(this.caseRecord, POST_URL),
-            tags: getFieldValue(this.caseRecord, TAGS),
             description: getFieldValue(this.caseRecord, DESCRIPTION),
             createdDate: getFieldValue(this.caseRecord, CREATED_DATE)
         };

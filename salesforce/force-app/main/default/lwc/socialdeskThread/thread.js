@@ -171,7 +171,7 @@ export function messagingWindow(network, dm, lastCustomerAt, now) {
 
 /**
  * The thread of one Case.
- * ``kase``: {postId, network, postUrl, tags, description, createdDate};
+ * ``kase``: {postId, network, postUrl, description, createdDate};
  * ``comments``: [{id, body, published, createdDate}] in any order; ``now``: ms since the epoch.
  */
 export function buildThread(kase, comments, now) {
