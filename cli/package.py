@@ -539,6 +539,15 @@ def build_salesforce(out: str | Path, manifest: dict[str, Any] | None = None, *,
     return out
 
 
+def _report_salesforce(findings: list[Finding], root: Path) -> int:
+    for finding in findings:
+        print(f"  {finding}")
+    errors = sum(f.level == "error" for f in findings)
+    print(f"{root}: {errors} error(s)" + ("" if errors else ": in step with plugin_manifest.json (only a deploy "
+                                                             "to an org validates it fully)"))
+    return 1 if errors else 0
+
+
 def cmd_package_salesforce(args: argparse.Namespace) -> int:
     """``package salesforce -o DIR`` writes the deployable source; ``--check DIR`` checks one."""
     if args.check:
@@ -546,7 +555,7 @@ def cmd_package_salesforce(args: argparse.Namespace) -> int:
         if not (root / "sfdx-project.json").is_file():
             print(f"socialdesk: no Salesforce project (sfdx-project.json) in {root}", file=sys.stderr)
             return 2
-        return _report(salesforce_drift(root), root)
+        return _report_salesforce(salesforce_drift(root), root)
     # The parser's default names the Zendesk app's folder.
     out = args.output if args.output not in (None, "zendesk_app") else "salesforce_package"
     try:
@@ -561,7 +570,7 @@ def cmd_package_salesforce(args: argparse.Namespace) -> int:
     if OUTBOUND_PLACEHOLDER in workflow or INTEGRATION_USER_PLACEHOLDER in workflow:
         print(f"  before deploying, put the org's values in {SF_SOURCE}/workflows/Case.workflow-meta.xml "
               "(endpointUrl, integrationUser): see salesforce/README.md")
-    return _report(salesforce_drift(root), root)
+    return _report_salesforce(salesforce_drift(root), root)
 
 
 def cmd_package(args: argparse.Namespace) -> int:

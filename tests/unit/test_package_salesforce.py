@@ -128,7 +128,7 @@ def test_command_writes_and_checks(tmp_path: Path, capsys: pytest.CaptureFixture
     out = capsys.readouterr().out
     assert "sf project deploy start --manifest manifest/package.xml" in out
     assert "endpointUrl, integrationUser" in out, "it says the placeholders are still to be replaced"
-    assert "0 error(s)" in out
+    assert "0 error(s): in step with plugin_manifest.json" in out
     assert (tmp_path / "sf" / "manifest" / "package.xml").is_file()
 
     assert cmd_package(_args(check=str(tmp_path / "sf"))) == 0
