@@ -4,6 +4,7 @@
     cd /work/main && /work/venv/bin/python bench/compare.py                      # 10,000 mentions + 2,000 Meta items
     cd /work/main && /work/venv/bin/python bench/compare.py --mentions 2000 --json
     cd /work/main && /work/venv/bin/python bench/compare.py --meta-items 0          # X alone
+    cd /work/main && /work/venv/bin/python bench/compare.py --no-channel            # no Channel Framework part
     cd /work/main && /work/venv/bin/python bench/compare.py --process --mentions 2000   # the daemon alone
 
 ``--process`` measures the daemon alone (bench/daemon_alone.py): the sandbox and the real
@@ -51,6 +52,19 @@ each reader are reported on their own. Then the backlog is drained:
       T = tickets as socialdesk threads them: one per person per brand post, one per DM
       thread), item -> ticket latency, lost and duplicate items (found by each item's
       ``ref M000123``). No target is set for Meta; agent replies are measured on X only.
+  (e) Zendesk Channel Framework mode (``--no-channel`` leaves it out; bench/channel_mode.py):
+      the same N mentions, read in the same waves by a daemon of its own whose Zendesk entry
+      is in ``mode: channel`` (``CHANNEL_MAPPING``: BENCH_MAPPING's route without the group,
+      which a resource cannot set). Zendesk is reset to the plan, installs socialdesk's
+      integration from its manifest URL and adds an account through its admin UI; the route
+      drains its inbox as in (a) while the daemon's pusher hands the resources to Zendesk
+      (``POST /api/v2/any_channel/push``, up to 256 a request), until Zendesk has imported
+      them all; agents answer M tickets and Zendesk's channelbacks post the answers on X;
+      then Zendesk's scheduled pulls come round twice. Reported beside REST mode's and the
+      baseline's: Zendesk API calls per mention (target: under 0.01, issue 16), drain time,
+      mention -> ticket and reply -> post latency, lost and duplicate posts; and Zendesk's
+      side: pushes (resources each, against ceil(N/256)), pulls and what they carried,
+      tickets (``via.channel``), channelbacks, event callbacks.
 
 Time model (how the drain is "simulated minutes"). The sandbox's rate limiter counts in
 fixed windows on the sandbox clock, which runs at wall speed and can be moved forward by
@@ -104,7 +118,6 @@ import platform
 import random
 import re
 import resource
-import statistics
 import sys
 import tempfile
 import threading
@@ -132,6 +145,8 @@ for _path in (str(ROOT), str(HERE)):
 import requests  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
+from figures import HttpTimer, endpoint_of, pct  # noqa: E402
+from channel_mode import CHANNEL_LABEL, TARGET_CALLS_PER_MENTION, ChannelPart, ChannelStalled  # noqa: E402
 from meta_workload import MetaScenario, Poster, make_meta_scenario, refs_in  # noqa: E402
 from naive_meta import LABEL as META_BASELINE_LABEL  # noqa: E402
 from naive_meta import NaiveMeta  # noqa: E402
@@ -455,25 +470,6 @@ def floor_of(s: Scenario, per_minute: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------- helpers
 
 
-def pct(values: list[float]) -> dict[str, Any]:
-    if not values:
-        return {"n": 0}
-    ordered = sorted(values)
-    if len(ordered) > 1:
-        q = statistics.quantiles(ordered, n=100, method="inclusive")
-        p50, p95 = q[49], q[94]
-    else:
-        p50 = p95 = ordered[0]
-    return {"n": len(ordered), "p50_s": round(p50, 2), "p95_s": round(p95, 2),
-            "min_s": round(ordered[0], 2), "max_s": round(ordered[-1], 2)}
-
-
-def endpoint_of(entry: dict[str, Any]) -> str:
-    path = re.sub(r"/\d+(?=/|\.json|$)", "/{id}", str(entry["path"]).split("?")[0])
-    path = re.sub(r"/job_statuses/(?!show_many)[^/]+", "/job_statuses/{id}", path)
-    return f"{entry['method']} {path.removesuffix('.json')}"
-
-
 def graph_endpoint(entry: dict[str, Any]) -> str:
     """A Graph call by its shape: version dropped, object ids folded, the edge kept."""
     path = re.sub(r"^/v\d+\.\d+", "", str(entry["path"]).split("?")[0]) or "/"
@@ -525,20 +521,6 @@ class WarningCounter(logging.Handler):
         logger.setLevel(self._level)
 
 
-class HttpTimer:
-    """Client-observed request time of one requests.Session (response hook: time to headers)."""
-
-    def __init__(self, session: requests.Session) -> None:
-        self.seconds = 0.0
-        self.count = 0
-
-        def hook(response: requests.Response, *args: Any, **kwargs: Any) -> None:
-            self.seconds += response.elapsed.total_seconds()
-            self.count += 1
-        # First, so that it also sees the 429s the adapter's own hook turns into exceptions.
-        session.hooks["response"].insert(0, hook)
-
-
 # --------------------------------------------------------------------------- the run
 
 
@@ -557,6 +539,7 @@ class Compare:
         self.meta_web: WebServer | None = None
         self.meta_store: Store | None = None
         self.meta_baseline: NaiveMeta | None = None
+        self.channel: ChannelPart | None = None
 
     # ------------------------------------------------------------------ setup
 
@@ -594,6 +577,10 @@ class Compare:
                                   zendesk_oauth_token=zd["api_oauth_token"],
                                   ca_bundle=self.info["ca_bundle"], sleep=self._baseline_sleep)
         self.baseline_slept: list[float] = []
+        if self.args.channel:
+            # socialdesk in Channel Framework mode: a daemon of its own reads the same waves.
+            self.channel = ChannelPart(self)
+            self.channel.setup(tmp)
 
     def wire_budgets(self) -> dict[str, Any]:
         """The adapters' proactive rate budgets (if any) count on the daemon's clock.
@@ -641,6 +628,7 @@ class Compare:
                        lambda: self.meta_web and self.meta_web.stop(),
                        lambda: self.meta_store and self.meta_store.close(),
                        lambda: self.meta_baseline and self.meta_baseline.close(),
+                       lambda: self.channel and self.channel.teardown(),
                        lambda: self.store and self.store.close(), lambda: self.sandbox and self.sandbox.stop(),
                        lambda: self._tmp and self._tmp.cleanup(), self.memory.close):
             try:
@@ -690,6 +678,7 @@ class Compare:
 
         wave = max(1, min(self.args.wave, 700))
         x_calls = {"socialdesk": Counter(), "baseline": Counter()}
+        channel_read = 0
         self.baseline_queue: list[dict[str, Any]] = []
         read_new = 0
         self.ctl.take_log("x")
@@ -705,6 +694,8 @@ class Compare:
                 x_calls["socialdesk"].update(endpoint_of(e) for e in self.ctl.take_log("x"))
                 self.baseline_queue.extend(self.baseline.read_mentions())
                 x_calls["baseline"].update(endpoint_of(e) for e in self.ctl.take_log("x"))
+                if self.channel is not None:
+                    channel_read += self.channel.read_wave()
                 waits = [until - self.clock() for until in self.route.paused_until.values()]
                 if any(w > 0 for w in waits):
                     self.skip(max(waits) + 0.5)
@@ -712,6 +703,9 @@ class Compare:
                               f"socialdesk inbox +{read_new}, baseline queue {len(self.baseline_queue)}")
         self.post_ids = {e.post_id for e in events}
         pending = self.pending()[0]
+        if self.channel is not None and self.channel.pending()[0] != len(events):
+            raise Stalled(f"reading the backlog: the channel-mode inbox holds {self.channel.pending()[0]} "
+                          f"(read {channel_read}), expected {len(events)}")
         if pending != len(events) or len(self.baseline_queue) != len(events):
             raise Stalled(f"reading the backlog: socialdesk inbox holds {pending}, baseline read "
                           f"{len(self.baseline_queue)}, expected {len(events)}")
@@ -1287,6 +1281,48 @@ class Compare:
                 "agent replies are measured on X only",
             ]}
 
+    # ------------------------------------------------------------------ (e) Zendesk Channel Framework mode
+
+    def channel_part(self, n: int) -> dict[str, Any]:
+        """(e) The same mentions in Channel Framework mode (bench/channel_mode.py): Zendesk reset,
+        the integration installed, the drain, agent replies through channelback, then Zendesk's
+        scheduled pulls."""
+        part = self.channel
+        assert part is not None
+        with self.memory.phase("channel: install"):
+            self.progress("channel: Zendesk reset; it installs socialdesk's Channel Framework integration")
+            install = part.install()
+        with self.memory.phase("channel: drain"), WarningCounter() as warnings:
+            self.progress(f"channel: draining {n} mentions through Zendesk's Channel Framework")
+            drained = part.drain(n)
+        drained["daemon_warnings"] = dict(warnings.counts.most_common(8))
+        self.progress(f"channel: {drained['helpdesk_calls']} Zendesk API calls, "
+                      f"{drained['drain']['simulated_seconds']:.0f}s simulated; agent replies next")
+        with self.memory.phase("channel: agent replies"):
+            drained["reply_to_post"] = part.replies(self.args.replies)
+        pulls_after = part.scheduled_pulls()
+        zendesk_side = part.figures(n, drained["resources"]["kept_for_zendesk"])
+        drained["x_calls_reading"] = {"total": sum(part.x_read_calls.values()), "by_endpoint": dict(part.x_read_calls)}
+        cpm = drained["calls_per_mention"]
+        return {
+            "label": CHANNEL_LABEL,
+            "mapping": "bench/channel_mode.py CHANNEL_MAPPING (BENCH_MAPPING's route, mode: channel, no group)",
+            "install": install,
+            "socialdesk": drained,
+            "zendesk_side": zendesk_side,
+            "pulls_after_drain": pulls_after,
+            "target": {"calls_per_mention_max": TARGET_CALLS_PER_MENTION, "met": cpm < TARGET_CALLS_PER_MENTION},
+            "notes": [
+                "the same mentions as the REST drain, read in the same waves by a daemon of its own; Zendesk reset "
+                "to the same plan before the install",
+                "counted: Zendesk API calls with socialdesk's credentials (REST and the integration account's push "
+                "token); Zendesk's pulls, channelbacks and event callbacks are Zendesk calling socialdesk and cost "
+                "no API call",
+                "the mapping names no group: a resource cannot set one, so socialdesk would set it through REST on "
+                "each new ticket (one call per ticket)",
+                "the install (manifest, admin UI, the account's token confirmed) is counted apart from the drain",
+            ]}
+
     # ------------------------------------------------------------------ figures of one side
 
     def side_result(self, n: int, calls: list[dict[str, Any]], t0: float, t_end: float, wall: float,
@@ -1350,6 +1386,7 @@ class Compare:
             self.progress(f"baseline: draining {args.mentions} mentions into a reset Zendesk")
             base = self.drain_baseline(args.mentions)
         meta = self.meta_part() if args.meta_items else None
+        channel = self.channel_part(args.mentions) if self.channel is not None else None
         sd["x_calls_reading"] = reading["x_calls"]["socialdesk"]
         base["x_calls_reading"] = reading["x_calls"]["baseline"]
         sd_cpm, base_cpm = sd["calls_per_mention"], base["calls_per_mention"]
@@ -1364,7 +1401,7 @@ class Compare:
                            "meta_dm_share": args.meta_dm_share, "replies": args.replies, "followup_share": args.followup_share,
                            "customer_ratio": args.customer_ratio, "seed": args.seed, "plan": args.plan,
                            "reply_spacing_s": args.reply_spacing, "tracemalloc": args.tracemalloc,
-                           "rate_share_override": args.rate_share,
+                           "rate_share_override": args.rate_share, "channel_mode": args.channel,
                            "mapping": args.mapping or "bench/compare.py BENCH_MAPPING"},
             "socialdesk_rate_budget": self.budgets,
             "scenario": {**scenario.as_dict(), "waves": reading["waves"], "wave_size": reading["wave_size"]},
@@ -1391,6 +1428,23 @@ class Compare:
             "notes": self.notes + self.standard_notes(),
             "total_wall_seconds": round(time.perf_counter() - started, 1),
         }
+        if channel is not None:
+            cpm = channel["socialdesk"]["calls_per_mention"]
+            channel["ratios"] = {
+                "rest_over_channel_calls_per_mention": round(sd_cpm / cpm, 1) if cpm else None,
+                "baseline_over_channel_calls_per_mention": round(base_cpm / cpm, 1) if cpm else None,
+                "rest_over_channel_drain_time": (round(sd["drain"]["simulated_seconds"]
+                                                       / channel["socialdesk"]["drain"]["simulated_seconds"], 1)
+                                                 if channel["socialdesk"]["drain"]["simulated_seconds"] else None)}
+            channel["side_by_side"] = {
+                "calls_per_mention": {"channel": cpm, "rest": sd_cpm, "baseline": base_cpm},
+                "calls_per_reply": {"channel": channel["socialdesk"]["reply_to_post"].get("helpdesk_calls_per_reply"),
+                                    "rest": (sd.get("reply_to_post") or {}).get("helpdesk_calls_per_reply")},
+                "note": "the same mentions, the same sandbox and plan, one run; Zendesk reset before each drain"}
+            result["channel"] = channel
+            result["ratios"]["rest_over_channel_calls_per_mention"] = channel["ratios"]["rest_over_channel_calls_per_mention"]
+            result["targets"]["channel_calls_per_mention_max"] = TARGET_CALLS_PER_MENTION
+            result["targets"]["channel_calls_per_mention_met"] = channel["target"]["met"]
         if meta is not None:
             result["meta"] = meta
             result["ratios"]["meta_baseline_over_socialdesk_calls_per_item"] = \
@@ -1493,6 +1547,7 @@ def render(r: dict[str, Any]) -> str:
         f"socialdesk drain/floor = {ratios['socialdesk_drain_over_floor']}x (target <= "
         f"{r['targets']['drain_over_floor_max']:g}x: {'met' if r['targets']['drain_over_floor_met'] else 'MISSED'})",
         *meta_lines(r, row, lat),
+        *channel_lines(r, lat),
         "",
         "socialdesk calls: " + ", ".join(f"{k} x{v}" for k, v in sd["by_endpoint"].items()),
         "baseline calls:   " + ", ".join(f"{k} x{v}" for k, v in base["by_endpoint"].items()),
@@ -1573,6 +1628,69 @@ def meta_lines(r: dict[str, Any], row: Callable[[str, str, str], str],
     ]
 
 
+def channel_lines(r: dict[str, Any], lat: Callable[[dict[str, Any] | None], str]) -> list[str]:
+    """The Zendesk Channel Framework part: calls per mention beside REST mode's and the
+    baseline's, and what Zendesk's side did."""
+    c = r.get("channel")
+    if not c:
+        return ["", "Zendesk Channel Framework mode: not run (--no-channel)"]
+    ch, rest, base = c["socialdesk"], r["socialdesk"], r["baseline"]
+    z, pushes, pulls, after = c["zendesk_side"], c["zendesk_side"]["pushes"], c["zendesk_side"]["pulls"], \
+        c["pulls_after_drain"]
+    ch_rep, rest_rep = ch.get("reply_to_post") or {}, rest.get("reply_to_post") or {}
+
+    def row3(name: str, a: str, b: str, d: str) -> str:
+        return f"  {name:<34} {a:>18} {b:>18} {d:>18}"
+
+    def ratio(value: Any) -> str:
+        return f"{value}x" if value is not None else "n/a (no calls in channel mode)"
+
+    sizes = pushes["per_request"] or {}
+    tickets = z["tickets"]
+    return [
+        "",
+        f"Zendesk Channel Framework mode (any_channel), same run - the same {r['scenario']['mentions']} mentions; "
+        f"Zendesk reset, same plan, integration installed from its manifest",
+        row3("", "channel mode", "REST mode", "baseline"),
+        row3("Zendesk API calls per mention", f"{ch['calls_per_mention']:.4f}", f"{rest['calls_per_mention']:.4f}",
+             f"{base['calls_per_mention']:.4f}"),
+        row3("Zendesk API calls", str(ch["helpdesk_calls"]), str(rest["helpdesk_calls"]), str(base["helpdesk_calls"])),
+        row3("drain, simulated minutes", f"{ch['drain']['simulated_minutes']:.2f}",
+             f"{rest['drain']['simulated_minutes']:.2f}", f"{base['drain']['simulated_minutes']:.2f}"),
+        row3("mention -> ticket p50 / p95", lat(ch["mention_to_ticket"]), lat(rest["mention_to_ticket"]),
+             lat(base["mention_to_ticket"])),
+        row3("reply -> post p50 / p95", lat(ch_rep.get("latency")) + f" (n={ch_rep.get('posted', 0)})",
+             lat(rest_rep.get("latency")) + f" (n={rest_rep.get('posted', 0)})", "n/a"),
+        row3("Zendesk API calls per reply", str(ch_rep.get("helpdesk_calls_per_reply")),
+             str(rest_rep.get("helpdesk_calls_per_reply")), "n/a"),
+        row3("429s received", str(ch["throttled_429"]["from_log"]), str(rest["throttled_429"]["from_log"]),
+             str(base["throttled_429"]["from_log"])),
+        row3("tickets / lost / duplicate posts", f"{ch['tickets']} / {ch['lost']} / {ch['duplicates']}",
+             f"{rest['tickets']} / {rest['lost']} / {rest['duplicates']}",
+             f"{base['tickets']} / {base['lost']} / {base['duplicates']}"),
+        f"channel ratios: REST/channel calls per mention = {ratio(c['ratios']['rest_over_channel_calls_per_mention'])}; "
+        f"baseline/channel = {ratio(c['ratios']['baseline_over_channel_calls_per_mention'])}; target < "
+        f"{c['target']['calls_per_mention_max']:g} calls per mention: {'met' if c['target']['met'] else 'MISSED'}",
+        f"Zendesk's side: {pushes['requests']} pushes carrying {pushes['resources']} resources "
+        f"({sizes.get('min')}-{sizes.get('max')} each, mean {sizes.get('mean')}; {pushes['full_requests']} full; "
+        f"floor ceil({pushes['resources']}/256) = {z['push_floor']['requests']}), statuses "
+        + ", ".join(f"{k} x{v}" for k, v in pushes["statuses"].items()),
+        f"  pulls: {pulls['requests']} in all ({', '.join(f'{k} x{v}' for k, v in pulls['by_trigger'].items()) or 'none'}), "
+        f"{pulls['resources']} resources carried; after the drain {after['requests']} scheduled pulls carried "
+        f"{after['resources']}",
+        f"  tickets: {tickets['tickets']} ({', '.join(f'{k} x{v}' for k, v in tickets['by_via_channel'].items())}), "
+        f"{tickets['follow_ups']} follow-ups, {tickets['comments']} comments; channelbacks "
+        + (", ".join(f"{k} x{v}" for k, v in z["channelbacks"].items()) or "none")
+        + "; events " + (", ".join(f"{k} x{v}" for k, v in z["events"].items()) or "none"),
+        "channel calls: " + (", ".join(f"{k} x{v}" for k, v in ch["by_endpoint"].items()) or "none")
+        + f"; install apart: {c['install']['helpdesk_calls']} ("
+        + (", ".join(f"{k} x{v}" for k, v in c["install"]["by_endpoint"].items()) or "none") + ")",
+        "channel warnings during the drain: " + ("; ".join(f"{k} x{v}" for k, v in
+                                                           (ch.get("daemon_warnings") or {}).items()) or "none"),
+        *[f"  - {note}" for note in c["notes"]],
+    ]
+
+
 def _graph(reads: dict[str, Any]) -> str:
     counted = reads.get("calls_counted_by_meta")
     extra = f" ({counted} counted)" if counted is not None and counted != reads["http_requests"] else ""
@@ -1587,6 +1705,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--meta-items", type=int, default=2_000,
                         help="Facebook and Instagram comments and DMs to drain after the X part, in the same run "
                              "(default 2,000; 0 leaves Meta out)")
+    parser.add_argument("--no-channel", dest="channel", action="store_false",
+                        help="leave out the Zendesk Channel Framework mode part (default: the same mentions are "
+                             "also synced in that mode, in the same run)")
     parser.add_argument("--meta-dm-share", type=float, default=0.5,
                         help="share of Meta conversations that are DMs rather than comments (default 0.5)")
     parser.add_argument("--replies", type=int, default=100, help="agent replies mirrored by socialdesk (default 100)")
@@ -1642,7 +1763,7 @@ def main(argv: list[str] | None = None) -> int:
     run = Compare(args, progress)
     try:
         result = run.run()
-    except Stalled as err:
+    except (Stalled, ChannelStalled) as err:
         print(f"compare: STALLED: {err}", file=sys.stderr)
         if args.json:
             print(json.dumps({"ok": False, "error": str(err)}))

@@ -1,6 +1,8 @@
 """bench/compare.py end to end on a small backlog: the figures are there and socialdesk
 needs fewer helpdesk calls per mention (X) and per comment or DM (Facebook, Instagram) than
-THE BASELINE (naive sync) - a property that fails if batching or threading stops working."""
+THE BASELINE (naive sync) - a property that fails if batching or threading stops working;
+in Zendesk Channel Framework mode the same mentions reach Zendesk through pushes alone, and
+agents' replies through channelback, without an API call."""
 from __future__ import annotations
 
 import importlib.util
@@ -106,6 +108,67 @@ def test_compare_small_run(capsys: pytest.CaptureFixture[str]) -> None:
     assert side["baseline"] == {"x": base["calls_per_mention"], "meta": mbase["calls_per_item"]}
     text = compare.render(result)
     assert "Facebook + Instagram, same run" in text and "meta ratios: baseline/socialdesk" in text
+
+    # Zendesk Channel Framework mode: the same mentions, in the same run.
+    channel = result["channel"]
+    ch, zendesk = channel["socialdesk"], channel["zendesk_side"]
+    assert ch["lost"] == 0 and ch["duplicates"] == 0 and ch["mention_to_ticket"]["n"] == 300
+    assert ch["tickets"] == result["scenario"]["conversations"]          # Zendesk threads them itself
+    assert zendesk["tickets"]["by_via_channel"] == {"any_channel": ch["tickets"]}
+    # Every Zendesk API call of the drain is a push, and Zendesk's own record counts the same pushes.
+    assert set(ch["by_endpoint"]) == {"POST /api/v2/any_channel/push"}
+    pushed = ch["pushes_in_drain"]
+    assert ch["helpdesk_calls"] == pushed["requests"] >= zendesk["push_floor"]["requests"] == 2
+    assert pushed["per_request"]["max"] <= 256 and set(pushed["statuses"]) == {"success"}
+    assert zendesk["pushes"]["resources"] + zendesk["pulls"]["resources"] == 300   # each post handed over once
+    assert ch["calls_per_mention"] == pytest.approx(ch["helpdesk_calls"] / 300, abs=1e-4)
+    assert ch["calls_per_mention"] < base["calls_per_mention"]
+    assert channel["ratios"]["baseline_over_channel_calls_per_mention"] == pytest.approx(
+        base["calls_per_mention"] / ch["calls_per_mention"], rel=0.01)
+    assert channel["target"]["met"] == (ch["calls_per_mention"] < 0.01)
+    assert channel["install"]["helpdesk_calls"] >= 1        # the account's push token confirmed with Zendesk
+    # Agents' answers come back through channelback: posted on X, no API call of socialdesk's.
+    replies = ch["reply_to_post"]
+    assert replies["posted"] == 5 and replies["helpdesk_calls_per_reply"] == 0
+    assert replies["channelbacks"] == {"sent": 5}
+    # Zendesk's scheduled pulls after the pushes find nothing left.
+    after = channel["pulls_after_drain"]
+    assert after["requests"] == after["ok"] == 2 and after["resources"] == 0
+    assert result["targets"]["channel_calls_per_mention_met"] == channel["target"]["met"]
+    assert "Zendesk Channel Framework mode (any_channel), same run" in text
+
+
+def test_channel_figures_read_zendesk_s_record() -> None:
+    channel = _load("channel_mode")
+    assert [channel.push_floor(n) for n in (0, 1, 256, 257, 10_000)] == [0, 1, 1, 2, 40]
+
+    def push(count: int, *codes: str, status: int = 200) -> dict[str, object]:
+        return {"count": count, "http_status": status,
+                "results": [{"external_resource_id": f"r{i}", "status": {"code": c}} for i, c in enumerate(codes)]}
+
+    pushes = channel.summarize_pushes([push(256, *["success"] * 256), push(3, "success", "already_imported", "halted"),
+                                       push(2, status=400)])
+    assert pushes["requests"] == 3 and pushes["resources"] == 261 and pushes["refused_requests"] == 1
+    assert pushes["per_request"] == {"min": 2, "mean": 87.0, "max": 256} and pushes["full_requests"] == 1
+    assert pushes["statuses"] == {"success": 257, "already_imported": 1, "halted": 1}
+    assert channel.summarize_pushes([])["per_request"] is None
+
+    pulls = channel.summarize_pulls([{"status": "ok", "trigger": "schedule", "results": [{}, {}]},
+                                     {"status": "ok", "trigger": "schedule", "results": []},
+                                     {"status": "failed", "trigger": "control", "error": "HTTP 503"}])
+    assert pulls == {"requests": 3, "ok": 2, "by_trigger": {"schedule": 2, "control": 1}, "with_resources": 1,
+                     "resources": 2, "errors": ["HTTP 503"]}
+
+    tickets = channel.summarize_tickets([
+        {"via": {"channel": "any_channel", "source": {"rel": None}}, "comments": [{}, {}]},
+        {"via": {"channel": "any_channel", "source": {"rel": "follow_up"}}, "comments": [{}]},
+        {"via": {"channel": "api"}, "comments": [{}], "deleted": True}])
+    assert tickets == {"tickets": 2, "by_via_channel": {"any_channel": 2}, "follow_ups": 1, "comments": 3}
+
+
+def test_the_report_says_when_the_channel_part_was_left_out() -> None:
+    compare = _load("compare")
+    assert compare.channel_lines({}, lambda s: "n/a") == ["", "Zendesk Channel Framework mode: not run (--no-channel)"]
 
 
 def test_meta_scenario_keeps_a_conversation_on_its_channel_and_counts_tickets_as_socialdesk_threads() -> None:
