@@ -115,15 +115,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.set_defaults(func=Command("cli.rules", "cmd_rules_explain"))
 
-    p = sub.add_parser("package", help="write the Zendesk app generated from plugin_manifest.json, or check one")
-    p.add_argument("target", choices=["zendesk"], help="what to package")
-    p.add_argument("-o", "--output", default="zendesk_app", help="folder to write (default: %(default)s)")
+    p = sub.add_parser("package", help="write the Zendesk app or the Salesforce metadata generated from "
+                                       "plugin_manifest.json, or check one")
+    p.add_argument("target", choices=["zendesk", "salesforce"], help="what to package")
+    p.add_argument("-o", "--output", default="zendesk_app",
+                   help="folder to write (default: zendesk_app; salesforce_package for salesforce)")
     p.add_argument("--daemon-url", help="https address where Zendesk reaches this daemon "
                                         "(default: $SOCIALDESK_PUBLIC_URL)")
     p.add_argument("--check", metavar="DIR", help="check the app in DIR (or a zip) against Zendesk's rules "
                                                   "and plugin_manifest.json instead of writing one")
     p.add_argument("--zip", action="store_true", help="also write DIR.zip, ready to upload")
     p.add_argument("--no-drift", action="store_true", help="with --check: Zendesk's rules only")
+    p.add_argument("--outbound-url", help="salesforce: the org's outbound message endpoint, "
+                                          "https://<daemon>/hooks/salesforce/<helpdesk> (default: the placeholder)")
+    p.add_argument("--integration-user", help="salesforce: username the outbound messages are sent as "
+                                              "(default: the placeholder)")
     p.set_defaults(func=Command("cli.package", "cmd_package"))
 
     p = sub.add_parser("schema", help="print the mapping's JSON Schema (for editor completion)",

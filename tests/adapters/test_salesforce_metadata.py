@@ -83,7 +83,11 @@ LAYOUT = [
     (re.compile(r"^flows/(?P<name>[A-Za-z]\w*)\.flow-meta\.xml$"), "Flow"),
     (re.compile(r"^workflows/(?P<object>[A-Za-z]\w*)\.workflow-meta\.xml$"), "Workflow"),
     (re.compile(r"^permissionsets/(?P<name>[A-Za-z]\w*)\.permissionset-meta\.xml$"), "PermissionSet"),
+    (re.compile(r"^lwc/(?P<name>[a-z]\w*)/(?P=name)\.js-meta\.xml$"), "LightningComponentBundle"),
 ]
+# A Lightning web component's own files, deployed with its bundle; its __tests__ never
+# (.forceignore).
+BUNDLE_FILE = re.compile(r"^lwc/(?P<name>[a-z]\w*)/(?:__tests__/.+|[\w.-]+\.(?:js|html|css|svg))$")
 
 
 def q(tag: str) -> str:
@@ -167,6 +171,7 @@ class Source:
     flows: dict[str, ElementTree.Element | None] = field(default_factory=dict)
     workflows: dict[str, ElementTree.Element | None] = field(default_factory=dict)
     permission_sets: dict[str, ElementTree.Element | None] = field(default_factory=dict)
+    bundles: dict[str, ElementTree.Element | None] = field(default_factory=dict)
     members: set[tuple[str, str]] = field(default_factory=set)                        # (type, member)
 
 
@@ -184,6 +189,8 @@ def check(sf_root: Path, adapter_source: str) -> list[str]:
         rel = path.relative_to(base).as_posix()
         shown = f"{SOURCE}/{rel}"
         kind = _classify(rel)
+        if kind is None and BUNDLE_FILE.match(rel):
+            continue
         if kind is None:
             problems.append(f"{shown}: not a recognised source file (name or folder); "
                             "conversion would drop it silently")
@@ -211,6 +218,16 @@ def check(sf_root: Path, adapter_source: str) -> list[str]:
         elif mdtype == "PermissionSet":
             source.permission_sets[parts["name"]] = root
             source.members.add(("PermissionSet", parts["name"]))
+        elif mdtype == "LightningComponentBundle":
+            source.bundles[parts["name"]] = root
+            source.members.add(("LightningComponentBundle", parts["name"]))
+
+    for folder in sorted(p for p in base.glob("lwc/*") if p.is_dir()):
+        if not (folder / f"{folder.name}.js-meta.xml").is_file():
+            problems.append(f"{SOURCE}/lwc/{folder.name}: no {folder.name}.js-meta.xml; conversion would ship "
+                            "the component without it and the deploy would refuse it")
+        if not (folder / f"{folder.name}.js").is_file():
+            problems.append(f"{SOURCE}/lwc/{folder.name}: no {folder.name}.js")
 
     for path in sorted(sf_root.rglob("*-meta.xml")):
         if base not in path.parents:
@@ -269,8 +286,34 @@ def _parse(path: Path, shown: str, mdtype: str, schema: Schema, problems: list[s
     if root.tag != q(mdtype):
         problems.append(f"{shown}: root element must be <{mdtype} xmlns=\"{MD_NS}\">, found {root.tag}")
         return None
-    _validate(root, mdtype, shown, schema, problems)
+    if mdtype == "LightningComponentBundle":
+        _check_bundle_meta(root, shown, schema, problems)
+    else:
+        _validate(root, mdtype, shown, schema, problems)
     return root
+
+
+def _check_bundle_meta(root: ElementTree.Element, shown: str, schema: Schema, problems: list[str]) -> None:
+    """A component's js-meta.xml in source format: element names and values as the schema
+    says, targets before targetConfigs (Salesforce's own examples), and targetConfigs as XML
+    (the WSDL types it base64Binary: conversion encodes it)."""
+    children = {c.name: c for c in schema.complex["LightningComponentBundle"]}
+    for child in root:
+        name = local(child.tag)
+        if name not in children:
+            problems.append(f"{shown}: <{name}> is not an element of LightningComponentBundle")
+        elif name == "targetConfigs":
+            for config in child:
+                if local(config.tag) != "targetConfig" or not config.get("targets"):
+                    problems.append(f"{shown}: <targetConfigs> holds only <targetConfig targets=\"...\">")
+                targets = {t.text for t in root.iterfind(f"{q('targets')}/{q('target')}")}
+                if config.get("targets") and not set(config.get("targets", "").split(",")) <= targets:
+                    problems.append(f"{shown}: targetConfig for {config.get('targets')}, not among <targets>")
+        else:
+            _validate_value(child, children[name], f"{shown}: <{name}>", schema, problems)
+    names = [local(c.tag) for c in root]
+    if len(names) != len(set(names)):
+        problems.append(f"{shown}: an element appears twice")
 
 
 def _validate(elem: ElementTree.Element, type_name: str, where: str, schema: Schema, problems: list[str]) -> None:
@@ -497,10 +540,11 @@ def _check_package(sf_root: Path, source: Source, schema: Schema, project: dict,
         problems.append(f"manifest/package.xml: version {version} differs from sfdx-project.json "
                         f"sourceApiVersion {project.get('sourceApiVersion')}")
     versions = {f.findtext(q("apiVersion")) for f in source.flows.values() if f is not None}
+    versions |= {b.findtext(q("apiVersion")) for b in source.bundles.values() if b is not None}
     versions |= {om.findtext(q("apiVersion")) for w in source.workflows.values() if w is not None
                  for om in w.findall(q("outboundMessages"))}
     if versions - {version}:
-        problems.append(f"flows and outbound messages must use apiVersion {version}, "
+        problems.append(f"flows, outbound messages and components must use apiVersion {version}, "
                         f"found {sorted(map(str, versions - {version}))}")
 
 
@@ -659,6 +703,7 @@ COMMENT_FLOW = f"{SOURCE}/flows/Socialdesk_Case_Comment_Published.flow-meta.xml"
 WORKFLOW = f"{SOURCE}/workflows/Case.workflow-meta.xml"
 PERMSET = f"{SOURCE}/permissionsets/Socialdesk_Integration.permissionset-meta.xml"
 PACKAGE = "manifest/package.xml"
+LWC_META = f"{SOURCE}/lwc/socialdeskThread/socialdeskThread.js-meta.xml"
 
 BREAKAGES: list[tuple[str, Callable[[Path], None], str]] = [
     ("unclosed element", _edit(POST_ID, "<label>Social Post Id</label>", "<label>Social Post Id"),
@@ -830,6 +875,23 @@ BREAKAGES: list[tuple[str, Callable[[Path], None], str]] = [
      "xsd:string cannot have child elements"),
     ("apiVersion that is not a number", _edit(WORKFLOW, "<apiVersion>62.0</apiVersion>",
                                               "<apiVersion>v62</apiVersion>"), "'v62' is not a number"),
+    ("component without its js-meta.xml", lambda root: (root / LWC_META).unlink(),
+     "no socialdeskThread.js-meta.xml; conversion would ship the component without it"),
+    ("package.xml without the component", _edit(PACKAGE, "<members>socialdeskThread</members>", ""),
+     "does not list LightningComponentBundle socialdeskThread"),
+    ("component meta with an unknown element", _edit(LWC_META, "<isExposed>true</isExposed>",
+                                                     "<isExposed>true</isExposed><exposed>true</exposed>"),
+     "<exposed> is not an element of LightningComponentBundle"),
+    ("component exposed as neither true nor false", _edit(LWC_META, "<isExposed>true</isExposed>",
+                                                          "<isExposed>yes</isExposed>"), "'yes' is not true or false"),
+    ("component configured for a target it lacks", _edit(LWC_META, '<targetConfig targets="lightning__RecordPage">',
+                                                         '<targetConfig targets="lightning__AppPage">'),
+     "targetConfig for lightning__AppPage, not among <targets>"),
+    ("component on another API version", _edit(LWC_META, "<apiVersion>62.0</apiVersion>",
+                                               "<apiVersion>61.0</apiVersion>"),
+     "flows, outbound messages and components must use apiVersion 62.0"),
+    ("a stray file in a component folder", _write(f"{SOURCE}/lwc/socialdeskThread/notes.txt", "x"),
+     "not a recognised source file"),
 ]
 
 @pytest.fixture
