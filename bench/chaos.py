@@ -162,7 +162,7 @@ class ChaosOptions:
     zendesk_speed: float = 20.0
     timeouts: int | None = None         # held answers per service (default: 1 per 20 kills)
     fault_rate: float = 1.0             # multiplies every fault probability
-    index_lag: float = 0.0              # X indexes a post up to this late (seconds)
+    index_lag: float = 5.0              # X indexes a post up to this late (seconds)
     refresh_kills: int = 0              # kills around a token renewal (each: one before, one after)
     meta_mentions: int | None = None    # customer items on Facebook and Instagram (default: mentions // 2)
     keep: bool = False
@@ -426,9 +426,9 @@ class Controls:
         posting = max(200, 3 * options.replies + 50)
         for family in ("create_tweet", "dm_write"):
             self.call("x", "POST", "limits", {"family": family, "limit": posting, "seconds": 900})
-        # X as it is on a busy day: a last page that sometimes promises one more, empty; and,
-        # with --index-lag, posts indexed late (off by default: a post indexed later than
-        # everything a route's very first read saw can still be skipped, see FIDELITY.md).
+        # X as it is on a busy day: a last page that sometimes promises one more, empty, and
+        # posts indexed up to --index-lag seconds late (the reader's overlap and its first
+        # cursor, a moment, keep the reads exact).
         self.call("x", "POST", "limits", {"index_lag": options.index_lag})
         self.call("x", "POST", "pagination", {"trailing_empty_page": TRAILING_EMPTY_PAGE})
         if "meta" in self.urls:
@@ -762,16 +762,20 @@ class Crowd:
             self.read_cost = self.tickets_read - started
         return self.tickets
 
-    def answer_one(self) -> bool:
+    def answer_one(self, patient: bool = False) -> bool:
         """One public answer on a ticket not answered yet (any ticket once all are), on the
-        network with tickets that has had the fewest answers: each network gets its share
-        whatever its ticket count."""
+        network that has had the fewest answers: each network gets its share whatever its
+        ticket count. ``patient``: when that network has no ticket yet (its posts are still
+        on their way: indexing lag, a kill), wait for one rather than give its turn away."""
         tickets = self.refresh()
         if not tickets:
             return False
         if len(self.networks) > 1:
             answered = Counter(self.ledger.answer_network.values())
             present = {network_of(t.get("external_id")) for t in tickets}
+            due = min(self.networks, key=lambda n: answered[n])
+            if patient and due not in present:
+                return False
             turn = min((n for n in self.networks if n in present), key=lambda n: answered[n], default=None)
             tickets = [t for t in tickets if network_of(t.get("external_id")) == turn] or tickets
         fresh = [t for t in tickets if str(t["id"]) not in self.ledger.answered]
@@ -918,7 +922,7 @@ class ChaosRun:
                 self.crowd.post(seq, customer, kind)
             while meta and meta[0].at <= now and self.meta_people is not None:
                 self.meta_people.post(meta.pop(0))
-            if answers and answers[0] <= now and self.crowd.answer_one():
+            if answers and answers[0] <= now and self.crowd.answer_one(patient=now < self.plan.chaos_end):
                 answers.pop(0)
                 if len(self.ledger.answers) % notes_every == 0 and len(self.ledger.notes) < self.plan.notes:
                     self.crowd.note_one()
@@ -1254,8 +1258,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[ChaosOptions, bool]:
     parser.add_argument("--timeouts", type=int, default=None,
                         help="answers held past the client timeout, per service (default: kills // 20)")
     parser.add_argument("--fault-rate", type=float, default=1.0, help="multiplies every fault probability")
-    parser.add_argument("--index-lag", type=float, default=0.0,
-                        help="X indexes each post up to this many seconds late (default 0)")
+    parser.add_argument("--index-lag", type=float, default=5.0,
+                        help="X indexes each post up to this many seconds late (default 5; 0: at once)")
     parser.add_argument("--refresh-kills", type=int, default=0,
                         help="kills around a token renewal: each kills just before one (tokens made to expire) "
                              "and again just after it")
