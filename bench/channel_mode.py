@@ -354,9 +354,13 @@ class ChannelPart:
             "push_http_round_trips": round(push_http, 1), "push_requests": push_requests,
             "ms_per_push": round(1000 * push_http / push_requests, 1) if push_requests else None,
             "skipped_waits": round(run.skipped, 1), "waits_for_zendesk_pull": pull_waits,
+            "wall_s_between_pushes": round(wall / push_requests, 2) if push_requests else None,
             "note": "writes run in the bench's thread (as the scheduler's write job), pushes in the daemon's "
                     "pusher thread at the same time; wall = writes + the tail until Zendesk imported the last "
                     "resource + the bench's reads"}
+        pusher = self.mount.service.pusher if self.mount is not None and self.mount.service is not None else None
+        # The product's pacing of pushes: a round lingers this long after a write wakes it.
+        result["pusher"] = {"linger_s": getattr(pusher, "linger", None), "interval_s": getattr(pusher, "interval", None)}
         result["other_zendesk_requests"] = len(others)
         result["x_calls_during_drain"] = len(x_during)
         result["daemon_stats"] = dataclasses.asdict(route.stats)

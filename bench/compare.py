@@ -1497,6 +1497,17 @@ class Compare:
                        f"(route pauses: {sd['route_pauses']['count']}, "
                        f"{'; '.join(sd['route_pauses']['reasons']) or 'none'}); requests "
                        f"{sd['requests_vs_floor_requests']}x the floor's")
+        channel = r.get("channel")
+        if channel and not channel["target"]["met"]:
+            ch = channel["socialdesk"]
+            pushed, b, pacing = ch["pushes_in_drain"], ch["drain"]["time_breakdown_s"], ch.get("pusher") or {}
+            out.append(f"channel calls: {ch['helpdesk_calls']} pushes for {r['scenario']['mentions']} mentions "
+                       f"({channel['zendesk_side']['push_floor']['requests']} if every push carried 256): "
+                       f"{(pushed['per_request'] or {}).get('mean')} resources a push on average, one push every "
+                       f"{b.get('wall_s_between_pushes')} s of drain; the pusher pushes what is there "
+                       f"{pacing.get('linger_s')} s after a write wakes it, and the writes took "
+                       f"{b.get('ms_per_row_written')} ms a mention ({b.get('rows_written')} rows in "
+                       f"{b.get('writes_process_inbox')} s), so a round finds that many")
         return out
 
 
@@ -1724,7 +1735,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="wall seconds without a webhook hint after the inbox empties that end the drain")
     parser.add_argument("--mapping", metavar="PATH",
                         help="mapping.yaml for socialdesk (its first route, sandbox: true endpoints; "
-                             "default: the bench's plain X -> Zendesk route)")
+                             "default: the bench's plain X -> Zendesk route; the Channel Framework part keeps "
+                             "CHANNEL_MAPPING, bench/channel_mode.py)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--timeout", type=float, default=1800.0, help="give up a drain after this many wall seconds")
     parser.add_argument("--item-timeout", type=float, default=20.0, help="give up one reply after this many seconds")
