@@ -922,7 +922,10 @@ class ChaosRun:
                 self.crowd.post(seq, customer, kind)
             while meta and meta[0].at <= now and self.meta_people is not None:
                 self.meta_people.post(meta.pop(0))
-            if answers and answers[0] <= now and self.crowd.answer_one(patient=now < self.plan.chaos_end):
+            # A network's posts can all still be on their way at the chaos's end (indexed late,
+            # read after the last restart): its turn waits into the first half of the drain.
+            patient = now < self.plan.chaos_end + self._drain_budget() / 2
+            if answers and answers[0] <= now and self.crowd.answer_one(patient=patient):
                 answers.pop(0)
                 if len(self.ledger.answers) % notes_every == 0 and len(self.ledger.notes) < self.plan.notes:
                     self.crowd.note_one()
