@@ -314,8 +314,7 @@ def test_the_sidebar_shows_what_the_daemon_answers(x_desk: Desk, tmp_path: Path)
     """The daemon's JSON, fed to the packaged sidebar in the fake Zendesk page of
     tests/system/test_sidebar.py: the two sides fit."""
     sidebar = pytest.importorskip("system.test_sidebar")
-    if shutil.which("chromium") is None or not sidebar.SDK_BUNDLE.is_file():
-        pytest.skip(sidebar.NEEDS)
+    sidebar.ensure_sdk_bundle()
     ticket, root, _ = x_conversation(x_desk)
     x_desk.answer(ticket["id"], "Sorry Ana! A new lamp leaves today.")
     x_desk.settle(2)

@@ -22,7 +22,7 @@ from cli.common import open_store
 from cli.wiring import sandbox_endpoints
 from sandbox.scenario import People
 from sandbox.server import Sandbox
-from sync.config import ConfigError, load_config, parse_config
+from sync.config import load_config, parse_config
 from sync.daemon import Daemon
 from sync.store.schema import channel_resources, inbox
 from sync.web import WebServer
@@ -322,13 +322,7 @@ def test_clickthrough_opens_the_post_on_x(desk: ChannelDesk) -> None:
 def test_the_example_mapping_runs_x_into_zendesk_in_channel_mode(sb: Sandbox, tmp_path: Path) -> None:
     """examples/zendesk-channel.yaml as ``socialdesk run --sandbox`` runs it: its routing rule
     set at creation, the reply in the thread."""
-    try:
-        config = load_config(EXAMPLE)
-    except ConfigError as err:
-        if "takes no settings" not in str(err):
-            raise
-        pytest.skip("the mapping loader does not yet let a sandbox entry keep `mode` (sync/config/endpoints.py, "
-                    "cli/wiring.py: see issue 16's channel-mode report)")
+    config = load_config(EXAMPLE)
     info = harness.reset(sb.info(), "x", "zendesk")
     store = open_store(parse_config(EXAMPLE.read_text().replace("sqlite:///socialdesk-channel.sqlite",
                                                                 f"sqlite:///{tmp_path / 'state.sqlite'}")))

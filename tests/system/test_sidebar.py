@@ -119,6 +119,11 @@ class Site:
 
 @pytest.fixture(scope="module")
 def sdk_bundle() -> Path:
+    return ensure_sdk_bundle()
+
+
+def ensure_sdk_bundle() -> Path:
+    """The real ZAF SDK, bundled once by npm in the harness folder; a skip saying what is missing."""
     if shutil.which("chromium") is None:
         pytest.skip(NEEDS)
     if not SDK_BUNDLE.is_file():
