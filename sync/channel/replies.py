@@ -15,13 +15,12 @@ from datetime import datetime
 from typing import Any, Callable
 
 from adapters.base import (
-    AuthFailed, DuplicateContent, NotFound, OutboundPost, RateLimited, RetriableError, SkippableError,
+    AuthFailed, NotFound, OutboundPost, RateLimited, RetriableError, SkippableError,
     SocialdeskError, WindowClosed, post_key,
 )
 from sync.channel.ledger import resource_id
 from sync.mirror.guards import HeldReply, public_reply_guard, too_old
-from sync.mirror.poster import HUMAN_AGENT
-from sync.policy import quick_retry
+from sync.mirror.poster import HUMAN_AGENT, post_once
 from sync.store import Store
 from sync.store.tenants import ResourceRow, TenantRow, ThreadRow
 from sync.text import ReplyTooLong, address, split_reply
@@ -159,17 +158,7 @@ class Replies:
     def _post_once(self, network: Any, post: OutboundPost, retry: bool) -> Any:
         """Post, unless a request made again finds its post already made."""
         try:
-            if retry:
-                found = quick_retry(lambda: network.find_own_post(post))
-                if found is not None:
-                    return found
-            try:
-                return network.post(post)
-            except DuplicateContent:
-                found = quick_retry(lambda: network.find_own_post(post))
-                if found is None:
-                    raise
-                return found
+            return post_once(network, post, retry)
         except RateLimited as err:
             raise Refused(429, f"{network.kind} is throttling socialdesk's posts; Zendesk may send the reply again "
                                f"in {err.retry_after:.0f} s", retry_after=err.retry_after) from None

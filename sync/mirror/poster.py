@@ -33,6 +33,22 @@ def _ago(seconds: float) -> str:
     return f"{seconds / 86400:.1f} days" if seconds >= 86400 else f"{seconds / 3600:.1f} hours"
 
 
+def post_once(network: Any, post: OutboundPost, retry: bool) -> Any:
+    """Post unless a retried attempt finds the post already made (or the network refuses
+    the same text again because it is there)."""
+    if retry:
+        found = quick_retry(lambda: network.find_own_post(post))
+        if found is not None:
+            return found
+    try:
+        return network.post(post)
+    except DuplicateContent:
+        found = quick_retry(lambda: network.find_own_post(post))
+        if found is None:
+            raise
+        return found
+
+
 class ReplyPoster:
     """Works a route's outbox: each queued agent answer goes out once, or is held with a note."""
 
@@ -178,19 +194,7 @@ class ReplyPoster:
         ctx.store.retry_later("outbox", row.id, waiting, APPROVAL_RECHECK)
 
     def _post_once(self, post: OutboundPost, retry: bool) -> Any:
-        """Post unless a retried attempt finds the post already made."""
-        network = self.ctx.network
-        if retry:
-            found = quick_retry(lambda: network.find_own_post(post))
-            if found is not None:
-                return found
-        try:
-            return network.post(post)
-        except DuplicateContent:
-            found = quick_retry(lambda: network.find_own_post(post))
-            if found is None:
-                raise
-            return found
+        return post_once(self.ctx.network, post, retry)
 
     def failed(self, row: OutboxRow, err: Exception) -> None:
         """A held or failed reply: kept in the store, and the agent told why on the ticket."""
