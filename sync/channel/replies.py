@@ -20,7 +20,7 @@ from adapters.base import (
 )
 from sync.channel.ledger import resource_id
 from sync.mirror.guards import HeldReply, public_reply_guard, too_old
-from sync.mirror.poster import HUMAN_AGENT, post_once
+from sync.mirror.poster import post_once, window_tag
 from sync.store import Store
 from sync.store.tenants import ResourceRow, TenantRow, ThreadRow
 from sync.text import ReplyTooLong, address, split_reply
@@ -180,14 +180,10 @@ class Replies:
     def _message_tag(self, network: Any, last_at: float | None) -> str | None:
         """A private answer within the network's window goes as is, past it with the human
         agent tag while that window lasts, and is refused after."""
-        window = network.private_reply_window
-        if not window or last_at is None:
-            return None
-        age = self.clock() - last_at
-        if age <= window:
-            return None
-        if network.human_agent_window and age <= network.human_agent_window:
-            return HUMAN_AGENT
+        open_, tag = window_tag(network, last_at, self.clock())
+        if open_:
+            return tag
+        age = self.clock() - (last_at or 0.0)
         raise Refused(422, f"the customer last wrote {age / 3600:.0f} h ago; {network.kind} no longer lets a "
                            "business answer privately: answer on one of their public posts")
 

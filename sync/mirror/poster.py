@@ -33,6 +33,21 @@ def _ago(seconds: float) -> str:
     return f"{seconds / 86400:.1f} days" if seconds >= 86400 else f"{seconds / 3600:.1f} hours"
 
 
+def window_tag(network: Any, last_at: float | None, now: float) -> tuple[bool, str | None]:
+    """Whether a private answer may still go out, and with which message tag: as is within
+    the network's standard window (or when it has none, or no customer message is known),
+    with the human-agent tag while that window lasts, not at all after."""
+    window = network.private_reply_window
+    if not window or last_at is None:
+        return True, None
+    age = now - last_at
+    if age <= window:
+        return True, None
+    if network.human_agent_window and age <= network.human_agent_window:
+        return True, HUMAN_AGENT
+    return False, None
+
+
 def post_once(network: Any, post: OutboundPost, retry: bool) -> Any:
     """Post unless a retried attempt finds the post already made (or the network refuses
     the same text again because it is there)."""
@@ -153,18 +168,15 @@ class ReplyPoster:
         (or when it has none), the human-agent tag past it, False when that window has
         closed too (the reply is then held with a note)."""
         ctx, network = self.ctx, self.ctx.network
-        window = network.private_reply_window
-        if not window:
+        if not network.private_reply_window:
             return None
         last = ctx.store.last_post_at(ctx.name, row.ticket_id)
-        if last is None:
-            return None
+        open_, tag = window_tag(network, last, ctx.clock())
+        if open_:
+            return tag
+        assert last is not None
         age = ctx.clock() - last
-        if age <= window:
-            return None
-        if network.human_agent_window and age <= network.human_agent_window:
-            return HUMAN_AGENT
-        hours = window / 3600
+        hours = network.private_reply_window / 3600
         days = (network.human_agent_window or 0) / 86400
         self._hold_for_window(row, f"the customer last wrote {_ago(age)} ago; {self._network_name()} lets a business "
                                    f"answer privately within {hours:g} hours"
