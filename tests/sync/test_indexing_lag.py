@@ -105,3 +105,16 @@ def test_a_burst_at_the_routes_very_first_read_is_read_completely(info: dict, st
     assert sorted(t["external_id"] for t in people.tickets()) == sorted(f"x:post:{p}" for p in posts)
     assert first is not None and first.startswith("t:"), first
     assert store.get_cursor("t", "mentions").isdigit()   # once posts settle, a post id again
+
+
+def test_a_sandbox_started_without_settings_indexes_late_and_names_empty_last_pages() -> None:
+    """X as it is by default (the demo, `run --sandbox`, the benches): posts indexed up to
+    3 s late and a last page that sometimes names an empty next one, and a reset comes back
+    to that. The kinder sandbox served every post at once and never named such a page."""
+    with Sandbox(services=("x",)) as plain:
+        info = plain.info()
+        assert _control(info, "GET", "limits")["index_lag"] == 3.0
+        assert _control(info, "GET", "pagination")["trailing_empty_page"] == 0.1
+        _control(info, "POST", "limits", index_lag=0)
+        _control(info, "POST", "reset")
+        assert _control(info, "GET", "limits")["index_lag"] == 3.0
