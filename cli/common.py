@@ -1,7 +1,6 @@
 """What every command shares: the mapping read with a short error, the store, logging, Ctrl-C."""
 from __future__ import annotations
 
-import logging
 import signal
 import sys
 import threading
@@ -18,12 +17,11 @@ def stop_event() -> threading.Event:
     return stop
 
 
-def configure_logging(verbose: bool) -> None:
-    """Log to stderr; the HTTP and scheduler libraries only when something is wrong."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("werkzeug", "apscheduler", "urllib3", "zenpy"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+def configure_logging(verbose: bool, fmt: str = "text") -> None:
+    """Log to stderr as ``sync.logs`` says (text for people, json for collectors)."""
+    from sync.logs import configure
+
+    configure(verbose=verbose, fmt=fmt)
 
 
 def load_mapping(path: str, allow_missing_env: bool = False) -> Any:

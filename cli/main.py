@@ -53,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sandbox", action="store_true",
                    help="serve an in-process sandbox and print its JSON first")
     p.add_argument("--once", action="store_true", help="run every step once, print status, exit")
-    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("-v", "--verbose", action="store_true", help="log each call to the vendors too (DEBUG)")
+    p.add_argument("--log-format", choices=["text", "json"], default="text",
+                   help="text for people, json (one object per line) for log collectors (default: %(default)s)")
     p.set_defaults(func=Command("cli.run", "cmd_run"))
 
     p = sub.add_parser("sandbox", help="serve local HTTPS stand-ins for the remote APIs")
@@ -131,6 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--integration-user", help="salesforce: username the outbound messages are sent as "
                                               "(default: the placeholder)")
     p.set_defaults(func=Command("cli.package", "cmd_package"))
+
+    p = sub.add_parser("report", help="response times against SLA targets, volumes, held replies, vendor cost")
+    p.add_argument("--config", default=default_config)
+    p.add_argument("--since", default="7d", help="how far back: 30m, 12h, 7d, 4w (default: %(default)s)")
+    p.add_argument("--route", help="one route only")
+    p.add_argument("--html", metavar="FILE", help="also write the report with charts as one HTML file")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.set_defaults(func=Command("cli.report", "cmd_report"))
 
     p = sub.add_parser("schema", help="print the mapping's JSON Schema (for editor completion)",
                        description=SCHEMA_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -32,7 +32,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from sync.daemon import Daemon, StateMismatch
     from sync.web import WebServer
 
-    configure_logging(args.verbose)
+    configure_logging(args.verbose, getattr(args, "log_format", "text"))
     config = load_mapping(args.config)
     sandbox = None
     info = None
