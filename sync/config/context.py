@@ -9,6 +9,7 @@ from typing import Any, Mapping
 from adapters.base import Secret
 from sync.config.constants import ENV_NAME_RE
 from sync.config.fields import Found
+from sync.config.secret_files import SecretFileError, read_secret_file, secret_path
 from sync.config.values import EndpointConfig, EnvRef
 from sync.config.yaml_marks import Loc, Marks, Problem, path_text
 
@@ -27,19 +28,16 @@ class LoadContext:
     classes: dict[tuple[str, str], Any] = field(default_factory=dict)  # (role, name) -> adapter class
     route_names: dict[str, Loc] = field(default_factory=dict)
     claimed: dict[tuple[str, str], str] = field(default_factory=dict)  # (network, stream) -> route
-    # Problems placed by their full loc (environment references): raised with the rest.
+    # Problems placed by their full loc (environment and file references): raised with the rest.
     problems: list[Problem] = field(default_factory=list)
 
     def env_value(self, name: Any, loc: Loc, *, secret: bool) -> Secret | str | EnvRef | None:
         """The value ``{env: NAME}`` at ``loc`` (from the document's root) stands for: a Secret
         (str for a non-secret), an EnvRef when missing ones are allowed, or None, problem noted."""
-        found = Found()
         if not isinstance(name, str) or not ENV_NAME_RE.fullmatch(name):
             # Never echo the value: a secret pasted here by mistake would end up in a log.
-            found.add("env: expects the NAME of an environment variable "
-                      "(letters, digits and _, not starting with a digit), not a value", loc)
-            self.problems.extend(found.problems)
-            return None
+            return self.problem("env: expects the NAME of an environment variable "
+                                "(letters, digits and _, not starting with a digit), not a value", loc)
         value = self.env.get(name)
         if value:
             return Secret(value, name) if secret else value
@@ -48,9 +46,23 @@ class LoadContext:
             self.missing_env.append(ref)
             return ref
         state = "is set but empty" if value == "" else "is not set"
-        found.add(f"environment variable {name} {state}", loc)
+        return self.problem(f"environment variable {name} {state}", loc)
+
+    def file_value(self, path: Any, loc: Loc, *, secret: bool) -> Secret | str | None:
+        """The value ``{file: PATH}`` at ``loc`` stands for: the file's text as a Secret (str
+        for a non-secret), or None, problem noted. A relative PATH is in the mapping's folder."""
+        try:
+            file = secret_path(path, self.base_dir)
+            value = read_secret_file(file)
+        except SecretFileError as err:
+            return self.problem(str(err), loc)
+        return Secret(value, file.name) if secret else value
+
+    def problem(self, message: str, loc: Loc) -> None:
+        """Note a problem at ``loc`` (from the document's root), raised with the rest."""
+        found = Found()
+        found.add(message, loc)
         self.problems.extend(found.problems)
-        return None
 
 
 @dataclass

@@ -3,7 +3,6 @@ and the inbound webhook."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Union
 from urllib.parse import urlsplit
 
@@ -13,12 +12,12 @@ from adapters.base import Secret
 from sync.config import fields as f
 from sync.config.constants import DEFAULT_LISTEN, DEFAULT_STATE_URL, STATE_SCHEMES
 from sync.config.context import LoadContext
-from sync.config.endpoints import EnvReference, env_value, read_endpoints
+from sync.config.endpoints import EnvReference, FileReference, read_endpoints, reference_value
 from sync.config.route import Route, read_routes
 from sync.config.sections import Section
 from sync.config.values import EnvRef, WebhookConfig
 
-_STATE_ALLOWED = "sqlite:///FILE or postgresql+psycopg://HOST/DB (or state: {env: NAME})"
+_STATE_ALLOWED = "sqlite:///FILE or postgresql+psycopg://HOST/DB (or state: {env: NAME} or {file: PATH})"
 
 
 def _urlsplit(url: str) -> Any:
@@ -32,9 +31,10 @@ def _urlsplit(url: str) -> Any:
 def _state(value: Any, info: ValidationInfo) -> str | Secret | EnvRef:
     doc: LoadContext = info.context
     if isinstance(value, dict):
-        url = env_value(value, ("state",), doc, secret=True)
+        url = reference_value(value, ("state",), doc, secret=True)
         if isinstance(url, Secret) and _urlsplit(url.reveal()).scheme.split("+")[0] not in STATE_SCHEMES:
-            f.fail(f"the URL in ${url.name} is not a supported database URL; expected {_STATE_ALLOWED}")
+            where = f"the file {value['file']}" if "file" in value else f"${url.name}"
+            f.fail(f"the URL in {where} is not a supported database URL; expected {_STATE_ALLOWED}")
         return url if url is not None else DEFAULT_STATE_URL
     url = f.string(value, nullable=True)
     if url is None:
@@ -43,8 +43,8 @@ def _state(value: Any, info: ValidationInfo) -> str | Secret | EnvRef:
     if parts.scheme.split("+")[0] not in STATE_SCHEMES:
         f.fail(f"unsupported database URL scheme {parts.scheme or '(none)'!r}; expected {_STATE_ALLOWED}")
     if parts.password:
-        f.fail("the URL carries a password: do not write it in the mapping; "
-               "write state: {env: SOCIALDESK_STATE_URL} or use PGPASSWORD")
+        f.fail("the URL carries a password: do not write it in the mapping; write "
+               "state: {env: SOCIALDESK_STATE_URL} or state: {file: PATH} with the whole URL, or use PGPASSWORD")
     return url
 
 
@@ -65,47 +65,11 @@ def _public_url(value: Any) -> str | None:
     return url
 
 
-class FileReference(Section):
-    """A secret read from a file: ``{file: PATH}``."""
-
-    file: str
-    """The file holding the secret alone (a trailing newline is dropped); a relative path is read
-    from the mapping's folder."""
-
-
-def _file_secret(value: dict[str, Any], doc: LoadContext) -> Secret:
-    """``{file: PATH}`` read: the file's one line as a Secret. Problems name the path, never
-    what the file holds."""
-    if set(value) != {"file"}:
-        f.fail("expected {env: NAME} or {file: PATH}, one of them alone")
-    text = value["file"]
-    if not isinstance(text, str) or not text.strip():
-        f.fail("file: expects the path of a file holding the secret")
-    try:
-        path = Path(text).expanduser()
-    except RuntimeError:
-        f.fail("cannot expand the ~ at the start of the secret file's path (no such user)")
-    if not path.is_absolute() and doc.base_dir is not None:
-        path = doc.base_dir / path
-    try:
-        content = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        f.fail(f"the secret file {path} is not UTF-8 text")
-    except OSError as err:
-        f.fail(f"cannot read the secret file {path}: {err.strerror or type(err).__name__}")
-    secret = content.strip()
-    if not secret:
-        f.fail(f"the secret file {path} is empty")
-    if any(c.isspace() for c in secret):
-        f.fail(f"the secret file {path} should hold the signing secret alone, on one line")
-    return Secret(secret, "webhook secret file")
-
-
 def _webhook_secret(value: Any, info: ValidationInfo) -> Secret | EnvRef | None:
     if isinstance(value, dict):
-        if "file" in value:
-            return _file_secret(value, info.context)
-        secret = env_value(value, ("webhook", "secret"), info.context, secret=True)
+        secret = reference_value(value, ("webhook", "secret"), info.context, secret=True)
+        if "file" in value and isinstance(secret, Secret) and any(c.isspace() for c in secret.reveal()):
+            f.fail(f"the secret file {value['file']} should hold the signing secret alone, on one line")
         return secret if isinstance(secret, (Secret, EnvRef)) else None
     if value is not None:
         f.fail("secret is a secret: do not write it in the mapping; put it in an environment variable and "
@@ -174,7 +138,8 @@ class Document(Section):
     routes: Annotated[Any, PlainValidator(_routes, json_schema_input_type=list[Route])] = Field(
         default=_ABSENT, validate_default=True)
     """Each route takes one network account's streams into one helpdesk instance."""
-    state: Annotated[Any, PlainValidator(_state, json_schema_input_type=Union[str, EnvReference, None])] = \
-        DEFAULT_STATE_URL
-    """Where socialdesk keeps its state: sqlite:///FILE or postgresql+psycopg://HOST/DB, or {env: NAME}."""
+    state: Annotated[Any, PlainValidator(_state, json_schema_input_type=Union[
+        str, EnvReference, FileReference, None])] = DEFAULT_STATE_URL
+    """Where socialdesk keeps its state: sqlite:///FILE or postgresql+psycopg://HOST/DB, or {env: NAME} or
+    {file: PATH} holding the URL."""
     webhook: Annotated[Any, PlainValidator(_webhook, json_schema_input_type=Webhook | None)] = None

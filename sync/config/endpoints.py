@@ -1,6 +1,7 @@
 """``helpdesks:`` and ``networks:``: named adapter instances and their settings. The settings
 an adapter takes are its own (``settings_schema``, ``required_settings``); each adapter class
-gets a settings model built from them. Secrets are ``{env: NAME}`` references, never values."""
+gets a settings model built from them. Secrets are ``{env: NAME}`` or ``{file: PATH}``
+references, never values."""
 from __future__ import annotations
 
 import json
@@ -34,13 +35,46 @@ class EnvReference(Section):
     """The environment variable's name (letters, digits and _)."""
 
 
-class FromEnv(str):
-    """A setting's text that came from an environment variable (said so in its problems)."""
+class FileReference(Section):
+    """A setting read from a file: ``{file: PATH}`` (a Docker secret, a systemd credential)."""
+
+    file: str
+    """The file holding the value alone (the line break that ends it is dropped); a relative path
+    is read from the mapping's folder."""
 
 
-def env_value(value: dict[str, Any], loc: Loc, doc: LoadContext, *, secret: bool) -> Any:
-    """``{env: NAME}`` at ``loc`` (from the root) resolved: Secret, FromEnv text, EnvRef, or None
-    (the problem noted in ``doc``)."""
+REFERENCES = "{env: NAME} or {file: PATH}"
+
+
+class Referenced(str):
+    """A setting's text that came from elsewhere than the mapping (said so in its problems)."""
+
+    origin = "the value of its environment variable"
+
+
+class FromEnv(Referenced):
+    """Text read from an environment variable."""
+
+
+class FromFile(Referenced):
+    """Text read from a file."""
+
+    origin = "the content of its file"
+
+
+def reference_value(value: dict[str, Any], loc: Loc, doc: LoadContext, *, secret: bool) -> Any:
+    """``{env: NAME}`` or ``{file: PATH}`` at ``loc`` (from the root) resolved: Secret, text
+    (FromEnv, FromFile), EnvRef, or None (the problem noted in ``doc``)."""
+    if "file" in value:
+        if set(value) != {"file"}:
+            return doc.problem(f"expected {REFERENCES}, one of them alone", loc)
+        resolved = doc.file_value(value["file"], loc, secret=secret)
+        return FromFile(resolved) if isinstance(resolved, str) else resolved
+    if "env" not in value:
+        keys = [str(k) for k in value]
+        got = f"key{'s' if len(keys) > 1 else ''} {listing(map(repr, keys))}" if keys else "an empty mapping"
+        hint = did_you_mean(keys[0], ["env", "file"]) if len(keys) == 1 else ""
+        return doc.problem(f"expected {REFERENCES}; got {got}{hint}", loc)
     try:
         reference = read(EnvReference, value, None)
     except PydanticCustomError as err:
@@ -66,7 +100,7 @@ def _setting(value: Any, info: ValidationInfo) -> Any:
             return value
         suggestion = f"SOCIALDESK_{context.kind}_{key}".upper().replace("-", "_")
         f.fail(f"{key} is a secret: do not write it in the mapping; put it in an environment variable "
-               f"and write {key}: {{env: {suggestion}}}")
+               f"and write {key}: {{env: {suggestion}}} (or in a file: {key}: {{file: PATH}})")
     if kind_of == "share":
         try:
             share = float(value) if isinstance(value, (int, float, str)) and not isinstance(value, bool) else None
@@ -77,7 +111,7 @@ def _setting(value: Any, info: ValidationInfo) -> Any:
         return share
     if isinstance(value, EnvRef):
         return value
-    text = value if isinstance(value, FromEnv) else f.string(value)
+    text = value if isinstance(value, Referenced) else f.string(value)
     assert text is not None
     if kind_of == "url":
         try:
@@ -85,7 +119,7 @@ def _setting(value: Any, info: ValidationInfo) -> Any:
         except ValueError:
             parts = urlsplit("")
         if parts.scheme != "https" or not parts.netloc:
-            origin = " (the value of its environment variable)" if isinstance(value, FromEnv) else ""
+            origin = f" ({value.origin})" if isinstance(value, Referenced) else ""
             f.fail(f"expected an https:// URL{origin}")
         return str(text).rstrip("/")
     if kind_of == "path":
@@ -106,11 +140,12 @@ def _schema_of(kind: str) -> Mapping[str, str]:
     return _SCHEMAS.get(kind, {})
 
 
+Reference = Union[EnvReference, FileReference]
 _SHOWN = {
-    "secret": EnvReference,
-    "url": Union[Annotated[str, Field(pattern="^https://")], EnvReference],
-    "path": Union[str, EnvReference],
-    "share": Union[Annotated[float, Field(gt=0, le=1)], str, EnvReference],
+    "secret": Reference,
+    "url": Union[Annotated[str, Field(pattern="^https://")], EnvReference, FileReference],
+    "path": Union[str, EnvReference, FileReference],
+    "share": Union[Annotated[float, Field(gt=0, le=1)], str, EnvReference, FileReference],
 }
 
 
@@ -121,7 +156,7 @@ def settings_model(kind: str, cls: Any) -> type[Section]:
     _SCHEMAS[kind] = schema
     fields: dict[str, Any] = {
         key: (Annotated[Any, PlainValidator(_setting, json_schema_input_type=_SHOWN.get(
-            kind_of, Union[str, EnvReference]))], None)
+            kind_of, Union[str, EnvReference, FileReference]))], None)
         for key, kind_of in schema.items()}
     return create_model(f"{cls.__name__}Settings", __base__=Generated, **fields)
 
@@ -226,7 +261,7 @@ def _kind(raw: Any, role: str, known_kinds: list[str], here: Loc, found: Found) 
 
 def _settings(settings: dict[str, Any], kind: str, cls: Any, loc: Loc, doc: LoadContext,
               found: Found) -> dict[str, Any]:
-    """An endpoint's settings checked against its adapter's model; ``{env: NAME}`` resolved first."""
+    """An endpoint's settings checked against its adapter's model; references resolved first."""
     model = settings_model(kind, cls)
     schema: Mapping[str, str] = getattr(cls, "settings_schema", {})
     allowed = ["kind", "sandbox", *schema]
@@ -236,7 +271,7 @@ def _settings(settings: dict[str, Any], kind: str, cls: Any, loc: Loc, doc: Load
             found.add(f"unknown setting {setting!r} for kind {kind}; allowed: {', '.join(allowed)}"
                       f"{did_you_mean(setting, allowed)}", (*loc[1:], setting), "in")
         elif isinstance(value, dict):
-            resolved = env_value(value, (*loc, setting), doc, secret=schema[setting] == "secret")
+            resolved = reference_value(value, (*loc, setting), doc, secret=schema[setting] == "secret")
             if resolved is not None:
                 given[setting] = resolved
         else:

@@ -285,7 +285,7 @@ def test_literal_secret_is_refused_without_echoing_it() -> None:
     message = only_problem(PRODUCTION.replace("{env: SOCIALDESK_ZENDESK_TOKEN}", TOKEN))
     assert message == ("mapping.yaml:7:5: helpdesks.acme.token: token is a secret: do not write it in the "
                        "mapping; put it in an environment variable and write "
-                       "token: {env: SOCIALDESK_ZENDESK_TOKEN}")
+                       "token: {env: SOCIALDESK_ZENDESK_TOKEN} (or in a file: token: {file: PATH})")
     assert TOKEN not in message
 
 
@@ -516,9 +516,11 @@ def test_json_schema_is_valid_and_the_shipped_mappings_follow_it() -> None:
         errors = [f"{list(e.absolute_path)}: {e.message}"
                   for e in validator.iter_errors(yaml.safe_load(path.read_text()))]
         assert errors == [], (path.name, errors)
-    # Secrets are shown as {env: NAME} references; settings and keys carry descriptions for editors.
+    # Secrets are shown as {env: NAME} or {file: PATH} references; settings and keys carry descriptions.
     assert schema["$defs"]["EnvReference"]["required"] == ["env"]
-    assert schema["$defs"]["ZendeskHelpdesk"]["properties"]["token"]["$ref"] == "#/$defs/EnvReference"
+    assert schema["$defs"]["FileReference"]["required"] == ["file"]
+    assert schema["$defs"]["ZendeskHelpdesk"]["properties"]["token"]["anyOf"] == [
+        {"$ref": "#/$defs/EnvReference"}, {"$ref": "#/$defs/FileReference"}]
     assert schema["$defs"]["Route"]["properties"]["network"]["description"]
     # A mistake the loader reports is one the schema flags too.
     wrong = yaml.safe_load((ROOT / "mapping.yaml").read_text())
