@@ -463,6 +463,111 @@ def test_secret_values_never_appear_in_error_messages() -> None:
         assert value not in str(info.value)
 
 
+# --------------------------------------------------------------------------- secrets in files
+
+STATE_URL = "postgresql+psycopg://socialdesk:pg-pass-77c1@db.internal:5432/socialdesk"
+
+
+def test_secrets_are_read_from_files_relative_to_the_mapping(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """{file: PATH} beside {env: NAME}: a relative PATH is in the mapping's folder, not the
+    current one; the line break that ends the file is not part of the value."""
+    folder = tmp_path / "etc"
+    (folder / "secrets").mkdir(parents=True)
+    (folder / "secrets" / "zendesk_token").write_text(TOKEN + "\n")
+    (folder / "secrets" / "state_url").write_text(STATE_URL + "\r\n")
+    x_token = tmp_path / "elsewhere" / "x_token"
+    x_token.parent.mkdir()
+    x_token.write_text(X_TOKEN)
+    mapping = folder / "mapping.yaml"
+    mapping.write_text(PRODUCTION.replace("{env: SOCIALDESK_ZENDESK_TOKEN}", "{file: secrets/zendesk_token}")
+                       .replace("{env: SOCIALDESK_X_TOKEN}", f"{{file: {x_token}}}")
+                       + "state: {file: secrets/state_url}\n")
+    monkeypatch.chdir(tmp_path)   # secrets/zendesk_token is not here: only the mapping's folder has it
+    config = load_config(mapping, env={"SOCIALDESK_WEBHOOK_SECRET": "whsec-123456789"})
+    token = config.helpdesks["acme"].settings["token"]
+    assert isinstance(token, Secret) and token.reveal() == TOKEN and token.name == "zendesk_token"
+    assert config.networks["brand_x"].settings["token"] == Secret(X_TOKEN, "x_token")
+    assert isinstance(config.state_url, Secret) and config.state_url.reveal() == STATE_URL
+    for shown in (repr(config), str(config), repr(config.helpdesks), repr(config.networks)):
+        assert TOKEN not in shown and X_TOKEN not in shown and "pg-pass-77c1" not in shown
+    assert "Secret(zendesk_token=****)" in repr(config.helpdesks["acme"])
+
+
+def test_a_key_file_keeps_its_lines(tmp_path: Path) -> None:
+    pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----"
+    (tmp_path / "salesforce.pem").write_text(pem + "\n\n")
+    config = parse_config(textwrap.dedent("""\
+        version: 1
+        helpdesks:
+          sf: {kind: salesforce, login_url: https://acme.my.salesforce.com, auth: jwt, client_id: c,
+               username: u@acme.example, private_key: {file: salesforce.pem}}
+        networks: {bx: {kind: x, sandbox: true}}
+        routes: [{name: r, network: bx, helpdesk: sf}]
+        """), "mapping.yaml", {}, base_dir=tmp_path)
+    assert config.helpdesks["sf"].settings["private_key"].reveal() == pem
+
+
+def file_problem(tmp_path: Path, reference: str) -> str:
+    """The one problem of the PRODUCTION mapping whose Zendesk token is ``reference``."""
+    with pytest.raises(ConfigError) as info:
+        parse_config(PRODUCTION.replace("{env: SOCIALDESK_ZENDESK_TOKEN}", reference), "mapping.yaml", ENV,
+                     base_dir=tmp_path)
+    assert len(info.value.problems) == 1, info.value.problems
+    return info.value.problems[0]
+
+
+def test_a_missing_secret_file_names_the_place_and_the_file(tmp_path: Path) -> None:
+    assert file_problem(tmp_path, "{file: nowhere/token}") == (
+        f"mapping.yaml:7:5: helpdesks.acme.token: cannot read the secret file {tmp_path / 'nowhere' / 'token'}: "
+        "No such file or directory")
+
+
+@pytest.mark.parametrize("content, expected", [
+    ("\n", "is empty"),
+    ("", "is empty"),
+    (b"\xff\xfe" + TOKEN.encode(), "is not UTF-8 text"),
+    (TOKEN * 5000, "is over 64 KiB: it should hold the value alone"),
+])
+def test_a_secret_file_that_cannot_give_a_value_is_named_never_shown(tmp_path: Path, content: str | bytes,
+                                                                      expected: str) -> None:
+    path = tmp_path / "token"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    message = file_problem(tmp_path, "{file: token}")
+    assert message == f"mapping.yaml:7:5: helpdesks.acme.token: the secret file {path} {expected}"
+    assert TOKEN not in message
+
+
+def test_a_folder_is_not_a_secret_file(tmp_path: Path) -> None:
+    (tmp_path / "token").mkdir()
+    assert file_problem(tmp_path, "{file: token}").endswith(
+        f"cannot read the secret file {tmp_path / 'token'}: Is a directory")
+
+
+@pytest.mark.parametrize("reference, expected", [
+    ("{file: token, env: SOCIALDESK_ZENDESK_TOKEN}", "expected {env: NAME} or {file: PATH}, one of them alone"),
+    ("{envv: SOCIALDESK_ZENDESK_TOKEN}", "expected {env: NAME} or {file: PATH}; got key 'envv' (did you mean 'env'?)"),
+    ("{file: ''}", "file: expects the path of a file holding the value"),
+])
+def test_a_reference_is_env_or_file(tmp_path: Path, reference: str, expected: str) -> None:
+    assert file_problem(tmp_path, reference) == f"mapping.yaml:7:5: helpdesks.acme.token: {expected}"
+
+
+def test_what_a_file_holds_is_checked_without_being_shown(tmp_path: Path) -> None:
+    """A URL setting and the state read from files are held to their rules; the problem
+    names the file, never its content."""
+    (tmp_path / "zendesk_url").write_text("ftp://intranet-host-4411\n")
+    (tmp_path / "state_url").write_text("mysql://root:pw-3390@db/socialdesk\n")
+    text = (PRODUCTION.replace("https://acme.zendesk.com", "{file: zendesk_url}")
+            + "state: {file: state_url}\n")
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "mapping.yaml", ENV, base_dir=tmp_path)
+    assert info.value.problems == [
+        "mapping.yaml:5:5: helpdesks.acme.url: expected an https:// URL (the content of its file)",
+        "mapping.yaml:18:1: state: the URL in the file state_url is not a supported database URL; expected "
+        "sqlite:///FILE or postgresql+psycopg://HOST/DB (or state: {env: NAME} or {file: PATH})"]
+    assert "intranet-host-4411" not in str(info.value) and "pw-3390" not in str(info.value)
+
+
 # --------------------------------------------------------------------------- helpers
 
 
