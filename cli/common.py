@@ -1,12 +1,14 @@
 """What every command shares: the mapping read with a short error, the store, logging, Ctrl-C."""
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 import threading
-from typing import Any
+from typing import Any, Iterator, NoReturn
 
 EXIT_CONFIG = 2
+EXIT_STATE = 3   # the state store cannot be used (damaged, locked, unreachable, no driver, none yet)
 
 
 def stop_event() -> threading.Event:
@@ -39,17 +41,54 @@ def load_mapping(path: str, allow_missing_env: bool = False) -> Any:
 
 
 def state_url(config: Any) -> str:
-    """The store's URL, revealed only to open the store."""
+    """The store's URL, revealed only to open the store; exit 3 when its environment variable is unset."""
     from adapters.base import Secret
+    from sync.config import EnvRef
 
     url = config.state_url
+    if isinstance(url, EnvRef):
+        fail_state(f"the state URL comes from the environment variable {url.name}, which is not set ({url.where})")
     return url.reveal() if isinstance(url, Secret) else str(url)
 
 
-def open_store(config: Any) -> Any:
-    """The mapping's store, migrated to the current schema."""
-    from sync.store import Store
+def open_store(config: Any, *, must_exist: bool = False, write: bool = True) -> Any:
+    """The mapping's store, migrated to the current schema; one or two lines naming it and
+    what to do, and exit 3, when it is damaged, locked, unreachable or lacks its driver.
 
-    store = Store(state_url(config))
-    store.migrate()
-    return store
+    ``must_exist``: commands that only read say no state is there yet rather than make one.
+    ``write``: whether the command writes (its lock is then checked before it starts)."""
+    from sync.store import StoreError, open_state
+
+    try:
+        return open_state(state_url(config), must_exist=must_exist, write=write)
+    except StoreError as err:
+        fail_state(str(err))
+
+
+@contextlib.contextmanager
+def using_store(config: Any, *, must_exist: bool = False, write: bool = True) -> Iterator[Any]:
+    """``open_store``, closed at the end; a store failure while the command works is said
+    the same short way (exit 3) instead of a traceback."""
+    import sqlalchemy as sa
+
+    from sync.store import StoreError
+    from sync.store.opening import explained
+
+    store = open_store(config, must_exist=must_exist, write=write)
+    try:
+        yield store
+    except StoreError as err:
+        fail_state(str(err))
+    except sa.exc.DatabaseError as err:
+        # Only the store's own failures (locked, damaged, gone); a constraint or SQL error is a bug.
+        if type(err) not in (sa.exc.OperationalError, sa.exc.DatabaseError):
+            raise
+        fail_state(str(explained(err, store.url)))
+    finally:
+        store.close()
+
+
+def fail_state(message: str) -> NoReturn:
+    """Say why the state store cannot be used, and exit 3."""
+    print(f"socialdesk: {message}", file=sys.stderr)
+    raise SystemExit(EXIT_STATE)

@@ -8,13 +8,14 @@ from typing import Mapping
 from pydantic import ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from adapters.base import Secret
 from sync.config.constants import SUPPORTED_VERSIONS
 from sync.config.context import LoadContext
 from sync.config.document import Document
 from sync.config.fields import Found
 from sync.config.sections import translate
 from sync.config.text import listing
-from sync.config.values import Config, ConfigError
+from sync.config.values import Config, ConfigError, EnvRef
 from sync.config.yaml_marks import Marks, Reader, compose
 
 
@@ -24,7 +25,8 @@ def parse_config(text: str, source: str = "<string>", env: Mapping[str, str] | N
 
     ``allow_missing_env`` keeps unset ``{env: NAME}`` references as ``EnvRef`` (listed in
     ``Config.missing_env``) instead of failing, for ``socialdesk check`` to report.
-    Relative paths in settings resolve against ``base_dir`` when given.
+    Relative paths in settings, and a relative SQLite state file, resolve against ``base_dir``
+    when given (``load_config`` gives the mapping file's folder).
     """
     root = compose(text, source)
     marks = Marks(source, root)
@@ -47,9 +49,26 @@ def parse_config(text: str, source: str = "<string>", env: Mapping[str, str] | N
         ordered = sorted((marks.render(p) for p in problems), key=lambda p: (p[0], p[1]))
         raise ConfigError([text for _, _, text in ordered])
     assert document is not None
-    return Config(version=document.version, state_url=document.state, helpdesks=document.helpdesks,
+    state = anchored_state(document.state, doc.base_dir) if doc.base_dir is not None else document.state
+    return Config(version=document.version, state_url=state, helpdesks=document.helpdesks,
                   networks=document.networks, routes=document.routes, webhook=document.webhook,
                   source=source, missing_env=tuple(doc.missing_env))
+
+
+def anchored_state(url: str | Secret | EnvRef, base_dir: Path) -> str | Secret | EnvRef:
+    """The state URL with a relative SQLite file made absolute under ``base_dir``, so every
+    command finds the same state wherever it is run from. Other URLs are returned as they are."""
+    if isinstance(url, EnvRef):
+        return url
+    text = url.reveal() if isinstance(url, Secret) else url
+    scheme, sep, rest = text.partition(":///")
+    if not sep or scheme.split("+")[0] != "sqlite":
+        return url
+    database, query_sep, query = rest.partition("?")
+    if database in ("", ":memory:") or database.startswith("file:") or Path(database).is_absolute():
+        return url
+    absolute = f"{scheme}:///{base_dir / database}{query_sep}{query}"
+    return Secret(absolute, url.name) if isinstance(url, Secret) else absolute
 
 
 def _check_version(root: MappingNode, marks: Marks) -> None:

@@ -16,6 +16,9 @@ import sqlalchemy as sa
 from sync.store.bindings import Bindings
 from sync.store.conversations import Conversations
 from sync.store.credentials import Credentials
+from sync.store.errors import (
+    StoreCorrupt, StoreDriverMissing, StoreError, StoreLocked, StoreMissing, StoreTooNew, StoreUnreachable,
+)
 from sync.store.pushes import Pushes
 from sync.store.reads import Reads
 from sync.store.replies import Replies
@@ -29,8 +32,10 @@ from sync.store.tenants import Tenants
 from sync.store.work import WorkRows
 
 __all__ = ["Finished", "IN_CHUNK", "INBOX_STATES", "InboxItem", "InboxRow", "LinkRow", "MIGRATIONS", "OUTBOX_STATES",
-           "OutboxRow", "SCHEMA_VERSION", "Store", "accounts", "cursors", "helpdesk_budget", "inbox", "links",
-           "metadata", "outbox", "requesters", "routes_health", "schema_migrations", "watch"]
+           "OutboxRow", "SCHEMA_VERSION", "Store", "StoreCorrupt", "StoreDriverMissing", "StoreError", "StoreLocked",
+           "StoreMissing", "StoreTooNew", "StoreUnreachable", "accounts", "check_state", "cursors",
+           "helpdesk_budget", "inbox", "links", "metadata", "open_state", "outbox", "requesters", "routes_health",
+           "schema_migrations", "watch"]
 
 
 class Store(WorkRows, Conversations, Replies, Status, Credentials, Bindings, Reads, Pushes, Tenants):
@@ -80,3 +85,6 @@ class Store(WorkRows, Conversations, Replies, Status, Credentials, Bindings, Rea
             text = conn.execute(sa.select(accounts.c.account).where(
                 accounts.c.route == route, accounts.c.network == network)).scalar()
         return json.loads(text) if text else None
+
+
+from sync.store.opening import check_state, open_state  # noqa: E402 - it opens the Store defined above

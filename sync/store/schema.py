@@ -388,17 +388,27 @@ def _insert_ignoring(conn: Connection, table: sa.Table, keys: Sequence[str]) -> 
     return insert(table).on_conflict_do_nothing(index_elements=list(keys)) if keys else insert(table)
 
 
+BUSY_TIMEOUT = 30.0      # seconds an open store waits for SQLite's write lock (a daemon's writes are short)
+CONNECT_TIMEOUT = 10     # seconds to reach a PostgreSQL server before saying it cannot be reached
+
+
 def _engine(url: str) -> Engine:
-    if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 30})
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = sa.create_engine(parsed, connect_args={"timeout": BUSY_TIMEOUT})
 
         @sa.event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=FULL")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
             cursor.close()
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    if parsed.drivername == "postgresql":
+        # The driver the 'postgres' extra installs, rather than SQLAlchemy's default psycopg2.
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    libpq = parsed.get_driver_name() in ("psycopg", "psycopg2") and "connect_timeout" not in parsed.query
+    connect_args = {"connect_timeout": CONNECT_TIMEOUT} if libpq else {}
+    return sa.create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
