@@ -52,7 +52,7 @@ class LoadContext:
         """The value ``{file: PATH}`` at ``loc`` stands for: the file's text as a Secret (str
         for a non-secret), or None, problem noted. A relative PATH is in the mapping's folder."""
         try:
-            file = secret_path(path, self.base_dir)
+            file = secret_path(path, self.base_dir, self.env)
             value = read_secret_file(file)
         except SecretFileError as err:
             return self.problem(str(err), loc)

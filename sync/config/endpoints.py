@@ -40,7 +40,7 @@ class FileReference(Section):
 
     file: str
     """The file holding the value alone (the line break that ends it is dropped); a relative path
-    is read from the mapping's folder."""
+    is read from the mapping's folder; $NAME in it is the environment variable's value."""
 
 
 REFERENCES = "{env: NAME} or {file: PATH}"

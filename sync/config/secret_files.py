@@ -1,24 +1,33 @@
 """``{file: PATH}``: a value kept in a file of its own (a Docker secret under /run/secrets,
-a systemd credential) instead of in the environment. The file holds the value alone; the
-line break that ends it is not part of it. Problems name the file, never what it holds."""
+a systemd credential under $CREDENTIALS_DIRECTORY) instead of in the environment. The file
+holds the value alone; the line break that ends it is not part of it. Problems name the
+file, never what it holds."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 # A token, a URL or a PEM key is a few KiB at most; a bigger file is the wrong file.
 MAX_BYTES = 64 * 1024
+VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 
 
 class SecretFileError(ValueError):
     """The file cannot give a value; the message names the file and what to do."""
 
 
-def secret_path(text: Any, base_dir: Path | None) -> Path:
-    """The file ``{file: text}`` names; a relative path is taken from ``base_dir`` (the
+def secret_path(text: Any, base_dir: Path | None, env: Mapping[str, str]) -> Path:
+    """The file ``{file: text}`` names: ``$NAME`` or ``${NAME}`` replaced from ``env`` (systemd
+    names its credentials folder only so), then a relative path taken from ``base_dir`` (the
     mapping's folder) when known."""
     if not isinstance(text, str) or not text.strip():
         raise SecretFileError("file: expects the path of a file holding the value")
+    names = [m.group(1) or m.group(2) for m in VARIABLE.finditer(text)]
+    unset = next((name for name in names if not env.get(name)), None)
+    if unset is not None:
+        raise SecretFileError(f"the path {text} names the environment variable {unset}, which is not set")
+    text = VARIABLE.sub(lambda m: env[m.group(1) or m.group(2)], text)
     try:
         path = Path(text).expanduser()
     except RuntimeError:

@@ -493,6 +493,18 @@ def test_secrets_are_read_from_files_relative_to_the_mapping(tmp_path: Path, mon
     assert "Secret(zendesk_token=****)" in repr(config.helpdesks["acme"])
 
 
+def test_a_secret_path_may_name_an_environment_variable(tmp_path: Path) -> None:
+    """systemd names its credentials folder only in $CREDENTIALS_DIRECTORY."""
+    (tmp_path / "zendesk_token").write_text(TOKEN + "\n")
+    for reference in ("{file: $CREDENTIALS_DIRECTORY/zendesk_token}", "{file: '${CREDENTIALS_DIRECTORY}/zendesk_token'}"):
+        config = parse(PRODUCTION.replace("{env: SOCIALDESK_ZENDESK_TOKEN}", reference),
+                       env={**ENV, "CREDENTIALS_DIRECTORY": str(tmp_path)})
+        assert config.helpdesks["acme"].settings["token"].reveal() == TOKEN
+    assert file_problem(tmp_path, "{file: $CREDENTIALS_DIRECTORY/zendesk_token}") == (
+        "mapping.yaml:7:5: helpdesks.acme.token: the path $CREDENTIALS_DIRECTORY/zendesk_token names the "
+        "environment variable CREDENTIALS_DIRECTORY, which is not set")
+
+
 def test_a_key_file_keeps_its_lines(tmp_path: Path) -> None:
     pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----"
     (tmp_path / "salesforce.pem").write_text(pem + "\n\n")
