@@ -16,7 +16,7 @@ import webbrowser
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from cli.common import EXIT_CONFIG, load_mapping, open_store
+from cli.common import EXIT_CONFIG, load_mapping, using_store
 
 DEFAULT_REDIRECT = "http://127.0.0.1:8765/socialdesk/callback"
 WAIT_SECONDS = 300.0
@@ -46,24 +46,22 @@ def cmd_connect(args: argparse.Namespace) -> int:
         print(f"socialdesk: {args.name!r} is a sandbox entry: 'socialdesk run --sandbox' gives its consent "
               "by itself", file=sys.stderr)
         return EXIT_CONFIG
-    store = open_store(config)
-    try:
-        adapter = build_adapter(role, endpoint, None, store)
-        if not isinstance(adapter, SignsInWithOAuth) or adapter.oauth is None:
-            print(f"socialdesk: {args.name!r} signs in without OAuth (see its auth setting): nothing to connect",
-                  file=sys.stderr)
-            return EXIT_CONFIG
-        source = adapter.oauth
-        if source.client.grant == "authorization_code":
-            grant = consent(source.client, args.redirect_uri, paste=args.paste, out=print,
-                            read=input if args.paste else None)
-            store.put_grant(args.name, grant)
-        adapter.probe()
-    except SocialdeskError as err:
-        print(f"socialdesk: connect {args.name}: {err}", file=sys.stderr)
-        return 1
-    finally:
-        store.close()
+    with using_store(config) as store:
+        try:
+            adapter = build_adapter(role, endpoint, None, store)
+            if not isinstance(adapter, SignsInWithOAuth) or adapter.oauth is None:
+                print(f"socialdesk: {args.name!r} signs in without OAuth (see its auth setting): nothing to connect",
+                      file=sys.stderr)
+                return EXIT_CONFIG
+            source = adapter.oauth
+            if source.client.grant == "authorization_code":
+                grant = consent(source.client, args.redirect_uri, paste=args.paste, out=print,
+                                read=input if args.paste else None)
+                store.put_grant(args.name, grant)
+            adapter.probe()
+        except SocialdeskError as err:
+            print(f"socialdesk: connect {args.name}: {err}", file=sys.stderr)
+            return 1
     print(f"socialdesk: {args.name} connected; the grant is stored encrypted in the state and renews by itself")
     return 0
 
