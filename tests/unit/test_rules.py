@@ -570,6 +570,24 @@ def explain(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
     return code, out, err
 
 
+def ticket_table(out: str) -> dict[str, list[tuple[str, str]]]:
+    """The ticket table of the plain text, cut at its header's columns: each field's
+    (value, set by) rows (the tags take one row per origin)."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.endswith(" it gets:"))
+    header = lines[start + 1]
+    cuts = [header.index(name) for name in ("field", "value", "set by")] + [None]
+    table: dict[str, list[tuple[str, str]]] = {}
+    name = ""
+    for line in lines[start + 2:]:
+        if not line.startswith("  "):
+            break
+        field, value, source = (line[a:b].strip() for a, b in zip(cuts, cuts[1:]))
+        name = field or name
+        table.setdefault(name, []).append((value, source))
+    return table
+
+
 def test_explain_prints_the_rules_that_fired_and_the_ticket(files: tuple[Path, Path],
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     config, sample = files
@@ -579,9 +597,27 @@ def test_explain_prints_the_rules_that_fired_and_the_ticket(files: tuple[Path, P
     assert lines[0] == "route r: brand_x (x) -> zd (zendesk); rules_match: all; 2 rule(s)"
     assert lines[1] == f"rule 'outage' fired ({config}:15): keyword 'down'"
     assert lines[3] == f"rule 'influencer' fired ({config}:16): 20,000 followers >= 10,000"
-    assert "  subject: X mention from @cy" in lines
-    assert "  tags: social, out, vip" in lines and "  priority: urgent" in lines
-    assert "  group: Escalations" in lines and "  type: -" in lines
+    assert "the Zendesk ticket it gets:" in lines
+    table = ticket_table(out)
+    assert table["subject"] == [("X mention from @cy", "route")]
+    assert table["priority"] == [("urgent", "rule 'influencer' (over 'outage')")]
+    assert table["group"] == [("Escalations", "rule 'outage'")] and table["type"] == [("-", "")]
+    assert "\x1b[" not in out, "no escape codes when not on a terminal"
+
+
+def test_explain_shows_the_tags_socialdesk_adds_and_where_each_tag_comes_from(
+        files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    config, sample = files
+    code, out, _ = explain(capsys, "--config", str(config), "--mention", str(sample))
+    assert code == 0
+    assert ticket_table(out)["tags"] == [("socialdesk, social_mention", "socialdesk itself"), ("social", "route"),
+                                         ("out", "rule 'outage'"), ("vip", "rule 'influencer'")]
+    note = out.splitlines()[-1]
+    assert note.startswith("socialdesk itself adds socialdesk and social_mention to the tickets it opens")
+    assert "tagged socialdesk" in note and note.endswith("also gets social_followup.")
+    sample.write_text(json.dumps({**SAMPLE, "kind": "dm", "text": "hi"}))
+    _, out, _ = explain(capsys, "--config", str(config), "--mention", str(sample))
+    assert ticket_table(out)["tags"][0] == ("socialdesk, social_dm", "socialdesk itself")
 
 
 def test_explain_json(files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
@@ -597,7 +633,8 @@ def test_explain_says_when_no_rule_fired(files: tuple[Path, Path], capsys: pytes
     config, sample = files
     sample.write_text(json.dumps({**SAMPLE, "text": "thanks!", "author": {"id": "5", "handle": "cy"}}))
     code, out, _ = explain(capsys, "--config", str(config), "--mention", str(sample))
-    assert code == 0 and "no rule fired" in out and "  priority: normal" in out
+    assert code == 0 and "no rule fired" in out
+    assert ticket_table(out)["priority"] == [("normal", "route")]
 
 
 @pytest.mark.parametrize("content, expected", [
@@ -634,9 +671,14 @@ def test_explain_shows_the_salesforce_fields_on_a_salesforce_route(tmp_path: Pat
     sample = tmp_path / "sample.json"
     sample.write_text(json.dumps(SAMPLE))
     code, out, _ = explain(capsys, "--config", str(config), "--mention", str(sample))
-    assert code == 0
-    assert "  origin: Social" in out and "  entitlement: Premium" in out and "  assignment_rule: false" in out
-    assert "  type:" not in out and "  brand:" not in out
+    assert code == 0 and "the Salesforce case it gets:" in out
+    table = ticket_table(out)
+    assert table["origin (Case.Origin)"] == [("Social", "route")]
+    assert table["entitlement"] == [("Premium", "rule 'vip'")] and table["assignment_rule"] == [("false", "rule 'vip'")]
+    assert table["tags (Case.Social_Tags__c)"] == [("socialdesk, social_mention", "socialdesk itself")]
+    assert "type" not in table and "brand" not in table
+    assert "ticket" not in out, "a Salesforce route makes cases"
+    assert out.splitlines()[-1].startswith("socialdesk itself adds socialdesk and social_mention to the cases")
 
 
 def test_explain_runs_as_a_command_on_the_shipped_mapping_and_sample() -> None:
@@ -646,7 +688,9 @@ def test_explain_runs_as_a_command_on_the_shipped_mapping_and_sample() -> None:
     assert done.returncode == 0, done.stderr
     assert "rule 'outage' fired (mapping.yaml:" in done.stdout
     assert "rule 'influencer' fired" in done.stdout and "rule 'private' fired" not in done.stdout
-    assert "  priority: urgent" in done.stdout and "  group: Escalations" in done.stdout
+    table = ticket_table(done.stdout)
+    assert table["priority"][0][0] == "urgent" and table["group"][0][0] == "Escalations"
+    assert table["tags"][0] == ("socialdesk, social_mention", "socialdesk itself")
 
 
 # --------------------------------------------------------------------------- purity
