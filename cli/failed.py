@@ -5,7 +5,18 @@ import argparse
 import json
 import sys
 
+import re
+from typing import Any
+
+from rich.text import Text
+
 from cli.common import EXIT_CONFIG, load_mapping, open_store
+from cli.output import show, table
+
+# What each flow's failed row is, in an operator's words.
+WHAT = {"ingest": "mention", "mirror": "reply"}
+# A reason starts with the error's class name (``HeldReply: held: ...``): code, not news.
+ERROR_CLASS = re.compile(r"^[A-Z][A-Za-z]+: ")
 
 
 def cmd_failed(args: argparse.Namespace) -> int:
@@ -17,11 +28,8 @@ def cmd_failed(args: argparse.Namespace) -> int:
             rows = store.failed(args.route)
             if args.json:
                 print(json.dumps(rows))
-            elif not rows:
-                print("nothing failed")
-            for row in rows:
-                print(f"{row['id']:>8}  {row['route']}  {row['flow']:6}  {row['key']}  "
-                      f"attempts={row['attempts']}  {row['reason']}")
+            else:
+                show(*failed_text(rows))
             return 0
         if not args.ids:
             print("socialdesk: failed retry needs ids (see 'socialdesk failed list')", file=sys.stderr)
@@ -39,3 +47,17 @@ def cmd_failed(args: argparse.Namespace) -> int:
         return status
     finally:
         store.close()
+
+
+def failed_text(rows: list[dict[str, Any]]) -> list[Any]:
+    """``nothing failed``, or a line saying how to retry and a table: id, route, what, tries, why."""
+    if not rows:
+        return [Text("nothing failed", style="green")]
+    held = sum(1 for row in rows if ERROR_CLASS.sub("", row["reason"] or "").startswith("held"))
+    counted = f"{len(rows)} item{'s' if len(rows) != 1 else ''} failed or held" + (
+        f" ({held} held by a guard)" if held else "")
+    return [Text(f"{counted}; queue one again with: socialdesk failed retry ID", style="yellow"),
+            table(((row["id"], row["route"], f"{WHAT.get(row['flow'], row['flow'])} {row['key']}", row["attempts"],
+                    ERROR_CLASS.sub("", row["reason"] or "")) for row in rows),
+                  headers=("id", "route", "what", "tries", "why"))]
+

@@ -6,7 +6,10 @@ import argparse
 import json
 from typing import Any
 
+from rich.text import Text
+
 from cli.common import load_mapping, open_store
+from cli.output import pairs, show
 from sync.config import ReadBudgetConfig
 
 
@@ -23,29 +26,76 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(json.dumps({"routes": counts, "health": health, "budgets": shown, "credentials": grants,
                               "accounts": store.bound_accounts(), "reads": reads}, default=str))
             return 0
+        parts: list[Any] = []
         for route in config.routes:
-            c = counts.get(route.name, {})
-            print(f"route {route.name}: {health_line(health.get(route.name))}")
-            print(f"  inbox   {c.get('inbox', {})}")
-            print(f"  outbox  {c.get('outbox', {})}")
-            if c.get("pushes"):
-                print(f"  pushed  {c['pushes']}   (the network's webhook deliveries, read into the inbox)")
-            print(f"  tickets {c.get('tickets', 0)}   cursors {c.get('cursors', {})}")
-            r = reads.get(route.name)
-            if r or route.read_budget != ReadBudgetConfig():
-                print(f"  {reads_line(r or {}, route.read_budget)}")
-            budget = budgets.get(route.helpdesk)
-            if budget:
-                used, total = budget.get("org_usage") or (None, None)
-                print(f"  API budget ({route.helpdesk}): org {used}/{total} today; socialdesk "
-                      f"{budget['socialdesk_calls_24h']} calls in 24 h, share {budget['share']:.0%}"
-                      + (f"; polling slowed x{budget['slowdown']:g}, writes batched from "
-                         f"{budget.get('batch_from', 2)} pending" if budget.get("slowdown", 1) > 1 else ""))
-        for name, grant in grants.items():
-            print(f"credentials {name}: {grant_line(grant)}")
+            parts += [health_text(route.name, health.get(route.name)),
+                      pairs(route_rows(route, config.helpdesks[route.helpdesk].kind, counts.get(route.name, {}),
+                                       reads.get(route.name), budgets.get(route.helpdesk)))]
+        if grants:
+            parts += ["credentials", pairs((name, grant_line(grant)) for name, grant in grants.items())]
+        show(*parts)
     finally:
         store.close()
     return 0
+
+
+STATE_STYLES = {"active": "green", "waiting": "yellow", "parked": "bold red"}
+
+
+def health_text(name: str, h: dict[str, Any] | None) -> Text:
+    """``route NAME: STATE ...``, the state coloured on a terminal."""
+    line = health_line(h)
+    state = h["state"] if h else ""
+    return Text.assemble(f"route {name}: ", (line, STATE_STYLES.get(state, "")))
+
+
+def route_rows(route: Any, desk_kind: str, c: dict[str, Any], r: dict[str, int] | None,
+               budget: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    """A route's queues, tickets (cases on Salesforce), cursors, reads and API budget, a row each."""
+    rows: list[tuple[str, Any]] = [
+        ("mentions read", queue_text(c.get("inbox", {}), INBOX_WORDS)),
+        ("agent replies", queue_text(c.get("outbox", {}), OUTBOX_WORDS))]
+    if c.get("pushes"):
+        rows.append(("webhook deliveries", queue_text(c["pushes"], PUSH_WORDS)))
+    rows.append(("cases" if desk_kind == "salesforce" else "tickets", c.get("tickets", 0)))
+    rows.append(("cursors", ", ".join(f"{stream} {value if value is not None else '(not started)'}"
+                                      for stream, value in (c.get("cursors") or {}).items()) or "(none yet)"))
+    if r or route.read_budget != ReadBudgetConfig():
+        rows.append(("X reads", reads_line(r or {}, route.read_budget).removeprefix("X reads ")))
+    if budget:
+        rows.append((f"API budget ({route.helpdesk})", budget_text(budget)))
+    return rows
+
+
+# What each queue state means, in the order shown; "failed list" names the command to look further.
+INBOX_WORDS = {"done": "done", "filtered": "filtered", "pending": "waiting",
+               "quarantined": "quarantined (see 'socialdesk failed list')"}
+OUTBOX_WORDS = {"posted": "posted", "skipped": "skipped", "pending": "waiting",
+                "failed": "held or failed (see 'socialdesk failed list')"}
+PUSH_WORDS = {"done": "read into the inbox", "pending": "waiting", "quarantined": "quarantined"}
+
+
+def queue_text(states: dict[str, int], words: dict[str, str]) -> Text:
+    """``3 done, 1 waiting``: a queue's rows by state, states that need a look in yellow."""
+    if not states:
+        return Text("none yet")
+    known = [s for s in words if s in states] + sorted(s for s in states if s not in words)
+    text = Text()
+    for i, state in enumerate(known):
+        style = "yellow" if state in ("quarantined", "failed") else ""
+        text.append((", " if i else "") + f"{states[state]} {words.get(state, state)}", style=style)
+    return text
+
+
+def budget_text(budget: dict[str, Any]) -> str:
+    """The helpdesk's API use today, socialdesk's share of it, and any slowing down."""
+    used, total = budget.get("org_usage") or (None, None)
+    org = f"org {used}/{total} today" if total else "org use not reported"
+    text = f"{org}; socialdesk {budget['socialdesk_calls_24h']} calls in 24 h, share {budget['share']:.0%}"
+    if budget.get("slowdown", 1) > 1:
+        text += (f"; polling slowed x{budget['slowdown']:g}, writes batched from "
+                 f"{budget.get('batch_from', 2)} pending")
+    return text
 
 
 def reads_line(r: dict[str, int], budget: Any = None) -> str:
