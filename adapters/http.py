@@ -5,17 +5,20 @@ the one retry mechanism, and a blind retry of a POST could post a reply twice.
 """
 from __future__ import annotations
 
+import logging
 import math
 import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, Callable, Iterator, Mapping, TypeVar
 
 import requests
 from requests.adapters import HTTPAdapter
 
 from adapters.base import RateLimited, RetriableError
+
+log = logging.getLogger("socialdesk.http")
 
 USER_AGENT = "socialdesk/0.1 (+https://socialdesk.example)"
 DEFAULT_TIMEOUT = (5.0, 30.0)
@@ -81,6 +84,14 @@ class RateBudget:
                     raise RateLimited(f"{self.vendor}: keeping within {self.share:.0%} of the {key} rate limit "
                                       f"({used} of {bucket.limit} used)", wait)
 
+    def left(self, method: str, url: str) -> tuple[str, int, int] | None:
+        """(bucket, limit, remaining) of the window the call to ``url`` counts against, as
+        the vendor last told it; None before it has told."""
+        key = self.bucket_of(method, url)
+        with self._lock:
+            bucket = self.buckets.get(key)
+        return (key, bucket.limit, bucket.remaining) if bucket is not None else None
+
     def after(self, method: str, url: str, headers: Mapping[str, str]) -> None:
         base = self.bucket_of(method, url)
         for suffix, names, _ in self._kinds():
@@ -106,14 +117,32 @@ def endpoint_bucket(method: str, url: str) -> str:
     return f"{method.upper()} /{_ID_PART.sub('/:id', '/' + path).lstrip('/')}"
 
 
+@dataclass(frozen=True)
+class CallSeen:
+    """One HTTP call to a vendor as a watcher sees it: never a URL's query, a header or a body."""
+
+    method: str
+    endpoint: str                 # the path with ids masked: GET /2/users/:id/mentions
+    status: int | None            # None: no answer (timed out, connection failed)
+    seconds: float
+    window: tuple[str, int, int] | None = None   # (bucket, limit, remaining) when the vendor said
+
+
+CallWatcher = Callable[[CallSeen], None]
+
+
 class _TimeoutSession(requests.Session):
-    """A session whose every request has a timeout unless the caller sets one, and which
-    keeps within its ``rate_budget`` when it has one."""
+    """A session whose every request has a timeout unless the caller sets one, which keeps
+    within its ``rate_budget`` when it has one, and tells its ``watchers`` of each call."""
 
     def __init__(self, timeout: tuple[float, float]) -> None:
         super().__init__()
         self._default_timeout = timeout
         self.rate_budget: RateBudget | None = None
+        self.watchers: list[CallWatcher] = []
+        # First among the response hooks: a later one may raise on a 429 (Zendesk's), and
+        # the answer is counted and its rate headers read all the same.
+        self.hooks["response"].insert(0, self._answered)
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         budget = self.rate_budget
@@ -124,10 +153,53 @@ class _TimeoutSession(requests.Session):
             # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's
             # verify; a CA the admin configured for this endpoint must win.
             kwargs.setdefault("verify", self.verify)
-        response = super().request(method, url, **kwargs)
+        started = time.monotonic()
+        try:
+            return super().request(method, url, **kwargs)
+        except (requests.ConnectionError, requests.Timeout):
+            self._tell(CallSeen(method.upper(), call_endpoint(url), None, time.monotonic() - started))
+            raise
+
+    def _answered(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        request = response.request
+        method, url = str(request.method or "GET"), str(request.url or "")
+        budget = self.rate_budget
+        window = None
         if budget is not None:
             budget.after(method, url, response.headers)
-        return response
+            if isinstance(budget, RateBudget):
+                window = budget.left(method, url)
+        self._tell(CallSeen(method.upper(), call_endpoint(url), response.status_code,
+                            response.elapsed.total_seconds(), window))
+
+    def _tell(self, call: CallSeen) -> None:
+        log.debug("%s %s -> %s (%.0f ms)", call.method, call.endpoint,
+                  call.status if call.status is not None else "no answer", call.seconds * 1000)
+        for watcher in self.watchers:
+            watcher(call)
+
+
+def call_endpoint(url: str) -> str:
+    """A call's path without its query, ids masked (what a log line or a metric may name)."""
+    return endpoint_bucket("", url).strip()
+
+
+def _sessions(obj: Any, depth: int = 2) -> Iterator[_TimeoutSession]:
+    """The sessions an adapter speaks through: its own, and those of the clients it holds."""
+    for value in vars(obj).values() if hasattr(obj, "__dict__") else ():
+        if isinstance(value, _TimeoutSession):
+            yield value
+        elif depth > 0 and not isinstance(value, (str, bytes, int, float, dict, list, tuple, requests.Session)):
+            yield from _sessions(value, depth - 1)
+
+
+def watch_calls(adapter: Any, watcher: CallWatcher) -> int:
+    """Tell ``watcher`` of every HTTP call ``adapter`` makes from now on (the daemon counts
+    them); how many sessions it watches."""
+    found = {id(session): session for session in _sessions(adapter)}
+    for session in found.values():
+        session.watchers.append(watcher)
+    return len(found)
 
 
 def build_session(ca_bundle: str | None = None,

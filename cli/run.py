@@ -27,8 +27,17 @@ def set_aside(store: Any) -> str:
     return kept
 
 
+def webhooks_said(created: dict[str, list[str]]) -> str:
+    """What ``setup_push`` made, in words: per helpdesk, what it created, or already there."""
+    if not created:
+        return "none to set up"
+    return "; ".join(f"{name}: " + (", ".join(made) + " created" if made else "already set up")
+                     for name, made in sorted(created.items()))
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the daemon (``--once``: one pass and its status); exit 2 when the mapping cannot be used."""
+    from adapters.http import watch_calls
     from sync.daemon import Daemon, StateMismatch
     from sync.web import WebServer
 
@@ -51,7 +60,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     channel = None
     try:
         try:
-            daemon = Daemon(config, store, sandbox_endpoints(info))
+            daemon = Daemon(config, store, sandbox_endpoints(info), watch_calls=watch_calls)
             daemon.bind_accounts()
         except StateMismatch as err:
             if sandbox is None:
@@ -64,7 +73,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"socialdesk: the state was made with an earlier sandbox; kept as {kept}, starting afresh",
                   file=sys.stderr, flush=True)
             store = open_store(config)
-            daemon = Daemon(config, store, sandbox_endpoints(info))
+            daemon = Daemon(config, store, sandbox_endpoints(info), watch_calls=watch_calls)
             daemon.bind_accounts()
         daemon.prepare()
         listen = config.webhook
@@ -86,7 +95,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                             subscribe_on_sandbox(info, network.kind, f"{web.url}/hooks/network/{name}")
                 daemon.serve_media(public)
                 created = daemon.setup_push(public)
-                logging.getLogger("socialdesk").info("webhooks ready at %s (%s)", web.url, created or "unchanged")
+                logging.getLogger("socialdesk").info("listening at %s; helpdesk webhooks: %s", web.url,
+                                                     webhooks_said(created))
             except Exception as err:  # polling still mirrors; say why push is off
                 logging.getLogger("socialdesk").warning(
                     "helpdesk webhook setup failed: agents' replies are read by polling (networks' webhooks are "

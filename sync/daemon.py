@@ -19,6 +19,8 @@ from adapters.base import (
     ResolvesMedia, Secret, SignsInWithOAuth, SocialdeskError,
 )
 from sync.failures import settle
+from sync.metrics import Metrics, StateCollector
+from sync.mirror.poster import KEPT_FOR_PEOPLE
 from sync.policy import RECHECK_CAP
 from sync.resolve import route_settings
 from sync.route import Route
@@ -73,11 +75,17 @@ def build_adapter(role: str, endpoint: Any, endpoint_settings: EndpointSettings 
     return adapter
 
 
+CallWatch = Callable[[Any, Callable[[Any], None]], Any]
+"""``adapters.http.watch_calls``: tells a watcher of each HTTP call an adapter makes (the
+application layer hands it in: the engine does not reach into the adapters' plumbing)."""
+
+
 class Daemon:
     """Every configured route, sharing one store."""
 
     def __init__(self, config: Any, store: Store, endpoint_settings: EndpointSettings | None = None,
-                 clock: Callable[[], float] = time.time, recheck_cap: float = RECHECK_CAP) -> None:
+                 clock: Callable[[], float] = time.time, recheck_cap: float = RECHECK_CAP,
+                 watch_calls: CallWatch | None = None) -> None:
         self.config = config
         self.store = store
         self.clock = clock
@@ -86,6 +94,13 @@ class Daemon:
                           for name, ep in config.helpdesks.items()}
         self.networks = {name: build_adapter("social", ep, endpoint_settings, store)
                          for name, ep in config.networks.items()}
+        self.routes: dict[str, Route] = {}
+        # This daemon's metrics (GET /metrics): its own registry, as tests run many daemons at once.
+        self.metrics = Metrics()
+        self.metrics.registry.register(StateCollector(store, clock, self.routes, self.read_budgets, KEPT_FOR_PEOPLE))
+        if watch_calls is not None:
+            for name, adapter in (*self.helpdesks.items(), *self.networks.items()):
+                watch_calls(adapter, self.metrics.call_watcher(adapter.kind, name))
         # The token a network's subscription check must name (Meta's verify token), by network.
         self.verify_tokens: dict[str, Secret] = {}
         for name, ep in config.networks.items():
@@ -98,7 +113,6 @@ class Daemon:
                 # Rate windows pass on the daemon's time (a simulation may compress it), and
                 # an adapter's waits go through the daemon's sleep.
                 adapter.use_clock(clock, time.sleep)
-        self.routes: dict[str, Route] = {}
         self.hints: "queue.Queue[tuple[str, str]]" = queue.Queue()
         self.webhook_secrets: dict[str, Secret] = {}
         self.scheduler: BackgroundScheduler | None = None
@@ -138,7 +152,8 @@ class Daemon:
         unresolved = RouteSettings(name=route_cfg.name, helpdesk_name=route_cfg.helpdesk,
                                    streams=tuple(route_cfg.streams))
         return Route(unresolved, self.networks[route_cfg.network], helpdesk, self.store, self.clock,
-                     resolve=lambda: route_settings(route_cfg, helpdesk), recheck_cap=self.recheck_cap)
+                     resolve=lambda: route_settings(route_cfg, helpdesk), recheck_cap=self.recheck_cap,
+                     metrics=self.metrics)
 
     def bind_accounts(self) -> None:
         """Refuse a state made against other accounts (StateMismatch); the first run binds it.
@@ -187,11 +202,16 @@ class Daemon:
         return secret.reveal() if secret is not None else None
 
     def web_app(self) -> Any:
-        """The daemon's HTTP app: helpdesk webhooks and outbound messages, the agent view, health."""
+        """The daemon's HTTP app: helpdesk webhooks and outbound messages, the agent view,
+        health and readiness, metrics, and the status endpoint and page for the holder of
+        the token in SOCIALDESK_STATUS_TOKEN."""
+        from sync.ops_web import status_token
         from sync.web import create_app
 
-        self._web = create_app(self.webhook_secret, self.hint, self.status, org_ids=self.org_id,
-                               helpdesks=self.helpdesks.get, networks=self, agent_view=self.agent_view())
+        self._web = create_app(self.webhook_secret, self.hint, self.status_snapshot, org_ids=self.org_id,
+                               helpdesks=self.helpdesks.get, networks=self, agent_view=self.agent_view(),
+                               readiness=self.readiness, metrics=self.metrics.exposition,
+                               status_token=status_token())
         return self._web
 
     def agent_view(self) -> "AgentView":
@@ -289,6 +309,52 @@ class Daemon:
         re-check of a waiting route, the sides paused; and the store's counts."""
         return {"routes": {name: r.health.report() for name, r in self.routes.items()},
                 "counts": self.store.counts()}
+
+    def read_budgets(self) -> dict[str, Any]:
+        """Each route's monthly read budget (the mapping's ``read_budget``)."""
+        return {r.name: r.read_budget for r in self.config.routes}
+
+    def readiness(self) -> list[str]:
+        """Why the daemon is not ready, one short line a reason (empty: ready): a route
+        parked or waiting on a service, a state store that cannot be read. No errors, queue
+        names or cursors: whoever can reach ``/readyz`` reads it."""
+        reasons = [] if self.store.reachable() else ["the state store cannot be read"]
+        for name, route in self.routes.items():
+            services = {"helpdesk": route.helpdesk.kind, "network": route.network.kind}
+            why = route.health.not_ready(services)
+            if why:
+                reasons.append(f"route {name} {why}")
+        return reasons
+
+    def status_snapshot(self) -> dict[str, Any]:
+        """What ``GET /api/status`` answers and the status page shows (sync/snapshot.py):
+
+        - ``at``: when it was taken (the daemon's clock, epoch seconds).
+        - ``routes``: per route, ``state`` (active, waiting, parked), ``why`` (the reason in
+          words), ``reason`` (the same in a word or two: configuration, helpdesk_refused,
+          network_unreachable, ...), ``since``, ``next_check`` (a waiting route's re-check),
+          ``waiting`` (per side: reason, since, next_check), ``paused_until`` (per side a rate
+          limit paused), ``network`` and ``helpdesk`` (their kinds).
+        - ``queues``: per route, rows by state of ``inbox``, ``outbox`` and ``pushes``,
+          ``oldest_waiting_seconds`` per queue, ``tickets`` (conversations linked).
+        - ``cursors``: per route, each stream's cursor.
+        - ``last_errors``: rows being retried, newest first: id (in-12, out-3), route, error,
+          attempts, next_attempt_at.
+        - ``held_replies``: replies kept for a lead's approval, the messaging window, a guard
+          or a length limit; ``failed_replies``: replies that failed. Each: id, route,
+          ticket, comment, state, reason, attempts, queued_at (never the reply's text).
+        - ``quarantined``: mentions set aside (as ``socialdesk failed list`` shows them).
+        - ``last_hour``: per route, ``buckets`` (twelve five-minute starts), ``mentions``,
+          ``tickets``, ``replies`` (counts a bucket), and ``latency`` of
+          ``mention_to_ticket`` (from the post) and ``reply_to_post`` (from the reply seen):
+          count, p50, p90, max in seconds.
+        - ``budgets``: per metered helpdesk, its API allocation; ``reads``: per route, the
+          network's reads this month and the monthly budget; ``credentials``: per OAuth
+          grant, when stored, when access expires, whether refused (never a token).
+        """
+        from sync.snapshot import snapshot
+
+        return snapshot(self.routes, self.store, self.clock(), KEPT_FOR_PEOPLE, self.read_budgets())
 
     def start(self) -> BackgroundScheduler:
         """Schedule every route's jobs (sync/scheduler.py)."""

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from adapters.base import RateLimited
+from sync.events import RouteEvents
 from sync.policy import RECHECK_CAP, recheck_delay
 from sync.store import Store
 
@@ -63,8 +64,10 @@ class RouteHealth:
     export), and the passing faults each side gave in a row."""
 
     def __init__(self, name: str, store: Store, clock: Callable[[], float],
-                 recheck_cap: float = RECHECK_CAP) -> None:
+                 recheck_cap: float = RECHECK_CAP, events: RouteEvents | None = None) -> None:
         self.name = name
+        # Each change is told once, as a log line and a metric (sync/events.py).
+        self.events = events if events is not None else RouteEvents(name, "network", "helpdesk")
         self.store = store
         self.clock = clock
         self.recheck_cap = float(recheck_cap)
@@ -131,6 +134,28 @@ class RouteHealth:
         with self._lock:
             return [side for side, w in self.waits.items() if w.next_check <= now]
 
+    def reason_class(self) -> str | None:
+        """Why the route is not active, in words a metric's label may carry: configuration
+        (parked), else each side waited on with its kind (helpdesk_refused,
+        network_unreachable, ...); None when active."""
+        if self.parked is not None:
+            return "configuration"
+        with self._lock:
+            waits = sorted(f"{side}_{w.kind}" for side, w in self.waits.items())
+        return ",".join(waits) or None
+
+    def not_ready(self, services: dict[str, str]) -> str | None:
+        """Why the route is not ready, in a few plain words without its errors (``/readyz``);
+        ``services`` names the service of each side (helpdesk: zendesk). None: ready."""
+        if self.parked is not None:
+            return "parked: its configuration needs a fix (see the status endpoint or the log)"
+        with self._lock:
+            waits = sorted(self.waits.items())
+        said = {"refused": "refused the credentials", "unreachable": "cannot be reached",
+                "limited": "asked to be left alone"}
+        parts = [f"{services.get(side, side)} {said.get(w.kind, w.kind)}" for side, w in waits]
+        return f"waiting: {'; '.join(parts)}" if parts else None
+
     def report(self) -> dict[str, Any]:
         """What ``Daemon.status()`` shows of this route."""
         with self._lock:
@@ -147,7 +172,7 @@ class RouteHealth:
     def pause(self, side: str, err: RateLimited) -> None:
         """``side`` waits what the remote asked."""
         self.paused_until[side] = self.clock() + err.retry_after
-        log.warning("route %s: %s rate limited, pausing %.0fs", self.name, side, err.retry_after)
+        self.events.paused(side, err.retry_after)
 
     def wait(self, side: str, kind: str, reason: str, after: float = 0.0) -> None:
         """The parts that need ``side`` stop until a re-check finds it taking the route again.
@@ -174,8 +199,7 @@ class RouteHealth:
             said = "still waiting, now"
         self._schedule(current, now, after)
         self._record()
-        log.warning("route %s %s: %s; re-checking the %s at %s (in %s)", self.name, said, reason, side,
-                    at(current.next_check), lasted(current.next_check - now))
+        self.events.waiting(said, side, reason, at(current.next_check), lasted(current.next_check - now))
 
     def check_failed(self, side: str, kind: str, reason: str, after: float = 0.0) -> None:
         """A re-check of ``side`` met a failure again: the next one comes twice as late (capped)."""
@@ -200,8 +224,7 @@ class RouteHealth:
                 return
             self.faults[side] = 0
             self._record()
-        log.info("route %s resumed: the %s takes it again, after waiting %s", self.name, side,
-                 lasted(self.clock() - current.since))
+        self.events.resumed(side, lasted(self.clock() - current.since))
 
     def park(self, reason: str) -> None:
         """Stop the route until it is restarted with the fix; nothing is lost, rows stay queued."""
@@ -210,12 +233,12 @@ class RouteHealth:
                 return
             self.parked, self.parked_since = reason, self.clock()
             self._record()
-        log.error("route %s parked: %s", self.name, reason)
+        self.events.parked(reason)
 
     def healthy(self) -> None:
         """A route that passed its checks at start."""
         if self.state == "active" and self.store.set_health(self.name, "active", None):
-            log.info("route %s is active", self.name)
+            self.events.active()
 
     # ------------------------------------------------------------------ passing faults
 

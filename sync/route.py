@@ -14,17 +14,21 @@ No logic of its own lives here: each method hands over to the part whose job it 
 """
 from __future__ import annotations
 
+import functools
 import time
-from typing import Callable
+from typing import Any, Callable, TypeVar
 
 from adapters.base import Author, Helpdesk, SocialdeskError, SocialNetwork
 from sync.context import RouteContext
+from sync.events import RouteEvents
 from sync.failures import probe, settle
 from sync.health import RouteHealth
 from sync.ingest.composer import TicketComposer
 from sync.ingest.inbox import InboxWorker
 from sync.ingest.pushes import PushReader
 from sync.ingest.reader import MentionReader
+from sync.logs import about
+from sync.metrics import Metrics
 from sync.mirror.poster import ReplyPoster
 from sync.mirror.reader import ReplyReader
 from sync.policy import RECHECK_CAP
@@ -33,23 +37,38 @@ from sync.store import Store
 from sync.watch.spike import SpikeWatch
 from sync.watch.viral import ViralWatch
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _on_route(method: F) -> F:
+    """Every line logged while the route does ``method`` names the route."""
+    @functools.wraps(method)
+    def run(self: "Route", *args: Any, **kwargs: Any) -> Any:
+        with about(route=self.name):
+            return method(self, *args, **kwargs)
+    return run  # type: ignore[return-value]
+
 
 class Route:
     """One network account feeding one helpdesk instance."""
 
     def __init__(self, settings: RouteSettings, network: SocialNetwork, helpdesk: Helpdesk,
                  store: Store, clock: Callable[[], float] = time.time, *,
-                 resolve: Callable[[], RouteSettings] | None = None, recheck_cap: float = RECHECK_CAP) -> None:
-        self.health = RouteHealth(settings.name, store, clock, recheck_cap)
+                 resolve: Callable[[], RouteSettings] | None = None, recheck_cap: float = RECHECK_CAP,
+                 metrics: Metrics | None = None) -> None:
+        # What the route tells of its work: log lines, and its daemon's metrics (``metrics``).
+        self.events = RouteEvents(settings.name, network.kind, helpdesk.kind if helpdesk is not None else "none",
+                                  metrics)
+        self.health = RouteHealth(settings.name, store, clock, recheck_cap, self.events)
         self.ctx = RouteContext(settings, network, helpdesk, store, clock, self.health)
         # The mapping's names, still to be resolved into ``settings`` by the route's check.
         self.resolve = resolve
         self.health.resolved = resolve is None
-        self.reader = MentionReader(self.ctx)
+        self.reader = MentionReader(self.ctx, self.events)
         self.pushes = PushReader(self.ctx, self.reader)
         self.use_settings(settings)
         self.replies = ReplyReader(self.ctx)
-        self.poster = ReplyPoster(self.ctx)
+        self.poster = ReplyPoster(self.ctx, self.events)
         self.viral = ViralWatch(self.ctx)
         self.spike = SpikeWatch(self.ctx)
 
@@ -60,7 +79,7 @@ class Route:
         ctx = self.ctx
         self.composer = TicketComposer(settings, ctx.network.private_reply_window,
                                        lambda media: ctx.media_url(media) if ctx.media_url is not None else None)
-        self.inbox = InboxWorker(self.ctx, self.composer)
+        self.inbox = InboxWorker(self.ctx, self.composer, self.events)
 
     # What the daemon, the status page and the benches read.
 
@@ -119,12 +138,14 @@ class Route:
     def me(self) -> Author:
         return self.ctx.me()
 
+    @_on_route
     def park(self, reason: str) -> None:
         self.health.park(reason)
 
     def healthy(self) -> None:
         self.health.healthy()
 
+    @_on_route
     def check(self, side: str | None = None) -> bool:
         """What a route passes before it works (``side`` None: at start), and what a
         waiting route asks again of ``side``: its mapping names resolved (once, a helpdesk
@@ -156,6 +177,7 @@ class Route:
             return side == "helpdesk"  # the helpdesk answered; the network now waits
         return True
 
+    @_on_route
     def recheck(self) -> bool:
         """Each side the route waits on whose re-check has come is asked again; True when
         one resumed."""
@@ -175,13 +197,16 @@ class Route:
     def poll_due(self, stream: str, interval: float) -> bool:
         return self.reader.poll_due(stream, interval)
 
+    @_on_route
     def poll(self, stream: str) -> int:
         return self.reader.poll(stream)
 
+    @_on_route
     def read_pushes(self, limit: int = 20) -> int:
         """Deliveries the network pushed (Meta's webhooks), into the inbox."""
         return self.pushes.process(limit)
 
+    @_on_route
     def process_inbox(self, limit: int = 50) -> int:
         try:
             return self.inbox.process(limit)
@@ -192,21 +217,27 @@ class Route:
             settle(self.ctx, err, "batch", "writing a batch of tickets")
             return 0
 
+    @_on_route
     def poll_replies(self) -> int:
         return self.replies.poll()
 
+    @_on_route
     def hint(self, ticket_id: str) -> int:
         return self.replies.hint(ticket_id)
 
+    @_on_route
     def drain_outbox(self, limit: int = 20) -> int:
         return self.poster.drain(limit)
 
+    @_on_route
     def viral_watch(self) -> int:
         return self.viral.run()
 
+    @_on_route
     def spike_watch(self) -> str | None:
         return self.spike.run()
 
+    @_on_route
     def run_once(self) -> None:
         """Every step once: re-check if waiting, read, ticket, read replies, post, watch
         (a part does nothing while the route waits or is parked)."""

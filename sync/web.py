@@ -1,6 +1,6 @@
 """Inbound HTTP: helpdesk webhooks (a hint to mirror now), networks' pushed deliveries
-(kept for the route to read), the agent view the Zendesk sidebar reads, and health, served
-by waitress.
+(kept for the route to read), the agent view the Zendesk sidebar reads, and what operators
+ask (health, readiness, metrics, status: sync/ops_web.py), served by waitress.
 
 A webhook is only a hint: the daemon re-reads the ticket's comments through the API,
 so a forged or replayed body could at worst cause one extra read, and it is rejected
@@ -24,9 +24,11 @@ from waitress.server import create_server
 
 import adapters
 from adapters.base import (
-    REPLAYED, AuthFailed, NotFound, ReceivesOutboundMessages, ReceivesPushes, ReceivesWebhooks, SocialdeskError,
+    REPLAYED, AuthFailed, NotFound, ReceivesOutboundMessages, ReceivesPushes, ReceivesWebhooks, Secret,
+    SocialdeskError,
 )
 from sync.agent_view import AgentView, NoView, ViewUnavailable
+from sync.ops_web import Operations
 
 log = logging.getLogger("socialdesk.web")
 
@@ -124,7 +126,8 @@ def _json(data: Any, status: int) -> Response:
 
 
 class WebhookApp:
-    """The daemon's WSGI app: helpdesk webhooks and outbound messages, and health.
+    """The daemon's WSGI app: helpdesk webhooks and outbound messages, networks' deliveries,
+    the agent view, and what operators ask (``ops``).
 
     Built on werkzeug's request, response and routing alone: a few routes need no web
     framework, and the daemon stays the lighter for it."""
@@ -136,8 +139,10 @@ class WebhookApp:
     def __init__(self, secrets: Callable[[str], str | None], on_hint: Callable[[str, str], None],
                  status: Callable[[], dict[str, Any]], clock: Callable[[], float],
                  org_ids: Callable[[str], str | None], helpdesks: Helpdesks | None,
-                 networks: Networks | None = None, agent_view: AgentView | None = None) -> None:
+                 networks: Networks | None = None, agent_view: AgentView | None = None,
+                 ops: Operations | None = None) -> None:
         self.secrets, self.on_hint, self.status, self.clock = secrets, on_hint, status, clock
+        self.ops = ops if ops is not None else Operations(status, None, None, None, clock)
         self.org_ids, self.helpdesks = org_ids, helpdesks
         self.networks = networks
         self.agent_view = agent_view  # None: every request for the agent view is refused
@@ -151,7 +156,12 @@ class WebhookApp:
                          Rule("/hooks/network/<network>", endpoint=self.network_push, methods=["GET", "POST"]),
                          Rule("/media/<token>", endpoint=self.media, methods=["GET"]),
                          Rule("/api/agent-view/tickets/<ticket_id>", endpoint=self.agent_ticket, methods=["GET"]),
-                         Rule("/health", endpoint=self.health, methods=["GET"])])
+                         Rule("/healthz", endpoint=self.ops.healthz, methods=["GET"]),
+                         Rule("/health", endpoint=self.ops.healthz, methods=["GET"]),   # its older name
+                         Rule("/readyz", endpoint=self.ops.readyz, methods=["GET"]),
+                         Rule("/metrics", endpoint=self.ops.metrics_text, methods=["GET"]),
+                         Rule("/api/status", endpoint=self.ops.api_status, methods=["GET"]),
+                         Rule("/status", endpoint=self.ops.status_page, methods=["GET", "POST"])])
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         request = Request(environ)
@@ -289,22 +299,24 @@ class WebhookApp:
         """The hint for ``record_id`` was handled: its next notification is news again."""
         self.outbound_pending.settled((helpdesk, record_id))
 
-    def health(self, request: Request) -> Response:
-        return _json(self.status(), 200)
-
 
 def create_app(secrets: Callable[[str], str | None], on_hint: Callable[[str, str], None],
                status: Callable[[], dict[str, Any]], clock: Callable[[], float] = time.time,
                org_ids: Callable[[str], str | None] = lambda _: None, *,
                helpdesks: Helpdesks | None = None, networks: Networks | None = None,
-               agent_view: AgentView | None = None) -> WebhookApp:
+               agent_view: AgentView | None = None, readiness: Callable[[], list[str]] | None = None,
+               metrics: Callable[[], tuple[bytes, str]] | None = None,
+               status_token: Secret | None = None) -> WebhookApp:
     """``secrets(helpdesk)`` gives a webhook signing secret, ``org_ids(helpdesk)`` a
     Salesforce org id; ``on_hint(helpdesk, ticket_id)`` queues work. ``helpdesks(name)``
     gives the built adapter that checks its deliveries; without it, the adapter class
     registered for the kind in the path checks them (its checks need no connection).
     ``agent_view`` (sync/agent_view.py) answers the ticket sidebar; without it, every
-    request for it is refused."""
-    return WebhookApp(secrets, on_hint, status, clock, org_ids, helpdesks, networks, agent_view)
+    request for it is refused. ``status()`` is the snapshot the status endpoint and page
+    show to the holder of ``status_token`` (none: they are off); ``readiness()`` says why
+    the daemon is not ready (``/readyz``); ``metrics()`` gives ``/metrics``."""
+    ops = Operations(status, readiness, metrics, status_token, clock)
+    return WebhookApp(secrets, on_hint, status, clock, org_ids, helpdesks, networks, agent_view, ops)
 
 
 class WebServer:

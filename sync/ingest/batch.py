@@ -217,18 +217,24 @@ class BatchWriter:
             finished.append(Finished(row.id, "done", ticket_id=link.ticket_id, link_post=(link.id, m.id)))
         self.ctx.store.finish_inbox_many(finished)
         self.ctx.stats.comments += len(finished)
+        for ticket_id, m in landed:
+            self.single.written("updated", ticket_id, m)
         self.single.move_deadlines(landed)
         return len(finished)
 
     def _finish_creates(self, creates: list[Create], results: list[Any]) -> int:
         """Close the rows whose ticket was opened, with their new links, in one step."""
         finished: list[Finished] = []
+        made: list[tuple[str, Mention]] = []
         for (row, m, _), ref in zip(creates, results):
             if self._item_failed(row, ref):
                 continue
             finished.append(Finished(row.id, "done", ticket_id=ref.id, link=self.composer.link_values(m, ref)))
+            made.append((ref.id, m))
         self.ctx.store.finish_inbox_many(finished)
         self.ctx.stats.tickets += len(finished)
+        for ticket_id, m in made:
+            self.single.written("created", ticket_id, m)
         return len(finished)
 
     def _submit(self, ids: list[int], write: Callable[[OnSubmitted], Any]) -> Any:

@@ -7,6 +7,7 @@ from typing import Any
 
 from adapters.base import RetriableError
 from sync.context import RouteContext
+from sync.events import RouteEvents
 from sync.rules import NETWORK_NAMES
 from sync.store import InboxRow
 
@@ -37,8 +38,9 @@ def change_note(change: dict[str, Any]) -> str:
 class ChangeWriter:
     """Writes change rows as internal notes."""
 
-    def __init__(self, ctx: RouteContext) -> None:
+    def __init__(self, ctx: RouteContext, events: RouteEvents) -> None:
         self.ctx = ctx
+        self.events = events
 
     def apply(self, row: InboxRow) -> None:
         ctx = self.ctx
@@ -65,3 +67,4 @@ class ChangeWriter:
             ctx.desk(lambda: desk.add_comment(ticket_id, note, public=False), write=True)
         # No ticket id on the row: a change is not a customer message (it moves no deadline).
         ctx.store.finish_inbox(row.id, "done", note=f"noted on ticket {ticket_id}")
+        self.events.change_noted(ticket_id, str(change["target"]), str(change["what"]))

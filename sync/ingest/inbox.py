@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from adapters.base import BatchesWrites
 from sync.context import RouteContext
+from sync.events import RouteEvents
 from sync.failures import work_rows
 from sync.ingest.batch import BatchWriter
 from sync.ingest.composer import TicketComposer
@@ -12,9 +13,9 @@ from sync.ingest.writer import TicketWriter
 class InboxWorker:
     """Claims a route's pending inbox rows and hands them to the right writer."""
 
-    def __init__(self, ctx: RouteContext, composer: TicketComposer) -> None:
+    def __init__(self, ctx: RouteContext, composer: TicketComposer, events: RouteEvents) -> None:
         self.ctx = ctx
-        self.single = TicketWriter(ctx, composer)
+        self.single = TicketWriter(ctx, composer, events)
         desk = ctx.helpdesk
         self.batch = BatchWriter(ctx, desk, composer, self.single) if isinstance(desk, BatchesWrites) else None
 

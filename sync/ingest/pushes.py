@@ -8,7 +8,6 @@ hidden comment, an unsent message) become rows of their own, written as internal
 """
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from adapters.base import (
@@ -19,8 +18,6 @@ from sync.failures import settle
 from sync.ingest.reader import MentionReader
 from sync.policy import backoff, quick_retry
 from sync.store import InboxItem
-
-log = logging.getLogger("socialdesk.engine")
 
 PUSH_STREAM = "push"
 
@@ -50,7 +47,7 @@ class PushReader:
                 items = quick_retry(lambda: network.read_push(body))
             except ValueError as err:
                 ctx.store.finish_push(push_id, "quarantined", f"not a delivery: {err}")
-                log.warning("route %s: pushed delivery %d kept aside: %s", ctx.name, push_id, err)
+                self.reader.events.quarantined("ingest", f"pushed delivery {push_id}", "not a delivery")
                 continue
             except RetriableError as err:       # the network is slow to tell an author's name
                 ctx.store.retry_push(push_id, str(err), backoff(attempts + 1))
@@ -61,6 +58,7 @@ class PushReader:
                 return read
             except SocialdeskError as err:
                 ctx.store.finish_push(push_id, "quarantined", f"{type(err).__name__}: {err}")
+                self.reader.events.quarantined("ingest", f"pushed delivery {push_id}", type(err).__name__)
                 continue
             self.record(items)
             ctx.store.finish_push(push_id)

@@ -15,6 +15,7 @@ from adapters.base import (
 )
 from sync.checkpoints import checkpoint
 from sync.context import RouteContext
+from sync.events import RouteEvents
 from sync.failures import settle
 from sync.ingest.composer import conversation_key, mention_to_payload
 from sync.policy import quick_retry
@@ -40,8 +41,9 @@ def _id_key(value: str) -> tuple[int, str]:
 class MentionReader:
     """Polls a route's streams (mentions, DMs) at the pace the network and the budget allow."""
 
-    def __init__(self, ctx: RouteContext) -> None:
+    def __init__(self, ctx: RouteContext, events: RouteEvents) -> None:
         self.ctx = ctx
+        self.events = events
         self._last_poll: dict[str, float] = {}
         self._rate: dict[str, float] = {}
         self.overlap = float(getattr(ctx.settings, "read_overlap", DEFAULT_READ_OVERLAP))
@@ -188,10 +190,14 @@ class MentionReader:
                 cutoff: float | None = None) -> int:
         ctx = self.ctx
         rows = []
+        # A post read again (the overlap, a push and a read) is no news: told only the first time.
+        known = ctx.store.known_keys(ctx.name, [item.key for item in items]) if items else set()
         for item in items:
             if isinstance(item, Unparseable):
                 ctx.store.quarantine_item(ctx.name, stream, item.key, item.reason, item.raw)
                 ctx.stats.quarantined += 1
+                if item.key not in known:
+                    self.events.quarantined("ingest", item.key, "unreadable")
                 continue
             created = item.created_at.isoformat() if item.created_at else ""
             payload = mention_to_payload(item)
@@ -199,7 +205,13 @@ class MentionReader:
                 payload["before_first_run"] = True
             rows.append(InboxItem(item.key, stream, payload, f"{created}|{item.id:0>20}", conversation_key(item)))
         ctx.stats.read += len(rows)
-        return ctx.store.record_page(ctx.name, stream, rows, cursor, move_cursor=last)
+        new = ctx.store.record_page(ctx.name, stream, rows, cursor, move_cursor=last)
+        told: set[str] = set()
+        for row in rows:
+            if row.source_key not in known and row.source_key not in told:
+                told.add(row.source_key)
+                self.events.mention_read(stream, row.source_key, row.conversation, row.payload["author"]["handle"])
+        return new
 
     def _backfill(self, since: Cursor) -> int:
         """The mentions window was exceeded: recover the gap through recent search."""

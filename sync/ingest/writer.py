@@ -12,8 +12,10 @@ import logging
 from adapters.base import Author, BatchesWrites, JobPending, Mention, NotFound, SocialdeskError, TicketRef
 from sync.checkpoints import checkpoint
 from sync.context import RouteContext
+from sync.events import RouteEvents
 from sync.ingest.changes import ChangeWriter, is_change
 from sync.ingest.composer import TicketComposer, conversation_key, filtered, marker, row_mention
+from sync.logs import about
 from sync.store import InboxRow
 
 log = logging.getLogger("socialdesk.engine")
@@ -22,21 +24,32 @@ log = logging.getLogger("socialdesk.engine")
 class TicketWriter:
     """The careful, one-row-at-a-time write: used idle, and for every row tried before."""
 
-    def __init__(self, ctx: RouteContext, composer: TicketComposer) -> None:
+    def __init__(self, ctx: RouteContext, composer: TicketComposer, events: RouteEvents) -> None:
         self.ctx = ctx
         self.composer = composer
-        self.changes = ChangeWriter(ctx)
+        self.events = events
+        self.changes = ChangeWriter(ctx, events)
 
     def quarantine(self, row: InboxRow, err: Exception) -> None:
         self.ctx.store.quarantine("inbox", row.id, f"{type(err).__name__}: {err}")
         self.ctx.stats.quarantined += 1
+        self.events.quarantined("ingest", row.source_key, type(err).__name__)
+
+    def written(self, action: str, ticket_id: str, m: Mention) -> None:
+        """Tell that ``m`` is on ticket ``ticket_id`` now (created: a new ticket; updated: a comment)."""
+        posted_at = m.created_at.timestamp() if m.created_at else None
+        self.events.ticket_written(action, ticket_id, m.key, conversation_key(m), posted_at, self.ctx.clock())
 
     def ingest(self, row: InboxRow) -> None:
         if is_change(row):
             self.changes.apply(row)
             return
-        ctx, desk = self.ctx, self.ctx.helpdesk
         m = row_mention(row)
+        with about(conversation=conversation_key(m)):
+            self._ingest(row, m)
+
+    def _ingest(self, row: InboxRow, m: Mention) -> None:
+        ctx, desk = self.ctx, self.ctx.helpdesk
         reason = filtered(ctx.settings, ctx.me, m, row.payload)
         if reason:
             ctx.store.finish_inbox(row.id, "filtered", note=reason)
@@ -63,6 +76,7 @@ class TicketWriter:
             ctx.store.finish_inbox(row.id, "done", ticket_id=existing[0].id,
                                    link=self.composer.link_values(m, existing[0]))
             ctx.stats.tickets += 1
+            self.written("created", existing[0].id, m)
             return
         link = ctx.store.latest_link(ctx.name, conversation_key(m))
         previous: TicketRef | None = None
@@ -79,6 +93,7 @@ class TicketWriter:
                 self.move_deadline(ticket.id, m)
                 ctx.store.finish_inbox(row.id, "done", ticket_id=ticket.id, link_post=(link.id, m.id))
                 ctx.stats.comments += 1
+                self.written("updated", ticket.id, m)
                 return
             previous = ticket
         new = self.composer.new_ticket(m, requester, previous)
@@ -86,6 +101,7 @@ class TicketWriter:
         checkpoint("ingest.after_create_ticket")
         ctx.store.finish_inbox(row.id, "done", ticket_id=ref.id, link=self.composer.link_values(m, ref))
         ctx.stats.tickets += 1
+        self.written("created", ref.id, m)
         checkpoint("ingest.after_finish")
 
     def catch_up(self, ticket_id: str) -> None:

@@ -12,12 +12,14 @@ from typing import Any
 from adapters.base import DuplicateContent, OutboundPost, RetriableError, WindowClosed
 from sync.checkpoints import checkpoint
 from sync.context import RouteContext
+from sync.events import RouteEvents
 from sync.failures import work_rows
+from sync.logs import about
 from sync.mirror.guards import HeldReply, public_reply_guard, too_old
 from sync.policy import quick_retry
 from sync.rules import NETWORK_NAMES
-from sync.store import OutboxRow
-from sync.text import address, split_reply
+from sync.store import LinkRow, OutboxRow
+from sync.text import ReplyTooLong, address, split_reply
 
 log = logging.getLogger("socialdesk.engine")
 
@@ -27,6 +29,11 @@ APPROVAL_RECHECK = 60.0
 WINDOW_RECHECK = 300.0
 # Meta's message tag for a person's answer after the standard 24-hour window.
 HUMAN_AGENT = "HUMAN_AGENT"
+# How a reply kept for later starts its reason (the outbox row's last error): it waits on
+# people (a lead, the customer), not on socialdesk.
+AWAITING_APPROVAL = "awaiting approval"
+OUTSIDE_WINDOW = "outside the messaging window"
+KEPT_FOR_PEOPLE = (AWAITING_APPROVAL, OUTSIDE_WINDOW)
 
 
 def _ago(seconds: float) -> str:
@@ -67,8 +74,9 @@ def post_once(network: Any, post: OutboundPost, retry: bool) -> Any:
 class ReplyPoster:
     """Works a route's outbox: each queued agent answer goes out once, or is held with a note."""
 
-    def __init__(self, ctx: RouteContext) -> None:
+    def __init__(self, ctx: RouteContext, events: RouteEvents) -> None:
         self.ctx = ctx
+        self.events = events
 
     def drain(self, limit: int = 20) -> int:
         ctx = self.ctx
@@ -77,12 +85,16 @@ class ReplyPoster:
         return work_rows(ctx, "outbox", ctx.store.claim_outbox(ctx.name, limit), self.mirror, self.failed, "mirror")
 
     def mirror(self, row: OutboxRow) -> None:
-        ctx = self.ctx
-        network, desk, mirror = ctx.network, ctx.helpdesk, ctx.settings.mirror
-        link = ctx.store.link_by_ticket(ctx.name, row.ticket_id)
+        link = self.ctx.store.link_by_ticket(self.ctx.name, row.ticket_id)
         if link is None:
             # Queued while its ticket's link was being recorded: it comes in a moment.
             raise RetriableError(f"ticket {row.ticket_id} is not linked to a conversation yet")
+        with about(conversation=link.conversation_key):
+            self._mirror(row, link)
+
+    def _mirror(self, row: OutboxRow, link: LinkRow) -> None:
+        ctx = self.ctx
+        network, desk, mirror = ctx.network, ctx.helpdesk, ctx.settings.mirror
         ticket = ctx.desk(lambda: desk.get_ticket(row.ticket_id))
         if mirror.approval.required and mirror.approval.tag not in ticket.tags:
             self._await_approval(row, mirror.approval.tag)
@@ -152,6 +164,8 @@ class ReplyPoster:
         checkpoint("mirror.after_note")
         ctx.store.finish_outbox(row.id, "posted")
         ctx.stats.replies_posted += 1
+        self.events.reply_posted(row.ticket_id, row.comment_id, link.conversation_key, len(parts), where,
+                                 ctx.store.queued_at("outbox", row.id), ctx.clock())
 
     def _network_name(self) -> str:
         return NETWORK_NAMES.get(self.ctx.network.kind, self.ctx.network.kind)
@@ -187,8 +201,9 @@ class ReplyPoster:
         """Keep a private answer the network no longer accepts: say once why and what the
         agent can do; it goes out by itself once the customer writes again."""
         ctx = self.ctx
-        waiting = f"outside the messaging window: {why}"
-        if not (row.last_error or "").startswith("outside the messaging window"):
+        waiting = f"{OUTSIDE_WINDOW}: {why}"
+        if not (row.last_error or "").startswith(OUTSIDE_WINDOW):
+            self._held(row, waiting)
             note = (f"socialdesk is holding this reply: {why}. It goes out by itself if the customer writes "
                     f"again. To reach them now, answer them publicly on one of their posts or comments. "
                     f"[comment {row.comment_id}]")
@@ -198,12 +213,17 @@ class ReplyPoster:
     def _await_approval(self, row: OutboxRow, tag: str) -> None:
         """Keep the reply until a lead approves the ticket; say so once, then check again."""
         ctx = self.ctx
-        waiting = f"awaiting approval: a lead adds the tag {tag} to the ticket"
-        if not (row.last_error or "").startswith("awaiting approval"):
+        waiting = f"{AWAITING_APPROVAL}: a lead adds the tag {tag} to the ticket"
+        if not (row.last_error or "").startswith(AWAITING_APPROVAL):
+            self._held(row, waiting)
             note = (f"socialdesk is holding this reply until a lead approves it: add the tag {tag} to the "
                     f"ticket and it goes out. [comment {row.comment_id}]")
             ctx.desk(lambda: ctx.helpdesk.add_comment(row.ticket_id, note, public=False), write=True)
         ctx.store.retry_later("outbox", row.id, waiting, APPROVAL_RECHECK)
+
+    def _held(self, row: OutboxRow, why: str) -> None:
+        link = self.ctx.store.link_by_ticket(self.ctx.name, row.ticket_id)
+        self.events.reply_held(row.ticket_id, row.comment_id, link.conversation_key if link else None, why)
 
     def _post_once(self, post: OutboundPost, retry: bool) -> Any:
         return post_once(self.ctx.network, post, retry)
@@ -214,6 +234,12 @@ class ReplyPoster:
         reason = f"{type(err).__name__}: {err}"
         ctx.store.quarantine("outbox", row.id, reason)
         ctx.stats.reply_failures += 1
+        if isinstance(err, (HeldReply, ReplyTooLong)):
+            self._held(row, str(err))
+        else:
+            link = ctx.store.link_by_ticket(ctx.name, row.ticket_id)
+            self.events.reply_failed(row.ticket_id, row.comment_id, link.conversation_key if link else None,
+                                     type(err).__name__)
         note = (f"socialdesk could not post this reply on {self._network_name()}: "
                 f"{err}. It is kept; retry it with 'socialdesk failed retry out-{row.id}'. [comment {row.comment_id}]")
         try:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any, Callable
 
 import sqlalchemy as sa
@@ -96,3 +97,96 @@ class Status:
             for r in conn.execute(sa.select(cursors)):
                 out.setdefault(r.route, {}).setdefault("cursors", {})[r.stream] = r.value
         return out
+
+    # ------------------------------------------------------------------ what operators watch
+
+    def reachable(self) -> bool:
+        """Whether the state answers a trivial read now (readiness, the metrics' store gauge)."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.select(sa.literal(1))).scalar()
+            return True
+        except sa.exc.SQLAlchemyError:
+            return False
+
+    def known_keys(self, route: str, keys: list[str]) -> set[str]:
+        """Which of ``keys`` the route's inbox already holds (a re-read post is not news)."""
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for i in range(0, len(keys), 500):
+                found.update(conn.execute(sa.select(inbox.c.source_key).where(
+                    inbox.c.route == route, inbox.c.source_key.in_(keys[i:i + 500]))).scalars())
+        return found
+
+    def queued_at(self, table: str, row_id: int) -> float | None:
+        """When an inbox row was read or an outbox row queued."""
+        target, column = (inbox, inbox.c.received_at) if table == "inbox" else (outbox, outbox.c.created_at)
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(column).where(target.c.id == row_id)).scalar()
+
+    def oldest_waiting(self, held: tuple[str, ...] = ()) -> dict[str, dict[str, float]]:
+        """Per route and queue (inbox, outbox, pushes), when its oldest pending row came in;
+        outbox rows whose last error starts with one of ``held`` (kept for a lead's approval,
+        for the customer to write again) wait on people, not on socialdesk, and are left out."""
+        out: dict[str, dict[str, float]] = {}
+        waiting = sa.and_(*(sa.not_(sa.func.coalesce(outbox.c.last_error, "").startswith(h)) for h in held))
+        queries = (("inbox", inbox.c.route, inbox.c.received_at, inbox.c.state == "pending"),
+                   ("outbox", outbox.c.route, outbox.c.created_at, sa.and_(outbox.c.state == "pending", waiting)),
+                   ("pushes", pushes.c.route, pushes.c.received_at, pushes.c.state == "pending"))
+        with self.engine.connect() as conn:
+            for name, route, at, pending in queries:
+                for r in conn.execute(sa.select(route, sa.func.min(at)).where(pending).group_by(route)):
+                    out.setdefault(r[0], {})[name] = float(r[1])
+        return out
+
+    def outbox_attention(self, held: tuple[str, ...], limit: int = 50) -> list[dict[str, Any]]:
+        """Replies people should know about, newest first: failed ones, and pending ones kept
+        for a reason in ``held``; ids, state and reason, never the reply's text."""
+        kept = sa.or_(*(sa.func.coalesce(outbox.c.last_error, "").startswith(h) for h in held)) if held else sa.false()
+        query = (sa.select(outbox.c.id, outbox.c.route, outbox.c.ticket_id, outbox.c.comment_id, outbox.c.state,
+                           outbox.c.last_error, outbox.c.attempts, outbox.c.created_at)
+                 .where(sa.or_(outbox.c.state == "failed", sa.and_(outbox.c.state == "pending", kept)))
+                 .order_by(outbox.c.id.desc()).limit(limit))
+        with self.engine.connect() as conn:
+            return [{"id": f"out-{r.id}", "route": r.route, "ticket": r.ticket_id, "comment": r.comment_id,
+                     "state": r.state, "reason": r.last_error, "attempts": r.attempts, "queued_at": r.created_at}
+                    for r in conn.execute(query)]
+
+    def retrying(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The last errors of rows still to be tried again (inbox and outbox), newest first."""
+        out: list[dict[str, Any]] = []
+        with self.engine.connect() as conn:
+            for table, prefix in ((inbox, "in"), (outbox, "out")):
+                query = (sa.select(table.c.id, table.c.route, table.c.last_error, table.c.attempts,
+                                   table.c.next_attempt_at)
+                         .where(table.c.state == "pending", table.c.last_error.is_not(None), table.c.attempts > 0)
+                         .order_by(table.c.id.desc()).limit(limit))
+                out.extend({"id": f"{prefix}-{r.id}", "route": r.route, "error": r.last_error, "attempts": r.attempts,
+                            "next_attempt_at": r.next_attempt_at} for r in conn.execute(query))
+        return out[:limit]
+
+    def finished_since(self, since: float) -> dict[str, list[dict[str, Any]]]:
+        """Inbox rows written and replies posted since ``since``, per route, with when each
+        came in and was done: the last hour's volumes and latencies."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        with self.engine.connect() as conn:
+            for r in conn.execute(sa.select(inbox.c.route, inbox.c.received_at, inbox.c.done_at, inbox.c.payload)
+                                  .where(inbox.c.state == "done", inbox.c.done_at >= since)):
+                out.setdefault(r.route, []).append({"kind": "ticket", "in": r.received_at, "done": r.done_at,
+                                                    "posted_at": _posted_at(r.payload)})
+            for r in conn.execute(sa.select(outbox.c.route, outbox.c.created_at, outbox.c.done_at)
+                                  .where(outbox.c.state == "posted", outbox.c.done_at >= since)):
+                out.setdefault(r.route, []).append({"kind": "reply", "in": r.created_at, "done": r.done_at})
+            for r in conn.execute(sa.select(inbox.c.route, inbox.c.received_at)
+                                  .where(inbox.c.received_at >= since, inbox.c.state != "quarantined")):
+                out.setdefault(r.route, []).append({"kind": "read", "in": r.received_at, "done": r.received_at})
+        return out
+
+
+def _posted_at(payload: str) -> float | None:
+    """When the network says a post was made (its inbox payload's ``created_at``)."""
+    try:
+        created = json.loads(payload).get("created_at")
+        return datetime.fromisoformat(created).timestamp() if created else None
+    except (ValueError, TypeError, AttributeError):
+        return None

@@ -89,8 +89,10 @@ def test_waitress_serves_on_a_free_port_and_stops_quickly() -> None:
     port = int(web.url.rsplit(":", 1)[1])
     assert port > 0
     with requests.Session() as http:            # a kept-alive connection must not hold the stop
-        response = http.get(f"{web.url}/health")
-        assert response.json() == {"ok": True} and response.headers["Server"] == "socialdesk"
+        response = http.get(f"{web.url}/healthz")
+        assert response.json() == {"status": "alive"} and response.headers["Server"] == "socialdesk"
+        assert http.get(f"{web.url}/health").json() == {"status": "alive"}, "the older name answers the same"
+        assert "ok" not in http.get(f"{web.url}/health").text, "the status is not shown to anyone"
         started = time.monotonic()
         web.stop()
         assert time.monotonic() - started < 2.0
