@@ -138,7 +138,9 @@ def test_status_shows_the_salesforce_api_budget(sandbox_process: dict, tmp_path:
     run = socialdesk("run", "--config", str(config), "--once", env=env)
     assert run.returncode == 0, run.stderr
     status = socialdesk("status", "--config", str(config), env=env)
-    assert "API budget (acme): org " in status.stdout and "share 20%" in status.stdout
+    shown = route_rows(status.stdout, "acme-x")
+    assert shown["API budget (acme)"].startswith("org ") and "share 20%" in shown["API budget (acme)"]
+    assert int(shown["cases"]) >= 0 and "tickets" not in shown, "a Salesforce route makes cases"
     body = json.loads(socialdesk("status", "--config", str(config), "--json", env=env).stdout)
     assert body["budgets"]["acme"]["socialdesk_calls_24h"] > 0
     assert "calls_per_minute" not in body["budgets"]["acme"], "the per-minute detail is for restarts only"
@@ -149,7 +151,8 @@ def test_status_shows_the_salesforce_api_budget(sandbox_process: dict, tmp_path:
     store.put_budget("acme", {**saved, "slowdown": 4.0, "batch_from": 2})
     store.close()
     tight = socialdesk("status", "--config", str(config), env=env)
-    assert "polling slowed x4, writes batched from 2 pending" in tight.stdout
+    assert route_rows(tight.stdout, "acme-x")["API budget (acme)"].endswith(
+        "; polling slowed x4, writes batched from 2 pending")
 
 
 @pytest.mark.parametrize("mapping, expected", [
@@ -246,8 +249,31 @@ def test_run_with_sandbox_twice_in_one_folder_starts_the_second_afresh(tmp_path:
     assert status["routes"]["x-support"]["state"] == "active", status
     shown = socialdesk("status", "--config", "mapping.yaml", cwd=tmp_path, env=env)
     assert shown.returncode == 0, shown.stderr
-    assert "credentials sandbox_zendesk: OAuth grant stored" in shown.stdout
-    assert "credentials brand_x: OAuth grant stored" in shown.stdout
+    granted = block_rows(shown.stdout, "credentials")
+    assert granted["sandbox_zendesk"].startswith("OAuth grant stored ") and "access renews by" in granted["brand_x"]
     as_json = json.loads(socialdesk("status", "--config", "mapping.yaml", "--json", cwd=tmp_path, env=env).stdout)
     assert set(as_json["credentials"]) == {"sandbox_zendesk", "brand_x"}
     assert as_json["accounts"]["sandbox_zendesk"].startswith("zendesk https://127.0.0.1:")
+
+
+# --------------------------------------------------------------------------- plain output of status and failed
+
+
+def block_rows(text: str, heading: str) -> dict[str, str]:
+    """The aligned name/value rows under the line ``heading`` of a command's plain output."""
+    lines = text.splitlines()
+    start = lines.index(heading) + 1
+    rows = {}
+    for line in lines[start:]:
+        if not line.startswith("  "):
+            break
+        name, _, value = line.strip().partition("  ")
+        rows[name] = value.strip()
+    return rows
+
+
+def route_rows(text: str, route: str) -> dict[str, str]:
+    """``socialdesk status``'s rows of ``route`` (the route's line itself is ``health``)."""
+    heading = next(line for line in text.splitlines() if line.startswith(f"route {route}: "))
+    return {"health": heading.removeprefix(f"route {route}: "), **block_rows(text, heading)}
+
