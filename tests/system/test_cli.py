@@ -277,3 +277,45 @@ def route_rows(text: str, route: str) -> dict[str, str]:
     heading = next(line for line in text.splitlines() if line.startswith(f"route {route}: "))
     return {"health": heading.removeprefix(f"route {route}: "), **block_rows(text, heading)}
 
+
+HELD = ("HeldReply: held: the reply seems to contain an email address; answer again without it, "
+        "or move the conversation to a direct message")
+
+
+@pytest.mark.parametrize("mapping, route, made", [("mapping.yaml", "x-support", "tickets"),
+                                                  ("examples/salesforce.yaml", "x-support", "cases")])
+def test_status_and_failed_list_say_in_words_what_needs_a_look(tmp_path: Path, mapping: str, route: str,
+                                                               made: str) -> None:
+    from sync.store import Store
+
+    text = (ROOT / mapping).read_text()
+    config = tmp_path / "mapping.yaml"
+    config.write_text(text.replace("sqlite:///socialdesk", f"sqlite:///{tmp_path}/socialdesk", 1))
+    store = Store(f"sqlite:///{tmp_path}/" + text.split("sqlite:///", 1)[1].split()[0])
+    store.migrate()
+    store.quarantine_item(route, "mentions", "x:post:901", "SkippableError: the post was deleted", {"id": "901"})
+    store.enqueue_reply(route, "4402", "77", "mail me at ann@example.com")
+    store.finish_outbox(store.claim_outbox(route)[0].id, "failed", HELD)
+    store.close()
+    env = {"SOCIALDESK_KEY_FILE": str(tmp_path / "secret.key")}
+
+    status = socialdesk("status", "--config", str(config), env=env)
+    assert status.returncode == 0, status.stderr
+    rows = route_rows(status.stdout, route)
+    assert rows["health"] == "never run" and rows[made] == "0"
+    assert rows["mentions read"] == "1 quarantined (see 'socialdesk failed list')"
+    assert rows["agent replies"] == "1 held or failed (see 'socialdesk failed list')"
+    assert "{" not in status.stdout, "no dict reprs"
+
+    listed = socialdesk("failed", "list", "--config", str(config), env=env)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[0] == "2 items failed or held (1 held by a guard); queue one again with: socialdesk failed retry ID"
+    cuts = [lines[1].index(name) for name in ("id", "route", "what", "tries", "why")] + [None]
+    table = [[line[a:b].strip() for a, b in zip(cuts, cuts[1:])] for line in lines[2:]]
+    assert table == [["in-1", route, "mention x:post:901", "0", "the post was deleted"],
+                     ["out-1", route, "reply comment:4402", "0", HELD.removeprefix("HeldReply: ")]]
+    as_json = json.loads(socialdesk("failed", "list", "--config", str(config), "--json", env=env).stdout)
+    assert [set(row) for row in as_json] == [{"id", "route", "flow", "key", "reason", "attempts"}] * 2
+    assert as_json[1]["reason"] == HELD, "--json keeps the reason as stored"
+
