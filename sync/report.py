@@ -245,7 +245,7 @@ def _cost(store: Any, config: Any, chosen: Sequence[Any], now: float, prices: Pr
     per_route: dict[str, Any] = {}
     for r in chosen:
         network = config.networks.get(r.network)
-        if (network is None or network.kind != "x") and r.name not in reads:
+        if network is None or network.kind != "x":    # only X reads are priced here
             continue
         counts = reads.get(r.name, {})
         items = {kind: int(counts.get(kind, 0)) for kind in PRICE_ENV}

@@ -22,12 +22,11 @@ from sync.store.schema import inbox, links, outbox
 # row), and the error type it records for a reply a guard stopped (a failed row's reason).
 AWAITING_APPROVAL = "awaiting approval"
 OUTSIDE_WINDOW = "outside the messaging window"
-GUARD_ERROR = "HeldReply"
+HELD_ERRORS = {"HeldReply": "guard", "ReplyTooLong": "length"}
 # What holds a reply, as the report and the status page say it.
-HOLDS = {"approval": "a lead's approval", "messaging_window": "the messaging window", "guard": "a guard"}
+HOLDS = {"approval": "a lead's approval", "messaging_window": "the messaging window", "guard": "a guard",
+         "length": "the network's length limit"}
 _ERROR_TYPE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*): ")
-# At most this many held and failed replies are listed (the newest); counts cover them all.
-LISTED = 50
 
 
 def post_time(sort_key: str | None) -> float | None:
@@ -114,8 +113,9 @@ def _payload(text: str | None) -> dict[str, Any] | None:
 
 
 def reply_state(state: str, last_error: str | None) -> tuple[str, str | None, str | None]:
-    """(posted | waiting | held | failed, what holds it, why) for an outbox row: held for
-    a lead's approval, for the network's messaging window, or by a guard."""
+    """(posted | waiting | held | failed | skipped, what holds it, why) for an outbox row: held
+    for a lead's approval or the network's messaging window (it goes out by itself later), or
+    by a guard or the network's length limit (an agent answers again)."""
     reason = last_error or ""
     if state == "posted":
         return "posted", None, None
@@ -126,8 +126,8 @@ def reply_state(state: str, last_error: str | None) -> tuple[str, str | None, st
         return "waiting", None, reason or None
     kind = _ERROR_TYPE.match(reason)
     why = reason[kind.end():] if kind else reason
-    if kind and kind.group(1) == GUARD_ERROR:
-        return "held", "guard", why
+    if kind and kind.group(1) in HELD_ERRORS:
+        return "held", HELD_ERRORS[kind.group(1)], why
     return ("skipped" if state == "skipped" else "failed"), None, why or "not posted"
 
 
@@ -158,25 +158,6 @@ def _reply(r: Any) -> dict[str, Any]:
     state, hold, why = reply_state(r.state, r.last_error)
     return {"id": f"out-{r.id}", "route": r.route, "ticket_id": r.ticket_id, "comment_id": r.comment_id,
             "state": state, "hold": hold, "why": why, "queued_at": r.created_at, "done_at": r.done_at}
-
-
-def stuck_replies(store: Any, route: str | None = None, limit: int = LISTED) -> dict[str, list[dict[str, Any]]]:
-    """Replies held or failed now, whenever queued (newest first, at most ``limit`` each)."""
-    held_now = sa.or_(outbox.c.state == "failed",
-                      sa.and_(outbox.c.state == "pending",
-                              sa.or_(outbox.c.last_error.like(f"{AWAITING_APPROVAL}%"),
-                                     outbox.c.last_error.like(f"{OUTSIDE_WINDOW}%"))))
-    query = (sa.select(outbox.c.id, outbox.c.route, outbox.c.ticket_id, outbox.c.comment_id, outbox.c.state,
-                       outbox.c.last_error, outbox.c.created_at, outbox.c.done_at)
-             .where(held_now, _routes(outbox.c.route, route)).order_by(outbox.c.id.desc()))
-    out: dict[str, list[dict[str, Any]]] = {"held": [], "failed": []}
-    with store.engine.connect() as conn:
-        for r in conn.execute(query):
-            item = _reply(r)
-            kept = out["held" if item["state"] == "held" else "failed"]
-            if len(kept) < limit:
-                kept.append(item)
-    return out
 
 
 # --------------------------------------------------------------------------- figures
@@ -240,48 +221,52 @@ def series(store: Any, since: float, until: float, step: float, route: str | Non
     """Per route and span of ``step`` seconds: posts read, written into tickets and replies
     posted, and the median of mention read -> ticket written and reply queued -> posted."""
     count = max(1, int(-(-(until - since) // step)))
-    posts = posts_read(store, since, until, route)
-    sent = posted(store, since, until, route)
-    names = sorted({p["route"] for p in posts} | {r["route"] for r in sent})
-    out: dict[str, Any] = {"since": since, "until": until, "step": step, "routes": {}}
-    for name in names:
-        mine = [p for p in posts if p["route"] == name]
-        written = [p for p in mine if p["state"] == "done" and p["ticket_id"] and p["done_at"] is not None]
+    spans = _spans(posts_read(store, since, until, route), posted(store, since, until, route), since, step, count)
+    return {"since": since, "until": until, "step": step, "routes": {name: s for name, (s, _, _) in spans.items()}}
+
+
+Spans = dict[str, tuple[dict[str, list[Any]], list[float], list[float]]]
+
+
+def _spans(posts: list[dict[str, Any]], sent: list[dict[str, Any]], since: float, step: float, count: int) -> Spans:
+    """Per route: the per-span figures, and every read -> written and queued -> posted duration."""
+    out: Spans = {}
+    for name in sorted({p["route"] for p in posts} | {r["route"] for r in sent}):
+        written = [p for p in posts if p["route"] == name and p["state"] == "done" and p["ticket_id"]
+                   and p["done_at"] is not None]
         went = [r for r in sent if r["route"] == name]
-        out["routes"][name] = {
-            "read": buckets((p["read_at"] for p in mine), since, step, count),
-            "written": buckets((p["done_at"] for p in written), since, step, count),
-            "posted": buckets((r["done_at"] for r in went), since, step, count),
-            "ticket_latency": bucket_medians(((p["done_at"], p["done_at"] - p["read_at"]) for p in written),
-                                             since, step, count),
-            "reply_latency": bucket_medians(((r["done_at"], r["done_at"] - r["queued_at"]) for r in went),
-                                            since, step, count),
-        }
-    return out
-
-
-def oldest_waiting(store: Any, now: float) -> dict[str, dict[str, float]]:
-    """Per route, how long the oldest post still to be written and reply still to be posted
-    (not held) have waited, in seconds."""
-    out: dict[str, dict[str, float]] = {}
-    held = sa.or_(outbox.c.last_error.like(f"{AWAITING_APPROVAL}%"), outbox.c.last_error.like(f"{OUTSIDE_WINDOW}%"))
-    with store.engine.connect() as conn:
-        for r in conn.execute(sa.select(inbox.c.route, sa.func.min(inbox.c.received_at))
-                              .where(inbox.c.state == "pending").group_by(inbox.c.route)):
-            out.setdefault(r[0], {})["inbox"] = max(0.0, now - r[1])
-        for r in conn.execute(sa.select(outbox.c.route, sa.func.min(outbox.c.created_at))
-                              .where(outbox.c.state == "pending", sa.or_(outbox.c.last_error.is_(None), ~held))
-                              .group_by(outbox.c.route)):
-            out.setdefault(r[0], {})["outbox"] = max(0.0, now - r[1])
+        to_ticket = [(p["done_at"], p["done_at"] - p["read_at"]) for p in written]
+        to_post = [(r["done_at"], r["done_at"] - r["queued_at"]) for r in went]
+        out[name] = ({"read": buckets((p["read_at"] for p in posts if p["route"] == name), since, step, count),
+                      "written": buckets((at for at, _ in to_ticket), since, step, count),
+                      "posted": buckets((at for at, _ in to_post), since, step, count),
+                      "ticket_latency": bucket_medians(to_ticket, since, step, count),
+                      "reply_latency": bucket_medians(to_post, since, step, count)},
+                     [took for _, took in to_ticket], [took for _, took in to_post])
     return out
 
 
 def last_hour(store: Any, now: float, step: float = 300.0) -> dict[str, Any]:
-    """The status page's history: the last hour in spans of ``step`` seconds (``series``),
-    the replies held or failed now, and the oldest waiting work per route. JSON as is."""
-    return {**series(store, now - 3600.0, now, step), "replies": stuck_replies(store, limit=20),
-            "oldest_waiting": oldest_waiting(store, now)}
+    """Per route, the hour before ``now`` in spans of ``step`` seconds (the status page's small
+    charts; ``Daemon.status_snapshot()``'s ``last_hour``): ``buckets`` (each span's start),
+    ``bucket_seconds``, and per span ``mentions`` read, ``tickets`` (posts written into
+    tickets) and ``replies`` posted; ``latency`` over the hour of ``mention_to_ticket`` (read
+    -> written) and ``reply_to_post`` (queued -> posted): count, p50, p90, max in seconds;
+    ``latency_buckets``: the median of each per span (None: nothing done in it)."""
+    since, count = now - 3600.0, int(-(-3600.0 // step))
+    spans = _spans(posts_read(store, since, now), posted(store, since, now), since, step, count)
+    return {name: {"buckets": [since + i * step for i in range(count)], "bucket_seconds": step,
+                   "mentions": s["read"], "tickets": s["written"], "replies": s["posted"],
+                   "latency": {"mention_to_ticket": _hour_spread(to_ticket), "reply_to_post": _hour_spread(to_post)},
+                   "latency_buckets": {"mention_to_ticket": s["ticket_latency"], "reply_to_post": s["reply_latency"]}}
+            for name, (s, to_ticket, to_post) in spans.items()}
 
 
-__all__ = ["HOLDS", "bucket_medians", "buckets", "conversations", "last_hour", "oldest_waiting", "post_time", "posted", "posts_read",
-           "quarantined", "replies", "reply_state", "response_times", "series", "spread", "stuck_replies"]
+def _hour_spread(values: Sequence[float]) -> dict[str, Any]:
+    got = spread(values)
+    return {"count": got["count"], **{k: None if got[key] is None else round(got[key], 1)
+                                      for k, key in (("p50", "median"), ("p90", "p90"), ("max", "max"))}}
+
+
+__all__ = ["HOLDS", "bucket_medians", "buckets", "conversations", "last_hour", "post_time", "posted", "posts_read",
+           "quarantined", "replies", "reply_state", "response_times", "series", "spread"]
