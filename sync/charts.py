@@ -28,7 +28,9 @@ def duration(seconds: float | None) -> str:
     """A duration as people say it (45s, 3m 20s, 2h 5m, 3d 4h); a dash when there is none."""
     if seconds is None:
         return "-"
-    whole = max(0, int(round(seconds)))
+    if seconds < 9.95:
+        return f"{max(seconds, 0.0):.1f}".rstrip("0").rstrip(".") + "s"
+    whole = int(round(seconds))
     if whole < 60:
         return f"{whole}s"
     if whole < 3600:

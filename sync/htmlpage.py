@@ -15,6 +15,7 @@ h3 { font-size: 14px; margin: 14px 0 6px; }
 table { border-collapse: collapse; margin: 4px 0 8px; }
 th, td { text-align: left; padding: 4px 12px 4px 0; border-bottom: 1px solid #e4e7eb; vertical-align: top; }
 th { font-weight: 600; color: #59636e; font-size: 12px; }
+td:first-child, td:nth-child(2) { white-space: nowrap; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .state { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 600; }
 .state.active, .state.posted, .state.met { background: #dafbe1; color: #116329; }

@@ -141,7 +141,7 @@ def build_report(store: Any, config: Any, now: float, span: float, *, route: str
     routes = [_route(r, config, health.get(r.name), [p for p in posts if p["route"] == r.name],
                      [s for s in sent if s["route"] == r.name], [a for a in answered if a["route"] == r.name],
                      [c for c in opened if c["route"] == r.name], now, targets) for r in chosen]
-    step = 3600.0 if span <= 2 * 86400 else 86400.0
+    step = 300.0 if span <= 3 * 3600 else 3600.0 if span <= 2 * 86400 else 86400.0
     return {
         "since": since, "until": now, "span": span,
         "targets": {"by_priority": dict(targets.by_priority), "source": targets.source},
