@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 import sqlalchemy as sa
 
+from adapters.base import BatchesWrites
 from cli.channel import ChannelMount
 from cli.wiring import sandbox_endpoints
 from sync.config import parse_config
@@ -274,7 +275,7 @@ class ChannelPart:
         last_replies = -math.inf
         last_flush = last_report = time.monotonic()
         last_waiting, last_progress = -1, time.monotonic()
-        pull_waits = 0
+        pull_waits = push_waits = 0
         idle = 0
         writing, written = 0.0, 0
         push_timer = self.push_timer()
@@ -321,15 +322,20 @@ class ChannelPart:
             blocked = self.push_blocked_until() - now
             if waiting and blocked > 0:
                 waits.append(blocked)
+            push_due = self.pusher().due_at() if waiting and left == 0 else None
+            if push_due is not None and push_due > now:
+                # The pusher holds the last few resources for its wait (or Zendesk's pull).
+                waits.append(push_due - now)
+                push_waits += 1
             if left and due is not None and due > now:
                 waits.append(due - now)
             if waits:
-                run.skip(min(waits) + 0.1)
+                self.skip(min(waits) + 0.1)
                 continue
             if waiting and left == 0 and time.monotonic() - last_progress > STUCK_WALL:
                 # Pushes have not taken the rest: Zendesk's next scheduled pull brings them.
                 pull_waits += 1
-                run.skip(self.until_next_pull() + 0.5)
+                self.skip(self.until_next_pull() + 0.5)
                 last_progress = time.monotonic()
                 continue
             idle += 1
@@ -354,13 +360,18 @@ class ChannelPart:
             "push_http_round_trips": round(push_http, 1), "push_requests": push_requests,
             "ms_per_push": round(1000 * push_http / push_requests, 1) if push_requests else None,
             "skipped_waits": round(run.skipped, 1), "waits_for_zendesk_pull": pull_waits,
+            "waits_for_push_rule": push_waits,
             "wall_s_between_pushes": round(wall / push_requests, 2) if push_requests else None,
             "note": "writes run in the bench's thread (as the scheduler's write job), pushes in the daemon's "
                     "pusher thread at the same time; wall = writes + the tail until Zendesk imported the last "
                     "resource + the bench's reads"}
-        pusher = self.mount.service.pusher if self.mount is not None and self.mount.service is not None else None
-        # The product's pacing of pushes: a round lingers this long after a write wakes it.
-        result["pusher"] = {"linger_s": getattr(pusher, "linger", None), "interval_s": getattr(pusher, "interval", None)}
+        rule = self.pusher().rule(self.store.tenants(states=("active",))[0].helpdesk)
+        # The product's pacing of pushes (sync/channel/pacing.py PushRule).
+        result["pusher"] = {"rule": f"push when {rule.full} resources wait, or when the oldest has waited "
+                                    f"{rule.wait:g} s (left to Zendesk's pull when one is due by then)",
+                            "full": rule.full, "wait_s": rule.wait, "pull_every_s": rule.pull_every}
+        result["write_path"] = {"batched": isinstance(self.route.helpdesk, BatchesWrites),
+                                "batch_max": getattr(self.route.helpdesk, "batch_max", None)}
         result["other_zendesk_requests"] = len(others)
         result["x_calls_during_drain"] = len(x_during)
         result["daemon_stats"] = dataclasses.asdict(route.stats)
@@ -368,6 +379,16 @@ class ChannelPart:
         result["pushes_in_drain"] = summarize_pushes(self.account()["pushes"][pushes_before:])
         self.tickets = tickets
         return result
+
+    def pusher(self) -> Any:
+        assert self.mount is not None and self.mount.service is not None
+        return self.mount.service.pusher
+
+    def skip(self, seconds: float) -> None:
+        """Move the clocks, then let the pusher look again (it sleeps until its next push is due)."""
+        self.run.skip(seconds)
+        if self.mount is not None and self.mount.service is not None:
+            self.pusher().wake()
 
     def push_timer(self) -> "HttpTimer":
         """The push client's requests timed (the active account's, made once and kept)."""

@@ -1501,13 +1501,14 @@ class Compare:
         if channel and not channel["target"]["met"]:
             ch = channel["socialdesk"]
             pushed, b, pacing = ch["pushes_in_drain"], ch["drain"]["time_breakdown_s"], ch.get("pusher") or {}
-            out.append(f"channel calls: {ch['helpdesk_calls']} pushes for {r['scenario']['mentions']} mentions "
-                       f"({channel['zendesk_side']['push_floor']['requests']} if every push carried 256): "
-                       f"{(pushed['per_request'] or {}).get('mean')} resources a push on average, one push every "
-                       f"{b.get('wall_s_between_pushes')} s of drain; the pusher pushes what is there "
-                       f"{pacing.get('linger_s')} s after a write wakes it, and the writes took "
-                       f"{b.get('ms_per_row_written')} ms a mention ({b.get('rows_written')} rows in "
-                       f"{b.get('writes_process_inbox')} s), so a round finds that many")
+            others = {k: v for k, v in ch["by_endpoint"].items() if "any_channel/push" not in k}
+            out.append(f"channel calls: {ch['helpdesk_calls']} calls for {r['scenario']['mentions']} mentions, "
+                       f"{pushed['requests']} of them pushes ({channel['zendesk_side']['push_floor']['requests']} if "
+                       f"every push carried 256): {(pushed['per_request'] or {}).get('mean')} resources a push on "
+                       f"average, one push every {b.get('wall_s_between_pushes')} s of drain; the pusher's rule: "
+                       f"{pacing.get('rule')}; the writes took {b.get('ms_per_row_written')} ms a mention "
+                       f"({b.get('rows_written')} rows in {b.get('writes_process_inbox')} s)"
+                       + (f"; other calls: {', '.join(f'{k} x{v}' for k, v in others.items())}" if others else ""))
         return out
 
 

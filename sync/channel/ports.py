@@ -18,6 +18,7 @@ class HostsChannel(Protocol):
     name: str
     max_resources: int
     at_creation: tuple[str, ...]
+    push_wait: float | None      # seconds a new resource may wait to fill a push (None: the default)
 
     def use_ledger(self, ledger: Any) -> None:
         """socialdesk's record of the threads handed to Zendesk (``ThreadLedger``)."""

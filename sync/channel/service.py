@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping
 
 from adapters.base import AuthFailed, FatalError, NotFound, Secret, SocialdeskError
 from sync.channel.ledger import ChannelLedger
+from sync.channel.pacing import DEFAULT_WAIT
 from sync.channel.ports import HostsChannel
 from sync.channel.push import Pusher
 from sync.channel.replies import Refused, Replies
@@ -41,13 +42,13 @@ class ChannelService:
 
     def __init__(self, store: Store, clock: Callable[[], float], desks: Mapping[str, Any],
                  routes: Mapping[str, list[str]], route_of: Callable[[str], Any],
-                 identity: Mapping[str, str]) -> None:
+                 identity: Mapping[str, str], push_wait: float = DEFAULT_WAIT) -> None:
         self.store, self.clock = store, clock
         self.desks = {name: desk for name, desk in desks.items() if isinstance(desk, HostsChannel)}
         self.routes = {name: list(routes.get(name, ())) for name in self.desks}
         self.route_of = route_of
         self.identity = dict(identity)     # name, id, version, author, push_client_id
-        self.pusher = Pusher(store, self.desks.get, clock)
+        self.pusher = Pusher(store, self.desks.get, clock, wait=push_wait)
         self.ledger = ChannelLedger(store, lambda h: self.routes.get(h, []), self.desks.__getitem__,
                                     self._composer, self.pusher.wake)
         self.replies = Replies(store, route_of, self.desks.get, clock)
@@ -197,6 +198,7 @@ class ChannelService:
         new_state = json.dumps({"after": cursor})
         self.store.update_tenant(tenant.id, pull_state=new_state)
         self.store.count_tenant(tenant.id, pulls=1)
+        self.pusher.pulled(tenant.id)
         return desk.pull_payload([r.resource for r in rows], new_state)
 
     # ------------------------------------------------------------------ channelback

@@ -73,6 +73,7 @@ class ResourceRow:
     push_status: str | None
     ticket_id: str | None
     applied_at: float | None
+    created_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ def _resource(row: Any) -> ResourceRow:
     return ResourceRow(row.seq, row.helpdesk, row.route, row.external_id, row.thread_ref, row.kind,
                        json.loads(row.resource), json.loads(row.after_creation) if row.after_creation else None,
                        row.post_id, row.post_url, row.author_id, row.author_handle, bool(row.dm), row.pushed_at,
-                       row.pulled_at, row.push_status, row.ticket_id, row.applied_at)
+                       row.pulled_at, row.push_status, row.ticket_id, row.applied_at, row.created_at)
 
 
 class Tenants:
@@ -179,6 +180,17 @@ class Tenants:
             _insert_ignore(conn, channel_threads, ("ref",), ref=ref, helpdesk=helpdesk, route=route,
                            thread_id=thread_id, conversation=conversation, created_at=self.clock())
 
+    def channel_threads(self, refs: Sequence[str], helpdesk: str) -> dict[str, ThreadRow]:
+        """The threads of ``helpdesk`` among ``refs``, by reference."""
+        out: dict[str, ThreadRow] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(refs), 500):
+                for row in conn.execute(sa.select(channel_threads).where(
+                        channel_threads.c.helpdesk == helpdesk, channel_threads.c.ref.in_(list(refs[start:start + 500])))):
+                    out[row.ref] = ThreadRow(row.ref, row.helpdesk, row.route, row.thread_id, row.conversation,
+                                             row.ticket_id)
+        return out
+
     def channel_thread(self, ref: str, helpdesk: str | None = None) -> ThreadRow | None:
         """A thread by reference (only within ``helpdesk`` when given)."""
         query = sa.select(channel_threads).where(channel_threads.c.ref == ref)
@@ -208,12 +220,29 @@ class Tenants:
                      author_handle: str | None = None, dm: bool = False) -> bool:
         """Keep a resource for Zendesk (once per external id); True when it is new."""
         with self.engine.begin() as conn:
-            return _insert_ignore(
-                conn, channel_resources, ("helpdesk", "external_id"), helpdesk=helpdesk, route=route,
-                external_id=external_id, thread_ref=thread_ref, kind=kind, resource=json.dumps(resource),
-                after_creation=json.dumps(after_creation) if after_creation else None, post_id=post_id,
-                post_url=post_url, author_id=author_id, author_handle=author_handle, dm=dm, push_attempts=0,
-                created_at=self.clock())
+            return self._put_resource(conn, self.clock(), helpdesk=helpdesk, route=route, external_id=external_id,
+                                      thread_ref=thread_ref, kind=kind, resource=resource,
+                                      after_creation=after_creation, post_id=post_id, post_url=post_url,
+                                      author_id=author_id, author_handle=author_handle, dm=dm)
+
+    @staticmethod
+    def _put_resource(conn: Any, now: float, *, resource: Mapping[str, Any],
+                      after_creation: Mapping[str, Any] | None = None, **values: Any) -> bool:
+        return _insert_ignore(conn, channel_resources, ("helpdesk", "external_id"), resource=json.dumps(resource),
+                              after_creation=json.dumps(after_creation) if after_creation else None,
+                              push_attempts=0, created_at=now, **values)
+
+    def put_handed(self, items: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]]) -> list[bool]:
+        """Keep many (thread, resource) pairs for Zendesk in one transaction: each thread
+        (``put_thread``'s values) once, each resource (``put_resource``'s) once per external
+        id. True for each resource that is new."""
+        now = self.clock()
+        out: list[bool] = []
+        with self.engine.begin() as conn:
+            for thread, resource in items:
+                _insert_ignore(conn, channel_threads, ("ref",), created_at=now, **thread)
+                out.append(self._put_resource(conn, now, **resource))
+        return out
 
     def channel_resource(self, helpdesk: str | None, external_id: str) -> ResourceRow | None:
         query = sa.select(channel_resources).where(channel_resources.c.external_id == external_id)
@@ -238,14 +267,22 @@ class Tenants:
                 channel_resources.c.pulled_at.is_(None),
                 channel_resources.c.push_attempts < max_attempts).order_by(channel_resources.c.seq).limit(limit))]
 
-    def record_push(self, tenant_id: str, outcomes: Sequence[tuple[int, str, bool]]) -> None:
-        """Each pushed resource's status (seq, status, imported); imported ones are done."""
+    def record_push(self, tenant_id: str, outcomes: Sequence[tuple[int, str, bool]], *, counted: bool = False) -> None:
+        """Each pushed resource's status (seq, status, imported); imported ones are done.
+        ``counted``: the push is added to the tenant's counters in the same transaction."""
         now = self.clock()
+        if not outcomes:
+            return
+        statement = channel_resources.update().where(channel_resources.c.seq == sa.bindparam("b_seq")).values(
+            push_status=sa.bindparam("b_status"), push_attempts=channel_resources.c.push_attempts + 1,
+            push_tenant=tenant_id, pushed_at=sa.bindparam("b_at"))
         with self.engine.begin() as conn:
-            for seq, status, imported in outcomes:
-                conn.execute(channel_resources.update().where(channel_resources.c.seq == seq).values(
-                    push_status=status[:60], push_attempts=channel_resources.c.push_attempts + 1,
-                    push_tenant=tenant_id, pushed_at=now if imported else None))
+            conn.execute(statement, [{"b_seq": seq, "b_status": status[:60], "b_at": now if imported else None}
+                                     for seq, status, imported in outcomes])
+            if counted:
+                conn.execute(channel_tenants.update().where(channel_tenants.c.id == tenant_id).values(
+                    pushes=channel_tenants.c.pushes + 1,
+                    pushed=channel_tenants.c.pushed + sum(1 for *_, ok in outcomes if ok)))
 
     def pullable(self, helpdesk: str, after: int, limit: int, settled_before: float) -> tuple[list[ResourceRow], int]:
         """Resources after cursor ``after`` a push has not imported, oldest first, up to
@@ -302,6 +339,33 @@ class Tenants:
                 inbox.c.route.in_(list(routes)), inbox.c.source_key == source_key, inbox.c.state == "pending")
                 .order_by(inbox.c.lease_until.desc()).limit(1)).first()
         return (row.route, json.loads(row.payload)) if row is not None else None
+
+    def inflight_posts(self, routes: Sequence[str], source_keys: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+        """``inflight_post`` for many posts at once: (route, payload) by source key."""
+        out: dict[str, tuple[str, dict[str, Any]]] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(source_keys), 500):
+                for row in conn.execute(sa.select(inbox.c.route, inbox.c.payload, inbox.c.source_key).where(
+                        inbox.c.route.in_(list(routes)), inbox.c.source_key.in_(list(source_keys[start:start + 500])),
+                        inbox.c.state == "pending").order_by(inbox.c.lease_until)):
+                    out[row.source_key] = (row.route, json.loads(row.payload))   # the one leased last wins
+        return out
+
+    def conversation_heads(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """``conversation_head`` for many (route, conversation) pairs at once."""
+        out: dict[tuple[str, str], dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(pairs), 500):
+                wanted = list(pairs[start:start + 500])
+                rows = conn.execute(sa.select(inbox.c.route, inbox.c.conversation, inbox.c.payload).where(
+                    inbox.c.route.in_(sorted({r for r, _ in wanted})),
+                    inbox.c.conversation.in_(sorted({c for _, c in wanted})), inbox.c.state == "pending")
+                    .order_by(inbox.c.sort_key.desc(), inbox.c.id.desc()))
+                keep = set(wanted)
+                for row in rows:
+                    if (row.route, row.conversation) in keep:
+                        out[(row.route, row.conversation)] = json.loads(row.payload)   # the earliest is last
+        return out
 
     def conversation_head(self, route: str, conversation: str) -> dict[str, Any] | None:
         """The payload of a conversation's earliest pending post: the one being written

@@ -9,6 +9,11 @@ pushes are batched 256 to a request; Zendesk's pulls follow the cursor socialdes
 from __future__ import annotations
 
 import json
+import math
+import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -91,8 +96,9 @@ class ChannelDesk:
         self.http.verify = self.info["ca_bundle"]
         self.http.trust_env = False
         self.people = People(self.info)
-        config = parse_config(mapping(tmp, self.info, TICKET),
-                              env={"SOCIALDESK_ZENDESK_CLIENT_SECRET": self.zd["oauth_client_secret"]})
+        self.mapping_text = mapping(tmp, self.info, TICKET)
+        self.env = {"SOCIALDESK_ZENDESK_CLIENT_SECRET": self.zd["oauth_client_secret"]}
+        config = parse_config(self.mapping_text, env=self.env)
         self.store = open_store(config)
         self.daemon = Daemon(config, self.store, sandbox_endpoints(self.info))
         self.daemon.bind_accounts()
@@ -209,21 +215,95 @@ def test_a_direct_message_is_answered_by_direct_message(desk: ChannelDesk) -> No
     assert sent[0]["text"] == "Hi Dave, it leaves today."
 
 
-def test_pushes_carry_up_to_256_resources_each(desk: ChannelDesk) -> None:
-    desk.service.pusher.stop()        # rounds made by the test alone
-    people = desk.people
-    for i in range(260):
-        people.post(f"cust{i}", f"@{people.brand} question {i}")
+def write_all(desk: ChannelDesk) -> None:
     for _ in range(12):
         desk.daemon.run_once()
         if desk.store.counts().get("inbox", {}).get("pending", 0) == 0:
-            break
-    assert desk.service.pusher.round() == 260
+            return
+    raise AssertionError("the inbox did not empty")
+
+
+def test_a_burst_goes_out_in_full_pushes_and_the_rest_after_the_wait(desk: ChannelDesk) -> None:
+    """520 posts (a backlog) are written a push's worth at a time; the pusher sends each full
+    push at once and holds the last 8 until the oldest of them has waited: ceil(520/256)
+    pushes in all."""
+    pusher = desk.service.pusher
+    pusher.stop()                     # rounds made by the test alone, on a clock it moves
+    people = desk.people
+    for i in range(520):
+        people.post(f"cust{i}", f"@{people.brand} question {i}")
+    write_all(desk)
+    assert pusher.round() == 512
+    assert [p["count"] for p in desk.account()["pushes"]] == [256, 256]
+    assert pusher.round() == 0        # 8 wait: not a push of their own yet
+    wait = pusher.rule("acme").wait
+    assert 2.0 <= wait <= 5.0
+    pusher.clock = lambda: time.time() + wait + 0.5
+    assert pusher.round() == 8
     pushes = desk.account()["pushes"]
-    assert [p["count"] for p in pushes] == [256, 4]
+    assert [p["count"] for p in pushes] == [256, 256, 8] and len(pushes) == math.ceil(520 / 256)
     assert all(r["status"]["code"] == "success" for p in pushes for r in p["results"])
-    assert len(desk.tickets()) == 260
+    assert len(desk.tickets()) == 520
     # Pushed resources are not offered again to Zendesk's pull.
+    assert desk.pull_now()["results"] == []
+
+
+def test_a_lone_mention_is_pushed_after_the_wait_with_those_that_came_meanwhile(desk: ChannelDesk) -> None:
+    """The pusher's thread, as the daemon runs it: a mention is not pushed on its own at once;
+    one more arriving within the wait goes in the same push, sent once the first has waited."""
+    desk.daemon.helpdesks["acme"].push_wait = 1.5
+    people = desk.people
+    people.post("lena", f"@{people.brand} is my order on its way?")
+    desk.daemon.run_once()
+    time.sleep(0.5)
+    assert desk.account()["pushes"] == []
+    people.post("omar", f"@{people.brand} and mine?")
+    desk.daemon.run_once()
+    pushes = until(lambda: desk.account()["pushes"])
+    time.sleep(0.5)
+    assert [p["count"] for p in desk.account()["pushes"]] == [2]
+    rows = [desk.store.channel_resource("acme", r["external_resource_id"]) for r in pushes[0]["results"]]
+    waited = min(r.pushed_at for r in rows) - min(r.created_at for r in rows)
+    assert 1.5 <= waited < 1.5 + 3.0, waited   # the wait, plus at most the thread's look-again interval
+    assert len(until(lambda: desk.tickets())) == 2
+
+
+CRASH_AFTER_PUSH = """import json, sys
+from cli.common import open_store
+from cli.wiring import sandbox_endpoints
+from sync.channel import channel_for
+from sync.config import parse_config
+from sync.daemon import Daemon
+text, env, info = json.load(sys.stdin)
+config = parse_config(text, env=env)
+daemon = Daemon(config, open_store(config), sandbox_endpoints(info))
+channel_for(daemon).pusher.flush()
+"""
+
+
+def test_a_daemon_killed_between_push_and_record_makes_no_second_ticket(desk: ChannelDesk) -> None:
+    """A daemon process pushes three resources and is killed (SIGKILL) before it records
+    the push; the next push sends them again, Zendesk knows their external ids
+    (``already_imported``) and socialdesk records them as imported: three tickets, not six,
+    and nothing left for Zendesk's pull."""
+    desk.service.pusher.stop()
+    people = desk.people
+    for who in ("pia", "quinn", "rolf"):
+        people.post(who, f"@{people.brand} a question from {who}")
+    desk.daemon.run_once()
+    env = dict(os.environ, SOCIALDESK_CRASH_AT="channel.after_push:1")
+    child = subprocess.run([sys.executable, "-c", CRASH_AFTER_PUSH], input=json.dumps(
+        [desk.mapping_text, desk.env, desk.info]), env=env, capture_output=True, text=True, timeout=120,
+        cwd=Path(__file__).resolve().parents[2])
+    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
+    assert len(desk.tickets()) == 3                                     # Zendesk has them
+    assert len(desk.store.unpushed("acme", 256)) == 3                   # socialdesk did not record it
+    assert desk.service.pusher.flush() == 3
+    pushes = desk.account()["pushes"]
+    assert [sorted({r["status"]["code"] for r in p["results"]}) for p in pushes] == [["success"],
+                                                                                    ["already_imported"]]
+    assert len(desk.tickets()) == 3
+    assert desk.store.unpushed("acme", 256) == []
     assert desk.pull_now()["results"] == []
 
 

@@ -149,7 +149,7 @@ def test_each_account_pulls_and_is_pushed_only_its_own_routes_posts(two: TwoAcco
     assert two.pull(two.a, "acme") == [first["acme"]]
     assert two.pull(two.b, "globex") == [first["globex"]]
     second = two.posts()
-    assert two.service.pusher.round() == 2
+    assert two.service.pusher.flush() == 2
     pushed = {name: [r["external_resource_id"] for p in two.zendesk(info, "GET", f"channel_integrations/"
                                                                                f"{two.instance[name]}")["pushes"]
                      for r in p["results"]]
@@ -228,7 +228,7 @@ def test_one_accounts_refused_push_token_holds_only_its_own_pushes(two: TwoAccou
     acme = two.tenant(two.a)
     two.store.update_tenant(acme.id, push_token=two.store.sealer.seal({"token": "revoked"}))
     resources = two.posts()
-    assert two.service.pusher.round() == 1
+    assert two.service.pusher.flush() == 1
     refused = two.store.tenant(acme.id)
     assert refused.push_blocked_until > time.time() and "refused the push token" in (refused.last_error or "")
     assert "revoked" not in (refused.last_error or "")

@@ -33,8 +33,9 @@ from urllib.parse import urlsplit
 import requests
 
 from adapters.base import (
-    AgentReply, Author, Cursor, FatalError, Helpdesk, KeepsRateBudget, LinksIncidents, NewTicket, NotFound, Page,
-    ReportsSlaCoverage, RetriableError, Secret, SignsInWithOAuth, Sleep, TicketRef,
+    AgentReply, Author, BatchesWrites, Cursor, FatalError, Helpdesk, KeepsRateBudget, LinksIncidents, NewTicket,
+    NotFound, OnSubmitted, Page, ReportsSlaCoverage, RetriableError, Secret, SignsInWithOAuth, Sleep, SocialdeskError,
+    TicketRef,
 )
 from adapters.helpdesk.zendesk.session import _raise_on_429, _translated, _ZendeskSession
 from adapters.http import DEFAULT_TIMEOUT, RateBudget
@@ -321,6 +322,15 @@ class ThreadLedger(Protocol):
         """Hand Zendesk the post of thread ``ref`` being written now, as its next comment;
         False when ``ref`` is not a thread."""
 
+    def take_tickets(self, helpdesk: str, items: Sequence[tuple[NewTicket, str]]) -> list[str | None]:
+        """``take_ticket`` for many (ticket, key) at once, kept together."""
+
+    def take_posts(self, helpdesk: str, items: Sequence[tuple[str, str]]) -> list[bool]:
+        """``take_post`` for many (ref, body) at once, kept together."""
+
+    def threads(self, helpdesk: str, refs: Sequence[str]) -> set[str]:
+        """Which of ``refs`` are threads."""
+
     def find(self, helpdesk: str, key: str) -> str | None:
         """The thread holding the post read under ``key``, if it was handed to Zendesk."""
 
@@ -332,7 +342,8 @@ class ThreadLedger(Protocol):
         """Remember the ticket Zendesk made of thread ``ref``."""
 
 
-class ZendeskChannel(Helpdesk, LinksIncidents, KeepsRateBudget, ReportsSlaCoverage, SignsInWithOAuth):
+class ZendeskChannel(Helpdesk, BatchesWrites, LinksIncidents, KeepsRateBudget, ReportsSlaCoverage,
+                     SignsInWithOAuth):
     """A Zendesk account in Channel Framework mode (the mapping's ``mode: channel``)."""
 
     kind: ClassVar[str] = "zendesk"
@@ -340,10 +351,17 @@ class ZendeskChannel(Helpdesk, LinksIncidents, KeepsRateBudget, ReportsSlaCovera
     # Agents' replies come through channelback: the export is never read.
     export_min_interval: ClassVar[float] = 3600.0
     max_resources: ClassVar[int] = MAX_RESOURCES
+    # A backlog is handed over a push's worth at a time: the writes make no API call (the
+    # resources are kept in socialdesk's store, in one transaction), and the pusher finds a
+    # full push waiting.
+    batch_max: ClassVar[int] = MAX_RESOURCES
+    batch_jobs: int = 1
 
-    def __init__(self, rest: Any) -> None:
+    def __init__(self, rest: Any, push_wait: float | None = None) -> None:
         self.rest = rest                   # the account's REST adapter (ZendeskHelpdesk)
         self.name = rest.settings.name
+        # How long a new resource may wait for others to fill its push (None: the daemon's default).
+        self.push_wait = push_wait
         self.base_url: str = rest.base_url
         self.ledger: ThreadLedger | None = None
         self._clock: Callable[[], float] | None = None
@@ -498,6 +516,60 @@ class ZendeskChannel(Helpdesk, LinksIncidents, KeepsRateBudget, ReportsSlaCovera
                          problem_id)
         if real:
             self.rest.link_incidents(self._ticket_id(problem_id), real)
+
+    # ------------------------------------------------------------------ backlogs (BatchesWrites)
+
+    def upsert_requesters(self, authors: Sequence[Author],
+                          on_submitted: OnSubmitted | None = None) -> list[str | SocialdeskError]:
+        return [self.upsert_requester(author) for author in authors]
+
+    def create_tickets(self, tickets: Sequence[NewTicket],
+                       on_submitted: OnSubmitted | None = None) -> list[TicketRef | SocialdeskError]:
+        """Each post becomes a thread's first resource; all are kept in one transaction."""
+        refs = self._ledger().take_tickets(self.name, [(t, t.external_id) for t in tickets])
+        out: list[TicketRef | SocialdeskError] = []
+        for ticket, ref in zip(tickets, refs):
+            if ref is not None:
+                out.append(TicketRef(helpdesk=self.kind, id=ref, status="new", external_id=ticket.external_id))
+                continue
+            try:   # not a post a route read: a ticket socialdesk opens itself, through REST
+                out.append(self.rest.create_ticket(ticket, ticket.external_id))
+            except SocialdeskError as err:
+                out.append(err)
+        return out
+
+    def add_comments(self, comments: Sequence[tuple[str, str, bool, str | None]],
+                     on_submitted: OnSubmitted | None = None) -> list[None | SocialdeskError]:
+        """Public posts on threads become their next resources, kept in one transaction;
+        anything else is written through REST, one at a time."""
+        ledger = self._ledger()
+        threads = ledger.threads(self.name, [ref for ref, _, public, _ in comments if public])
+        posts = [(ref, body) for ref, body, public, _ in comments if public and ref in threads]
+        taken = iter(ledger.take_posts(self.name, posts))
+        out: list[None | SocialdeskError] = []
+        for ref, body, public, author in comments:
+            try:
+                if public and ref in threads:
+                    if not next(taken):
+                        raise RetriableError(f"no post of thread {ref} is being written")
+                else:
+                    self.add_comment(ref, body, public=public, author_id=author)
+                out.append(None)
+            except SocialdeskError as err:
+                out.append(err)
+        return out
+
+    def get_tickets(self, ticket_ids: Sequence[str]) -> dict[str, TicketRef]:
+        threads = self._ledger().threads(self.name, list(ticket_ids))
+        found = {ref: self._ref(ref) for ref in threads}
+        others = [t for t in ticket_ids if t not in threads and t.isdigit()]
+        if others:
+            found.update(self.rest.get_tickets(others))
+        return found
+
+    def job_settled(self, job_id: str) -> bool:
+        """No background job: what the ledger keeps is kept at once."""
+        return True
 
     # ------------------------------------------------------------------ after creation
 
