@@ -8,6 +8,7 @@ not from the daemon's own counters.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
@@ -16,9 +17,11 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from cli.demo_meta import meta_networks, meta_routes, play_meta
+from cli.demo_summary import summary_parts
+from cli.output import Progress, plain, show
 from cli.wiring import SUBSCRIPTIONS, sandbox_endpoints, subscribe_on_sandbox
 from sandbox.scenario import Audit, People, SalesforcePeople, audit, wait_until
 from sandbox.server import Sandbox
@@ -101,8 +104,19 @@ def _config(path: str | None, state_url: str, helpdesk: str) -> Config:
     return dataclasses.replace(config, state_url=state_url)
 
 
-def run_demo(config_path: str | None = None, progress: Callable[[str], None] = lambda _: None,
-             helpdesk: str = "zendesk") -> dict[str, Any]:
+@dataclasses.dataclass(frozen=True)
+class Story:
+    """Where the demo tells what happens: each of its ``ACTS`` acts, and the notes between them."""
+
+    act: Callable[[str], None] = lambda _: None
+    note: Callable[[str], None] = lambda _: None
+
+
+# The acts the day is told in: the SLA report, eight on X, three on Facebook and Instagram.
+ACTS = 12
+
+
+def run_demo(config_path: str | None = None, story: Story = Story(), helpdesk: str = "zendesk") -> dict[str, Any]:
     """Play the day; return the summary (mentions, tickets, replies_posted, lost, ...)."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="socialdesk-demo-") as tmp, Sandbox(workdir=tmp) as sandbox:
@@ -119,18 +133,19 @@ def run_demo(config_path: str | None = None, progress: Callable[[str], None] = l
             for name, desk in daemon.helpdesks.items():
                 if desk.kind == "salesforce":
                     sandbox.connect_push("salesforce", f"{web.url}/hooks/salesforce/{name}")
-                    progress("outbound message pointed at the daemon (what the shipped Flow does)")
+                    story.note("Salesforce's outbound message points at the daemon (what the shipped Flow does)")
             created = daemon.setup_push(web.url)
-            if created:
-                progress(f"webhook and trigger set up in Zendesk: {created}")
+            for desk, made in created.items():
+                story.note(f"{desk}: {' and '.join(made)} set up in Zendesk (what 'socialdesk setup' does)")
             for name, network in daemon.networks.items():
                 if network.kind in SUBSCRIPTIONS:
                     subscribe_on_sandbox(info, network.kind, f"{web.url}/hooks/network/{name}")
-            progress("the Meta app's webhooks pointed at the daemon (what an admin does in the App Dashboard)")
+            story.note("the Meta app's webhooks point at the daemon (what an admin does in the App Dashboard)")
             people = SalesforcePeople(info, ui=True) if helpdesk == "salesforce" else People(info, ui=True)
-            coverage = _coverage(info, daemon, progress)
-            result = _play(people, daemon, progress)
-            result["meta"] = play_meta(info, people, daemon.run_once, progress)
+            coverage = _coverage(info, daemon, story)
+            noun = "case" if helpdesk == "salesforce" else "ticket"
+            result = _play(people, daemon, story.act, noun)
+            result["meta"] = play_meta(info, people, daemon.run_once, story.act, noun)
             result["sla_report"] = coverage
         finally:
             web.stop()
@@ -162,21 +177,21 @@ class _DemoClock:
         return time.time() + self.offset
 
 
-def _coverage(info: dict[str, Any], daemon: Daemon, progress: Callable[[str], None]) -> list[str]:
+def _coverage(info: dict[str, Any], daemon: Daemon, story: Story) -> list[str]:
     """Give the sandbox helpdesk a live account's SLAs and triggers; say what socialdesk
     finds for each rule outcome (the report's lines)."""
     from sandbox.service_levels import seed
     from sync.coverage import coverage_report, format_report
 
     seed(info)
-    progress("09:00 the helpdesk's SLA policies and triggers, as socialdesk sees them for each rule:")
+    story.act("09:00 the helpdesk's SLA policies and triggers, as socialdesk sees them for each rule:")
     lines = format_report(coverage_report(daemon.config, daemon.helpdesks))
     for line in lines:
-        progress(f"        {line}")
+        story.note(f"        {line}")
     return lines
 
 
-def _play(people: People, daemon: Daemon, progress: Callable[[str], None]) -> dict[str, Any]:
+def _play(people: People, daemon: Daemon, progress: Callable[[str], None], noun: str) -> dict[str, Any]:
     brand = people.brand
     route = daemon.routes["x-support"]
     interval = route.network.min_poll_interval
@@ -220,7 +235,7 @@ def _play(people: People, daemon: Daemon, progress: Callable[[str], None]) -> di
     carol_ticket, dave_ticket, gus_ticket = ticket_of(carol), ticket_of(dave), ticket_of(gus)
     settle("Ada's follow-up comment", lambda: len(people.comments(ada_ticket["id"])) >= 2)
 
-    progress("09:30 agents answer every ticket (one long answer, one in DM); answers wait for the lead")
+    progress(f"09:30 agents answer every {noun} (one long answer, one in DM); answers wait for the lead")
     people.answer(ada_ticket["id"], "So sorry, Ada! A replacement ships today with express delivery.")
     people.answer(ada_ticket["id"], "Refund of shipping approved (internal).", public=False)
     people.answer(bob_ticket["id"], LONG_ANSWER)
@@ -246,11 +261,11 @@ def _play(people: People, daemon: Daemon, progress: Callable[[str], None]) -> di
     people.answer(fay_ticket["id"], "Hi Fay, order ORD-482913 left our warehouse this morning; it arrives Friday.")
     settle("Fay's answer by DM and the public note", lambda: on_x("arrives Friday") and on_x("direct message"))
 
-    progress("09:50 Bob's post takes off (4,200 likes): his ticket is escalated")
+    progress(f"09:50 Bob's post takes off (4,200 likes): his {noun} is escalated")
     people.set_metrics(bob, like_count=4_200, retweet_count=310)
     settle("the viral escalation", lambda: notes(bob_ticket, "taking off") >= 1)
 
-    progress("10:15 Dave's ticket is closed; he writes again in the same thread")
+    progress(f"10:15 Dave's {noun} is closed; he writes again in the same thread")
     people.answer(dave_ticket["id"], "Closing as answered.", public=False, status="closed")
     answer_to_dave = next(p["id"] for p in people.posts_by(brand) if p.get("in_reply_to") == dave)
     dave2 = people.post("dave_grohl", "That email never came. Can you check?", in_reply_to=answer_to_dave)
@@ -260,7 +275,7 @@ def _play(people: People, daemon: Daemon, progress: Callable[[str], None]) -> di
     daemon.clock.offset += APPROVAL_RECHECK  # type: ignore[attr-defined]
     settle("the answer to Dave's follow-up", lambda: on_x("Resent it just now"))
 
-    progress("four days later: Gus's ticket was forgotten; a public answer now is held as too late")
+    progress(f"four days later: Gus's {noun} was forgotten; a public answer now is held as too late")
     daemon.clock.offset += 4 * 86400  # type: ignore[attr-defined]
     people.answer(gus_ticket["id"], "Sorry for the trouble, Gus: checkout is fixed now.")
     people.tag(gus_ticket["id"], "approved")
@@ -291,39 +306,41 @@ def _play(people: People, daemon: Daemon, progress: Callable[[str], None]) -> di
 
 
 def render(summary: dict[str, Any]) -> str:
-    ok = summary["lost"] == 0 and summary["duplicates"] == 0 and summary["unanswered"] == 0
-    lines = [
-        f"socialdesk demo: one scripted day on the sandbox (X, Facebook, Instagram -> {summary['helpdesk'].title()} "
-        "and back)",
-        f"  customer posts and DMs : {summary['mentions']}",
-        f"  tickets opened         : {summary['tickets']}",
-        f"  follow-ups as comments : {summary['comments']}",
-        f"  filtered (repost, own) : {summary['filtered']}",
-        f"  posts on X by the brand: {summary['replies_posted']}",
-        "  rules fired            : " + (", ".join(f"{k} x{v}" for k, v in summary["rules_fired"].items())
-                                              or "none"),
-        f"  SLA coverage warnings  : {summary['sla_warnings']}",
-        f"  waited for approval    : {summary['waited_for_approval']}",
-        "  held by guards         : " + (", ".join(f"{k} x{v}" for k, v in summary["held"].items()) or "none"),
-        f"  escalated as viral     : {summary['escalated_viral']}",
-        f"  moved to DM by an agent: {summary['moved_to_dm']}",
-        f"  Facebook and Instagram : {summary['meta']['items']} posts and DMs, {summary['meta']['tickets']} tickets, "
-        f"{summary['meta']['answered_in_place']} answered in place",
-        f"  quarantined            : {summary['quarantined']}",
-        f"  duplicates             : {summary['duplicates']}",
-        f"  lost                   : {summary['lost']}",
-        f"  took {summary['seconds']}s -> " + ("all good" if ok else "PROBLEMS: " + "; ".join(summary["problems"])),
-    ]
-    return "\n".join(lines)
+    """The summary as plain text (what ``socialdesk demo`` prints when not on a terminal)."""
+    return plain(*summary_parts(summary))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """``socialdesk demo``: play the day, print the summary; 1 when anything was lost or duplicated."""
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    progress = (lambda _: None) if args.json else (lambda line: print(line, flush=True))
-    summary = run_demo(args.config, progress, helpdesk=args.helpdesk)
-    print(json.dumps(summary) if args.json else render(summary), flush=True)
+    if args.json:
+        logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+        summary = run_demo(args.config, helpdesk=args.helpdesk)
+        print(json.dumps(summary), flush=True)
+    else:
+        with Progress("the demo's day", total=ACTS) as bar, _daemon_warnings(bar):
+            summary = run_demo(args.config, Story(act=lambda line: (bar.advance(), bar.say(line, "bold")),
+                                                  note=bar.say), helpdesk=args.helpdesk)
+            bar.finish()
+        show(*summary_parts(summary))
     return 0 if summary["lost"] == 0 and summary["duplicates"] == 0 else 1
 
 
-__all__ = ["run_demo", "render", "cmd_demo", "Audit"]
+@contextlib.contextmanager
+def _daemon_warnings(bar: Progress) -> Iterator[None]:
+    """The daemon's warnings told in the story, dimmed, while it plays."""
+    class Told(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            bar.say(f"        daemon {record.levelname.lower()}: {record.getMessage()}", "dim")
+
+    root, handler = logging.getLogger(), Told(logging.WARNING)
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+__all__ = ["ACTS", "Story", "run_demo", "render", "cmd_demo", "Audit"]

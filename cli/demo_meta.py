@@ -41,7 +41,7 @@ def meta_routes(helpdesk: str, kind: str) -> str:
 
 
 def play_meta(info: dict[str, Any], people: People, run_once: Callable[[], None],
-              progress: Callable[[str], None]) -> dict[str, Any]:
+              progress: Callable[[str], None], noun: str = "ticket") -> dict[str, Any]:
     """The act; returns what it counted (items, tickets, answers in place, lost, duplicates)."""
     meta = MetaPeople(info)
 
@@ -83,7 +83,7 @@ def play_meta(info: dict[str, Any], people: People, run_once: Callable[[], None]
 
     settle("the answers on Facebook and Instagram", lambda: in_place() == len(answers))
 
-    progress("11:10 Hana edits her comment: the edit is noted on her ticket")
+    progress(f"11:10 Hana edits her comment: the edit is noted on her {noun}")
     meta.edit(hana, "Is the brass lamp back in stock? I need two.")
     settle("the edit's note", lambda: any("I need two" in c["body"] and not c["public"]
                                           for c in people.comments(opened["hana"]["id"])))

@@ -41,8 +41,10 @@ def cell(value: Cell, style: str = "") -> Text:
     return Text(shown, style=style)
 
 
-def table(rows: Iterable[Sequence[Cell]], headers: Sequence[str] | None = None, indent: int = 0) -> RenderableType:
-    """Rows in aligned columns (a header row when ``headers`` is given), ``indent`` spaces in."""
+def table(rows: Iterable[Sequence[Cell]], headers: Sequence[str] | None = None, indent: int = 0,
+          first_width: int | None = None) -> RenderableType:
+    """Rows in aligned columns (a header row when ``headers`` is given), ``indent`` spaces in;
+    ``first_width`` lines up the first column with other tables'."""
     grid = Table(box=None, show_header=bool(headers), header_style="bold", pad_edge=False, padding=(0, 2, 0, 0))
     for header in headers or ():
         grid.add_column(header, overflow="fold")
@@ -51,14 +53,15 @@ def table(rows: Iterable[Sequence[Cell]], headers: Sequence[str] | None = None, 
             for _ in row:
                 grid.add_column(overflow="fold")
         grid.add_row(*(cell(value) for value in row))
-    if grid.columns and not headers:
-        grid.columns[0].style = "bold"
+    if grid.columns:
+        grid.columns[0].min_width = first_width
+        grid.columns[0].style = "" if headers else "bold"
     return Padding(grid, (0, 0, 0, indent)) if indent else grid
 
 
-def pairs(items: Iterable[tuple[Cell, Cell]], indent: int = 2) -> RenderableType:
-    """Names and values, the values aligned in one column."""
-    return table(items, indent=indent)
+def pairs(items: Iterable[tuple[Cell, Cell]], indent: int = 2, name_width: int | None = None) -> RenderableType:
+    """Names and values, the values aligned in one column (at ``name_width`` or after the longest name)."""
+    return table(items, indent=indent, first_width=name_width)
 
 
 def show(*parts: RenderableType | str, stream: IO[str] | None = None) -> None:
