@@ -81,7 +81,7 @@ def with_route(route: str, head: str = "") -> str:
 def test_the_shipped_mapping_loads() -> None:
     config = load_config(ROOT / "mapping.yaml", env={})
     assert config.version == 1
-    assert config.state_url == "sqlite:///socialdesk.sqlite"
+    assert config.state_url == f"sqlite:///{ROOT / 'socialdesk.sqlite'}", "a relative SQLite file is beside the mapping"
     assert config.uses_sandbox and config.missing_env == ()
     assert config.networks["brand_x"].kind == "x" and config.networks["brand_x"].sandbox
     assert config.helpdesks["sandbox_zendesk"].kind == "zendesk"
@@ -629,7 +629,7 @@ def test_json_schema_is_valid_and_the_shipped_mappings_follow_it() -> None:
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert {"version", "routes"} <= set(schema["required"])
     validator = Draft202012Validator(schema)
-    for path in (ROOT / "mapping.yaml", ROOT / "examples" / "salesforce.yaml"):
+    for path in (ROOT / "mapping.yaml", ROOT / "examples" / "salesforce.yaml", ROOT / "examples" / "production.yaml"):
         errors = [f"{list(e.absolute_path)}: {e.message}"
                   for e in validator.iter_errors(yaml.safe_load(path.read_text()))]
         assert errors == [], (path.name, errors)
