@@ -96,10 +96,11 @@ def _table(part: Any, tty: bool) -> Any:
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(box=box.SIMPLE_HEAD if tty else None, show_edge=False, pad_edge=False,
-                  header_style="bold" if tty else "", show_header=True)
+    table = Table(box=box.SIMPLE_HEAD if tty else None, show_edge=False, pad_edge=False, collapse_padding=tty,
+                  padding=(0, 1), header_style="bold" if tty else "", show_header=True)
     for i, header in enumerate(part.headers):
-        table.add_column(header, justify="right" if i in part.numeric else "left", overflow="fold")
+        table.add_column(header, justify="right" if i in part.numeric else "left", no_wrap=i not in part.fold,
+                         overflow="fold" if i in part.fold else "ellipsis")
     for row in part.rows:
         table.add_row(*(Text(str(c)) for c in row))
     return table

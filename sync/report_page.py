@@ -28,8 +28,8 @@ def per_span(series: Mapping[str, Any]) -> str:
 def render_report_html(report: Mapping[str, Any]) -> str:
     """The whole page: a summary, then each part of the report with its charts above it."""
     charts: dict[str, Callable[[Mapping[str, Any]], str]] = {
-        "volumes": _volume_charts, "times": _time_charts, "cost": _cost_chart}
-    headings = {"volumes": "Volumes", "times": "Response times", "held": "Replies held and failed",
+        "routes": _volume_charts, "times": _time_charts, "cost": _cost_chart}
+    headings = {"routes": "Routes and volumes", "times": "Response times", "held": "Replies held and failed",
                 "quarantine": "Quarantine", "cost": "Vendor cost"}
     body = [f"<h1>socialdesk report</h1><p class=\"sub\">{esc(title(report))}</p>", _summary(report)]
     for part in parts(report):

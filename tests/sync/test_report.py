@@ -152,11 +152,14 @@ def test_the_terminal_table_is_plain_aligned_text_when_not_a_terminal(day: tuple
     assert code == 0 and err == ""
     assert "\x1b[" not in out and not set("─━│┃") & set(out)            # no colour, no box drawing
     lines = out.splitlines()
-    header = next(i for i, line in enumerate(lines) if line.startswith("route ") and "posts read" in line)
+    header = lines.index("Volumes per route") + 1
+    assert lines[header].split() == ["route", "read", "opened", "written", "filtered", "aside", "posted", "held",
+                                     "failed", "waiting"]
     rows = lines[header + 1:header + 3]
     assert [r.split()[0] for r in rows] == ["x-support", "facebook-support"]
-    end = lines[header].index("posts read") + len("posts read")      # numbers end under their header
-    assert [r[:end].split()[-1] for r in rows] == ["6", "2"]
+    for column, figures in (("read", ["6", "2"]), ("held", ["2", "0"])):
+        end = lines[header].index(f" {column} ") + 1 + len(column)   # figures end under their header
+        assert [r[:end].split()[-1] for r in rows] == figures, (column, rows)
     assert "4 tickets" in rows[0] and "2 tickets" in rows[1]
     assert "awaiting approval: a lead adds the tag approved to the ticket" in out
     failed = next(f["id"] for f in desk.store.failed() if "403" in (f["reason"] or ""))
