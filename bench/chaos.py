@@ -113,6 +113,7 @@ if str(ROOT) not in sys.path:
 import requests  # noqa: E402
 
 from bench import chaos_meta  # noqa: E402
+from cli.output import Progress  # noqa: E402
 from bench.chaos_meta import (  # noqa: E402
     META_NETWORKS, ChaosMetaPeople, MetaItem, NetworkAudit, audit_meta, network_of,
 )
@@ -223,10 +224,6 @@ class ChaosReport:
 
 
 # ---------------------------------------------------------------------------- processes
-
-
-def _progress(started: float, message: str) -> None:
-    print(f"[chaos {time.monotonic() - started:7.1f}s] {message}", file=sys.stderr, flush=True)
 
 
 def socialdesk_entry(root: Path = ROOT) -> tuple[str, str]:
@@ -847,6 +844,7 @@ class ChaosRun:
         self.tokens_before: dict[str, set[str]] = {}
         self.report = ChaosReport(helpdesk=options.helpdesk, seed=options.seed)
         self.started = 0.0
+        self.bar: Progress | None = None       # the phase under way's progress line
 
     # -- phases ---------------------------------------------------------------------
 
@@ -854,8 +852,8 @@ class ChaosRun:
         self.controls.prepare(self.options)
         # The sandbox keeps the tokens of earlier runs: only those issued from here on count.
         self.tokens_before = self.controls.token_ids()
-        _progress(time.monotonic(), f"connecting {', '.join(oauth_entries(self.options.helpdesk))} "
-                                    f"(socialdesk connect, the consent browser)")
+        self._say(f"connecting {', '.join(oauth_entries(self.options.helpdesk))} "
+                  f"(socialdesk connect, the consent browser)")
         connect_endpoints(self.config, self.env, self.info, self.options.helpdesk)
         timeouts = self.options.timeouts
         if timeouts is None:
@@ -905,10 +903,15 @@ class ChaosRun:
                                        f"{LISTEN_WAIT:.0f}s (see {self.daemon.log})") from None
                 time.sleep(0.2)
         chaos_meta.subscribe(self.info, int(self.meta_port or 0))
-        _progress(self.started, f"Meta's webhooks point at the daemon (port {self.meta_port})")
+        self._say(f"Meta's webhooks point at the daemon (port {self.meta_port})")
 
     def chaos_phase(self) -> None:
         """Post, answer and kill on schedule until the plan's end and every answer is made."""
+        with self._phase("chaos", total=self._chaos_work()) as bar:
+            self._chaos_loop()
+            bar.finish(self._figures())
+
+    def _chaos_loop(self) -> None:
         mentions, answers, kills = list(self.plan.mentions), list(self.plan.answers_at), list(self.plan.kills_at)
         refresh = list(self.plan.refresh_kills_at)
         meta = list(self.plan.meta)
@@ -934,16 +937,16 @@ class ChaosRun:
                 if not kills and self.meta and self.controls.disarm("meta", "429"):
                     # A Meta throttle without an estimate pauses the Page 15 minutes: none
                     # after the last kill, whose restart forgets the pauses taken so far.
-                    _progress(self.started, "the last random kill: Meta's throttle faults disarmed")
+                    self._say("the last random kill: Meta's throttle faults disarmed")
                 self._kill_and_restart()
             # The next kill before a renewal waits for the last one's kill after renewal.
             if refresh and refresh[0] <= now and not self.watch.armed:
                 refresh.pop(0)
                 self._kill_before_renewal()
             self._keep_alive()
-            if now - last_report >= 5.0:
+            if now - last_report >= 0.5:
                 last_report = now
-                self._show("chaos")
+                self._show()
             time.sleep(0.02)
         while len(self.ledger.notes) < self.plan.notes and self.crowd.note_one():
             pass
@@ -972,7 +975,7 @@ class ChaosRun:
             # X tells a 429's reset as a time on its own clock, now hours ahead of the
             # daemon's: such a 429 would rightly pause the network side for hours.
             if self.controls.disarm("x", "429"):
-                _progress(self.started, "X's clock is ahead of the daemon's from now on: X's 429 faults disarmed")
+                self._say("X's clock is ahead of the daemon's from now on: X's 429 faults disarmed")
             self.daemon.start()
             # The daemon renews X first (its account check at start): the kills after a
             # renewal take turns among the endpoints that renew with a refresh token.
@@ -980,9 +983,9 @@ class ChaosRun:
             vendor = "x" if renewing[(self.report.refresh_kills - 1) % len(renewing)] == NETWORK_NAME \
                 else self.options.helpdesk
             self.watch.arm(vendor)
-        _progress(self.started, f"refresh kill {self.report.refresh_kills}: killed, "
-                                + ", ".join(f"{s} clock +{EXPIRY_JUMP[s]}s" for s in self.controls.oauth_services)
-                                + f", restarted; killing again when the {vendor} token is renewed")
+        self._say(f"refresh kill {self.report.refresh_kills}: killed, "
+                  + ", ".join(f"{s} clock +{EXPIRY_JUMP[s]}s" for s in self.controls.oauth_services)
+                  + f", restarted; killing again when the {vendor} token is renewed")
 
     def _kill_after_renewal(self) -> None:
         """The renewal watch saw a renewal stored (none other under way): kill, restart."""
@@ -993,7 +996,7 @@ class ChaosRun:
             self.report.kills_after_renewal += 1
             time.sleep(self.restart_rng.uniform(*RESTART_PAUSE))
             self.daemon.start()
-        _progress(self.started, f"refresh kill {self.report.refresh_kills}: killed just after a renewal, restarted")
+        self._say(f"refresh kill {self.report.refresh_kills}: killed just after a renewal, restarted")
 
     def _keep_alive(self) -> None:
         """A daemon that exited by itself (it should not) is started again and counted."""
@@ -1025,8 +1028,15 @@ class ChaosRun:
     def drain(self) -> bool:
         """Let the daemon run, faults off, until the far side holds everything the people
         did and the daemon has nothing left to do; False when the budget runs out first."""
+        with self._phase("drain") as bar:
+            drained = self._drain_loop(bar)
+            bar.finish("drained" if drained else "the drain budget ran out")
+        return drained
+
+    def _drain_loop(self, bar: Progress) -> bool:
         deadline = time.monotonic() + self._drain_budget()
-        last_report = last_status = 0.0
+        last_status = 0.0
+        outstanding: int | None = None
         quiet = 0
         pause = 2.0
         while time.monotonic() < deadline:
@@ -1036,6 +1046,9 @@ class ChaosRun:
             lost = x.lost + sum(a.lost for a in meta.values())
             unanswered = x.unanswered + sum(a.unanswered for a in meta.values())
             pause = max(2.0, 5 * (time.monotonic() - started))
+            outstanding = max(outstanding or 0, lost + unanswered)
+            bar.update(outstanding - lost - unanswered, total=outstanding,
+                       status=f"{lost} mentions and {unanswered} answers to go")
             settled = lost == 0 and unanswered == 0
             if settled or time.monotonic() - last_status >= 10.0:
                 # Asking the daemon's state costs a process: only when it can end the drain.
@@ -1044,9 +1057,6 @@ class ChaosRun:
                 quiet = quiet + 1 if idle else 0
                 if (settled and idle) or quiet >= 4:
                     return settled
-            if self.elapsed() - last_report >= 5.0:
-                last_report = self.elapsed()
-                self._show(f"drain: {lost} mentions and {unanswered} answers to go")
             time.sleep(pause)
         return False
 
@@ -1184,14 +1194,45 @@ class ChaosRun:
                            "webhooks": self.meta_people.webhooks(deliveries=chaos_meta.DELIVERIES_KEPT)}
         (self.workdir / "far_side.json").write_text(json.dumps(far, indent=1, default=str))
 
-    def _show(self, phase: str) -> None:
+    # -- progress -------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _phase(self, title: str, total: float | None = None) -> Iterator[Progress]:
+        """A phase's progress line on stderr (a bar on a terminal), events printed above it."""
+        with Progress(title, total=total, stream=sys.stderr, started=self.started) as bar:
+            self.bar = bar
+            try:
+                yield bar
+            finally:
+                self.bar = None
+
+    def _say(self, message: str) -> None:
+        """An event of the run, with the seconds since the chaos started."""
+        line = f"[chaos {max(0.0, time.monotonic() - (self.started or time.monotonic())):7.1f}s] {message}"
+        if self.bar is not None:
+            self.bar.say(line)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def _chaos_work(self) -> int:
+        """The chaos phase's steps: posts on every network, answers, kills."""
+        return (self.options.mentions + len(self.plan.meta) + len(self.plan.answers_at) + self.options.kills
+                + 2 * self.options.refresh_kills)
+
+    def _show(self) -> None:
+        done = (len(self.ledger.posts) + (len(self.meta_people.ledger.items) if self.meta_people else 0)
+                + len(self.ledger.answers) + self.report.kills)
+        if self.bar is not None:
+            self.bar.update(min(done, self._chaos_work()), status=self._figures())
+
+    def _figures(self) -> str:
         meta = (f" + Meta {len(self.meta_people.ledger.items)}/{len(self.plan.meta)}"
                 if self.meta_people is not None else "")
-        _progress(self.started, f"{phase}: posted {len(self.ledger.posts)}/{self.options.mentions}{meta} · "
-                                f"tickets {len(self.crowd.tickets)} · answers {len(self.ledger.answers)}/"
-                                f"{self.options.replies} · notes {len(self.ledger.notes)} · "
-                                f"kills {self.report.kills}/{self.options.kills + 2 * self.options.refresh_kills}"
-                                f" (refresh kills {self.report.refresh_kills}/{self.options.refresh_kills})")
+        return (f"posted {len(self.ledger.posts)}/{self.options.mentions}{meta} · "
+                f"tickets {len(self.crowd.tickets)} · answers {len(self.ledger.answers)}/"
+                f"{self.options.replies} · notes {len(self.ledger.notes)} · "
+                f"kills {self.report.kills}/{self.options.kills + 2 * self.options.refresh_kills}"
+                f" (refresh kills {self.report.refresh_kills}/{self.options.refresh_kills})")
 
 
 class _Tickets:

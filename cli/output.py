@@ -55,8 +55,7 @@ def table(rows: Iterable[Sequence[Cell]], headers: Sequence[str] | None = None, 
         grid.add_row(*(cell(value) for value in row))
     if grid.columns:
         grid.columns[0].min_width = first_width
-        grid.columns[0].style = "" if headers else "bold"
-    return Padding(grid, (0, 0, 0, indent)) if indent else grid
+    return Padding(grid, (0, 0, 0, indent), expand=False) if indent else grid
 
 
 def pairs(items: Iterable[tuple[Cell, Cell]], indent: int = 2, name_width: int | None = None) -> RenderableType:
@@ -89,13 +88,15 @@ def plain(*parts: RenderableType | str) -> str:
 class Progress:
     """A long job's progress. On a terminal: one bar (done of total, elapsed time, a status
     line) with lines printed above it. Elsewhere: each ``say`` line as it comes, and the
-    status as ``TITLE: STATUS`` at most every ``plain_every`` seconds, so logs stay short."""
+    status as ``[TITLE 12.3s] STATUS`` at most every ``plain_every`` seconds, so logs stay
+    short; the seconds count from ``started`` (a ``time.monotonic()``; default: now)."""
 
     def __init__(self, title: str, total: float | None = None, stream: IO[str] | None = None,
-                 plain_every: float = 5.0) -> None:
+                 plain_every: float = 5.0, started: float | None = None) -> None:
         self.title, self.total = title, total
         self.stream = stream or sys.stdout
         self.plain_every = plain_every
+        self.started = time.monotonic() if started is None else started
         self.tty = interactive(self.stream)
         self._bar: RichProgress | None = None
         self._task: Any = None
@@ -130,7 +131,7 @@ class Progress:
             self._bar.update(self._task, completed=done, total=total, **fields)
         elif status and time.monotonic() - self._said_at >= self.plain_every:
             self._said_at = time.monotonic()
-            self.say(f"{self.title}: {status}")
+            self.say(f"[{self.title} {time.monotonic() - self.started:7.1f}s] {status}")
 
     def advance(self, steps: float = 1, status: str | None = None) -> None:
         """One more step done."""
