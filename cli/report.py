@@ -69,38 +69,33 @@ def _write_html(path: str, report: Mapping[str, Any]) -> bool:
 
 
 def print_report(report: Mapping[str, Any], out: Any = None) -> None:
-    """The report's tables (sync/report_tables.py): boxed and coloured on a terminal, plain
-    aligned text otherwise."""
-    from rich.console import Console
+    """The report's tables (sync/report_tables.py) through cli/output.py: boxed and coloured on
+    a terminal, plain aligned text otherwise."""
+    from rich.text import Text
 
+    from cli.output import interactive, show
     from sync.report_tables import parts, title
 
-    stream = out or sys.stdout
-    tty = stream.isatty()
-    console = Console(file=stream, highlight=False, markup=False,   # texts from the store are never markup
-                      **({} if tty else {"width": 200, "color_system": None}))
-    console.print(f"socialdesk report: {title(report)}", style="bold" if tty else None)
+    tty = interactive(out)
+    shown: list[Any] = [Text(f"socialdesk report: {title(report)}", style="bold")]
     for part in parts(report):
-        console.print()
-        console.print(part.heading, style="bold" if tty else None)
-        if part.rows:
-            console.print(_table(part, tty))
-        else:
-            console.print(f"  {part.empty}")
+        shown += ["", Text(part.heading, style="bold"), _table(part, tty) if part.rows else f"  {part.empty}"]
         if part.note:
-            console.print(part.note, style="dim" if tty else None)
+            shown.append(Text(part.note, style="dim"))
+    show(*shown, stream=out)
 
 
 def _table(part: Any, tty: bool) -> Any:
     from rich import box
     from rich.table import Table
-    from rich.text import Text
+
+    from cli.output import cell
 
     table = Table(box=box.SIMPLE_HEAD if tty else None, show_edge=False, pad_edge=False, collapse_padding=tty,
-                  padding=(0, 1), header_style="bold" if tty else "", show_header=True)
+                  padding=(0, 1), header_style="bold", show_header=True)
     for i, header in enumerate(part.headers):
         table.add_column(header, justify="right" if i in part.numeric else "left", no_wrap=i not in part.fold,
                          overflow="fold" if i in part.fold else "ellipsis")
     for row in part.rows:
-        table.add_row(*(Text(str(c)) for c in row))
+        table.add_row(*(cell(c) for c in row))
     return table
