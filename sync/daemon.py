@@ -340,14 +340,16 @@ class Daemon:
         - ``cursors``: per route, each stream's cursor.
         - ``last_errors``: rows being retried, newest first: id (in-12, out-3), route, error,
           attempts, next_attempt_at.
-        - ``held_replies``: replies kept for a lead's approval, the messaging window, a guard
-          or a length limit; ``failed_replies``: replies that failed. Each: id, route,
-          ticket, comment, state, reason, attempts, queued_at (never the reply's text).
-        - ``quarantined``: mentions set aside (as ``socialdesk failed list`` shows them).
-        - ``last_hour``: per route, ``buckets`` (twelve five-minute starts), ``mentions``,
-          ``tickets``, ``replies`` (counts a bucket), and ``latency`` of
-          ``mention_to_ticket`` (from the post) and ``reply_to_post`` (from the reply seen):
-          count, p50, p90, max in seconds.
+        - ``held_replies``: replies kept for a lead's approval, the messaging window or a guard;
+          ``failed_replies``: replies that failed. Each: id, route, ticket_id, comment_id,
+          state (held, failed), hold (approval, messaging_window, guard; None), why, attempts,
+          queued_at (never the reply's text).
+        - ``quarantined``: mentions set aside, as ``socialdesk failed list`` shows them.
+        - ``last_hour``: per route (sync/store/history.py ``last_hour``), ``buckets`` (twelve
+          five-minute starts) and ``bucket_seconds``; per bucket ``mentions`` read, ``tickets``
+          written, ``replies`` posted; ``latency`` over the hour of ``mention_to_ticket`` (read
+          to written) and ``reply_to_post`` (queued to posted): count, p50, p90, max seconds;
+          ``latency_buckets``: each one's median per bucket.
         - ``budgets``: per metered helpdesk, its API allocation; ``reads``: per route, the
           network's reads this month and the monthly budget; ``credentials``: per OAuth
           grant, when stored, when access expires, whether refused (never a token).

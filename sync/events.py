@@ -78,9 +78,14 @@ class RouteEvents:
         self._say(logging.INFO, "reply_posted", "reply %s on ticket %s posted %s (%d post%s)", comment, ticket, how,
                   posts, "" if posts == 1 else "s", ticket=ticket, comment=comment, conversation=conversation)
 
-    def reply_held(self, ticket: str, comment: str, conversation: str | None, why: str) -> None:
+    def reply_held(self, ticket: str, comment: str, conversation: str | None, why: str,
+                   set_aside: bool = False) -> None:
+        """``set_aside``: kept in 'socialdesk failed list' until retried (a guard, a length
+        limit), not waiting to go out by itself (a lead's approval, the messaging window)."""
         kind = hold_kind(why)
         self.metrics.replies.labels(self.route, self.network, "held", kind).inc()
+        if set_aside:
+            self.metrics.quarantined.labels(self.route, "mirror").inc()
         self._say(logging.INFO, "reply_held", "reply %s on ticket %s held: %s", comment, ticket, why,
                   ticket=ticket, comment=comment, conversation=conversation, why=kind)
 

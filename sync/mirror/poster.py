@@ -221,9 +221,10 @@ class ReplyPoster:
             ctx.desk(lambda: ctx.helpdesk.add_comment(row.ticket_id, note, public=False), write=True)
         ctx.store.retry_later("outbox", row.id, waiting, APPROVAL_RECHECK)
 
-    def _held(self, row: OutboxRow, why: str) -> None:
+    def _held(self, row: OutboxRow, why: str, set_aside: bool = False) -> None:
         link = self.ctx.store.link_by_ticket(self.ctx.name, row.ticket_id)
-        self.events.reply_held(row.ticket_id, row.comment_id, link.conversation_key if link else None, why)
+        self.events.reply_held(row.ticket_id, row.comment_id, link.conversation_key if link else None, why,
+                               set_aside)
 
     def _post_once(self, post: OutboundPost, retry: bool) -> Any:
         return post_once(self.ctx.network, post, retry)
@@ -235,7 +236,7 @@ class ReplyPoster:
         ctx.store.quarantine("outbox", row.id, reason)
         ctx.stats.reply_failures += 1
         if isinstance(err, (HeldReply, ReplyTooLong)):
-            self._held(row, str(err))
+            self._held(row, str(err), set_aside=True)
         else:
             link = ctx.store.link_by_ticket(ctx.name, row.ticket_id)
             self.events.reply_failed(row.ticket_id, row.comment_id, link.conversation_key if link else None,

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any, Callable
 
 import sqlalchemy as sa
@@ -148,45 +147,22 @@ class Status:
                  .where(sa.or_(outbox.c.state == "failed", sa.and_(outbox.c.state == "pending", kept)))
                  .order_by(outbox.c.id.desc()).limit(limit))
         with self.engine.connect() as conn:
-            return [{"id": f"out-{r.id}", "route": r.route, "ticket": r.ticket_id, "comment": r.comment_id,
-                     "state": r.state, "reason": r.last_error, "attempts": r.attempts, "queued_at": r.created_at}
+            return [{"id": f"out-{r.id}", "route": r.route, "ticket_id": r.ticket_id, "comment_id": r.comment_id,
+                     "state": r.state, "last_error": r.last_error, "attempts": r.attempts, "queued_at": r.created_at}
                     for r in conn.execute(query)]
 
-    def retrying(self, limit: int = 20) -> list[dict[str, Any]]:
-        """The last errors of rows still to be tried again (inbox and outbox), newest first."""
+    def retrying(self, held: tuple[str, ...] = (), limit: int = 20) -> list[dict[str, Any]]:
+        """The last errors of rows still to be tried again (inbox and outbox), newest first;
+        replies kept for a reason in ``held`` are not errors and are left out."""
         out: list[dict[str, Any]] = []
         with self.engine.connect() as conn:
             for table, prefix in ((inbox, "in"), (outbox, "out")):
+                kept = [sa.not_(table.c.last_error.startswith(h)) for h in held] if table is outbox else []
                 query = (sa.select(table.c.id, table.c.route, table.c.last_error, table.c.attempts,
                                    table.c.next_attempt_at)
-                         .where(table.c.state == "pending", table.c.last_error.is_not(None), table.c.attempts > 0)
+                         .where(table.c.state == "pending", table.c.last_error.is_not(None), table.c.attempts > 0,
+                                *kept)
                          .order_by(table.c.id.desc()).limit(limit))
                 out.extend({"id": f"{prefix}-{r.id}", "route": r.route, "error": r.last_error, "attempts": r.attempts,
                             "next_attempt_at": r.next_attempt_at} for r in conn.execute(query))
         return out[:limit]
-
-    def finished_since(self, since: float) -> dict[str, list[dict[str, Any]]]:
-        """Inbox rows written and replies posted since ``since``, per route, with when each
-        came in and was done: the last hour's volumes and latencies."""
-        out: dict[str, list[dict[str, Any]]] = {}
-        with self.engine.connect() as conn:
-            for r in conn.execute(sa.select(inbox.c.route, inbox.c.received_at, inbox.c.done_at, inbox.c.payload)
-                                  .where(inbox.c.state == "done", inbox.c.done_at >= since)):
-                out.setdefault(r.route, []).append({"kind": "ticket", "in": r.received_at, "done": r.done_at,
-                                                    "posted_at": _posted_at(r.payload)})
-            for r in conn.execute(sa.select(outbox.c.route, outbox.c.created_at, outbox.c.done_at)
-                                  .where(outbox.c.state == "posted", outbox.c.done_at >= since)):
-                out.setdefault(r.route, []).append({"kind": "reply", "in": r.created_at, "done": r.done_at})
-            for r in conn.execute(sa.select(inbox.c.route, inbox.c.received_at)
-                                  .where(inbox.c.received_at >= since, inbox.c.state != "quarantined")):
-                out.setdefault(r.route, []).append({"kind": "read", "in": r.received_at, "done": r.received_at})
-        return out
-
-
-def _posted_at(payload: str) -> float | None:
-    """When the network says a post was made (its inbox payload's ``created_at``)."""
-    try:
-        created = json.loads(payload).get("created_at")
-        return datetime.fromisoformat(created).timestamp() if created else None
-    except (ValueError, TypeError, AttributeError):
-        return None
