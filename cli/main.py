@@ -138,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=default_config)
     p.add_argument("--since", default="7d", help="how far back: 30m, 12h, 7d, 4w (default: %(default)s)")
     p.add_argument("--route", help="one route only")
+    p.add_argument("--target", metavar="DURATION", help="first-response target: 1h, or per priority "
+                   "urgent=15m,high=1h,normal=4h,low=1d (default: 1h; the helpdesk's own SLA policies are not "
+                   "read offline)")
     p.add_argument("--html", metavar="FILE", help="also write the report with charts as one HTML file")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.set_defaults(func=Command("cli.report", "cmd_report"))
