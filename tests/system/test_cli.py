@@ -44,6 +44,8 @@ def test_check_connects_and_resolves_names(sandbox_process: dict, tmp_path: Path
     assert done.returncode == 0, done.stdout + done.stderr
     assert "connected as @socialdesk_demo" in done.stdout
     assert "group 'Social care' is id" in done.stdout
+    assert f"state: the state file {tmp_path / 'state.sqlite'}: schema version" in done.stdout
+    assert "(current), writable" in done.stdout
     assert env["SOCIALDESK_ZENDESK_CLIENT_SECRET"] not in done.stdout + done.stderr
 
 
@@ -78,6 +80,137 @@ def test_setup_is_idempotent(sandbox_process: dict, tmp_path: Path) -> None:
     assert "created webhook" in first.stdout and "created trigger" in first.stdout
     again = socialdesk("setup", "--config", str(config), "--public-url", "https://socialdesk.acme.example", env=env)
     assert again.returncode == 0 and "already set up" in again.stdout
+
+
+@pytest.mark.parametrize("url, says", [
+    ("http://socialdesk.acme.example", "must start with https://"),
+    ("socialdesk.acme.example", "must start with https://"),
+    ("https:///hooks", "names no host"),
+    ("https://socialdesk.acme.example/?via=proxy", "must not have a query or fragment"),
+    ("https://socialdesk.acme.example/#top", "must not have a query or fragment"),
+    ("https://socialdesk.acme.example:70000", "is not a URL"),
+    ("https://127.0.0.1:8443", "127.0.0.1 is a loopback address"),
+    ("https://10.0.0.5/socialdesk", "10.0.0.5 is a private address"),
+    ("https://192.168.1.20", "192.168.1.20 is a private address"),
+    ("https://169.254.169.254", "169.254.169.254 is a link-local address"),
+    ("https://[fe80::1]", "fe80::1 is a link-local address"),
+    ("https://[::ffff:172.16.0.9]", "is a private address"),
+    ("https://localhost:8443", "localhost (resolves to 127.0.0.1"),
+])
+def test_setup_refuses_a_public_url_a_helpdesk_cannot_call(url: str, says: str, sandbox_process: dict,
+                                                           tmp_path: Path) -> None:
+    config, env = _production_like(tmp_path, sandbox_process)
+    done = socialdesk("setup", "--config", str(config), "--public-url", url, env=env)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert says in done.stderr and "--public-url" in done.stderr
+    assert not (tmp_path / "state.sqlite").exists(), "refused before anything was opened or created"
+
+
+def test_setup_never_echoes_credentials_in_a_public_url(sandbox_process: dict, tmp_path: Path) -> None:
+    config, env = _production_like(tmp_path, sandbox_process)
+    done = socialdesk("setup", "--config", str(config), "--public-url", "https://admin:Pw-9xq@socialdesk.acme.example",
+                      env=env)
+    assert done.returncode == 2 and "must not carry a user name or password" in done.stderr
+    assert "Pw-9xq" not in done.stderr
+
+
+def test_setup_refuses_a_private_public_url_from_the_mapping_naming_where_it_is(sandbox_process: dict,
+                                                                               tmp_path: Path) -> None:
+    config, env = _production_like(tmp_path, sandbox_process)
+    config.write_text(config.read_text() + "webhook:\n  public_url: https://10.1.2.3\n")
+    done = socialdesk("setup", "--config", str(config), env=env)
+    assert done.returncode == 2, done.stderr
+    assert f"webhook.public_url in {config} 'https://10.1.2.3': 10.1.2.3 is a private address" in done.stderr
+
+
+def _api_token_mapping(tmp: Path, info: dict[str, Any], email: str, token: str) -> tuple[Path, dict[str, str]]:
+    """The production-like mapping, signing in to Zendesk with an email and API token."""
+    config, env = _production_like(tmp, info)
+    zd = info["services"]["zendesk"]
+    text = config.read_text().replace(f"    auth: client_credentials\n    client_id: {zd['oauth_client_id']}\n"
+                                      "    client_secret: {env: SOCIALDESK_ZENDESK_CLIENT_SECRET}\n",
+                                      f"    auth: api_token\n    email: {email}\n    token: {{env: SD_ZD_TOKEN}}\n")
+    assert "api_token" in text
+    config.write_text(text)
+    return config, {**env, "SD_ZD_TOKEN": token}
+
+
+@pytest.mark.parametrize("case", ["oauth client secret", "api token", "agent's token"])
+def test_setup_with_credentials_the_helpdesk_refuses_says_which_in_one_line(case: str, sandbox_process: dict,
+                                                                           tmp_path: Path) -> None:
+    zd = sandbox_process["services"]["zendesk"]
+    if case == "oauth client secret":
+        config, env = _production_like(tmp_path, sandbox_process)
+        env["SOCIALDESK_ZENDESK_CLIENT_SECRET"] = bad = "wrong-secret-Qx7"
+        expected = "invalid_client"
+    elif case == "api token":
+        config, env = _api_token_mapping(tmp_path, sandbox_process, zd["api_email"], bad := "wrong-token-Zq9")
+        expected = "HTTP 401"
+    else:   # signs in, but an agent may not make webhooks: Zendesk answers 403
+        config, env = _api_token_mapping(tmp_path, sandbox_process, zd["agent_email"], zd["agent_token"])
+        bad, expected = zd["agent_token"], "HTTP 403"
+    done = socialdesk("setup", "--config", str(config), "--public-url", "https://socialdesk.acme.example", env=env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    said = [line for line in done.stderr.splitlines() if line.startswith("socialdesk: setup:")]
+    assert len(said) == 1, done.stderr
+    assert said[0].startswith(f"socialdesk: setup: helpdesk acme (zendesk at {zd['url']}) refused")
+    assert expected in said[0] and "then run setup again" in said[0]
+    assert bad not in done.stdout + done.stderr
+    assert "created" not in done.stdout
+
+
+def _many_routes(tmp: Path, info: dict[str, Any], count: int) -> tuple[Path, dict[str, str]]:
+    """The production-like mapping with ``count`` X accounts, each routed to the helpdesk."""
+    config, env = _production_like(tmp, info)
+    head, _, _ = config.read_text().partition("networks:\n")
+    x, ca = info["services"]["x"], info["ca_bundle"]
+    networks = "".join(f"  acme_x{i}:\n    kind: x\n    base_url: {x['url']}\n    token: {{env: SOCIALDESK_X_TOKEN}}\n"
+                       f"    ca_bundle: {ca}\n" for i in range(count))
+    routes = "".join(f"  - name: route-{i}\n    network: acme_x{i}\n    helpdesk: acme\n"
+                     "    ticket: {group: Social care}\n" for i in range(count))
+    config.write_text(f"{head}networks:\n{networks}routes:\n{routes}")
+    return config, env
+
+
+def test_check_of_many_routes_shows_its_progress_plainly_when_not_on_a_terminal(sandbox_process: dict,
+                                                                               tmp_path: Path) -> None:
+    config, env = _many_routes(tmp_path, sandbox_process, 6)
+    done = socialdesk("check", "--config", str(config), env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    status = [line for line in done.stdout.splitlines() if "checking" in line]
+    assert status and "helpdesk acme" in status[0], "the first step is said at once"
+    assert "13 of 13 checked" in status[-1]
+    assert "route route-5: group 'Social care' is id" in done.stdout
+    assert "\x1b[" not in done.stdout, "no terminal codes in a pipe"
+    (tmp_path / "few").mkdir()
+    few = socialdesk("check", "--config", str(_production_like(tmp_path / "few", sandbox_process)[0]), env=env)
+    assert few.returncode == 0 and "checking" not in few.stdout, "a few routes need no progress"
+
+
+def test_check_of_many_routes_draws_a_progress_bar_on_a_terminal(sandbox_process: dict, tmp_path: Path) -> None:
+    import pty
+
+    config, env = _many_routes(tmp_path, sandbox_process, 6)
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "check", "--config", str(config)], stdout=follower,
+                            stderr=subprocess.PIPE, cwd=ROOT, env={**os.environ, **env, "COLUMNS": "120"})
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:   # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    assert proc.wait(timeout=120) == 0, proc.stderr.read() if proc.stderr else ""
+    text = shown.decode(errors="replace")
+    assert "checking" in text and "13/13" in text and "━" in text, text[-2000:]
+    assert "route route-5: group 'Social care' is id" in text
 
 
 def test_run_once_then_status_and_failed(sandbox_process: dict, tmp_path: Path) -> None:
@@ -242,7 +375,7 @@ def test_run_with_sandbox_twice_in_one_folder_starts_the_second_afresh(tmp_path:
     assert services["zendesk"]["api_token"].encode() not in sealed
     second = socialdesk("run", "--config", "mapping.yaml", "--sandbox", "--once", cwd=tmp_path, env=env)
     assert second.returncode == 0, second.stderr
-    assert "the state was made with an earlier sandbox; kept as socialdesk.sqlite." in second.stderr
+    assert f"the state was made with an earlier sandbox; kept as {tmp_path / 'socialdesk.sqlite'}." in second.stderr
     kept = [p.name for p in tmp_path.glob("socialdesk.sqlite.*") if not p.name.endswith(("-wal", "-shm"))]
     assert len(kept) == 1
     status = json.loads(second.stdout.splitlines()[-1])
@@ -318,4 +451,33 @@ def test_status_and_failed_list_say_in_words_what_needs_a_look(tmp_path: Path, m
     as_json = json.loads(socialdesk("failed", "list", "--config", str(config), "--json", env=env).stdout)
     assert [set(row) for row in as_json] == [{"id", "route", "flow", "key", "reason", "attempts"}] * 2
     assert as_json[1]["reason"] == HELD, "--json keeps the reason as stored"
+
+
+def test_rules_explain_shows_exactly_the_tags_the_daemon_writes(sandbox_process: dict, tmp_path: Path) -> None:
+    """The tags socialdesk adds by itself (the socialdesk tag its trigger keys on) are on the
+    ticket the daemon writes, and rules explain shows that same list for the same post."""
+    import requests
+
+    from sandbox.scenario import People
+
+    config, env = _production_like(tmp_path, sandbox_process)
+    x = sandbox_process["services"]["x"]
+    text = f"@{x['brand_handle']} which tags will my ticket get?"
+    post = requests.post(f"{x['url']}/_sandbox/posts", verify=sandbox_process["ca_bundle"],
+                         json={"author": "tag_asker", "text": text}).json()
+    assert socialdesk("run", "--config", str(config), "--once", env=env).returncode == 0
+    ticket = People(sandbox_process).ticket_for(post["id"])
+    assert ticket is not None, "the daemon wrote no ticket for the post"
+    sample = tmp_path / "mention.json"
+    sample.write_text(json.dumps({"network": "x", "id": post["id"], "kind": "mention", "text": text,
+                                  "author": {"id": "1", "handle": "tag_asker"}}))
+    explained = socialdesk("rules", "explain", "--config", str(config), "--mention", str(sample), env=env)
+    assert explained.returncode == 0, explained.stderr
+    lines = explained.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("  field "))
+    value_at, source_at = lines[header].index("value"), lines[header].index("set by")
+    tag_rows = [lines[header + 1 + i] for i, line in enumerate(lines[header + 1:])
+                if line.startswith("  tags ") or (line.strip() and not line[2:value_at].strip())]
+    shown = [tag.strip() for row in tag_rows for tag in row[value_at:source_at].split(",")]
+    assert shown[0] == "socialdesk" and sorted(shown) == sorted(ticket["tags"]), (shown, ticket["tags"])
 
