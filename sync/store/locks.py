@@ -27,7 +27,8 @@ def lock_holder(database: str) -> str | None:
         if "->" in fields or len(fields) < 6:
             continue   # a waiter, not a holder
         mode, pid, file = fields[3], fields[4], fields[5]
-        if mode == "WRITE" and pid.isdigit() and int(pid) != os.getpid() and _parse_id(file) in files:
+        # pid 0: a holder in another pid namespace (container), whom this one cannot name
+        if mode == "WRITE" and pid.isdigit() and int(pid) not in (0, os.getpid()) and _parse_id(file) in files:
             return describe_process(int(pid))
     return None
 
