@@ -78,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("setup", help="create the helpdesk webhook and trigger (idempotent)")
     p.add_argument("--config", default=default_config)
     p.add_argument("--public-url", help="base URL where the helpdesk reaches this daemon")
+    p.add_argument("--allow-private", action="store_true",
+                   help="accept a private, loopback or link-local public URL (a test setup)")
     p.set_defaults(func=Command("cli.setup", "cmd_setup"))
 
     p = sub.add_parser("connect", help="give socialdesk OAuth access to a helpdesk or network (once)",

@@ -38,18 +38,16 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace, build: Any) -> dict[str, Any] | None:
-    from cli.common import load_mapping, open_store
+    from cli.common import load_mapping, using_store
     from sync.report import ReportError
 
     config = load_mapping(args.config, allow_missing_env=True)
-    store = open_store(config)
-    try:
-        return build(store, config)
-    except ReportError as err:
-        print(f"socialdesk: {err}", file=sys.stderr)
-        return None
-    finally:
-        store.close()
+    with using_store(config, must_exist=True, write=False) as store:
+        try:
+            return build(store, config)
+        except ReportError as err:
+            print(f"socialdesk: {err}", file=sys.stderr)
+            return None
 
 
 def _write_html(path: str, report: Mapping[str, Any]) -> bool:
