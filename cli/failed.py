@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.text import Text
 
-from cli.common import EXIT_CONFIG, load_mapping, open_store
+from cli.common import EXIT_CONFIG, load_mapping, using_store
 from cli.output import show, table
 
 # What each flow's failed row is, in an operator's words.
@@ -22,8 +22,7 @@ ERROR_CLASS = re.compile(r"^[A-Z][A-Za-z]+: ")
 def cmd_failed(args: argparse.Namespace) -> int:
     """List failed items, or queue the given ids again; 1 when an id was not found."""
     config = load_mapping(args.config, allow_missing_env=True)
-    store = open_store(config)
-    try:
+    with using_store(config, must_exist=True, write=args.action == "retry") as store:
         if args.action == "list":
             rows = store.failed(args.route)
             if args.json:
@@ -45,8 +44,6 @@ def cmd_failed(args: argparse.Namespace) -> int:
             print(f"{ident}: " + ("queued again" if ok else "not found among failed items"))
             status = status or (0 if ok else 1)
         return status
-    finally:
-        store.close()
 
 
 def failed_text(rows: list[dict[str, Any]]) -> list[Any]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.text import Text
 
-from cli.common import load_mapping, open_store
+from cli.common import load_mapping, using_store
 from cli.output import pairs, show
 from sync.config import ReadBudgetConfig
 
@@ -16,8 +16,7 @@ from sync.config import ReadBudgetConfig
 def cmd_status(args: argparse.Namespace) -> int:
     """Print each route's health, queues, cursors and API budget, as text or ``--json``."""
     config = load_mapping(args.config, allow_missing_env=True)
-    store = open_store(config)
-    try:
+    with using_store(config, must_exist=True, write=False) as store:
         counts, health, budgets = store.counts(), store.health(), store.budgets()
         grants = store.grant_status()
         reads = store.reads()
@@ -34,8 +33,6 @@ def cmd_status(args: argparse.Namespace) -> int:
         if grants:
             parts += ["credentials", pairs((name, grant_line(grant)) for name, grant in grants.items())]
         show(*parts)
-    finally:
-        store.close()
     return 0
 
 

@@ -178,7 +178,6 @@ def test_a_state_another_process_writes_in_is_named_with_its_holder_within_secon
     assert took < 12, f"took {took:.1f}s: a locked state must not hang"
 
 
-@pytest.mark.xfail(strict=True, reason="pending in cli/status.py: open_store(config, must_exist=True, write=False)")
 @pytest.mark.parametrize("holder", ["write"], indirect=True)
 def test_reading_commands_still_read_while_another_process_writes(holder: subprocess.Popen, made: Path,
                                                                    tmp_path: Path) -> None:
@@ -300,8 +299,6 @@ def test_a_state_in_a_folder_that_does_not_exist_is_named(tmp_path: Path) -> Non
     assert_short_refusal(done, f"its folder {config.parent / 'no/such/folder'} does not exist")
 
 
-@pytest.mark.xfail(strict=True, reason="pending in cli/status.py, cli/failed.py, cli/report.py: "
-                                       "open_store(config, must_exist=True, write=...)")
 @pytest.mark.parametrize("command", ["status", "failed", "report"])
 def test_reading_commands_say_there_is_no_state_yet_rather_than_make_one(command: str, tmp_path: Path) -> None:
     config = mapping(tmp_path / "conf")
