@@ -2,7 +2,7 @@
 
 Every problem is reported at once, each as ``FILE:LINE:COL: path: what is wrong; what is
 allowed``, so an admin fixes a mapping in one pass. Secrets are referenced by env-var name
-(``token: {env: NAME}``), become ``Secret`` objects, and never appear in a repr or an error.
+(``token: {env: NAME}``) or by the file holding them (``token: {file: PATH}``), become ``Secret`` objects, and never appear in a repr or an error.
 
 The mapping's shape is a set of pydantic models (``schema``: ``json_schema()`` for editors);
 what the rest of socialdesk reads are the frozen values of ``sync.config.values``.
