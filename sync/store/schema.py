@@ -263,6 +263,37 @@ ix_inbox_conversation = sa.Index("ix_inbox_conversation", inbox.c.route, inbox.c
                                  inbox.c.sort_key)
 
 
+# Replicas sharing one state (PostgreSQL): each names itself and is seen while it runs.
+replicas = sa.Table(
+    "replicas", metadata,
+    sa.Column("id", sa.String(200), primary_key=True),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("seen_at", sa.Float, nullable=False),
+)
+
+# Work that one replica at a time does (a route's stream poller, a scheduled job), held by a
+# lease until ``expires_at``. ``token`` grows each time the lease changes holder: the
+# fencing token a holder's writes carry, so a holder that lost its lease cannot write.
+leases = sa.Table(
+    "leases", metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("holder", sa.String(200)),
+    sa.Column("token", sa.BigInteger, nullable=False, default=0),
+    sa.Column("expires_at", sa.Float, nullable=False, default=0.0),
+    sa.Column("acquired_at", sa.Float),
+)
+
+# One rate budget per vendor account, shared by every replica: a token bucket refilled at
+# ``rate`` per second up to ``capacity``.
+rate_buckets = sa.Table(
+    "rate_buckets", metadata,
+    sa.Column("account", sa.String(255), primary_key=True),
+    sa.Column("tokens", sa.Float, nullable=False),
+    sa.Column("capacity", sa.Float, nullable=False),
+    sa.Column("rate", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
 def _create_v1(conn: Connection) -> None:
     for table in (cursors, inbox, requesters, links, outbox, routes_health):
         table.create(conn, checkfirst=True)
@@ -345,6 +376,12 @@ def _add_channel(conn: Connection) -> None:
             index.create(conn, checkfirst=True)
 
 
+def _add_replicas(conn: Connection) -> None:
+    """v14: replicas sharing the state, the leases that divide their work, shared rate budgets."""
+    for table in (replicas, leases, rate_buckets):
+        table.create(conn, checkfirst=True)
+
+
 # Versioned schema changes, applied in order, each recorded in schema_migrations.
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _create_v1),
@@ -360,6 +397,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (11, _add_network_reads),
     (12, _add_pushes),
     (13, _add_channel),
+    (14, _add_replicas),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
