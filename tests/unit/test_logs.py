@@ -5,13 +5,14 @@ from __future__ import annotations
 import io
 import json
 import logging
+from typing import Callable
 
 import pytest
 
 from sync.logs import about, configure, handler
 
 
-def _said(fmt: str, emit: "callable") -> list[str]:  # type: ignore[valid-type]
+def _said(fmt: str, emit: Callable[[logging.Logger], None]) -> list[str]:
     out = io.StringIO()
     log = logging.getLogger("socialdesk.test_logs")
     log.propagate = False
