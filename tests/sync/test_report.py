@@ -16,6 +16,7 @@ from busy_day import Day, Happened
 from cli.common import load_mapping
 from cli.main import main
 from sync.report import X_DM_EVENT_READ_USD, X_POST_READ_USD, ReportError, Targets, build_report, parse_span
+from sync.store import Store
 import harness
 
 sb = pytest.fixture(scope="module")(harness.own_sandbox)
@@ -220,6 +221,7 @@ routes:
     helpdesk: org
     ticket: {{priority: normal}}
 """)
+    Store(f"sqlite:///{tmp_path / 'state.sqlite'}").migrate()   # a state the daemon made, still empty
     code, out, err = run(capsys, "--config", str(mapping))
     assert code == 0, err
     assert "0 cases" in out and "0 tickets" not in out, out
