@@ -14,8 +14,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from sync.store.bindings import Bindings
+from sync.store.buckets import RateBuckets
 from sync.store.conversations import Conversations
 from sync.store.credentials import Credentials
+from sync.store.leases import Leases
 from sync.store.errors import (
     StoreCorrupt, StoreDriverMissing, StoreError, StoreLocked, StoreMissing, StoreTooNew, StoreUnreachable,
 )
@@ -38,7 +40,8 @@ __all__ = ["Finished", "IN_CHUNK", "INBOX_STATES", "InboxItem", "InboxRow", "Lin
            "schema_migrations", "watch"]
 
 
-class Store(WorkRows, Conversations, Replies, Status, Credentials, Bindings, Reads, Pushes, Tenants):
+class Store(WorkRows, Conversations, Replies, Status, Credentials, Bindings, Reads, Pushes, Tenants, Leases,
+            RateBuckets):
     """All durable state of one daemon (or of several replicas sharing PostgreSQL)."""
 
     def __init__(self, url: str, clock: Any = time.time) -> None:
