@@ -241,6 +241,10 @@ class ReplyPoster:
             link = ctx.store.link_by_ticket(ctx.name, row.ticket_id)
             self.events.reply_failed(row.ticket_id, row.comment_id, link.conversation_key if link else None,
                                      type(err).__name__)
+        if row.last_error == reason:
+            # Queued again (a release, 'socialdesk failed retry') and refused for the same
+            # reason: the ticket already says so.
+            return
         note = (f"socialdesk could not post this reply on {self._network_name()}: "
                 f"{err}. It is kept; retry it with 'socialdesk failed retry out-{row.id}'. [comment {row.comment_id}]")
         try:

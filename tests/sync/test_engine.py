@@ -222,6 +222,12 @@ def test_failed_reply_is_noted_on_the_ticket_and_retryable(info: dict, store: St
     notes = [c["body"] for c in people.comments(ticket["id"]) if not c["public"]]
     assert any("could not post this reply" in n and failed[0]["id"] in n for n in notes)
     assert people.posts_by(people.brand) == []
+    # Retried while the cause still holds: it fails the same way, and the ticket is not told twice.
+    assert store.retry_failed(failed[0]["id"])
+    cycle(route, people, 1)
+    assert [f["id"] for f in store.failed()] == [failed[0]["id"]]
+    notes = [c["body"] for c in people.comments(ticket["id"]) if not c["public"]]
+    assert sum("could not post this reply" in n for n in notes) == 1, notes
     route = make_route(info, store)
     assert store.retry_failed(failed[0]["id"])
     cycle(route, people, 1)
