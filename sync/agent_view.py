@@ -18,7 +18,6 @@ import hmac
 import json
 import logging
 import os
-import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -29,6 +28,7 @@ import sqlalchemy as sa
 from adapters.base import Secret
 from sync.rules import NETWORK_NAMES
 from sync.store import Store, inbox, outbox
+from sync.store.history import reply_state
 
 log = logging.getLogger("socialdesk.agent_view")
 
@@ -42,12 +42,6 @@ WINDOW_APPLIES_TO = {"facebook": "Messenger replies", "instagram": "Instagram di
 # user id, the post's language, its metrics or its media.
 AUTHOR_FIELDS = (("handle", "handle"), ("name", "name"), ("profile_url", "url"), ("followers", "followers"),
                  ("verified", "verified"))
-# How sync/mirror/poster.py words a reply it keeps for later (the outbox row's last_error).
-AWAITING_APPROVAL = "awaiting approval"
-OUTSIDE_WINDOW = "outside the messaging window"
-# A failed reply's reason starts with its error's type (ReplyPoster.failed); a guard's is HeldReply.
-_ERROR_TYPE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*): ")
-GUARD_ERROR = "HeldReply"
 
 
 class NoView(LookupError):
@@ -227,28 +221,21 @@ class AgentView:
         """One of socialdesk's replies, in the state its outbox row is in."""
         item: dict[str, Any] = {"by": "brand", "text": row.body, "at": _iso(row.created_at),
                                 "comment_id": row.comment_id}
-        reason = row.last_error or ""
         parts = [p for p in json.loads(row.posted or "[]") if "index" in p]
-        if row.state == "posted":
+        state, hold, why = reply_state(row.state, row.last_error)
+        if state == "posted":
             item["state"] = "posted"
             first = min(parts, key=lambda p: p["index"]) if parts else {}
             if first.get("url"):
                 item["url"] = first["url"]
-        elif row.state == "pending" and reason.startswith(AWAITING_APPROVAL):
-            item.update(state="held", hold="approval", why=reason)
-            if source.release_tag:
+        elif state == "held":
+            item.update(state="held", hold=hold, why=why)
+            if hold == "approval" and source.release_tag:
                 item["release_tag"] = source.release_tag
-        elif row.state == "pending" and reason.startswith(OUTSIDE_WINDOW):
-            item.update(state="held", hold="messaging_window", why=reason)
-        elif row.state == "pending":
+        elif state == "waiting":
             item["state"] = "posting" if parts or row.lease_until > now else "queued"
         else:
-            kind = _ERROR_TYPE.match(reason)
-            why = reason[kind.end():] if kind else reason
-            if kind and kind.group(1) == GUARD_ERROR:
-                item.update(state="held", hold="guard", why=why)
-            else:
-                item.update(state="failed", why=why or "not posted")
+            item.update(state="failed", why=why or "not posted")
         return item
 
 

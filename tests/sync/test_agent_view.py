@@ -30,7 +30,7 @@ TOKEN = "agent-view-5f4dcc3b5aa765d61d8327deb882cf99"
 DAY = 86400.0
 ISO_Z = "%Y-%m-%dT%H:%M:%SZ"
 BRAND_STATES = {"queued", "posting", "posted", "held", "failed"}
-HOLDS = {"approval", "messaging_window", "guard"}
+HOLDS = {"approval", "messaging_window", "guard", "length"}
 
 sb = pytest.fixture(scope="module")(harness.own_sandbox)
 
@@ -349,3 +349,18 @@ def test_the_sidebar_shows_what_the_daemon_answers(x_desk: Desk, tmp_path: Path)
     finally:
         site.server.shutdown()
 
+
+
+def test_a_reply_too_long_for_the_network_is_held_as_the_report_says_not_failed() -> None:
+    from types import SimpleNamespace
+
+    from sync.agent_view import AgentView, Source
+    from sync.store.history import reply_state
+
+    reason = "ReplyTooLong: reply weighs 311 characters; the limit is 280"
+    row = SimpleNamespace(body="x" * 311, created_at=0.0, comment_id="7", posted="[]", state="failed",
+                          last_error=reason, lease_until=0.0)
+    item = AgentView._reply(row, Source("r", None, "approved"), now=0.0)
+    assert (item["state"], item["hold"], item["why"]) == reply_state("failed", reason) == (
+        "held", "length", "reply weighs 311 characters; the limit is 280")
+    assert "release_tag" not in item                    # answered again, shorter; not released

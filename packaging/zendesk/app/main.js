@@ -19,7 +19,8 @@
   var HOLD_LABELS = {
     approval: 'Held until a lead approves',
     messaging_window: 'Held: outside the messaging window',
-    guard: 'Held by a check'
+    guard: 'Held by a check',
+    length: 'Held: too long for the network'
   };
 
   var client = ZAFClient.init();
