@@ -570,3 +570,13 @@ class OutboundReceiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class Clock:
+    """A daemon's time in a test: wall time plus what the test lets pass (``offset``)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset

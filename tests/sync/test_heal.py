@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import logging
 import re
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -20,13 +19,12 @@ import pytest
 from cli.status import cmd_status
 from cli.wiring import sandbox_endpoints
 from sandbox.scenario import People
-from sandbox.server import Sandbox
 from sync.config import parse_config
 from sync.daemon import Daemon
 from sync.policy import use_sleep
 from sync.store import Store
 import harness
-from harness import XHarness, ZendeskHarness
+from harness import Clock, XHarness, ZendeskHarness
 
 sb = pytest.fixture(scope="module")(harness.own_sandbox)
 
@@ -42,34 +40,6 @@ routes:
     streams: [mentions]
     ticket: {{tags: [social], group: {group}}}
 """
-
-
-class Clock:
-    """The daemon's time: wall time plus what the test lets pass."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-
-@pytest.fixture
-def info(sb: Sandbox) -> dict[str, Any]:
-    return harness.reset(sb.info(), "x", "zendesk")
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> Iterator[Store]:
-    s = Store(f"sqlite:///{tmp_path / 'state.sqlite'}", clock=clock)
-    s.migrate()
-    yield s
-    s.close()
 
 
 @pytest.fixture(autouse=True)

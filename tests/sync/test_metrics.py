@@ -2,9 +2,7 @@
 Prometheus' format, /healthz and /readyz, and the status only for the token's holder."""
 from __future__ import annotations
 
-import time
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import pytest
 import requests
@@ -13,9 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 import harness
 from adapters.http import watch_calls
 from cli.wiring import sandbox_endpoints
-from harness import XHarness, ZendeskHarness
+from harness import Clock, XHarness, ZendeskHarness
 from sandbox.scenario import People
-from sandbox.server import Sandbox
 from sync.config import parse_config
 from sync.daemon import Daemon
 from sync.policy import use_sleep
@@ -37,34 +34,6 @@ routes:
     ticket: {{tags: [social], group: {group}}}
 """
 TOKEN = "status-Qx7-token"
-
-
-class Clock:
-    """The daemon's time: wall time plus what the test lets pass."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-
-@pytest.fixture
-def info(sb: Sandbox) -> dict[str, Any]:
-    return harness.reset(sb.info(), "x", "zendesk")
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> Iterator[Store]:
-    s = Store(f"sqlite:///{tmp_path / 'state.sqlite'}", clock=clock)
-    s.migrate()
-    yield s
-    s.close()
 
 
 @pytest.fixture(autouse=True)
