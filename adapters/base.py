@@ -458,6 +458,27 @@ class KeepsRateBudget(Protocol):
 
 
 @runtime_checkable
+class SharedRateBuckets(Protocol):
+    """Token buckets every replica of the daemon takes its vendor calls from, one per vendor
+    account (``zendesk:acme.zendesk.com``, ``x:<user id> GET /2/...``): the state store
+    keeps them, so replicas together keep within one share of each account's rate limit.
+
+    A bucket holds up to ``capacity`` calls and refills at ``rate`` calls a second; both
+    come with every call (the vendor may change its limit), as does ``now``, so the bucket
+    passes on the caller's clock."""
+
+    def take_tokens(self, account: str, count: int, capacity: float, rate: float, now: float) -> float:
+        """Take ``count`` calls from ``account``'s bucket (made full if new), in one round
+        trip; what it holds after. Below zero the calls taken are owed: they come due as
+        the bucket refills (the last of them in ``-level / rate`` seconds)."""
+        raise NotImplementedError
+
+    def lower_tokens(self, account: str, tokens: float, capacity: float, rate: float, now: float) -> None:
+        """The vendor says less is left than the bucket holds: it holds at most ``tokens``."""
+        raise NotImplementedError
+
+
+@runtime_checkable
 class Helpdesk(Protocol):
     """A helpdesk instance (Zendesk account, Salesforce org) tickets are written to."""
 

@@ -11,12 +11,13 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping, TypeVar
+from typing import Any, Callable, Iterator, Mapping, Protocol, TypeVar, runtime_checkable
 
 import requests
 from requests.adapters import HTTPAdapter
 
-from adapters.base import RateLimited, RetriableError
+from adapters.base import RateLimited, RetriableError, SharedRateBuckets
+from adapters.shared_budget import SharedBudget, account_label
 
 log = logging.getLogger("socialdesk.http")
 
@@ -27,8 +28,28 @@ T = TypeVar("T")
 
 
 # By default socialdesk uses at most half of each vendor rate limit, so the brand's other
-# integrations keep the rest and a steady state never meets a 429.
+# integrations keep the rest and a steady state never meets a 429. The share is of the
+# vendor account: replicas sharing a state share it (``share_budgets``).
 DEFAULT_RATE_SHARE = 0.5
+
+
+Window = tuple[str, int, int]
+"""(bucket, limit, remaining) of a rate window, as the vendor last told it."""
+
+
+@runtime_checkable
+class PacesCalls(Protocol):
+    """A session's ``rate_budget``: asked before each call (raising ``RateLimited`` to hold
+    it back), told every answer's headers, and asked what is left for the metrics."""
+
+    def before(self, method: str, url: str) -> None:
+        raise NotImplementedError
+
+    def after(self, method: str, url: str, headers: Mapping[str, str]) -> None:
+        raise NotImplementedError
+
+    def left(self, method: str, url: str) -> Window | None:
+        raise NotImplementedError
 
 
 @dataclass
@@ -48,20 +69,31 @@ class RateBudget:
     says whether reset is a Unix time (X) or seconds from now (Zendesk). ``caps`` are
     more such header triples for longer caps some endpoints also have (X's 24-hour
     caps), each kept as a bucket of its own whose wait may reach ``cap_wait``.
+
+    Given a ``SharedBudget`` (``share_with``), each call is also taken from the account's
+    bucket in the state, which every replica takes from: together they keep within
+    ``share`` of each window of ``window`` seconds (``max_wait`` unless told).
     """
 
     def __init__(self, vendor: str, names: tuple[str, str, str], *, reset_epoch: bool,
                  bucket_of: Callable[[str, str], str] = lambda method, url: "account",
                  share: float = DEFAULT_RATE_SHARE, max_wait: float = 900.0,
                  clock: Callable[[], float] = time.time,
-                 caps: tuple[tuple[str, str, str], ...] = (), cap_wait: float | None = None) -> None:
+                 caps: tuple[tuple[str, str, str], ...] = (), cap_wait: float | None = None,
+                 window: float | None = None) -> None:
         if not 0 < share <= 1:
             raise ValueError(f"rate share must be in (0, 1], not {share}")
         self.vendor, self.names, self.reset_epoch = vendor, names, reset_epoch
         self.bucket_of, self.share, self.max_wait, self.clock = bucket_of, share, max_wait, clock
         self.caps, self.cap_wait = caps, max_wait if cap_wait is None else cap_wait
+        self.window = max_wait if window is None else window
         self.buckets: dict[str, _Bucket] = {}
+        self.shared: SharedBudget | None = None
         self._lock = threading.Lock()
+
+    def share_with(self, buckets: SharedRateBuckets, account: str) -> None:
+        """Take every call from ``account``'s buckets in ``buckets`` too (shared by replicas)."""
+        self.shared = SharedBudget(buckets, account)
 
     def _kinds(self) -> list[tuple[str, tuple[str, str, str], float]]:
         """(bucket key suffix, header names, longest wait) of the window and each cap."""
@@ -83,8 +115,13 @@ class RateBudget:
                     bucket.reset_at = min(bucket.reset_at, now + max_wait)   # a far reset is not believed
                     raise RateLimited(f"{self.vendor}: keeping within {self.share:.0%} of the {key} rate limit "
                                       f"({used} of {bucket.limit} used)", wait)
+        if self.shared is not None:
+            wait = self.shared.admit(base, now)
+            if wait > 0:
+                raise RateLimited(f"{self.vendor}: keeping within {self.share:.0%} of the {base} rate limit, "
+                                  f"shared by every replica", min(max(wait, 0.1), self.max_wait))
 
-    def left(self, method: str, url: str) -> tuple[str, int, int] | None:
+    def left(self, method: str, url: str) -> Window | None:
         """(bucket, limit, remaining) of the window the call to ``url`` counts against, as
         the vendor last told it; None before it has told."""
         key = self.bucket_of(method, url)
@@ -106,6 +143,8 @@ class RateBudget:
                 bucket.reset_at += self.clock()
             with self._lock:
                 self.buckets[base + suffix] = bucket
+            if not suffix and self.shared is not None:
+                self.shared.observe(base, bucket.limit, bucket.remaining, self.share, self.window, self.clock())
 
 
 _ID_PART = re.compile(r"/\d{3,}(?=/|$)")  # ids, not the API version
@@ -138,7 +177,7 @@ class _TimeoutSession(requests.Session):
     def __init__(self, timeout: tuple[float, float]) -> None:
         super().__init__()
         self._default_timeout = timeout
-        self.rate_budget: RateBudget | None = None
+        self.rate_budget: PacesCalls | None = None
         self.watchers: list[CallWatcher] = []
         # First among the response hooks: a later one may raise on a 429 (Zendesk's), and
         # the answer is counted and its rate headers read all the same.
@@ -167,8 +206,7 @@ class _TimeoutSession(requests.Session):
         window = None
         if budget is not None:
             budget.after(method, url, response.headers)
-            if isinstance(budget, RateBudget):
-                window = budget.left(method, url)
+            window = budget.left(method, url)
         self._tell(CallSeen(method.upper(), call_endpoint(url), response.status_code,
                             response.elapsed.total_seconds(), window))
 
@@ -200,6 +238,18 @@ def watch_calls(adapter: Any, watcher: CallWatcher) -> int:
     for session in found.values():
         session.watchers.append(watcher)
     return len(found)
+
+
+def share_budgets(adapter: Any, buckets: SharedRateBuckets, account: str) -> int:
+    """Have ``adapter``'s rate budgets take their calls from ``buckets`` as well, the
+    buckets every replica shares, under the adapter's ``account`` (what its
+    ``account_key()`` says); how many budgets now share (0: it keeps no such budget)."""
+    label = account_label(adapter.kind, account)
+    budgets = {id(session.rate_budget): session.rate_budget for session in _sessions(adapter)
+               if isinstance(session.rate_budget, RateBudget)}
+    for budget in budgets.values():
+        budget.share_with(buckets, label)
+    return len(budgets)
 
 
 def build_session(ca_bundle: str | None = None,

@@ -275,6 +275,17 @@ class UsageBudget:
             if now < self.hold_until:
                 raise RateLimited(f"Meta: {self.reason}", max(self.hold_until - now, 1.0))
 
+    def left(self, method: str, url: str) -> tuple[str, int, int] | None:
+        """(figure, 100, percent left) of the usage figure nearest its limit, as Meta last
+        told it (Meta counts in percent of each budget, for any call); None before it has told."""
+        with self._lock:
+            figures = [(value, f"{label} {name}") for label, read in self.figures.items()
+                       for name, value in read.items() if name in USAGE_FIGURES]
+        if not figures:
+            return None
+        used, label = max(figures)
+        return label, 100, max(0, 100 - math.ceil(used))
+
     def count(self, calls: int) -> None:
         """Calls made (a batch counts each of its requests, as Meta does)."""
         with self._lock:
