@@ -46,6 +46,7 @@ class Pusher:
         self.interval = interval
         self.wait = wait                    # the default; an account's own ``push_wait`` wins
         self._pulls: dict[str, float] = {}  # tenant -> when Zendesk last pulled (seen here)
+        self._sending: frozenset[str] = frozenset()   # external ids of the push under way
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -56,6 +57,10 @@ class Pusher:
         wait = desk.push_wait if desk is not None else None
         full = int(desk.max_resources) if desk is not None else 256
         return PushRule(full=full, wait=self.wait if wait is None else float(wait))
+
+    def in_flight(self, external_id: str) -> bool:
+        """Whether a push under way (sent, its answer not yet recorded) carries ``external_id``."""
+        return external_id in self._sending
 
     def pulled(self, tenant_id: str) -> None:
         """Zendesk pulled this tenant now: its next pull is expected about 2 minutes on."""
@@ -167,6 +172,13 @@ class Pusher:
         """One push of ``rows``; (resources imported, whether to look for more now)."""
         token = Secret(str(self.store.sealer.open(tenant.sealed_token, f"channel tenant {tenant.id}")["token"]),
                        "zendesk_access_token")
+        self._sending = frozenset(r.external_id for r in rows)
+        try:
+            return self._send(tenant, desk, rows, token)
+        finally:
+            self._sending = frozenset()
+
+    def _send(self, tenant: TenantRow, desk: Any, rows: list[ResourceRow], token: Secret) -> tuple[int, bool]:
         try:
             results = desk.push(tenant.instance_push_id, token, [r.resource for r in rows], uuid.uuid4().hex)
         except RateLimited as err:

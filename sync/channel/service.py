@@ -288,13 +288,11 @@ class ChannelService:
                 log.warning("helpdesk %s: Zendesk deactivated Channel Framework account %s: %s", tenant.helpdesk,
                             tenant.name, why)
         elif kind == "resources_created_from_external_ids":
-            for item in data.get("resource_events") or ():
-                if isinstance(item, Mapping):
-                    self._created(item, helpdesks)
+            self._created([item for item in data.get("resource_events") or () if isinstance(item, Mapping)],
+                          helpdesks)
         elif kind == "pull_request":
-            for item in data.get("duplicate_external_ids") or ():
-                if isinstance(item, Mapping) and item.get("ticket_id") is not None:
-                    self._created({"type_id": "duplicate", **item}, helpdesks)
+            self._created([{"type_id": "duplicate", **item} for item in data.get("duplicate_external_ids") or ()
+                           if isinstance(item, Mapping) and item.get("ticket_id") is not None], helpdesks)
         elif kind == "channelback":
             log.warning("Zendesk (%s) reports a failed channelback for %s (request %s): %s", event.subdomain,
                         data.get("integration_instance_name"), data.get("request_id"), event.error or "no reason given")
@@ -304,22 +302,30 @@ class ChannelService:
         else:
             log.info("Zendesk (%s) reports %s%s", event.subdomain, kind, f": {event.error}" if event.error else "")
 
-    def _created(self, item: Mapping[str, Any], helpdesks: set[str]) -> None:
-        """A resource became a comment: its thread's ticket is known, and a resource that
+    def _created(self, items: list[Mapping[str, Any]], helpdesks: set[str]) -> None:
+        """Resources became comments: their threads' tickets are known, and a resource that
         made a ticket gets its settings after creation. Only resources socialdesk handed to
-        Zendesk count, and a ticket once said is never replaced by another event."""
-        external_id = str(item.get("external_id") or "")
+        Zendesk count (pushed, pulled, or in a push under way: Zendesk's event can come
+        before the push's answer), and a ticket once said is never replaced by another
+        event. One read and one write for the whole event."""
         for helpdesk in helpdesks:
-            row = self.store.channel_resource(helpdesk, external_id)
-            if row is None or (row.pushed_at is None and row.pulled_at is None):
-                continue
-            kind = item.get("type_id")
-            made = item.get("follow_up_ticket_id") if kind == "comment_on_follow_up_ticket" else item.get("ticket_id")
-            if made is None or not str(made).isdigit():
-                continue
-            self.store.thread_ticket(row.thread_ref, str(made))
-            if kind in NEW_TICKET_EVENTS:
-                self.store.resource_ticket(row.seq, str(made))
+            rows = self.store.resources_by_id(helpdesk, [str(i.get("external_id") or "") for i in items])
+            threads: list[tuple[str, str]] = []
+            made: list[tuple[int, str]] = []
+            for item in items:
+                row = rows.get(str(item.get("external_id") or ""))
+                if row is None or (row.pushed_at is None and row.pulled_at is None
+                                   and not self.pusher.in_flight(row.external_id)):
+                    continue
+                kind = item.get("type_id")
+                ticket = item.get("follow_up_ticket_id") if kind == "comment_on_follow_up_ticket" else item.get(
+                    "ticket_id")
+                if ticket is None or not str(ticket).isdigit():
+                    continue
+                threads.append((row.thread_ref, str(ticket)))
+                if kind in NEW_TICKET_EVENTS:
+                    made.append((row.seq, str(ticket)))
+            self.store.tickets_made(threads, made)
 
     # ------------------------------------------------------------------ the manifest
 

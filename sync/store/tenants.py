@@ -309,6 +309,32 @@ class Tenants:
                 conn.execute(channel_resources.update().where(channel_resources.c.seq.in_(list(seqs)))
                              .values(pulled_at=self.clock()))
 
+    def resources_by_id(self, helpdesk: str, external_ids: Sequence[str]) -> dict[str, ResourceRow]:
+        """``helpdesk``'s resources among ``external_ids``, by external id."""
+        out: dict[str, ResourceRow] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(external_ids), 500):
+                for row in conn.execute(sa.select(channel_resources).where(
+                        channel_resources.c.helpdesk == helpdesk,
+                        channel_resources.c.external_id.in_(list(external_ids[start:start + 500])))):
+                    out[row.external_id] = _resource(row)
+        return out
+
+    def tickets_made(self, threads: Sequence[tuple[str, str]], resources: Sequence[tuple[int, str]]) -> None:
+        """What Zendesk made, in one transaction: each thread's ticket (ref, ticket id; a
+        follow-up replaces the closed one) and each resource's (seq, ticket id; the first
+        one said stays)."""
+        with self.engine.begin() as conn:
+            if threads:
+                conn.execute(channel_threads.update().where(channel_threads.c.ref == sa.bindparam("b_ref"))
+                             .values(ticket_id=sa.bindparam("b_ticket")),
+                             [{"b_ref": ref, "b_ticket": ticket} for ref, ticket in threads])
+            if resources:
+                conn.execute(channel_resources.update().where(
+                    channel_resources.c.seq == sa.bindparam("b_seq"), channel_resources.c.ticket_id.is_(None))
+                    .values(ticket_id=sa.bindparam("b_ticket")),
+                    [{"b_seq": seq, "b_ticket": ticket} for seq, ticket in resources])
+
     def resource_ticket(self, seq: int, ticket_id: str) -> bool:
         """The ticket Zendesk made of (or put) a resource in; the first one said stays. True when recorded."""
         with self.engine.begin() as conn:

@@ -72,3 +72,45 @@ def test_a_channelback_is_recorded_once_per_request(store: Store) -> None:
     assert store.begin_channelback("tenant-a", "req-1", "t1").state == "posted"
     assert store.channelback_by_external_id("x-support:x:post:900").tenant == "tenant-a"
     assert store.begin_channelback("tenant-b", "req-1", "t1").id != first.id   # another tenant's request
+
+
+def test_many_resources_are_kept_in_one_step_each_once(store: Store) -> None:
+    def pair(n: int, thread: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        return ({"ref": thread, "helpdesk": "acme", "route": "x-support", "thread_id": f"x-support:{thread}",
+                 "conversation": thread},
+                {"helpdesk": "acme", "route": "x-support", "external_id": f"x-support:x:post:{n}", "thread_ref": thread,
+                 "kind": "ticket", "resource": {"external_id": f"x-support:x:post:{n}"}, "post_id": str(n)})
+
+    assert store.put_handed([pair(1, "t1"), pair(2, "t2"), pair(3, "t1")]) == [True, True, True]
+    assert store.put_handed([pair(2, "t2"), pair(4, "t3")]) == [False, True]    # once per external id
+    assert sorted(store.channel_threads(["t1", "t2", "t3", "t9"], "acme")) == ["t1", "t2", "t3"]
+    assert store.channel_threads(["t1"], "globex") == {}                          # another account's
+    assert ids(store.unpushed("acme", 10)) == [f"x-support:x:post:{n}" for n in (1, 2, 3, 4)]
+    assert all(r.created_at > 0 and r.push_status is None for r in store.unpushed("acme", 10))
+
+
+def test_a_push_is_recorded_with_its_counters_in_one_step(store: Store) -> None:
+    tenant = store.create_tenant("acme", "acme", "one", "push-1", None)
+    for n in range(1, 4):
+        put(store, n)
+    store.record_push(tenant, [(1, "success", True), (2, "already_imported", True), (3, "halted", False)],
+                      counted=True)
+    row = store.tenant(tenant)
+    assert (row.pushes, row.pushed) == (1, 2)
+    assert ids(store.unpushed("acme", 10)) == ["x-support:x:post:3"]
+    assert store.unpushed("acme", 10)[0].push_status == "halted"
+
+
+def test_tickets_zendesk_made_are_kept_in_one_step_the_first_one_said_stays(store: Store) -> None:
+    for n in (1, 2):
+        put(store, n)
+    rows = store.resources_by_id("acme", ["x-support:x:post:1", "x-support:x:post:2", "x-support:x:post:9"])
+    assert sorted(rows) == ["x-support:x:post:1", "x-support:x:post:2"]
+    assert store.resources_by_id("globex", ["x-support:x:post:1"]) == {}
+    first, second = rows["x-support:x:post:1"].seq, rows["x-support:x:post:2"].seq
+    store.tickets_made([("t1", "41")], [(first, "41")])
+    store.tickets_made([("t1", "42")], [(first, "42"), (second, "42")])     # a follow-up of the thread
+    assert store.channel_thread("t1").ticket_id == "42"
+    assert store.channel_resource("acme", "x-support:x:post:1").ticket_id == "41"
+    assert store.channel_resource("acme", "x-support:x:post:2").ticket_id == "42"
+    store.tickets_made([], [])
