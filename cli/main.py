@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sandbox", action="store_true",
                    help="serve an in-process sandbox and print its JSON first")
     p.add_argument("--once", action="store_true", help="run every step once, print status, exit")
+    p.add_argument("--replica-id", metavar="ID",
+                   help="this daemon's name among replicas sharing a PostgreSQL state (default: host:pid)")
     p.add_argument("-v", "--verbose", action="store_true", help="log each call to the vendors too (DEBUG)")
     p.add_argument("--log-format", choices=["text", "json"], default="text",
                    help="text for people, json (one object per line) for log collectors (default: %(default)s)")

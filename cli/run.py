@@ -5,13 +5,16 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 import time
 from typing import Any
 
 from cli.channel import ChannelMount
 from cli.common import EXIT_CONFIG, configure_logging, load_mapping, open_store, stop_event
-from cli.wiring import SUBSCRIPTIONS, sandbox_endpoints, subscribe_on_sandbox
+from cli.wiring import sandbox_endpoints, sandbox_subscriptions
+
+REPLICA_ID = re.compile(r"[^\s]{1,200}")
 
 
 def set_aside(store: Any) -> str:
@@ -27,12 +30,19 @@ def set_aside(store: Any) -> str:
     return kept
 
 
-def webhooks_said(created: dict[str, list[str]]) -> str:
-    """What ``setup_push`` made, in words: per helpdesk, what it created, or already there."""
-    if not created:
+def webhooks_said(said: dict[str, str]) -> str:
+    """What ``register_push`` did, in words: per lease, what it created, already there, or
+    which replica set it up."""
+    if not said:
         return "none to set up"
-    return "; ".join(f"{name}: " + (", ".join(made) + " created" if made else "already set up")
-                     for name, made in sorted(created.items()))
+    return "; ".join(f"{lease}: {what}" for lease, what in sorted(said.items()))
+
+
+def replica_id(value: str | None) -> str | None:
+    """``--replica-id`` as given (None: the daemon names itself host:pid); SystemExit when unusable."""
+    if value is not None and not REPLICA_ID.fullmatch(value):
+        raise SystemExit(f"socialdesk: --replica-id must be 1 to 200 characters without spaces; got {value!r}")
+    return value
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -41,6 +51,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from sync.daemon import Daemon, StateMismatch
     from sync.web import WebServer
 
+    replica = replica_id(getattr(args, "replica_id", None))
     configure_logging(args.verbose, getattr(args, "log_format", "text"))
     config = load_mapping(args.config)
     sandbox = None
@@ -60,7 +71,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     channel = None
     try:
         try:
-            daemon = Daemon(config, store, sandbox_endpoints(info), watch_calls=watch_calls)
+            daemon = Daemon(config, store, sandbox_endpoints(info), watch_calls=watch_calls, replica_id=replica)
             daemon.bind_accounts()
         except StateMismatch as err:
             if sandbox is None:
@@ -73,7 +84,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"socialdesk: the state was made with an earlier sandbox; kept as {kept}, starting afresh",
                   file=sys.stderr, flush=True)
             store = open_store(config)
-            daemon = Daemon(config, store, sandbox_endpoints(info), watch_calls=watch_calls)
+            daemon = Daemon(config, store, sandbox_endpoints(info), watch_calls=watch_calls, replica_id=replica)
             daemon.bind_accounts()
         daemon.prepare()
         listen = config.webhook
@@ -88,22 +99,16 @@ def cmd_run(args: argparse.Namespace) -> int:
                 for name, desk in daemon.helpdesks.items():
                     if desk.kind == "salesforce":
                         sandbox.connect_push("salesforce", f"{web.url}/hooks/salesforce/{name}")
-            try:
-                if sandbox is not None:
-                    for name, network in daemon.networks.items():
-                        if network.kind in SUBSCRIPTIONS and config.networks[name].sandbox:
-                            subscribe_on_sandbox(info, network.kind, f"{web.url}/hooks/network/{name}")
-                daemon.serve_media(public)
-                created = daemon.setup_push(public)
-                logging.getLogger("socialdesk").info("listening at %s; helpdesk webhooks: %s", web.url,
-                                                     webhooks_said(created))
-            except Exception as err:  # polling still mirrors; say why push is off
-                logging.getLogger("socialdesk").warning(
-                    "helpdesk webhook setup failed: agents' replies are read by polling (networks' webhooks are "
-                    "still received): %s", err)
+            daemon.serve_media(public)
+            # Once per account across replicas, by the one holding its lease (a failed setup is
+            # said and tried again: polling still mirrors meanwhile).
+            said = daemon.register_push(public, sandbox_subscriptions(info, config, daemon.networks, web.url))
+            logging.getLogger("socialdesk").info("listening at %s as replica %s; helpdesk webhooks: %s", web.url,
+                                                 daemon.replica_id, webhooks_said(said))
         if args.once:
             daemon.run_once()
             print(json.dumps(daemon.status(), default=str), flush=True)
+            daemon.stop()
             return 0
         stop = stop_event()
         daemon.start()

@@ -1,9 +1,11 @@
 """``socialdesk status``: per-route health (active, waiting with its next re-check, parked),
-queues, cursors and API budget, from the store."""
+queues, cursors and API budget, and the replicas sharing the state with the leases each
+holds, from the store."""
 from __future__ import annotations
 
 import argparse
 import json
+import time
 from typing import Any
 
 from rich.text import Text
@@ -16,14 +18,18 @@ from sync.config import ReadBudgetConfig
 def cmd_status(args: argparse.Namespace) -> int:
     """Print each route's health, queues, cursors and API budget, as text or ``--json``."""
     config = load_mapping(args.config, allow_missing_env=True)
+    from sync.keeper import sharing
+
     with using_store(config, must_exist=True, write=False) as store:
         counts, health, budgets = store.counts(), store.health(), store.budgets()
         grants = store.grant_status()
         reads = store.reads()
+        now = time.time()
+        shared = sharing(store, now)
         if args.json:
             shown = {name: {k: v for k, v in b.items() if k != "calls_per_minute"} for name, b in budgets.items()}
             print(json.dumps({"routes": counts, "health": health, "budgets": shown, "credentials": grants,
-                              "accounts": store.bound_accounts(), "reads": reads}, default=str))
+                              "accounts": store.bound_accounts(), "reads": reads, **shared}, default=str))
             return 0
         parts: list[Any] = []
         for route in config.routes:
@@ -32,8 +38,30 @@ def cmd_status(args: argparse.Namespace) -> int:
                                        reads.get(route.name), budgets.get(route.helpdesk)))]
         if grants:
             parts += ["credentials", pairs((name, grant_line(grant)) for name, grant in grants.items())]
+        if shared["replicas"] or shared["leases"]:
+            parts += ["replicas", pairs((rid, replica_line(r, now)) for rid, r in shared["replicas"].items()),
+                      "leases", pairs((name, lease_line(lease, now)) for name, lease in shared["leases"].items())]
         show(*parts)
     return 0
+
+
+def replica_line(replica: dict[str, Any], now: float) -> Text:
+    """A replica: alive or gone, when last seen, how many leases it holds."""
+    from sync.health import lasted
+
+    seen = f"seen {lasted(now - replica['seen_at'])} ago"
+    if not replica["live"]:
+        return Text(f"gone ({seen}), holds {replica['leases']}", style="yellow")
+    return Text(f"running ({seen}), holds {replica['leases']} lease(s)")
+
+
+def lease_line(lease: dict[str, Any], now: float) -> str:
+    """Which replica holds a lease and for how much longer without renewal, or free."""
+    from sync.health import lasted
+
+    if lease["holder"] is None:
+        return "free"
+    return f"{lease['holder']} (token {lease['token']}, for {lasted(lease['expires_at'] - now)} more unless renewed)"
 
 
 STATE_STYLES = {"active": "green", "waiting": "yellow", "parked": "bold red"}

@@ -8,7 +8,8 @@ which approves at once.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+import functools
+from typing import Any, Callable, Mapping
 
 import requests
 
@@ -106,6 +107,25 @@ def subscribe_on_sandbox(info: Mapping[str, Any], kind: str, callback_url: str) 
                            data={"subscribed_fields": "feed,mention,messages", "access_token": service["page_token"]})
     if answer.status_code != 200:
         raise FatalError(f"the sandbox's Page refused the app's subscription: HTTP {answer.status_code}")
+
+
+def sandbox_subscriptions(info: Mapping[str, Any] | None, config: Any, networks: Mapping[str, Any],
+                          web_url: str) -> dict[str, Callable[[], str]]:
+    """The sandbox's Meta app subscriptions to point at this daemon, by the lease the daemon
+    holds while one replica does it (``Daemon.register_push``): none without a sandbox."""
+    from sync.keeper import subscription_lease
+
+    if info is None:
+        return {}
+    return {subscription_lease(name): functools.partial(_subscribed, info, network.kind,
+                                                        f"{web_url}/hooks/network/{name}")
+            for name, network in networks.items()
+            if network.kind in SUBSCRIPTIONS and config.networks[name].sandbox}
+
+
+def _subscribed(info: Mapping[str, Any], kind: str, callback_url: str) -> str:
+    subscribe_on_sandbox(info, kind, callback_url)
+    return f"subscribed at {callback_url}"
 
 
 def sandbox_endpoints(info: Mapping[str, Any] | None) -> SandboxEndpoints | None:

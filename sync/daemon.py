@@ -5,6 +5,7 @@ application layer may supply the settings instead (``sandbox: true`` entries, wi
 """
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
@@ -19,6 +20,7 @@ from adapters.base import (
     ResolvesMedia, Secret, SignsInWithOAuth, SocialdeskError,
 )
 from sync.failures import settle
+from sync.keeper import LEASE_TTL, LeaseKeeper, default_replica_id, webhook_lease
 from sync.metrics import Metrics, StateCollector
 from sync.mirror.poster import KEPT_FOR_PEOPLE
 from sync.policy import RECHECK_CAP
@@ -26,7 +28,7 @@ from sync.resolve import route_settings
 from sync.route import Route
 from sync.scheduler import schedule
 from sync.settings import SOCIALDESK_TAG, RouteSettings
-from sync.store import Store
+from sync.store import Fence, StaleLease, Store, fenced
 
 if TYPE_CHECKING:
     from sync.agent_view import AgentView
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("socialdesk.daemon")
 
 WEBHOOK_NAME = "socialdesk"
+PUSH_SETUP_RETRY = 60.0   # seconds before a webhook setup that failed is tried again
 
 
 class StateMismatch(FatalError):
@@ -85,11 +88,15 @@ class Daemon:
 
     def __init__(self, config: Any, store: Store, endpoint_settings: EndpointSettings | None = None,
                  clock: Callable[[], float] = time.time, recheck_cap: float = RECHECK_CAP,
-                 watch_calls: CallWatch | None = None) -> None:
+                 watch_calls: CallWatch | None = None, replica_id: str | None = None,
+                 lease_ttl: float = LEASE_TTL) -> None:
         self.config = config
         self.store = store
         self.clock = clock
         self.recheck_cap = recheck_cap  # the longest a waiting route goes between re-checks
+        # This daemon as one of the replicas sharing the store, and its share of their work.
+        self.replica_id = replica_id or default_replica_id()
+        self.keeper = LeaseKeeper(store, self.replica_id, clock, lease_ttl)
         self.helpdesks = {name: build_adapter("helpdesk", ep, endpoint_settings, store)
                           for name, ep in config.helpdesks.items()}
         self.networks = {name: build_adapter("social", ep, endpoint_settings, store)
@@ -97,7 +104,8 @@ class Daemon:
         self.routes: dict[str, Route] = {}
         # This daemon's metrics (GET /metrics): its own registry, as tests run many daemons at once.
         self.metrics = Metrics()
-        self.metrics.registry.register(StateCollector(store, clock, self.routes, self.read_budgets, KEPT_FOR_PEOPLE))
+        self.metrics.registry.register(StateCollector(store, clock, self.routes, self.read_budgets, KEPT_FOR_PEOPLE,
+                                                      lease_ttl))
         if watch_calls is not None:
             for name, adapter in (*self.helpdesks.items(), *self.networks.items()):
                 watch_calls(adapter, self.metrics.call_watcher(adapter.kind, name))
@@ -116,6 +124,10 @@ class Daemon:
         self.hints: "queue.Queue[tuple[str, str]]" = queue.Queue()
         self.webhook_secrets: dict[str, Secret] = {}
         self.scheduler: BackgroundScheduler | None = None
+        # What calls this daemon, set up by the replica holding its lease (``register_push``):
+        # lease -> the setup; lease -> (token it was last tried with, when to try again; None: done).
+        self.push_setups: dict[str, Callable[[], str]] = {}
+        self._push_tried: dict[str, tuple[int, float | None]] = {}
         self._web: Any = None
         self.media: Any = None   # sync/media.py MediaLinks, once the daemon's address is known
 
@@ -129,6 +141,8 @@ class Daemon:
         freed = self.store.release_leases()
         if freed:
             log.info("resumed %d item(s) left in flight by the previous run", freed)
+        if not self.store.shared:
+            self.store.free_all_leases()   # one daemon owns an SQLite state: its last run's leases are void
         saved = self.store.budgets()
         for name, desk in self.helpdesks.items():
             if name in saved and isinstance(desk, MetersApiBudget):
@@ -176,23 +190,80 @@ class Daemon:
 
     def setup_push(self, public_url: str) -> dict[str, list[str]]:
         """Create the helpdesk webhooks and triggers that call us (idempotent); with the mapping's
-        webhook.secret, made with it, and FatalError for a webhook that signs with another."""
-        done: dict[str, list[str]] = {}
+        webhook.secret, made with it, and FatalError for a webhook that signs with another.
+
+        What ``socialdesk setup`` does; a running daemon uses ``register_push`` instead."""
+        return {name: self._setup_webhook(name, helpdesk, public_url)
+                for name, helpdesk in self.helpdesks.items() if isinstance(helpdesk, ReceivesWebhooks)}
+
+    def _setup_webhook(self, name: str, helpdesk: Any, public_url: str) -> list[str]:
         hook = self.config.webhook
         # The mapping's webhook.secret: the webhook is made with it, and one that signs with
         # another is refused (FatalError) rather than its secret silently taking over.
         configured = hook.secret if hook is not None and isinstance(hook.secret, Secret) else None
-        for name, helpdesk in self.helpdesks.items():
-            if not isinstance(helpdesk, ReceivesWebhooks):
-                continue
-            endpoint = f"{public_url.rstrip('/')}/hooks/{helpdesk.kind}/{name}"
-            if configured is not None:
-                self.webhook_secrets[name] = configured  # deliveries are checked with it, whatever follows
-            _, secret, created = helpdesk.setup_push(f"{WEBHOOK_NAME}-{name}", endpoint, SOCIALDESK_TAG,
-                                                     secret=configured)
-            self.webhook_secrets[name] = secret
-            done[name] = created
+        endpoint = f"{public_url.rstrip('/')}/hooks/{helpdesk.kind}/{name}"
+        if configured is not None:
+            self.webhook_secrets[name] = configured  # deliveries are checked with it, whatever follows
+        _, secret, created = helpdesk.setup_push(f"{WEBHOOK_NAME}-{name}", endpoint, SOCIALDESK_TAG,
+                                                 secret=configured)
+        self.webhook_secrets[name] = secret
+        return created
+
+    def register_push(self, public_url: str,
+                      subscriptions: Mapping[str, Callable[[], str]] | None = None) -> dict[str, str]:
+        """Set up what calls this daemon once per account, not once per replica: each
+        helpdesk's webhook (lease ``webhooks:<helpdesk>``) and each subscription the application
+        layer hands in (by lease name; the sandbox's Meta app). The replica that takes a lease
+        does the setup, pointing it at ``public_url``, and keeps the lease while it lives; the
+        others leave it alone. One that takes a lease over later (its holder died) does it again
+        (``keep_push_setup``). Per lease: what was done, or which replica holds it.
+
+        Replicas behind one public URL all receive deliveries: give them the mapping's
+        webhook.secret, as only the replica that set a webhook up reads its secret."""
+        self.push_setups = {webhook_lease(name): functools.partial(self._said_webhook, name, helpdesk, public_url)
+                            for name, helpdesk in self.helpdesks.items() if isinstance(helpdesk, ReceivesWebhooks)}
+        self.push_setups.update(subscriptions or {})
+        said: dict[str, str] = {}
+        for lease in self.push_setups:
+            self.keeper.want(lease, sticky=True)
+            fence = self.keeper.take(lease)
+            if fence is not None:
+                said[lease] = self._push_setup(lease, fence)
+            else:
+                said[lease] = f"set up by replica {self.store.lease_holders().get(lease, {}).get('holder')}"
+        return said
+
+    def _said_webhook(self, name: str, helpdesk: Any, public_url: str) -> str:
+        created = self._setup_webhook(name, helpdesk, public_url)
+        return ", ".join(created) + " created" if created else "already set up"
+
+    def _push_setup(self, lease: str, fence: Fence) -> str:
+        """One setup under its lease's fence: what it did, or why it failed (tried again later)."""
+        try:
+            with fenced(fence):
+                self.store.check_fence(fence)
+                done = self.push_setups[lease]()
+        except StaleLease as err:
+            return str(err)
+        except Exception as err:  # polling still mirrors; say why push is off, try again later
+            self._push_tried[lease] = (fence.token, self.clock() + PUSH_SETUP_RETRY)
+            log.warning("%s: setup failed, agents' replies are read by polling until it works (tried again in "
+                        "%gs): %s", lease, PUSH_SETUP_RETRY, err)
+            return f"failed: {err}"
+        self._push_tried[lease] = (fence.token, None)
         return done
+
+    def keep_push_setup(self) -> None:
+        """The scheduler's job: a push setup whose lease this replica took over (or whose last
+        try failed and is due again) is done now, pointing at this replica."""
+        for lease in list(self.push_setups):
+            fence = self.keeper.fence(lease)
+            if fence is None:
+                continue
+            token, retry_at = self._push_tried.get(lease, (None, 0.0))
+            if token == fence.token and (retry_at is None or self.clock() < retry_at):
+                continue
+            log.info("replica %s set up %s: %s", self.replica_id, lease, self._push_setup(lease, fence))
 
     # ------------------------------------------------------------------ work
 
@@ -295,7 +366,8 @@ class Daemon:
         self.record_budgets()
 
     def record_budgets(self) -> None:
-        """Write each helpdesk's API budget where ``socialdesk status`` reads it."""
+        """Write each helpdesk's API budget where ``socialdesk status`` reads it (the scheduler
+        runs it on the replica holding ``daemon:budgets``)."""
         for name, desk in self.helpdesks.items():
             report = desk.budget() if isinstance(desk, MetersApiBudget) else None
             if report:
@@ -353,20 +425,28 @@ class Daemon:
         - ``budgets``: per metered helpdesk, its API allocation; ``reads``: per route, the
           network's reads this month and the monthly budget; ``credentials``: per OAuth
           grant, when stored, when access expires, whether refused (never a token).
+        - ``replica``: this daemon's replica id; ``replicas``: every replica sharing the state
+          (started_at, seen_at, live, leases held); ``leases``: per lease (poll:<route>:<stream>,
+          replies:<route>, watch:<route>, daemon:budgets, webhooks:<helpdesk>), its holder
+          (None: free), token, acquired_at, expires_at (sync/keeper.py ``sharing``).
         """
         from sync.snapshot import snapshot
 
-        return snapshot(self.routes, self.store, self.clock(), KEPT_FOR_PEOPLE, self.read_budgets())
+        return snapshot(self.routes, self.store, self.clock(), KEPT_FOR_PEOPLE, self.read_budgets(),
+                        replica=self.replica_id, lease_ttl=self.keeper.ttl)
 
     def start(self) -> BackgroundScheduler:
-        """Schedule every route's jobs (sync/scheduler.py)."""
+        """Schedule every route's jobs (sync/scheduler.py), this replica's first share of the
+        leases taken before any runs."""
         self.scheduler = schedule(self)
         return self.scheduler
 
     def stop(self) -> None:
+        """Stop the jobs, then hand this replica's leases back so the others take them at once."""
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=True)
             self.scheduler = None
+        self.keeper.leave()
 
 
 def run_forever(daemon: Daemon, stop: threading.Event) -> None:

@@ -62,7 +62,9 @@ def settle(ctx: RouteContext, err: BaseException, work: Work, doing: str, *,
            pause_side: str | None = None, park_doing: str | None = None) -> None:
     """Settle a failure of work that holds no row: pause, wait, park, or try again next time."""
     action = decide(err, work)
-    if action is Action.PAUSE and isinstance(err, RateLimited):
+    if action is Action.STOP:
+        stopped(ctx, err, doing)
+    elif action is Action.PAUSE and isinstance(err, RateLimited):
         ctx.health.pause(pause_side or err.side, err)
     elif action in (Action.WAIT, Action.PARK):
         halt(ctx, err, action, park_doing, checking=work == "check")
@@ -70,6 +72,12 @@ def settle(ctx: RouteContext, err: BaseException, work: Work, doing: str, *,
         raise err
     elif not outage(ctx, err):
         log.warning("route %s: %s failed, will retry: %s", ctx.name, doing, err)
+
+
+def stopped(ctx: RouteContext, err: BaseException, doing: str) -> None:
+    """Carry out ``stop``: the job ends; nothing about the route changes (it is not failing:
+    another replica does this work now)."""
+    log.info("route %s: stopped %s: %s", ctx.name, doing, err)
 
 
 def outage(ctx: RouteContext, err: BaseException) -> bool:
@@ -107,6 +115,7 @@ def work_rows(ctx: RouteContext, table: str, rows: Sequence[Any], handle: Callab
     Wait or park: the route stops, every row not yet worked is handed back.
     Retry: the row is tried again after a backoff (unless its side is found down: wait).
     Quarantine or hold: ``set_aside``.
+    Stop: this replica lost the work's lease; every row not yet worked is handed back.
     """
     done = 0
     for index, row in enumerate(rows):
@@ -119,6 +128,10 @@ def work_rows(ctx: RouteContext, table: str, rows: Sequence[Any], handle: Callab
                 ctx.health.pause(err.side, err)
                 ctx.store.retry_later(table, row.id, str(err), err.retry_after)
                 ctx.store.release(table, [r.id for r in rows[index + 1:]])
+                break
+            if action is Action.STOP:
+                stopped(ctx, err, f"working {table} rows")
+                ctx.store.release(table, [r.id for r in rows[index:]])
                 break
             if action in (Action.QUARANTINE, Action.HOLD):
                 set_aside(row, err)

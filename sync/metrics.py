@@ -19,6 +19,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from adapters.base import SocialdeskError
+from sync.keeper import LEASE_TTL, sharing
 
 # Seconds: a mention or a reply that takes a minute is normal, one that takes hours is not.
 LATENCY_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 4 * 3600.0, 86400.0)
@@ -86,14 +87,15 @@ class Metrics:
 
 class StateCollector:
     """Gauges read at each scrape: from the store (queues, oldest waiting, replies held,
-    API allocations, OAuth access expiry, the month's network reads) and from the routes
-    (state and why). A store that cannot be read gives ``socialdesk_state_store_up 0``
-    and nothing else from it, never a failed scrape."""
+    API allocations, OAuth access expiry, the month's network reads, the leases each
+    replica holds) and from the routes (state and why). A store that cannot be read gives
+    ``socialdesk_state_store_up 0`` and nothing else from it, never a failed scrape."""
 
     def __init__(self, store: Any, clock: Callable[[], float], routes: Mapping[str, Any],
-                 read_budgets: Callable[[], Mapping[str, Any]], held: tuple[str, ...]) -> None:
+                 read_budgets: Callable[[], Mapping[str, Any]], held: tuple[str, ...],
+                 lease_ttl: float = LEASE_TTL) -> None:
         self.store, self.clock, self.routes = store, clock, routes
-        self.read_budgets, self.held = read_budgets, held
+        self.read_budgets, self.held, self.lease_ttl = read_budgets, held, lease_ttl
 
     def describe(self) -> Iterable[Metric]:
         return []   # nothing is read at registration; names are checked at scrape
@@ -137,6 +139,7 @@ class StateCollector:
             grants = {}
         yield from self._grants(grants, now)
         yield from self._reads(store.reads())
+        yield self._leases(sharing(store, now, self.lease_ttl)["replicas"])
 
     def _queues(self, counts: Mapping[str, Any], oldest: Mapping[str, Any], now: float) -> Iterable[Metric]:
         items = GaugeMetricFamily("socialdesk_queue_items", "Rows in each route's queues by state",
@@ -182,6 +185,15 @@ class StateCollector:
                 expiry.add_metric([name], float(grant["access_expires_at"]) - now)
             refused.add_metric([name], 1 if grant.get("refused") else 0)
         return expiry, refused
+
+    def _leases(self, replicas: Mapping[str, Mapping[str, Any]]) -> Metric:
+        held = GaugeMetricFamily("socialdesk_leases_held", "Leases each live replica sharing the state holds (its "
+                                 "share of the one-at-a-time work: pollers, replies readers, watches)",
+                                 labels=("replica",))
+        for replica, seen in sorted(replicas.items()):
+            if seen["live"]:
+                held.add_metric([replica], seen["leases"])
+        return held
 
     def _reads(self, reads: Mapping[str, Mapping[str, int]]) -> Iterable[Metric]:
         done = GaugeMetricFamily("socialdesk_network_reads_month", "Items the network's reads returned this UTC "

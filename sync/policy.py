@@ -21,6 +21,9 @@ The actions:
   visible in ``socialdesk failed`` and retryable by hand.
 - ``hold``: a reply that must not go out as written (a guard, the network's length limit,
   a post the network refuses for good); it is kept with a note to the agent saying why.
+- ``stop``: this replica no longer holds the lease of the work (another replica took it
+  over, or it was given up): the job ends at once without counting a failure, its write
+  refused by the store; the lease's holder does the work.
 - ``raise``: not a failure the product knows: a bug; the scheduler logs it with its trace.
 """
 from __future__ import annotations
@@ -34,6 +37,7 @@ from tenacity import Retrying, retry_if_exception_type, retry_if_not_exception_t
 
 from adapters.base import AuthFailed, FatalError, JobPending, RateLimited, RetriableError, SkippableError
 from sync.mirror.guards import HeldReply
+from sync.store.leases import StaleLease
 from sync.text import ReplyTooLong
 
 
@@ -44,6 +48,7 @@ class Action(str, Enum):
     PARK = "park"
     QUARANTINE = "quarantine"
     HOLD = "hold"
+    STOP = "stop"
     RAISE = "raise"
 
 
@@ -79,6 +84,8 @@ class Row:
 OUTAGE_AFTER = 3
 
 TABLE: tuple[Row, ...] = (
+    Row((StaleLease,), Action.STOP, "another replica holds this work's lease now (this one paused past it, or "
+        "gave it up): stop the job, nothing written; the holder does the work"),
     Row((RateLimited,), Action.PAUSE, "the remote asked us to slow down: wait what it asked; met checking a "
         "route, the route waits at least that long", unless={"check": Action.WAIT}),
     Row((AuthFailed,), Action.WAIT, "credentials refused (a burst of 401s, a revoked grant): nothing on this "

@@ -3,8 +3,16 @@
 Per route: a poll job per stream (ticking at the network's fastest allowed pace; the route
 decides whether a read is due), a work job (inbox and outbox, a batch of each in turn), the
 agent-reply export, the viral and spike watches, and the re-check of a route that waits
-(refused credentials, a service down: sync/health.py). Daemon-wide: webhook hints and the
-API budget record. A job never lets an error stop the scheduler.
+(refused credentials, a service down: sync/health.py). Daemon-wide: webhook hints, the
+API budget record, the webhook setup, and the lease keeper. A job never lets an error stop
+the scheduler.
+
+Replicas sharing one store run the same jobs; the one-at-a-time ones run under a lease
+(sync/keeper.py) and return at once on a replica that does not hold it: each stream's
+poller (``poll:<route>:<stream>``), the replies reader (``replies:<route>``), the watches
+(``watch:<route>``), the budget record (``daemon:budgets``) and the webhook setup
+(``webhooks:<helpdesk>``). Row work and hints run on every replica. The keeper has a thread
+of its own, so long jobs never hold back a renewal.
 """
 from __future__ import annotations
 
@@ -16,7 +24,9 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from adapters.base import SocialdeskError
+from sync.keeper import BUDGETS_LEASE, LeaseKeeper, poll_lease, renew_every, replies_lease, watch_lease
 from sync.route import Route
+from sync.store import StaleLease, fenced
 
 if TYPE_CHECKING:
     from sync.daemon import Daemon
@@ -34,7 +44,8 @@ RECHECK_EVERY = 5.0       # how often a waiting route asks whether its re-check 
 
 def schedule(daemon: "Daemon") -> BackgroundScheduler:
     """Every route's jobs and the daemon's own, started; polling is the webhooks' safety net."""
-    scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(4)},
+    keeper = daemon.keeper
+    scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(4), "leases": ThreadPoolExecutor(1)},
                                     job_defaults={"coalesce": True, "max_instances": 1,
                                                   "misfire_grace_time": 30})
     for route_cfg in daemon.config.routes:
@@ -43,22 +54,27 @@ def schedule(daemon: "Daemon") -> BackgroundScheduler:
             every = max(poll_interval(route_cfg.poll, stream), route.network.min_poll_interval)
             # Ticks at the network's fastest allowed pace; the route decides whether
             # the configured interval or the observed arrival rate calls for a read.
-            scheduler.add_job(guarded(route, poller(route, stream, every)), "interval",
-                              seconds=route.network.min_poll_interval,
+            poll = leased(keeper, poll_lease(route.name, stream), poller(route, stream, every))
+            scheduler.add_job(guarded(route, poll), "interval", seconds=route.network.min_poll_interval,
                               id=f"{route.name}:poll:{stream}", next_run_time=_now())
         scheduler.add_job(guarded(route, worker(route)), "interval", seconds=WORK_EVERY,
                           id=f"{route.name}:work", next_run_time=_now())
-        scheduler.add_job(guarded(route, route.poll_replies), "interval",
+        scheduler.add_job(guarded(route, leased(keeper, replies_lease(route.name), route.poll_replies)), "interval",
                           seconds=route_cfg.poll.replies or REPLIES_EVERY,
                           id=f"{route.name}:replies", next_run_time=_now())
-        scheduler.add_job(guarded(route, route.viral_watch), "interval", seconds=VIRAL_EVERY,
-                          id=f"{route.name}:viral")
-        scheduler.add_job(guarded(route, route.spike_watch), "interval", seconds=SPIKE_EVERY,
-                          id=f"{route.name}:spike")
+        scheduler.add_job(guarded(route, leased(keeper, watch_lease(route.name), route.viral_watch)), "interval",
+                          seconds=VIRAL_EVERY, id=f"{route.name}:viral")
+        scheduler.add_job(guarded(route, leased(keeper, watch_lease(route.name), route.spike_watch)), "interval",
+                          seconds=SPIKE_EVERY, id=f"{route.name}:spike")
         # A waiting route's re-check (it knows when the next is due; nothing to do otherwise).
         scheduler.add_job(rechecker(route), "interval", seconds=RECHECK_EVERY, id=f"{route.name}:recheck")
     scheduler.add_job(daemon.drain_hints, "interval", seconds=HINTS_EVERY, id="hints")
-    scheduler.add_job(daemon.record_budgets, "interval", seconds=BUDGETS_EVERY, id="budgets")
+    scheduler.add_job(leased(keeper, BUDGETS_LEASE, daemon.record_budgets), "interval", seconds=BUDGETS_EVERY,
+                      id="budgets")
+    every = renew_every(keeper.ttl)
+    scheduler.add_job(daemon.keep_push_setup, "interval", seconds=every, id="push-setup")
+    scheduler.add_job(keeper.tick, "interval", seconds=every, id="leases", executor="leases")
+    keeper.tick()   # this replica's first share, before any job runs
     scheduler.start()
     return scheduler
 
@@ -84,6 +100,19 @@ def worker(route: Route) -> Callable[[], None]:
     return work
 
 
+def leased(keeper: LeaseKeeper, name: str, job: Callable[[], Any]) -> Callable[[], None]:
+    """``job`` runs only while this replica holds lease ``name``, its writes fenced with it."""
+    keeper.want(name)
+
+    def run() -> None:
+        fence = keeper.fence(name)
+        if fence is None:
+            return
+        with fenced(fence):
+            job()
+    return run
+
+
 def rechecker(route: Route) -> Callable[[], None]:
     def recheck() -> None:
         try:
@@ -101,6 +130,8 @@ def guarded(route: Route, job: Callable[[], Any]) -> Callable[[], None]:
             return
         try:
             job()
+        except StaleLease as err:   # another replica took the work over mid-job
+            log.info("route %s: %s", route.name, err)
         except SocialdeskError as err:
             log.warning("route %s: %s", route.name, err)
         except Exception:  # a bug must not stop the scheduler; it is logged with its trace

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from adapters.base import SocialdeskError
+from sync.keeper import LEASE_TTL, sharing
 from sync.store.history import last_hour, reply_state
 
 
@@ -49,7 +50,8 @@ def _grants(store: Any) -> dict[str, Any]:
 
 
 def snapshot(routes: Mapping[str, Any], store: Any, now: float, held: tuple[str, ...],
-             read_budgets: Mapping[str, Any]) -> dict[str, Any]:
+             read_budgets: Mapping[str, Any], *, replica: str | None = None,
+             lease_ttl: float = LEASE_TTL) -> dict[str, Any]:
     """The snapshot ``Daemon.status_snapshot()`` describes."""
     counts = store.counts()
     kept, failed = replies(store.outbox_attention(held))
@@ -70,4 +72,6 @@ def snapshot(routes: Mapping[str, Any], store: Any, now: float, held: tuple[str,
             "posts": budget.for_kind("posts"), "dm_events": budget.for_kind("dm_events")}}
             for route, budget in read_budgets.items()},
         "credentials": _grants(store),
+        "replica": replica,
+        **sharing(store, now, lease_ttl),
     }

@@ -3,7 +3,8 @@ quarantine and route health. SQLAlchemy Core on SQLite (default, WAL) or Postgre
 
 Every row is keyed by route. A cursor only moves in the transaction that records what
 was read (``record_page``); work rows are claimed with a lease so a crashed worker's
-rows are picked up again once the lease runs out.
+rows are picked up again once the lease runs out. Replicas sharing PostgreSQL divide the
+one-at-a-time work by named leases with fencing tokens (sync/store/leases.py).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from sync.store.bindings import Bindings
 from sync.store.buckets import RateBuckets
 from sync.store.conversations import Conversations
 from sync.store.credentials import Credentials
-from sync.store.leases import Leases
+from sync.store.leases import Fence, Leases, StaleLease, fenced
 from sync.store.errors import (
     StoreCorrupt, StoreDriverMissing, StoreError, StoreLocked, StoreMissing, StoreTooNew, StoreUnreachable,
 )
@@ -33,11 +34,11 @@ from sync.store.status import Status
 from sync.store.tenants import Tenants
 from sync.store.work import WorkRows
 
-__all__ = ["Finished", "IN_CHUNK", "INBOX_STATES", "InboxItem", "InboxRow", "LinkRow", "MIGRATIONS", "OUTBOX_STATES",
-           "OutboxRow", "SCHEMA_VERSION", "Store", "StoreCorrupt", "StoreDriverMissing", "StoreError", "StoreLocked",
-           "StoreMissing", "StoreTooNew", "StoreUnreachable", "accounts", "check_state", "cursors",
-           "helpdesk_budget", "inbox", "links", "metadata", "open_state", "outbox", "requesters", "routes_health",
-           "schema_migrations", "watch"]
+__all__ = ["Fence", "Finished", "IN_CHUNK", "INBOX_STATES", "InboxItem", "InboxRow", "LinkRow", "MIGRATIONS",
+           "OUTBOX_STATES", "OutboxRow", "SCHEMA_VERSION", "StaleLease", "Store", "StoreCorrupt", "StoreDriverMissing",
+           "StoreError", "StoreLocked", "StoreMissing", "StoreTooNew", "StoreUnreachable", "accounts", "check_state",
+           "cursors", "fenced", "helpdesk_budget", "inbox", "links", "metadata", "open_state", "outbox", "requesters",
+           "routes_health", "schema_migrations", "watch"]
 
 
 class Store(WorkRows, Conversations, Replies, Status, Credentials, Bindings, Reads, Pushes, Tenants, Leases,

@@ -8,6 +8,7 @@ from typing import Any, Callable, Iterable, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from sync.store.leases import Fence, as_fence, check_fence, current_fence
 from sync.store.rows import Finished, InboxItem, InboxRow
 from sync.store.schema import _insert_ignore, _insert_ignoring, cursors, inbox, links, outbox
 
@@ -31,11 +32,17 @@ class WorkRows:
                                                  updated_at=self.clock()))
 
     def record_page(self, route: str, stream: str, items: Iterable[InboxItem],
-                    cursor: str | None = None, *, move_cursor: bool = False) -> int:
+                    cursor: str | None = None, *, move_cursor: bool = False,
+                    fence: Fence | tuple[str, int] | None = None) -> int:
         """Insert new items (duplicates ignored) and, when asked, move the cursor: one transaction.
 
         A page goes in as one batched insert that skips known posts; the ids it returns count
-        what was new. The first of two items with one source key wins, as it always did."""
+        what was new. The first of two items with one source key wins, as it always did.
+
+        ``fence`` (lease name, token; by default the fence of the job this runs in, see
+        sync/store/leases.py ``fenced``): the page is written only while that is still the
+        lease's holding, checked in the same transaction; else StaleLease and nothing is written."""
+        fence = as_fence(fence) or current_fence()
         new = 0
         now = self.clock()
         rows: list[dict[str, Any]] = []
@@ -49,6 +56,8 @@ class WorkRows:
                              state="pending", attempts=0, next_attempt_at=0.0, lease_until=0.0,
                              received_at=now, conversation=item.conversation))
         with self.engine.begin() as conn:
+            if fence is not None:
+                check_fence(conn, fence)   # first: a takeover waits for this transaction
             if rows:
                 statement = _insert_ignoring(conn, inbox, ("route", "source_key")).returning(inbox.c.id)
                 new = len(conn.execute(statement, rows).fetchall())

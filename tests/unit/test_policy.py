@@ -24,7 +24,7 @@ from sync.policy import (
     RECHECK_CAP, TABLE, WORKS, Action, backoff, decide, probe_after, quick_retry, recheck_delay, use_sleep,
 )
 from sync.settings import RouteSettings
-from sync.store import InboxItem, Store
+from sync.store import Fence, InboxItem, StaleLease, Store
 from sync.text import ReplyTooLong
 
 A = Action
@@ -37,6 +37,7 @@ class ConsentNeeded(AuthFailed):
 # Every kind of error against every work: the rows of sync/policy.py written out by hand.
 #                        read      ingest        batch      mirror        watch      check
 SPEC: list[tuple[BaseException, tuple[Action, Action, Action, Action, Action, Action]]] = [
+    (StaleLease(Fence("poll:r:mentions", 3)), (A.STOP, A.STOP, A.STOP, A.STOP, A.STOP, A.STOP)),
     (RateLimited("slow down", 30), (A.PAUSE, A.PAUSE, A.PAUSE, A.PAUSE, A.PAUSE, A.WAIT)),
     (AuthFailed("401"), (A.WAIT, A.WAIT, A.WAIT, A.WAIT, A.WAIT, A.WAIT)),
     (ConsentNeeded("run 'socialdesk connect zd'"), (A.WAIT, A.WAIT, A.WAIT, A.WAIT, A.WAIT, A.WAIT)),
@@ -56,7 +57,7 @@ SPEC: list[tuple[BaseException, tuple[Action, Action, Action, Action, Action, Ac
 PROBED_AFTER: list[tuple[BaseException, int | None]] = [
     (RetriableError("503"), 3), (RateLimited("slow down", 30), None), (JobPending("job running", "j1"), None),
     (AuthFailed("401"), None), (FatalError("no such group"), None), (SkippableError("bad item"), None),
-    (KeyError("author"), None),
+    (KeyError("author"), None), (StaleLease(Fence("watch:r", 1)), None),
 ]
 
 
@@ -200,6 +201,19 @@ def test_quarantine_and_hold_set_the_one_item_aside_and_go_on(ctx: RouteContext)
                      lambda r, e: aside.append((r.payload["i"], type(e).__name__)), "mirror")
     assert aside == [(0, "SkippableError"), (1, "HeldReply")] and done == 1
     assert ctx.health.parked is None
+
+
+def test_a_lost_lease_stops_the_job_hands_back_its_rows_and_leaves_the_route_as_it_was(
+        ctx: RouteContext, caplog: pytest.LogCaptureFixture) -> None:
+    rows = _rows(ctx, 3)
+    lost = StaleLease(Fence("poll:r:mentions", 3))
+    with caplog.at_level(logging.INFO, logger="socialdesk.engine"):
+        assert work_rows(ctx, "inbox", rows, _failing({1: lost}), lambda r, e: None, "ingest") == 1
+        settle(ctx, lost, "read", "reading mentions")
+    assert ctx.health.state == "active" and not ctx.health.paused_until and not any(ctx.health.faults.values())
+    assert [r.payload["i"] for r in ctx.store.claim_inbox("r", 10)] == [1, 2], "handed back, no attempt counted"
+    assert [r.levelname for r in caplog.records] == ["INFO", "INFO"]
+    assert "stopped reading mentions: lease 'poll:r:mentions' (token 3)" in caplog.records[1].getMessage()
 
 
 def test_a_passing_fault_retries_the_row_after_a_backoff(ctx: RouteContext) -> None:

@@ -1,0 +1,192 @@
+"""This replica's share of the one-at-a-time work: the leases it takes, keeps and gives up.
+
+Every replica schedules every route's jobs. A one-at-a-time job (a stream's poller, the
+route's replies reader, its watches, the daemon's budget record, the webhook setup) runs
+only on the replica holding its lease and returns at once elsewhere; row work (inbox,
+outbox, pushed deliveries) runs everywhere, each row claimed by one worker.
+
+Every ``ttl / 3`` seconds the keeper says this replica is alive, renews what it holds, and
+moves toward its fair share, ``ceil(leases / live replicas)`` (live: seen within a ttl): it
+gives up its surplus, least preferred first, or takes free leases, most preferred first.
+Preference is rendezvous hashing of (replica, lease): each replica's picks are stable and
+spread, and a lease one gives up goes to whoever prefers it next. Leases marked ``sticky``
+(the webhook a replica registered, pointing at it) are kept while their holder lives.
+
+A replica that dies stops renewing: its leases run out a ttl after their last renewal, and it
+stops counting as live at about the same time, so the others' shares grow and they take its
+leases at their next tick: within ``ttl + ttl / 3`` of its death. A job trusts the keeper's
+last renewal for two thirds of a ttl only, so a replica cut off from the store stops its
+one-at-a-time work before its leases can run out; a replica that paused past that is
+refused at the store by its stale fencing token (sync/store/leases.py).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import socket
+import threading
+from typing import Any, Callable, Mapping
+
+import sqlalchemy as sa
+
+from sync.store import Fence, Store
+
+log = logging.getLogger("socialdesk.daemon")
+
+LEASE_TTL = 10.0          # seconds a lease holds without renewal
+TRUST = 2 / 3             # the part of a ttl a job trusts the keeper's last renewal for
+BUDGETS_LEASE = "daemon:budgets"
+
+
+def renew_every(ttl: float = LEASE_TTL) -> float:
+    return ttl / 3
+
+
+def poll_lease(route: str, stream: str) -> str:
+    return f"poll:{route}:{stream}"
+
+
+def replies_lease(route: str) -> str:
+    return f"replies:{route}"
+
+
+def watch_lease(route: str) -> str:
+    return f"watch:{route}"
+
+
+def webhook_lease(helpdesk: str) -> str:
+    return f"webhooks:{helpdesk}"
+
+
+def subscription_lease(network: str) -> str:
+    return f"subscription:{network}"
+
+
+def default_replica_id() -> str:
+    """``host:pid``: unique among replicas that run at the same time."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class LeaseKeeper:
+    """Takes, renews and gives up this replica's leases; tells a job whether it may run."""
+
+    def __init__(self, store: Store, replica: str, clock: Callable[[], float], ttl: float = LEASE_TTL) -> None:
+        self.store, self.replica, self.clock, self.ttl = store, replica, clock, ttl
+        self.wanted: set[str] = set()
+        self.sticky: set[str] = set()
+        self._added: set[str] = set()
+        # lease -> (token held, until when jobs may trust it): replaced whole, read by every job.
+        self._view: Mapping[str, tuple[int, float]] = {}
+        self._lock = threading.Lock()
+        self._failing = False
+
+    def want(self, name: str, *, sticky: bool = False) -> None:
+        """``name`` is work this replica can do (its share is counted over every such name)."""
+        with self._lock:
+            self.wanted.add(name)
+            if sticky:
+                self.sticky.add(name)
+
+    @property
+    def held(self) -> Mapping[str, int]:
+        """The leases this replica held at its last renewal, with their tokens."""
+        return {name: token for name, (token, _) in self._view.items()}
+
+    def fence(self, name: str) -> Fence | None:
+        """The fence a job of lease ``name`` runs with; None when this replica does not hold it
+        (or has not been able to renew it lately): the job returns at once."""
+        token, until = self._view.get(name, (0, 0.0))
+        return Fence(name, token) if self.clock() < until else None
+
+    def share(self, live: int) -> int:
+        """How many leases this replica aims at with ``live`` replicas alive."""
+        return math.ceil(len(self.wanted) / max(live, 1))
+
+    def tick(self) -> None:
+        """Heartbeat, renew, then give up the surplus or take free leases up to the fair share."""
+        try:
+            self._tick()
+        except sa.exc.SQLAlchemyError as err:
+            if not self._failing:
+                log.warning("replica %s cannot renew its leases (%s): its one-at-a-time work stops until the "
+                            "state store answers again", self.replica, type(err).__name__)
+            self._failing = True
+            return
+        if self._failing:
+            log.info("replica %s renews its leases again", self.replica)
+        self._failing = False
+
+    def _tick(self) -> None:
+        store, me = self.store, self.replica
+        with self._lock:
+            wanted, sticky, new = set(self.wanted), set(self.sticky), self.wanted - self._added
+        if new:
+            store.add_leases(new)
+            self._added |= new
+        now = self.clock()
+        store.heartbeat(me)
+        held = store.renew_leases(me, self.ttl)
+        unwanted = [n for n in held if n not in wanted]
+        target = self.share(len(store.live_replicas(self.ttl)))
+        surplus = len(held) - len(unwanted) - target
+        given: list[str] = list(unwanted)
+        if surplus > 0:
+            given += sorted((n for n in held if n in wanted and n not in sticky), key=self._preference)[:surplus]
+        if given:
+            store.release_lease(me, given)
+        held = {n: t for n, t in held.items() if n not in given}
+        taken: dict[str, int] = {}
+        if surplus < 0:
+            free = sorted((n for n in wanted if n not in held), key=self._preference, reverse=True)
+            taken = store.acquire_leases(free, me, self.ttl, -surplus)
+        until = now + self.ttl * TRUST
+        self._view = {name: (token, until) for name, token in {**held, **taken}.items()}
+        if given or taken:
+            log.info("replica %s holds %d lease(s) (share %d): took %d, gave up %d", me, len(self.held), target,
+                     len(taken), len(given))
+            log.debug("replica %s took %s; gave up %s", me, sorted(taken), sorted(given))
+
+    def take(self, name: str) -> Fence | None:
+        """Take ``name`` now, outside the share (the webhook setup at start); None while another holds it."""
+        self.want(name)
+        now = self.clock()
+        self.store.heartbeat(self.replica)
+        token = self.store.acquire_lease(name, self.replica, self.ttl)
+        self._added.add(name)
+        if token is None:
+            return None
+        self._view = {**self._view, name: (token, now + self.ttl * TRUST)}
+        return Fence(name, token)
+
+    def leave(self) -> None:
+        """This replica stops: its leases are free for the others at once."""
+        self._view = {}
+        try:
+            freed = self.store.leave(self.replica)
+        except sa.exc.SQLAlchemyError as err:
+            log.warning("replica %s could not hand its leases back (%s): they run out in %gs", self.replica,
+                        type(err).__name__, self.ttl)
+            return
+        if freed:
+            log.info("replica %s handed back %d lease(s)", self.replica, freed)
+
+    def _preference(self, name: str) -> int:
+        return int.from_bytes(hashlib.sha256(f"{self.replica}|{name}".encode()).digest()[:8], "big")
+
+
+def sharing(store: Store, now: float, ttl: float = LEASE_TTL) -> dict[str, Any]:
+    """Who shares the state and who holds what, as ``socialdesk status`` and the status
+    snapshot show it: ``replicas`` (id -> started_at, seen_at, live, leases held) and
+    ``leases`` (name -> holder or None, token, acquired_at, expires_at)."""
+    holders = store.lease_holders()
+    counts: dict[str, int] = {}
+    for lease in holders.values():
+        if lease["holder"] is not None:
+            counts[lease["holder"]] = counts.get(lease["holder"], 0) + 1
+    replicas = {rid: {**seen, "live": seen["seen_at"] > now - ttl, "leases": counts.get(rid, 0)}
+                for rid, seen in store.replicas().items()}
+    leases = {name: {k: lease[k] for k in ("holder", "token", "acquired_at", "expires_at")}
+              for name, lease in holders.items()}
+    return {"replicas": replicas, "leases": leases}
