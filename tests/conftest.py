@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
@@ -13,6 +14,22 @@ if TYPE_CHECKING:
 sys.path.insert(0, str(Path(__file__).parent))
 
 import harness  # noqa: E402
+
+# CI sets it (.ci/run starts PostgreSQL first): a test marked ``postgres`` that skips, whatever
+# its skip says (no server reachable, most often), fails instead, so PostgreSQL's tests are
+# never quietly left out.
+REQUIRE_PG = "SOCIALDESK_REQUIRE_PG"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if (report.skipped and not hasattr(report, "wasxfail") and os.environ.get(REQUIRE_PG) == "1"
+            and item.get_closest_marker("postgres") is not None):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"{REQUIRE_PG}=1 and this PostgreSQL test was skipped: {reason}"
 
 
 @pytest.fixture(scope="session")
