@@ -51,7 +51,7 @@ def replica_line(replica: dict[str, Any], now: float) -> Text:
 
     seen = f"seen {lasted(now - replica['seen_at'])} ago"
     if not replica["live"]:
-        return Text(f"gone ({seen}), holds {replica['leases']}", style="yellow")
+        return Text(f"gone (last {seen}), holds {replica['leases']} lease(s)", style="yellow")
     return Text(f"running ({seen}), holds {replica['leases']} lease(s)")
 
 

@@ -231,6 +231,13 @@ class Daemon:
                 said[lease] = self._push_setup(lease, fence)
             else:
                 said[lease] = f"set up by replica {self.store.lease_holders().get(lease, {}).get('holder')}"
+        hook = self.config.webhook
+        unchecked = [name for name, desk in self.helpdesks.items()
+                     if isinstance(desk, ReceivesWebhooks) and name not in self.webhook_secrets]
+        if unchecked and hook is not None and hook.public_url:
+            log.warning("helpdesk webhooks of %s were set up by another replica: deliveries reaching this one "
+                        "through %s cannot be checked without webhook.secret in the mapping",
+                        ", ".join(unchecked), hook.public_url)
         return said
 
     def _said_webhook(self, name: str, helpdesk: Any, public_url: str) -> str:

@@ -5,10 +5,8 @@ refused at the store, through the real mention reader against the sandbox."""
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -16,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 import harness
+import throwaway_pg
 from cli.wiring import sandbox_endpoints
 from harness import XHarness, ZendeskHarness
 from sandbox.scenario import People
@@ -30,7 +29,6 @@ from sync.store import Fence, InboxItem, StaleLease, Store, fenced, inbox
 from sync.store.leases import current_fence
 from sync.web import WebServer
 
-PG_ADMIN_URL = os.environ.get("SOCIALDESK_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 TTL = LEASE_TTL
 
 
@@ -44,39 +42,12 @@ class Clock:
         return time.time() + self.offset
 
 
-def _pg_reason() -> str | None:
-    try:
-        engine = sa.create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
-        with engine.connect() as conn:
-            conn.execute(sa.text("select 1"))
-        engine.dispose()
-        return None
-    except Exception as err:  # any failure to reach the server means: skip, saying why
-        return f"no PostgreSQL server reachable at {PG_ADMIN_URL}: {type(err).__name__}"
-
-
-def _pg_database() -> Iterator[str]:
-    reason = _pg_reason()
-    if reason:
-        pytest.skip(reason)
-    name = f"socialdesk_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def replicas(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Store]]:
     """Opens another replica's store on one shared state (each with the one shared clock)."""
     clock = Clock()
     opened: list[Store] = []
-    urls = iter([f"sqlite:///{tmp_path / 'state.sqlite'}"]) if request.param == "sqlite" else _pg_database()
+    urls = iter([f"sqlite:///{tmp_path / 'state.sqlite'}"]) if request.param == "sqlite" else throwaway_pg.database()
     url = next(urls)
 
     def open_replica() -> Store:
@@ -94,7 +65,7 @@ def replicas(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callabl
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    yield from _pg_database()
+    yield from throwaway_pg.database()
 
 
 def _advance(store: Store, seconds: float) -> None:
