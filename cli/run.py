@@ -38,11 +38,11 @@ def webhooks_said(said: dict[str, str]) -> str:
     return "; ".join(f"{lease}: {what}" for lease, what in sorted(said.items()))
 
 
-def replica_id(value: str | None) -> str | None:
-    """``--replica-id`` as given (None: the daemon names itself host:pid); SystemExit when unusable."""
+def replica_id_problem(value: str | None) -> str | None:
+    """Why ``--replica-id`` cannot be used (None: it can; not given, the daemon names itself host:pid)."""
     if value is not None and not REPLICA_ID.fullmatch(value):
-        raise SystemExit(f"socialdesk: --replica-id must be 1 to 200 characters without spaces; got {value!r}")
-    return value
+        return f"--replica-id must be 1 to 200 characters without spaces; got {value!r}"
+    return None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -51,7 +51,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from sync.daemon import Daemon, StateMismatch
     from sync.web import WebServer
 
-    replica = replica_id(getattr(args, "replica_id", None))
+    replica = getattr(args, "replica_id", None)
+    problem = replica_id_problem(replica)
+    if problem:
+        print(f"socialdesk: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
     configure_logging(args.verbose, getattr(args, "log_format", "text"))
     config = load_mapping(args.config)
     sandbox = None

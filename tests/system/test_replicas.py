@@ -24,8 +24,6 @@ from sandbox.scenario import People, audit
 from sync.keeper import sharing
 from sync.store import Store
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
-
 ROOT = Path(__file__).resolve().parents[2]
 CUSTOMERS = ["ana_rep", "ben_rep", "cai_rep", "dee_rep", "eli_rep"]
 LEASES = {"poll:public:mentions", "replies:public", "watch:public", "poll:private:dms", "replies:private",
@@ -128,6 +126,20 @@ def _webhook_endpoint(info: dict[str, Any]) -> str:
     return str(hooks[0]["endpoint"])
 
 
+def test_an_unusable_replica_id_is_refused_in_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "mapping.yaml"
+    config.write_text((ROOT / "mapping.yaml").read_text().replace("sqlite:///socialdesk.sqlite",
+                                                                  f"sqlite:///{tmp_path / 'state.sqlite'}"))
+    for bad in ("two words", "", "x" * 201):
+        done = subprocess.run([sys.executable, "-m", "cli", "run", "--config", str(config), "--replica-id", bad],
+                              capture_output=True, text=True, cwd=ROOT, timeout=60)
+        assert done.returncode == 2 and done.stderr.startswith("socialdesk: --replica-id must be"), done.stderr
+        assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1
+    assert not (tmp_path / "state.sqlite").exists(), "refused before anything was made"
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
 def test_two_replicas_share_the_work_and_the_survivor_takes_over_a_killed_ones_leases(
         sandbox_process: dict[str, Any], pg_url: str, tmp_path: Path) -> None:
     info = sandbox_process
