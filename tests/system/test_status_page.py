@@ -2,9 +2,11 @@
 (tests/busy_day.py): the page rendered from the daemon's own snapshot shows each route's state,
 queues, the last hour's charts (their bars add up to the snapshot's figures), the held and
 failed replies with why; nothing is fetched from anywhere; a snapshot missing keys still renders.
-Screenshots go to docs/img/ for the README."""
+Screenshots go to the test's temporary folder; with SOCIALDESK_UPDATE_SCREENSHOTS=1 to
+docs/img/, where the README shows them."""
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any, Iterator
@@ -20,6 +22,11 @@ import harness
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ROOT / "docs" / "img"
+
+
+def shots(tmp_path: Path) -> Path:
+    """Where a screenshot goes: docs/img/ when asked to update the README's, else the test's folder."""
+    return IMAGES if os.environ.get("SOCIALDESK_UPDATE_SCREENSHOTS") == "1" else tmp_path
 NEEDS = "needs Debian's chromium (apt-get install -y chromium) and the playwright package (pip install '.[test]')"
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason=NEEDS)
@@ -73,7 +80,8 @@ def bar_total(page: Any, card: str, series: str) -> float:
     return sum(values)
 
 
-def test_the_status_page_shows_states_queues_charts_and_held_replies(day: tuple[Day, Happened], show: Any) -> None:
+def test_the_status_page_shows_states_queues_charts_and_held_replies(day: tuple[Day, Happened], show: Any,
+                                                                    tmp_path: Path) -> None:
     desk, done = day
     snapshot = desk.daemon.status_snapshot()
     page, asked = show(render_status_page(snapshot, desk.clock()))
@@ -97,9 +105,10 @@ def test_the_status_page_shows_states_queues_charts_and_held_replies(day: tuple[
         hour = snapshot["last_hour"][route]
         assert bar_total(page, route, "mentions read") == sum(hour["mentions"]) > 0
         assert bar_total(page, route, "replies posted") == sum(hour["replies"]) == 1
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(IMAGES / "status-page.png"), full_page=True)
-    assert (IMAGES / "status-page.png").stat().st_size > 20_000
+    folder = shots(tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / "status-page.png"), full_page=True)
+    assert (folder / "status-page.png").stat().st_size > 20_000
 
 
 @pytest.mark.parametrize("snapshot", [
@@ -121,7 +130,7 @@ def test_a_snapshot_missing_keys_still_renders(show: Any, snapshot: dict[str, An
         assert "out-9" in text and "a lead's approval" in text
 
 
-def test_the_html_report_in_chromium(day: tuple[Day, Happened], show: Any) -> None:
+def test_the_html_report_in_chromium(day: tuple[Day, Happened], show: Any, tmp_path: Path) -> None:
     desk, done = day
     report = build_report(desk.store, load_mapping(str(desk.mapping)), desk.clock(), parse_span("2h"),
                           targets=Targets.parse("high=15m,normal=1h"))
@@ -138,6 +147,7 @@ def test_the_html_report_in_chromium(day: tuple[Day, Happened], show: Any) -> No
     assert sum(read) == sum(r["volumes"]["read"] for r in report["routes"]) == 8
     target = page.locator("line.target")
     assert target.count() == 1 and float(target.get_attribute("data-value")) == 3600
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(IMAGES / "report.png"), full_page=True)
-    assert (IMAGES / "report.png").stat().st_size > 20_000
+    folder = shots(tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / "report.png"), full_page=True)
+    assert (folder / "report.png").stat().st_size > 20_000
