@@ -49,6 +49,8 @@ def render_status_page(snapshot: Mapping[str, Any], now: float) -> str:
             "<h2>Held replies</h2>", _held(held, "held_replies" in snap),
             "<h2>Failed replies</h2>", _failed(failed, "failed_replies" in snap),
             "<h2>Set aside</h2>", _quarantined(_l(snap.get("quarantined")), "quarantined" in snap)]
+    if _d(snap.get("replicas")):
+        body += ["<h2>Replicas</h2>", _replicas(_d(snap.get("replicas")), str(snap.get("replica") or ""))]
     return document("socialdesk status", body, refresh=REFRESH)
 
 
@@ -103,6 +105,18 @@ def _queues(names: Sequence[str], queues: Mapping[str, Any], held: Sequence[Mapp
     return table(["route", "posts to write", "replies to post", "oldest post waiting", "oldest reply waiting",
                   "set aside", "replies held", "replies failed", "tickets / cases"], rows,
                  numeric=(1, 2, 3, 4, 5, 6, 7, 8), empty="no queues reported")
+
+
+def _replicas(replicas: Mapping[str, Any], me: str) -> str:
+    """The daemons sharing this state: running or gone, last seen, how many leases each holds."""
+    rows = []
+    for name in sorted(replicas):
+        r = _d(replicas.get(name))
+        rows.append((name + (" (this one)" if name == me else ""), badge("active" if r.get("live") else "parked",
+                     "running" if r.get("live") else "gone"), _at(r.get("started_at")), _at(r.get("seen_at")),
+                     r.get("leases", "-")))
+    return table(["replica", "state", "started", "last seen", "leases held"], rows, raw=(1,), numeric=(4,),
+                 empty="no replicas reported")
 
 
 def _labels(r: Mapping[str, Any]) -> list[str]:

@@ -7,6 +7,7 @@ docs/img/, where the README shows them."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any, Iterator
@@ -151,3 +152,16 @@ def test_the_html_report_in_chromium(day: tuple[Day, Happened], show: Any, tmp_p
     folder.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(folder / "report.png"), full_page=True)
     assert (folder / "report.png").stat().st_size > 20_000
+
+
+def test_replicas_sharing_the_state_are_listed_with_their_leases() -> None:
+    from sync.status_page import render_status_page
+
+    page = render_status_page({"replica": "a", "replicas": {
+        "a": {"started_at": 100.0, "seen_at": 190.0, "live": True, "leases": 5},
+        "b": {"started_at": 100.0, "seen_at": 120.0, "live": False, "leases": 0}}}, now=200.0)
+    rows = re.findall(r"<tr>(.*?)</tr>", page.split("<h2>Replicas</h2>", 1)[1], re.S)
+    cells = [re.sub(r"<[^>]+>", "", "|".join(re.findall(r"<td[^>]*>(.*?)</td>", row, re.S))) for row in rows]
+    assert [c.split("|")[0] for c in cells if c] == ["a (this one)", "b"], cells
+    assert "running" in cells[-2] and cells[-2].endswith("|5") and "gone" in cells[-1], cells
+    assert "<h2>Replicas</h2>" not in render_status_page({}, now=200.0)   # one daemon alone: no section
