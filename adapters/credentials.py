@@ -64,7 +64,12 @@ class Grant:
                    extra=dict(data.get("extra") or {}))
 
     def fresh(self, now: float) -> bool:
+        """Good for a while yet: not within ``EARLY`` of its expiry."""
         return bool(self.access_token) and (self.expires_at is None or self.expires_at - EARLY > now)
+
+    def live(self, now: float) -> bool:
+        """Not expired yet (though perhaps soon)."""
+        return bool(self.access_token) and (self.expires_at is None or self.expires_at > now)
 
 
 def _seconds(value: Any) -> float | None:
@@ -88,6 +93,11 @@ class TokenVault(Protocol):
 
     def claim(self, seconds: float) -> bool:
         """Take the renewal for ``seconds``; False while another process holds it."""
+        raise NotImplementedError
+
+    def await_renewal(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` while another process holds the renewal; True once it has
+        ended (its grant stored, or the claim given up or run out)."""
         raise NotImplementedError
 
     def release(self) -> None:

@@ -43,6 +43,12 @@ log = logging.getLogger("socialdesk.oauth")
 
 # How long one process may hold a renewal before another may take it over.
 RENEWAL_LEASE = 60.0
+# How long a process that needs a token waits for another's renewal to be stored.
+RENEWAL_WAIT = 10.0
+# How many times one call is sent again after a 401 while other processes keep renewing
+# (the token it took from the store was renewed away under it); after a renewal of its
+# own, a 401 is final.
+MAX_RESENDS = 3
 
 
 @dataclass(frozen=True)
@@ -104,6 +110,9 @@ class MemoryVault:
         return True
 
     def claim(self, seconds: float) -> bool:
+        return True
+
+    def await_renewal(self, seconds: float) -> bool:
         return True
 
     def release(self) -> None:
@@ -172,6 +181,29 @@ class TokenSource:
         usable = grant.fresh(self.clock()) and grant.access_token != refused
         return usable and why is None
 
+    def _claim(self, refused: str | None) -> bool:
+        """Take the renewal: True when this process is to renew; False when another process
+        renewed meanwhile (its grant is adopted) or its token still works until it does."""
+        if self.vault.claim(RENEWAL_LEASE):
+            return True
+        if self._usable_meanwhile(refused):
+            return False   # another replica renews it early; this one still works until then
+        # Another replica is renewing it now: wait for its answer in the vault, once.
+        if self.vault.await_renewal(RENEWAL_WAIT):
+            if self._adopt_stored(refused):
+                return False
+            self._renewable()   # it may have been refused meanwhile: never present it again
+            if self.vault.claim(RENEWAL_LEASE):
+                return True
+        raise RetriableError(f"{self.client.vendor} token renewal is under way in another process")
+
+    def _usable_meanwhile(self, refused: str | None) -> bool:
+        """The stored token, due for renewal but not expired nor refused, may go out while
+        another process renews it."""
+        grant = self._grant
+        return (grant is not None and self._refusal is None and grant.access_token != refused
+                and grant.live(self.clock()))
+
     def _renewable(self) -> Grant:
         """The stored grant, if a refresh may be presented for it; else ConsentNeeded."""
         grant = self._grant
@@ -194,8 +226,8 @@ class TokenSource:
             self._store(token, keep_refresh=None)
             return
         self._renewable()
-        if not self.vault.claim(RENEWAL_LEASE):
-            raise RetriableError(f"{self.client.vendor} token renewal is under way in another process")
+        if not self._claim(refused):
+            return
         try:
             # The claim is ours: read again, another process may have renewed in between.
             if self._adopt_stored(refused):
@@ -287,9 +319,11 @@ class BearerAuth(requests.auth.AuthBase):
 
     def _on_response(self, response: requests.Response, **kwargs: Any) -> requests.Response:
         sent = response.request
-        if response.status_code != 401 or getattr(sent, "_socialdesk_resent", False):
+        resent = getattr(sent, "_socialdesk_resent", 0)
+        if response.status_code != 401 or resent >= MAX_RESENDS:
             return response
         used = str(sent.headers.get("Authorization", "")).removeprefix("Bearer ")
+        renewals = self.source.renewals
         # A refused grant or client raises here, with the message that says what to do
         # (run connect, check the client id); it passes through the HTTP libraries untouched.
         token = self.source.refused(used)
@@ -299,11 +333,13 @@ class BearerAuth(requests.auth.AuthBase):
         response.close()
         again = sent.copy()
         again.headers["Authorization"] = f"Bearer {token}"
-        again._socialdesk_resent = True  # type: ignore[attr-defined]
+        # A token this process just got is final; one read from the store may have been
+        # renewed away by another replica meanwhile, and a 401 then asks the store again.
+        again._socialdesk_resent = MAX_RESENDS if self.source.renewals != renewals else resent + 1  # type: ignore[attr-defined]
         sender = self.session.send if self.session is not None else response.connection.send
-        resent = sender(again, **kwargs)
-        resent.history.append(response)
-        return resent
+        answer = sender(again, **kwargs)
+        answer.history.append(response)
+        return answer
 
 
 # --------------------------------------------------------------------------- consent

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any, Callable
@@ -23,6 +24,8 @@ from sync.store.schema import _insert_ignore, credentials
 
 KEY_ENV = "SOCIALDESK_SECRET_KEY"
 KEY_FILE_ENV = "SOCIALDESK_KEY_FILE"
+# How often a process waiting for another's renewal looks whether it has ended (seconds).
+RENEWAL_POLL = 0.05
 
 
 def default_key_file() -> Path:
@@ -175,6 +178,24 @@ class VaultSlot:
                 return True
             # No grant stored at all: nothing to renew, nobody to race.
             return conn.execute(sa.select(c.name).where(c.name == self.name)).first() is None
+
+    def await_renewal(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` (wall time: another process's token request) while another
+        process holds the renewal; True once it has ended."""
+        deadline = time.monotonic() + seconds
+        while True:
+            if not self._claimed_elsewhere():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(RENEWAL_POLL)
+
+    def _claimed_elsewhere(self) -> bool:
+        c = credentials.c
+        with self.store.engine.connect() as conn:
+            row = conn.execute(sa.select(c.renewing_until, c.renewing_owner).where(c.name == self.name)).first()
+        return (row is not None and row.renewing_until is not None and row.renewing_owner != self.owner
+                and row.renewing_until >= self.store.clock())
 
     def release(self) -> None:
         with self.store.engine.begin() as conn:
