@@ -18,11 +18,13 @@ How it runs (``ChannelPart``):
             integration from its manifest URL and adds an account through the admin UI,
             as an admin does.
   drain     The route writes its inbox as the daemon's scheduler would (``process_inbox``
-            loops, mention polls when due, the reply export every 30 s); the daemon's
-            pusher thread pushes what the writes hand over. Done when the inbox is empty
-            and Zendesk has imported every resource (its ``/resources`` listing). Waits
-            are skipped by moving the clocks (a throttled route or push, a resource left
-            to Zendesk's next pull), as in the REST drain.
+            loops, mention polls when due, the reply export every 30 s): a backlog a push's
+            worth (256) at a time; the daemon's pusher thread pushes by its rule
+            (sync/channel/pacing.py: a full push at once, the rest once the oldest has
+            waited). Done when the inbox is empty and Zendesk has imported every resource
+            (its ``/resources`` listing). Waits are skipped by moving the clocks (a
+            throttled route or push, the pusher's wait for the last resources, a resource
+            left to Zendesk's next pull), as in the REST drain.
   replies   An agent answers M of the tickets in public; Zendesk calls socialdesk's
             channelback URL, which posts the answer on X in the thread.
   pulls     The clocks move past Zendesk's pull interval until two scheduled pulls have

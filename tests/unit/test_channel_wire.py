@@ -17,7 +17,7 @@ from referencing.jsonschema import DRAFT4
 from adapters.base import Author, FatalError, NewTicket, Secret
 from adapters.helpdesk.zendesk.channel import (
     MAX_MESSAGE, channelback_payload, external_resource, manifest, pull_payload, read_admin, read_channelback,
-    read_events, read_pull,
+    read_events, read_pull, read_push_wait,
 )
 from sync.channel.ledger import resource_id, split_settings, thread_ref
 
@@ -168,3 +168,16 @@ def test_thread_references_fit_the_engines_ticket_ids() -> None:
     long = "route-" + "a" * 100 + ":x:conv:1:2"
     assert len(thread_ref(long)) <= 64 and thread_ref(long) == thread_ref(long) != thread_ref(long + "3")
     assert resource_id("x-support", "x:dm:77") == "x-support:x:dm:77"
+
+
+@pytest.mark.parametrize("value, seconds", [(None, None), ("", None), (3, 3.0), ("2.5", 2.5), ("4s", 4.0), (0, 0.0)])
+def test_a_mappings_push_wait_is_read_in_seconds(value: Any, seconds: float | None) -> None:
+    assert read_push_wait(value) == seconds
+
+
+@pytest.mark.parametrize("value, says", [("soon", "expected seconds"), (-1, "0 to 120"), ("10m", "expected seconds"),
+                                         (600, "0 to 120"), ("nan", "0 to 120")])
+def test_a_push_wait_that_is_not_0_to_120_seconds_says_what_is_allowed(value: Any, says: str) -> None:
+    with pytest.raises(ValueError, match=says) as err:
+        read_push_wait(value)
+    assert str(err.value).startswith("push_wait ")

@@ -61,6 +61,27 @@ AFTER_CREATION = ("group_id", "brand_id", "ticket_form_id")
 DISPLAY_POST = "urn:socialdesk:display:post:1"
 
 
+# A mapping's ``push_wait``: seconds a new resource may wait to fill a push. Past Zendesk's
+# pull interval (about 2 minutes) a longer wait saves nothing: its pull takes them.
+MAX_PUSH_WAIT = 120.0
+
+
+def read_push_wait(value: Any) -> float | None:
+    """A mapping's ``push_wait`` in seconds (``3``, ``2.5``, ``"3s"``), None when not set;
+    ValueError saying what is allowed."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    text = text[:-1].strip() if text.endswith("s") else text
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise ValueError(f"push_wait {value!r}: expected seconds, like 3 or 2.5s") from None
+    if not 0.0 <= seconds <= MAX_PUSH_WAIT:
+        raise ValueError(f"push_wait {value!r}: expected 0 to {MAX_PUSH_WAIT:g} seconds")
+    return seconds
+
+
 def external_id_ok(value: str) -> bool:
     """The schemas' ``external-id`` format as Zendesk documents it: 1 to 255 ASCII characters."""
     return 0 < len(value) <= MAX_EXTERNAL_ID and value.isascii()
@@ -620,4 +641,4 @@ class ZendeskChannel(Helpdesk, BatchesWrites, LinksIncidents, KeepsRateBudget, R
 
 __all__ = ["AdminRequest", "ChannelEvent", "ChannelbackRequest", "MAX_RESOURCES", "PushClient", "PushResult",
            "ThreadLedger", "ZendeskChannel", "channelback_payload", "external_id_ok", "external_resource", "manifest",
-           "pull_payload", "read_admin", "read_channelback", "read_events", "read_pull"]
+           "pull_payload", "read_admin", "read_channelback", "read_events", "read_pull", "read_push_wait"]
