@@ -467,10 +467,12 @@ class SharedRateBuckets(Protocol):
     come with every call (the vendor may change its limit), as does ``now``, so the bucket
     passes on the caller's clock."""
 
-    def take_tokens(self, account: str, count: int, capacity: float, rate: float, now: float) -> float:
+    def take_tokens(self, account: str, count: int, capacity: float, rate: float,
+                    now: float) -> tuple[float, float]:
         """Take ``count`` calls from ``account``'s bucket (made full if new), in one round
-        trip; what it holds after. Below zero the calls taken are owed: they come due as
-        the bucket refills (the last of them in ``-level / rate`` seconds)."""
+        trip: what it holds after, and the bucket's time of the take (``now``, or later if
+        another replica took at a later time). Below zero the calls taken are owed: they
+        come due as the bucket refills (the last of them ``-level / rate`` seconds after)."""
         raise NotImplementedError
 
     def lower_tokens(self, account: str, tokens: float, capacity: float, rate: float, now: float) -> None:

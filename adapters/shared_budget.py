@@ -99,14 +99,16 @@ class SharedBudget:
     def _take(self, key: str, shape: _Shape, now: float) -> _Block | None:
         count = shape.block
         try:
-            left = self.buckets.take_tokens(key, count, shape.capacity, shape.rate, now)
+            left, at = self.buckets.take_tokens(key, count, shape.capacity, shape.rate, now)
         except Exception as err:  # the store's own errors are the engine's types: a budget only warns
             self._warn(key, err, now)
             return None
         self.round_trips += 1
-        self.levels[key] = (left, now)
+        self.levels[key] = (left, at)
         window = shape.capacity / shape.rate
-        self.blocks[key] = block = _Block(now, left + count, count, shape.rate, window * HOLD_SHARE)
+        # Owed calls come due on the bucket's time: a replica (or a thread) that took later
+        # than this one's ``now`` moved it on.
+        self.blocks[key] = block = _Block(at, left + count, count, shape.rate, window * HOLD_SHARE)
         return block
 
     def observe(self, bucket: str, limit: int, remaining: int, share: float, window: float, now: float) -> None:

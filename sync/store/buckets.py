@@ -31,9 +31,9 @@ class RateBuckets:
     clock: Callable[[], float]
 
     def _upsert(self, account: str, level: Callable[[Any], Any], fresh: float, capacity: float, rate: float,
-                now: float) -> float:
+                now: float) -> tuple[float, float]:
         """Insert ``account``'s bucket holding ``fresh``, or set it to ``level(what it holds
-        now)``; what it holds after."""
+        now)``; what it holds after, and the bucket's time."""
         b = rate_buckets.c
         with self.engine.begin() as conn:
             statement = _insert_ignoring(conn, rate_buckets, ())
@@ -45,11 +45,14 @@ class RateBuckets:
                 set_={"tokens": level(held), "capacity": statement.excluded.capacity,
                       "rate": statement.excluded.rate,
                       "updated_at": _greatest(b.updated_at, statement.excluded.updated_at)},
-            ).returning(b.tokens)
-            return float(conn.execute(statement).scalar_one())
+            ).returning(b.tokens, b.updated_at)
+            tokens, at = conn.execute(statement).one()
+            return float(tokens), float(at)
 
-    def take_tokens(self, account: str, count: int, capacity: float, rate: float, now: float) -> float:
-        """Take ``count`` calls from ``account``'s bucket; what it holds after (below zero: owed)."""
+    def take_tokens(self, account: str, count: int, capacity: float, rate: float,
+                    now: float) -> tuple[float, float]:
+        """Take ``count`` calls from ``account``'s bucket: what it holds after (below zero:
+        owed) and the bucket's time of the take."""
         if count < 1 or capacity <= 0 or rate <= 0:
             raise ValueError(f"rate bucket {account!r}: take {count} of capacity {capacity} at {rate}/s")
         return self._upsert(account, lambda held: held - count, capacity - count, capacity, rate, now)

@@ -92,7 +92,8 @@ def test_replicas_taking_one_by_one_at_once_get_exactly_the_bucket(replicas: lis
     def take(store: Store) -> None:
         start.wait()
         for _ in range(per_thread):
-            level = store.take_tokens(ACCOUNT, 1, capacity, 1.0, 500.0)
+            level, at = store.take_tokens(ACCOUNT, 1, capacity, 1.0, 500.0)
+            assert at == 500.0
             with lock:
                 levels.append(level)
 
