@@ -47,7 +47,7 @@ def replica_id_problem(value: str | None) -> str | None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the daemon (``--once``: one pass and its status); exit 2 when the mapping cannot be used."""
-    from adapters.http import watch_calls
+    from adapters.http import share_budgets, watch_calls
     from sync.daemon import Daemon, StateMismatch
     from sync.web import WebServer
 
@@ -75,7 +75,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     channel = None
     try:
         try:
-            daemon = Daemon(config, store, sandbox_endpoints(info), watch_calls=watch_calls, replica_id=replica)
+            daemon = Daemon(config, store, sandbox_endpoints(info), watch_calls=watch_calls, replica_id=replica,
+                            share_budgets=share_budgets)
             daemon.bind_accounts()
         except StateMismatch as err:
             if sandbox is None:
@@ -88,7 +89,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"socialdesk: the state was made with an earlier sandbox; kept as {kept}, starting afresh",
                   file=sys.stderr, flush=True)
             store = open_store(config)
-            daemon = Daemon(config, store, sandbox_endpoints(info), watch_calls=watch_calls, replica_id=replica)
+            daemon = Daemon(config, store, sandbox_endpoints(info), watch_calls=watch_calls, replica_id=replica,
+                            share_budgets=share_budgets)
             daemon.bind_accounts()
         daemon.prepare()
         listen = config.webhook

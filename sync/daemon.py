@@ -82,6 +82,10 @@ CallWatch = Callable[[Any, Callable[[Any], None]], Any]
 """``adapters.http.watch_calls``: tells a watcher of each HTTP call an adapter makes (the
 application layer hands it in: the engine does not reach into the adapters' plumbing)."""
 
+BudgetShare = Callable[[Any, Any, str], int]
+"""``adapters.http.share_budgets``: has an adapter's rate budgets take their calls from the
+store's buckets, shared by every replica (the application layer hands it in)."""
+
 
 class Daemon:
     """Every configured route, sharing one store."""
@@ -89,11 +93,12 @@ class Daemon:
     def __init__(self, config: Any, store: Store, endpoint_settings: EndpointSettings | None = None,
                  clock: Callable[[], float] = time.time, recheck_cap: float = RECHECK_CAP,
                  watch_calls: CallWatch | None = None, replica_id: str | None = None,
-                 lease_ttl: float = LEASE_TTL) -> None:
+                 lease_ttl: float = LEASE_TTL, share_budgets: BudgetShare | None = None) -> None:
         self.config = config
         self.store = store
         self.clock = clock
         self.recheck_cap = recheck_cap  # the longest a waiting route goes between re-checks
+        self.share_budgets = share_budgets if store.shared else None   # one process alone keeps its own
         # This daemon as one of the replicas sharing the store, and its share of their work.
         self.replica_id = replica_id or default_replica_id()
         self.keeper = LeaseKeeper(store, self.replica_id, clock, lease_ttl)
@@ -187,6 +192,8 @@ class Daemon:
             if before is not None:
                 raise StateMismatch(f"this state belongs to {before} for {role} {name!r}, not to {adapter.kind} "
                                     f"{account}: point 'state:' at a new database, or move this one aside")
+            if self.share_budgets is not None:
+                self.share_budgets(adapter, self.store, account)
 
     def setup_push(self, public_url: str) -> dict[str, list[str]]:
         """Create the helpdesk webhooks and triggers that call us (idempotent); with the mapping's

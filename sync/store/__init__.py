@@ -56,6 +56,10 @@ class Store(WorkRows, Conversations, Replies, Status, Credentials, Bindings, Rea
     def close(self) -> None:
         self.engine.dispose()
 
+    @property
+    def shared(self) -> bool:
+        """Whether replicas may share this state (PostgreSQL); SQLite serves one process."""
+        return self.engine.dialect.name == "postgresql"
 
     def migrate(self) -> int:
         """Apply pending migrations; returns the schema version now in force."""

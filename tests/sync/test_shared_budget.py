@@ -218,3 +218,22 @@ def test_real_calls_cost_a_store_round_trip_per_block_of_ten(sb: Any, pg_url: st
     assert 9 <= zendesk_trips <= 11, zendesk_trips
     assert trips == zendesk_trips + net.session.rate_budget.shared.round_trips
     store.close()
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["postgresql", "sqlite"])
+def test_a_daemon_on_a_shared_state_takes_its_calls_from_the_shared_buckets(
+        sb: Any, pg_url: str, tmp_path: Path, shared: bool) -> None:
+    """The daemon hands each adapter the store's buckets when replicas may share the state
+    (PostgreSQL); a daemon alone on SQLite keeps its budgets in the process."""
+    from sync.daemon import Daemon
+
+    info = harness.reset(sb.info(), "x", "zendesk")
+    store = Store(pg_url if shared else f"sqlite:///{tmp_path / 'state.sqlite'}")
+    store.migrate()
+    daemon = Daemon(parse_config(MAPPING), store, sandbox_endpoints(info), share_budgets=share_budgets)
+    daemon.bind_accounts()
+    for _ in range(3):
+        daemon.helpdesks["zd"].probe()
+    host = daemon.helpdesks["zd"].account_key().split("://")[1]
+    assert (f"zendesk:{host}" in store.rate_buckets()) is shared, store.rate_buckets()
+    store.close()
