@@ -668,3 +668,18 @@ def test_a_setting_of_another_helpdesk_names_whose_it_is() -> None:
     with pytest.raises(ConfigError) as raised:
         parse_config(mapping, "m.yaml")
     assert "origin is a Salesforce setting, but this route writes to Zendesk" in str(raised.value)
+
+
+def test_a_channel_accounts_push_wait_is_checked_with_the_mapping_and_reaches_its_pusher() -> None:
+    from adapters.helpdesk.zendesk.client import ZendeskHelpdesk
+
+    message = only_problem(PRODUCTION.replace("    email:", "    mode: channel\n    push_wait: soon\n    email:"))
+    assert "push_wait 'soon'" in message and "seconds" in message, message
+    message = only_problem(PRODUCTION.replace("    email:", "    mode: channel\n    push_wait: 600\n    email:"))
+    assert "0 to 120 seconds" in message, message
+    config = parse(PRODUCTION.replace("    email:", "    mode: channel\n    push_wait: 1.5s\n    email:"))
+    entry = config.helpdesks["acme"]
+    assert entry.settings["push_wait"] == "1.5s"
+    channel = ZendeskHelpdesk.from_config({**entry.settings, "url": "https://acme.zendesk.com",
+                                           "token": "t", "email": "e"})
+    assert channel.push_wait == 1.5

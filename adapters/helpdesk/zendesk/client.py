@@ -82,10 +82,11 @@ class ZendeskHelpdesk(ZendeskJobs, ZendeskWebhooks, ZendeskCoverage, Helpdesk, B
     ticket_keys: ClassVar[frozenset[str]] = frozenset({"type", "brand", "form"})
     settings_schema: ClassVar[Mapping[str, str]] = {
         "url": "url", "auth": "string", "client_id": "string", "client_secret": "secret", "scope": "string",
-        "email": "string", "token": "secret", "ca_bundle": "path", "rate_share": "share", "mode": "string"}
+        "email": "string", "token": "secret", "ca_bundle": "path", "rate_share": "share", "mode": "string",
+        "push_wait": "string"}
     required_settings: ClassVar[tuple[str, ...]] = ("url",)
     # What a ``sandbox: true`` entry may still set: how the account is used, not how it is reached.
-    sandbox_settings: ClassVar[tuple[str, ...]] = ("mode",)
+    sandbox_settings: ClassVar[tuple[str, ...]] = ("mode", "push_wait")
     # Incremental exports allow 10 requests a minute.
     export_min_interval: ClassVar[float] = 6.0
     # create_many, update_many and create_or_update_many take up to 100 items a job; a
@@ -146,6 +147,12 @@ class ZendeskHelpdesk(ZendeskJobs, ZendeskWebhooks, ZendeskCoverage, Helpdesk, B
             return [f"auth {auth!r}: use {', '.join(AUTH_MODES)}"]
         if str(values.get("mode") or "rest") not in MODES:
             return [f"mode {values.get('mode')!r}: use {' or '.join(MODES)}"]
+        from adapters.helpdesk.zendesk.channel import read_push_wait
+
+        try:
+            read_push_wait(values.get("push_wait"))
+        except ValueError as err:
+            return [str(err)]
         needs = {"oauth": ("client_id",), "client_credentials": ("client_id", "client_secret"),
                  "api_token": ("email", "token")}[auth]
         missing = [key for key in needs if values.get(key) is None]
@@ -195,9 +202,9 @@ class ZendeskHelpdesk(ZendeskJobs, ZendeskWebhooks, ZendeskCoverage, Helpdesk, B
                                    scope=str(values.get("scope") or "read write"),
                                    name=str(values.get("name") or "zendesk")), sleep)
         if mode == "channel":
-            from adapters.helpdesk.zendesk.channel import ZendeskChannel
+            from adapters.helpdesk.zendesk.channel import ZendeskChannel, read_push_wait
 
-            return ZendeskChannel(desk)  # type: ignore[return-value]
+            return ZendeskChannel(desk, push_wait=read_push_wait(values.get("push_wait")))  # type: ignore[return-value]
         return desk
 
     def __repr__(self) -> str:
