@@ -236,6 +236,11 @@ channel_resources = sa.Table(
 )
 sa.Index("ix_channel_resources_helpdesk", channel_resources.c.helpdesk, channel_resources.c.seq)
 sa.Index("ix_channel_resources_thread", channel_resources.c.thread_ref, channel_resources.c.seq)
+# What waits to be handed to Zendesk (neither pushed nor pulled): a few rows among an
+# account's whole history, found without reading the rest.
+_WAITING = sa.and_(channel_resources.c.pushed_at.is_(None), channel_resources.c.pulled_at.is_(None))
+sa.Index("ix_channel_resources_waiting", channel_resources.c.helpdesk, channel_resources.c.seq,
+         postgresql_where=_WAITING, sqlite_where=_WAITING)
 
 channel_backs = sa.Table(
     "channel_backs", metadata,
@@ -376,6 +381,12 @@ def _add_channel(conn: Connection) -> None:
             index.create(conn, checkfirst=True)
 
 
+def _add_waiting_index(conn: Connection) -> None:
+    """v15: the Channel Framework's waiting resources found by a partial index."""
+    for index in channel_resources.indexes:
+        index.create(conn, checkfirst=True)
+
+
 def _add_replicas(conn: Connection) -> None:
     """v14: replicas sharing the state, the leases that divide their work, shared rate budgets."""
     for table in (replicas, leases, rate_buckets):
@@ -398,6 +409,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (12, _add_pushes),
     (13, _add_channel),
     (14, _add_replicas),
+    (15, _add_waiting_index),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
