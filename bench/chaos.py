@@ -40,6 +40,12 @@ What happens:
    reconciliation read could bring them); ``meta_first_read`` how the Meta items first
    reached the daemon's inbox (``push``, or the ``mentions``/``dms`` reconciliation).
 
+With ``--replicas N`` (2 or more; ``bench/chaos_replicas.py``) N daemons share the work on one
+throwaway PostgreSQL database (``SOCIALDESK_TEST_PG``, default the server at 127.0.0.1:5432),
+each ``socialdesk run --replica-id rK`` with a receiver of its own behind one address for
+Meta's webhooks; each kill hits a random replica, which is started again. Refresh kills are
+for the one-daemon run.
+
 Signing in is OAuth, as at a customer's since the vendors moved to short-lived tokens:
 Zendesk ``auth: oauth`` (authorization code, 30-minute access tokens, refresh tokens that
 rotate), X ``auth: oauth2`` (2-hour access tokens, single-use refresh tokens), Salesforce
@@ -113,6 +119,7 @@ if str(ROOT) not in sys.path:
 import requests  # noqa: E402
 
 from bench import chaos_meta  # noqa: E402
+from bench.scratch_pg import NoPostgres  # noqa: E402
 from cli.output import Progress  # noqa: E402
 from bench.chaos_meta import (  # noqa: E402
     META_NETWORKS, ChaosMetaPeople, MetaItem, NetworkAudit, audit_meta, network_of,
@@ -132,6 +139,7 @@ DAEMON_STOP_SECONDS = 20.0
 TRAILING_EMPTY_PAGE = 0.2  # the chance a last page carries a next_token to an empty one
 HELPDESK_NAME, NETWORK_NAME = "acme", "acme_x"   # the mapping's entries
 CONSENT_BROWSER = ROOT / "bench" / "consent_browser.py"
+STATE_FILE = "state.sqlite"  # the one daemon's state, in the work directory
 CONNECT_TIMEOUT = 90.0     # one `socialdesk connect`, consent page and code exchange included
 LISTEN_WAIT = 120.0        # the first daemon's start, until its webhook receiver listens
 # How far a service's clock moves so that the access tokens it issued are dead: past the
@@ -166,6 +174,7 @@ class ChaosOptions:
     index_lag: float = 5.0              # X indexes a post up to this late (seconds)
     refresh_kills: int = 0              # kills around a token renewal (each: one before, one after)
     meta_mentions: int | None = None    # customer items on Facebook and Instagram (default: mentions // 2)
+    replicas: int = 1                   # 2 or more: replicas on PostgreSQL (bench/chaos_replicas.py)
     keep: bool = False
     workdir: Path | None = None
 
@@ -176,6 +185,7 @@ class ChaosReport:
 
     helpdesk: str
     seed: int
+    replicas: int = 1          # daemons sharing the state (2 or more: on PostgreSQL)
     mentions: int = 0
     replies: int = 0
     notes: int = 0
@@ -274,12 +284,13 @@ class DaemonProcess:
     """The real daemon, continuously running; killed with SIGKILL and started again."""
 
     def __init__(self, config: Path, env: dict[str, str], log: Path, root: Path = ROOT,
-                 command: list[str] | None = None) -> None:
+                 command: list[str] | None = None, args: tuple[str, ...] = ()) -> None:
         self.config = config
         self.env = env
         self.log = log
         self.root = root
         self.command = command or socialdesk_command(root)  # another runner (a profiler) may stand in
+        self.args = args   # more of ``socialdesk run``'s options (``--replica-id r2``)
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
@@ -288,7 +299,7 @@ class DaemonProcess:
             out.write(f"--- start {self.starts + 1} at {time.time():.3f}\n".encode())
             out.flush()
             self.proc = subprocess.Popen(
-                [*self.command, "run", "--config", str(self.config)],
+                [*self.command, "run", "--config", str(self.config), *self.args],
                 cwd=self.root, env=self.env, stdout=out, stderr=subprocess.STDOUT)
         self.starts += 1
 
@@ -313,13 +324,16 @@ class DaemonProcess:
 
 
 def write_mapping(workdir: Path, info: dict[str, Any], helpdesk: str,
-                  meta_port: int | None = None) -> tuple[Path, dict[str, str]]:
+                  meta_port: int | None = None, state: str | None = None,
+                  name: str = "mapping.yaml") -> tuple[Path, dict[str, str]]:
     """A mapping that reaches the sandbox as a customer's reaches production (explicit URLs,
     the CA bundle, OAuth clients with their secrets by env-var name), polling as fast as the
     vendors allow; and the environment of every socialdesk process of the run, whose state
     key is a key file in ``workdir``. The Zendesk and X entries sign in with grants that
     ``connect_endpoints`` stores (the admin's one-time consent). With ``meta_port``, also
-    the Facebook Page and Instagram routes, Meta's webhooks received on that port."""
+    the Facebook Page and Instagram routes, Meta's webhooks received on that port. ``state``:
+    the mapping's ``state:`` value (default: an SQLite file in ``workdir``); ``name``: the
+    file's name in ``workdir`` (replicas each have one, listening on a port of their own)."""
     x = info["services"]["x"]
     ca = info["ca_bundle"]
     if helpdesk == "salesforce":
@@ -338,9 +352,9 @@ def write_mapping(workdir: Path, info: dict[str, Any], helpdesk: str,
     if meta_port is not None:
         meta_networks, meta_routes, webhook, meta_secrets = chaos_meta.mapping_parts(info, meta_port, HELPDESK_NAME)
         secrets.update(meta_secrets)
-    path = workdir / "mapping.yaml"
+    path = workdir / name
     path.write_text(
-        f"version: 1\nstate: sqlite:///{workdir / 'state.sqlite'}\nhelpdesks:\n  {HELPDESK_NAME}:\n{desk}"
+        f"version: 1\nstate: {state or f'sqlite:///{workdir / STATE_FILE}'}\nhelpdesks:\n  {HELPDESK_NAME}:\n{desk}"
         f"networks:\n  {NETWORK_NAME}:\n    kind: x\n    base_url: {x['url']}\n    auth: oauth2\n"
         f"    client_id: {x['oauth_client_id']}\n    client_secret: {{env: SOCIALDESK_X_CLIENT_SECRET}}\n"
         f"    authorize_url: {x['oauth_authorize_url']}\n    ca_bundle: {ca}\n{meta_networks}"
@@ -842,7 +856,7 @@ class ChaosRun:
         self.watch = RenewalWatch(self.daemon.log, self._kill_after_renewal)
         self.restart_rng = random.Random(options.seed * 7 + 3)   # the watch's restart pauses
         self.tokens_before: dict[str, set[str]] = {}
-        self.report = ChaosReport(helpdesk=options.helpdesk, seed=options.seed)
+        self.report = ChaosReport(helpdesk=options.helpdesk, seed=options.seed, replicas=options.replicas)
         self.started = 0.0
         self.bar: Progress | None = None       # the phase under way's progress line
 
@@ -1127,7 +1141,7 @@ class ChaosRun:
                           else chaos_meta.NO_WEBHOOK_FAULTS}
             r.meta_first_read = self._first_reads(set(ids))
         # Signing in: what the daemon logged, what the vendors saw, where the routes stand.
-        log = self.daemon.log.read_text(encoding="utf-8", errors="replace") if self.daemon.log.exists() else ""
+        log = self._daemon_log_text()
         r.renewals = sum(1 for line in log.splitlines() if f": {RENEWED}, valid until" in line)
         r.consent_refused = log.count(CONSENT_REFUSED)
         r.refresh_tokens_reused = self.controls.reused_refresh_tokens(self.tokens_before)
@@ -1142,11 +1156,15 @@ class ChaosRun:
         if r.failed or not r.drained or self.options.keep:
             self.dump_far_side()
 
+    def _daemon_log_text(self) -> str:
+        """What the daemon logged over the run (every start)."""
+        return self.daemon.log.read_text(encoding="utf-8", errors="replace") if self.daemon.log.exists() else ""
+
     def _state_rows(self, query: str) -> list[tuple[Any, ...]]:
         """Rows of the daemon's SQLite state, read directly (read-only)."""
         import sqlite3
 
-        path = self.workdir / "state.sqlite"
+        path = self.workdir / STATE_FILE
         if not path.exists():
             return []
         with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
@@ -1275,9 +1293,9 @@ def run_chaos(options: ChaosOptions, info: dict[str, Any] | None = None) -> Chao
     try:
         if info is None:
             with sandbox_process() as own:
-                report = ChaosRun(options, own, workdir).run()
+                report = _run(options, own, workdir)
         else:
-            report = ChaosRun(options, info, workdir).run()
+            report = _run(options, info, workdir)
         return report
     finally:
         keep = options.keep or report is None or report.failed or not report.drained
@@ -1285,6 +1303,17 @@ def run_chaos(options: ChaosOptions, info: dict[str, Any] | None = None) -> Chao
             report.workdir = str(workdir) if keep else None
         if not keep and options.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run(options: ChaosOptions, info: dict[str, Any], workdir: Path) -> ChaosReport:
+    """One daemon on an SQLite file, or replicas on a throwaway PostgreSQL database."""
+    if options.replicas < 2:
+        return ChaosRun(options, info, workdir).run()
+    from bench.chaos_replicas import ReplicaChaosRun
+    from bench.scratch_pg import scratch_database
+
+    with scratch_database("socialdesk_chaos") as url:
+        return ReplicaChaosRun(options, info, workdir, url).run()
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[ChaosOptions, bool]:
@@ -1309,6 +1338,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[ChaosOptions, bool]:
                              "and again just after it")
     parser.add_argument("--meta-mentions", type=int, default=None,
                         help="customer items on Facebook and Instagram (default: half of --mentions; 0: X alone)")
+    parser.add_argument("--replicas", type=int, default=1,
+                        help="daemons sharing the work (2 or more: replicas on a throwaway PostgreSQL database at "
+                             "SOCIALDESK_TEST_PG, default 127.0.0.1:5432; each kill hits a random one)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
@@ -1316,7 +1348,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[ChaosOptions, bool]:
                            faults=args.faults, seed=args.seed, rate=args.rate, drain_timeout=args.drain_timeout,
                            zendesk_speed=args.zendesk_speed, timeouts=args.timeouts,
                            fault_rate=args.fault_rate, refresh_kills=args.refresh_kills, keep=args.keep,
-                           index_lag=args.index_lag, meta_mentions=args.meta_mentions)
+                           index_lag=args.index_lag, meta_mentions=args.meta_mentions, replicas=args.replicas)
     return options, args.json
 
 
@@ -1327,10 +1359,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConnectFailed as err:
         print(f"chaos: {err}", file=sys.stderr)
         return 2
+    except (ValueError, NoPostgres) as err:   # options that do not go together; no PostgreSQL for replicas
+        print(f"chaos: {err}", file=sys.stderr)
+        return 2
     if as_json:
         print(json.dumps(report.as_dict(), sort_keys=True))
     else:
-        for key in ("helpdesk", "seed", "mentions", "replies", "notes", "kills", "refresh_kills",
+        for key in ("helpdesk", "seed", "replicas", "mentions", "replies", "notes", "kills", "refresh_kills",
                     "kills_after_renewal", "restarts_after_exit", "lost", "duplicate_tickets", "duplicate_mentions",
                     "duplicate_replies", "leaked_internal_notes", "unanswered", "quarantined", "pending_inbox",
                     "pending_outbox", "tickets", "renewals", "refresh_tokens_reused", "consent_refused",

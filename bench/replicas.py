@@ -1,0 +1,346 @@
+#!/usr/bin/env python
+"""Replicas: the same multi-tenant work done by one daemon and by N, on one PostgreSQL.
+
+    cd /work/main && .venv/bin/python bench/replicas.py --replicas 3 --routes 60 --mentions 3000 --json
+
+What happens:
+
+1. A sandbox process (``socialdesk sandbox --json``) serves X and Zendesk, its limits set
+   far above what the run needs (the vendors' windows must not be what is measured), X
+   indexing posts at once, Zendesk's clock 20 times the wall's so its one-minute export
+   lag passes in seconds.
+2. ``--routes`` tenants (``bench/tenants.py``): each a route with its own X entry, its own
+   Zendesk entry and its own Zendesk group. Their customers post ``--mentions`` posts
+   (new conversations and follow-ups in them) before the daemons start: a backlog.
+3. Run 1: one replica (``socialdesk run --config MAPPING --replica-id r1``) on a
+   throwaway PostgreSQL database. Agents answer ``--answers`` tickets as they appear
+   (the sandbox's agent UI). The run ends when every post is written to the helpdesk and
+   every answer posted on X (read from the replicas' state); then the replicas stop and
+   the far side is audited (``sandbox.scenario.audit``: lost posts, duplicate tickets and
+   replies, answers not on X).
+4. Run N: the sandbox reset, the same tenants, posts and answers, ``--replicas`` replicas
+   on a new database. Once half the posts are written, the leases each replica holds are
+   counted (``lease_balance``: most / fewest) and one replica is SIGKILLed (not
+   restarted); ``takeover_seconds`` runs from the kill until every lease it held is held
+   live by another replica.
+
+``speedup`` is run 1's time over run N's, from the replicas' start to the last answer
+posted; ``cpu_seconds`` splits each run's CPU time between the replicas, the sandbox,
+PostgreSQL and this bench (the agents and the audit), which tells what bounds it.
+Progress goes to stderr; the figures to stdout (``--json``: one object). Exit status 1
+when anything was lost or duplicated or a run did not finish in time.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))
+
+from bench import tenants  # noqa: E402
+from bench.chaos import Controls, Crowd, Ledger, sandbox_popen  # noqa: E402
+from bench.replica_set import (  # noqa: E402
+    Lease, Profiler, ReplicaSet, StateReader, balance, held, own_cpu, postgres_cpu, process_cpu, takes_replica_id, taken_over,
+)
+from bench.scratch_pg import NoPostgres, scratch_database  # noqa: E402
+from cli.output import Progress  # noqa: E402
+from sandbox.scenario import People, audit  # noqa: E402
+
+HIGH = 1_000_000            # a vendor window no run comes near
+ZENDESK_SPEED = 20.0
+TAKEOVER_WAIT = 120.0       # how long the bench watches for the killed replica's leases
+LOOP = 0.05
+
+
+@dataclass(frozen=True)
+class Options:
+    replicas: int = 3
+    routes: int = 60
+    mentions: int = 3000
+    answers: int | None = None     # default: a tenth of the mentions
+    seed: int = 1
+    timeout: float | None = None   # per run; default grows with the work
+    keep: bool = False
+    profile: Path | None = None    # py-spy's samples of every replica and the sandbox, here
+
+    @property
+    def answer_count(self) -> int:
+        return self.mentions // 10 if self.answers is None else self.answers
+
+    @property
+    def run_timeout(self) -> float:
+        return self.timeout if self.timeout is not None else 180.0 + self.mentions / 5
+
+
+@dataclass
+class RunResult:
+    """One run: how long, who did what, what the far side shows."""
+
+    replicas: int
+    seconds: float | None = None          # start to the last answer posted (None: not finished)
+    written: int = 0
+    posted: int = 0
+    killed: str | None = None
+    killed_at: float | None = None        # seconds into the run
+    leases_before_kill: dict[str, int] = field(default_factory=dict)
+    lease_balance: float | None = None
+    takeover_seconds: float | None = None
+    restarts_after_exit: int = 0          # replicas that exited by themselves (started again)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
+    audit: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+class Run:
+    """One run of the work with ``count`` replicas (``kill``: one SIGKILLed half-way)."""
+
+    def __init__(self, options: Options, info: dict[str, Any], sandbox_pid: int, workdir: Path,
+                 count: int, kill: bool, replica_id: bool) -> None:
+        self.options, self.info, self.sandbox_pid = options, info, sandbox_pid
+        self.workdir, self.count, self.kill, self.replica_id = workdir, count, kill, replica_id
+        self.result = RunResult(replicas=count)
+        self.rng = random.Random(options.seed)
+        self.ledger = Ledger()
+        self.people = People(info, ui=True)
+        self.crowd = Crowd(self.people, self.rng, self.ledger)
+        self.victim_leases: set[str] = set()
+        self.profiler: Profiler | None = None
+
+    def go(self, bar: Progress) -> RunResult:
+        self.prepare_sandbox()
+        bar.say(f"[run {self.count}] posting {self.options.mentions} posts for {self.options.routes} tenants")
+        plan = tenants.make_posts(self.options.routes, self.options.mentions, self.options.seed)
+        backlog = tenants.post_backlog(self.info, plan)
+        with scratch_database() as url:
+            self.work(url, bar)
+        found = audit(self.people, backlog.customers, answers=self.ledger.answers)
+        self.result.audit = {k: getattr(found, k) for k in (
+            "mentions", "tickets", "lost", "duplicate_tickets", "duplicate_mentions", "duplicate_replies",
+            "unanswered", "replies_posted")}
+        self.result.problems += found.problems[:20]
+        return self.result
+
+    def prepare_sandbox(self) -> None:
+        """Fresh accounts, the limits out of the way, the tenants' groups."""
+        controls = Controls(self.info, ("x", "zendesk"))
+        for service in ("x", "zendesk"):
+            controls.call(service, "POST", "reset")
+        controls.call("zendesk", "POST", "clock", {"speed": ZENDESK_SPEED})
+        controls.call("zendesk", "POST", "limits", {"plan": "enterprise_plus", "inflight_jobs": HIGH})
+        for family in ("account", "incremental", "tickets_index", "ticket_create", "ticket_updates",
+                       "per_ticket_updates", "user_updates"):
+            controls.call("zendesk", "POST", "limits", {"family": family, "limit": HIGH, "seconds": 60})
+        for family in ("users_me", "search_recent", "create_tweet", "tweet_lookup", "tweets_lookup",
+                       "users_by_id", "users_by_username"):
+            controls.call("x", "POST", "limits", {"family": family, "limit": HIGH, "seconds": 900})
+        controls.call("x", "POST", "limits", {"index_lag": 0})
+        tenants.create_groups(self.info, self.options.routes)
+
+    def work(self, url: str, bar: Progress) -> None:
+        config = self.workdir / "mapping.yaml"
+        secrets = tenants.write_mapping(config, self.info, self.options.routes)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SOCIALDESK_")}
+        env.update(secrets, **{tenants.STATE_ENV: url, "SOCIALDESK_KEY_FILE": str(self.workdir / "secret.key")})
+        replicas = ReplicaSet([config] * self.count, env, self.workdir, self.replica_id)
+        state = StateReader(url)
+        cpu_before = self.cpu(replicas)
+        started = time.monotonic()
+        replicas.start()
+        self.profiler = self.profile(replicas)
+        try:
+            self.loop(replicas, state, started, bar)
+            self.result.cpu_seconds = {k: round(v - cpu_before[k], 1) for k, v in self.cpu(replicas).items()}
+        finally:
+            if self.profiler is not None:
+                self.profiler.detach()
+            replicas.stop()
+            state.close()
+
+    def profile(self, replicas: ReplicaSet) -> Profiler | None:
+        if self.options.profile is None:
+            return None
+        profiler = Profiler(self.options.profile / f"run-{self.count}")
+        profiler.attach("sandbox", self.sandbox_pid)
+        for name in replicas.daemons:
+            profiler.attach(name, replicas.pid(name))
+        return profiler
+
+    def cpu(self, replicas: ReplicaSet) -> dict[str, float]:
+        return {"replicas": replicas.cpu(), "sandbox": process_cpu(self.sandbox_pid), "postgres": postgres_cpu(),
+                "bench": own_cpu()}
+
+    def loop(self, replicas: ReplicaSet, state: StateReader, started: float, bar: Progress) -> None:
+        """Answer, watch and kill until the work is done (and, in the run with a kill, the
+        victim's leases are taken over) or the run's time is up."""
+        checked = 0.0
+        while True:
+            now = time.monotonic() - started
+            if len(self.ledger.answers) < self.options.answer_count:
+                self.crowd.answer_one()
+            if now - checked >= 0.25:
+                checked = now
+                self.keep_alive(replicas, now, bar)
+                self.check(replicas, state, now, bar)
+            if self.victim_leases and self.result.takeover_seconds is None:
+                self.watch_takeover(state, now)
+            if self.finished(now):
+                return
+            if now > self.options.run_timeout:
+                self.result.problems.append(f"run {self.count}: not finished in {self.options.run_timeout:.0f}s "
+                                            f"({self.result.written}/{self.options.mentions} written, "
+                                            f"{self.result.posted}/{self.options.answer_count} posted)")
+                self.result.seconds = None
+                return
+            time.sleep(LOOP)
+
+    def keep_alive(self, replicas: ReplicaSet, now: float, bar: Progress) -> None:
+        for name, last in replicas.revive().items():
+            line = f"{name} exited by itself ({last}); started again"
+            self.result.restarts_after_exit += 1
+            self.result.problems.append(f"run {self.count} at {now:.1f}s: {line}")
+            bar.say(f"[run {self.count} {now:6.1f}s] {line}")
+            if self.profiler is not None:
+                self.profiler.attach(f"{name}-{self.result.restarts_after_exit}", replicas.pid(name))
+
+    def check(self, replicas: ReplicaSet, state: StateReader, now: float, bar: Progress) -> None:
+        """Read the work done; time its end; kill one replica once half the posts are written
+        and every replica holds leases (the shares settled)."""
+        total, answers = self.options.mentions, self.options.answer_count
+        written, posted = state.work_done()
+        self.result.written, self.result.posted = written, posted
+        bar.update(written + posted, total=total + answers,
+                   status=f"run {self.count}: {written}/{total} posts written, {len(self.ledger.answers)}/{answers} "
+                          f"answers made, {posted} posted, replicas up {len(replicas.alive())}/{self.count}")
+        if self.result.seconds is None and written >= total and posted >= answers \
+                and len(self.ledger.answers) >= answers:
+            self.result.seconds = round(now, 1)
+        if self.kill and self.result.killed is None and written >= total / 2:
+            leases = state.leases()
+            if not leases or min(held(leases, replicas.alive()).values()) > 0:
+                self.kill_one(replicas, leases, now, bar)
+
+    def finished(self, now: float) -> bool:
+        """The work is done and, with a kill, the takeover timed (or given up on)."""
+        if self.result.seconds is None:
+            return False
+        if not self.kill:
+            return True
+        return self.result.killed is not None and (self.result.takeover_seconds is not None
+                                                   or not self.victim_leases)
+
+    def kill_one(self, replicas: ReplicaSet, leases: list[Lease], now: float, bar: Progress) -> None:
+        """Count the leases, then SIGKILL one replica (chosen by the seed)."""
+        alive = replicas.alive()
+        counts = held(leases, alive)
+        self.result.leases_before_kill = counts
+        self.result.lease_balance = balance(counts)
+        victim = random.Random(self.options.seed * 31).choice(alive)
+        wall = time.time()
+        self.victim_leases = {lease.name for lease in leases if lease.holder == victim and lease.expires_at > wall}
+        replicas.kill(victim)
+        self.result.killed, self.result.killed_at = victim, round(now, 1)
+        bar.say(f"[run {self.count} {now:6.1f}s] leases held {counts} (balance {self.result.lease_balance}); "
+                f"{victim} SIGKILLed holding {len(self.victim_leases)}")
+        if not self.victim_leases:
+            self.result.problems.append(f"{victim} held no lease when killed: no takeover to time")
+
+    def watch_takeover(self, state: StateReader, now: float) -> None:
+        assert self.result.killed is not None and self.result.killed_at is not None
+        if taken_over(state.leases(), self.victim_leases, self.result.killed):
+            self.result.takeover_seconds = round(now - self.result.killed_at, 1)
+        elif now - self.result.killed_at > TAKEOVER_WAIT:
+            self.result.problems.append(f"the leases of {self.result.killed} were not all taken over in "
+                                        f"{TAKEOVER_WAIT:.0f}s")
+            self.victim_leases = set()
+
+
+def report(options: Options, runs: list[RunResult], replica_id: bool) -> dict[str, Any]:
+    one, many = runs[0], runs[-1]
+    speedup = round(one.seconds / many.seconds, 2) if one.seconds and many.seconds else None
+    sums = {key: sum(r.audit.get(key, 0) for r in runs) for key in (
+        "lost", "duplicate_tickets", "duplicate_mentions", "duplicate_replies", "unanswered")}
+    problems = [p for r in runs for p in r.problems]
+    failed = bool(any(sums.values()) or speedup is None)
+    return {"replicas": options.replicas, "routes": options.routes, "mentions": options.mentions,
+            "answers": options.answer_count, "cores": os.cpu_count(), "speedup": speedup,
+            "seconds_1": one.seconds, "seconds_n": many.seconds, "lease_balance": many.lease_balance,
+            "leases_before_kill": many.leases_before_kill, "killed": many.killed, "killed_at_s": many.killed_at,
+            "takeover_seconds": many.takeover_seconds, **sums,
+            "restarts_after_exit": sum(r.restarts_after_exit for r in runs),
+            "cpu_seconds": {"1": one.cpu_seconds, "n": many.cpu_seconds}, "replica_id_flag": replica_id,
+            "runs": [r.__dict__ for r in runs], "problems": problems[:40], "failed": failed}
+
+
+def run_bench(options: Options) -> dict[str, Any]:
+    """Both runs on one sandbox; the report. The work directory (mappings, the replicas'
+    logs) is kept when asked or when the bench failed."""
+    if options.replicas < 2 or options.routes < 1 or options.mentions < options.routes:
+        raise ValueError("--replicas is 2 or more, --routes 1 or more, --mentions at least --routes")
+    replica_id = takes_replica_id()
+    workdir = Path(tempfile.mkdtemp(prefix="socialdesk-replicas-"))
+    out: dict[str, Any] = {"failed": True}
+    try:
+        with sandbox_popen() as (sandbox, info):
+            runs = [one_run(options, info, sandbox.pid, workdir, count, replica_id)
+                    for count in (1, options.replicas)]
+        out = report(options, runs, replica_id)
+        return out
+    finally:
+        keep = options.keep or out["failed"]
+        out["workdir"] = str(workdir) if keep else None
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def one_run(options: Options, info: dict[str, Any], sandbox_pid: int, workdir: Path, count: int,
+            replica_id: bool) -> RunResult:
+    run_dir = workdir / f"run-{count}"
+    run_dir.mkdir()
+    with Progress(f"run {count}", total=options.mentions + options.answer_count, stream=sys.stderr) as bar:
+        result = Run(options, info, sandbox_pid, run_dir, count, count > 1, replica_id).go(bar)
+        bar.finish(f"run {count}: {result.seconds}s, cpu {result.cpu_seconds}, audit {result.audit}")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--replicas", type=int, default=3, help="replicas in the second run (2 or more)")
+    parser.add_argument("--routes", type=int, default=60, help="tenants, a route each")
+    parser.add_argument("--mentions", type=int, default=3000, help="customer posts, spread over the tenants")
+    parser.add_argument("--answers", type=int, default=None, help="agent answers (default: a tenth of --mentions)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--timeout", type=float, default=None, help="seconds a run may take")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (mappings, replica logs)")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="sample every replica and the sandbox with py-spy, collapsed stacks in this directory")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    options = Options(replicas=args.replicas, routes=args.routes, mentions=args.mentions, answers=args.answers,
+                      seed=args.seed, timeout=args.timeout, keep=args.keep, profile=args.profile)
+    try:
+        out = run_bench(options)
+    except (ValueError, NoPostgres) as err:
+        print(f"replicas: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(out, sort_keys=True))
+    else:
+        for key, value in out.items():
+            if key != "runs":
+                print(f"{key:20} {json.dumps(value)}")
+    return 1 if out["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
