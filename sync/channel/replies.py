@@ -89,16 +89,23 @@ class Replies:
         record = self.store.begin_channelback(tenant.id, key, thread.ref)
         if record.state == "posted" and record.external_id:
             return record.external_id      # the same request made again: the same answer
+        began = self.clock()
+        ticket, reply = thread.ticket_id or "-", f"channelback-{record.id}"
         try:
-            external_id = self._post(route, thread, posts, message, parent_id, record)
+            external_id, parts = self._post(route, thread, posts, message, parent_id, record)
         except HeldReply as err:
             self.store.finish_channelback(record.id, None, str(err))
+            route.events.reply_held(ticket, reply, thread.conversation, str(err), set_aside=True)
             raise Refused(422, str(err)) from None
         except Refused as err:
             self.store.finish_channelback(record.id, None, err.message)
+            if err.status == 422:       # the network cannot take it as written: the agent answers again
+                route.events.reply_held(ticket, reply, thread.conversation, err.message, set_aside=True)
             raise
         self.store.finish_channelback(record.id, external_id)
         self.store.count_tenant(tenant.id, channelbacks=1)
+        route.events.reply_posted(ticket, reply, thread.conversation, parts, "through channelback", began,
+                                  self.clock())
         return external_id
 
     def _anchor(self, posts: list[ResourceRow], parent_id: str | None) -> str | None:
@@ -114,7 +121,8 @@ class Replies:
         return next((row.post_id for row in reversed(posts) if row.post_id), None)
 
     def _post(self, route: Any, thread: ThreadRow, posts: list[ResourceRow], message: str,
-              parent_id: str | None, record: Any) -> str:
+              parent_id: str | None, record: Any) -> tuple[str, int]:
+        """Post the reply's parts; the external id of its first post and how many posts it took."""
         network, mirror = route.network, route.settings.mirror
         customer = posts[0]
         dm = posts[-1].dm
@@ -153,7 +161,7 @@ class Replies:
             route.stats.posts += 1
         assert first is not None
         route.stats.replies_posted += 1
-        return resource_id(thread.route, post_key(network.kind, first, dm=dm))
+        return resource_id(thread.route, post_key(network.kind, first, dm=dm)), len(parts)
 
     def _post_once(self, network: Any, post: OutboundPost, retry: bool) -> Any:
         """Post, unless a request made again finds its post already made."""

@@ -342,9 +342,17 @@ def test_a_reply_the_guards_hold_is_a_failed_channelback_and_nothing_is_posted(d
                               if e["type_id"] == "channelback" and e["status"] == "delivered"])
     assert "held" in reported[0]["event"]["error"]
     assert people.posts_by(people.brand) == []
+    replies = desk.daemon.metrics.registry.get_sample_value   # counted as in REST mode
+
+    def counted(outcome: str, reason: str) -> float:
+        return replies("socialdesk_replies_total", {"route": "x-support", "network": "x", "outcome": outcome,
+                                                    "reason": reason}) or 0.0
+
+    assert counted("held", "personal_data") == 1
     # Answered without the address, the reply goes out.
     people.answer(ticket["id"], "We are on it, Hank.")
     until(lambda: people.posts_by(people.brand))
+    until(lambda: counted("posted", "none") == 1)
 
 
 def test_a_channelback_made_again_posts_once(desk: ChannelDesk) -> None:
