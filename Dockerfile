@@ -20,10 +20,9 @@ COPY adapters ./adapters
 COPY sync ./sync
 COPY cli ./cli
 COPY sandbox ./sandbox
+# The wheel carries plugin_manifest.json inside the sync package (sync/plugin_manifest.json
+# links to the copy at the top).
 RUN /opt/socialdesk/bin/pip install '.[postgres]'
-# The installed modules read plugin_manifest.json beside their packages (the import root);
-# a wheel does not carry it, so it goes into site-packages with them.
-RUN cp plugin_manifest.json "$(/opt/socialdesk/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/"
 
 # ---------------------------------------------------------------- run: the venv alone
 FROM python:${PYTHON_VERSION}-slim

@@ -21,7 +21,7 @@ from sync.channel.replies import Refused
 from sync.channel.service import ChannelService
 
 log = logging.getLogger("socialdesk.channel")
-_PLUGIN = Path(__file__).resolve().parents[2] / "plugin_manifest.json"
+_PLUGIN = Path(__file__).resolve().parents[1] / "plugin_manifest.json"   # installed with the package
 # The global OAuth client Zendesk makes push tokens for (push docs: the manifest's push_client_id).
 PUSH_CLIENT_ENV = "SOCIALDESK_CHANNEL_PUSH_CLIENT_ID"
 # Seconds a new resource may wait for others to fill its push (pacing.py), for every account.

@@ -25,7 +25,7 @@ from sync.config.text import did_you_mean, listing
 from sync.config.values import EndpointConfig, EnvRef
 from sync.config.yaml_marks import Loc, describe
 
-_MANIFEST = Path(__file__).resolve().parents[2] / "plugin_manifest.json"
+_MANIFEST = Path(__file__).resolve().parents[1] / "plugin_manifest.json"   # installed with the package
 
 
 class EnvReference(Section):

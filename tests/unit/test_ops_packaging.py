@@ -159,18 +159,26 @@ def test_the_build_context_holds_what_the_dockerfile_copies() -> None:
     assert {p.rstrip("*") for p in packages["include"]} <= set(copied), "every package is installed"
 
 
-def test_the_plugin_manifest_goes_where_the_installed_modules_read_it() -> None:
-    """A wheel carries no plugin_manifest.json; the modules read it at their import root
-    (the folder holding ``sync``), which is site-packages once installed."""
+def test_the_wheel_carries_the_plugin_manifest_where_the_installed_modules_read_it(tmp_path: Path) -> None:
+    """An installed socialdesk (the image, the systemd unit) reads plugin_manifest.json from
+    inside its sync package: the wheel pip builds carries it there, equal to the top-level file."""
+    import subprocess
+    import sys
+    import zipfile
+
     import sync
     import sync.channel
     import sync.config.endpoints
 
-    import_root = Path(sync.__file__).resolve().parents[1]
-    assert sync.config.endpoints._MANIFEST == import_root / "plugin_manifest.json"
-    assert sync.channel._PLUGIN == import_root / "plugin_manifest.json"
-    runs = [rest for word, rest in instructions() if word == "RUN"]
-    assert any(run.startswith("cp plugin_manifest.json ") and 'get_paths()["purelib"]' in run for run in runs)
+    package = Path(sync.__file__).resolve().parent
+    assert sync.config.endpoints._MANIFEST == sync.channel._PLUGIN == package / "plugin_manifest.json"
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                            "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr[-2000:]
+    (wheel,) = tmp_path.glob("socialdesk-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        assert archive.read("sync/plugin_manifest.json") == (ROOT / "plugin_manifest.json").read_bytes()
+    assert not any(word == "RUN" and "plugin_manifest" in rest for word, rest in instructions())
 
 
 @pytest.fixture
