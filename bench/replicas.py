@@ -19,10 +19,19 @@ What happens:
    the far side is audited (``sandbox.scenario.audit``: lost posts, duplicate tickets and
    replies, answers not on X).
 4. Run N: the sandbox reset, the same tenants, posts and answers, ``--replicas`` replicas
-   on a new database. Once half the posts are written, the leases each replica holds are
-   counted (``lease_balance``: most / fewest) and one replica is SIGKILLed (not
-   restarted); ``takeover_seconds`` runs from the kill until every lease it held is held
-   live by another replica.
+   on a new database. Once half the posts are written and every replica holds leases, the
+   leases each one holds are counted (``lease_balance``: most / fewest) and one replica is
+   SIGKILLed (not restarted); ``takeover_seconds`` runs from the kill until every lease it
+   held is held live by another replica. A replica that exits by itself is started again
+   and named in ``problems`` (``restarts_after_exit``).
+
+The sandbox has one X account and one Zendesk account, so the tenants' entries reach the
+same two accounts (``bench/tenants.py`` says how they are kept apart); every route's
+agent-reply export therefore reads every tenant's events, a cost a tenant with its own
+Zendesk account would not have.
+
+``--no-kill`` leaves the kill out (its cost, by difference); ``--profile DIR`` samples
+every replica and the sandbox with py-spy (collapsed stacks, one file each).
 
 ``speedup`` is run 1's time over run N's, from the replicas' start to the last answer
 posted; ``cpu_seconds`` splits each run's CPU time between the replicas, the sandbox,
@@ -73,6 +82,7 @@ class Options:
     timeout: float | None = None   # per run; default grows with the work
     keep: bool = False
     profile: Path | None = None    # py-spy's samples of every replica and the sandbox, here
+    kill: bool = True              # False: no replica killed (what the kill and takeover cost, by difference)
 
     @property
     def answer_count(self) -> int:
@@ -308,7 +318,7 @@ def one_run(options: Options, info: dict[str, Any], sandbox_pid: int, workdir: P
     run_dir = workdir / f"run-{count}"
     run_dir.mkdir()
     with Progress(f"run {count}", total=options.mentions + options.answer_count, stream=sys.stderr) as bar:
-        result = Run(options, info, sandbox_pid, run_dir, count, count > 1, replica_id).go(bar)
+        result = Run(options, info, sandbox_pid, run_dir, count, count > 1 and options.kill, replica_id).go(bar)
         bar.finish(f"run {count}: {result.seconds}s, cpu {result.cpu_seconds}, audit {result.audit}")
     return result
 
@@ -324,10 +334,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work directory (mappings, replica logs)")
     parser.add_argument("--profile", type=Path, default=None,
                         help="sample every replica and the sandbox with py-spy, collapsed stacks in this directory")
+    parser.add_argument("--no-kill", action="store_true",
+                        help="kill no replica (the kill's and the takeover's cost, by difference with a run that kills)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     options = Options(replicas=args.replicas, routes=args.routes, mentions=args.mentions, answers=args.answers,
-                      seed=args.seed, timeout=args.timeout, keep=args.keep, profile=args.profile)
+                      seed=args.seed, timeout=args.timeout, keep=args.keep, profile=args.profile,
+                      kill=not args.no_kill)
     try:
         out = run_bench(options)
     except (ValueError, NoPostgres) as err:
