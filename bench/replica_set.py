@@ -155,6 +155,14 @@ def postgres_cpu() -> float:
     return sum(process_cpu(pid, children=parent not in parents) for pid, parent in parents.items())
 
 
+def machine_cpu() -> float:
+    """CPU seconds the whole machine has been busy (every process, from /proc/stat)."""
+    with open("/proc/stat", encoding="ascii") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)   # idle and iowait
+    return (sum(fields[:8]) - idle) * TICK
+
+
 def own_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime

@@ -35,7 +35,8 @@ every replica and the sandbox with py-spy (collapsed stacks, one file each).
 
 ``speedup`` is run 1's time over run N's, from the replicas' start to the last answer
 posted; ``cpu_seconds`` splits each run's CPU time between the replicas, the sandbox,
-PostgreSQL and this bench (the agents and the audit), which tells what bounds it.
+PostgreSQL, this bench (the agents and the audit) and ``others`` (the rest of the machine:
+another job running meanwhile skews the run), which tells what bounds it.
 Progress goes to stderr; the figures to stdout (``--json``: one object). Exit status 1
 when anything was lost or duplicated or a run did not finish in time.
 """
@@ -60,7 +61,8 @@ if str(ROOT) not in sys.path:
 from bench import tenants  # noqa: E402
 from bench.chaos import Controls, Crowd, Ledger, sandbox_popen  # noqa: E402
 from bench.replica_set import (  # noqa: E402
-    Lease, Profiler, ReplicaSet, StateReader, balance, held, own_cpu, postgres_cpu, process_cpu, takes_replica_id, taken_over,
+    Lease, Profiler, ReplicaSet, StateReader, balance, held, machine_cpu, own_cpu, postgres_cpu, process_cpu,
+    takes_replica_id, taken_over,
 )
 from bench.scratch_pg import NoPostgres, scratch_database  # noqa: E402
 from cli.output import Progress  # noqa: E402
@@ -170,7 +172,10 @@ class Run:
         self.profiler = self.profile(replicas)
         try:
             self.loop(replicas, state, started, bar)
-            self.result.cpu_seconds = {k: round(v - cpu_before[k], 1) for k, v in self.cpu(replicas).items()}
+            used = {k: v - cpu_before[k] for k, v in self.cpu(replicas).items()}
+            # What other processes of the machine took meanwhile (another job's load skews the run).
+            used["others"] = used.pop("machine") - sum(used.values())
+            self.result.cpu_seconds = {k: round(v, 1) for k, v in used.items()}
         finally:
             if self.profiler is not None:
                 self.profiler.detach()
@@ -188,7 +193,7 @@ class Run:
 
     def cpu(self, replicas: ReplicaSet) -> dict[str, float]:
         return {"replicas": replicas.cpu(), "sandbox": process_cpu(self.sandbox_pid), "postgres": postgres_cpu(),
-                "bench": own_cpu()}
+                "bench": own_cpu(), "machine": machine_cpu()}
 
     def loop(self, replicas: ReplicaSet, state: StateReader, started: float, bar: Progress) -> None:
         """Answer, watch and kill until the work is done (and, in the run with a kill, the
@@ -335,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", type=Path, default=None,
                         help="sample every replica and the sandbox with py-spy, collapsed stacks in this directory")
     parser.add_argument("--no-kill", action="store_true",
-                        help="kill no replica (the kill's and the takeover's cost, by difference with a run that kills)")
+                        help="kill no replica (the kill's and the takeover's cost, by difference with a killing run)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     options = Options(replicas=args.replicas, routes=args.routes, mentions=args.mentions, answers=args.answers,
