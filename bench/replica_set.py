@@ -57,8 +57,7 @@ class ReplicaSet:
         said = {}
         for name, daemon in self.daemons.items():
             if daemon.proc is not None and not daemon.alive() and name not in self.cpu_at_death:
-                lines = daemon.log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
-                said[name] = lines[-1][:300] if lines else "nothing logged"
+                said[name] = last_words(daemon.log)
                 daemon.start()
         return said
 
@@ -123,6 +122,14 @@ class Profiler:
                 sampler.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 sampler.kill()
+
+
+def last_words(log: Path) -> str:
+    """What a replica said last before it exited: its log's last line that is a message
+    (not a traceback's indented frame, nor a library's '(Background on this error ...)')."""
+    lines = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    said = [line for line in lines if line and not line[0].isspace() and not line.startswith(("(", "["))]
+    return (said or lines or ["nothing logged"])[-1][:300]
 
 
 # ---------------------------------------------------------------------------- CPU time
