@@ -41,6 +41,9 @@ __all__ = ["Fence", "Finished", "IN_CHUNK", "INBOX_STATES", "InboxItem", "InboxR
            "routes_health", "schema_migrations", "watch"]
 
 
+MIGRATION_LOCK = 0x736F6369616C   # the advisory lock key migrations hold on PostgreSQL ("social")
+
+
 class Store(WorkRows, Conversations, Replies, Status, Credentials, Bindings, Reads, Pushes, Tenants, Leases,
             RateBuckets):
     """All durable state of one daemon (or of several replicas sharing PostgreSQL)."""
@@ -64,6 +67,9 @@ class Store(WorkRows, Conversations, Replies, Status, Credentials, Bindings, Rea
     def migrate(self) -> int:
         """Apply pending migrations; returns the schema version now in force."""
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Replicas starting together on a new database migrate one after another.
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
             schema_migrations.create(conn, checkfirst=True)
             applied = {row.version for row in conn.execute(sa.select(schema_migrations.c.version))}
             for version, apply in MIGRATIONS:

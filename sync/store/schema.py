@@ -29,7 +29,7 @@ inbox = sa.Table(
     sa.Column("source_key", sa.String(200), nullable=False),
     sa.Column("stream", sa.String(50), nullable=False),
     sa.Column("payload", sa.Text, nullable=False),
-    sa.Column("sort_key", sa.String(64), nullable=False),
+    sa.Column("sort_key", sa.String(255), nullable=False),
     sa.Column("state", sa.String(20), nullable=False, default="pending"),
     sa.Column("ticket_id", sa.String(64)),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
@@ -60,7 +60,7 @@ links = sa.Table(
     sa.Column("author_id", sa.String(100), nullable=False),
     sa.Column("author_handle", sa.String(100), nullable=False),
     sa.Column("dm", sa.Boolean, nullable=False, default=False),
-    sa.Column("last_post_id", sa.String(100), nullable=False),
+    sa.Column("last_post_id", sa.String(255), nullable=False),
     sa.Column("dm_note_posted", sa.Boolean, nullable=False, default=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.UniqueConstraint("route", "ticket_id", name="uq_links_route_ticket"),
@@ -387,6 +387,14 @@ def _add_waiting_index(conn: Connection) -> None:
         index.create(conn, checkfirst=True)
 
 
+def _widen_post_keys(conn: Connection) -> None:
+    """v16: post ids as long as Meta's message ids (over 100 characters) fit the inbox's sort
+    key and a link's last post (PostgreSQL holds VARCHAR lengths; SQLite does not)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("ALTER TABLE inbox ALTER COLUMN sort_key TYPE VARCHAR(255)")
+        conn.exec_driver_sql("ALTER TABLE links ALTER COLUMN last_post_id TYPE VARCHAR(255)")
+
+
 def _add_replicas(conn: Connection) -> None:
     """v14: replicas sharing the state, the leases that divide their work, shared rate budgets."""
     for table in (replicas, leases, rate_buckets):
@@ -410,6 +418,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (13, _add_channel),
     (14, _add_replicas),
     (15, _add_waiting_index),
+    (16, _widen_post_keys),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -238,3 +238,50 @@ def test_the_brand_account_is_remembered_per_route_and_replaced(store: Store) ->
     store.put_account("r", "x", {"id": "2", "handle": "acme_care"})  # new credentials, new account
     assert store.get_account("r", "x") == {"id": "2", "handle": "acme_care"}
     assert store.get_account("r", "instagram") is None and store.get_account("other", "x") is None
+
+
+def test_a_meta_message_id_fits_the_inbox_sort_key(store: Store) -> None:
+    """Meta's message ids run past 100 characters; PostgreSQL holds VARCHAR lengths (the
+    old 64-character sort key refused every Messenger DM there)."""
+    mid = "m_" + "A1b2C3d4" * 16                                  # 130 characters, Meta's shape
+    assert store.record_page("fb", "dms", [InboxItem(f"dm:{mid}", "dms", {"id": mid}, mid)]) == 1
+    (row,) = store.claim_inbox("fb")
+    assert row.source_key == f"dm:{mid}"
+
+
+@pytest.mark.postgres
+def test_replicas_migrating_a_new_database_at_once_all_succeed() -> None:
+    """Replicas started together on one new PostgreSQL database: the migrations run one after
+    another (without the lock two of three died on a duplicate type or table)."""
+    import threading
+
+    reason = _pg_available()
+    if reason:
+        pytest.skip(reason)
+    name = f"socialdesk_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    replicas = [Store(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}") for _ in range(3)]
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(replicas))
+
+    def migrate(s: Store) -> None:
+        start.wait()
+        try:
+            s.migrate()
+        except BaseException as err:   # noqa: BLE001 - a failure is what this test looks for
+            errors.append(err)
+
+    try:
+        threads = [threading.Thread(target=migrate, args=(s,)) for s in replicas]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert errors == [] and all(s.schema_version() == SCHEMA_VERSION for s in replicas), errors
+    finally:
+        for s in replicas:
+            s.close()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
