@@ -32,6 +32,7 @@ from typing import Any, Callable, Mapping
 import sqlalchemy as sa
 
 from sync.store import Fence, Store
+from sync.store.work import claimant_of
 
 log = logging.getLogger("socialdesk.daemon")
 
@@ -81,6 +82,8 @@ class LeaseKeeper:
         self._view: Mapping[str, tuple[int, float]] = {}
         self._lock = threading.Lock()
         self._failing = False
+        self._gone: set[str] = set()     # replicas whose unfinished rows were handed back
+        store.claimant = claimant_of(replica)   # the rows this replica claims carry its mark
 
     def want(self, name: str, *, sticky: bool = False) -> None:
         """``name`` is work this replica can do (its share is counted over every such name)."""
@@ -129,7 +132,9 @@ class LeaseKeeper:
         store.heartbeat(me)
         held = store.renew_leases(me, self.ttl)
         unwanted = [n for n in held if n not in wanted]
-        target = self.share(len(store.live_replicas(self.ttl)))
+        live = store.live_replicas(self.ttl)
+        self._hand_back_rows_of_the_gone(live)
+        target = self.share(len(live))
         surplus = len(held) - len(unwanted) - target
         given: list[str] = list(unwanted)
         if surplus > 0:
@@ -147,6 +152,15 @@ class LeaseKeeper:
             log.info("replica %s holds %d lease(s) (share %d): took %d, gave up %d", me, len(self.held), target,
                      len(taken), len(given))
             log.debug("replica %s took %s; gave up %s", me, sorted(taken), sorted(given))
+
+    def _hand_back_rows_of_the_gone(self, live: list[str]) -> None:
+        """Rows a replica that stopped being seen had claimed go back to the queue at once."""
+        gone = set(self.store.replicas()) - set(live) - {self.replica}
+        for replica in sorted(gone - self._gone):
+            freed = self.store.free_claims(replica)
+            if freed:
+                log.info("replica %s is gone: %d row(s) it had claimed are queued again", replica, freed)
+        self._gone = gone
 
     def take(self, name: str) -> Fence | None:
         """Take ``name`` now, outside the share (the webhook setup at start); None while another holds it."""

@@ -48,6 +48,8 @@ class Store(WorkRows, Conversations, Replies, Status, Credentials, Bindings, Rea
             RateBuckets):
     """All durable state of one daemon (or of several replicas sharing PostgreSQL)."""
 
+    claimant: str | None = None   # the mark this replica's row claims carry (sync/keeper.py sets it)
+
     def __init__(self, url: str, clock: Any = time.time) -> None:
         self.url = url
         self.engine = _engine(url)

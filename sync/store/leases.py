@@ -116,6 +116,24 @@ class Leases:
             rows = conn.execute(sa.select(replicas).order_by(replicas.c.id)).all()
         return {r.id: {"started_at": r.started_at, "seen_at": r.seen_at} for r in rows}
 
+    def free_claims(self, replica: str) -> int:
+        """Hand back the inbox and outbox rows ``replica`` claimed and did not finish (it is
+        gone): another replica may take them now instead of when their row lease runs out.
+        A row it still finishes is refused by its owner check; a write it made is found by
+        the exactly-once retry."""
+        from sync.store.schema import inbox, outbox
+        from sync.store.work import claimant_of
+
+        mark = f"{claimant_of(replica)}:%"
+        now = self.clock()
+        freed = 0
+        with self.engine.begin() as conn:
+            for table in (inbox, outbox):
+                freed += conn.execute(table.update().where(
+                    table.c.state == "pending", table.c.lease_owner.like(mark), table.c.lease_until > now)
+                    .values(lease_until=0.0)).rowcount
+        return freed
+
     def leave(self, replica: str) -> int:
         """``replica`` stops: its leases are free at once and it is no longer listed; how many it held."""
         with self.engine.begin() as conn:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import hashlib
 import uuid
 from typing import Any, Callable, Iterable, Sequence
 
@@ -13,11 +14,23 @@ from sync.store.rows import Finished, InboxItem, InboxRow
 from sync.store.schema import _insert_ignore, _insert_ignoring, cursors, inbox, links, outbox
 
 
+
+def claimant_of(replica: str) -> str:
+    """The mark a replica's row claims carry (8 hex digits of its id), so the rows a dead
+    replica had claimed can be handed back when its leases are taken over."""
+    return hashlib.sha256(replica.encode()).hexdigest()[:8]
+
+
+def claim_owner(claimant: str | None) -> str:
+    """A new claim's owner token (at most 40 characters): the claimant's mark and a random part."""
+    return f"{claimant}:{uuid.uuid4().hex[:31]}" if claimant else uuid.uuid4().hex
+
 class WorkRows:
     """Part of ``Store``; ``engine`` and ``clock`` are the store's."""
 
     engine: Engine
     clock: Callable[[], float]
+    claimant: str | None
 
     def get_cursor(self, route: str, stream: str) -> str | None:
         with self.engine.connect() as conn:
@@ -82,7 +95,7 @@ class WorkRows:
         on SQLite, replicas on PostgreSQL) never both get one.
         """
         now = self.clock()
-        owner = uuid.uuid4().hex
+        owner = claim_owner(self.claimant)
         with self.engine.begin() as conn:
             query = (sa.select(table.c.id).where(
                 table.c.route == route, table.c.state == "pending",

@@ -197,6 +197,27 @@ def test_three_replicas_share_sixty_routes_fairly_and_take_over_a_dead_ones_leas
     assert _balance(keepers, names) <= 1.5, [len(k.held) for k in keepers]
 
 
+def test_rows_a_dead_replica_had_claimed_are_queued_again_when_it_is_taken_over(replicas) -> None:
+    """A replica killed with rows claimed (their row lease runs 120 s): once it is no longer
+    seen, the others hand its rows back at their next tick, not two minutes later."""
+    names = _names(2)
+    a, b = _keepers(replicas, ["a", "b"], names)
+    for keeper in (a, b):
+        keeper.tick()
+    items = [InboxItem(f"post:{i}", "mentions", {"id": i}, f"{i:04d}") for i in range(3)]
+    a.store.record_page("route00", "mentions", items)
+    claimed = a.store.claim_inbox("route00")
+    assert len(claimed) == 3 and all(r.owner.startswith(a.store.claimant + ":") for r in claimed)
+    b.store.record_page("route00", "mentions", [InboxItem("post:9", "mentions", {"id": 9}, "0009")])
+    assert [r.source_key for r in b.store.claim_inbox("route00")] == ["post:9"]   # a's rows are a's
+
+    _run([b], TTL + TTL / 3)            # a is killed: no more heartbeats, well inside the row lease
+    again = b.store.claim_inbox("route00")
+    assert sorted(r.source_key for r in again) == ["post:0", "post:1", "post:2"]
+    # a was only paused after all: the rows are no longer its own, it cannot begin on them.
+    assert a.store.begin_attempt(claimed[0].id, claimed[0].owner) is None
+
+
 def test_a_job_runs_only_while_its_replica_holds_the_lease_and_carries_its_fence(replicas) -> None:
     a, b = _keepers(replicas, ["a", "b"], ["poll:r:mentions"])
     seen: list[Fence | None] = []
