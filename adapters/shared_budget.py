@@ -22,6 +22,10 @@ BLOCK_MAX = 10        # calls taken per store round trip, at most
 BLOCK_SHARE = 0.1     # and at most this share of a bucket, so one replica's block leaves the others room
 HOLD_SHARE = 0.25     # a block's calls not made within this share of the window are dropped
 WARN_EVERY = 60.0     # seconds between two warnings that the store could not be asked
+# Seconds between two lowerings of one account's bucket by this process: a fixed-window
+# vendor's "remaining" falls by one per call, and writing the one row every replica shares
+# on each answer made it the hottest row in the state (the headers' own rule still holds).
+LOWER_EVERY = 1.0
 
 
 @dataclass
@@ -71,6 +75,7 @@ class SharedBudget:
         self.round_trips = 0
         self._lock = threading.Lock()
         self._warned = -math.inf
+        self._lowered: dict[str, float] = {}   # key -> when this process last lowered it
 
     def __repr__(self) -> str:
         return f"SharedBudget({self.account!r})"
@@ -121,8 +126,10 @@ class SharedBudget:
         left = max(0.0, remaining - (1 - share) * limit)
         with self._lock:
             self.shapes[key] = shape
-            if left >= self._level(key, shape, now) - shape.block:
+            if (left >= self._level(key, shape, now) - shape.block
+                    or now - self._lowered.get(key, -math.inf) < LOWER_EVERY):
                 return
+            self._lowered[key] = now
             try:
                 self.buckets.lower_tokens(key, left, shape.capacity, shape.rate, now)
             except Exception as err:  # as in _take: the headers' own rule still holds

@@ -177,6 +177,20 @@ def test_the_vendor_headers_lower_the_bucket_for_every_replica(replicas: list[St
     assert admitted(three) == 10
 
 
+def test_a_run_of_falling_headers_lowers_the_shared_row_once_a_second(replicas: list[Store]) -> None:
+    """A fixed-window vendor's "remaining" falls by one per call: written on every answer, the
+    one row all replicas share became the state's hottest. One lowering a second per process."""
+    clock = Clock()
+    one = budget(replicas[0], clock)
+    shared = one.shared
+    for left in range(60, 30, -1):                  # 30 answers within the same second
+        one.after("GET", "https://acme.zendesk.com/api/v2/users/me", answer(100, left))
+    assert shared.round_trips == 1 and replicas[1].rate_buckets()[ACCOUNT]["tokens"] == 10
+    clock.now += 1.0
+    one.after("GET", "https://acme.zendesk.com/api/v2/users/me", answer(100, 30))
+    assert shared.round_trips == 2 and replicas[1].rate_buckets()[ACCOUNT]["tokens"] < 1
+
+
 sb = pytest.fixture(scope="module")(harness.own_sandbox)
 
 MAPPING = """
