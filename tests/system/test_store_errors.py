@@ -16,10 +16,11 @@ from typing import Iterator
 import pytest
 import sqlalchemy as sa
 
+import throwaway_pg
 from sync.store import SCHEMA_VERSION, Store, cursors, schema_migrations
+from throwaway_pg import PG_ADMIN_URL
 
 ROOT = Path(__file__).resolve().parents[2]
-PG_ADMIN_URL = os.environ.get("SOCIALDESK_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 EXIT_STATE = 3
 PASSWORD = "s3cret-Pw-77"
 
@@ -223,20 +224,9 @@ def test_an_unreachable_postgresql_is_named_without_its_password(command: str, t
                          "Start PostgreSQL there")
 
 
-def _pg_reason() -> str | None:
-    try:
-        engine = sa.create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
-        with engine.connect() as conn:
-            conn.execute(sa.text("select 1"))
-        engine.dispose()
-        return None
-    except Exception as err:  # any failure to reach the server means: skip, saying why
-        return f"no PostgreSQL server reachable at {PG_ADMIN_URL}: {type(err).__name__}"
-
-
 @pytest.mark.postgres
 def test_a_postgresql_refusing_the_sign_in_is_named(tmp_path: Path) -> None:
-    reason = _pg_reason()
+    reason = throwaway_pg.unreachable()
     if reason:
         pytest.skip(reason)
     nobody = sa.engine.make_url(PG_ADMIN_URL).set(username="socialdesk_nobody", password=PASSWORD,
@@ -250,7 +240,7 @@ def test_a_postgresql_refusing_the_sign_in_is_named(tmp_path: Path) -> None:
 
 @pytest.mark.postgres
 def test_check_says_a_postgresql_state_is_current_and_writable(tmp_path: Path) -> None:
-    reason = _pg_reason()
+    reason = throwaway_pg.unreachable()
     if reason:
         pytest.skip(reason)
     name = f"socialdesk_test_{uuid.uuid4().hex[:10]}"

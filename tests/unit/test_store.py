@@ -2,27 +2,13 @@
 from __future__ import annotations
 
 import dataclasses
-import os
-import uuid
 from typing import Iterator
 
 import pytest
 import sqlalchemy as sa
 
+import throwaway_pg
 from sync.store import SCHEMA_VERSION, Finished, InboxItem, Store, inbox
-
-PG_ADMIN_URL = os.environ.get("SOCIALDESK_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-
-
-def _pg_available() -> str | None:
-    try:
-        engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-        with engine.connect() as conn:
-            conn.execute(sa.text("select 1"))
-        engine.dispose()
-        return None
-    except Exception as err:  # any failure to reach the server means: skip, saying why
-        return f"no PostgreSQL server reachable at {PG_ADMIN_URL}: {type(err).__name__}"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -33,22 +19,13 @@ def store(request: pytest.FixtureRequest, tmp_path) -> Iterator[Store]:
         yield s
         s.close()
         return
-    reason = _pg_available()
-    if reason:
-        pytest.skip(reason)
-    name = f"socialdesk_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    s = Store(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
-    s.migrate()
-    try:
-        yield s
-    finally:
-        s.close()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
+    for url in throwaway_pg.database():
+        s = Store(url)
+        s.migrate()
+        try:
+            yield s
+        finally:
+            s.close()
 
 
 def _items(*keys: str) -> list[InboxItem]:
@@ -255,14 +232,9 @@ def test_replicas_migrating_a_new_database_at_once_all_succeed() -> None:
     another (without the lock two of three died on a duplicate type or table)."""
     import threading
 
-    reason = _pg_available()
-    if reason:
-        pytest.skip(reason)
-    name = f"socialdesk_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    replicas = [Store(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}") for _ in range(3)]
+    databases = throwaway_pg.database()
+    url = next(databases)
+    replicas = [Store(url) for _ in range(3)]
     errors: list[BaseException] = []
     start = threading.Barrier(len(replicas))
 
@@ -283,5 +255,4 @@ def test_replicas_migrating_a_new_database_at_once_all_succeed() -> None:
     finally:
         for s in replicas:
             s.close()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        databases.close()                # drops the database
