@@ -56,13 +56,14 @@ class Status:
             row = conn.execute(sa.select(routes_health).where(routes_health.c.route == route)).first()
             if row and row.state == state and row.reason == reason and row.next_check == next_check:
                 return False
-            if row:
-                since = row.since if row.state == state else self.clock()
-                conn.execute(routes_health.update().where(routes_health.c.route == route)
-                             .values(state=state, reason=reason, since=since, next_check=next_check))
-            else:
-                conn.execute(routes_health.insert().values(route=route, state=state, reason=reason,
-                                                           since=self.clock(), next_check=next_check))
+            # Replicas starting together each record the route: the first row in wins, the
+            # others update it (one statement each, so none fails on the key).
+            if row is None and _insert_ignore(conn, routes_health, ("route",), route=route, state=state,
+                                              reason=reason, since=self.clock(), next_check=next_check):
+                return True
+            since = row.since if row is not None and row.state == state else self.clock()
+            conn.execute(routes_health.update().where(routes_health.c.route == route)
+                         .values(state=state, reason=reason, since=since, next_check=next_check))
         return not (row and row.state == state and row.reason == reason)
 
     def put_budget(self, helpdesk: str, report: dict[str, Any]) -> None:

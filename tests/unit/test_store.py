@@ -256,3 +256,29 @@ def test_replicas_migrating_a_new_database_at_once_all_succeed() -> None:
         for s in replicas:
             s.close()
         databases.close()                # drops the database
+
+
+def test_replicas_recording_a_routes_health_at_once_all_succeed(store: Store) -> None:
+    """Replicas starting together each record every route's health (one died on the key)."""
+    import threading
+
+    others = [Store(store.url) for _ in range(4)]
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(others))
+
+    def record(s: Store, n: int) -> None:
+        start.wait()
+        try:
+            for i in range(20):
+                s.set_health(f"t{i:03d}", "active" if n % 2 else "waiting", None)
+        except BaseException as err:   # noqa: BLE001 - a failure is what this test looks for
+            errors.append(err)
+
+    threads = [threading.Thread(target=record, args=(s, n)) for n, s in enumerate(others)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for s in others:
+        s.close()
+    assert errors == [] and len(store.health()) == 20
