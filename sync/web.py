@@ -327,7 +327,16 @@ class WebServer:
         self._map: dict[int, Any] = {}
         self.server = create_server(app, map=self._map, host=host, port=port, threads=threads,
                                     ident="socialdesk")
-        self.thread = threading.Thread(target=self.server.run, name="socialdesk-web", daemon=True)
+        self._stopping = False
+        self.thread = threading.Thread(target=self._serve, name="socialdesk-web", daemon=True)
+
+    def _serve(self) -> None:
+        try:
+            self.server.run()
+        except OSError:
+            if not self._stopping:
+                raise
+            # Connections closed from another thread while the loop waited on them.
 
     @property
     def url(self) -> str:
@@ -343,12 +352,18 @@ class WebServer:
             for channel in list(self._map.values()):
                 channel.close()
 
+        self._stopping = True
+        woken = False
         if self.thread.is_alive():
             # Closed from the server's own loop, which then finds nothing left and returns.
-            self.server.trigger.pull_trigger(close_all)
-            self.thread.join(timeout)
-        else:
+            try:
+                self.server.trigger.pull_trigger(close_all)
+                woken = True
+            except OSError as exc:   # its wake-up pipe is gone: the loop is closing or closed
+                log.debug("web listener's wake-up pipe is gone (%s); closing from this thread", exc)
+        if not woken:
             close_all()
+        self.thread.join(timeout)
         self.server.task_dispatcher.shutdown(timeout=timeout)
 
 

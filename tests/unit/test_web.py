@@ -101,6 +101,24 @@ def test_waitress_serves_on_a_free_port_and_stops_quickly() -> None:
         assert probe.connect_ex(("127.0.0.1", port)) != 0
 
 
+def test_stop_still_closes_the_listener_when_its_wake_up_pipe_is_gone() -> None:
+    """The listener is woken through a pipe to close from its own loop; when that pipe is
+    already gone (the loop closing it, or the process short of descriptors), stopping must
+    still free the port, not end in 'Bad file descriptor' (the old stop did)."""
+    import os
+
+    app = create_app(lambda _: None, lambda h, t: None, lambda: {})
+    web = WebServer(app, "127.0.0.1", 0).start()
+    port = int(web.url.rsplit(":", 1)[1])
+    assert requests.get(f"{web.url}/healthz").status_code == 200
+    os.close(web.server.trigger.trigger)       # the write end the stop would wake the loop through
+    web.server.trigger._fds = [fd for fd in web.server.trigger._fds if fd != web.server.trigger.trigger]
+    web.stop(timeout=3.0)
+    assert not web.thread.is_alive()
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
+
+
 # ----------------------------------------------------------------------------- Salesforce outbound messages
 
 
