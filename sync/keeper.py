@@ -3,13 +3,16 @@
 Every replica schedules every route's jobs. A one-at-a-time job (a stream's poller, the
 route's replies reader, its watches, the daemon's budget record, the webhook setup) runs
 only on the replica holding its lease and returns at once elsewhere; row work (inbox,
-outbox, pushed deliveries) runs everywhere, each row claimed by one worker.
+outbox, pushed deliveries) can run anywhere, each row claimed by one worker: a replica works
+a route's rows every second while it holds one of the route's leases, and sweeps the others'
+now and then (rows a webhook delivered to it, rows of a route whose holder is changing).
 
 Every ``ttl / 3`` seconds the keeper says this replica is alive, renews what it holds, and
 moves toward its fair share, ``ceil(leases / live replicas)`` (live: seen within a ttl): it
 gives up its surplus, least preferred first, or takes free leases, most preferred first.
-Preference is rendezvous hashing of (replica, lease): each replica's picks are stable and
-spread, and a lease one gives up goes to whoever prefers it next. Leases marked ``sticky``
+Preference is rendezvous hashing of (replica, lease group): each replica's picks are stable
+and spread, a route's leases rank together (so one replica tends to run all of a route), and
+a lease one gives up goes to whoever prefers it next. Leases marked ``sticky``
 (the webhook a replica registered, pointing at it) are kept while their holder lives.
 
 A replica that dies stops renewing: its leases run out a ttl after their last renewal, and it
@@ -65,6 +68,23 @@ def subscription_lease(network: str) -> str:
     return f"subscription:{network}"
 
 
+def route_leases(route: str, streams: list[str] | tuple[str, ...]) -> list[str]:
+    """Every lease of one route: its streams' pollers, its replies reader, its watches."""
+    return [*(poll_lease(route, stream) for stream in streams), replies_lease(route), watch_lease(route)]
+
+
+def lease_group(name: str) -> str:
+    """What a lease belongs to: a route's leases share the route's name, so one replica
+    tends to hold all of them (its poller's new rows and its replies' rows are then worked
+    where they were written); the daemon's own leases stand alone."""
+    kind, _, rest = name.partition(":")
+    if kind == "poll":
+        return "route:" + rest.rpartition(":")[0]
+    if kind in ("replies", "watch"):
+        return "route:" + rest
+    return name
+
+
 def default_replica_id() -> str:
     """``host:pid``: unique among replicas that run at the same time."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -102,6 +122,11 @@ class LeaseKeeper:
         (or has not been able to renew it lately): the job returns at once."""
         token, until = self._view.get(name, (0, 0.0))
         return Fence(name, token) if self.clock() < until else None
+
+    def holds_any(self, names: list[str]) -> bool:
+        """Whether this replica holds (and may trust) any of the leases ``names``."""
+        now, view = self.clock(), self._view
+        return any(now < view.get(name, (0, 0.0))[1] for name in names)
 
     def share(self, live: int) -> int:
         """How many leases this replica aims at with ``live`` replicas alive."""
@@ -186,8 +211,10 @@ class LeaseKeeper:
         if freed:
             log.info("replica %s handed back %d lease(s)", self.replica, freed)
 
-    def _preference(self, name: str) -> int:
-        return int.from_bytes(hashlib.sha256(f"{self.replica}|{name}".encode()).digest()[:8], "big")
+    def _preference(self, name: str) -> tuple[int, str]:
+        """Rendezvous hashing by the lease's group (a route's leases rank together)."""
+        group = lease_group(name)
+        return int.from_bytes(hashlib.sha256(f"{self.replica}|{group}".encode()).digest()[:8], "big"), name
 
 
 def sharing(store: Store, now: float, ttl: float = LEASE_TTL) -> dict[str, Any]:

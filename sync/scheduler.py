@@ -11,7 +11,8 @@ Replicas sharing one store run the same jobs; the one-at-a-time ones run under a
 (sync/keeper.py) and return at once on a replica that does not hold it: each stream's
 poller (``poll:<route>:<stream>``), the replies reader (``replies:<route>``), the watches
 (``watch:<route>``), the budget record (``daemon:budgets``) and the webhook setup
-(``webhooks:<helpdesk>``). Row work and hints run on every replica. The keeper has a thread
+(``webhooks:<helpdesk>``). Hints run on every replica; row work every second on the
+replica holding one of the route's leases, and as a slower sweep on the others. The keeper has a thread
 of its own, so long jobs never hold back a renewal.
 """
 from __future__ import annotations
@@ -24,7 +25,9 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from adapters.base import SocialdeskError
-from sync.keeper import BUDGETS_LEASE, LeaseKeeper, poll_lease, renew_every, replies_lease, watch_lease
+from sync.keeper import (
+    BUDGETS_LEASE, LeaseKeeper, poll_lease, renew_every, replies_lease, route_leases, watch_lease,
+)
 from sync.route import Route
 from sync.store import StaleLease, fenced
 
@@ -34,6 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("socialdesk.daemon")
 
 WORK_EVERY = 1.0          # seconds between two rounds of inbox and outbox work
+SWEEP_EVERY = 15.0        # the same on a replica holding none of the route's leases
 REPLIES_EVERY = 30.0      # the agent-reply export, unless the mapping says otherwise
 VIRAL_EVERY = 30.0        # the viral watch paces itself (refresh interval, API budget)
 SPIKE_EVERY = 60.0
@@ -57,7 +61,8 @@ def schedule(daemon: "Daemon") -> BackgroundScheduler:
             poll = leased(keeper, poll_lease(route.name, stream), poller(route, stream, every))
             scheduler.add_job(guarded(route, poll), "interval", seconds=route.network.min_poll_interval,
                               id=f"{route.name}:poll:{stream}", next_run_time=_now())
-        scheduler.add_job(guarded(route, worker(route)), "interval", seconds=WORK_EVERY,
+        work = worker(route, keeper, route_leases(route.name, route.settings.streams), daemon.clock)
+        scheduler.add_job(guarded(route, work), "interval", seconds=WORK_EVERY,
                           id=f"{route.name}:work", next_run_time=_now())
         scheduler.add_job(guarded(route, leased(keeper, replies_lease(route.name), route.poll_replies)), "interval",
                           seconds=route_cfg.poll.replies or REPLIES_EVERY,
@@ -91,8 +96,19 @@ def poller(route: Route, stream: str, every: float) -> Callable[[], None]:
     return poll
 
 
-def worker(route: Route) -> Callable[[], None]:
+def worker(route: Route, keeper: LeaseKeeper, leases: list[str], clock: Callable[[], float],
+           sweep_every: float = SWEEP_EVERY) -> Callable[[], None]:
+    """The route's row work: every tick on the replica holding one of the route's leases
+    (where its poller and replies reader write their rows), every ``sweep_every`` seconds
+    elsewhere (rows a webhook delivered here; rows left while the route changes hands)."""
+    last_sweep = [float("-inf")]
+
     def work() -> None:
+        if not keeper.holds_any(leases):
+            now = clock()
+            if now - last_sweep[0] < sweep_every:
+                return
+            last_sweep[0] = now
         # A batch of each in turn: a long run of replies never holds up new mentions,
         # nor a backlog of mentions the replies; pushed deliveries join the inbox first.
         while route.read_pushes() + route.process_inbox() + route.drain_outbox():

@@ -23,7 +23,7 @@ from sync.config import parse_config
 from sync.daemon import Daemon
 from sync.keeper import LEASE_TTL, LeaseKeeper, poll_lease, replies_lease, sharing, watch_lease
 from sync.route import Route
-from sync.scheduler import leased
+from sync.scheduler import leased, worker
 from sync.settings import RouteSettings
 from sync.store import Fence, InboxItem, StaleLease, Store, fenced, inbox
 from sync.store.leases import current_fence
@@ -195,6 +195,65 @@ def test_three_replicas_share_sixty_routes_fairly_and_take_over_a_dead_ones_leas
     keepers += _keepers(replicas, ["d"], names)
     _run(keepers, TTL)
     assert _balance(keepers, names) <= 1.5, [len(k.held) for k in keepers]
+
+
+def test_a_routes_leases_go_to_one_replica_so_its_rows_are_worked_where_they_were_written(replicas) -> None:
+    """Ranked by route, not lease by lease: a route's pollers, replies reader and watches end
+    on one replica (lease by lease, only one route in 27 had all four on one of three)."""
+    names = _names(60)
+    keepers = _keepers(replicas, ["a", "b", "c"], names)
+    for _ in range(3):
+        for keeper in keepers:
+            keeper.tick()
+    assert _balance(keepers, names) <= 1.5, [len(k.held) for k in keepers]
+    whole = 0
+    for i in range(60):
+        leases = [n for n in names if n != "daemon:budgets" and f"route{i:02d}" in n]
+        holders = {k.replica for k in keepers if any(n in k.held for n in leases)}
+        whole += len(holders) == 1
+    assert whole >= 55, f"only {whole} of 60 routes on one replica"
+
+
+class _Rows:
+    """Counts the route's row rounds (the scheduler's choice is what is tested here)."""
+
+    def __init__(self) -> None:
+        self.rounds = 0
+
+    def read_pushes(self) -> int:
+        self.rounds += 1
+        return 0
+
+    def process_inbox(self) -> int:
+        return 0
+
+    def drain_outbox(self) -> int:
+        return 0
+
+
+def test_row_work_runs_every_tick_where_a_routes_lease_is_held_and_as_a_slow_sweep_elsewhere(replicas) -> None:
+    names = _names(2)
+    a, b = _keepers(replicas, ["a", "b"], names)
+    _run([a, b], TTL)
+    leases = next(group for group in (names[1:5], names[5:]) if len({k.replica for k in (a, b)
+                                                                     if set(group) & set(k.held)}) == 1)
+    holder, other = (a, b) if set(leases) <= set(a.held) else (b, a)
+    rows = {holder.replica: _Rows(), other.replica: _Rows()}
+    clock = holder.store.clock
+    jobs = {k.replica: worker(rows[k.replica], k, leases, clock, sweep_every=15.0)  # type: ignore[arg-type]
+            for k in (holder, other)}
+    for _ in range(10):                       # ten ticks, a second apart
+        for job in jobs.values():
+            job()
+        _advance(holder.store, 1.0)
+        for keeper in (holder, other):
+            keeper.tick()
+    assert rows[holder.replica].rounds == 10
+    assert rows[other.replica].rounds == 1, "a sweep at first, the next one 15 s later"
+    _advance(holder.store, 5.0)
+    holder.tick()
+    jobs[other.replica]()
+    assert rows[other.replica].rounds == 2
 
 
 def test_rows_a_dead_replica_had_claimed_are_queued_again_when_it_is_taken_over(replicas) -> None:
