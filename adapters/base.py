@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import (
-    TYPE_CHECKING, Any, Callable, ClassVar, Literal, Mapping, MutableMapping, Protocol, Sequence,
+    TYPE_CHECKING, Any, Callable, ClassVar, Collection, Literal, Mapping, MutableMapping, Protocol, Sequence,
     runtime_checkable,
 )
 
@@ -535,8 +535,12 @@ class Helpdesk(Protocol):
         """Every comment on a ticket, oldest first."""
         raise NotImplementedError
 
-    def fetch_agent_replies(self, cursor: Cursor, page: str | None = None) -> Page:
-        """Comments written since ``cursor`` on any ticket; Page of AgentReply."""
+    def fetch_agent_replies(self, cursor: Cursor, page: str | None = None, *,
+                            linked: Linked | None = None) -> Page:
+        """Comments written since ``cursor`` on any ticket; Page of AgentReply. With
+        ``linked`` (which of these ticket ids the caller has linked), only comments on those
+        tickets: the others cost no further reads (an account's email tickets, another
+        route's tickets)."""
         raise NotImplementedError
 
     def lookup(self, kind: str, name: str | int) -> str:
@@ -545,6 +549,7 @@ class Helpdesk(Protocol):
 
 
 OnSubmitted = Callable[[str, int, int], None]
+Linked = Callable[[Collection[str]], Collection[str]]
 
 
 @runtime_checkable

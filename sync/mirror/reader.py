@@ -5,6 +5,8 @@ hint that one ticket changed. Internal notes and customers' own words never ente
 """
 from __future__ import annotations
 
+from typing import Collection
+
 from adapters.base import AgentReply, Cursor, SocialdeskError
 from sync.context import RouteContext
 from sync.failures import settle
@@ -35,9 +37,12 @@ class ReplyReader:
         cursor = Cursor(ctx.store.get_cursor(ctx.name, "replies"))
         token: str | None = None
         queued = 0
+
+        def mine(ticket_ids: Collection[str]) -> set[str]:
+            return ctx.store.linked_tickets(ctx.name, ticket_ids)
         try:
             while True:
-                page = ctx.desk(lambda: ctx.helpdesk.fetch_agent_replies(cursor, token))
+                page = ctx.desk(lambda: ctx.helpdesk.fetch_agent_replies(cursor, token, linked=mine))
                 for reply in page.items:
                     queued += self.consider(reply)
                 # What this page held is queued; a long backlog is not read again.

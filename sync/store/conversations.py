@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Collection, Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -131,6 +131,16 @@ class Conversations:
             row = conn.execute(sa.select(links).where(
                 links.c.route == route, links.c.ticket_id == ticket_id)).first()
         return self._link(row) if row else None
+
+    def linked_tickets(self, route: str, ticket_ids: Collection[str]) -> set[str]:
+        """Which of ``ticket_ids`` the route has linked (one query per IN_CHUNK of them)."""
+        wanted, found = sorted(set(ticket_ids)), set()
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), IN_CHUNK):
+                chunk = wanted[start:start + IN_CHUNK]
+                found.update(conn.execute(sa.select(links.c.ticket_id).where(
+                    links.c.route == route, links.c.ticket_id.in_(chunk))).scalars())
+        return found
 
     def mark_dm_note_posted(self, link_id: int) -> None:
         with self.engine.begin() as conn:

@@ -112,6 +112,37 @@ def test_agent_replies_are_read_incrementally(h: Any) -> None:
     assert page.cursor.value is not None and page.cursor.value != start.value
 
 
+def test_agent_replies_of_other_tickets_are_left_out_when_the_caller_names_its_own(h: Any) -> None:
+    """An account's export carries every ticket's comments (email, other routes); with
+    ``linked`` the adapter keeps those on the caller's tickets and reads no more of the rest
+    (Zendesk: no role lookups of their authors)."""
+    desk = h.adapter()
+    start = h.cursor_before_now()
+    refs = []
+    for _ in range(2):
+        requester = desk.upsert_requester(_author())
+        new = _ticket(desk, requester)
+        refs.append(desk.create_ticket(new, idempotency_key=new.external_id).id)
+        desk.add_comment(refs[-1], "any news?", public=True, author_id=requester)
+        h.agent_comment(refs[-1], "On its way.", public=True)
+    h.advance_clock(120)
+    asked: list[set[str]] = []
+
+    def linked(ids: Any) -> set[str]:
+        asked.append(set(ids))
+        return {refs[0]}
+
+    replies: list[Any] = []
+    page = desk.fetch_agent_replies(start, linked=linked)
+    replies.extend(page.items)
+    while page.next_page:
+        page = desk.fetch_agent_replies(start, page.next_page, linked=linked)
+        replies.extend(page.items)
+    assert set(refs) <= set().union(*asked), "asked about both tickets"
+    assert {r.ticket_id for r in replies} == {refs[0]}
+    assert [r.body for r in replies if r.by_agent and r.public] == ["On its way."]
+
+
 def test_followup_of_a_solved_ticket(h: Any) -> None:
     desk = h.adapter()
     requester = desk.upsert_requester(_author())

@@ -24,7 +24,7 @@ from simple_salesforce.exceptions import SalesforceMalformedRequest
 from simple_salesforce.format import format_soql
 
 from adapters.base import (
-    AgentReply, AuthFailed, Author, Cursor, FatalError, NewTicket, NotFound, Page,
+    AgentReply, AuthFailed, Author, Cursor, FatalError, Linked, NewTicket, NotFound, Page,
     RetriableError, Secret, SkippableError, TicketRef,
     BatchesWrites, ChecksSetup, Helpdesk, MetersApiBudget, ReceivesOutboundMessages, ReportsSlaCoverage,
     SignsInWithOAuth,
@@ -450,9 +450,11 @@ class SalesforceHelpdesk(SalesforceBatches, SalesforceBudget, SalesforceCoverage
                           public=bool(row.get("IsPublished")), by_agent=author != self.whoami(),
                           created_at=_sf_time(row.get("CreatedDate")))
 
-    def fetch_agent_replies(self, cursor: Cursor, page: str | None = None) -> Page:
+    def fetch_agent_replies(self, cursor: Cursor, page: str | None = None, *,
+                            linked: Linked | None = None) -> Page:
         """Comments on socialdesk's cases since ``cursor`` (SystemModstamp): one SOQL
-        query per poll over every linked case, never one call per case.
+        query per poll over every linked case, never one call per case (``linked`` narrows
+        them to the caller's cases).
 
         The cursor is inclusive (>=): comments sharing the boundary timestamp are read
         again and dropped by the outbox's uniqueness, never skipped.
@@ -471,6 +473,9 @@ class SalesforceHelpdesk(SalesforceBatches, SalesforceBudget, SalesforceCoverage
         newest = max((r.get("SystemModstamp") for r in records if r.get("SystemModstamp")), default=None)
         next_page = None if rows.get("done", True) else rows.get("nextRecordsUrl")
         start = cursor.value or (None if page else since)
+        if linked is not None and records:
+            mine = set(linked({str(r["ParentId"]) for r in records}))
+            records = [r for r in records if str(r["ParentId"]) in mine]
         return Page(items=tuple(self._reply(r) for r in records), next_page=next_page,
                     cursor=Cursor(newest or start))
 

@@ -33,9 +33,9 @@ from urllib.parse import urlsplit
 import requests
 
 from adapters.base import (
-    AgentReply, Author, BatchesWrites, Cursor, FatalError, Helpdesk, KeepsRateBudget, LinksIncidents, NewTicket,
-    NotFound, OnSubmitted, Page, ReportsSlaCoverage, RetriableError, Secret, SignsInWithOAuth, Sleep, SocialdeskError,
-    TicketRef,
+    AgentReply, Author, BatchesWrites, Cursor, FatalError, Helpdesk, KeepsRateBudget, Linked, LinksIncidents,
+    NewTicket, NotFound, OnSubmitted, Page, ReportsSlaCoverage, RetriableError, Secret, SignsInWithOAuth, Sleep,
+    SocialdeskError, TicketRef,
 )
 from adapters.helpdesk.zendesk.session import _raise_on_429, _translated, _ZendeskSession
 from adapters.http import DEFAULT_TIMEOUT, RateBudget
@@ -523,7 +523,8 @@ class ZendeskChannel(Helpdesk, BatchesWrites, LinksIncidents, KeepsRateBudget, R
                            body=r.body, public=r.public, by_agent=r.by_agent, created_at=r.created_at)
                 for r in self.rest.list_comments(real)]
 
-    def fetch_agent_replies(self, cursor: Cursor, page: str | None = None) -> Page:
+    def fetch_agent_replies(self, cursor: Cursor, page: str | None = None, *,
+                            linked: Linked | None = None) -> Page:
         """Nothing: Zendesk calls the channelback URL with each public reply instead."""
         return Page(items=(), next_page=None, cursor=cursor)
 

@@ -18,7 +18,7 @@ from zenpy import Zenpy
 from zenpy.lib.api_objects import Comment, Ticket, User
 
 from adapters.base import (
-    AgentReply, Author, Cursor, FatalError, NewTicket, NotFound, Page, RetriableError, Secret,
+    AgentReply, Author, Cursor, FatalError, Linked, NewTicket, NotFound, Page, RetriableError, Secret,
     SkippableError, Sleep, TicketRef,
     BatchesWrites, Helpdesk, KeepsRateBudget, LinksIncidents, ReceivesWebhooks, ReportsSlaCoverage,
     SignsInWithOAuth, WritesSideBySide,
@@ -364,11 +364,14 @@ class ZendeskHelpdesk(ZendeskJobs, ZendeskWebhooks, ZendeskCoverage, Helpdesk, B
                           author_id=author, body=str(body or ""), public=bool(public),
                           by_agent=self._role(author) in AGENT_ROLES, created_at=_iso(created_at))
 
-    def fetch_agent_replies(self, cursor: Cursor, page: str | None = None) -> Page:
+    def fetch_agent_replies(self, cursor: Cursor, page: str | None = None, *,
+                            linked: Linked | None = None) -> Page:
         """Comments from the incremental ticket-events export since ``cursor`` (epoch s).
 
         The export leaves out the most recent minute; the cursor is the export's own
-        ``end_time``, so nothing between two reads is skipped.
+        ``end_time``, so nothing between two reads is skipped. The export carries the whole
+        account's comments: with ``linked``, only those on linked tickets are kept, and only
+        their authors' roles are read.
         """
         # No cursor yet: from two minutes ago (the export leaves out the last minute).
         start = page or cursor.value or str(int(time.time()) - 120)
@@ -387,6 +390,9 @@ class ZendeskHelpdesk(ZendeskJobs, ZendeskWebhooks, ZendeskCoverage, Helpdesk, B
         comments = [(event, child) for event in events if isinstance(event, dict)
                     for child in event.get("child_events") or []
                     if isinstance(child, dict) and "Comment" in (child.get("event_type"), child.get("type"))]
+        if linked is not None and comments:
+            mine = set(linked({str(event.get("ticket_id")) for event, _ in comments}))
+            comments = [(event, child) for event, child in comments if str(event.get("ticket_id")) in mine]
         self._learn_roles({str(child.get("author_id")) for _, child in comments})
         items = [self._reply(event.get("ticket_id"), child.get("id"), child.get("author_id"), child.get("body"),
                              child.get("public"), child.get("created_at")) for event, child in comments]
