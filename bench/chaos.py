@@ -773,11 +773,12 @@ class Crowd:
             self.read_cost = self.tickets_read - started
         return self.tickets
 
-    def answer_one(self, patient: bool = False) -> bool:
+    def answer_one(self, patient: bool = False, fresh_only: bool = False) -> bool:
         """One public answer on a ticket not answered yet (any ticket once all are), on the
         network that has had the fewest answers: each network gets its share whatever its
         ticket count. ``patient``: when that network has no ticket yet (its posts are still
-        on their way: indexing lag, a kill), wait for one rather than give its turn away."""
+        on their way: indexing lag, a kill), wait for one rather than give its turn away.
+        ``fresh_only``: no answer (False) when every ticket seen is answered already."""
         tickets = self.refresh()
         if not tickets:
             return False
@@ -790,6 +791,8 @@ class Crowd:
             turn = min((n for n in self.networks if n in present), key=lambda n: answered[n], default=None)
             tickets = [t for t in tickets if network_of(t.get("external_id")) == turn] or tickets
         fresh = [t for t in tickets if str(t["id"]) not in self.ledger.answered]
+        if fresh_only and not fresh:
+            return False
         ticket = self.rng.choice(fresh or tickets)
         marker = f"R-{len(self.ledger.answers) + 1:06d}"
         solve = self.rng.random() < 0.2

@@ -13,7 +13,7 @@ What happens:
    Zendesk entry and its own Zendesk group. Their customers post ``--mentions`` posts
    (new conversations and follow-ups in them) before the daemons start: a backlog.
 3. Run 1: one replica (``socialdesk run --config MAPPING --replica-id r1``) on a
-   throwaway PostgreSQL database. Agents answer ``--answers`` tickets as they appear
+   throwaway PostgreSQL database. Agents answer ``--answers`` tickets as soon as they appear
    (the sandbox's agent UI). The run ends when every post is written to the helpdesk and
    every answer posted on X (read from the replicas' state); then the replicas stop and
    the far side is audited (``sandbox.scenario.audit``: lost posts, duplicate tickets and
@@ -72,6 +72,7 @@ HIGH = 1_000_000            # a vendor window no run comes near
 ZENDESK_SPEED = 20.0
 TAKEOVER_WAIT = 120.0       # how long the bench watches for the killed replica's leases
 LOOP = 0.05
+ANSWER_SLICE = 0.2          # the longest a loop spends answering before it looks at the run again
 
 
 @dataclass(frozen=True)
@@ -201,8 +202,7 @@ class Run:
         checked = 0.0
         while True:
             now = time.monotonic() - started
-            if len(self.ledger.answers) < self.options.answer_count:
-                self.crowd.answer_one()
+            self.answer(now)
             if now - checked >= 0.25:
                 checked = now
                 self.keep_alive(replicas, now, bar)
@@ -218,6 +218,14 @@ class Run:
                 self.result.seconds = None
                 return
             time.sleep(LOOP)
+
+    def answer(self, now: float) -> None:
+        """Agents answer every ticket that has appeared, up to the run's answers: as many
+        agents as it takes, so that answering never paces the run (one answer a loop did)."""
+        until = time.monotonic() + ANSWER_SLICE
+        while len(self.ledger.answers) < self.options.answer_count and time.monotonic() < until:
+            if not self.crowd.answer_one(fresh_only=True):
+                return
 
     def keep_alive(self, replicas: ReplicaSet, now: float, bar: Progress) -> None:
         for name, last in replicas.revive().items():
