@@ -117,5 +117,7 @@ class RouteEvents:
 
     def paused(self, side: str, seconds: float) -> None:
         self.metrics.pauses.labels(self.route, side).inc()
-        log.warning("route %s: %s rate limited, pausing %.0fs", self.route, side, seconds,
+        # A pause under a second (a shared budget pacing its calls) is said in tenths, not as "0s".
+        log.warning("route %s: %s rate limited, pausing %ss", self.route, side,
+                    f"{seconds:.1f}" if seconds < 10 else f"{seconds:.0f}",
                     extra={"route": self.route, "event": "rate_limited", "side": side})

@@ -87,3 +87,14 @@ def test_configure_replaces_its_own_handler_and_refuses_an_unknown_format() -> N
         root.setLevel(level)
     with pytest.raises(ValueError, match="text or json"):
         handler("yaml")
+
+
+def test_a_pause_under_a_second_is_said_in_tenths_not_as_zero(caplog: pytest.LogCaptureFixture) -> None:
+    from sync.events import RouteEvents
+
+    events = RouteEvents("r", "x", "zendesk")
+    with caplog.at_level(logging.WARNING, logger="socialdesk.engine"):
+        events.paused("helpdesk", 0.26)
+        events.paused("helpdesk", 42.4)
+    assert [r.getMessage() for r in caplog.records] == [
+        "route r: helpdesk rate limited, pausing 0.3s", "route r: helpdesk rate limited, pausing 42s"]
