@@ -172,13 +172,19 @@ def _balance(keepers: list[LeaseKeeper], names: list[str]) -> float:
     return max(len(h) for h in held) / max(min(len(h) for h in held), 1)
 
 
-def test_three_replicas_share_sixty_routes_fairly_and_take_over_a_dead_ones_leases(replicas) -> None:
-    names = _names(60)
+def _three_settled(replicas: Callable[[], Store], names: list[str]) -> list[LeaseKeeper]:
+    """Replicas a, b and c after three rounds of ticks, their shares fair."""
     keepers = _keepers(replicas, ["a", "b", "c"], names)
     for _ in range(3):
         for keeper in keepers:
             keeper.tick()
     assert _balance(keepers, names) <= 1.5, [len(k.held) for k in keepers]
+    return keepers
+
+
+def test_three_replicas_share_sixty_routes_fairly_and_take_over_a_dead_ones_leases(replicas) -> None:
+    names = _names(60)
+    keepers = _three_settled(replicas, names)
     store = keepers[0].store
     assert sharing(store, store.clock())["replicas"]["c"]["leases"] == len(keepers[2].held)
 
@@ -201,11 +207,7 @@ def test_a_routes_leases_go_to_one_replica_so_its_rows_are_worked_where_they_wer
     """Ranked by route, not lease by lease: a route's pollers, replies reader and watches end
     on one replica (lease by lease, only one route in 27 had all four on one of three)."""
     names = _names(60)
-    keepers = _keepers(replicas, ["a", "b", "c"], names)
-    for _ in range(3):
-        for keeper in keepers:
-            keeper.tick()
-    assert _balance(keepers, names) <= 1.5, [len(k.held) for k in keepers]
+    keepers = _three_settled(replicas, names)
     whole = 0
     for i in range(60):
         leases = [n for n in names if n != "daemon:budgets" and f"route{i:02d}" in n]
