@@ -18,6 +18,7 @@ of its own, so long jobs never hold back a renewal.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -38,6 +39,7 @@ log = logging.getLogger("socialdesk.daemon")
 
 WORK_EVERY = 1.0          # seconds between two rounds of inbox and outbox work
 SWEEP_EVERY = 15.0        # the same on a replica holding none of the route's leases
+WORK_SLICE = 2.0          # the longest one run of a route's row work goes on before the next route's turn
 REPLIES_EVERY = 30.0      # the agent-reply export, unless the mapping says otherwise
 VIRAL_EVERY = 30.0        # the viral watch paces itself (refresh interval, API budget)
 SPIKE_EVERY = 60.0
@@ -118,10 +120,13 @@ def poller(route: Route, stream: str, every: float) -> Callable[[], None]:
 
 
 def worker(route: Route, keeper: LeaseKeeper, leases: list[str], clock: Callable[[], float],
-           sweep_every: float = SWEEP_EVERY) -> Callable[[], None]:
+           sweep_every: float = SWEEP_EVERY, work_slice: float = WORK_SLICE,
+           monotonic: Callable[[], float] = time.monotonic) -> Callable[[], None]:
     """The route's row work: every tick on the replica holding one of the route's leases
     (where its poller and replies reader write their rows), every ``sweep_every`` seconds
-    elsewhere (rows a webhook delivered here; rows left while the route changes hands)."""
+    elsewhere (rows a webhook delivered here; rows left while the route changes hands).
+    A run ends after ``work_slice`` seconds of rounds, its backlog left for the next tick,
+    so a route with a big backlog never keeps the other routes' work waiting for a thread."""
     last_sweep = [float("-inf")]
 
     def work() -> None:
@@ -132,8 +137,10 @@ def worker(route: Route, keeper: LeaseKeeper, leases: list[str], clock: Callable
             last_sweep[0] = now
         # A batch of each in turn: a long run of replies never holds up new mentions,
         # nor a backlog of mentions the replies; pushed deliveries join the inbox first.
+        until = monotonic() + work_slice
         while route.read_pushes() + route.process_inbox() + route.drain_outbox():
-            pass
+            if monotonic() >= until:
+                return
     return work
 
 

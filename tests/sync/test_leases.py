@@ -233,6 +233,36 @@ class _Rows:
         return 0
 
 
+class _Backlog(_Rows):
+    """Always more to do; each round takes half a second of the test's monotonic time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = 0.0
+
+    def process_inbox(self) -> int:
+        self.now += 0.5
+        return 1
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_a_route_with_a_backlog_gives_its_thread_up_after_its_slice(replicas) -> None:
+    """The old worker looped until the backlog was gone: 4 threads, 60 routes, and one
+    route's big backlog kept the others' work waiting 30 s for a thread."""
+    names = _names(1)
+    keeper = _keepers(replicas, ["a"], names)[0]
+    keeper.tick()
+    rows = _Backlog()
+    job = worker(rows, keeper, names[1:], keeper.store.clock, work_slice=2.0,  # type: ignore[arg-type]
+                 monotonic=rows.monotonic)
+    job()
+    assert rows.rounds == 4, "four half-second rounds fill a two-second slice; the rest waits for the next tick"
+    job()
+    assert rows.rounds == 8
+
+
 def test_row_work_runs_every_tick_where_a_routes_lease_is_held_and_as_a_slow_sweep_elsewhere(replicas) -> None:
     names = _names(2)
     a, b = _keepers(replicas, ["a", "b"], names)
