@@ -450,11 +450,9 @@ class SalesforceHelpdesk(SalesforceBatches, SalesforceBudget, SalesforceCoverage
                           public=bool(row.get("IsPublished")), by_agent=author != self.whoami(),
                           created_at=_sf_time(row.get("CreatedDate")))
 
-    def fetch_agent_replies(self, cursor: Cursor, page: str | None = None, *,
-                            linked: Linked | None = None) -> Page:
-        """Comments on socialdesk's cases since ``cursor`` (SystemModstamp): one SOQL
-        query per poll over every linked case, never one call per case (``linked`` narrows
-        them to the caller's cases).
+    def fetch_agent_replies(self, cursor: Cursor, page: str | None = None, *, linked: Linked | None = None) -> Page:
+        """Comments on socialdesk's cases (``linked``: the caller's) since ``cursor``
+        (SystemModstamp): one SOQL query per poll over every linked case, never one per case.
 
         The cursor is inclusive (>=): comments sharing the boundary timestamp are read
         again and dropped by the outbox's uniqueness, never skipped.
@@ -473,9 +471,13 @@ class SalesforceHelpdesk(SalesforceBatches, SalesforceBudget, SalesforceCoverage
         newest = max((r.get("SystemModstamp") for r in records if r.get("SystemModstamp")), default=None)
         next_page = None if rows.get("done", True) else rows.get("nextRecordsUrl")
         start = cursor.value or (None if page else since)
-        if linked is not None and records:
-            mine = set(linked({str(r["ParentId"]) for r in records}))
-            records = [r for r in records if str(r["ParentId"]) in mine]
-        return Page(items=tuple(self._reply(r) for r in records), next_page=next_page,
+        return Page(items=tuple(self._reply(r) for r in _on_linked_cases(records, linked)), next_page=next_page,
                     cursor=Cursor(newest or start))
 
+
+def _on_linked_cases(records: list[Any], linked: Linked | None) -> list[Any]:
+    """The comments on cases ``linked`` names (all of them without it)."""
+    if linked is None or not records:
+        return records
+    mine = set(linked({str(r["ParentId"]) for r in records}))
+    return [r for r in records if str(r["ParentId"]) in mine]
