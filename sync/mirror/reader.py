@@ -5,7 +5,7 @@ hint that one ticket changed. Internal notes and customers' own words never ente
 """
 from __future__ import annotations
 
-from typing import Collection
+from functools import partial
 
 from adapters.base import AgentReply, Cursor, SocialdeskError
 from sync.context import RouteContext
@@ -37,9 +37,7 @@ class ReplyReader:
         cursor = Cursor(ctx.store.get_cursor(ctx.name, "replies"))
         token: str | None = None
         queued = 0
-
-        def mine(ticket_ids: Collection[str]) -> set[str]:
-            return ctx.store.linked_tickets(ctx.name, ticket_ids)
+        mine = partial(ctx.store.linked_tickets, ctx.name)   # which of a page's tickets are this route's
         try:
             while True:
                 page = ctx.desk(lambda: ctx.helpdesk.fetch_agent_replies(cursor, token, linked=mine))

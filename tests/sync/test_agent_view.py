@@ -313,7 +313,8 @@ def test_a_messenger_conversation_shows_its_window_and_a_reply_held_past_it(meta
 def test_the_sidebar_shows_what_the_daemon_answers(x_desk: Desk, tmp_path: Path) -> None:
     """The daemon's JSON, fed to the packaged sidebar in the fake Zendesk page of
     tests/system/test_sidebar.py: the two sides fit."""
-    sidebar = pytest.importorskip("system.test_sidebar")
+    sidebar = pytest.importorskip("system.test_sidebar", reason="the sidebar harness (tests/system/test_sidebar.py) "
+                                                         "needs playwright and Chromium")
     sidebar.ensure_sdk_bundle()
     ticket, root, _ = x_conversation(x_desk)
     x_desk.answer(ticket["id"], "Sorry Ana! A new lamp leaves today.")
