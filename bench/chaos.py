@@ -254,10 +254,10 @@ def socialdesk_command(root: Path = ROOT) -> list[str]:
 
 
 @contextmanager
-def sandbox_popen(root: Path = ROOT) -> Iterator[tuple[subprocess.Popen[str], dict[str, Any]]]:
-    """``socialdesk sandbox --json`` as its own process, with what it printed (its endpoints);
-    stopped with Ctrl-C on the way out."""
-    proc = subprocess.Popen([*socialdesk_command(root), "sandbox", "--json"], cwd=root,
+def sandbox_popen(root: Path = ROOT, args: tuple[str, ...] = ()) -> Iterator[tuple[subprocess.Popen[str], dict[str, Any]]]:
+    """``socialdesk sandbox --json [args]`` as its own process, with what it printed (its
+    endpoints); stopped with Ctrl-C on the way out."""
+    proc = subprocess.Popen([*socialdesk_command(root), "sandbox", "--json", *args], cwd=root,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         line = proc.stdout.readline() if proc.stdout else ""

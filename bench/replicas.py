@@ -9,9 +9,11 @@ What happens:
    far above what the run needs (the vendors' windows must not be what is measured), X
    indexing posts at once, Zendesk's clock 20 times the wall's so its one-minute export
    lag passes in seconds.
-2. ``--routes`` tenants (``bench/tenants.py``): each a route with its own X entry, its own
-   Zendesk entry and its own Zendesk group. Their customers post ``--mentions`` posts
-   (new conversations and follow-ups in them) before the daemons start: a backlog.
+2. ``--routes`` tenants (``bench/tenants.py``): each a route with its own X entry and its
+   own Zendesk account (the sandbox serves one per tenant, each on a port of its own, as
+   each customer of a hosted service has its own ``*.zendesk.com``). Their customers post
+   ``--mentions`` posts (new conversations and follow-ups in them) before the daemons
+   start: a backlog.
 3. Run 1: one replica (``socialdesk run --config MAPPING --replica-id r1``) on a
    throwaway PostgreSQL database. Agents answer ``--answers`` tickets as soon as they appear
    (the sandbox's agent UI). The run ends when every post is written to the helpdesk and
@@ -25,10 +27,10 @@ What happens:
    held is held live by another replica. A replica that exits by itself is started again
    and named in ``problems`` (``restarts_after_exit``).
 
-The sandbox has one X account and one Zendesk account, so the tenants' entries reach the
-same two accounts (``bench/tenants.py`` says how they are kept apart); every route's
-agent-reply export therefore reads every tenant's events, a cost a tenant with its own
-Zendesk account would not have.
+X is one host for every tenant and the sandbox has one brand account there, so the
+tenants' X entries reach the same account, each reading the search for its own hashtag
+(``bench/tenants.py``). ``--shared-zendesk`` puts every tenant in one Zendesk account
+instead (each route's agent-reply export then reads every tenant's events).
 
 ``--no-kill`` leaves the kill out (its cost, by difference); ``--profile DIR`` samples
 every replica and the sandbox with py-spy (collapsed stacks, one file each).
@@ -49,6 +51,7 @@ import random
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,13 +69,12 @@ from bench.replica_set import (  # noqa: E402
 )
 from bench.scratch_pg import NoPostgres, scratch_database  # noqa: E402
 from cli.output import Progress  # noqa: E402
-from sandbox.scenario import People, audit  # noqa: E402
+from sandbox.scenario import audit  # noqa: E402
 
 HIGH = 1_000_000            # a vendor window no run comes near
 ZENDESK_SPEED = 20.0
 TAKEOVER_WAIT = 120.0       # how long the bench watches for the killed replica's leases
 LOOP = 0.05
-ANSWER_SLICE = 0.2          # the longest a loop spends answering before it looks at the run again
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class Options:
     keep: bool = False
     profile: Path | None = None    # py-spy's samples of every replica and the sandbox, here
     kill: bool = True              # False: no replica killed (what the kill and takeover cost, by difference)
+    shared_zendesk: bool = False   # every tenant in one Zendesk account (default: one account each)
 
     @property
     def answer_count(self) -> int:
@@ -115,6 +118,30 @@ class RunResult:
     problems: list[str] = field(default_factory=list)
 
 
+class Agents(threading.Thread):
+    """The tenants' agents: they answer every ticket as it appears, up to the run's answers,
+    in a thread of their own, side by side with the daemons (the bench's loop answering
+    between its checks answered too slowly when the machine was busy, and paced run N)."""
+
+    def __init__(self, crowd: Crowd, count: int) -> None:
+        super().__init__(name="agents", daemon=True)
+        self.crowd, self.count = crowd, count
+        self.done = threading.Event()
+        self.error: str | None = None
+
+    def run(self) -> None:
+        try:
+            while not self.done.is_set() and len(self.crowd.ledger.answers) < self.count:
+                if not self.crowd.answer_one(fresh_only=True):
+                    self.done.wait(0.1)   # every ticket seen is answered: wait for new ones
+        except Exception as err:  # noqa: BLE001 - the run reports it as a problem
+            self.error = f"the agents stopped: {type(err).__name__}: {err}"
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join(timeout=30)
+
+
 class Run:
     """One run of the work with ``count`` replicas (``kill``: one SIGKILLed half-way)."""
 
@@ -125,7 +152,7 @@ class Run:
         self.result = RunResult(replicas=count)
         self.rng = random.Random(options.seed)
         self.ledger = Ledger()
-        self.people = People(info, ui=True)
+        self.people = tenants.Desks(info, ui=True)
         self.crowd = Crowd(self.people, self.rng, self.ledger)
         self.victim_leases: set[str] = set()
         self.profiler: Profiler | None = None
@@ -138,6 +165,7 @@ class Run:
         with scratch_database() as url:
             self.work(url, bar)
         found = audit(self.people, backlog.customers, answers=self.ledger.answers)
+        self.people.close()
         self.result.audit = {k: getattr(found, k) for k in (
             "mentions", "tickets", "lost", "duplicate_tickets", "duplicate_mentions", "duplicate_replies",
             "unanswered", "replies_posted")}
@@ -146,14 +174,16 @@ class Run:
 
     def prepare_sandbox(self) -> None:
         """Fresh accounts, the limits out of the way, the tenants' groups."""
-        controls = Controls(self.info, ("x", "zendesk"))
-        for service in ("x", "zendesk"):
-            controls.call(service, "POST", "reset")
-        controls.call("zendesk", "POST", "clock", {"speed": ZENDESK_SPEED})
-        controls.call("zendesk", "POST", "limits", {"plan": "enterprise_plus", "inflight_jobs": HIGH})
-        for family in ("account", "incremental", "tickets_index", "ticket_create", "ticket_updates",
-                       "per_ticket_updates", "user_updates"):
-            controls.call("zendesk", "POST", "limits", {"family": family, "limit": HIGH, "seconds": 60})
+        controls = Controls(self.info, ("x",))
+        controls.call("x", "POST", "reset")
+        for account in tenants.zendesk_accounts(self.info):
+            desk = Controls({**self.info, "services": {"zendesk": account}}, ("zendesk",))
+            desk.call("zendesk", "POST", "reset")
+            desk.call("zendesk", "POST", "clock", {"speed": ZENDESK_SPEED})
+            desk.call("zendesk", "POST", "limits", {"plan": "enterprise_plus", "inflight_jobs": HIGH})
+            for family in ("account", "incremental", "tickets_index", "ticket_create", "ticket_updates",
+                           "per_ticket_updates", "user_updates"):
+                desk.call("zendesk", "POST", "limits", {"family": family, "limit": HIGH, "seconds": 60})
         for family in ("users_me", "search_recent", "create_tweet", "tweet_lookup", "tweets_lookup",
                        "users_by_id", "users_by_username"):
             controls.call("x", "POST", "limits", {"family": family, "limit": HIGH, "seconds": 900})
@@ -171,6 +201,8 @@ class Run:
         started = time.monotonic()
         replicas.start()
         self.profiler = self.profile(replicas)
+        agents = Agents(self.crowd, self.options.answer_count)
+        agents.start()
         try:
             self.loop(replicas, state, started, bar)
             used = {k: v - cpu_before[k] for k, v in self.cpu(replicas).items()}
@@ -178,6 +210,9 @@ class Run:
             used["others"] = used.pop("machine") - sum(used.values())
             self.result.cpu_seconds = {k: round(v, 1) for k, v in used.items()}
         finally:
+            agents.stop()
+            if agents.error:
+                self.result.problems.append(f"run {self.count}: {agents.error}")
             if self.profiler is not None:
                 self.profiler.detach()
             replicas.stop()
@@ -202,7 +237,6 @@ class Run:
         checked = 0.0
         while True:
             now = time.monotonic() - started
-            self.answer(now)
             if now - checked >= 0.25:
                 checked = now
                 self.keep_alive(replicas, now, bar)
@@ -218,14 +252,6 @@ class Run:
                 self.result.seconds = None
                 return
             time.sleep(LOOP)
-
-    def answer(self, now: float) -> None:
-        """Agents answer every ticket that has appeared, up to the run's answers: as many
-        agents as it takes, so that answering never paces the run (one answer a loop did)."""
-        until = time.monotonic() + ANSWER_SLICE
-        while len(self.ledger.answers) < self.options.answer_count and time.monotonic() < until:
-            if not self.crowd.answer_one(fresh_only=True):
-                return
 
     def keep_alive(self, replicas: ReplicaSet, now: float, bar: Progress) -> None:
         for name, last in replicas.revive().items():
@@ -296,6 +322,7 @@ def report(options: Options, runs: list[RunResult], replica_id: bool) -> dict[st
     problems = [p for r in runs for p in r.problems]
     failed = bool(any(sums.values()) or speedup is None)
     return {"replicas": options.replicas, "routes": options.routes, "mentions": options.mentions,
+            "zendesk_accounts": 1 if options.shared_zendesk else options.routes,
             "answers": options.answer_count, "cores": os.cpu_count(), "speedup": speedup,
             "seconds_1": one.seconds, "seconds_n": many.seconds, "lease_balance": many.lease_balance,
             "leases_before_kill": many.leases_before_kill, "killed": many.killed, "killed_at_s": many.killed_at,
@@ -314,7 +341,8 @@ def run_bench(options: Options) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="socialdesk-replicas-"))
     out: dict[str, Any] = {"failed": True}
     try:
-        with sandbox_popen() as (sandbox, info):
+        accounts = 1 if options.shared_zendesk else options.routes
+        with sandbox_popen(args=("--zendesk-accounts", str(accounts))) as (sandbox, info):
             runs = [one_run(options, info, sandbox.pid, workdir, count, replica_id)
                     for count in (1, options.replicas)]
         out = report(options, runs, replica_id)
@@ -349,11 +377,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="sample every replica and the sandbox with py-spy, collapsed stacks in this directory")
     parser.add_argument("--no-kill", action="store_true",
                         help="kill no replica (the kill's and the takeover's cost, by difference with a killing run)")
+    parser.add_argument("--shared-zendesk", action="store_true",
+                        help="every tenant in one Zendesk account (default: one account each)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     options = Options(replicas=args.replicas, routes=args.routes, mentions=args.mentions, answers=args.answers,
                       seed=args.seed, timeout=args.timeout, keep=args.keep, profile=args.profile,
-                      kill=not args.no_kill)
+                      kill=not args.no_kill, shared_zendesk=args.shared_zendesk)
     try:
         out = run_bench(options)
     except (ValueError, NoPostgres) as err:

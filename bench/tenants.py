@@ -1,11 +1,13 @@
 """Many tenants on one sandbox: the hosted, multi-tenant case of ``bench/replicas.py``.
 
 Each tenant is a route with an X entry and a Zendesk entry of its own in the mapping
-(own credentials, own rate budgets, own failures) and a group of its own in Zendesk.
-The sandbox serves one X account and one Zendesk account, so the entries all reach the
-same two accounts: a tenant's route reads X's recent search for its own hashtag
-(``#tenant017``), which only its customers write, instead of an account's mentions
-timeline, and its tickets go to its own group.
+(own credentials, own rate budgets, own failures) and, when the sandbox serves as many
+Zendesk accounts as there are tenants (``socialdesk sandbox --zendesk-accounts N``), a
+Zendesk account of its own: its own tickets, export, tokens and rate windows. With fewer
+accounts, tenants share them in turn and are kept apart by a group each. X is one host
+for every account, and the sandbox has one brand account on it: a tenant's route reads
+X's recent search for its own hashtag (``#tenant017``), which only its customers write,
+instead of an account's mentions timeline.
 """
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
+from sandbox.scenario import Conversation, People
 
 STATE_ENV = "SOCIALDESK_BENCH_STATE"
 POLL = "{search: 15s, replies: 5s}"    # X's fastest read; the agents' answers often
@@ -35,16 +39,33 @@ def group(index: int) -> str:
     return f"Tenant {index + 1:03d}"
 
 
+def zendesk_accounts(info: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Zendesk accounts the sandbox serves (one unless started with more)."""
+    return info.get("accounts", {}).get("zendesk") or [info["services"]["zendesk"]]
+
+
+def account_of(info: dict[str, Any], index: int) -> dict[str, Any]:
+    """Tenant ``index``'s Zendesk account."""
+    accounts = zendesk_accounts(info)
+    return accounts[index % len(accounts)]
+
+
+def secret_env(index: int) -> str:
+    return f"SOCIALDESK_ZENDESK_SECRET_{tenant(index).upper()}"
+
+
 def write_mapping(path: Path, info: dict[str, Any], routes: int) -> dict[str, str]:
     """The mapping of ``routes`` tenants at ``path``; the secrets its entries name, by
     environment variable (the state URL too: ``STATE_ENV``)."""
-    x, zd, ca = info["services"]["x"], info["services"]["zendesk"], info["ca_bundle"]
+    x, ca = info["services"]["x"], info["ca_bundle"]
     helpdesks, networks, routes_yaml = [], [], []
+    secrets = {"SOCIALDESK_X_TOKEN": x["token"]}
     for i in range(routes):
-        name = tenant(i)
+        name, zd = tenant(i), account_of(info, i)
+        secrets[secret_env(i)] = zd["oauth_client_secret"]
         helpdesks.append(f"  zd_{name}:\n    kind: zendesk\n    url: {zd['url']}\n    auth: client_credentials\n"
                          f"    client_id: {zd['oauth_client_id']}\n"
-                         f"    client_secret: {{env: SOCIALDESK_ZENDESK_CLIENT_SECRET}}\n    ca_bundle: {ca}\n")
+                         f"    client_secret: {{env: {secret_env(i)}}}\n    ca_bundle: {ca}\n")
         networks.append(f"  x_{name}:\n    kind: x\n    base_url: {x['url']}\n    auth: bearer\n"
                         f"    token: {{env: SOCIALDESK_X_TOKEN}}\n    ca_bundle: {ca}\n")
         routes_yaml.append(f"  - name: {name}\n    network: x_{name}\n    helpdesk: zd_{name}\n"
@@ -53,18 +74,45 @@ def write_mapping(path: Path, info: dict[str, Any], routes: int) -> dict[str, st
                            f"    viral: {{enabled: false}}\n")
     path.write_text(f"version: 1\nstate: {{env: {STATE_ENV}}}\nhelpdesks:\n{''.join(helpdesks)}"
                     f"networks:\n{''.join(networks)}routes:\n{''.join(routes_yaml)}")
-    return {"SOCIALDESK_ZENDESK_CLIENT_SECRET": zd["oauth_client_secret"], "SOCIALDESK_X_TOKEN": x["token"]}
+    return secrets
 
 
 def create_groups(info: dict[str, Any], routes: int) -> None:
-    """Each tenant's group, made as the Zendesk admin (a reset account has none of them)."""
-    zd = info["services"]["zendesk"]
+    """Each tenant's group in its account, made as the Zendesk admin (a reset account has none)."""
     with requests.Session() as http:
         http.verify, http.trust_env = info["ca_bundle"], False
-        http.headers["Authorization"] = f"Bearer {zd['api_oauth_token']}"
         for i in range(routes):
-            answer = http.post(f"{zd['url']}/api/v2/groups", json={"group": {"name": group(i)}})
+            zd = account_of(info, i)
+            answer = http.post(f"{zd['url']}/api/v2/groups", json={"group": {"name": group(i)}},
+                               headers={"Authorization": f"Bearer {zd['api_oauth_token']}"})
             answer.raise_for_status()
+
+
+class Desks(People):
+    """Customers on X and agents in every Zendesk account the sandbox serves, as one crowd
+    and one audit see them: a ticket's id is qualified by its account (``"3/17"``)."""
+
+    def __init__(self, info: dict[str, Any], *, ui: bool = False) -> None:
+        super().__init__(info, ui=ui)
+        self.desks = [People({**info, "services": {**info["services"], "zendesk": zd}}, ui=ui)
+                      for zd in zendesk_accounts(info)]
+        self.pool = ThreadPoolExecutor(8, thread_name_prefix="desks")
+
+    def ticket_index(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for k, tickets in enumerate(self.pool.map(People.ticket_index, self.desks)):
+            out += [{**t, "id": f"{k}/{t['id']}"} for t in tickets]
+        return out
+
+    def conversations(self) -> list[Conversation]:
+        return [c for found in self.pool.map(People.conversations, self.desks) for c in found]
+
+    def answer(self, ticket_id: Any, body: str, **how: Any) -> None:
+        account, _, number = str(ticket_id).partition("/")
+        self.desks[int(account)].answer(int(number), body, **how)
+
+    def close(self) -> None:
+        self.pool.shutdown()
 
 
 @dataclass(frozen=True)

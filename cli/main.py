@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how late X indexes a post at most (default: 3; 0 serves every post at once)")
     p.add_argument("--x-trailing-empty-page", type=float, metavar="P",
                    help="the chance that X's last page names an empty next one (default: 0.1)")
+    p.add_argument("--zendesk-accounts", type=int, default=1, metavar="N",
+                   help="serve N Zendesk accounts, each on a port of its own (default: %(default)s)")
     p.set_defaults(func=Command("cli.sandbox", "cmd_sandbox"))
 
     p = sub.add_parser("check", help="validate the mapping, connect, say what was found")

@@ -17,7 +17,8 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     if args.x_trailing_empty_page is not None:
         x["trailing_empty_page"] = args.x_trailing_empty_page
     try:
-        sandbox = Sandbox(services=tuple(args.service or SERVICES), settings={"x": x}).start()
+        sandbox = Sandbox(services=tuple(args.service or SERVICES), settings={"x": x},
+                          accounts={"zendesk": args.zendesk_accounts} if args.zendesk_accounts != 1 else {}).start()
     except ValueError as err:
         print(f"socialdesk sandbox: {err}", file=sys.stderr)
         return 2
@@ -31,6 +32,8 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
             print(f"  CA bundle: {info['ca_bundle']}")
             for name, service in info["services"].items():
                 print(f"  {name:8} {service['url']}")
+                for account in info["accounts"][name][1:]:
+                    print(f"  {'':8} {account['url']} ({account['subdomain']})")
             sys.stdout.flush()
         stop.wait()
     finally:
