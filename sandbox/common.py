@@ -224,12 +224,12 @@ def from_agent_ui() -> bool:
 
 def cut_connection() -> Response:
     """Shut the request's socket without a byte of answer (the client sees the connection
-    closed under it); the returned response is what werkzeug fails to write."""
+    closed under it); the returned response is what the server fails to write."""
     try:
         request.get_data(cache=True)  # read what was sent first, so the request log still has it
     except Exception:  # noqa: BLE001 - a client already gone: nothing more to read
         pass
-    sock = request.environ.get("werkzeug.socket")
+    sock = request.environ.get("sandbox.socket")
     if sock is not None:
         try:
             sock.shutdown(socket.SHUT_RDWR)

@@ -1,8 +1,12 @@
 """Serve the sandbox services over real HTTPS with a throwaway certificate authority.
 
-Each service is a Flask app on its own loopback port. The CA is generated per run
-(trustme) and written to a PEM file that the clients are pointed at; nothing else
-differs between the sandbox and production.
+Each service is a Flask app on its own loopback port, served by cheroot over TLS with
+HTTP/1.1 keep-alive, as the vendors serve: a client's connection carries many requests
+(werkzeug's development server closed every one, so each request paid a TLS handshake on
+both sides, a cost no vendor charges). The CA is generated per run (trustme) and written
+to a PEM file that the clients are pointed at; nothing else differs between the sandbox
+and production. A request's socket is in its environ as ``sandbox.socket`` (the chaos
+faults cut connections with it).
 
 A Zendesk account is a host of its own (``acme.zendesk.com``), with its own tickets,
 users, export, tokens and rate windows; ``accounts={"zendesk": 60}`` serves 60 of them,
@@ -22,9 +26,16 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import trustme
-from werkzeug.serving import BaseWSGIServer, make_server
+from cheroot import wsgi
+from cheroot.ssl.builtin import BuiltinSSLAdapter
 
 HOST = "127.0.0.1"
+THREADS = 16            # requests one account serves at once (idle keep-alive connections hold none)
+KEEP_ALIVE = 75         # seconds an idle connection stays open (load balancers' usual 60 s and more)
+CONNECTIONS = 1000      # open keep-alive connections per service before new ones close after a request
+SOCKET = "sandbox.socket"
+
+log = logging.getLogger("sandbox.http")
 
 # service name -> module with create_service(settings) -> (flask app, public info dict)
 SERVICES: dict[str, str] = {
@@ -39,9 +50,29 @@ def _factory(name: str) -> Callable[[dict[str, Any]], tuple[Any, dict[str, Any]]
     return importlib.import_module(SERVICES[name]).create_service
 
 
+class _Gateway(wsgi.Gateway_10):
+    """WSGI 1.0, with the request's socket in the environ (``SOCKET``)."""
+
+    def get_environ(self) -> dict[str, Any]:
+        environ = super().get_environ()
+        environ[SOCKET] = self.req.conn.socket
+        return environ
+
+
+class _Server(wsgi.Server):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.gateway = _Gateway
+
+    def error_log(self, msg: str = "", level: int = 20, traceback: bool = False) -> None:
+        # A client gone mid-request, a fault cutting a connection: the server's own news,
+        # not the service's (the app logs and answers its own errors).
+        log.debug("%s", msg, exc_info=traceback)
+
+
 @dataclass
 class _Running:
-    server: BaseWSGIServer
+    server: _Server
     thread: threading.Thread
     app: Any
     info: dict[str, Any]
@@ -59,6 +90,7 @@ class Sandbox:
     _running: dict[str, _Running] = field(default_factory=dict)
     _extra: dict[str, list[_Running]] = field(default_factory=dict)   # accounts after the first
     _tmp: Any = None
+    _pem: str = ""
     ca_bundle: str = ""
 
     def start(self) -> "Sandbox":
@@ -66,8 +98,6 @@ class Sandbox:
             if name != "zendesk" or name not in self.services or count < 1:
                 raise ValueError(f"{name} accounts {count}: only a served zendesk has more than one "
                                  f"account, and it has at least one")
-        # One line per request on stderr is noise next to the daemon's own log.
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         if self.workdir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="socialdesk-sandbox-")
             self.workdir = self._tmp.name
@@ -77,6 +107,8 @@ class Sandbox:
         ca.cert_pem.write_to_path(self.ca_bundle)
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         cert.configure_cert(context)
+        self._pem = os.path.join(self.workdir, "sandbox-server.pem")
+        cert.private_key_and_cert_chain_pem.write_to_path(self._pem)
         for name in self.services:
             self._running[name] = self._serve(name, context, self.ports.get(name, 0), {})
             self._extra[name] = [self._serve(name, context, 0, {"subdomain": f"sandbox{k}"})
@@ -84,18 +116,22 @@ class Sandbox:
         return self
 
     def _serve(self, name: str, context: ssl.SSLContext, port: int, account: dict[str, Any]) -> _Running:
-        server = make_server(HOST, port, app=None, threaded=True, ssl_context=context)
-        url = f"https://{HOST}:{server.server_port}"
+        server = _Server((HOST, port), None, numthreads=THREADS, timeout=KEEP_ALIVE,
+                         request_queue_size=128, shutdown_timeout=1)
+        server.keep_alive_conn_limit = CONNECTIONS
+        server.ssl_adapter = BuiltinSSLAdapter(self._pem, self._pem)
+        server.ssl_adapter.context = context
+        server.prepare()    # bound: the port is known
+        url = f"https://{HOST}:{server.bind_addr[1]}"
         app, info = _factory(name)({"url": url, **self.settings.get(name, {}), **account})
-        server.app = app
-        thread = threading.Thread(target=server.serve_forever, name=f"sandbox-{name}", daemon=True)
+        server.wsgi_app = app
+        thread = threading.Thread(target=server.serve, name=f"sandbox-{name}", daemon=True)
         thread.start()
         return _Running(server, thread, app, {"url": url, **info})
 
     def stop(self) -> None:
         for running in [*self._running.values(), *(r for extra in self._extra.values() for r in extra)]:
-            running.server.shutdown()
-            running.server.server_close()
+            running.server.stop()
         self._running.clear()
         self._extra.clear()
         if self._tmp is not None:

@@ -125,8 +125,8 @@ class Gate:
     @staticmethod
     def _dropped(status: int) -> Response:
         """Close the connection without a byte of response: shut the socket down, then
-        raise a connection error, which werkzeug treats as a client that went away."""
-        connection = request.environ.get("werkzeug.socket")
+        raise a connection error, which the server treats as a client that went away."""
+        connection = request.environ.get("sandbox.socket")
 
         def body() -> Iterator[bytes]:
             if connection is not None:

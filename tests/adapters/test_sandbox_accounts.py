@@ -6,9 +6,12 @@ own (``Sandbox(accounts={"zendesk": N})``, ``socialdesk sandbox --zendesk-accoun
 """
 from __future__ import annotations
 
+import http.client
+import ssl
 import subprocess
 import sys
 from typing import Any, Iterator
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -71,3 +74,24 @@ def test_the_command_says_what_is_wrong_with_an_account_count() -> None:
     assert done.stderr.strip().splitlines() == [
         "socialdesk sandbox: zendesk accounts 3: only a served zendesk has more than one account, "
         "and it has at least one"]
+
+
+def test_a_connection_carries_many_requests_as_the_vendors_keep_it_alive(two: Sandbox) -> None:
+    """Vendors keep HTTPS connections open between requests; a sandbox that closes each one
+    makes every call pay a TLS handshake on both sides, which production does not."""
+    account = two.info()["accounts"]["zendesk"][0]
+    parts = urlsplit(account["url"])
+    connection = http.client.HTTPSConnection(parts.hostname, parts.port,
+                                             context=ssl.create_default_context(cafile=two.ca_bundle))
+    try:
+        sockets = set()
+        for _ in range(5):
+            connection.request("GET", "/api/v2/tickets.json",
+                               headers={"Authorization": f"Bearer {account['api_oauth_token']}"})
+            answer = connection.getresponse()
+            answer.read()
+            assert answer.status == 200 and not answer.will_close
+            sockets.add(id(connection.sock))
+        assert len(sockets) == 1
+    finally:
+        connection.close()
