@@ -454,8 +454,8 @@ class ChannelPart:
                 failures.append(f"ticket {ticket['id']}: no post on X after {run.args.item_timeout:.0f}s; "
                                 f"channelback {last.get('status')} {last.get('http_status')} {last.get('error') or ''}")
             run.skip(run.args.reply_spacing)
+        backs = self.settled_channelbacks()
         calls = self.our_calls(self.take_log())
-        backs = self.account()["channelbacks"]
         return {"replies": len(chosen), "posted": len(latencies), "failures": failures[:5],
                 "latency": pct(latencies), "wall_seconds": round(time.perf_counter() - wall0, 1),
                 "helpdesk_calls_per_reply": round(len(calls) / max(1, len(chosen)), 2),
@@ -465,6 +465,16 @@ class ChannelPart:
                 "method": "agent PUT (public comment) -> Zendesk POSTs the channelback URL -> socialdesk posts on "
                           "X and answers the new post's external id; latency on the daemon's clock from the PUT "
                           f"returning to the reply listed on X; answers {run.args.reply_spacing:g} s apart"}
+
+    def settled_channelbacks(self, wait: float = 10.0) -> list[dict[str, Any]]:
+        """Zendesk's channelback records once none is still pending: the reply can be on X
+        before Zendesk has read socialdesk's answer to its channelback and marked it sent."""
+        deadline = time.monotonic() + wait
+        while True:
+            backs = self.account()["channelbacks"]
+            if all(c.get("status") != "pending" for c in backs) or time.monotonic() >= deadline:
+                return backs
+            time.sleep(0.05)
 
     # ------------------------------------------------------------------ Zendesk's pulls after the pushes
 
