@@ -244,7 +244,8 @@ def test_run_with_sandbox_prints_the_sandbox_json_first(tmp_path: Path) -> None:
     done = socialdesk("run", "--config", str(config), "--sandbox", "--once")
     assert done.returncode == 0, done.stderr
     first = json.loads(done.stdout.splitlines()[0])
-    assert set(first) == {"ca_bundle", "services"} and {"x", "zendesk"} <= set(first["services"])
+    assert set(first) == {"ca_bundle", "services", "accounts"} and {"x", "zendesk"} <= set(first["services"])
+    assert first["accounts"]["zendesk"] == [first["services"]["zendesk"]]   # one account unless asked for more
 
 
 def test_check_says_exactly_which_salesforce_metadata_is_missing(sandbox_process: dict, tmp_path: Path) -> None:
