@@ -18,7 +18,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         x["trailing_empty_page"] = args.x_trailing_empty_page
     try:
         sandbox = Sandbox(services=tuple(args.service or SERVICES), settings={"x": x},
-                          accounts={"zendesk": args.zendesk_accounts} if args.zendesk_accounts != 1 else {}).start()
+                          accounts={"zendesk": args.zendesk_accounts}).start()
     except ValueError as err:
         print(f"socialdesk sandbox: {err}", file=sys.stderr)
         return 2

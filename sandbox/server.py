@@ -19,7 +19,6 @@ import importlib
 import json
 import logging
 import os
-import ssl
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -95,7 +94,7 @@ class Sandbox:
 
     def start(self) -> "Sandbox":
         for name, count in self.accounts.items():
-            if name != "zendesk" or name not in self.services or count < 1:
+            if count < 1 or (count > 1 and (name != "zendesk" or name not in self.services)):
                 raise ValueError(f"{name} accounts {count}: only a served zendesk has more than one "
                                  f"account, and it has at least one")
         if self.workdir is None:
@@ -105,22 +104,19 @@ class Sandbox:
         cert = ca.issue_cert(HOST, "localhost")
         self.ca_bundle = os.path.join(self.workdir, "sandbox-ca.pem")
         ca.cert_pem.write_to_path(self.ca_bundle)
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        cert.configure_cert(context)
-        self._pem = os.path.join(self.workdir, "sandbox-server.pem")
+        self._pem = os.path.join(self.workdir, "sandbox-server.pem")   # the server's key and certificate
         cert.private_key_and_cert_chain_pem.write_to_path(self._pem)
         for name in self.services:
-            self._running[name] = self._serve(name, context, self.ports.get(name, 0), {})
-            self._extra[name] = [self._serve(name, context, 0, {"subdomain": f"sandbox{k}"})
+            self._running[name] = self._serve(name, self.ports.get(name, 0), {})
+            self._extra[name] = [self._serve(name, 0, {"subdomain": f"sandbox{k}"})
                                  for k in range(2, self.accounts.get(name, 1) + 1)]
         return self
 
-    def _serve(self, name: str, context: ssl.SSLContext, port: int, account: dict[str, Any]) -> _Running:
+    def _serve(self, name: str, port: int, account: dict[str, Any]) -> _Running:
         server = _Server((HOST, port), None, numthreads=THREADS, timeout=KEEP_ALIVE,
                          request_queue_size=128, shutdown_timeout=1)
         server.keep_alive_conn_limit = CONNECTIONS
         server.ssl_adapter = BuiltinSSLAdapter(self._pem, self._pem)
-        server.ssl_adapter.context = context
         server.prepare()    # bound: the port is known
         url = f"https://{HOST}:{server.bind_addr[1]}"
         app, info = _factory(name)({"url": url, **self.settings.get(name, {}), **account})
