@@ -50,6 +50,8 @@ def replica_line(replica: dict[str, Any], now: float) -> Text:
     from sync.health import lasted
 
     seen = f"seen {lasted(now - replica['seen_at'])} ago"
+    if replica.get("lost_at") is not None:
+        return Text(f"gone (its process ended; last {seen}), holds {replica['leases']} lease(s)", style="yellow")
     if not replica["live"]:
         return Text(f"gone (last {seen}), holds {replica['leases']} lease(s)", style="yellow")
     return Text(f"running ({seen}), holds {replica['leases']} lease(s)")

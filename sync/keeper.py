@@ -7,17 +7,21 @@ outbox, pushed deliveries) can run anywhere, each row claimed by one worker: a r
 a route's rows every second while it holds one of the route's leases, and sweeps the others'
 now and then (rows a webhook delivered to it, rows of a route whose holder is changing).
 
-Every ``ttl / 3`` seconds the keeper says this replica is alive, renews what it holds, and
-moves toward its fair share, ``ceil(leases / live replicas)`` (live: seen within a ttl): it
+Every second (``renew_every``: a third of a ttl at most) the keeper says this replica is
+alive, renews what it holds, and moves toward its fair share, ``ceil(leases / live replicas)`` (live: seen within a ttl): it
 gives up its surplus, least preferred first, or takes free leases, most preferred first.
 Preference is rendezvous hashing of (replica, lease group): each replica's picks are stable
 and spread, a route's leases rank together (so one replica tends to run all of a route), and
 a lease one gives up goes to whoever prefers it next. Leases marked ``sticky``
 (the webhook a replica registered, pointing at it) are kept while their holder lives.
 
-A replica that dies stops renewing: its leases run out a ttl after their last renewal, and it
-stops counting as live at about the same time, so the others' shares grow and they take its
-leases at their next tick: within ``ttl + ttl / 3`` of its death. A job trusts the keeper's
+A replica whose process dies (a crash, a kill, an out-of-memory kill) loses its connections to
+PostgreSQL with it, and with them its presence lock (sync/store/presence.py): the first other
+replica to tick sees the lock gone, marks it lost and frees its leases, and the others take
+them at their ticks: within two ticks of its death. A replica that hangs, or whose
+host vanished without closing its connections, stops renewing: its leases run out a ttl after
+their last renewal, and it stops counting as live at about the same time, so the others take
+its leases at their next tick: within a ttl and a tick. A job trusts the keeper's
 last renewal for two thirds of a ttl only, so a replica cut off from the store stops its
 one-at-a-time work before its leases can run out; a replica that paused past that is
 refused at the store by its stale fencing token (sync/store/leases.py).
@@ -41,11 +45,13 @@ log = logging.getLogger("socialdesk.daemon")
 
 LEASE_TTL = 10.0          # seconds a lease holds without renewal
 TRUST = 2 / 3             # the part of a ttl a job trusts the keeper's last renewal for
+TICK_EVERY = 1.0          # seconds between the keeper's ticks (a ttl / 3 at most)
 BUDGETS_LEASE = "daemon:budgets"
 
 
 def renew_every(ttl: float = LEASE_TTL) -> float:
-    return ttl / 3
+    """How often the keeper ticks: every second, or every third of a shorter ttl's."""
+    return min(ttl / 3, TICK_EVERY)
 
 
 def poll_lease(route: str, stream: str) -> str:
@@ -103,7 +109,9 @@ class LeaseKeeper:
         self._lock = threading.Lock()
         self._failing = False
         self._gone: set[str] = set()     # replicas whose unfinished rows were handed back
+        self._on_taken: list[Callable[[set[str]], None]] = []
         store.claimant = claimant_of(replica)   # the rows this replica claims carry its mark
+        self.presence = store.presence(replica)   # its lock while it lives (PostgreSQL; sync/store/presence.py)
 
     def want(self, name: str, *, sticky: bool = False) -> None:
         """``name`` is work this replica can do (its share is counted over every such name)."""
@@ -111,6 +119,18 @@ class LeaseKeeper:
             self.wanted.add(name)
             if sticky:
                 self.sticky.add(name)
+
+    def on_taken(self, callback: Callable[[set[str]], None]) -> None:
+        """``callback`` hears the names of the leases this replica has just taken (the
+        scheduler runs their jobs at once rather than at their next tick)."""
+        self._on_taken.append(callback)
+
+    def _taken(self, names: set[str]) -> None:
+        for callback in self._on_taken:
+            try:
+                callback(names)
+            except Exception:  # a listener's bug must not stop the renewals
+                log.exception("replica %s: telling of the leases taken failed", self.replica)
 
     @property
     def held(self) -> Mapping[str, int]:
@@ -154,7 +174,10 @@ class LeaseKeeper:
             store.add_leases(new)
             self._added |= new
         now = self.clock()
-        store.heartbeat(me)
+        store.heartbeat(me, self._present())
+        for replica, freed in store.mark_lost(me, self.ttl).items():
+            log.info("replica %s is gone (its connection to the state store closed): %d lease(s) it held are free "
+                     "now", replica, freed)
         held = store.renew_leases(me, self.ttl)
         unwanted = [n for n in held if n not in wanted]
         live = store.live_replicas(self.ttl)
@@ -177,6 +200,13 @@ class LeaseKeeper:
             log.info("replica %s holds %d lease(s) (share %d): took %d, gave up %d", me, len(self.held), target,
                      len(taken), len(given))
             log.debug("replica %s took %s; gave up %s", me, sorted(taken), sorted(given))
+        if taken:
+            self._taken(set(taken))
+
+    def _present(self) -> int | None:
+        """The key of the presence lock this replica holds (taken again if its connection was
+        lost); None without one."""
+        return self.presence.key if self.presence is not None and self.presence.hold() else None
 
     def _hand_back_rows_of_the_gone(self, live: list[str]) -> None:
         """Rows a replica that stopped being seen had claimed go back to the queue at once."""
@@ -191,7 +221,7 @@ class LeaseKeeper:
         """Take ``name`` now, outside the share (the webhook setup at start); None while another holds it."""
         self.want(name)
         now = self.clock()
-        self.store.heartbeat(self.replica)
+        self.store.heartbeat(self.replica, self._present())
         token = self.store.acquire_lease(name, self.replica, self.ttl)
         self._added.add(name)
         if token is None:
@@ -205,9 +235,12 @@ class LeaseKeeper:
         try:
             freed = self.store.leave(self.replica)
         except sa.exc.SQLAlchemyError as err:
-            log.warning("replica %s could not hand its leases back (%s): they run out in %gs", self.replica,
-                        type(err).__name__, self.ttl)
+            log.warning("replica %s could not hand its leases back (%s): they are free once the others see it "
+                        "gone", self.replica, type(err).__name__)
             return
+        finally:
+            if self.presence is not None:
+                self.presence.release()
         if freed:
             log.info("replica %s handed back %d lease(s)", self.replica, freed)
 
@@ -219,14 +252,16 @@ class LeaseKeeper:
 
 def sharing(store: Store, now: float, ttl: float = LEASE_TTL) -> dict[str, Any]:
     """Who shares the state and who holds what, as ``socialdesk status`` and the status
-    snapshot show it: ``replicas`` (id -> started_at, seen_at, live, leases held) and
+    snapshot show it: ``replicas`` (id -> started_at, seen_at, lost_at: when the others saw its process
+gone, live, leases held) and
     ``leases`` (name -> holder or None, token, acquired_at, expires_at)."""
     holders = store.lease_holders()
     counts: dict[str, int] = {}
     for lease in holders.values():
         if lease["holder"] is not None:
             counts[lease["holder"]] = counts.get(lease["holder"], 0) + 1
-    replicas = {rid: {**seen, "live": seen["seen_at"] > now - ttl, "leases": counts.get(rid, 0)}
+    replicas = {rid: {**seen, "live": seen["seen_at"] > now - ttl and seen.get("lost_at") is None,
+                      "leases": counts.get(rid, 0)}
                 for rid, seen in store.replicas().items()}
     leases = {name: {k: lease[k] for k in ("holder", "token", "acquired_at", "expires_at")}
               for name, lease in holders.items()}

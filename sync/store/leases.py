@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from adapters.base import SocialdeskError
+from sync.store.presence import LOST, Presence
 from sync.store.schema import _insert_ignoring, leases, replicas
 
 # A replica not seen for this long is forgotten when another joins (status stops listing it).
@@ -94,27 +95,50 @@ class Leases:
 
     # ------------------------------------------------------------------ replicas
 
-    def heartbeat(self, replica: str) -> None:
-        """``replica`` is alive now (it is listed from its first heartbeat on)."""
+    def heartbeat(self, replica: str, presence: int | None = None) -> None:
+        """``replica`` is alive now (it is listed from its first heartbeat on), holding the
+        presence lock ``presence`` (None: none; sync/store/presence.py)."""
         now = self.clock()
         with self.engine.begin() as conn:
-            if conn.execute(replicas.update().where(replicas.c.id == replica).values(seen_at=now)).rowcount == 0:
+            seen = replicas.update().where(replicas.c.id == replica).values(seen_at=now, presence=presence,
+                                                                            lost_at=None)
+            if conn.execute(seen).rowcount == 0:
                 conn.execute(replicas.delete().where(replicas.c.seen_at < now - FORGET_AFTER))
                 conn.execute(_insert_ignoring(conn, replicas, ("id",)).values(id=replica, started_at=now,
-                                                                              seen_at=now))
+                                                                              seen_at=now, presence=presence))
 
     def live_replicas(self, within: float) -> list[str]:
-        """Replicas seen in the last ``within`` seconds."""
+        """Replicas seen in the last ``within`` seconds and not seen dead since."""
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(replicas.c.id).where(replicas.c.seen_at > self.clock() - within)
+            rows = conn.execute(sa.select(replicas.c.id).where(replicas.c.seen_at > self.clock() - within,
+                                                               replicas.c.lost_at.is_(None))
                                 .order_by(replicas.c.id))
             return [r.id for r in rows]
 
+    def presence(self, replica: str) -> Presence | None:
+        """The presence lock ``replica`` can hold (PostgreSQL); None where one process owns the state."""
+        return Presence(self.engine, replica) if self.engine.dialect.name == "postgresql" else None
+
+    def mark_lost(self, me: str, within: float) -> dict[str, int]:
+        """Replicas seen in the last ``within`` seconds whose presence lock is gone (their
+        process died): marked lost, their leases freed at once. Replica -> leases freed."""
+        if self.engine.dialect.name != "postgresql":
+            return {}
+        now = self.clock()
+        lost: dict[str, int] = {}
+        with self.engine.begin() as conn:
+            for (replica,) in conn.execute(LOST, {"me": me, "since": now - within}).all():
+                marked = conn.execute(replicas.update().where(replicas.c.id == replica, replicas.c.lost_at.is_(None))
+                                      .values(lost_at=now, presence=None)).rowcount
+                if marked:
+                    lost[replica] = self._free(conn, replica, None)
+        return lost
+
     def replicas(self) -> dict[str, dict[str, float]]:
-        """Every replica listed: when it started and was last seen."""
+        """Every replica listed: when it started, was last seen, and was seen dead (None: not)."""
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(replicas).order_by(replicas.c.id)).all()
-        return {r.id: {"started_at": r.started_at, "seen_at": r.seen_at} for r in rows}
+        return {r.id: {"started_at": r.started_at, "seen_at": r.seen_at, "lost_at": r.lost_at} for r in rows}
 
     def free_claims(self, replica: str) -> int:
         """Hand back the inbox and outbox rows ``replica`` claimed and did not finish (it is
@@ -166,15 +190,20 @@ class Leases:
         now = self.clock()
         c = leases.c
         free = sa.or_(c.holder.is_(None), c.expires_at <= now)
+        taken: dict[str, int] = {}
         with self.engine.begin() as conn:
             found = {r.name for r in conn.execute(sa.select(c.name).where(c.name.in_(list(preferred)), free))}
-            chosen = [name for name in preferred if name in found][:limit]
-            if not chosen:
-                return {}
-            if conn.dialect.name == "postgresql":
-                lock = sa.select(c.name).where(c.name.in_(chosen), free).with_for_update(skip_locked=True)
-                chosen = [r.name for r in conn.execute(lock)]
-            return self._take(conn, chosen, holder, ttl, now) if chosen else {}
+            candidates = [name for name in preferred if name in found]
+            # Those another replica is taking are skipped; the next free ones fill their place.
+            while candidates and len(taken) < limit:
+                chosen, candidates = candidates[:limit - len(taken)], candidates[limit - len(taken):]
+                if conn.dialect.name == "postgresql":
+                    lock = sa.select(c.name).where(c.name.in_(chosen), free).with_for_update(skip_locked=True)
+                    locked = {r.name for r in conn.execute(lock)}
+                    chosen = [name for name in chosen if name in locked]
+                if chosen:
+                    taken.update(self._take(conn, chosen, holder, ttl, now))
+        return taken
 
     def _take(self, conn: Connection, names: Sequence[str], holder: str, ttl: float, now: float) -> dict[str, int]:
         c = leases.c

@@ -274,6 +274,12 @@ replicas = sa.Table(
     sa.Column("id", sa.String(200), primary_key=True),
     sa.Column("started_at", sa.Float, nullable=False),
     sa.Column("seen_at", sa.Float, nullable=False),
+    # The advisory lock the replica holds on a connection of its own while its process lives
+    # (sync/store/presence.py); None: it holds none (its death shows only as a missed heartbeat).
+    sa.Column("presence", sa.BigInteger),
+    # When another replica saw that lock gone (the process died, its connection closed); None
+    # while it runs. Its heartbeat clears it.
+    sa.Column("lost_at", sa.Float),
 )
 
 # Work that one replica at a time does (a route's stream poller, a scheduled job), held by a
@@ -401,6 +407,15 @@ def _add_replicas(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _add_presence(conn: Connection) -> None:
+    """v17: a replica's presence lock, so the others see its death when its connection closes."""
+    columns = {c["name"] for c in sa.inspect(conn).get_columns("replicas")}
+    if "presence" not in columns:
+        conn.execute(sa.text("ALTER TABLE replicas ADD COLUMN presence BIGINT"))
+    if "lost_at" not in columns:
+        conn.execute(sa.text("ALTER TABLE replicas ADD COLUMN lost_at FLOAT"))
+
+
 # Versioned schema changes, applied in order, each recorded in schema_migrations.
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _create_v1),
@@ -419,6 +434,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (14, _add_replicas),
     (15, _add_waiting_index),
     (16, _widen_post_keys),
+    (17, _add_presence),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

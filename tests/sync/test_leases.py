@@ -488,3 +488,52 @@ def test_metrics_count_the_leases_each_live_replica_holds(replicas) -> None:
     held = {s.labels["replica"]: s.value for f in text_string_to_metric_families(text)
             if f.name == "socialdesk_leases_held" for s in f.samples}
     assert held == {"a": len(a.held), "b": len(b.held)} and sum(held.values()) == len(_names(3))
+
+
+def test_leases_another_replica_is_taking_are_skipped_and_the_next_free_ones_taken_instead(pg_url: str) -> None:
+    """Two replicas taking their shares at once: the leases one is locking are skipped by the
+    other, which still takes as many as it asked for from the rest (it took 34 of its 61 when
+    the first ones it preferred were being taken)."""
+    store = Store(pg_url)
+    store.migrate()
+    names = [f"poll:route{i:02d}:mentions" for i in range(10)]
+    store.add_leases(names)
+    try:
+        with store.engine.connect() as other:   # another replica, mid-way through taking the first three
+            other.exec_driver_sql("SELECT name FROM leases WHERE name = ANY(%(names)s) FOR UPDATE",
+                                  {"names": names[:3]})
+            taken = store.acquire_leases(names, "b", TTL, 5)
+            assert sorted(taken) == names[3:8], "five taken, the three being taken skipped"
+            other.rollback()
+    finally:
+        store.close()
+
+
+def test_a_lease_taken_over_has_its_job_run_at_once_not_at_its_next_tick(replicas) -> None:
+    """An X poller ticks every 15 s, a Meta one every minute: the replica that takes a
+    poller's lease over runs it at once (it used to wait for the next tick, and a dead
+    replica's routes stayed unread for up to 15 s after the takeover)."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from sync.scheduler import wake
+
+    a, b = _keepers(replicas, ["a", "b"], ["poll:r:search"])
+    a.tick()
+    ran: list[float] = []
+    scheduler = BackgroundScheduler()
+    scheduler.add_job(leased(b, "poll:r:search", lambda: ran.append(time.monotonic())), "interval", seconds=60,
+                      id="r:poll:search")
+    b.on_taken(lambda names: wake(scheduler, {"poll:r:search": "r:poll:search"}, names))
+    scheduler.start()
+    try:
+        b.tick()
+        time.sleep(0.5)
+        assert ran == [], "a holds it"
+        a.leave()
+        b.tick()
+        deadline = time.monotonic() + 5
+        while not ran and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(ran) == 1, "run at once, 60 s before its next tick"
+    finally:
+        scheduler.shutdown(wait=True)

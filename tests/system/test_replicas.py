@@ -112,7 +112,7 @@ def _wait(condition: Callable[[], bool], seconds: float, what: str, *replicas: R
         if time.monotonic() - start > seconds:
             raise AssertionError(f"{what} did not happen in {seconds:.0f}s:\n" +
                                  "\n\n".join(f"[{r.name}]\n{r.tail()}" for r in replicas))
-        time.sleep(0.25)
+        time.sleep(1.0)   # a condition may list tickets: Zendesk allows 100 lists a minute
     return time.monotonic() - start
 
 
