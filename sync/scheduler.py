@@ -1,7 +1,7 @@
 """The daemon's clockwork: APScheduler jobs that drive every route's parts.
 
 Per route: a poll job per stream (ticking at the network's fastest allowed pace; the route
-decides whether a read is due), a work job (inbox and outbox, a batch of each in turn), the
+decides whether a read is due), a work job (the inbox), an outbox job (answers posted), the
 agent-reply export, the viral and spike watches, and the re-check of a route that waits
 (refused credentials, a service down: sync/health.py). Daemon-wide: webhook hints, the
 API budget record, the webhook setup, and the lease keeper. A job never lets an error stop
@@ -12,15 +12,21 @@ Replicas sharing one store run the same jobs; the one-at-a-time ones run under a
 poller (``poll:<route>:<stream>``), the replies reader (``replies:<route>``), the watches
 (``watch:<route>``), the budget record (``daemon:budgets``) and the webhook setup
 (``webhooks:<helpdesk>``). Hints run on every replica; row work every second on the
-replica holding one of the route's leases, and as a slower sweep on the others. The keeper has a thread
-of its own, so long jobs never hold back a renewal.
+replica holding one of the route's leases, and as a slower sweep on the others.
+
+Reads (pollers, replies readers, watches) and outboxes have threads of their own, apart from
+the inbox work: a backlog being written never keeps a route's new posts or its agents'
+answers from being read, nor an answer from being posted (a poll waited 11 s, an answer
+9 s, behind other routes' inbox work). The keeper
+has a thread of its own too, so long jobs never hold back a renewal.
 """
 from __future__ import annotations
 
 import logging
 import time
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -29,6 +35,7 @@ from adapters.base import SocialdeskError
 from sync.keeper import (
     BUDGETS_LEASE, LeaseKeeper, poll_lease, renew_every, replies_lease, route_leases, watch_lease,
 )
+from sync.mirror.reader import export_interval
 from sync.route import Route
 from sync.store import StaleLease, fenced
 
@@ -46,7 +53,9 @@ SPIKE_EVERY = 60.0
 HINTS_EVERY = 0.5
 BUDGETS_EVERY = 60.0
 RECHECK_EVERY = 5.0       # how often a waiting route asks whether its re-check is due
-WORKERS = 4               # threads for the routes' jobs (measured: 16 for 60 routes ran no faster on 2 cores)
+WORKERS = 4               # threads for the routes' row work (measured: 16 for 60 routes ran no faster on 2 cores)
+READERS = 2               # threads for the routes' reads: pollers, replies readers, watches
+POSTERS = 2               # threads for the routes' outboxes: agents' answers posted to the networks
 
 
 class _QuietSkips(logging.Filter):
@@ -72,9 +81,12 @@ def schedule(daemon: "Daemon") -> BackgroundScheduler:
     keeper = daemon.keeper
     quiet_skips()
     scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(WORKERS),
+                                               "reads": ThreadPoolExecutor(READERS),
+                                               "outbox": ThreadPoolExecutor(POSTERS),
                                                "leases": ThreadPoolExecutor(1)},
                                     job_defaults={"coalesce": True, "max_instances": 1,
                                                   "misfire_grace_time": 30})
+    woken: dict[str, str] = {}   # lease -> the job that runs at once when this replica takes it
     for route_cfg in daemon.config.routes:
         route = daemon.routes[route_cfg.name]
         for stream in route.settings.streams:
@@ -83,17 +95,23 @@ def schedule(daemon: "Daemon") -> BackgroundScheduler:
             # the configured interval or the observed arrival rate calls for a read.
             poll = leased(keeper, poll_lease(route.name, stream), poller(route, stream, every))
             scheduler.add_job(guarded(route, poll), "interval", seconds=route.network.min_poll_interval,
-                              id=f"{route.name}:poll:{stream}", next_run_time=_now())
-        work = worker(route, keeper, route_leases(route.name, route.settings.streams), daemon.clock)
+                              id=f"{route.name}:poll:{stream}", next_run_time=_now(), executor="reads")
+            woken[poll_lease(route.name, stream)] = f"{route.name}:poll:{stream}"
+        leases = route_leases(route.name, route.settings.streams)
+        work = worker(route, keeper, leases, daemon.clock, steps=partial(inbox_round, route))
         scheduler.add_job(guarded(route, work), "interval", seconds=WORK_EVERY,
                           id=f"{route.name}:work", next_run_time=_now())
+        post = worker(route, keeper, leases, daemon.clock, steps=route.drain_outbox)
+        scheduler.add_job(guarded(route, post), "interval", seconds=WORK_EVERY,
+                          id=f"{route.name}:outbox", next_run_time=_now(), executor="outbox")
         scheduler.add_job(guarded(route, leased(keeper, replies_lease(route.name), route.poll_replies)), "interval",
-                          seconds=route_cfg.poll.replies or REPLIES_EVERY,
-                          id=f"{route.name}:replies", next_run_time=_now())
+                          seconds=export_interval(route.helpdesk, route_cfg.poll.replies or REPLIES_EVERY),
+                          id=f"{route.name}:replies", next_run_time=_now(), executor="reads")
+        woken[replies_lease(route.name)] = f"{route.name}:replies"
         scheduler.add_job(guarded(route, leased(keeper, watch_lease(route.name), route.viral_watch)), "interval",
-                          seconds=VIRAL_EVERY, id=f"{route.name}:viral")
+                          seconds=VIRAL_EVERY, id=f"{route.name}:viral", executor="reads")
         scheduler.add_job(guarded(route, leased(keeper, watch_lease(route.name), route.spike_watch)), "interval",
-                          seconds=SPIKE_EVERY, id=f"{route.name}:spike")
+                          seconds=SPIKE_EVERY, id=f"{route.name}:spike", executor="reads")
         # A waiting route's re-check (it knows when the next is due; nothing to do otherwise).
         scheduler.add_job(rechecker(route), "interval", seconds=RECHECK_EVERY, id=f"{route.name}:recheck")
     scheduler.add_job(daemon.drain_hints, "interval", seconds=HINTS_EVERY, id="hints")
@@ -102,9 +120,21 @@ def schedule(daemon: "Daemon") -> BackgroundScheduler:
     every = renew_every(keeper.ttl)
     scheduler.add_job(daemon.keep_push_setup, "interval", seconds=every, id="push-setup")
     scheduler.add_job(keeper.tick, "interval", seconds=every, id="leases", executor="leases")
+    keeper.on_taken(partial(wake, scheduler, woken))
     keeper.tick()   # this replica's first share, before any job runs
     scheduler.start()
     return scheduler
+
+
+def wake(scheduler: BackgroundScheduler, jobs: Mapping[str, str], leases: set[str]) -> None:
+    """Run now the jobs of ``leases`` this replica has just taken (a stream's poller, a
+    replies reader): its work resumes at once, not at the job's next tick (an X poller
+    ticks every 15 s, a Meta one every minute)."""
+    now = _now()
+    for lease in sorted(leases):
+        job = jobs.get(lease)
+        if job is not None and scheduler.get_job(job) is not None:
+            scheduler.modify_job(job, next_run_time=now)
 
 
 def poll_interval(poll: Any, stream: str) -> float:
@@ -119,15 +149,28 @@ def poller(route: Route, stream: str, every: float) -> Callable[[], None]:
     return poll
 
 
+def inbox_round(route: Route) -> int:
+    """One round of a route's inbox work: pushed deliveries join the inbox, then a batch of it."""
+    return route.read_pushes() + route.process_inbox()
+
+
 def worker(route: Route, keeper: LeaseKeeper, leases: list[str], clock: Callable[[], float],
            sweep_every: float = SWEEP_EVERY, work_slice: float = WORK_SLICE,
-           monotonic: Callable[[], float] = time.monotonic) -> Callable[[], None]:
-    """The route's row work: every tick on the replica holding one of the route's leases
-    (where its poller and replies reader write their rows), every ``sweep_every`` seconds
+           monotonic: Callable[[], float] = time.monotonic,
+           steps: Callable[[], int] | None = None) -> Callable[[], None]:
+    """The route's row work (``steps``, one round: rows done; by default its inbox and its
+    outbox in turn): every tick on the replica holding one of the route's leases (where
+    its poller and replies reader write their rows), every ``sweep_every`` seconds
     elsewhere (rows a webhook delivered here; rows left while the route changes hands).
     A run ends after ``work_slice`` seconds of rounds, its backlog left for the next tick,
-    so a route with a big backlog never keeps the other routes' work waiting for a thread."""
+    so a route with a big backlog never keeps the other routes' work waiting for a thread.
+
+    The scheduler runs a route's inbox and its outbox as two jobs on threads of their own:
+    an answer waits for no route's backlog of posts (one waited 9 s behind the other routes'
+    inbox work on one replica)."""
     last_sweep = [float("-inf")]
+    round_of_work = steps if steps is not None else (
+        lambda: route.read_pushes() + route.process_inbox() + route.drain_outbox())
 
     def work() -> None:
         if not keeper.holds_any(leases):
@@ -135,10 +178,8 @@ def worker(route: Route, keeper: LeaseKeeper, leases: list[str], clock: Callable
             if now - last_sweep[0] < sweep_every:
                 return
             last_sweep[0] = now
-        # A batch of each in turn: a long run of replies never holds up new mentions,
-        # nor a backlog of mentions the replies; pushed deliveries join the inbox first.
         until = monotonic() + work_slice
-        while route.read_pushes() + route.process_inbox() + route.drain_outbox():
+        while round_of_work():
             if monotonic() >= until:
                 return
     return work

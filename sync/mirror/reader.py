@@ -6,10 +6,21 @@ hint that one ticket changed. Internal notes and customers' own words never ente
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 from adapters.base import AgentReply, Cursor, SocialdeskError
 from sync.context import RouteContext
 from sync.failures import settle
+
+
+JITTER = 0.1   # the part of the interval a scheduled run may come early by and still read
+
+
+def export_interval(helpdesk: Any, configured: float | None = None) -> float:
+    """Seconds between two reads of the helpdesk's export: the mapping's interval, never
+    shorter than the helpdesk allows (Zendesk: 10 reads a minute). The replies job runs at
+    this interval, so a run never finds itself too early and waits a whole interval more."""
+    return max(configured or 0.0, helpdesk.export_min_interval)
 
 
 class ReplyReader:
@@ -29,7 +40,7 @@ class ReplyReader:
         if not ctx.settings.mirror.enabled or not ctx.health.ready("export"):
             return 0
         now = ctx.clock()
-        if now - self._last_export < ctx.helpdesk.export_min_interval * ctx.budget_slowdown():
+        if now - self._last_export < export_interval(ctx.helpdesk) * ctx.budget_slowdown() * (1 - JITTER):
             return 0
         self._last_export = now
         # Without a cursor the adapter starts at "now": a new route mirrors from now on,

@@ -1050,3 +1050,24 @@ def test_a_retried_post_whose_ticket_was_opened_keeps_it_when_its_conversation_g
     people.advance("zendesk", 120)
     cycle(route, people, 2)
     assert any("Invoice sent by e-mail." in p["text"] for p in people.posts_by(people.brand))
+
+
+def test_the_replies_export_is_read_at_each_run_of_its_job_even_one_a_little_early(info: dict, store: Store) -> None:
+    """The replies job runs at the helpdesk's export interval (Zendesk: 6 s) when the mapping
+    asks for less; a run that comes a little early still reads (it used to wait a whole
+    interval more: a mapping's 5 s became 10)."""
+    from sync.mirror.reader import export_interval
+
+    route = make_route(info, store)
+    interval = route.helpdesk.export_min_interval
+    assert export_interval(route.helpdesk, 5.0) == interval and export_interval(route.helpdesk, 60.0) == 60.0
+    before = route.stats.helpdesk_calls
+    route.poll_replies()
+    read = route.stats.helpdesk_calls
+    assert read > before
+    route.clock.offset += interval / 2
+    route.poll_replies()
+    assert route.stats.helpdesk_calls == read, "half an interval on: not read (the helpdesk's limit)"
+    route.clock.offset += interval / 2 - 0.2   # the job's next run, a fifth of a second early
+    route.poll_replies()
+    assert route.stats.helpdesk_calls > read
