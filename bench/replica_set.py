@@ -97,11 +97,12 @@ class ReplicaSet:
 class Profiler:
     """py-spy sampling processes of the run (attached by pid, so a SIGKILL reaches the
     process itself), each writing collapsed stacks (``--format raw``) to ``directory``;
-    with ``idle`` the waiting threads are sampled too (wall time, not only CPU)."""
+    with ``idle`` the waiting threads are sampled too (wall time, not only CPU); with ``gil``
+    only the thread holding the GIL (the Python work, without the waits)."""
 
-    def __init__(self, directory: Path, idle: bool = False) -> None:
+    def __init__(self, directory: Path, idle: bool = False, gil: bool = False) -> None:
         self.directory = directory
-        self.idle = idle
+        self.idle, self.gil = idle, gil
         self.spy = shutil.which("py-spy")
         if self.spy is None:
             raise ValueError("--profile needs py-spy on the PATH (pip install py-spy)")
@@ -110,7 +111,8 @@ class Profiler:
 
     def attach(self, name: str, pid: int) -> None:
         command = [str(self.spy), "record", "--pid", str(pid), "--format", "raw", "--rate", "50", "--nonblocking",
-                   "-o", str(self.directory / f"{name}.txt"), *(["--idle"] if self.idle else [])]
+                   "-o", str(self.directory / f"{name}.txt"), *(["--idle"] if self.idle else []),
+                   *(["--gil"] if self.gil else [])]
         self.samplers.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
     def detach(self) -> None:

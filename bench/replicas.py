@@ -21,10 +21,11 @@ What happens:
    the far side is audited (``sandbox.scenario.audit``: lost posts, duplicate tickets and
    replies, answers not on X).
 4. Run N: the sandbox reset, the same tenants, posts and answers, ``--replicas`` replicas
-   on a new database. Once half the posts are written and every replica holds leases, the
-   leases each one holds are counted (``lease_balance``: most / fewest) and one replica is
-   SIGKILLed (not restarted); ``takeover_seconds`` runs from the kill until every lease it
-   held is held live by another replica. A replica that exits by itself is started again
+   on a new database. Once half the posts are written, every replica holds leases and none
+   changed hands for two seconds (the shares settled), the leases each one holds are
+   counted (``lease_balance``: most / fewest) and one replica is SIGKILLed (not restarted);
+   ``takeover_seconds`` runs from the kill until every lease it held is held live by
+   another replica. A replica that exits by itself is started again
    and named in ``problems`` (``restarts_after_exit``).
 
 X is one host for every tenant and the sandbox has one brand account there, so the
@@ -75,6 +76,7 @@ HIGH = 1_000_000            # a vendor window no run comes near
 ZENDESK_SPEED = 20.0
 TAKEOVER_WAIT = 120.0       # how long the bench watches for the killed replica's leases
 LOOP = 0.05
+SETTLED = 2.0               # seconds no lease changed hands: the shares are settled
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ class Options:
     timeout: float | None = None   # per run; default grows with the work
     keep: bool = False
     profile: Path | None = None    # py-spy's samples of every replica and the sandbox, here
+    profile_gil: bool = False      # ... of the thread holding the GIL only (the Python work, not the waits)
     kill: bool = True              # False: no replica killed (what the kill and takeover cost, by difference)
     shared_zendesk: bool = False   # every tenant in one Zendesk account (default: one account each)
 
@@ -114,6 +117,9 @@ class RunResult:
     takeover_seconds: float | None = None
     restarts_after_exit: int = 0          # replicas that exited by themselves (started again)
     cpu_seconds: dict[str, float] = field(default_factory=dict)
+    # Per second of the run: posts written, answers posted, and the cores each party used
+    # over that second (what bounds each phase: the start, the writes, the answers).
+    timeline: list[dict[str, float]] = field(default_factory=list)
     audit: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
@@ -155,6 +161,8 @@ class Run:
         self.people = tenants.Desks(info, ui=True)
         self.crowd = Crowd(self.people, self.rng, self.ledger)
         self.victim_leases: set[str] = set()
+        self.holders: dict[str, str | None] = {}   # each lease's holder at the last check
+        self.settled_since = 0.0
         self.profiler: Profiler | None = None
 
     def go(self, bar: Progress) -> RunResult:
@@ -221,7 +229,7 @@ class Run:
     def profile(self, replicas: ReplicaSet) -> Profiler | None:
         if self.options.profile is None:
             return None
-        profiler = Profiler(self.options.profile / f"run-{self.count}")
+        profiler = Profiler(self.options.profile / f"run-{self.count}", gil=self.options.profile_gil)
         profiler.attach("sandbox", self.sandbox_pid)
         for name in replicas.daemons:
             profiler.attach(name, replicas.pid(name))
@@ -235,12 +243,17 @@ class Run:
         """Answer, watch and kill until the work is done (and, in the run with a kill, the
         victim's leases are taken over) or the run's time is up."""
         checked = 0.0
+        sampled, cpu_then = 0.0, self.cpu(replicas)
         while True:
             now = time.monotonic() - started
             if now - checked >= 0.25:
                 checked = now
                 self.keep_alive(replicas, now, bar)
                 self.check(replicas, state, now, bar)
+            if now - sampled >= 1.0:
+                cpu_now = self.cpu(replicas)
+                self.sample(now, now - sampled, cpu_then, cpu_now)
+                sampled, cpu_then = now, cpu_now
             if self.victim_leases and self.result.takeover_seconds is None:
                 self.watch_takeover(state, now)
             if self.finished(now):
@@ -252,6 +265,13 @@ class Run:
                 self.result.seconds = None
                 return
             time.sleep(LOOP)
+
+    def sample(self, now: float, seconds: float, before: dict[str, float], after: dict[str, float]) -> None:
+        """One second of the timeline: the work done so far, the cores each party used."""
+        cores = {k: round((after[k] - before[k]) / seconds, 2) for k in after}
+        cores["others"] = round(cores.pop("machine") - sum(cores.values()), 2)
+        self.result.timeline.append({"t": round(now, 1), "written": self.result.written,
+                                     "posted": self.result.posted, **cores})
 
     def keep_alive(self, replicas: ReplicaSet, now: float, bar: Progress) -> None:
         for name, last in replicas.revive().items():
@@ -276,7 +296,12 @@ class Run:
             self.result.seconds = round(now, 1)
         if self.kill and self.result.killed is None and written >= total / 2:
             leases = state.leases()
-            if not leases or min(held(leases, replicas.alive()).values()) > 0:
+            holders = {lease.name: lease.holder for lease in leases}
+            if holders != self.holders:
+                self.holders, self.settled_since = holders, now
+            # The shares settled: every replica holds leases, and none changed hands for two keeper ticks.
+            settled = now - self.settled_since >= SETTLED
+            if not leases or (settled and min(held(leases, replicas.alive()).values()) > 0):
                 self.kill_one(replicas, leases, now, bar)
 
     def finished(self, now: float) -> bool:
@@ -375,6 +400,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work directory (mappings, replica logs)")
     parser.add_argument("--profile", type=Path, default=None,
                         help="sample every replica and the sandbox with py-spy, collapsed stacks in this directory")
+    parser.add_argument("--profile-gil", action="store_true",
+                        help="with --profile: sample only the thread holding the GIL (Python's work, not the waits)")
     parser.add_argument("--no-kill", action="store_true",
                         help="kill no replica (the kill's and the takeover's cost, by difference with a killing run)")
     parser.add_argument("--shared-zendesk", action="store_true",
@@ -383,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     options = Options(replicas=args.replicas, routes=args.routes, mentions=args.mentions, answers=args.answers,
                       seed=args.seed, timeout=args.timeout, keep=args.keep, profile=args.profile,
+                      profile_gil=args.profile_gil,
                       kill=not args.no_kill, shared_zendesk=args.shared_zendesk)
     try:
         out = run_bench(options)
