@@ -7,8 +7,8 @@ outbox, pushed deliveries) can run anywhere, each row claimed by one worker: a r
 a route's rows every second while it holds one of the route's leases, and sweeps the others'
 now and then (rows a webhook delivered to it, rows of a route whose holder is changing).
 
-Every second (``renew_every``: a third of a ttl at most) the keeper says this replica is
-alive, renews what it holds, and moves toward its fair share, ``ceil(leases / live replicas)`` (live: seen within a ttl): it
+Every second (``renew_every``: a third of a ttl at most; a third of a ttl for a daemon alone
+on an SQLite state) the keeper says this replica is alive, renews what it holds, and moves toward its fair share, ``ceil(leases / live replicas)`` (live: seen within a ttl): it
 gives up its surplus, least preferred first, or takes free leases, most preferred first.
 Preference is rendezvous hashing of (replica, lease group): each replica's picks are stable
 and spread, a route's leases rank together (so one replica tends to run all of a route), and
@@ -49,9 +49,11 @@ TICK_EVERY = 1.0          # seconds between the keeper's ticks (a ttl / 3 at mos
 BUDGETS_LEASE = "daemon:budgets"
 
 
-def renew_every(ttl: float = LEASE_TTL) -> float:
-    """How often the keeper ticks: every second, or every third of a shorter ttl's."""
-    return min(ttl / 3, TICK_EVERY)
+def renew_every(ttl: float = LEASE_TTL, shared: bool = True) -> float:
+    """How often the keeper ticks: with replicas sharing the state, every second (or every
+    third of a shorter ttl); a daemon alone on its state (SQLite) every third of a ttl, its
+    writes not taking the one writer's turn each second for nothing."""
+    return min(ttl / 3, TICK_EVERY) if shared else ttl / 3
 
 
 def poll_lease(route: str, stream: str) -> str:
@@ -109,7 +111,7 @@ class LeaseKeeper:
         self._lock = threading.Lock()
         self._failing = False
         self._gone: set[str] = set()     # replicas whose unfinished rows were handed back
-        self._on_taken: list[Callable[[set[str]], None]] = []
+        self._on_held: list[Callable[[set[str]], None]] = []
         store.claimant = claimant_of(replica)   # the rows this replica claims carry its mark
         self.presence = store.presence(replica)   # its lock while it lives (PostgreSQL; sync/store/presence.py)
 
@@ -120,17 +122,18 @@ class LeaseKeeper:
             if sticky:
                 self.sticky.add(name)
 
-    def on_taken(self, callback: Callable[[set[str]], None]) -> None:
-        """``callback`` hears the names of the leases this replica has just taken (the
-        scheduler runs their jobs at once rather than at their next tick)."""
-        self._on_taken.append(callback)
+    def on_held(self, callback: Callable[[set[str]], None]) -> None:
+        """``callback`` hears, after every tick, the leases this replica holds (the scheduler
+        runs only their jobs, and at once those of the leases just taken)."""
+        self._on_held.append(callback)
 
-    def _taken(self, names: set[str]) -> None:
-        for callback in self._on_taken:
+    def _tell_held(self) -> None:
+        held = set(self._view)
+        for callback in self._on_held:
             try:
-                callback(names)
+                callback(held)
             except Exception:  # a listener's bug must not stop the renewals
-                log.exception("replica %s: telling of the leases taken failed", self.replica)
+                log.exception("replica %s: telling which leases it holds failed", self.replica)
 
     @property
     def held(self) -> Mapping[str, int]:
@@ -200,8 +203,7 @@ class LeaseKeeper:
             log.info("replica %s holds %d lease(s) (share %d): took %d, gave up %d", me, len(self.held), target,
                      len(taken), len(given))
             log.debug("replica %s took %s; gave up %s", me, sorted(taken), sorted(given))
-        if taken:
-            self._taken(set(taken))
+        self._tell_held()
 
     def _present(self) -> int | None:
         """The key of the presence lock this replica holds (taken again if its connection was

@@ -509,31 +509,43 @@ def test_leases_another_replica_is_taking_are_skipped_and_the_next_free_ones_tak
         store.close()
 
 
-def test_a_lease_taken_over_has_its_job_run_at_once_not_at_its_next_tick(replicas) -> None:
+def test_a_lease_taken_over_has_its_job_run_at_once_and_an_idle_routes_row_jobs_wait_for_the_sweep(
+        replicas) -> None:
     """An X poller ticks every 15 s, a Meta one every minute: the replica that takes a
     poller's lease over runs it at once (it used to wait for the next tick, and a dead
-    replica's routes stayed unread for up to 15 s after the takeover)."""
+    replica's routes stayed unread for up to 15 s after the takeover). A route's row jobs
+    are paused where none of its leases is held (two job runs a second for every route
+    on every replica, for nothing) and run by the replica's sweep instead."""
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    from sync.scheduler import wake
+    from sync.scheduler import FollowLeases
 
-    a, b = _keepers(replicas, ["a", "b"], ["poll:r:search"])
+    a, b = _keepers(replicas, ["a", "b"], ["poll:r:search", "replies:r"])
     a.tick()
-    ran: list[float] = []
+    ran: list[str] = []
     scheduler = BackgroundScheduler()
-    scheduler.add_job(leased(b, "poll:r:search", lambda: ran.append(time.monotonic())), "interval", seconds=60,
+    scheduler.add_job(leased(b, "poll:r:search", lambda: ran.append("poll")), "interval", seconds=60,
                       id="r:poll:search")
-    b.on_taken(lambda names: wake(scheduler, {"poll:r:search": "r:poll:search"}, names))
+    scheduler.add_job(lambda: ran.append("rows"), "interval", seconds=0.1, id="r:work")
+    follow = FollowLeases(scheduler)
+    follow.job("r:poll:search", ["poll:r:search"])
+    follow.job("r:work", ["poll:r:search", "replies:r"], sweep=lambda: ran.append("swept"))
+    b.on_held(follow)
     scheduler.start()
     try:
         b.tick()
         time.sleep(0.5)
-        assert ran == [], "a holds it"
+        assert ran == [], "a holds the route: b's jobs are paused"
+        follow.sweep()
+        assert ran == ["swept"]
         a.leave()
         b.tick()
         deadline = time.monotonic() + 5
-        while not ran and time.monotonic() < deadline:
+        while "poll" not in ran and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert len(ran) == 1, "run at once, 60 s before its next tick"
+        assert ran.count("poll") == 1, "run at once, 60 s before its next tick"
+        assert "rows" in ran, "the route's row jobs run again"
+        follow.sweep()
+        assert ran.count("swept") == 1, "a route held here is not swept"
     finally:
         scheduler.shutdown(wait=True)
