@@ -1,12 +1,24 @@
-"""Figures shared by bench/compare.py and its parts: percentiles, a Zendesk call by its
-endpoint, the time a client spends in its HTTP requests."""
+"""Figures shared by the benches: percentiles, a Zendesk call by its endpoint, the time a
+client spends in its HTTP requests, a bench's figures printed."""
 from __future__ import annotations
 
+import json
 import re
 import statistics
 from typing import Any
 
 import requests
+
+
+def show(figures: dict[str, Any], as_json: bool, leave_out: tuple[str, ...] = ()) -> None:
+    """A bench's figures on stdout: one JSON object (all of them), or a line each (but ``leave_out``)."""
+    if as_json:
+        print(json.dumps(figures, sort_keys=True))
+        return
+    width = max((len(key) for key in figures), default=0) + 2
+    for key, value in figures.items():
+        if key not in leave_out:
+            print(f"{key:{width}}{json.dumps(value)}")
 
 
 def pct(values: list[float]) -> dict[str, Any]:

@@ -15,7 +15,6 @@ Progress goes to stderr, the figures to stdout (``--json``: one object).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -30,6 +29,7 @@ if str(ROOT) not in sys.path:
 
 from bench import tenants  # noqa: E402
 from bench.chaos import sandbox_popen  # noqa: E402
+from bench.figures import show  # noqa: E402
 from bench.replica_set import ReplicaSet, postgres_cpu, process_cpu, takes_replica_id  # noqa: E402
 from bench.replicas import Options, Run  # noqa: E402
 from bench.scratch_pg import NoPostgres, scratch_database  # noqa: E402
@@ -83,11 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     except NoPostgres as err:
         print(f"idle: {err}", file=sys.stderr)
         return 2
-    if args.json:
-        print(json.dumps(out, sort_keys=True))
-    else:
-        for key, value in out.items():
-            print(f"{key:30} {json.dumps(value)}")
+    show(out, args.json)
     return 0 if out["alive"] == args.replicas else 1
 
 

@@ -46,7 +46,6 @@ when anything was lost or duplicated or a run did not finish in time.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import shutil
@@ -64,6 +63,7 @@ if str(ROOT) not in sys.path:
 
 from bench import tenants  # noqa: E402
 from bench.chaos import Controls, Crowd, Ledger, sandbox_popen  # noqa: E402
+from bench.figures import show  # noqa: E402
 from bench.replica_set import (  # noqa: E402
     Lease, Profiler, ReplicaSet, StateReader, balance, held, machine_cpu, own_cpu, postgres_cpu, process_cpu,
     takes_replica_id, taken_over,
@@ -417,12 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, NoPostgres) as err:
         print(f"replicas: {err}", file=sys.stderr)
         return 2
-    if args.json:
-        print(json.dumps(out, sort_keys=True))
-    else:
-        for key, value in out.items():
-            if key != "runs":
-                print(f"{key:20} {json.dumps(value)}")
+    show(out, args.json, leave_out=("runs",))
     return 1 if out["failed"] else 0
 
 
