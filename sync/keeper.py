@@ -8,7 +8,8 @@ a route's rows every second while it holds one of the route's leases, and sweeps
 now and then (rows a webhook delivered to it, rows of a route whose holder is changing).
 
 Every second (``renew_every``: a third of a ttl at most; a third of a ttl for a daemon alone
-on an SQLite state) the keeper says this replica is alive, renews what it holds, and moves toward its fair share, ``ceil(leases / live replicas)`` (live: seen within a ttl): it
+on an SQLite state) the keeper says this replica is alive, renews what it holds, and moves
+toward its fair share, ``ceil(leases / live replicas)`` (live: seen within a ttl): it
 gives up its surplus, least preferred first, or takes free leases, most preferred first.
 Preference is rendezvous hashing of (replica, lease group): each replica's picks are stable
 and spread, a route's leases rank together (so one replica tends to run all of a route), and
@@ -254,9 +255,8 @@ class LeaseKeeper:
 
 def sharing(store: Store, now: float, ttl: float = LEASE_TTL) -> dict[str, Any]:
     """Who shares the state and who holds what, as ``socialdesk status`` and the status
-    snapshot show it: ``replicas`` (id -> started_at, seen_at, lost_at: when the others saw its process
-gone, live, leases held) and
-    ``leases`` (name -> holder or None, token, acquired_at, expires_at)."""
+    snapshot show it: ``replicas`` (id -> started_at, seen_at, lost_at: when the others saw
+    its process gone, live, leases held) and ``leases`` (name -> holder or None, token, acquired_at, expires_at)."""
     holders = store.lease_holders()
     counts: dict[str, int] = {}
     for lease in holders.values():
