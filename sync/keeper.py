@@ -256,7 +256,8 @@ class LeaseKeeper:
 def sharing(store: Store, now: float, ttl: float = LEASE_TTL) -> dict[str, Any]:
     """Who shares the state and who holds what, as ``socialdesk status`` and the status
     snapshot show it: ``replicas`` (id -> started_at, seen_at, lost_at: when the others saw
-    its process gone, live, leases held) and ``leases`` (name -> holder or None, token, acquired_at, expires_at)."""
+    its process gone, live, leases held) and ``leases`` (name -> holder or None, token,
+    acquired_at, expires_at)."""
     holders = store.lease_holders()
     counts: dict[str, int] = {}
     for lease in holders.values():
