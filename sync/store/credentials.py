@@ -33,6 +33,32 @@ def default_key_file() -> Path:
     return Path(base) / "socialdesk" / "secret.key"
 
 
+def make_key_file(path: Path) -> None:
+    """A new key at ``path``, unless another process made one first: then that one stays.
+
+    Replicas started at once on a fresh host all find no key file: each writes a key of its
+    own to a file of its own, then links it to ``path``, which only the first link makes, and
+    whole (a process never reads a file another is still writing, nor opens a key it made
+    with another's data). Made with 0600 from the start: never readable by others, even
+    briefly."""
+    from cryptography.fernet import Fernet
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(Fernet.generate_key() + b"\n")
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass   # another process made the key first: it is the one every process uses
+    finally:
+        draft.unlink(missing_ok=True)
+
+
 class Sealer:
     """Seals and opens JSON values with the state key (Fernet: AES-128-CBC and HMAC-SHA256)."""
 
@@ -57,13 +83,7 @@ class Sealer:
             return cls([k.strip().encode() for k in keys.split(",") if k.strip()], KEY_ENV)
         path = Path(os.environ.get(KEY_FILE_ENV) or default_key_file())
         if not path.exists():
-            from cryptography.fernet import Fernet
-
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # Made with 0600 from the start: the key is never readable by others, not even briefly.
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                out.write(Fernet.generate_key() + b"\n")
+            make_key_file(path)
         lines = [line.strip() for line in path.read_bytes().splitlines() if line.strip()]
         if not lines:
             raise FatalError(f"key file {path} is empty")

@@ -8,6 +8,7 @@ never expired, no refresh, no revocation), or against a client that kept tokens 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import socket
 import threading
 import time
@@ -27,7 +28,7 @@ from sandbox.server import Sandbox
 from sync.config import parse_config
 from sync.daemon import Daemon, StateMismatch, build_adapter
 from sync.store import Store
-from sync.store.credentials import KEY_ENV, KEY_FILE_ENV
+from sync.store.credentials import KEY_ENV, KEY_FILE_ENV, Sealer
 
 sb = pytest.fixture(scope="module")(harness.own_sandbox)
 
@@ -243,6 +244,38 @@ def test_grants_are_sealed_at_rest_and_a_wrong_key_is_named_not_dumped(info: dic
     assert grant.access_token not in str(refused.value)
     monkeypatch.delenv(KEY_ENV)
     assert Store(store.url).load_grant("brand")[0] is not None, "a wrong key must not lose the grant"
+
+
+def _first_seal(barrier: Any, results: Any, n: int) -> None:
+    """A replica's first seal: it finds no key file, as every replica started with it does."""
+    barrier.wait()
+    try:
+        results.put(("sealed", Sealer.from_environment().seal({"replica": n})))
+    except BaseException as err:  # noqa: BLE001 - the test names what went wrong in the process
+        results.put(("failed", f"{type(err).__name__}: {err}"))
+
+
+def test_replicas_started_at_once_on_a_fresh_host_make_one_key_file_between_them(tmp_path: Path) -> None:
+    """Three replicas started together each found no key file; one made it, the others then
+    failed to (FileExistsError) or read it before it was written (empty): the replica
+    exited at start. Now each process makes its key aside and links it into place, so one key
+    wins, whole, and every process seals with it."""
+    context = multiprocessing.get_context("fork")
+    for _ in range(10):   # the race was won by timing: try it many times over
+        (tmp_path / "secret.key").unlink(missing_ok=True)
+        barrier, results = context.Barrier(8), context.Queue()
+        workers = [context.Process(target=_first_seal, args=(barrier, results, n)) for n in range(8)]
+        for worker in workers:
+            worker.start()
+        said = [results.get(timeout=60) for _ in workers]
+        for worker in workers:
+            worker.join(timeout=60)
+        assert [text for kind, text in said if kind == "failed"] == []
+        opener = Sealer.from_environment()
+        assert sorted(opener.open(text, "test")["replica"] for _, text in said) == list(range(8)), \
+            "every replica sealed with the one key on disk"
+        assert (tmp_path / "secret.key").stat().st_mode & 0o777 == 0o600
+        assert [p.name for p in tmp_path.iterdir() if "secret.key" in p.name] == ["secret.key"], "no draft left"
 
 
 def test_a_state_made_against_other_accounts_is_refused_before_any_work(info: dict, store: Store) -> None:
