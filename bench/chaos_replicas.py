@@ -14,17 +14,14 @@ the renewals are covered by tests/system/test_refresh_replicas.py.
 from __future__ import annotations
 
 import random
-import socket
-import threading
 import time
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from bench.chaos import RESTART_PAUSE, ChaosOptions, ChaosRun, RenewalWatch, free_port, write_mapping
-from bench.replica_set import ReplicaSet
+from bench.replica_set import Forwarder, ReplicaSet
 
 STATE_ENV = "SOCIALDESK_CHAOS_STATE"
 
@@ -48,64 +45,6 @@ class WatchGroup:
     def settled(self) -> None:
         for watch in self.watches.values():
             watch.settled()
-
-
-class Forwarder:
-    """One public TCP address in front of the replicas' receivers: each connection goes to
-    the next replica that accepts it (round robin), bytes piped both ways until either side
-    closes."""
-
-    def __init__(self, port: int, targets: list[int]) -> None:
-        self.port, self.targets = port, targets
-        self._next = 0
-        self._server: socket.socket | None = None
-
-    def start(self) -> None:
-        self._server = socket.create_server(("127.0.0.1", self.port))
-        threading.Thread(target=self._accept, name="chaos-forwarder", daemon=True).start()
-
-    def stop(self) -> None:
-        if self._server is not None:
-            with suppress(OSError):
-                self._server.close()
-            self._server = None
-
-    def _accept(self) -> None:
-        while self._server is not None:
-            try:
-                client, _ = self._server.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
-
-    def _serve(self, client: socket.socket) -> None:
-        upstream = self._connect()
-        if upstream is None:
-            client.close()   # no replica listens right now: the sender sees a failed delivery
-            return
-        threading.Thread(target=_pipe, args=(upstream, client), daemon=True).start()
-        _pipe(client, upstream)
-
-    def _connect(self) -> socket.socket | None:
-        for _ in self.targets:
-            port = self.targets[self._next % len(self.targets)]
-            self._next += 1
-            with suppress(OSError):
-                return socket.create_connection(("127.0.0.1", port), timeout=5)
-        return None
-
-
-def _pipe(source: socket.socket, sink: socket.socket) -> None:
-    with suppress(OSError):
-        while True:
-            data = source.recv(65536)
-            if not data:
-                break
-            sink.sendall(data)
-    for end in (source, sink):
-        with suppress(OSError):
-            end.shutdown(socket.SHUT_RDWR)
-        end.close()
 
 
 class ReplicaChaosRun(ChaosRun):

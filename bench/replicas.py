@@ -62,10 +62,10 @@ if str(ROOT) not in sys.path:
     sys.path.append(str(ROOT))
 
 from bench import tenants  # noqa: E402
-from bench.chaos import Controls, Crowd, Ledger, sandbox_popen  # noqa: E402
+from bench.chaos import Controls, Crowd, Ledger, free_port, sandbox_popen  # noqa: E402
 from bench.figures import show  # noqa: E402
 from bench.replica_set import (  # noqa: E402
-    Lease, Profiler, ReplicaSet, StateReader, balance, held, machine_cpu, own_cpu, postgres_cpu, process_cpu,
+    Forwarder, Lease, Profiler, ReplicaSet, StateReader, balance, held, machine_cpu, own_cpu, postgres_cpu, process_cpu,
     takes_replica_id, taken_over,
 )
 from bench.scratch_pg import NoPostgres, scratch_database  # noqa: E402
@@ -92,6 +92,7 @@ class Options:
     profile_gil: bool = False      # ... of the thread holding the GIL only (the Python work, not the waits)
     kill: bool = True              # False: no replica killed (what the kill and takeover cost, by difference)
     shared_zendesk: bool = False   # every tenant in one Zendesk account (default: one account each)
+    webhooks: bool = True          # agents' answers pushed by Zendesk's webhooks (False: read by the export alone)
 
     @property
     def answer_count(self) -> int:
@@ -199,12 +200,13 @@ class Run:
         tenants.create_groups(self.info, self.options.routes)
 
     def work(self, url: str, bar: Progress) -> None:
-        config = self.workdir / "mapping.yaml"
-        secrets = tenants.write_mapping(config, self.info, self.options.routes)
+        configs, secrets, forwarder = self.mappings()
         env = {k: v for k, v in os.environ.items() if not k.startswith("SOCIALDESK_")}
         env.update(secrets, **{tenants.STATE_ENV: url, "SOCIALDESK_KEY_FILE": str(self.workdir / "secret.key")})
-        replicas = ReplicaSet([config] * self.count, env, self.workdir, self.replica_id)
+        replicas = ReplicaSet(configs, env, self.workdir, self.replica_id)
         state = StateReader(url)
+        if forwarder is not None:
+            forwarder.start()
         cpu_before = self.cpu(replicas)
         started = time.monotonic()
         replicas.start()
@@ -225,6 +227,25 @@ class Run:
                 self.profiler.detach()
             replicas.stop()
             state.close()
+            if forwarder is not None:
+                forwarder.stop()
+
+    def mappings(self) -> tuple[list[Path], dict[str, str], Forwarder | None]:
+        """Each replica's mapping, the secrets they name, and with webhooks the one address in
+        front of the replicas' receivers (as a load balancer is): the same mapping but for the
+        port each receiver listens on."""
+        if not self.options.webhooks:
+            config = self.workdir / "mapping.yaml"
+            return [config] * self.count, tenants.write_mapping(config, self.info, self.options.routes), None
+        ports = [free_port() for _ in range(self.count)]
+        forwarder = Forwarder(free_port(), ports)
+        public_url = f"http://127.0.0.1:{forwarder.port}"
+        configs, secrets = [], {}
+        for k, port in enumerate(ports, start=1):
+            config = self.workdir / f"mapping-r{k}.yaml"
+            secrets = tenants.write_mapping(config, self.info, self.options.routes, webhook=(port, public_url))
+            configs.append(config)
+        return configs, secrets, forwarder
 
     def profile(self, replicas: ReplicaSet) -> Profiler | None:
         if self.options.profile is None:
@@ -271,7 +292,8 @@ class Run:
         cores = {k: round((after[k] - before[k]) / seconds, 2) for k in after}
         cores["others"] = round(cores.pop("machine") - sum(cores.values()), 2)
         self.result.timeline.append({"t": round(now, 1), "written": self.result.written,
-                                     "posted": self.result.posted, **cores})
+                                     "answered": len(self.ledger.answers), "posted": self.result.posted,
+                                     **cores})
 
     def keep_alive(self, replicas: ReplicaSet, now: float, bar: Progress) -> None:
         for name, last in replicas.revive().items():
@@ -347,7 +369,7 @@ def report(options: Options, runs: list[RunResult], replica_id: bool) -> dict[st
     problems = [p for r in runs for p in r.problems]
     failed = bool(any(sums.values()) or speedup is None)
     return {"replicas": options.replicas, "routes": options.routes, "mentions": options.mentions,
-            "zendesk_accounts": 1 if options.shared_zendesk else options.routes,
+            "zendesk_accounts": 1 if options.shared_zendesk else options.routes, "webhooks": options.webhooks,
             "answers": options.answer_count, "cores": os.cpu_count(), "speedup": speedup,
             "seconds_1": one.seconds, "seconds_n": many.seconds, "lease_balance": many.lease_balance,
             "leases_before_kill": many.leases_before_kill, "killed": many.killed, "killed_at_s": many.killed_at,
@@ -406,12 +428,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="kill no replica (the kill's and the takeover's cost, by difference with a killing run)")
     parser.add_argument("--shared-zendesk", action="store_true",
                         help="every tenant in one Zendesk account (default: one account each)")
+    parser.add_argument("--no-webhooks", action="store_true",
+                        help="no helpdesk webhooks: agents' answers read by the replies export alone")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     options = Options(replicas=args.replicas, routes=args.routes, mentions=args.mentions, answers=args.answers,
                       seed=args.seed, timeout=args.timeout, keep=args.keep, profile=args.profile,
                       profile_gil=args.profile_gil,
-                      kill=not args.no_kill, shared_zendesk=args.shared_zendesk)
+                      kill=not args.no_kill, shared_zendesk=args.shared_zendesk,
+                      webhooks=not args.no_webhooks)
     try:
         out = run_bench(options)
     except (ValueError, NoPostgres) as err:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import threading
+from secrets import token_urlsafe
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from sandbox.scenario import Conversation, People
 
 STATE_ENV = "SOCIALDESK_BENCH_STATE"
 POLL = "{search: 15s, replies: 5s}"    # X's fastest read; the agents' answers often
+WEBHOOK_SECRET_ENV = "SOCIALDESK_WEBHOOK_SECRET"
 FOLLOW_UP_SHARE = 0.3                   # posts that continue the customer's own thread
 
 
@@ -54,9 +56,12 @@ def secret_env(index: int) -> str:
     return f"SOCIALDESK_ZENDESK_SECRET_{tenant(index).upper()}"
 
 
-def write_mapping(path: Path, info: dict[str, Any], routes: int) -> dict[str, str]:
+def write_mapping(path: Path, info: dict[str, Any], routes: int,
+                  webhook: tuple[int, str] | None = None) -> dict[str, str]:
     """The mapping of ``routes`` tenants at ``path``; the secrets its entries name, by
-    environment variable (the state URL too: ``STATE_ENV``)."""
+    environment variable (the state URL too: ``STATE_ENV``). ``webhook``: the port this
+    daemon's receiver listens on and the public URL the helpdesks' webhooks call (one for
+    every replica, in front of them all), its signing secret in ``WEBHOOK_SECRET_ENV``."""
     x, ca = info["services"]["x"], info["ca_bundle"]
     helpdesks, networks, routes_yaml = [], [], []
     secrets = {"SOCIALDESK_X_TOKEN": x["token"]}
@@ -72,8 +77,14 @@ def write_mapping(path: Path, info: dict[str, Any], routes: int) -> dict[str, st
                            f"    streams: [search]\n    search_query: \"{hashtag(i)}\"\n    poll: {POLL}\n"
                            f"    ticket: {{group: {group(i)}, priority: normal}}\n"
                            f"    viral: {{enabled: false}}\n")
+    receiver = ""
+    if webhook is not None:
+        port, public_url = webhook
+        receiver = (f"webhook:\n  listen: 127.0.0.1:{port}\n  public_url: {public_url}\n"
+                    f"  secret: {{env: {WEBHOOK_SECRET_ENV}}}\n")
+        secrets[WEBHOOK_SECRET_ENV] = token_urlsafe(24)   # every tenant's webhook signs with it
     path.write_text(f"version: 1\nstate: {{env: {STATE_ENV}}}\nhelpdesks:\n{''.join(helpdesks)}"
-                    f"networks:\n{''.join(networks)}routes:\n{''.join(routes_yaml)}")
+                    f"networks:\n{''.join(networks)}routes:\n{''.join(routes_yaml)}{receiver}")
     return secrets
 
 

@@ -19,7 +19,8 @@ lease taken runs its job at once.
 Reads (pollers, replies readers, watches) and outboxes have threads of their own, apart from
 the inbox work: a backlog being written never keeps a route's new posts or its agents'
 answers from being read, nor an answer from being posted (a poll waited 11 s, an answer
-9 s, behind other routes' inbox work). The keeper has a thread of its own too, so long
+9 s, behind other routes' inbox work). Webhook hints run with the outboxes (a hinted answer
+waited 4 s behind a backlog's writes). The keeper has a thread of its own too, so long
 jobs never hold back a renewal.
 """
 from __future__ import annotations
@@ -119,7 +120,8 @@ def schedule(daemon: "Daemon") -> BackgroundScheduler:
                           seconds=SPIKE_EVERY, id=f"{route.name}:spike", executor="reads")
         # A waiting route's re-check (it knows when the next is due; nothing to do otherwise).
         scheduler.add_job(rechecker(route), "interval", seconds=RECHECK_EVERY, id=f"{route.name}:recheck")
-    scheduler.add_job(daemon.drain_hints, "interval", seconds=HINTS_EVERY, id="hints")
+    # A hint is an agent's answer to read and post: it goes with the outboxes, never behind inbox work.
+    scheduler.add_job(daemon.drain_hints, "interval", seconds=HINTS_EVERY, id="hints", executor="outbox")
     scheduler.add_job(leased(keeper, BUDGETS_LEASE, daemon.record_budgets), "interval", seconds=BUDGETS_EVERY,
                       id="budgets")
     every = renew_every(keeper.ttl, daemon.store.shared)
