@@ -28,6 +28,13 @@ What happens:
    another replica. A replica that exits by itself is started again
    and named in ``problems`` (``restarts_after_exit``).
 
+The helpdesks' webhooks reach the replicas through one address (``Forwarder``, as a load
+balancer in front of them): each replica's receiver listens on a port of its own, and any
+replica takes any delivery, reads the answered ticket and posts the answer; the replies
+export stays the safety net. ``--no-webhooks`` leaves them out: answers are then read by
+the export alone, a minute behind Zendesk's clock (3 s at its speed here) and at most
+every 6 s.
+
 X is one host for every tenant and the sandbox has one brand account there, so the
 tenants' X entries reach the same account, each reading the search for its own hashtag
 (``bench/tenants.py``). ``--shared-zendesk`` puts every tenant in one Zendesk account
@@ -40,6 +47,10 @@ every replica and the sandbox with py-spy (collapsed stacks, one file each).
 posted; ``cpu_seconds`` splits each run's CPU time between the replicas, the sandbox,
 PostgreSQL, this bench (the agents and the audit) and ``others`` (the rest of the machine:
 another job running meanwhile skews the run), which tells what bounds it.
+``speedup_cpu_bound`` is the most speedup the machine's cores allow run N given the CPU
+it spent (every core busy from start to end: cores x run 1's seconds / run N's CPU), and
+``cores_busy_1`` the cores run 1 kept busy on average: with no CPU spent on being N
+replicas, the bound is cores / ``cores_busy_1``.
 Progress goes to stderr; the figures to stdout (``--json``: one object). Exit status 1
 when anything was lost or duplicated or a run did not finish in time.
 """
@@ -53,6 +64,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,6 +134,7 @@ class RunResult:
     # over that second (what bounds each phase: the start, the writes, the answers).
     timeline: list[dict[str, float]] = field(default_factory=list)
     audit: dict[str, int] = field(default_factory=dict)
+    webhook_deliveries: dict[str, int] = field(default_factory=dict)   # by the receivers' status code
     problems: list[str] = field(default_factory=list)
 
 
@@ -175,11 +188,21 @@ class Run:
             self.work(url, bar)
         found = audit(self.people, backlog.customers, answers=self.ledger.answers)
         self.people.close()
+        self.result.webhook_deliveries = self.deliveries()
         self.result.audit = {k: getattr(found, k) for k in (
             "mentions", "tickets", "lost", "duplicate_tickets", "duplicate_mentions", "duplicate_replies",
             "unanswered", "replies_posted")}
         self.result.problems += found.problems[:20]
         return self.result
+
+    def deliveries(self) -> dict[str, int]:
+        """The helpdesks' webhook deliveries of the run, by the status the receivers answered."""
+        statuses: Counter[str] = Counter()
+        for account in tenants.zendesk_accounts(self.info):
+            desk = Controls({**self.info, "services": {"zendesk": account}}, ("zendesk",))
+            statuses.update(str(d.get("status_code")) for d in desk.call("zendesk", "GET", "webhook_deliveries")
+                            ["deliveries"])
+        return dict(statuses)
 
     def prepare_sandbox(self) -> None:
         """Fresh accounts, the limits out of the way, the tenants' groups."""
@@ -368,6 +391,9 @@ def report(options: Options, runs: list[RunResult], replica_id: bool) -> dict[st
         "lost", "duplicate_tickets", "duplicate_mentions", "duplicate_replies", "unanswered")}
     problems = [p for r in runs for p in r.problems]
     failed = bool(any(sums.values()) or speedup is None)
+    cores = os.cpu_count() or 1
+    # The run's own CPU (replicas, sandbox, PostgreSQL, the bench's agents), not the rest of the machine.
+    spent = {r.replicas: sum(v for k, v in r.cpu_seconds.items() if k != "others") for r in (one, many)}
     return {"replicas": options.replicas, "routes": options.routes, "mentions": options.mentions,
             "zendesk_accounts": 1 if options.shared_zendesk else options.routes, "webhooks": options.webhooks,
             "answers": options.answer_count, "cores": os.cpu_count(), "speedup": speedup,
@@ -375,7 +401,13 @@ def report(options: Options, runs: list[RunResult], replica_id: bool) -> dict[st
             "leases_before_kill": many.leases_before_kill, "killed": many.killed, "killed_at_s": many.killed_at,
             "takeover_seconds": many.takeover_seconds, **sums,
             "restarts_after_exit": sum(r.restarts_after_exit for r in runs),
-            "cpu_seconds": {"1": one.cpu_seconds, "n": many.cpu_seconds}, "replica_id_flag": replica_id,
+            "cpu_seconds": {"1": one.cpu_seconds, "n": many.cpu_seconds},
+            # Cores run 1 kept busy on average, and the most speedup the machine's cores allow
+            # run N, given the CPU it spent: at every core busy, it cannot end sooner.
+            "cores_busy_1": round(spent[one.replicas] / one.seconds, 2) if one.seconds else None,
+            "speedup_cpu_bound": round(cores * one.seconds / spent[many.replicas], 2)
+            if one.seconds and spent[many.replicas] else None,
+            "replica_id_flag": replica_id,
             "runs": [r.__dict__ for r in runs], "problems": problems[:40], "failed": failed}
 
 

@@ -51,5 +51,13 @@ def test_two_replicas_do_the_work_of_one_losing_and_doubling_nothing(capsys: pyt
     assert out["killed"] in ("r1", "r2") and 0 < out["takeover_seconds"] <= 30, explain
     # The replicas' CPU time and the sandbox's were both counted.
     assert second["cpu_seconds"]["replicas"] > 0 and second["cpu_seconds"]["sandbox"] > 0, explain
+    # Agents' answers reached the replicas by the helpdesks' webhooks, through the one address
+    # in front of them, and every delivery was taken.
+    assert out["webhooks"] is True, explain
+    for run in (first, second):
+        codes = run["webhook_deliveries"]
+        assert sum(codes.values()) >= 4 and all(code.startswith("2") for code in codes), explain
+    # What bounds the speedup: the cores run 1 kept busy, and the most run N's CPU allows.
+    assert 0 < out["cores_busy_1"] and 0 < out["speedup_cpu_bound"], explain
     # Progress went to stderr, a line per run at least.
     assert "run 1" in captured.err and "run 2" in captured.err
