@@ -14,7 +14,8 @@ poller (``poll:<route>:<stream>``), the replies reader (``replies:<route>``), th
 (``webhooks:<helpdesk>``). Hints run on every replica; row work every second on the
 replica holding one of the route's leases, and as a slower sweep on the others. Which of a
 route's jobs run follows the leases held (``FollowLeases``): the others are paused, and a
-lease taken runs its job at once.
+lease taken runs its job at once. Row work asks the store only for the routes that have
+rows to work (``RowsDue``: one read a queue for every route, once a second).
 
 Reads (pollers, replies readers, watches) and outboxes have threads of their own, apart from
 the inbox work: a backlog being written never keeps a route's new posts or its agents'
@@ -92,25 +93,29 @@ def schedule(daemon: "Daemon") -> BackgroundScheduler:
                                     job_defaults={"coalesce": True, "max_instances": 1,
                                                   "misfire_grace_time": 30})
     follow = FollowLeases(scheduler)
+    rows = RowsDue(daemon.store)
     for route_cfg in daemon.config.routes:
         route = daemon.routes[route_cfg.name]
         for stream in route.settings.streams:
             every = max(poll_interval(route_cfg.poll, stream), route.network.min_poll_interval)
             # Ticks at the network's fastest allowed pace; the route decides whether
             # the configured interval or the observed arrival rate calls for a read.
-            poll = leased(keeper, poll_lease(route.name, stream), poller(route, stream, every))
+            poll = leased(keeper, poll_lease(route.name, stream), poller(route, stream, every, rows))
             scheduler.add_job(guarded(route, poll), "interval", seconds=route.network.min_poll_interval,
                               id=f"{route.name}:poll:{stream}", next_run_time=_now(), executor="reads")
             follow.job(f"{route.name}:poll:{stream}", [poll_lease(route.name, stream)])
         leases = route_leases(route.name, route.settings.streams)
-        work = guarded(route, worker(route, keeper, leases, daemon.clock, steps=partial(inbox_round, route)))
+        work = guarded(route, worker(route, keeper, leases, daemon.clock, steps=partial(inbox_round, route),
+                                     due=partial(rows.due, route.name, ("inbox", "pushes"))))
         scheduler.add_job(work, "interval", seconds=WORK_EVERY, id=f"{route.name}:work", next_run_time=_now())
-        post = guarded(route, worker(route, keeper, leases, daemon.clock, steps=route.drain_outbox))
+        post = guarded(route, worker(route, keeper, leases, daemon.clock, steps=route.drain_outbox,
+                                     due=partial(rows.due, route.name, ("outbox",))))
         scheduler.add_job(post, "interval", seconds=WORK_EVERY, id=f"{route.name}:outbox", next_run_time=_now(),
                           executor="outbox")
         follow.job(f"{route.name}:work", leases, sweep=work)
         follow.job(f"{route.name}:outbox", leases, sweep=post)
-        scheduler.add_job(guarded(route, leased(keeper, replies_lease(route.name), route.poll_replies)), "interval",
+        scheduler.add_job(guarded(route, leased(keeper, replies_lease(route.name), replies_reader(route, rows))),
+                          "interval",
                           seconds=export_interval(route.helpdesk, route_cfg.poll.replies or REPLIES_EVERY),
                           id=f"{route.name}:replies", next_run_time=_now(), executor="reads")
         follow.job(f"{route.name}:replies", [replies_lease(route.name)])
@@ -132,6 +137,38 @@ def schedule(daemon: "Daemon") -> BackgroundScheduler:
     keeper.tick()   # this replica's first share, before any job runs
     scheduler.start()
     return scheduler
+
+
+class RowsDue:
+    """Which routes have rows to work, read from the store for every route at once (one
+    read a queue) at most once a ``WORK_EVERY``, instead of each route's jobs asking the
+    store every second (60 idle routes cost a replica a third of a core doing that). A route
+    whose poller or replies reader has just queued rows here is due at once (``mark``)."""
+
+    def __init__(self, store: Any, every: float = WORK_EVERY,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.store, self.every, self.monotonic = store, every, monotonic
+        self._read_at = float("-inf")
+        self._due: dict[str, set[str]] = {}
+        self._marked: dict[tuple[str, str], float] = {}   # (queue, route) -> when marked
+        self._lock = threading.Lock()
+
+    def mark(self, route: str, queue: str) -> None:
+        with self._lock:
+            self._marked[(queue, route)] = self.monotonic()
+
+    def due(self, route: str, queues: tuple[str, ...]) -> bool:
+        with self._lock:
+            now = self.monotonic()
+            if now - self._read_at >= self.every:
+                try:
+                    self._due = self.store.routes_with_work()
+                except Exception:  # the jobs meet the store's error themselves: let them run and say it
+                    return True
+                self._read_at = now
+                # What was marked before this read is in it now (the rows were committed first).
+                self._marked = {key: at for key, at in self._marked.items() if at >= now}
+            return any(route in self._due.get(queue, ()) or (queue, route) in self._marked for queue in queues)
 
 
 class FollowLeases:
@@ -182,11 +219,18 @@ def poll_interval(poll: Any, stream: str) -> float:
     return {"mentions": poll.mentions, "dms": poll.dms, "search": poll.search}.get(stream) or 0.0
 
 
-def poller(route: Route, stream: str, every: float) -> Callable[[], None]:
+def poller(route: Route, stream: str, every: float, rows: RowsDue | None = None) -> Callable[[], None]:
     def poll() -> None:
-        if route.poll_due(stream, every):
-            route.poll(stream)
+        if route.poll_due(stream, every) and route.poll(stream) and rows is not None:
+            rows.mark(route.name, "inbox")
     return poll
+
+
+def replies_reader(route: Route, rows: RowsDue) -> Callable[[], None]:
+    def read() -> None:
+        if route.poll_replies():
+            rows.mark(route.name, "outbox")
+    return read
 
 
 def inbox_round(route: Route) -> int:
@@ -197,13 +241,16 @@ def inbox_round(route: Route) -> int:
 def worker(route: Route, keeper: LeaseKeeper, leases: list[str], clock: Callable[[], float],
            sweep_every: float = SWEEP_EVERY, work_slice: float = WORK_SLICE,
            monotonic: Callable[[], float] = time.monotonic,
-           steps: Callable[[], int] | None = None) -> Callable[[], None]:
+           steps: Callable[[], int] | None = None, due: Callable[[], bool] | None = None) -> Callable[[], None]:
     """The route's row work (``steps``, one round: rows done; by default its inbox and its
     outbox in turn): every tick on the replica holding one of the route's leases (where
     its poller and replies reader write their rows), every ``sweep_every`` seconds
     elsewhere (rows a webhook delivered here; rows left while the route changes hands).
     A run ends after ``work_slice`` seconds of rounds, its backlog left for the next tick,
     so a route with a big backlog never keeps the other routes' work waiting for a thread.
+
+    ``due`` (``RowsDue``) says whether the route has rows to work at all: without, a run
+    returns before asking the store.
 
     The scheduler runs a route's inbox and its outbox as two jobs on threads of their own:
     an answer waits for no route's backlog of posts (one waited 9 s behind the other routes'
@@ -214,6 +261,8 @@ def worker(route: Route, keeper: LeaseKeeper, leases: list[str], clock: Callable
     busy = threading.Lock()   # its job and the replica's sweep never run it at once
 
     def work() -> None:
+        if due is not None and not due():
+            return
         if not keeper.holds_any(leases):
             now = clock()
             if now - last_sweep[0] < sweep_every * (1 - SWEEP_JITTER):

@@ -305,6 +305,12 @@ rate_buckets = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
 )
 
+# The pending rows of each queue, found without reading the done ones (which routes have work).
+for _queue in (inbox, outbox, pushes):
+    sa.Index(f"ix_{_queue.name}_pending", _queue.c.route, postgresql_where=_queue.c.state == "pending",
+             sqlite_where=_queue.c.state == "pending")
+
+
 def _create_v1(conn: Connection) -> None:
     for table in (cursors, inbox, requesters, links, outbox, routes_health):
         table.create(conn, checkfirst=True)
@@ -416,6 +422,14 @@ def _add_presence(conn: Connection) -> None:
         conn.execute(sa.text("ALTER TABLE replicas ADD COLUMN lost_at FLOAT"))
 
 
+def _add_pending_indexes(conn: Connection) -> None:
+    """v18: partial indexes on each queue's pending rows (the routes with work, read at once)."""
+    for table in (inbox, outbox, pushes):
+        for index in table.indexes:
+            if index.name == f"ix_{table.name}_pending":
+                index.create(conn, checkfirst=True)
+
+
 # Versioned schema changes, applied in order, each recorded in schema_migrations.
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _create_v1),
@@ -435,6 +449,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (15, _add_waiting_index),
     (16, _widen_post_keys),
     (17, _add_presence),
+    (18, _add_pending_indexes),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

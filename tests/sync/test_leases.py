@@ -549,3 +549,55 @@ def test_a_lease_taken_over_has_its_job_run_at_once_and_an_idle_routes_row_jobs_
         assert ran.count("swept") == 1, "a route held here is not swept"
     finally:
         scheduler.shutdown(wait=True)
+
+
+def test_the_store_names_the_routes_with_rows_to_work_and_only_those(replicas) -> None:
+    """One read a queue for every route: pending, due and unclaimed rows count; done ones,
+    ones put off to later and ones a live worker holds do not."""
+    from sync.store import InboxItem
+
+    store = replicas()
+    assert store.routes_with_work() == {"inbox": set(), "outbox": set(), "pushes": set()}
+    for route in ("fresh", "claimed", "later", "finished"):
+        store.record_page(route, "mentions", [InboxItem(f"{route}-1", "mentions", {"id": route}, f"0|{route}")])
+    store.claim_inbox("claimed")
+    store.retry_later("inbox", store.claim_inbox("later")[0].id, "rate limited", 60.0)
+    store.finish_inbox(store.claim_inbox("finished")[0].id, "done", ticket_id="7")
+    store.enqueue_reply("answered", "c1", "7", "Thanks!")
+    store.put_push(["pushed"], b'{"entry": []}')
+    assert store.routes_with_work() == {"inbox": {"fresh"}, "outbox": {"answered"}, "pushes": {"pushed"}}
+    _advance(store, 121.0)   # the claim's lease ran out, and the retry came due
+    assert store.routes_with_work()["inbox"] == {"fresh", "claimed", "later"}
+
+
+def test_row_jobs_ask_the_store_only_for_routes_with_rows_and_a_poll_that_queued_rows_wakes_its_route(
+        replicas) -> None:
+    """60 idle routes cost a replica a third of a core, each route's row jobs asking the
+    store every second; the routes with work are read once for all, and a poller that just
+    queued rows makes its route due at once rather than at the next read."""
+    from sync.scheduler import RowsDue
+    from sync.store import InboxItem
+
+    store = replicas()
+    reads: list[float] = []
+    read = store.routes_with_work
+
+    def counted() -> dict[str, set[str]]:
+        reads.append(time.monotonic())
+        return read()
+
+    store.routes_with_work = counted  # type: ignore[method-assign]
+    now = [100.0]
+    rows = RowsDue(store, every=1.0, monotonic=lambda: now[0])
+    assert [rows.due(f"r{k}", ("inbox", "pushes")) for k in range(60)] == [False] * 60
+    assert len(reads) == 1, "one read for every route's jobs within a second"
+    store.record_page("r7", "mentions", [InboxItem("p1", "mentions", {"id": "p1"}, "0|p1")])
+    rows.mark("r7", "inbox")
+    assert rows.due("r7", ("inbox", "pushes")) and not rows.due("r8", ("inbox", "pushes"))
+    assert not rows.due("r7", ("outbox",)), "the mark is of the inbox alone"
+    assert len(reads) == 1, "a mark needs no read"
+    now[0] += 1.0
+    assert rows.due("r7", ("inbox",)) and len(reads) == 2, "the next read has the rows itself"
+    store.finish_inbox(store.claim_inbox("r7")[0].id, "done", ticket_id="1")
+    now[0] += 1.0
+    assert not rows.due("r7", ("inbox",)), "the mark went with the read that saw its rows"
