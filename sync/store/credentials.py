@@ -7,6 +7,7 @@ mode 0600. Keep the key apart from the state: a copy of the database alone opens
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -44,19 +45,29 @@ def make_key_file(path: Path) -> None:
     from cryptography.fernet import Fernet
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    key = Fernet.generate_key() + b"\n"
     draft = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(Fernet.generate_key() + b"\n")
-            out.flush()
-            os.fsync(out.fileno())
+        _write_new(draft, key)
         try:
             os.link(draft, path)
         except FileExistsError:
             pass   # another process made the key first: it is the one every process uses
+        except OSError:
+            # A file system without hard links: the key is written in place, the first one kept.
+            with contextlib.suppress(FileExistsError):
+                _write_new(path, key)
     finally:
         draft.unlink(missing_ok=True)
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """``data`` in a file made for it (FileExistsError if there is one), mode 0600, on disk."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
 
 
 class Sealer:

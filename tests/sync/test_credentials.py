@@ -278,6 +278,18 @@ def test_replicas_started_at_once_on_a_fresh_host_make_one_key_file_between_them
         assert [p.name for p in tmp_path.iterdir() if "secret.key" in p.name] == ["secret.key"], "no draft left"
 
 
+def test_a_key_file_is_made_where_the_file_system_has_no_hard_links(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_links(src: Any, dst: Any) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr("os.link", no_links)
+    sealed = Sealer.from_environment().seal({"n": 1})
+    assert (tmp_path / "secret.key").stat().st_mode & 0o777 == 0o600
+    assert Sealer.from_environment().open(sealed, "test") == {"n": 1}
+    assert [p.name for p in tmp_path.iterdir() if "secret.key" in p.name] == ["secret.key"], "no draft left"
+
+
 def test_a_state_made_against_other_accounts_is_refused_before_any_work(info: dict, store: Store) -> None:
     """The same state with a second sandbox (other accounts, other post ids): refused with a
     message that names both accounts, and nothing is posted there."""
