@@ -256,8 +256,7 @@ def worker(route: Route, keeper: LeaseKeeper, leases: list[str], clock: Callable
     an answer waits for no route's backlog of posts (one waited 9 s behind the other routes'
     inbox work on one replica)."""
     last_sweep = [float("-inf")]
-    round_of_work = steps if steps is not None else (
-        lambda: route.read_pushes() + route.process_inbox() + route.drain_outbox())
+    round_of_work = steps if steps is not None else (lambda: inbox_round(route) + route.drain_outbox())
     busy = threading.Lock()   # its job and the replica's sweep never run it at once
 
     def work() -> None:
